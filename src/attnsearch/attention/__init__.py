@@ -1,0 +1,22 @@
+"""Fused scaled dot-product attention on NumPy arrays.
+
+Design overview
+---------------
+* ``attention.py``: the public function. It validates and converts inputs,
+  resolves the broadcast batch shape into per-item element offsets (so broadcast
+  axes, grouped-query heads and head-split views are read in place), chooses the
+  backend and allocates the output.
+* ``_kernels.pyx``: the fused kernel. Tasks = (batch item, block of query rows),
+  spread over OpenMP threads; each task streams key blocks through an online
+  softmax (float64 row sums) and the register-blocked micro-kernels of
+  ``csrc/attnsearch_tiles.h``. Scratch is per thread and O(block_q * block_k).
+* ``_reference.py``: the NumPy reference (materialises the scores).
+* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top.
+
+Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
+``softmax(K Qᵀ / sqrt(d))`` is its transpose.
+"""
+
+from .attention import merge_heads, scaled_dot_product_attention, split_heads
+
+__all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]

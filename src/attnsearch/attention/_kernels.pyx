@@ -1,0 +1,470 @@
+"""Fused attention kernel: softmax(q k^T * scale + mask) v without an n_q x n_k buffer.
+
+Work is split into tasks (batch item, block of `block_q` query rows) and the
+tasks are spread over OpenMP threads. A task walks the keys in blocks of
+`block_k` with an online softmax (running max and running sum, the sum in
+float64), so its memory is O(block_q * block_k) whatever n_k is. Each task
+writes only its own output rows, and its arithmetic does not depend on which
+thread runs it, so the output is bitwise identical for every thread count.
+
+The matrix products are the register-blocked micro-kernels of
+csrc/attnsearch_tiles.h; this module owns the blocking, the masks, the online
+softmax and the threading. Inputs arrive as base pointers plus per-batch-item
+element offsets and row strides (leading dimensions), so broadcast batch axes,
+grouped-query heads and transposed head layouts are read in place.
+"""
+
+cimport numpy as cnp
+from cython.parallel cimport parallel, prange
+from libc.math cimport INFINITY
+from libc.string cimport memcpy, memset
+
+from .._threads cimport omp_get_thread_num
+
+import numpy as np
+
+cnp.import_array()
+
+ctypedef cnp.intp_t intp_t
+ctypedef cnp.uint8_t uint8_t
+
+cdef extern from "attnsearch_tiles.h" nogil:
+    int ROW_ALIGN "ATTNSEARCH_ROW_ALIGN"
+    int NR_F32 "ATTNSEARCH_NR_F32"
+    int NR_F64 "ATTNSEARCH_NR_F64"
+    int VL_F32 "ATTNSEARCH_VL_F32"
+    int VL_F64 "ATTNSEARCH_VL_F64"
+    int SCRATCH_ALIGN "ATTNSEARCH_ALIGN"
+
+    void pack_q_f32 "attnsearch_pack_q_f32"(const float *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, float scale, float *qpack)
+    void pack_q_f64 "attnsearch_pack_q_f64"(const double *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, double scale, double *qpack)
+    void pack_k_f32 "attnsearch_pack_k_f32"(const float *k, Py_ssize_t ldk, int bk, int dk, float *kpack)
+    void pack_k_f64 "attnsearch_pack_k_f64"(const double *k, Py_ssize_t ldk, int bk, int dk, double *kpack)
+    void pack_v_f32 "attnsearch_pack_v_f32"(const float *v, Py_ssize_t ldv, int bk, int dv, int dvp, float *vpack)
+    void pack_v_f64 "attnsearch_pack_v_f64"(const double *v, Py_ssize_t ldv, int bk, int dv, int dvp, double *vpack)
+    void qk_tile_f32 "attnsearch_qk_tile_f32"(const float *qpack, int rows_pad, int dk, const float *kpack, int n_panels, float *s, Py_ssize_t lds)
+    void qk_tile_f64 "attnsearch_qk_tile_f64"(const double *qpack, int rows_pad, int dk, const double *kpack, int n_panels, double *s, Py_ssize_t lds)
+    void pv_tile_f32 "attnsearch_pv_tile_f32"(const float *p, Py_ssize_t ldp, int rows_pad, int bk, const float *v, Py_ssize_t ldv, int dvp, float *o, Py_ssize_t ldo, const float *corr)
+    void pv_tile_f64 "attnsearch_pv_tile_f64"(const double *p, Py_ssize_t ldp, int rows_pad, int bk, const double *v, Py_ssize_t ldv, int dvp, double *o, Py_ssize_t ldo, const double *corr)
+    float row_max_f32 "attnsearch_row_max_f32"(const float *x, int n)
+    double row_max_f64 "attnsearch_row_max_f64"(const double *x, int n)
+    double exp_sum_f32 "attnsearch_exp_sum_f32"(float *x, int n, float m)
+    double exp_sum_f64 "attnsearch_exp_sum_f64"(double *x, int n, double m)
+    float expf_scalar "attnsearch_expf"(float x)
+    double exp_scalar "attnsearch_exp"(double x)
+
+ctypedef fused floating:
+    float
+    double
+
+# Query rows per score tile inside a task (the score tile stays in L2).
+cdef Py_ssize_t TILE_ROWS = 96
+
+# Mask kinds (set by the Python layer).
+cdef enum:
+    MASK_NONE = 0
+    MASK_BOOL = 1
+    MASK_ADDITIVE = 2
+
+
+cdef struct Geometry:
+    # Sizes of one attention problem and the leading dimensions (in elements).
+    Py_ssize_t n_q, n_k, d_k, d_v
+    Py_ssize_t ld_q, ld_k, ld_v, ld_o, ld_w
+    Py_ssize_t mask_ld_row, mask_ld_col
+    int mask_kind
+    bint causal
+    Py_ssize_t causal_offset      # n_k - n_q: row i sees keys j <= i + causal_offset
+    Py_ssize_t block_q, block_k, tile_rows
+    Py_ssize_t rows_pad_max, tile_rows_pad, lds, dvp, n_kblocks
+    double scale
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t x, Py_ssize_t multiple) noexcept nogil:
+    """Smallest multiple of `multiple` that is >= x."""
+    return ((x + multiple - 1) // multiple) * multiple
+
+
+cdef inline int _lanes(floating dummy) noexcept nogil:
+    """Vector lanes of the micro-kernels for this dtype."""
+    if floating is float:
+        return VL_F32
+    else:
+        return VL_F64
+
+
+cdef inline int _panel_width(floating dummy) noexcept nogil:
+    """Keys per packed K panel for this dtype."""
+    if floating is float:
+        return NR_F32
+    else:
+        return NR_F64
+
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    """The package's vectorisable exp (csrc/attnsearch_exp.h), scalar form."""
+    if floating is float:
+        return expf_scalar(x)
+    else:
+        return exp_scalar(x)
+
+
+cdef inline void _apply_mask_row(floating *s_row, const Geometry *g, const void *mask_rows,
+                                 Py_ssize_t row, Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
+    """Fold the user's boolean or additive mask into one row of scores."""
+    cdef Py_ssize_t j, col = g.mask_ld_col
+    cdef const uint8_t *allowed
+    cdef const floating *bias
+    if g.mask_kind == MASK_BOOL:
+        allowed = <const uint8_t *>mask_rows + row * g.mask_ld_row + j0 * col
+        for j in range(bk):
+            if not allowed[j * col]:
+                s_row[j] = -INFINITY
+    else:
+        bias = <const floating *>mask_rows + row * g.mask_ld_row + j0 * col
+        for j in range(bk):
+            s_row[j] += bias[j * col]
+
+
+cdef void _attend_query_block(
+    const floating *q, const floating *k, const floating *v, floating *out,
+    floating *weights, const void *mask, const Geometry *g,
+    Py_ssize_t i0, Py_ssize_t rows, char *scratch,
+) noexcept nogil:
+    """Attention output for query rows [i0, i0 + rows) of one batch item.
+
+    The pointers are already offset to this batch item; `weights` is NULL
+    unless the caller asked for the attention matrix. Each packed key/value
+    block is shared by all sub-tiles of TILE_Q rows of the task, which
+    amortises the packing; each sub-tile has its own causal horizon.
+    """
+    cdef:
+        floating dummy = 0
+        int nr = _panel_width(dummy)
+        Py_ssize_t rows_pad = _round_up(rows, ROW_ALIGN)
+        Py_ssize_t lds = g.lds, dvp = g.dvp, d_v = g.d_v, d_k = g.d_k
+        Py_ssize_t kv_end = g.n_k, tile_kv_end, j0, bk, tile_bk, r, c, t0, tile_rows
+        Py_ssize_t visible, block_index, ld_vsrc
+        bint pack_values = d_v != dvp
+        const floating *vsrc
+        floating *qpack
+        floating *kpack
+        floating *vpack
+        floating *s
+        floating *o
+        floating *running_max
+        floating *corr
+        floating *block_max
+        double *running_sum
+        floating *s_row
+        floating *w_row
+        floating tile_max, m_old, m_new, inv, factor
+        double total
+        char *cursor = scratch
+
+    # Carve this thread's scratch (64-byte aligned pieces; sizes as in _scratch_bytes).
+    qpack = <floating *>cursor
+    cursor += _round_up(g.rows_pad_max * d_k * sizeof(floating), SCRATCH_ALIGN)
+    kpack = <floating *>cursor
+    cursor += _round_up(lds * d_k * sizeof(floating), SCRATCH_ALIGN)
+    vpack = <floating *>cursor
+    cursor += _round_up(g.block_k * dvp * sizeof(floating), SCRATCH_ALIGN)
+    s = <floating *>cursor
+    cursor += _round_up(g.tile_rows_pad * lds * sizeof(floating), SCRATCH_ALIGN)
+    o = <floating *>cursor
+    cursor += _round_up(g.rows_pad_max * dvp * sizeof(floating), SCRATCH_ALIGN)
+    running_max = <floating *>cursor
+    cursor += _round_up(g.rows_pad_max * sizeof(floating), SCRATCH_ALIGN)
+    corr = <floating *>cursor
+    cursor += _round_up(g.rows_pad_max * sizeof(floating), SCRATCH_ALIGN)
+    running_sum = <double *>cursor
+    cursor += _round_up(g.rows_pad_max * sizeof(double), SCRATCH_ALIGN)
+    block_max = <floating *>cursor
+
+    if g.causal:
+        # The last row of the task sees keys j <= i0 + rows - 1 + causal_offset.
+        kv_end = min(g.n_k, i0 + rows + g.causal_offset)
+
+    memset(o, 0, rows_pad * dvp * sizeof(floating))
+    for r in range(rows_pad):
+        running_max[r] = -INFINITY
+        running_sum[r] = 0.0
+        corr[r] = 1
+    if weights != NULL:
+        for r in range(rows * g.n_kblocks):
+            block_max[r] = -INFINITY
+
+    if kv_end > 0:
+        if floating is float:
+            pack_q_f32(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>rows_pad, <int>d_k,
+                       <float>g.scale, qpack)
+        else:
+            pack_q_f64(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>rows_pad, <int>d_k,
+                       g.scale, qpack)
+        j0 = 0
+        block_index = 0
+        while j0 < kv_end:
+            bk = min(g.block_k, kv_end - j0)
+            if floating is float:
+                pack_k_f32(k + j0 * g.ld_k, g.ld_k, <int>bk, <int>d_k, kpack)
+            else:
+                pack_k_f64(k + j0 * g.ld_k, g.ld_k, <int>bk, <int>d_k, kpack)
+            if pack_values:
+                if floating is float:
+                    pack_v_f32(v + j0 * g.ld_v, g.ld_v, <int>bk, <int>d_v, <int>dvp, vpack)
+                else:
+                    pack_v_f64(v + j0 * g.ld_v, g.ld_v, <int>bk, <int>d_v, <int>dvp, vpack)
+                vsrc = vpack
+                ld_vsrc = dvp
+            else:
+                vsrc = v + j0 * g.ld_v
+                ld_vsrc = g.ld_v
+
+            t0 = -g.tile_rows
+            while t0 + g.tile_rows < rows:
+                t0 += g.tile_rows
+                tile_rows = min(g.tile_rows, rows - t0)
+                tile_kv_end = kv_end
+                if g.causal:
+                    tile_kv_end = min(g.n_k, i0 + t0 + tile_rows + g.causal_offset)
+                if tile_kv_end <= j0:
+                    continue  # this sub-tile sees none of this block (causal)
+                tile_bk = min(bk, tile_kv_end - j0)
+                _tile_scores(qpack + t0 * d_k, _round_up(tile_rows, ROW_ALIGN), d_k,
+                             kpack, (tile_bk + nr - 1) // nr, s, lds)
+                for r in range(t0, t0 + tile_rows):
+                    s_row = s + (r - t0) * lds
+                    if g.mask_kind != MASK_NONE:
+                        _apply_mask_row(s_row, g, mask, i0 + r, j0, tile_bk)
+                    if g.causal:
+                        visible = i0 + r + g.causal_offset - j0 + 1
+                        if visible < tile_bk:
+                            for c in range(max(visible, 0), tile_bk):
+                                s_row[c] = -INFINITY
+                    if floating is float:
+                        tile_max = row_max_f32(s_row, <int>tile_bk)
+                    else:
+                        tile_max = row_max_f64(s_row, <int>tile_bk)
+                    m_old = running_max[r]
+                    m_new = tile_max if tile_max > m_old else m_old
+                    if m_new == -INFINITY:
+                        # Nothing visible yet: P is zero and there is nothing to rescale.
+                        memset(s_row, 0, tile_bk * sizeof(floating))
+                        corr[r] = 1
+                    else:
+                        corr[r] = _exp(m_old - m_new)
+                        if floating is float:
+                            total = exp_sum_f32(s_row, <int>tile_bk, m_new)
+                        else:
+                            total = exp_sum_f64(s_row, <int>tile_bk, m_new)
+                        running_sum[r] = running_sum[r] * corr[r] + total
+                        running_max[r] = m_new
+                    if weights != NULL:
+                        memcpy(weights + (i0 + r) * g.ld_w + j0, s_row,
+                               tile_bk * sizeof(floating))
+                        block_max[r * g.n_kblocks + block_index] = running_max[r]
+                _tile_accumulate(s, lds, _round_up(tile_rows, ROW_ALIGN), tile_bk,
+                                 vsrc, ld_vsrc, dvp, o + t0 * dvp, dvp, corr + t0)
+            j0 += bk
+            block_index += 1
+
+    for r in range(rows):
+        total = running_sum[r]
+        # A row that sees no key (sum 0) outputs zeros; a NaN sum propagates.
+        inv = 0 if total == 0.0 else <floating>(1.0 / total)
+        for c in range(d_v):
+            out[(i0 + r) * g.ld_o + c] = o[r * dvp + c] * inv
+        if weights != NULL:
+            # Block b was exponentiated against the running max of its time.
+            w_row = weights + (i0 + r) * g.ld_w
+            for block_index in range(g.n_kblocks):
+                j0 = block_index * g.block_k
+                bk = min(g.block_k, g.n_k - j0)
+                factor = 0
+                if total != 0.0:
+                    factor = _exp(block_max[r * g.n_kblocks + block_index] - running_max[r]) * inv
+                for c in range(j0, j0 + bk):
+                    w_row[c] = w_row[c] * factor
+
+
+cdef inline void _tile_scores(const floating *qpack, Py_ssize_t rows_pad, Py_ssize_t d_k,
+                              const floating *kpack, Py_ssize_t n_panels, floating *s,
+                              Py_ssize_t lds) noexcept nogil:
+    """Dtype dispatch of the QK^T micro-kernel tile."""
+    if floating is float:
+        qk_tile_f32(qpack, <int>rows_pad, <int>d_k, kpack, <int>n_panels, s, lds)
+    else:
+        qk_tile_f64(qpack, <int>rows_pad, <int>d_k, kpack, <int>n_panels, s, lds)
+
+
+cdef inline void _tile_accumulate(const floating *p, Py_ssize_t ldp, Py_ssize_t rows_pad,
+                                  Py_ssize_t bk, const floating *v, Py_ssize_t ldv,
+                                  Py_ssize_t dvp, floating *o, Py_ssize_t ldo,
+                                  const floating *corr) noexcept nogil:
+    """Dtype dispatch of the rescale-and-accumulate P V micro-kernel tile."""
+    if floating is float:
+        pv_tile_f32(p, ldp, <int>rows_pad, <int>bk, v, ldv, <int>dvp, o, ldo, corr)
+    else:
+        pv_tile_f64(p, ldp, <int>rows_pad, <int>bk, v, ldv, <int>dvp, o, ldo, corr)
+
+
+cdef Py_ssize_t _scratch_bytes(const Geometry *g, Py_ssize_t itemsize, bint with_weights) noexcept nogil:
+    """Bytes of scratch one thread needs (mirrors the carving in _attend_query_block)."""
+    cdef Py_ssize_t total = 0
+    total += _round_up(g.rows_pad_max * g.d_k * itemsize, SCRATCH_ALIGN)
+    total += _round_up(g.lds * g.d_k * itemsize, SCRATCH_ALIGN)
+    total += _round_up(g.block_k * g.dvp * itemsize, SCRATCH_ALIGN)
+    total += _round_up(g.tile_rows_pad * g.lds * itemsize, SCRATCH_ALIGN)
+    total += _round_up(g.rows_pad_max * g.dvp * itemsize, SCRATCH_ALIGN)
+    total += 2 * _round_up(g.rows_pad_max * itemsize, SCRATCH_ALIGN)
+    total += _round_up(g.rows_pad_max * sizeof(double), SCRATCH_ALIGN)
+    if with_weights:
+        total += _round_up(g.rows_pad_max * g.n_kblocks * itemsize, SCRATCH_ALIGN)
+    return total
+
+
+cdef void _run_tasks(
+    const floating *q, const floating *k, const floating *v, floating *out,
+    floating *weights, const void *mask,
+    const intp_t *q_off, const intp_t *k_off, const intp_t *v_off,
+    const intp_t *o_off, const intp_t *w_off, const intp_t *m_off,
+    const Geometry *g, Py_ssize_t n_batch, char *scratch, Py_ssize_t scratch_stride,
+    int n_threads,
+) noexcept nogil:
+    """Spread (batch item, query block) tasks over the threads."""
+    cdef:
+        Py_ssize_t n_qblocks = (g.n_q + g.block_q - 1) // g.block_q
+        Py_ssize_t n_tasks = n_batch * n_qblocks
+        Py_ssize_t task, b, i0, rows, itemsize = sizeof(floating)
+        floating *w_ptr
+        const void *m_ptr
+        int elem_mask
+    elem_mask = g.mask_kind
+    with parallel(num_threads=n_threads):
+        for task in prange(n_tasks, schedule="dynamic"):
+            b = task // n_qblocks
+            i0 = (task % n_qblocks) * g.block_q
+            rows = min(g.block_q, g.n_q - i0)
+            w_ptr = NULL
+            if weights != NULL:
+                w_ptr = weights + w_off[b]
+            m_ptr = NULL
+            if elem_mask == MASK_BOOL:
+                m_ptr = <const uint8_t *>mask + m_off[b]
+            elif elem_mask == MASK_ADDITIVE:
+                m_ptr = <const floating *>mask + m_off[b]
+            _attend_query_block(
+                q + q_off[b], k + k_off[b], v + v_off[b], out + o_off[b], w_ptr, m_ptr, g,
+                i0, rows, scratch + omp_get_thread_num() * scratch_stride,
+            )
+
+
+def attention_forward(
+    cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, cnp.ndarray out, weights, mask,
+    int mask_kind,
+    const intp_t[::1] q_offsets, const intp_t[::1] k_offsets, const intp_t[::1] v_offsets,
+    const intp_t[::1] o_offsets, const intp_t[::1] w_offsets, const intp_t[::1] m_offsets,
+    Py_ssize_t n_q, Py_ssize_t n_k, Py_ssize_t d_k, Py_ssize_t d_v,
+    Py_ssize_t ld_q, Py_ssize_t ld_k, Py_ssize_t ld_v, Py_ssize_t ld_o, Py_ssize_t ld_w,
+    Py_ssize_t mask_ld_row, Py_ssize_t mask_ld_col,
+    double scale, bint causal, Py_ssize_t block_q, Py_ssize_t block_k, int num_threads,
+):
+    """Run the fused kernel over validated arrays (entry point, no checks of its own).
+
+    Parameters
+    ----------
+    q, k, v, out : ndarray
+        float32 or float64 arrays of one dtype. Element (b, i, c) of each lives
+        at ``base + offsets[b] + i * ld + c`` (elements), i.e. the last axis is
+        contiguous; `out` is written.
+    weights : ndarray or None
+        Zero-filled ``(.., n_q, n_k)`` buffer to receive the attention matrix.
+    mask : ndarray or None
+        uint8 (1 = may attend) for ``mask_kind == 1`` or an additive mask of the
+        compute dtype for ``mask_kind == 2``; element (b, i, j) at
+        ``base + m_offsets[b] + i * mask_ld_row + j * mask_ld_col``.
+    n_q, n_k, d_k, d_v, ld_* : int
+        Sizes and leading dimensions in elements.
+    scale : float
+        Multiplies q k^T.
+    causal : bool
+        Query i sees keys j <= i + n_k - n_q.
+    block_q, block_k : int
+        Query rows per task and keys per inner block.
+    num_threads : int
+        OpenMP threads (already resolved).
+    """
+    cdef Geometry g
+    cdef Py_ssize_t n_batch = q_offsets.shape[0], itemsize, scratch_stride
+    cdef int nr, vl, n_threads
+    cdef bint is_float = q.dtype == np.float32
+    cdef char *scratch_ptr
+    cdef cnp.ndarray scratch
+
+    nr = NR_F32 if is_float else NR_F64
+    vl = VL_F32 if is_float else VL_F64
+    itemsize = 4 if is_float else 8
+    g.n_q, g.n_k, g.d_k, g.d_v = n_q, n_k, d_k, d_v
+    g.ld_q, g.ld_k, g.ld_v, g.ld_o, g.ld_w = ld_q, ld_k, ld_v, ld_o, ld_w
+    g.mask_ld_row, g.mask_ld_col = mask_ld_row, mask_ld_col
+    g.mask_kind = mask_kind
+    g.causal = causal
+    g.causal_offset = n_k - n_q
+    g.block_q = block_q
+    g.block_k = block_k
+    g.rows_pad_max = _round_up(min(block_q, n_q), ROW_ALIGN)
+    # Sub-tiles start at multiples of TILE_ROWS, itself a multiple of ROW_ALIGN.
+    g.tile_rows = _round_up(TILE_ROWS, ROW_ALIGN)
+    g.tile_rows_pad = min(g.tile_rows, g.rows_pad_max)
+    g.lds = _round_up(block_k, nr)
+    g.dvp = _round_up(d_v, vl)
+    g.n_kblocks = (n_k + block_k - 1) // block_k
+    g.scale = scale
+
+    n_threads = max(1, min(num_threads, n_batch * ((n_q + block_q - 1) // block_q)))
+    scratch_stride = _scratch_bytes(&g, itemsize, weights is not None)
+    # One buffer for all threads, owned by NumPy (a MemoryError surfaces here).
+    scratch = np.empty(n_threads * scratch_stride + SCRATCH_ALIGN, dtype=np.uint8)
+    scratch_ptr = <char *>cnp.PyArray_DATA(scratch)
+    scratch_ptr += (SCRATCH_ALIGN - <size_t>scratch_ptr % SCRATCH_ALIGN) % SCRATCH_ALIGN
+
+    cdef void *q_ptr = cnp.PyArray_DATA(q)
+    cdef void *k_ptr = cnp.PyArray_DATA(k)
+    cdef void *v_ptr = cnp.PyArray_DATA(v)
+    cdef void *o_ptr = cnp.PyArray_DATA(out)
+    cdef void *w_ptr = NULL
+    cdef void *m_ptr = NULL
+    if weights is not None:
+        w_ptr = cnp.PyArray_DATA(weights)
+    if mask is not None:
+        m_ptr = cnp.PyArray_DATA(mask)
+
+    if is_float:
+        with nogil:
+            _run_tasks(
+                <const float *>q_ptr, <const float *>k_ptr, <const float *>v_ptr,
+                <float *>o_ptr, <float *>w_ptr, m_ptr,
+                &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
+                &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
+                n_threads,
+            )
+    else:
+        with nogil:
+            _run_tasks(
+                <const double *>q_ptr, <const double *>k_ptr, <const double *>v_ptr,
+                <double *>o_ptr, <double *>w_ptr, m_ptr,
+                &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
+                &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
+                n_threads,
+            )
+
+
+def kernel_constants():
+    """Vector lanes, panel widths and row alignment the kernel was compiled with."""
+    return {
+        "row_align": ROW_ALIGN,
+        "lanes_float32": VL_F32,
+        "lanes_float64": VL_F64,
+        "panel_float32": NR_F32,
+        "panel_float64": NR_F64,
+    }

@@ -1,0 +1,466 @@
+"""Public scaled dot-product attention: validation, broadcasting, backend choice.
+
+Data flow: the arrays are checked and converted here (dtype, finiteness, mask
+kind), the broadcast batch shape is resolved into one element offset per batch
+item and array, and the compiled kernel reads every operand in place through
+those offsets and the row strides. Nothing of size n_q x n_k is allocated unless
+the caller asks for the attention weights.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .._threading import effective_n_threads
+from . import _reference
+from ._kernels import attention_forward, kernel_constants
+
+__all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
+
+_BACKENDS = ("auto", "cython", "numpy")
+_MASK_NONE, _MASK_BOOL, _MASK_ADDITIVE = 0, 1, 2
+
+#: Query rows per task, largest first: a task packs each key block once for all its
+#: rows, so larger tasks pack less; smaller ones are used when there would be too
+#: few tasks to keep every thread busy. Multiples of every ISA's row alignment.
+_BLOCK_Q_CHOICES = (384, 192, 96)
+#: Aim for at least this many tasks per thread (dynamic scheduling evens them out).
+_TASKS_PER_THREAD = 4
+#: Default keys per inner block.
+DEFAULT_BLOCK_K = 512
+#: Packed keys of one block stay under this many bytes (L2-sized) for large d_k.
+_KPACK_BUDGET_BYTES = 256 * 1024
+
+
+def _as_float_array(x, name):
+    """Return ``x`` as an ndarray of a floating dtype, or raise naming ``name``."""
+    if x is None:
+        raise TypeError(f"{name} must be an array, got None")
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        if arr.dtype.itemsize < 4:
+            arr = arr.astype(np.float32)  # float16 runs in float32
+        elif arr.dtype.itemsize > 8:
+            raise TypeError(
+                f"{name} has dtype {arr.dtype}; only float16/32/64 are supported"
+            )
+    else:
+        raise TypeError(
+            f"{name} must be a floating-point array (float32 or float64), "
+            f"got dtype {arr.dtype}"
+        )
+    if arr.ndim < 2:
+        raise ValueError(
+            f"{name} must have at least 2 dimensions (..., n, d), got shape {arr.shape}"
+        )
+    return arr
+
+
+def _kernel_ready(arr, dtype, unit_last_axis=True):
+    """``arr`` in ``dtype``, native byte order, aligned, strides in whole elements
+    and (with ``unit_last_axis``) a unit last-axis stride.
+
+    Other strides (broadcast, transposed head layouts, negative) are kept, so
+    views are read in place; only arrays that violate one of these get copied.
+    """
+    arr = arr.astype(dtype, copy=False)
+    itemsize = arr.dtype.itemsize
+    if (
+        not arr.dtype.isnative
+        or not arr.flags.aligned
+        or any(s % itemsize for s in arr.strides)
+        or (unit_last_axis and arr.shape[-1] > 1 and arr.strides[-1] != itemsize)
+    ):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    return arr
+
+
+def _element_strides(arr):
+    return tuple(s // arr.dtype.itemsize for s in arr.strides)
+
+
+def _gqa_group(q_batch, kv_batch, name):
+    """How many query heads share one head of ``kv`` (1 when not grouped-query)."""
+    if len(q_batch) == 0 or len(kv_batch) == 0:
+        return 1
+    h_q, h_kv = q_batch[-1], kv_batch[-1]
+    if h_kv in (1, h_q):
+        return 1
+    if h_kv == 0 or h_q % h_kv:
+        raise ValueError(
+            f"{name} has {h_kv} heads on axis -3 and q has {h_q}: the batch axes do not "
+            f"broadcast, and {h_kv} does not divide {h_q} for grouped-query attention"
+        )
+    return h_q // h_kv
+
+
+def _batch_offsets(batch_shape, arr, n_batch_axes, group=1):
+    """Element offset of each batch item's matrix in ``arr`` (flattened, C order)."""
+    offsets = np.zeros(batch_shape, dtype=np.intp)
+    strides = _element_strides(arr)[:n_batch_axes]
+    shape = arr.shape[:n_batch_axes]
+    lead = len(batch_shape) - n_batch_axes
+    for axis, (size, stride) in enumerate(zip(shape, strides)):
+        if size == 1:
+            continue
+        full_axis = lead + axis
+        index = np.arange(batch_shape[full_axis], dtype=np.intp)
+        if group > 1 and axis == n_batch_axes - 1:
+            index //= group
+        view_shape = [1] * len(batch_shape)
+        view_shape[full_axis] = -1
+        offsets = offsets + (index * stride).reshape(view_shape)
+    return np.ascontiguousarray(offsets.reshape(-1), dtype=np.intp)
+
+
+def _check_finite(arr, name):
+    if not np.isfinite(arr).all():
+        raise ValueError(
+            f"{name} contains NaN or infinity; pass check_finite=False to let them "
+            "propagate"
+        )
+
+
+def _prepare_mask(mask, n_q, n_k, dtype, check_finite):
+    """Validate ``mask``; return (array or None, kind, batch shape)."""
+    if mask is None:
+        return None, _MASK_NONE, ()
+    mask = np.asarray(mask)
+    if mask.ndim == 0:
+        raise ValueError("mask must have at least 1 dimension (..., n_k)")
+    if mask.ndim == 1:
+        mask = mask[None, :]
+    if mask.dtype == np.bool_:
+        kind = _MASK_BOOL
+    elif mask.dtype.kind == "f":
+        kind = _MASK_ADDITIVE
+        if check_finite and (np.isnan(mask).any() or np.isposinf(mask).any()):
+            raise ValueError(
+                "additive mask contains NaN or +inf (use -inf to forbid a key, or a "
+                "boolean mask)"
+            )
+    else:
+        raise TypeError(
+            f"mask must be boolean (True = may attend) or floating (added to the "
+            f"scores), got dtype {mask.dtype}"
+        )
+    rows, cols = mask.shape[-2:]
+    if rows not in (1, n_q) or cols not in (1, n_k):
+        raise ValueError(
+            f"mask of shape {mask.shape} does not broadcast to (..., {n_q}, {n_k})"
+        )
+    # The kernel reads masks through both strides: no copy for broadcast views.
+    if kind == _MASK_BOOL:
+        mask = mask.view(np.uint8)
+    else:
+        mask = _kernel_ready(mask, dtype, unit_last_axis=False)
+    return mask, kind, mask.shape[:-2]
+
+
+def _check_scale(scale, d_k):
+    if scale is None:
+        return 1.0 / math.sqrt(d_k)
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
+    scale = float(scale)
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
+    return scale
+
+
+def _check_block(value, name, default, minimum):
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int or None")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def scaled_dot_product_attention(
+    q,
+    k,
+    v,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    return_weights=False,
+    check_finite=True,
+    num_threads=None,
+    backend="auto",
+    block_q=None,
+    block_k=None,
+):
+    """Fused attention ``softmax(q kᵀ · scale + mask) · v`` on NumPy arrays.
+
+    Rows are queries: ``A = softmax(Q Kᵀ / √d_k)`` is normalised along each row
+    and the output is ``A V``. (The source notes write ``softmax(K Qᵀ / √d)``:
+    that is the transpose of this convention; the two give the same output up
+    to that transposition.) The fused kernel never stores the ``n_q × n_k``
+    matrix: its extra memory is a few hundred KiB per thread, whatever the
+    sequence length.
+
+    Parameters
+    ----------
+    q : array_like, shape (..., n_q, d_k)
+        Queries.
+    k : array_like, shape (..., n_k, d_k)
+        Keys.
+    v : array_like, shape (..., n_k, d_v)
+        Values; ``d_v`` may differ from ``d_k`` and ``n_q`` from ``n_k``.
+        Leading batch axes of ``q``, ``k``, ``v`` and ``mask`` broadcast as in
+        NumPy. **Grouped-query attention**: when axis -3 (the head axis) of
+        ``k``/``v`` has ``H_kv`` entries that divide ``q``'s ``H_q``, key/value
+        head ``h`` serves the ``H_q / H_kv`` query heads ``h·g … h·g + g − 1``,
+        read in place (no copy, no repeat).
+    mask : array_like, optional
+        Boolean (True = the query may attend to the key, as in PyTorch's SDPA)
+        or floating (added to the scaled scores; ``-inf`` forbids a key),
+        broadcastable to ``(..., n_q, n_k)``. A 1-d mask is a per-key mask.
+    causal : bool, default False
+        Query ``i`` sees keys ``j <= i + (n_k - n_q)``: the mask is aligned to
+        the bottom-right corner, as in FlashAttention 2 (for ``n_q == n_k`` this
+        is the usual lower triangle; for ``n_q < n_k`` the queries are the last
+        ``n_q`` positions). Key blocks that no query of a block can see are
+        skipped. Combines with ``mask``.
+    scale : float, optional
+        Multiplier of ``q kᵀ``; defaults to ``1 / sqrt(d_k)``.
+    return_weights : bool, default False
+        Also return the attention matrix ``A`` of shape ``(..., n_q, n_k)``.
+        This is the only case that allocates ``n_q × n_k`` memory.
+    check_finite : bool, default True
+        Raise ``ValueError`` if ``q``, ``k`` or ``v`` hold NaN or infinity (as
+        SciPy does). With False, a NaN propagates to the rows it touches.
+    num_threads : int, optional
+        OpenMP threads; see :func:`attnsearch.effective_n_threads`.
+    backend : {"auto", "cython", "numpy"}, default "auto"
+        ``"cython"`` runs the fused kernel, ``"numpy"`` the NumPy reference
+        (``attnsearch.attention._reference``), which materialises the scores.
+        ``"auto"`` picks the kernel, which handles every input this function
+        accepts.
+    block_q, block_k : int, optional
+        Query rows per parallel task (default: 384, 192 or 96, the largest
+        that still gives every thread about 4 tasks) and keys per inner block
+        (default 512, lowered for large ``d_k`` so a packed block fits in L2).
+        Results agree to rounding for any block sizes, and are bitwise equal
+        for any ``num_threads`` at fixed block sizes.
+
+    Returns
+    -------
+    out : ndarray, shape (..., n_q, d_v)
+        float32 when all inputs are float32 (or float16), else float64.
+    weights : ndarray, shape (..., n_q, n_k)
+        Only with ``return_weights=True``. Rows of queries that see no key
+        are zeros, as are their outputs (never NaN).
+
+    Raises
+    ------
+    TypeError
+        Non-floating inputs (integer, complex, object), a mask that is neither
+        boolean nor floating, a bad ``scale``/``num_threads`` type.
+    ValueError
+        Fewer than 2 dimensions, mismatched ``d_k`` or ``n_k``, batch axes that
+        do not broadcast, NaN/inf with ``check_finite=True``, ``d_k == 0``,
+        unknown backend.
+
+    Notes
+    -----
+    Empty inputs: ``n_q == 0`` gives an empty output, ``n_k == 0`` gives zeros.
+    Non-contiguous, read-only and memory-mapped arrays are read in place.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnsearch.attention import scaled_dot_product_attention
+    >>> rng = np.random.default_rng(0)
+    >>> q = rng.standard_normal((2, 8, 128, 64), dtype=np.float32)
+    >>> k = rng.standard_normal((2, 2, 128, 64), dtype=np.float32)  # 2 KV heads
+    >>> v = rng.standard_normal((2, 2, 128, 32), dtype=np.float32)
+    >>> scaled_dot_product_attention(q, k, v, causal=True).shape
+    (2, 8, 128, 32)
+    """
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    q = _as_float_array(q, "q")
+    k = _as_float_array(k, "k")
+    v = _as_float_array(v, "v")
+    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
+    n_q, d_k = q.shape[-2:]
+    n_k, d_k2 = k.shape[-2:]
+    n_k2, d_v = v.shape[-2:]
+    if d_k2 != d_k:
+        raise ValueError(f"q and k must share the last axis d_k, got {d_k} and {d_k2}")
+    if n_k2 != n_k:
+        raise ValueError(f"k and v must share axis -2 (n_k), got {n_k} and {n_k2}")
+    if d_k == 0:
+        raise ValueError("d_k must be at least 1 (q and k have an empty last axis)")
+    scale = _check_scale(scale, d_k)
+    n_threads = effective_n_threads(num_threads)
+    block_q = _check_block(block_q, "block_q", None, 1)
+    block_k = _check_block(block_k, "block_k", None, 1)
+    causal = bool(causal)
+
+    mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
+    q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
+    k_group = _gqa_group(q_batch, k_batch, "k")
+    v_group = _gqa_group(q_batch, v_batch, "v")
+    k_like = k_batch[:-1] + (q_batch[-1],) if k_group > 1 else k_batch
+    v_like = v_batch[:-1] + (q_batch[-1],) if v_group > 1 else v_batch
+    try:
+        batch_shape = np.broadcast_shapes(q_batch, k_like, v_like, mask_batch)
+    except ValueError:
+        raise ValueError(
+            f"batch axes do not broadcast: q {q_batch}, k {k_batch}, v {v_batch}, "
+            f"mask {mask_batch}"
+        ) from None
+
+    if check_finite:
+        _check_finite(q, "q")
+        _check_finite(k, "k")
+        _check_finite(v, "v")
+
+    if backend == "numpy":
+        ref_mask = None
+        if mask is not None:
+            ref_mask = mask.view(np.bool_) if mask_kind == _MASK_BOOL else mask
+        return _reference.scaled_dot_product_attention(
+            q.astype(dtype, copy=False), k.astype(dtype, copy=False),
+            v.astype(dtype, copy=False), mask=ref_mask, causal=causal,
+            scale=scale, return_weights=return_weights,
+        )
+
+    out = np.empty(batch_shape + (n_q, d_v), dtype=dtype)
+    weights = (
+        np.zeros(batch_shape + (n_q, n_k), dtype=dtype) if return_weights else None
+    )
+    _attention_into(
+        q, k, v, out, weights=weights, mask=mask, mask_kind=mask_kind,
+        batch_shape=batch_shape, k_group=k_group, v_group=v_group, causal=causal,
+        scale=scale, n_threads=n_threads, block_q=block_q, block_k=block_k,
+    )
+    if return_weights:
+        return out, weights
+    return out
+
+
+def _attention_into(
+    q, k, v, out, *, weights=None, mask=None, mask_kind=_MASK_NONE, batch_shape,
+    k_group=1, v_group=1, causal=False, scale, n_threads, block_q=None,
+    block_k=None,
+):
+    """Run the kernel on checked arrays, writing into ``out`` (any strides, unit last).
+
+    ``out`` has shape ``batch_shape + (n_q, d_v)``; ``q``/``k``/``v``/``mask``
+    broadcast to ``batch_shape`` (``k``/``v`` possibly grouped-query).
+    """
+    dtype = out.dtype
+    n_q, d_k = q.shape[-2:]
+    n_k = k.shape[-2]
+    d_v = v.shape[-1]
+    if out.size == 0:
+        return out
+    if n_k == 0:
+        out[...] = 0
+        return out
+    q = _kernel_ready(q, dtype)
+    k = _kernel_ready(k, dtype)
+    v = _kernel_ready(v, dtype)
+    if out.strides[-1] != dtype.itemsize and d_v > 1:
+        raise ValueError("internal: out must have a unit last-axis stride")
+    if block_k is None:
+        panel = kernel_constants()["panel_float32" if dtype == np.float32 else "panel_float64"]
+        fit = _KPACK_BUDGET_BYTES // (d_k * dtype.itemsize)
+        block_k = max(panel, min(DEFAULT_BLOCK_K, (fit // panel) * panel))
+    n_batch = math.prod(batch_shape)
+    if block_q is None:
+        for block_q in _BLOCK_Q_CHOICES:
+            if n_batch * -(-n_q // block_q) >= _TASKS_PER_THREAD * n_threads:
+                break
+    block_q = min(block_q, n_q)
+    block_k = min(block_k, n_k)
+
+    n_batch_axes = len(batch_shape)
+    q_off = _batch_offsets(batch_shape, q, q.ndim - 2)
+    k_off = _batch_offsets(batch_shape, k, k.ndim - 2, k_group)
+    v_off = _batch_offsets(batch_shape, v, v.ndim - 2, v_group)
+    o_off = _batch_offsets(batch_shape, out, n_batch_axes)
+    zeros = np.zeros_like(o_off)
+    w_off = _batch_offsets(batch_shape, weights, n_batch_axes) if weights is not None else zeros
+    ld_w = weights.strides[-2] // dtype.itemsize if weights is not None else 0
+    if mask is not None:
+        m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
+        mask_strides = _element_strides(mask)
+        mask_ld_row = mask_strides[-2] if mask.shape[-2] > 1 else 0
+        mask_ld_col = mask_strides[-1] if mask.shape[-1] > 1 else 0
+    else:
+        m_off, mask_ld_row, mask_ld_col = zeros, 0, 0
+
+    def row_stride(arr):
+        return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
+
+    attention_forward(
+        q, k, v, out, weights, mask, mask_kind,
+        q_off, k_off, v_off, o_off, w_off, m_off,
+        n_q, n_k, d_k, d_v,
+        row_stride(q), row_stride(k), row_stride(v), row_stride(out), ld_w,
+        mask_ld_row, mask_ld_col,
+        scale, causal, block_q, block_k, n_threads,
+    )
+    return out
+
+
+def split_heads(x, n_heads):
+    """View ``(..., n, n_heads * d_head)`` as ``(..., n_heads, n, d_head)`` without copying.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., n, d_model)
+        ``d_model`` must be divisible by ``n_heads``.
+    n_heads : int
+
+    Returns
+    -------
+    ndarray, shape (..., n_heads, n, d_model // n_heads)
+        A strided view of ``x`` (writes go through to ``x``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> split_heads(np.zeros((2, 5, 12)), 3).shape
+    (2, 3, 5, 4)
+    """
+    x = np.asarray(x)
+    if isinstance(n_heads, bool) or not isinstance(n_heads, numbers.Integral) or n_heads < 1:
+        raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (..., n, d_model), got {x.shape}")
+    d_model = x.shape[-1]
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+    split = x.reshape(x.shape[:-1] + (n_heads, d_model // n_heads))
+    return np.swapaxes(split, -3, -2)
+
+
+def merge_heads(x):
+    """Inverse of :func:`split_heads`: ``(..., H, n, d_head)`` -> ``(..., n, H * d_head)``.
+
+    Returns a view when ``x`` came from :func:`split_heads` (or is laid out
+    ``(..., n, H, d_head)`` in memory), else a copy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(24.0).reshape(1, 2, 12)
+    >>> np.array_equal(merge_heads(split_heads(x, 3)), x)
+    True
+    """
+    x = np.asarray(x)
+    if x.ndim < 3:
+        raise ValueError(f"x must have shape (..., n_heads, n, d_head), got {x.shape}")
+    n_heads, n, d_head = x.shape[-3:]
+    return np.swapaxes(x, -3, -2).reshape(x.shape[:-3] + (n, n_heads * d_head))
