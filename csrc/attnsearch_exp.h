@@ -136,6 +136,33 @@ ATTNSEARCH_ALWAYS_INLINE attnsearch_vf64 attnsearch_exp_vec(attnsearch_vf64 x)
     y = attnsearch_select_f64(below, (attnsearch_vf64){0}, y);
     return attnsearch_select_f64(above, (attnsearch_vf64){0} + __builtin_inf(), y);
 }
+
+/* exp(x) for x <= 0, -inf or NaN (softmax arguments x - max, acceptance
+ * exponents -delta/T): the same lanes as the general form, without the
+ * overflow branch; below-range lanes are cleared with one and-not. */
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_expf_vec_nonpos(attnsearch_vf32 x)
+{
+    const attnsearch_vf32 lo = (attnsearch_vf32){0} + ATTNSEARCH_EXPF_LO;
+    const attnsearch_vf32 magic = (attnsearch_vf32){0} + ATTNSEARCH_EXPF_MAGIC;
+    attnsearch_vi32 below = x < lo;
+    attnsearch_vf32 t, n, r, p;
+    ATTNSEARCH_EXPF_BODY(x, t, n, r, p, (attnsearch_vf32){0})
+    attnsearch_vi32 bits = ((attnsearch_vi32)t - (attnsearch_vi32)magic + 127) << 23;
+    attnsearch_vf32 y = p * (attnsearch_vf32)bits;
+    return (attnsearch_vf32)(~below & (attnsearch_vi32)y);
+}
+
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf64 attnsearch_exp_vec_nonpos(attnsearch_vf64 x)
+{
+    const attnsearch_vf64 lo = (attnsearch_vf64){0} + ATTNSEARCH_EXP_LO;
+    const attnsearch_vf64 magic = (attnsearch_vf64){0} + ATTNSEARCH_EXP_MAGIC;
+    attnsearch_vi64 below = x < lo;
+    attnsearch_vf64 t, n, r, p;
+    ATTNSEARCH_EXP_BODY(x, t, n, r, p, (attnsearch_vf64){0})
+    attnsearch_vi64 bits = ((attnsearch_vi64)t - (attnsearch_vi64)magic + 1023) << 52;
+    attnsearch_vf64 y = p * (attnsearch_vf64)bits;
+    return (attnsearch_vf64)(~below & (attnsearch_vi64)y);
+}
 #endif
 
 #endif

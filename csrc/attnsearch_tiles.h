@@ -57,6 +57,7 @@
 #define ATTNSEARCH_VL ATTNSEARCH_VL_F32
 #define ATTNSEARCH_EXPFN attnsearch_expf
 #define ATTNSEARCH_EXPFN_VEC attnsearch_expf_vec
+#define ATTNSEARCH_EXPFN_VEC_NONPOS attnsearch_expf_vec_nonpos
 #define ATTNSEARCH_VI attnsearch_vi32
 #define ATTNSEARCH_ACCUMULATE attnsearch_accumulate_f32
 #define ATTNSEARCH_SELECT attnsearch_select_f32
@@ -67,6 +68,7 @@
 #undef ATTNSEARCH_VL
 #undef ATTNSEARCH_EXPFN
 #undef ATTNSEARCH_EXPFN_VEC
+#undef ATTNSEARCH_EXPFN_VEC_NONPOS
 #undef ATTNSEARCH_VI
 #undef ATTNSEARCH_ACCUMULATE
 #undef ATTNSEARCH_SELECT
@@ -77,6 +79,7 @@
 #define ATTNSEARCH_VL ATTNSEARCH_VL_F64
 #define ATTNSEARCH_EXPFN attnsearch_exp
 #define ATTNSEARCH_EXPFN_VEC attnsearch_exp_vec
+#define ATTNSEARCH_EXPFN_VEC_NONPOS attnsearch_exp_vec_nonpos
 #define ATTNSEARCH_VI attnsearch_vi64
 #define ATTNSEARCH_ACCUMULATE attnsearch_accumulate_f64
 #define ATTNSEARCH_SELECT attnsearch_select_f64
@@ -87,6 +90,7 @@
 #undef ATTNSEARCH_VL
 #undef ATTNSEARCH_EXPFN
 #undef ATTNSEARCH_EXPFN_VEC
+#undef ATTNSEARCH_EXPFN_VEC_NONPOS
 #undef ATTNSEARCH_VI
 #undef ATTNSEARCH_ACCUMULATE
 #undef ATTNSEARCH_SELECT

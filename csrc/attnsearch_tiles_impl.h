@@ -158,24 +158,34 @@ static void ATTNSEARCH_FN(pv_tile)(const T *p, ptrdiff_t ldp, int rows_pad, int 
     }
 }
 
-/* Largest of x[0:n] (-inf for n == 0). A NaN may or may not win: callers rely on
- * exp(x - max) propagating the NaN instead. */
+/* Largest of x[0:n] (-inf for n == 0). NaNs are skipped: a row whose result is
+ * -inf must be checked with has_nan before being treated as fully masked. */
 static T ATTNSEARCH_FN(row_max)(const T *x, int n)
 {
     T m = -(T)__builtin_inf();
     int j = 0;
 #if ATTNSEARCH_HAVE_VECTOR_EXT
-    if (n >= VL) {
-        V mv = *(const V *)x;
-        for (j = VL; j + VL <= n; j += VL) {
-            V xv = *(const V *)(x + j);
-            mv = ATTNSEARCH_SELECT(xv > mv, xv, mv);
+    if (n >= 2 * VL) {
+        V m0 = *(const V *)x, m1 = *(const V *)(x + VL);
+        for (j = 2 * VL; j + 2 * VL <= n; j += 2 * VL) {
+            V x0 = *(const V *)(x + j), x1 = *(const V *)(x + j + VL);
+            m0 = ATTNSEARCH_SELECT(x0 > m0, x0, m0);
+            m1 = ATTNSEARCH_SELECT(x1 > m1, x1, m1);
         }
-        for (int lane = 0; lane < VL; lane++) m = mv[lane] > m ? mv[lane] : m;
+        m0 = ATTNSEARCH_SELECT(m1 > m0, m1, m0);
+        for (int lane = 0; lane < VL; lane++) m = m0[lane] > m ? m0[lane] : m;
     }
 #endif
     for (; j < n; j++) m = x[j] > m ? x[j] : m;
     return m;
+}
+
+/* 1 if any of x[0:n] is NaN (the slow path of a row whose max is -inf). */
+static int ATTNSEARCH_FN(has_nan)(const T *x, int n)
+{
+    for (int j = 0; j < n; j++)
+        if (x[j] != x[j]) return 1;
+    return 0;
 }
 
 /* x[j] = exp(x[j] - m) in place; returns the sum in double.
@@ -195,10 +205,10 @@ static double ATTNSEARCH_FN(exp_sum)(T *x, int n, T m)
         int chunk_end = j + ATTNSEARCH_EXP_SUM_CHUNK < n ? j + ATTNSEARCH_EXP_SUM_CHUNK : n;
         V s0 = (V){0}, s1 = (V){0}, s2 = (V){0}, s3 = (V){0};
         for (; j + 4 * VL <= chunk_end; j += 4 * VL) {
-            V e0 = ATTNSEARCH_EXPFN_VEC(*(const V *)(x + j) - m);
-            V e1 = ATTNSEARCH_EXPFN_VEC(*(const V *)(x + j + VL) - m);
-            V e2 = ATTNSEARCH_EXPFN_VEC(*(const V *)(x + j + 2 * VL) - m);
-            V e3 = ATTNSEARCH_EXPFN_VEC(*(const V *)(x + j + 3 * VL) - m);
+            V e0 = ATTNSEARCH_EXPFN_VEC_NONPOS(*(const V *)(x + j) - m);
+            V e1 = ATTNSEARCH_EXPFN_VEC_NONPOS(*(const V *)(x + j + VL) - m);
+            V e2 = ATTNSEARCH_EXPFN_VEC_NONPOS(*(const V *)(x + j + 2 * VL) - m);
+            V e3 = ATTNSEARCH_EXPFN_VEC_NONPOS(*(const V *)(x + j + 3 * VL) - m);
             *(V *)(x + j) = e0;
             *(V *)(x + j + VL) = e1;
             *(V *)(x + j + 2 * VL) = e2;
@@ -214,7 +224,7 @@ static double ATTNSEARCH_FN(exp_sum)(T *x, int n, T m)
         ATTNSEARCH_ACCUMULATE(&acc_lo, &acc_hi, s3);
     }
     for (; j + VL <= n; j += VL) {
-        V e = ATTNSEARCH_EXPFN_VEC(*(const V *)(x + j) - m);
+        V e = ATTNSEARCH_EXPFN_VEC_NONPOS(*(const V *)(x + j) - m);
         *(V *)(x + j) = e;
         ATTNSEARCH_ACCUMULATE(&acc_lo, &acc_hi, e);
     }

@@ -35,3 +35,28 @@ def _exp64_memview(const double[::1] x, double[::1] out, bint vector=True):
         else:
             for i in range(n):
                 out[i] = exp_scalar(x[i])
+
+
+cdef extern from "attnsearch_tiles.h" nogil:
+    double exp_sum_f32 "attnsearch_exp_sum_f32"(float *x, int n, float m)
+    double exp_sum_f64 "attnsearch_exp_sum_f64"(double *x, int n, double m)
+
+
+def _exp_sum_memview(x, double m):
+    """In place x[j] = exp(x[j] - m) with the softmax kernel's routine; returns the sum."""
+    cdef float[::1] x32
+    cdef double[::1] x64
+    cdef double total
+    if x.dtype == "float32":
+        x32 = x
+        if x32.shape[0] == 0:
+            return 0.0
+        with nogil:
+            total = exp_sum_f32(&x32[0], <int>x32.shape[0], <float>m)
+    else:
+        x64 = x
+        if x64.shape[0] == 0:
+            return 0.0
+        with nogil:
+            total = exp_sum_f64(&x64[0], <int>x64.shape[0], m)
+    return total

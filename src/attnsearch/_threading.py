@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numbers
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 
 from ._threads import _openmp_max_threads, openmp_enabled
 
-__all__ = ["effective_n_threads", "openmp_enabled", "physical_core_count"]
+__all__ = [
+    "blas_limited_to_one_thread",
+    "effective_n_threads",
+    "openmp_enabled",
+    "physical_core_count",
+]
 
 
 @lru_cache(maxsize=1)
@@ -72,3 +78,22 @@ def effective_n_threads(num_threads: int | None = None) -> int:
     if num_threads < 0:
         return max(1, max_threads + num_threads + 1)
     return num_threads
+
+
+@lru_cache(maxsize=1)
+def _threadpool_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def blas_limited_to_one_thread():
+    """Limit every loaded BLAS to one thread for the duration of the block.
+
+    Used around OpenMP regions whose threads call BLAS themselves (each call
+    must then run on its own thread only). The controller is built once, after
+    SciPy's BLAS (used through ``scipy.linalg.cython_blas``) has been loaded.
+    """
+    with _threadpool_controller().limit(limits=1, user_api="blas"):
+        yield

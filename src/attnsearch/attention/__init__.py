@@ -18,5 +18,12 @@ Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source note
 """
 
 from .attention import merge_heads, scaled_dot_product_attention, split_heads
+from .layers import AttentionHead, MultiHeadAttention
 
-__all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
+__all__ = [
+    "AttentionHead",
+    "MultiHeadAttention",
+    "merge_heads",
+    "scaled_dot_product_attention",
+    "split_heads",
+]

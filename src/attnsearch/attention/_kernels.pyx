@@ -16,9 +16,10 @@ grouped-query heads and transposed head layouts are read in place.
 
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, NAN
 from libc.string cimport memcpy, memset
 
+from .._blas cimport gemm_rowmajor
 from .._threads cimport omp_get_thread_num
 
 import numpy as np
@@ -48,6 +49,8 @@ cdef extern from "attnsearch_tiles.h" nogil:
     void pv_tile_f64 "attnsearch_pv_tile_f64"(const double *p, Py_ssize_t ldp, int rows_pad, int bk, const double *v, Py_ssize_t ldv, int dvp, double *o, Py_ssize_t ldo, const double *corr)
     float row_max_f32 "attnsearch_row_max_f32"(const float *x, int n)
     double row_max_f64 "attnsearch_row_max_f64"(const double *x, int n)
+    int has_nan_f32 "attnsearch_has_nan_f32"(const float *x, int n)
+    int has_nan_f64 "attnsearch_has_nan_f64"(const double *x, int n)
     double exp_sum_f32 "attnsearch_exp_sum_f32"(float *x, int n, float m)
     double exp_sum_f64 "attnsearch_exp_sum_f64"(double *x, int n, double m)
     float expf_scalar "attnsearch_expf"(float x)
@@ -109,6 +112,14 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return exp_scalar(x)
 
 
+cdef inline bint _has_nan(const floating *x, Py_ssize_t n) noexcept nogil:
+    """Dtype dispatch of the NaN scan (slow path of rows whose max is -inf)."""
+    if floating is float:
+        return has_nan_f32(x, <int>n)
+    else:
+        return has_nan_f64(x, <int>n)
+
+
 cdef inline void _apply_mask_row(floating *s_row, const Geometry *g, const void *mask_rows,
                                  Py_ssize_t row, Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
     """Fold the user's boolean or additive mask into one row of scores."""
@@ -145,7 +156,10 @@ cdef void _attend_query_block(
         Py_ssize_t lds = g.lds, dvp = g.dvp, d_v = g.d_v, d_k = g.d_k
         Py_ssize_t kv_end = g.n_k, tile_kv_end, j0, bk, tile_bk, r, c, t0, tile_rows
         Py_ssize_t visible, block_index, ld_vsrc
-        bint pack_values = d_v != dvp
+        # Values are read in place only when the block is one contiguous run of
+        # whole vectors: a strided V (a head view of a fused projection) would be
+        # re-walked, page by page, by every row group of the micro-kernel.
+        bint pack_values = d_v != dvp or g.ld_v != d_v
         const floating *vsrc
         floating *qpack
         floating *kpack
@@ -245,8 +259,11 @@ cdef void _attend_query_block(
                         tile_max = row_max_f32(s_row, <int>tile_bk)
                     else:
                         tile_max = row_max_f64(s_row, <int>tile_bk)
+                    if tile_max == -INFINITY and _has_nan(s_row, tile_bk):
+                        tile_max = NAN  # all NaN/-inf: propagate, not "fully masked"
                     m_old = running_max[r]
-                    m_new = tile_max if tile_max > m_old else m_old
+                    # Written so that a NaN tile_max wins (and propagates).
+                    m_new = m_old if m_old >= tile_max else tile_max
                     if m_new == -INFINITY:
                         # Nothing visible yet: P is zero and there is nothing to rescale.
                         memset(s_row, 0, tile_bk * sizeof(floating))
@@ -457,6 +474,68 @@ def attention_forward(
                 &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
                 n_threads,
             )
+
+
+cdef void _linear_rows(const floating *x, Py_ssize_t ld_x, const floating *w,
+                       const floating *bias, floating *out, Py_ssize_t ld_out,
+                       Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, int n_chunks) noexcept nogil:
+    """out = x @ w (+ bias), rows split into one contiguous chunk per thread."""
+    cdef Py_ssize_t chunk, r0, r1, r, c, rows_per_chunk = (m + n_chunks - 1) // n_chunks
+    cdef floating beta
+    with parallel(num_threads=n_chunks):
+        for chunk in prange(n_chunks, schedule="static"):
+            r0 = chunk * rows_per_chunk
+            r1 = min(m, r0 + rows_per_chunk)
+            if r1 > r0:
+                beta = 0
+                if bias != NULL:
+                    beta = 1
+                    for r in range(r0, r1):
+                        for c in range(n):
+                            out[r * ld_out + c] = bias[c]
+                gemm_rowmajor(False, <int>(r1 - r0), <int>n, <int>k, <floating>1,
+                              x + r0 * ld_x, <int>ld_x, w, <int>n, beta,
+                              out + r0 * ld_out, <int>ld_out)
+
+
+def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_threads):
+    """out = x @ w (+ bias) with one SciPy-BLAS call per OpenMP thread.
+
+    Parameters
+    ----------
+    x : ndarray, (m, k), unit column stride, any row stride
+    w : ndarray, (k, n), C-contiguous
+    bias : ndarray (n,) or None
+    out : ndarray, (m, n), unit column stride, any row stride
+    num_threads : int
+        The caller limits BLAS to one thread (blas_limited_to_one_thread), so
+        numpy's and SciPy's BLAS thread pools are not woken: their spinning
+        workers would otherwise compete with the attention kernel's threads.
+    """
+    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = w.shape[1]
+    cdef Py_ssize_t ld_x = x.strides[0] // x.itemsize, ld_out = out.strides[0] // out.itemsize
+    cdef int n_chunks = <int>max(1, min(num_threads, (m + 63) // 64))
+    cdef void *x_ptr = cnp.PyArray_DATA(x)
+    cdef void *w_ptr = cnp.PyArray_DATA(w)
+    cdef void *o_ptr = cnp.PyArray_DATA(out)
+    cdef void *b_ptr = NULL
+    if not w.flags.c_contiguous or x.strides[1] != x.itemsize or out.strides[1] != out.itemsize:
+        raise ValueError("linear_forward: w must be C-contiguous, x and out unit-stride rows")
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        out[...] = 0 if bias is None else bias
+        return
+    if bias is not None:
+        b_ptr = cnp.PyArray_DATA(bias)
+    if x.dtype == np.float32:
+        with nogil:
+            _linear_rows(<const float *>x_ptr, ld_x, <const float *>w_ptr,
+                         <const float *>b_ptr, <float *>o_ptr, ld_out, m, k, n, n_chunks)
+    else:
+        with nogil:
+            _linear_rows(<const double *>x_ptr, ld_x, <const double *>w_ptr,
+                         <const double *>b_ptr, <double *>o_ptr, ld_out, m, k, n, n_chunks)
 
 
 def kernel_constants():

@@ -87,8 +87,8 @@ def _gqa_group(q_batch, kv_batch, name):
     if len(q_batch) == 0 or len(kv_batch) == 0:
         return 1
     h_q, h_kv = q_batch[-1], kv_batch[-1]
-    if h_kv in (1, h_q):
-        return 1
+    if h_kv in (1, h_q) or h_q == 1:
+        return 1  # ordinary broadcasting
     if h_kv == 0 or h_q % h_kv:
         raise ValueError(
             f"{name} has {h_kv} heads on axis -3 and q has {h_q}: the batch axes do not "
@@ -284,6 +284,18 @@ def scaled_dot_product_attention(
     >>> scaled_dot_product_attention(q, k, v, causal=True).shape
     (2, 8, 128, 32)
     """
+    return _sdpa(
+        q, k, v, mask=mask, causal=causal, scale=scale, return_weights=return_weights,
+        check_finite=check_finite, num_threads=num_threads, backend=backend,
+        block_q=block_q, block_k=block_k,
+    )
+
+
+def _sdpa(q, k, v, *, mask=None, causal=False, scale=None, return_weights=False,
+          check_finite=True, num_threads=None, backend="auto", block_q=None, block_k=None,
+          out=None):
+    """Body of :func:`scaled_dot_product_attention`; ``out`` (private) receives the
+    result in place (any strides with a unit last axis), as the layers use it."""
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
     q = _as_float_array(q, "q")
@@ -334,7 +346,12 @@ def scaled_dot_product_attention(
             scale=scale, return_weights=return_weights,
         )
 
-    out = np.empty(batch_shape + (n_q, d_v), dtype=dtype)
+    if out is None:
+        out = np.empty(batch_shape + (n_q, d_v), dtype=dtype)
+    elif out.shape != batch_shape + (n_q, d_v) or out.dtype != dtype:
+        raise ValueError(
+            f"internal: out must be {dtype} of shape {batch_shape + (n_q, d_v)}"
+        )
     weights = (
         np.zeros(batch_shape + (n_q, n_k), dtype=dtype) if return_weights else None
     )
