@@ -1,0 +1,241 @@
+"""AttentionHead and MultiHeadAttention against per-head NumPy loops (and torch)."""
+
+import numpy as np
+import pytest
+from conftest import tolerance
+
+from attnsearch.attention import (
+    AttentionHead,
+    MultiHeadAttention,
+    merge_heads,
+    split_heads,
+)
+from attnsearch.attention._reference import scaled_dot_product_attention as ref_sdpa
+
+
+def softmax_rows(scores):
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def head_reference(head, x, context=None, mask=None):
+    """The source notes' single head, written out: A = softmax(Q K^T / sqrt(d)), H = A V."""
+    x = np.asarray(x, np.float64)
+    c = x if context is None else np.asarray(context, np.float64)
+    p = {k: np.asarray(v, np.float64) for k, v in head.parameters().items()}
+    q = x @ p["W_Q"] + p.get("b_Q", 0)
+    k = c @ p["W_K"] + p.get("b_K", 0)
+    v = c @ p["W_V"] + p.get("b_V", 0)
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(head.d_k)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    a = softmax_rows(scores)
+    return a @ v, a
+
+
+def mha_reference(mha, query, key=None, value=None, mask=None, causal=False):
+    """Per-head loop over the NumPy reference, then concatenation and W_O."""
+    key = query if key is None else key
+    value = key if value is None else value
+    p = {k: np.asarray(v, np.float64) for k, v in mha.parameters().items()}
+    query, key, value = (np.asarray(t, np.float64) for t in (query, key, value))
+    q = query @ p["W_Q"] + p.get("b_Q", 0)
+    k = key @ p["W_K"] + p.get("b_K", 0)
+    v = value @ p["W_V"] + p.get("b_V", 0)
+    d = mha.d_head
+    heads = []
+    for h in range(mha.n_heads):
+        cols = slice(h * d, (h + 1) * d)
+        m = None if mask is None else (mask if np.ndim(mask) < 3 else mask[..., h, :, :])
+        heads.append(ref_sdpa(q[..., cols], k[..., cols], v[..., cols], mask=m,
+                              causal=causal))
+    return np.concatenate(heads, axis=-1) @ p["W_O"] + p.get("b_O", 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [False, True])
+def test_attention_head_matches_source_notes_formula(rng, dtype, bias):
+    head = AttentionHead(12, d_k=8, d_v=5, bias=bias, dtype=dtype, seed=1)
+    if bias:
+        head.b_Q = rng.normal(size=8)
+        head.b_K = rng.normal(size=8)
+        head.b_V = rng.normal(size=5)
+    x = rng.standard_normal((3, 17, 12))
+    ctx = rng.standard_normal((3, 11, 12))
+    mask = rng.random((17, 11)) < 0.8
+    mask[:, 0] = True
+    want_h, want_a = head_reference(head, x, ctx, mask=mask)
+    got_h = head(x, ctx, mask=mask)
+    got_a = head.attention_weights(x, ctx, mask=mask)
+    assert got_h.dtype == dtype and got_h.shape == (3, 17, 5)
+    np.testing.assert_allclose(got_h, want_h, **tolerance(dtype))
+    np.testing.assert_allclose(got_a, want_a, **tolerance(dtype))
+    self_h, _ = head_reference(head, x)
+    np.testing.assert_allclose(head(x), self_h, **tolerance(dtype))
+
+
+def test_attention_head_defaults_and_reproducible_init():
+    a = AttentionHead(6, seed=3)
+    b = AttentionHead(6, seed=3)
+    assert a.d_k == 6 and a.d_v == 6 and a.b_Q is None
+    for name, value in a.parameters().items():
+        np.testing.assert_array_equal(value, b.parameters()[name])
+    bound = np.sqrt(6 / (6 + 6))
+    assert np.all(np.abs(a.W_Q) <= bound)
+    assert not np.array_equal(a.W_Q, AttentionHead(6, seed=4).W_Q)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [False, True])
+def test_multi_head_matches_per_head_loop(rng, dtype, causal):
+    mha = MultiHeadAttention(24, 4, dtype=dtype, seed=0)
+    mha.b_Q = rng.normal(size=24)
+    mha.b_O = rng.normal(size=24)
+    x = rng.standard_normal((2, 19, 24))
+    got = mha(x, causal=causal)
+    np.testing.assert_allclose(got, mha_reference(mha, x, causal=causal), **tolerance(dtype))
+
+
+def test_multi_head_cross_attention_with_d_kv_and_masks(rng):
+    mha = MultiHeadAttention(16, 2, d_kv=10, dtype=np.float64, seed=5)
+    q = rng.standard_normal((3, 7, 16))
+    kv = rng.standard_normal((3, 9, 10))
+    mask = rng.random((3, 2, 7, 9)) < 0.7
+    mask[..., 0] = True
+    np.testing.assert_allclose(mha(q, kv, mask=mask), mha_reference(mha, q, kv, mask=mask),
+                               **tolerance(np.float64))
+    kpm = np.zeros((3, 9), bool)
+    kpm[1, 4:] = True
+    allowed = ~kpm[:, None, None, :] & mask
+    np.testing.assert_allclose(
+        mha(q, kv, mask=mask, key_padding_mask=kpm),
+        mha_reference(mha, q, kv, mask=np.broadcast_to(allowed, (3, 2, 7, 9))),
+        **tolerance(np.float64),
+    )
+    only_kpm = np.broadcast_to(~kpm[:, None, None, :], (3, 2, 7, 9))
+    np.testing.assert_allclose(mha(q, kv, key_padding_mask=kpm),
+                               mha_reference(mha, q, kv, mask=only_kpm),
+                               **tolerance(np.float64))
+
+
+def test_multi_head_unbatched_and_weights(rng):
+    mha = MultiHeadAttention(8, 2, seed=0, dtype=np.float64)
+    x = rng.standard_normal((5, 8))
+    out, weights = mha(x, need_weights=True)
+    assert out.shape == (5, 8) and weights.shape == (5, 5)
+    np.testing.assert_allclose(out, mha(x[None])[0], **tolerance(np.float64))
+    out, per_head = mha(x[None], need_weights=True, average_weights=False)
+    assert per_head.shape == (1, 2, 5, 5)
+    np.testing.assert_allclose(per_head.mean(axis=1)[0], weights, **tolerance(np.float64))
+    np.testing.assert_allclose(per_head.sum(-1), 1.0)
+
+
+def test_split_and_merge_heads_are_views(rng):
+    x = rng.standard_normal((2, 5, 12))
+    heads = split_heads(x, 3)
+    assert heads.shape == (2, 3, 5, 4) and np.shares_memory(heads, x)
+    np.testing.assert_array_equal(heads[:, 1], x[..., 4:8])
+    merged = merge_heads(heads)
+    assert np.shares_memory(merged, x)
+    np.testing.assert_array_equal(merged, x)
+    with pytest.raises(ValueError, match="not divisible"):
+        split_heads(x, 5)
+    with pytest.raises(ValueError, match="n_heads"):
+        split_heads(x, 0)
+    with pytest.raises(ValueError, match="n_heads, n, d_head"):
+        merge_heads(x[0])
+
+
+def test_parameter_setters_validate_and_copy(rng):
+    mha = MultiHeadAttention(8, 2, seed=0)
+    w = rng.normal(size=(8, 8))
+    mha.W_O = w
+    w[0, 0] = 1e9
+    assert mha.W_O[0, 0] != 1e9 and mha.W_O.dtype == np.float32
+    with pytest.raises(ValueError, match="W_O must have shape"):
+        mha.W_O = np.ones((8, 7))
+    with pytest.raises(ValueError, match="NaN"):
+        mha.W_Q = np.full((8, 8), np.nan)
+    head = AttentionHead(4)
+    with pytest.raises(AttributeError, match="bias=False"):
+        head.b_Q = np.zeros(4)
+
+
+def test_layer_bad_input():
+    with pytest.raises(ValueError, match="must divide"):
+        MultiHeadAttention(10, 3)
+    with pytest.raises(ValueError, match="d_model"):
+        MultiHeadAttention(0, 1)
+    with pytest.raises(TypeError, match="dtype"):
+        MultiHeadAttention(8, 2, dtype=np.int32)
+    mha = MultiHeadAttention(8, 2)
+    with pytest.raises(ValueError, match="features"):
+        mha(np.ones((2, 3, 7)))
+    with pytest.raises(TypeError, match="floating"):
+        mha(np.ones((2, 3, 8), dtype=int))
+    with pytest.raises(ValueError, match="NaN"):
+        mha(np.full((2, 3, 8), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        mha(np.ones(8))
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        mha(np.ones((2, 3, 8)), np.ones((3, 3, 8)))
+    with pytest.raises(ValueError, match="key_padding_mask must have shape"):
+        mha(np.ones((2, 3, 8)), key_padding_mask=np.zeros((2, 4), bool))
+    with pytest.raises(TypeError, match="key_padding_mask must be boolean"):
+        mha(np.ones((2, 3, 8)), key_padding_mask=np.zeros((2, 3)))
+    head = AttentionHead(4)
+    with pytest.raises(ValueError, match="features"):
+        head(np.ones((3, 5)))
+
+
+def test_state_dict_loading_without_torch(rng):
+    d = 8
+    state = {
+        "in_proj_weight": rng.normal(size=(3 * d, d)),
+        "in_proj_bias": rng.normal(size=3 * d),
+        "out_proj.weight": rng.normal(size=(d, d)),
+        "out_proj.bias": rng.normal(size=d),
+    }
+    mha = MultiHeadAttention.from_torch_state_dict(state, 2)
+    assert mha.dtype == np.float64
+    np.testing.assert_allclose(mha.W_Q, state["in_proj_weight"][:d].T)
+    np.testing.assert_allclose(mha.b_V, state["in_proj_bias"][2 * d:])
+    np.testing.assert_allclose(mha.W_O, state["out_proj.weight"].T)
+    with pytest.raises(KeyError, match="out_proj.weight"):
+        MultiHeadAttention.from_torch_state_dict({"in_proj_weight": state["in_proj_weight"]}, 2)
+    bad = dict(state, in_proj_weight=np.ones((3 * d, d + 1)))
+    with pytest.raises(ValueError, match="in_proj_weight has shape"):
+        mha.load_torch_state_dict(bad)
+    with pytest.raises(ValueError, match="add_bias_kv"):
+        mha.load_torch_state_dict(dict(state, bias_k=np.zeros((1, 1, d))))
+
+
+
+
+@pytest.mark.parametrize("kdim", [None, 6])
+@pytest.mark.parametrize("causal", [False, True])
+def test_matches_torch_multihead_attention(rng, kdim, causal):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.MultiheadAttention(16, 4, kdim=kdim, vdim=kdim, batch_first=True)
+    module.eval()
+    layer = MultiHeadAttention.from_torch_state_dict(module.state_dict(), 4)
+    x = rng.standard_normal((2, 9, 16)).astype(np.float32)
+    kv = x if kdim is None else rng.standard_normal((2, 9, kdim)).astype(np.float32)
+    kpm = np.zeros((2, 9), bool)
+    kpm[0, 6:] = True
+    tx, tkv = torch.from_numpy(x), torch.from_numpy(kv)
+    attn_mask = (torch.triu(torch.ones(9, 9, dtype=torch.bool), diagonal=1)
+                 if causal else None)
+    with torch.no_grad():
+        want, want_w = module(tx, tkv, tkv, key_padding_mask=torch.from_numpy(kpm),
+                              attn_mask=attn_mask, need_weights=True)
+    got, got_w = layer(x, None if kdim is None else kv, key_padding_mask=kpm,
+                       causal=causal, need_weights=True)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_w, want_w.numpy(), rtol=1e-4, atol=1e-6)
+    # The same weights loaded from tensors directly.
+    again = MultiHeadAttention(16, 4, d_kv=kdim).load_torch_state_dict(module.state_dict())
+    np.testing.assert_allclose(again(x, None if kdim is None else kv), layer(
+        x, None if kdim is None else kv), rtol=1e-6, atol=1e-7)
