@@ -85,15 +85,30 @@ ATTNSEARCH_ALWAYS_INLINE void ATTNSEARCH_FN(qk_micro)(const T *q, int dk,
 #endif
 }
 
-/* Scores of a whole tile: s = qpack kpack^T, rows_pad x (n_panels * NR). */
+/* Keys of the tile that row r may see when row 0 sees `visible0` (causal
+ * staircase: one more key per row); callers pass a huge visible0 otherwise. */
+static inline int ATTNSEARCH_FN(staircase)(ptrdiff_t visible0, int r, int bk)
+{
+    ptrdiff_t limit = visible0 + r;
+    return limit < 0 ? 0 : (limit > bk ? bk : (int)limit);
+}
+
+/* Scores of a whole tile: s = qpack kpack^T, rows_pad x (n_panels * NR).
+ * Panels that no row of a row group can see (causal staircase) are skipped;
+ * their scores are left unwritten and must not be read. */
 static void ATTNSEARCH_FN(qk_tile)(const T *qpack, int rows_pad, int dk,
-                                   const T *kpack, int n_panels, T *s, ptrdiff_t lds)
+                                   const T *kpack, int n_panels, T *s, ptrdiff_t lds,
+                                   ptrdiff_t visible0)
 {
     for (int p = 0; p < n_panels; p++) {
         const T *panel = kpack + (ptrdiff_t)p * dk * NR;
-        for (int r = 0; r < rows_pad; r += ATTNSEARCH_QK_MR)
+        for (int r = 0; r < rows_pad; r += ATTNSEARCH_QK_MR) {
+            int group_keys = ATTNSEARCH_FN(staircase)(visible0, r + ATTNSEARCH_QK_MR - 1,
+                                                      n_panels * NR);
+            if (p * NR >= group_keys) continue;
             ATTNSEARCH_FN(qk_micro)(qpack + (ptrdiff_t)r * dk, dk, panel,
                                     s + (ptrdiff_t)r * lds + (ptrdiff_t)p * NR, lds);
+        }
     }
 }
 
@@ -137,22 +152,27 @@ ATTNSEARCH_ALWAYS_INLINE void ATTNSEARCH_FN(pv_micro)(const T *p, ptrdiff_t ldp,
 
 /* o = o * corr (per row) + p[:, :bk] v[:bk, :dvp] over rows_pad rows.
  * dvp is a multiple of VL; v is either vpack (ldv = dvp) or the caller's values
- * read in place when d_v is already a multiple of VL. o has row stride ldo. */
+ * read in place when d_v is already a multiple of VL. o has row stride ldo.
+ * A row group stops at the keys its last row may see (causal staircase from
+ * visible0); P must be zero between a row's own limit and its group's. A group
+ * that sees no key is skipped: its rows are unchanged (their corr is 1). */
 static void ATTNSEARCH_FN(pv_tile)(const T *p, ptrdiff_t ldp, int rows_pad, int bk,
                                    const T *v, ptrdiff_t ldv, int dvp, T *o,
-                                   ptrdiff_t ldo, const T *corr)
+                                   ptrdiff_t ldo, const T *corr, ptrdiff_t visible0)
 {
     for (int r = 0; r < rows_pad; r += ATTNSEARCH_PV_MR) {
         const T *p_rows = p + (ptrdiff_t)r * ldp;
         T *o_rows = o + (ptrdiff_t)r * ldo;
+        int group_keys = ATTNSEARCH_FN(staircase)(visible0, r + ATTNSEARCH_PV_MR - 1, bk);
+        if (group_keys == 0) continue;
         for (int c0 = 0; c0 < dvp; c0 += ATTNSEARCH_PV_MAX_NV * VL) {
             int nv = (dvp - c0) / VL;
             if (nv > ATTNSEARCH_PV_MAX_NV) nv = ATTNSEARCH_PV_MAX_NV;
             switch (nv) {
-            case 4: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, bk, v + c0, ldv, o_rows + c0, ldo, corr + r, 4); break;
-            case 3: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, bk, v + c0, ldv, o_rows + c0, ldo, corr + r, 3); break;
-            case 2: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, bk, v + c0, ldv, o_rows + c0, ldo, corr + r, 2); break;
-            default: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, bk, v + c0, ldv, o_rows + c0, ldo, corr + r, 1); break;
+            case 4: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, group_keys, v + c0, ldv, o_rows + c0, ldo, corr + r, 4); break;
+            case 3: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, group_keys, v + c0, ldv, o_rows + c0, ldo, corr + r, 3); break;
+            case 2: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, group_keys, v + c0, ldv, o_rows + c0, ldo, corr + r, 2); break;
+            default: ATTNSEARCH_FN(pv_micro)(p_rows, ldp, group_keys, v + c0, ldv, o_rows + c0, ldo, corr + r, 1); break;
             }
         }
     }

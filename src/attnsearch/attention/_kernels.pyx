@@ -22,6 +22,8 @@ from libc.string cimport memcpy, memset
 from .._blas cimport gemm_rowmajor
 from .._threads cimport omp_get_thread_num
 
+import threading
+
 import numpy as np
 
 cnp.import_array()
@@ -43,10 +45,11 @@ cdef extern from "attnsearch_tiles.h" nogil:
     void pack_k_f64 "attnsearch_pack_k_f64"(const double *k, Py_ssize_t ldk, int bk, int dk, double *kpack)
     void pack_v_f32 "attnsearch_pack_v_f32"(const float *v, Py_ssize_t ldv, int bk, int dv, int dvp, float *vpack)
     void pack_v_f64 "attnsearch_pack_v_f64"(const double *v, Py_ssize_t ldv, int bk, int dv, int dvp, double *vpack)
-    void qk_tile_f32 "attnsearch_qk_tile_f32"(const float *qpack, int rows_pad, int dk, const float *kpack, int n_panels, float *s, Py_ssize_t lds)
-    void qk_tile_f64 "attnsearch_qk_tile_f64"(const double *qpack, int rows_pad, int dk, const double *kpack, int n_panels, double *s, Py_ssize_t lds)
-    void pv_tile_f32 "attnsearch_pv_tile_f32"(const float *p, Py_ssize_t ldp, int rows_pad, int bk, const float *v, Py_ssize_t ldv, int dvp, float *o, Py_ssize_t ldo, const float *corr)
-    void pv_tile_f64 "attnsearch_pv_tile_f64"(const double *p, Py_ssize_t ldp, int rows_pad, int bk, const double *v, Py_ssize_t ldv, int dvp, double *o, Py_ssize_t ldo, const double *corr)
+    void qk_tile_f32 "attnsearch_qk_tile_f32"(const float *qpack, int rows_pad, int dk, const float *kpack, int n_panels, float *s, Py_ssize_t lds, Py_ssize_t visible0)
+    void qk_tile_f64 "attnsearch_qk_tile_f64"(const double *qpack, int rows_pad, int dk, const double *kpack, int n_panels, double *s, Py_ssize_t lds, Py_ssize_t visible0)
+    void pv_tile_f32 "attnsearch_pv_tile_f32"(const float *p, Py_ssize_t ldp, int rows_pad, int bk, const float *v, Py_ssize_t ldv, int dvp, float *o, Py_ssize_t ldo, const float *corr, Py_ssize_t visible0)
+    void pv_tile_f64 "attnsearch_pv_tile_f64"(const double *p, Py_ssize_t ldp, int rows_pad, int bk, const double *v, Py_ssize_t ldv, int dvp, double *o, Py_ssize_t ldo, const double *corr, Py_ssize_t visible0)
+    int PV_MR "ATTNSEARCH_PV_MR"
     float row_max_f32 "attnsearch_row_max_f32"(const float *x, int n)
     double row_max_f64 "attnsearch_row_max_f64"(const double *x, int n)
     int has_nan_f32 "attnsearch_has_nan_f32"(const float *x, int n)
@@ -62,6 +65,8 @@ ctypedef fused floating:
 
 # Query rows per score tile inside a task (the score tile stays in L2).
 cdef Py_ssize_t TILE_ROWS = 96
+# "Every key of the block is visible" for the staircase arguments of the tiles.
+cdef Py_ssize_t NO_LIMIT = 1 << 40
 
 # Mask kinds (set by the Python layer).
 cdef enum:
@@ -155,7 +160,7 @@ cdef void _attend_query_block(
         Py_ssize_t rows_pad = _round_up(rows, ROW_ALIGN)
         Py_ssize_t lds = g.lds, dvp = g.dvp, d_v = g.d_v, d_k = g.d_k
         Py_ssize_t kv_end = g.n_k, tile_kv_end, j0, bk, tile_bk, r, c, t0, tile_rows
-        Py_ssize_t visible, block_index, ld_vsrc
+        Py_ssize_t visible0, row_len, tail_end, block_index, ld_vsrc
         # Values are read in place only when the block is one contiguous run of
         # whole vectors: a strided V (a head view of a fused projection) would be
         # re-walked, page by page, by every row group of the micro-kernel.
@@ -244,44 +249,52 @@ cdef void _attend_query_block(
                 if tile_kv_end <= j0:
                     continue  # this sub-tile sees none of this block (causal)
                 tile_bk = min(bk, tile_kv_end - j0)
+                # Keys of this block that the tile's first row may see: the causal
+                # staircase then adds one key per row (NO_LIMIT when not causal).
+                visible0 = NO_LIMIT
+                if g.causal:
+                    visible0 = i0 + t0 + g.causal_offset - j0 + 1
                 _tile_scores(qpack + t0 * d_k, _round_up(tile_rows, ROW_ALIGN), d_k,
-                             kpack, (tile_bk + nr - 1) // nr, s, lds)
+                             kpack, (tile_bk + nr - 1) // nr, s, lds, visible0)
                 for r in range(t0, t0 + tile_rows):
                     s_row = s + (r - t0) * lds
-                    if g.mask_kind != MASK_NONE:
-                        _apply_mask_row(s_row, g, mask, i0 + r, j0, tile_bk)
+                    row_len = tile_bk
                     if g.causal:
-                        visible = i0 + r + g.causal_offset - j0 + 1
-                        if visible < tile_bk:
-                            for c in range(max(visible, 0), tile_bk):
-                                s_row[c] = -INFINITY
+                        row_len = min(tile_bk, max(0, visible0 + r - t0))
+                    if g.mask_kind != MASK_NONE:
+                        _apply_mask_row(s_row, g, mask, i0 + r, j0, row_len)
                     if floating is float:
-                        tile_max = row_max_f32(s_row, <int>tile_bk)
+                        tile_max = row_max_f32(s_row, <int>row_len)
                     else:
-                        tile_max = row_max_f64(s_row, <int>tile_bk)
-                    if tile_max == -INFINITY and _has_nan(s_row, tile_bk):
+                        tile_max = row_max_f64(s_row, <int>row_len)
+                    if tile_max == -INFINITY and _has_nan(s_row, row_len):
                         tile_max = NAN  # all NaN/-inf: propagate, not "fully masked"
                     m_old = running_max[r]
                     # Written so that a NaN tile_max wins (and propagates).
                     m_new = m_old if m_old >= tile_max else tile_max
                     if m_new == -INFINITY:
                         # Nothing visible yet: P is zero and there is nothing to rescale.
-                        memset(s_row, 0, tile_bk * sizeof(floating))
+                        memset(s_row, 0, row_len * sizeof(floating))
                         corr[r] = 1
                     else:
                         corr[r] = _exp(m_old - m_new)
                         if floating is float:
-                            total = exp_sum_f32(s_row, <int>tile_bk, m_new)
+                            total = exp_sum_f32(s_row, <int>row_len, m_new)
                         else:
-                            total = exp_sum_f64(s_row, <int>tile_bk, m_new)
+                            total = exp_sum_f64(s_row, <int>row_len, m_new)
                         running_sum[r] = running_sum[r] * corr[r] + total
                         running_max[r] = m_new
+                    # Beyond the row's staircase P is zero: as far as its PV row group
+                    # reads (PV_MR - 1 keys more), or the whole row for the weights.
+                    tail_end = tile_bk if weights != NULL else min(tile_bk, row_len + PV_MR - 1)
+                    if tail_end > row_len:
+                        memset(s_row + row_len, 0, (tail_end - row_len) * sizeof(floating))
                     if weights != NULL:
                         memcpy(weights + (i0 + r) * g.ld_w + j0, s_row,
                                tile_bk * sizeof(floating))
                         block_max[r * g.n_kblocks + block_index] = running_max[r]
                 _tile_accumulate(s, lds, _round_up(tile_rows, ROW_ALIGN), tile_bk,
-                                 vsrc, ld_vsrc, dvp, o + t0 * dvp, dvp, corr + t0)
+                                 vsrc, ld_vsrc, dvp, o + t0 * dvp, dvp, corr + t0, visible0)
             j0 += bk
             block_index += 1
 
@@ -306,23 +319,23 @@ cdef void _attend_query_block(
 
 cdef inline void _tile_scores(const floating *qpack, Py_ssize_t rows_pad, Py_ssize_t d_k,
                               const floating *kpack, Py_ssize_t n_panels, floating *s,
-                              Py_ssize_t lds) noexcept nogil:
+                              Py_ssize_t lds, Py_ssize_t visible0) noexcept nogil:
     """Dtype dispatch of the QK^T micro-kernel tile."""
     if floating is float:
-        qk_tile_f32(qpack, <int>rows_pad, <int>d_k, kpack, <int>n_panels, s, lds)
+        qk_tile_f32(qpack, <int>rows_pad, <int>d_k, kpack, <int>n_panels, s, lds, visible0)
     else:
-        qk_tile_f64(qpack, <int>rows_pad, <int>d_k, kpack, <int>n_panels, s, lds)
+        qk_tile_f64(qpack, <int>rows_pad, <int>d_k, kpack, <int>n_panels, s, lds, visible0)
 
 
 cdef inline void _tile_accumulate(const floating *p, Py_ssize_t ldp, Py_ssize_t rows_pad,
                                   Py_ssize_t bk, const floating *v, Py_ssize_t ldv,
                                   Py_ssize_t dvp, floating *o, Py_ssize_t ldo,
-                                  const floating *corr) noexcept nogil:
+                                  const floating *corr, Py_ssize_t visible0) noexcept nogil:
     """Dtype dispatch of the rescale-and-accumulate P V micro-kernel tile."""
     if floating is float:
-        pv_tile_f32(p, ldp, <int>rows_pad, <int>bk, v, ldv, <int>dvp, o, ldo, corr)
+        pv_tile_f32(p, ldp, <int>rows_pad, <int>bk, v, ldv, <int>dvp, o, ldo, corr, visible0)
     else:
-        pv_tile_f64(p, ldp, <int>rows_pad, <int>bk, v, ldv, <int>dvp, o, ldo, corr)
+        pv_tile_f64(p, ldp, <int>rows_pad, <int>bk, v, ldv, <int>dvp, o, ldo, corr, visible0)
 
 
 cdef Py_ssize_t _scratch_bytes(const Geometry *g, Py_ssize_t itemsize, bint with_weights) noexcept nogil:
@@ -374,6 +387,29 @@ cdef void _run_tasks(
                 q + q_off[b], k + k_off[b], v + v_off[b], out + o_off[b], w_ptr, m_ptr, g,
                 i0, rows, scratch + omp_get_thread_num() * scratch_stride,
             )
+
+
+# Scratch kept between calls, per calling Python thread (calls from two threads
+# run concurrently without the GIL, so they must not share it). Reusing it saves
+# a fresh allocation, and its page faults, on every call; only buffers up to
+# _SCRATCH_CACHE_LIMIT bytes are kept.
+_scratch_cache = threading.local()
+_SCRATCH_CACHE_LIMIT = 64 * 1024 * 1024
+
+
+def _scratch(Py_ssize_t nbytes):
+    """A uint8 buffer of at least nbytes, reused across calls of this thread."""
+    buffer = getattr(_scratch_cache, "buffer", None)
+    if buffer is not None and buffer.shape[0] >= nbytes:
+        return buffer
+    buffer = np.empty(nbytes, dtype=np.uint8)
+    _scratch_cache.buffer = buffer if nbytes <= _SCRATCH_CACHE_LIMIT else None
+    return buffer
+
+
+def release_scratch():
+    """Drop this thread's cached scratch buffer (benchmarks measure cold calls)."""
+    _scratch_cache.buffer = None
 
 
 def attention_forward(
@@ -441,7 +477,7 @@ def attention_forward(
     n_threads = max(1, min(num_threads, n_batch * ((n_q + block_q - 1) // block_q)))
     scratch_stride = _scratch_bytes(&g, itemsize, weights is not None)
     # One buffer for all threads, owned by NumPy (a MemoryError surfaces here).
-    scratch = np.empty(n_threads * scratch_stride + SCRATCH_ALIGN, dtype=np.uint8)
+    scratch = _scratch(n_threads * scratch_stride + SCRATCH_ALIGN)
     scratch_ptr = <char *>cnp.PyArray_DATA(scratch)
     scratch_ptr += (SCRATCH_ALIGN - <size_t>scratch_ptr % SCRATCH_ALIGN) % SCRATCH_ALIGN
 
