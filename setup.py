@@ -51,8 +51,9 @@ def _env_flag(name, default="0"):
     return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
 
 
-def _compiler_accepts(compiler, flags, source="int main(void) { return 0; }\n",
-                      run=False, link_flags=()):
+def _compiler_accepts(
+    compiler, flags, source="int main(void) { return 0; }\n", run=False, link_flags=()
+):
     """Compile (and optionally run) ``source`` with ``flags`` using ``compiler``."""
     tmp = tempfile.mkdtemp(prefix="attnsearch_check_")
     try:
@@ -61,8 +62,9 @@ def _compiler_accepts(compiler, flags, source="int main(void) { return 0; }\n",
             fh.write(source)
         objects = compiler.compile([src], output_dir=tmp, extra_postargs=list(flags))
         exe = os.path.join(tmp, "check")
-        compiler.link_executable(objects, exe, output_dir=tmp,
-                                 extra_postargs=list(link_flags))
+        compiler.link_executable(
+            objects, exe, output_dir=tmp, extra_postargs=list(link_flags)
+        )
         if run:
             exe_path = os.path.join(tmp, compiler.executable_filename("check"))
             result = subprocess.run([exe_path], capture_output=True, timeout=60)
@@ -79,13 +81,19 @@ def _openmp_flags(compiler):
     if compiler.compiler_type == "msvc":
         candidates = [(["/openmp"], [])]
     elif sys.platform == "darwin":
-        # Apple clang needs the user's CPPFLAGS/LDFLAGS (-Xpreprocessor -fopenmp, -lomp).
+        # Apple clang needs the user's CPPFLAGS/LDFLAGS
+        # (-Xpreprocessor -fopenmp, -lomp).
         candidates = [([], []), (["-fopenmp"], ["-fopenmp"])]
     else:
         candidates = [(["-fopenmp"], ["-fopenmp"])]
     for compile_flags, link_flags in candidates:
-        if _compiler_accepts(compiler, compile_flags, OPENMP_TEST_PROGRAM,
-                             run=True, link_flags=link_flags):
+        if _compiler_accepts(
+            compiler,
+            compile_flags,
+            OPENMP_TEST_PROGRAM,
+            run=True,
+            link_flags=link_flags,
+        ):
             return compile_flags, link_flags
     return None
 
@@ -102,7 +110,10 @@ class BuildExtWithOpenMP(build_ext):
                 if _compiler_accepts(compiler, ["-march=native"]):
                     compile_flags.append("-march=native")
                 else:
-                    print("attnsearch: compiler rejects -march=native; building generic code")
+                    print(
+                        "attnsearch: compiler rejects -march=native; "
+                        "building generic code"
+                    )
             # Lets `#pragma omp simd` vectorise reductions even in a serial build.
             if _compiler_accepts(compiler, ["-fopenmp-simd"]):
                 compile_flags.append("-fopenmp-simd")
@@ -119,7 +130,8 @@ class BuildExtWithOpenMP(build_ext):
                 "The kernels are built SERIAL: num_threads is ignored and every\n"
                 "parallel loop runs on one core. Install an OpenMP runtime\n"
                 "(libgomp for gcc, libomp for clang) and rebuild for full speed.\n"
-                + "*" * 78 + "\n"
+                + "*" * 78
+                + "\n"
             )
             if _env_flag("ATTNSEARCH_FAIL_NO_OPENMP"):
                 raise RuntimeError(message + "ATTNSEARCH_FAIL_NO_OPENMP=1: aborting.")
@@ -135,7 +147,7 @@ class BuildExtWithOpenMP(build_ext):
 
 
 class BuildPyWithHeaders(build_py):
-    """Install csrc/*.h as attnsearch/include so third-party Cython can cimport our .pxd."""
+    """Install csrc/*.h as attnsearch/include (for third-party cimports of our .pxd)."""
 
     def run(self):
         super().run()

@@ -31,8 +31,9 @@ def _qkv(n, dtype):
 def test_sdpa_kernel(benchmark, n, dtype, causal, num_threads):
     q, k, v = _qkv(n, dtype)
     benchmark.extra_info["gflop"] = 4 * 8 * n * n * 64 / (2 if causal else 1) / 1e9
-    benchmark(scaled_dot_product_attention, q, k, v, causal=causal,
-              num_threads=num_threads)
+    benchmark(
+        scaled_dot_product_attention, q, k, v, causal=causal, num_threads=num_threads
+    )
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])

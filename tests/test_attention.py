@@ -5,8 +5,8 @@ import pytest
 from conftest import tolerance
 from threadpoolctl import threadpool_limits
 
-from attnsearch.attention import scaled_dot_product_attention as sdpa
 from attnsearch.attention import _reference
+from attnsearch.attention import scaled_dot_product_attention as sdpa
 from attnsearch.attention._kernels import kernel_constants
 
 BACKENDS = ["cython", "numpy"]
@@ -16,8 +16,9 @@ def reference(q, k, v, **kwargs):
     """The NumPy reference evaluated in float64, cast to the result dtype."""
     dtype = np.result_type(q, k, v)
     cast = {name: np.asarray(x, np.float64) for name, x in zip("qkv", (q, k, v))}
-    result = _reference.scaled_dot_product_attention(cast["q"], cast["k"], cast["v"],
-                                                     **kwargs)
+    result = _reference.scaled_dot_product_attention(
+        cast["q"], cast["k"], cast["v"], **kwargs
+    )
     if isinstance(result, tuple):
         return tuple(r.astype(dtype) for r in result)
     return result.astype(dtype)
@@ -37,8 +38,8 @@ SHAPES = [
     (5, 7, 3, 4),
     (7, 5, 8, 8),
     (33, 33, 64, 64),
-    (100, 513, 64, 80),   # n_k not a multiple of the key block
-    (517, 300, 17, 33),   # odd everything, n_q > n_k
+    (100, 513, 64, 80),  # n_k not a multiple of the key block
+    (517, 300, 17, 33),  # odd everything, n_q > n_k
     (130, 1100, 128, 64),
 ]
 BATCHES = [(), (3,), (2, 3)]
@@ -55,7 +56,9 @@ def test_kernel_matches_reference(rng, dtype, shape, batch, causal):
     q, k, v = random_qkv(rng, batch, n_q, n_k, d_k, d_v, dtype)
     out = sdpa(q, k, v, causal=causal)
     assert out.dtype == dtype and out.shape == batch + (n_q, d_v)
-    np.testing.assert_allclose(out, reference(q, k, v, causal=causal), **tolerance(dtype))
+    np.testing.assert_allclose(
+        out, reference(q, k, v, causal=causal), **tolerance(dtype)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -63,15 +66,17 @@ def test_kernel_matches_reference(rng, dtype, shape, batch, causal):
 @pytest.mark.parametrize("causal", [False, True])
 def test_weights_match_reference(rng, dtype, backend, causal):
     q, k, v = random_qkv(rng, (2,), 70, 90, 16, 12, dtype)
-    out, weights = sdpa(q, k, v, causal=causal, return_weights=True, backend=backend,
-                        block_k=32)
+    out, weights = sdpa(
+        q, k, v, causal=causal, return_weights=True, backend=backend, block_k=32
+    )
     ref_out, ref_w = reference(q, k, v, causal=causal, return_weights=True)
     np.testing.assert_allclose(out, ref_out, **tolerance(dtype))
     np.testing.assert_allclose(weights, ref_w, **tolerance(dtype))
     np.testing.assert_allclose(weights.sum(-1), 1, rtol=1e-5)
     # Outputs with and without weights agree to rounding.
-    np.testing.assert_allclose(sdpa(q, k, v, causal=causal, backend=backend), out,
-                               **tolerance(dtype))
+    np.testing.assert_allclose(
+        sdpa(q, k, v, causal=causal, backend=backend), out, **tolerance(dtype)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -89,8 +94,9 @@ def test_masks_broadcast(rng, dtype, mask_kind, mask_shape, causal):
         mask = rng.normal(size=mask_shape)
         mask[rng.random(mask_shape) < 0.2] = -np.inf
     out = sdpa(q, k, v, mask=mask, causal=causal)
-    np.testing.assert_allclose(out, reference(q, k, v, mask=mask, causal=causal),
-                               **tolerance(dtype))
+    np.testing.assert_allclose(
+        out, reference(q, k, v, mask=mask, causal=causal), **tolerance(dtype)
+    )
 
 
 def test_mask_extends_batch_shape(rng):
@@ -98,15 +104,18 @@ def test_mask_extends_batch_shape(rng):
     mask = rng.random((3, 6, 9)) < 0.5
     out = sdpa(q, k, v, mask=mask)
     assert out.shape == (3, 6, 5)
-    np.testing.assert_allclose(out, reference(q, k, v, mask=mask), **tolerance(np.float64))
+    np.testing.assert_allclose(
+        out, reference(q, k, v, mask=mask), **tolerance(np.float64)
+    )
 
 
 def test_non_contiguous_mask_strides(rng):
     q, k, v = random_qkv(rng, (2,), 30, 40, 8, 8, np.float32)
     base = rng.random((2, 40, 30 * 2)) < 0.6
     mask = np.swapaxes(base[:, :, ::2], -1, -2)  # (2, 30, 40) with odd strides
-    np.testing.assert_allclose(sdpa(q, k, v, mask=mask), reference(q, k, v, mask=mask),
-                               **tolerance(np.float32))
+    np.testing.assert_allclose(
+        sdpa(q, k, v, mask=mask), reference(q, k, v, mask=mask), **tolerance(np.float32)
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -132,14 +141,16 @@ def test_causal_with_more_queries_than_keys_zeros_the_first_rows(rng, backend):
     # Bottom-right alignment: query i sees keys j <= i - 5, so rows 0..4 see nothing.
     assert np.all(out[:5] == 0) and np.all(weights[:5] == 0)
     np.testing.assert_allclose(weights[5:], np.tril(np.ones((4, 4))) * weights[5:])
-    np.testing.assert_allclose(out, reference(q, k, v, causal=True), **tolerance(np.float64))
+    np.testing.assert_allclose(
+        out, reference(q, k, v, causal=True), **tolerance(np.float64)
+    )
 
 
 def test_causal_fewer_queries_than_keys_sees_the_prefix(rng):
     q, k, v = random_qkv(rng, (), 3, 10, 4, 4, np.float64)
     _, weights = sdpa(q, k, v, causal=True, return_weights=True)
     for i in range(3):
-        assert np.all(weights[i, 8 + i:] == 0) and np.all(weights[i, : 8 + i] > 0)
+        assert np.all(weights[i, 8 + i :] == 0) and np.all(weights[i, : 8 + i] > 0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -149,7 +160,9 @@ def test_grouped_query_attention(rng, dtype, backend):
     k = rng.standard_normal((2, 2, 30, 16)).astype(dtype)
     v = rng.standard_normal((2, 2, 30, 8)).astype(dtype)
     out = sdpa(q, k, v, causal=True, backend=backend)
-    expected = reference(q, np.repeat(k, 4, axis=1), np.repeat(v, 4, axis=1), causal=True)
+    expected = reference(
+        q, np.repeat(k, 4, axis=1), np.repeat(v, 4, axis=1), causal=True
+    )
     np.testing.assert_allclose(out, expected, **tolerance(dtype))
 
 
@@ -157,7 +170,9 @@ def test_gqa_with_broadcast_batch_and_single_kv_head(rng):
     q = rng.standard_normal((3, 6, 10, 8))
     k = rng.standard_normal((1, 1, 12, 8))
     v = rng.standard_normal((1, 12, 5))
-    np.testing.assert_allclose(sdpa(q, k, v), reference(q, k, v), **tolerance(np.float64))
+    np.testing.assert_allclose(
+        sdpa(q, k, v), reference(q, k, v), **tolerance(np.float64)
+    )
     k3 = rng.standard_normal((3, 3, 12, 8))
     v3 = rng.standard_normal((3, 3, 12, 5))
     np.testing.assert_allclose(
@@ -179,8 +194,11 @@ def test_broadcast_batch_axes(rng):
 @pytest.mark.parametrize("scale", [0.01, 1.0, 3.5, -0.7])
 def test_custom_scale(rng, scale):
     q, k, v = random_qkv(rng, (2,), 11, 13, 6, 6, np.float64)
-    np.testing.assert_allclose(sdpa(q, k, v, scale=scale),
-                               reference(q, k, v, scale=scale), **tolerance(np.float64))
+    np.testing.assert_allclose(
+        sdpa(q, k, v, scale=scale),
+        reference(q, k, v, scale=scale),
+        **tolerance(np.float64),
+    )
 
 
 def test_mixed_dtypes_promote_and_float16_runs_in_float32(rng):
@@ -192,18 +210,19 @@ def test_mixed_dtypes_promote_and_float16_runs_in_float32(rng):
 
 def test_non_contiguous_read_only_and_memmap_inputs(rng, tmp_path):
     base = rng.standard_normal((2, 40, 3, 16)).astype(np.float32)
-    q = np.swapaxes(base, 1, 2)                      # (2, 3, 40, 16), head-split view
-    k = np.ascontiguousarray(q[..., ::-1, :])        # reversed keys
-    v = q[..., ::2]                                   # last-axis stride 2: copied
+    q = np.swapaxes(base, 1, 2)  # (2, 3, 40, 16), head-split view
+    k = np.ascontiguousarray(q[..., ::-1, :])  # reversed keys
+    v = q[..., ::2]  # last-axis stride 2: copied
     q.flags.writeable = False
     path = tmp_path / "k.npy"
     np.save(path, k)
     k_map = np.load(path, mmap_mode="r")
     out = sdpa(q, k_map, v)
     np.testing.assert_allclose(out, reference(q, k, v), **tolerance(np.float32))
-    neg = q[:, :, ::-1, :]                            # negative row stride
-    np.testing.assert_allclose(sdpa(neg, k, v), reference(neg, k, v),
-                               **tolerance(np.float32))
+    neg = q[:, :, ::-1, :]  # negative row stride
+    np.testing.assert_allclose(
+        sdpa(neg, k, v), reference(neg, k, v), **tolerance(np.float32)
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -332,8 +351,11 @@ def test_mask_errors():
 def test_non_finite_inputs_raise_with_check_finite():
     q = np.ones((3, 4))
     kv = np.ones((5, 4))
-    for name, args in {"q": (q * np.nan, kv, kv), "k": (q, kv * np.inf, kv),
-                       "v": (q, kv, kv * np.nan)}.items():
+    for name, args in {
+        "q": (q * np.nan, kv, kv),
+        "k": (q, kv * np.inf, kv),
+        "v": (q, kv, kv * np.nan),
+    }.items():
         with pytest.raises(ValueError, match=f"{name} contains NaN"):
             sdpa(*args)
 

@@ -22,7 +22,7 @@ def attention_problems(draw):
     rng = np.random.default_rng(seed)
     # Broadcast: drop leading batch axes of k/v or set them to 1.
     kv_batch = tuple(1 if draw(st.booleans()) else b for b in batch)
-    kv_batch = kv_batch[draw(st.integers(0, len(kv_batch))):]
+    kv_batch = kv_batch[draw(st.integers(0, len(kv_batch))) :]
     q = rng.standard_normal(batch + (n_q, d_k)).astype(dtype)
     k = rng.standard_normal(kv_batch + (n_k, d_k)).astype(dtype)
     v = rng.standard_normal(kv_batch + (n_k, d_v)).astype(dtype)
@@ -42,8 +42,17 @@ def attention_problems(draw):
     block_q = draw(st.one_of(st.none(), st.integers(1, 80)))
     block_k = draw(st.one_of(st.none(), st.integers(1, 80)))
     threads = draw(st.integers(1, 3))
-    return dict(q=q, k=k, v=v, mask=mask, causal=causal, scale=scale, block_q=block_q,
-                block_k=block_k, num_threads=threads)
+    return dict(
+        q=q,
+        k=k,
+        v=v,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        block_q=block_q,
+        block_k=block_k,
+        num_threads=threads,
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -51,18 +60,38 @@ def attention_problems(draw):
 def test_random_problems_match_reference(problem):
     q, k, v = problem["q"], problem["k"], problem["v"]
     dtype = q.dtype
-    out, weights = sdpa(q, k, v, mask=problem["mask"], causal=problem["causal"],
-                        scale=problem["scale"], block_q=problem["block_q"],
-                        block_k=problem["block_k"], num_threads=problem["num_threads"],
-                        return_weights=True)
-    want_out, want_w = ref_sdpa(q.astype(np.float64), k.astype(np.float64),
-                                v.astype(np.float64), mask=problem["mask"],
-                                causal=problem["causal"], scale=problem["scale"],
-                                return_weights=True)
+    out, weights = sdpa(
+        q,
+        k,
+        v,
+        mask=problem["mask"],
+        causal=problem["causal"],
+        scale=problem["scale"],
+        block_q=problem["block_q"],
+        block_k=problem["block_k"],
+        num_threads=problem["num_threads"],
+        return_weights=True,
+    )
+    want_out, want_w = ref_sdpa(
+        q.astype(np.float64),
+        k.astype(np.float64),
+        v.astype(np.float64),
+        mask=problem["mask"],
+        causal=problem["causal"],
+        scale=problem["scale"],
+        return_weights=True,
+    )
     assert out.shape == want_out.shape and weights.shape == want_w.shape
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(weights))
     np.testing.assert_allclose(out, want_out, **tolerance(dtype))
     np.testing.assert_allclose(weights, want_w, **tolerance(dtype))
-    plain = sdpa(q, k, v, mask=problem["mask"], causal=problem["causal"],
-                 scale=problem["scale"], num_threads=problem["num_threads"])
+    plain = sdpa(
+        q,
+        k,
+        v,
+        mask=problem["mask"],
+        causal=problem["causal"],
+        scale=problem["scale"],
+        num_threads=problem["num_threads"],
+    )
     np.testing.assert_allclose(plain, want_out, **tolerance(dtype))

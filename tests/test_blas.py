@@ -1,4 +1,4 @@
-"""Row-major GEMM wrapper over scipy.linalg.cython_blas and the parallel linear layer."""
+"""Row-major GEMM over scipy.linalg.cython_blas and the parallel linear layer."""
 
 import numpy as np
 import pytest

@@ -53,12 +53,14 @@ def test_float32_whole_range_sweep():
 
 
 def test_float64_random_points(rng):
-    x = np.concatenate([
-        rng.uniform(F64_LO, F64_HI, 5_000_000),
-        rng.uniform(-1.0, 1.0, 1_000_000),
-        rng.uniform(-50.0, 0.0, 1_000_000),
-        -np.logspace(-300, 2.8, 1_000_000),
-    ])
+    x = np.concatenate(
+        [
+            rng.uniform(F64_LO, F64_HI, 5_000_000),
+            rng.uniform(-1.0, 1.0, 1_000_000),
+            rng.uniform(-50.0, 0.0, 1_000_000),
+            -np.logspace(-300, 2.8, 1_000_000),
+        ]
+    )
     got = exp64(x)
     want = np.exp(x.astype(np.longdouble))
     rel = np.abs((got - want) / want).astype(np.float64)
@@ -108,9 +110,15 @@ def test_softmax_exp_sum_kernel(rng, dtype, n):
     # The kernel rounds x - m to the dtype first (as any softmax does); exp of that
     # rounded argument is then within 1 ulp, and below-range values flush to zero.
     want = np.exp((x - dtype(m)).astype(np.float64))
-    np.testing.assert_allclose(y, want.astype(dtype), rtol=2.0 ** -22 if dtype == np.float32
-                               else 2.0 ** -51, atol=1.2e-38 if dtype == np.float32 else 0)
-    np.testing.assert_allclose(total, want.sum(), rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(
+        y,
+        want.astype(dtype),
+        rtol=2.0**-22 if dtype == np.float32 else 2.0**-51,
+        atol=1.2e-38 if dtype == np.float32 else 0,
+    )
+    np.testing.assert_allclose(
+        total, want.sum(), rtol=1e-6 if dtype == np.float32 else 1e-14
+    )
     if n:
         z = x.copy()
         z[n // 2] = np.nan

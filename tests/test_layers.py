@@ -20,7 +20,7 @@ def softmax_rows(scores):
 
 
 def head_reference(head, x, context=None, mask=None):
-    """The source notes' single head, written out: A = softmax(Q K^T / sqrt(d)), H = A V."""
+    """The source notes' head written out: A = softmax(Q K^T / sqrt(d)), H = A V."""
     x = np.asarray(x, np.float64)
     c = x if context is None else np.asarray(context, np.float64)
     p = {k: np.asarray(v, np.float64) for k, v in head.parameters().items()}
@@ -47,9 +47,14 @@ def mha_reference(mha, query, key=None, value=None, mask=None, causal=False):
     heads = []
     for h in range(mha.n_heads):
         cols = slice(h * d, (h + 1) * d)
-        m = None if mask is None else (mask if np.ndim(mask) < 3 else mask[..., h, :, :])
-        heads.append(ref_sdpa(q[..., cols], k[..., cols], v[..., cols], mask=m,
-                              causal=causal))
+        m = (
+            None
+            if mask is None
+            else (mask if np.ndim(mask) < 3 else mask[..., h, :, :])
+        )
+        heads.append(
+            ref_sdpa(q[..., cols], k[..., cols], v[..., cols], mask=m, causal=causal)
+        )
     return np.concatenate(heads, axis=-1) @ p["W_O"] + p.get("b_O", 0)
 
 
@@ -94,7 +99,9 @@ def test_multi_head_matches_per_head_loop(rng, dtype, causal):
     mha.b_O = rng.normal(size=24)
     x = rng.standard_normal((2, 19, 24))
     got = mha(x, causal=causal)
-    np.testing.assert_allclose(got, mha_reference(mha, x, causal=causal), **tolerance(dtype))
+    np.testing.assert_allclose(
+        got, mha_reference(mha, x, causal=causal), **tolerance(dtype)
+    )
 
 
 def test_multi_head_cross_attention_with_d_kv_and_masks(rng):
@@ -103,8 +110,11 @@ def test_multi_head_cross_attention_with_d_kv_and_masks(rng):
     kv = rng.standard_normal((3, 9, 10))
     mask = rng.random((3, 2, 7, 9)) < 0.7
     mask[..., 0] = True
-    np.testing.assert_allclose(mha(q, kv, mask=mask), mha_reference(mha, q, kv, mask=mask),
-                               **tolerance(np.float64))
+    np.testing.assert_allclose(
+        mha(q, kv, mask=mask),
+        mha_reference(mha, q, kv, mask=mask),
+        **tolerance(np.float64),
+    )
     kpm = np.zeros((3, 9), bool)
     kpm[1, 4:] = True
     allowed = ~kpm[:, None, None, :] & mask
@@ -114,9 +124,11 @@ def test_multi_head_cross_attention_with_d_kv_and_masks(rng):
         **tolerance(np.float64),
     )
     only_kpm = np.broadcast_to(~kpm[:, None, None, :], (3, 2, 7, 9))
-    np.testing.assert_allclose(mha(q, kv, key_padding_mask=kpm),
-                               mha_reference(mha, q, kv, mask=only_kpm),
-                               **tolerance(np.float64))
+    np.testing.assert_allclose(
+        mha(q, kv, key_padding_mask=kpm),
+        mha_reference(mha, q, kv, mask=only_kpm),
+        **tolerance(np.float64),
+    )
 
 
 def test_multi_head_unbatched_and_weights(rng):
@@ -127,7 +139,9 @@ def test_multi_head_unbatched_and_weights(rng):
     np.testing.assert_allclose(out, mha(x[None])[0], **tolerance(np.float64))
     out, per_head = mha(x[None], need_weights=True, average_weights=False)
     assert per_head.shape == (1, 2, 5, 5)
-    np.testing.assert_allclose(per_head.mean(axis=1)[0], weights, **tolerance(np.float64))
+    np.testing.assert_allclose(
+        per_head.mean(axis=1)[0], weights, **tolerance(np.float64)
+    )
     np.testing.assert_allclose(per_head.sum(-1), 1.0)
 
 
@@ -200,17 +214,17 @@ def test_state_dict_loading_without_torch(rng):
     mha = MultiHeadAttention.from_torch_state_dict(state, 2)
     assert mha.dtype == np.float64
     np.testing.assert_allclose(mha.W_Q, state["in_proj_weight"][:d].T)
-    np.testing.assert_allclose(mha.b_V, state["in_proj_bias"][2 * d:])
+    np.testing.assert_allclose(mha.b_V, state["in_proj_bias"][2 * d :])
     np.testing.assert_allclose(mha.W_O, state["out_proj.weight"].T)
     with pytest.raises(KeyError, match="out_proj.weight"):
-        MultiHeadAttention.from_torch_state_dict({"in_proj_weight": state["in_proj_weight"]}, 2)
+        MultiHeadAttention.from_torch_state_dict(
+            {"in_proj_weight": state["in_proj_weight"]}, 2
+        )
     bad = dict(state, in_proj_weight=np.ones((3 * d, d + 1)))
     with pytest.raises(ValueError, match="in_proj_weight has shape"):
         mha.load_torch_state_dict(bad)
     with pytest.raises(ValueError, match="add_bias_kv"):
         mha.load_torch_state_dict(dict(state, bias_k=np.zeros((1, 1, d))))
-
-
 
 
 @pytest.mark.parametrize("kdim", [None, 6])
@@ -226,16 +240,34 @@ def test_matches_torch_multihead_attention(rng, kdim, causal):
     kpm = np.zeros((2, 9), bool)
     kpm[0, 6:] = True
     tx, tkv = torch.from_numpy(x), torch.from_numpy(kv)
-    attn_mask = (torch.triu(torch.ones(9, 9, dtype=torch.bool), diagonal=1)
-                 if causal else None)
+    attn_mask = (
+        torch.triu(torch.ones(9, 9, dtype=torch.bool), diagonal=1) if causal else None
+    )
     with torch.no_grad():
-        want, want_w = module(tx, tkv, tkv, key_padding_mask=torch.from_numpy(kpm),
-                              attn_mask=attn_mask, need_weights=True)
-    got, got_w = layer(x, None if kdim is None else kv, key_padding_mask=kpm,
-                       causal=causal, need_weights=True)
+        want, want_w = module(
+            tx,
+            tkv,
+            tkv,
+            key_padding_mask=torch.from_numpy(kpm),
+            attn_mask=attn_mask,
+            need_weights=True,
+        )
+    got, got_w = layer(
+        x,
+        None if kdim is None else kv,
+        key_padding_mask=kpm,
+        causal=causal,
+        need_weights=True,
+    )
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got_w, want_w.numpy(), rtol=1e-4, atol=1e-6)
     # The same weights loaded from tensors directly.
-    again = MultiHeadAttention(16, 4, d_kv=kdim).load_torch_state_dict(module.state_dict())
-    np.testing.assert_allclose(again(x, None if kdim is None else kv), layer(
-        x, None if kdim is None else kv), rtol=1e-6, atol=1e-7)
+    again = MultiHeadAttention(16, 4, d_kv=kdim).load_torch_state_dict(
+        module.state_dict()
+    )
+    np.testing.assert_allclose(
+        again(x, None if kdim is None else kv),
+        layer(x, None if kdim is None else kv),
+        rtol=1e-6,
+        atol=1e-7,
+    )

@@ -1,7 +1,7 @@
 """Command line: ``attnsearch`` / ``python -m attnsearch``.
 
-    attnsearch demo                   a short tour (checks itself against the references)
-    attnsearch bench attention        the attention comparison table (bench/)
+attnsearch demo                   a short tour (checks itself against the references)
+attnsearch bench attention        the attention comparison table (bench/)
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ def build_parser():
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
     bench.add_argument("what", choices=["attention"])
-    bench.add_argument("rest", nargs=argparse.REMAINDER,
-                       help="options of the table (--quick, --threads N, ...)")
+    bench.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        help="options of the table (--quick, --threads N, ...)",
+    )
     bench.set_defaults(func=_bench)
     return parser
 

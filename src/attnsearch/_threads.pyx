@@ -1,6 +1,5 @@
 """OpenMP helpers: whether the build has OpenMP, and how many threads to use."""
 
-import os
 
 
 def openmp_enabled():

@@ -365,7 +365,7 @@ cdef void _run_tasks(
     cdef:
         Py_ssize_t n_qblocks = (g.n_q + g.block_q - 1) // g.block_q
         Py_ssize_t n_tasks = n_batch * n_qblocks
-        Py_ssize_t task, b, i0, rows, itemsize = sizeof(floating)
+        Py_ssize_t task, b, i0, rows
         floating *w_ptr
         const void *m_ptr
         int elem_mask

@@ -41,7 +41,8 @@ def scaled_dot_product_attention(
     Parameters
     ----------
     q, k, v : ndarray
-        ``(..., n_q, d_k)``, ``(..., n_k, d_k)``, ``(..., n_k, d_v)`` of one float dtype.
+        ``(..., n_q, d_k)``, ``(..., n_k, d_k)``, ``(..., n_k, d_v)``, one float
+        dtype.
     mask : ndarray, optional
         Boolean (True = may attend) or additive, broadcastable to (..., n_q, n_k).
     causal : bool
@@ -72,7 +73,9 @@ def scaled_dot_product_attention(
         else:
             scores = scores + mask.astype(dtype, copy=False)
     if causal:
-        scores = np.where(causal_mask(q.shape[-2], k.shape[-2]), scores, dtype.type(-np.inf))
+        scores = np.where(
+            causal_mask(q.shape[-2], k.shape[-2]), scores, dtype.type(-np.inf)
+        )
     row_max = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
     # Rows that see nothing have max -inf: shift by 0 so that exp gives exact zeros.
     row_max = np.where(row_max == -np.inf, dtype.type(0), row_max)

@@ -91,7 +91,8 @@ def _gqa_group(q_batch, kv_batch, name):
         return 1  # ordinary broadcasting
     if h_kv == 0 or h_q % h_kv:
         raise ValueError(
-            f"{name} has {h_kv} heads on axis -3 and q has {h_q}: the batch axes do not "
+            f"{name} has {h_kv} heads on axis -3 and q has {h_q}: the batch axes do "
+            f"not "
             f"broadcast, and {h_kv} does not divide {h_q} for grouped-query attention"
         )
     return h_q // h_kv
@@ -164,7 +165,9 @@ def _check_scale(scale, d_k):
     if scale is None:
         return 1.0 / math.sqrt(d_k)
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-        raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
+        raise TypeError(
+            f"scale must be a real number or None, got {type(scale).__name__}"
+        )
     scale = float(scale)
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
@@ -285,15 +288,37 @@ def scaled_dot_product_attention(
     (2, 8, 128, 32)
     """
     return _sdpa(
-        q, k, v, mask=mask, causal=causal, scale=scale, return_weights=return_weights,
-        check_finite=check_finite, num_threads=num_threads, backend=backend,
-        block_q=block_q, block_k=block_k,
+        q,
+        k,
+        v,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        return_weights=return_weights,
+        check_finite=check_finite,
+        num_threads=num_threads,
+        backend=backend,
+        block_q=block_q,
+        block_k=block_k,
     )
 
 
-def _sdpa(q, k, v, *, mask=None, causal=False, scale=None, return_weights=False,
-          check_finite=True, num_threads=None, backend="auto", block_q=None, block_k=None,
-          out=None):
+def _sdpa(
+    q,
+    k,
+    v,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    return_weights=False,
+    check_finite=True,
+    num_threads=None,
+    backend="auto",
+    block_q=None,
+    block_k=None,
+    out=None,
+):
     """Body of :func:`scaled_dot_product_attention`; ``out`` (private) receives the
     result in place (any strides with a unit last axis), as the layers use it."""
     if backend not in _BACKENDS:
@@ -341,9 +366,13 @@ def _sdpa(q, k, v, *, mask=None, causal=False, scale=None, return_weights=False,
         if mask is not None:
             ref_mask = mask.view(np.bool_) if mask_kind == _MASK_BOOL else mask
         return _reference.scaled_dot_product_attention(
-            q.astype(dtype, copy=False), k.astype(dtype, copy=False),
-            v.astype(dtype, copy=False), mask=ref_mask, causal=causal,
-            scale=scale, return_weights=return_weights,
+            q.astype(dtype, copy=False),
+            k.astype(dtype, copy=False),
+            v.astype(dtype, copy=False),
+            mask=ref_mask,
+            causal=causal,
+            scale=scale,
+            return_weights=return_weights,
         )
 
     if out is None:
@@ -356,9 +385,21 @@ def _sdpa(q, k, v, *, mask=None, causal=False, scale=None, return_weights=False,
         np.zeros(batch_shape + (n_q, n_k), dtype=dtype) if return_weights else None
     )
     _attention_into(
-        q, k, v, out, weights=weights, mask=mask, mask_kind=mask_kind,
-        batch_shape=batch_shape, k_group=k_group, v_group=v_group, causal=causal,
-        scale=scale, n_threads=n_threads, block_q=block_q, block_k=block_k,
+        q,
+        k,
+        v,
+        out,
+        weights=weights,
+        mask=mask,
+        mask_kind=mask_kind,
+        batch_shape=batch_shape,
+        k_group=k_group,
+        v_group=v_group,
+        causal=causal,
+        scale=scale,
+        n_threads=n_threads,
+        block_q=block_q,
+        block_k=block_k,
     )
     if return_weights:
         return out, weights
@@ -366,8 +407,21 @@ def _sdpa(q, k, v, *, mask=None, causal=False, scale=None, return_weights=False,
 
 
 def _attention_into(
-    q, k, v, out, *, weights=None, mask=None, mask_kind=_MASK_NONE, batch_shape,
-    k_group=1, v_group=1, causal=False, scale, n_threads, block_q=None,
+    q,
+    k,
+    v,
+    out,
+    *,
+    weights=None,
+    mask=None,
+    mask_kind=_MASK_NONE,
+    batch_shape,
+    k_group=1,
+    v_group=1,
+    causal=False,
+    scale,
+    n_threads,
+    block_q=None,
     block_k=None,
 ):
     """Run the kernel on checked arrays, writing into ``out`` (any strides, unit last).
@@ -390,7 +444,9 @@ def _attention_into(
     if out.strides[-1] != dtype.itemsize and d_v > 1:
         raise ValueError("internal: out must have a unit last-axis stride")
     if block_k is None:
-        panel = kernel_constants()["panel_float32" if dtype == np.float32 else "panel_float64"]
+        panel = kernel_constants()[
+            "panel_float32" if dtype == np.float32 else "panel_float64"
+        ]
         fit = _KPACK_BUDGET_BYTES // (d_k * dtype.itemsize)
         block_k = max(panel, min(DEFAULT_BLOCK_K, (fit // panel) * panel))
     n_batch = math.prod(batch_shape)
@@ -407,7 +463,11 @@ def _attention_into(
     v_off = _batch_offsets(batch_shape, v, v.ndim - 2, v_group)
     o_off = _batch_offsets(batch_shape, out, n_batch_axes)
     zeros = np.zeros_like(o_off)
-    w_off = _batch_offsets(batch_shape, weights, n_batch_axes) if weights is not None else zeros
+    w_off = (
+        _batch_offsets(batch_shape, weights, n_batch_axes)
+        if weights is not None
+        else zeros
+    )
     ld_w = weights.strides[-2] // dtype.itemsize if weights is not None else 0
     if mask is not None:
         m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
@@ -421,18 +481,41 @@ def _attention_into(
         return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
 
     attention_forward(
-        q, k, v, out, weights, mask, mask_kind,
-        q_off, k_off, v_off, o_off, w_off, m_off,
-        n_q, n_k, d_k, d_v,
-        row_stride(q), row_stride(k), row_stride(v), row_stride(out), ld_w,
-        mask_ld_row, mask_ld_col,
-        scale, causal, block_q, block_k, n_threads,
+        q,
+        k,
+        v,
+        out,
+        weights,
+        mask,
+        mask_kind,
+        q_off,
+        k_off,
+        v_off,
+        o_off,
+        w_off,
+        m_off,
+        n_q,
+        n_k,
+        d_k,
+        d_v,
+        row_stride(q),
+        row_stride(k),
+        row_stride(v),
+        row_stride(out),
+        ld_w,
+        mask_ld_row,
+        mask_ld_col,
+        scale,
+        causal,
+        block_q,
+        block_k,
+        n_threads,
     )
     return out
 
 
 def split_heads(x, n_heads):
-    """View ``(..., n, n_heads * d_head)`` as ``(..., n_heads, n, d_head)`` without copying.
+    """View ``(..., n, n_heads * d_head)`` as ``(..., n_heads, n, d_head)`` (no copy).
 
     Parameters
     ----------
@@ -452,7 +535,11 @@ def split_heads(x, n_heads):
     (2, 3, 5, 4)
     """
     x = np.asarray(x)
-    if isinstance(n_heads, bool) or not isinstance(n_heads, numbers.Integral) or n_heads < 1:
+    if (
+        isinstance(n_heads, bool)
+        or not isinstance(n_heads, numbers.Integral)
+        or n_heads < 1
+    ):
         raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., n, d_model), got {x.shape}")
@@ -464,7 +551,7 @@ def split_heads(x, n_heads):
 
 
 def merge_heads(x):
-    """Inverse of :func:`split_heads`: ``(..., H, n, d_head)`` -> ``(..., n, H * d_head)``.
+    """Inverse of :func:`split_heads`: ``(..., H, n, d)`` -> ``(..., n, H * d)``.
 
     Returns a view when ``x`` came from :func:`split_heads` (or is laid out
     ``(..., n, H, d_head)`` in memory), else a copy.

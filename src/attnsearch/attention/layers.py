@@ -37,7 +37,7 @@ def _check_layer_dtype(dtype):
 
 
 def _xavier_uniform(rng, fan_in, fan_out, dtype):
-    """Glorot/Xavier uniform init (as torch.nn.init.xavier_uniform_), (fan_in, fan_out)."""
+    """Xavier-uniform init as torch.nn.init.xavier_uniform_, shape (fan_in, fan_out)."""
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-bound, bound, size=(fan_in, fan_out)).astype(dtype)
 
@@ -62,10 +62,13 @@ def _check_input(x, name, d_features, dtype):
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
     if arr.ndim < 2:
-        raise ValueError(f"{name} must have shape (..., n, {d_features}), got {arr.shape}")
+        raise ValueError(
+            f"{name} must have shape (..., n, {d_features}), got {arr.shape}"
+        )
     if arr.shape[-1] != d_features:
         raise ValueError(
-            f"{name} has {arr.shape[-1]} features on its last axis, expected {d_features}"
+            f"{name} has {arr.shape[-1]} features on its last axis, expected "
+            f"{d_features}"
         )
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
@@ -160,8 +163,9 @@ class AttentionHead(_Parameters):
     b_K = _parameter("b_K", "Key bias, (d_k,), or None.")
     b_V = _parameter("b_V", "Value bias, (d_v,), or None.")
 
-    def __init__(self, d_model, d_k=None, d_v=None, *, bias=False, dtype=np.float32,
-                 seed=None):
+    def __init__(
+        self, d_model, d_k=None, d_v=None, *, bias=False, dtype=np.float32, seed=None
+    ):
         self.d_model = _check_dim(d_model, "d_model")
         self.d_k = _check_dim(d_k, "d_k", allow_none=True) or self.d_model
         self.d_v = _check_dim(d_v, "d_v", allow_none=True) or self.d_k
@@ -182,17 +186,24 @@ class AttentionHead(_Parameters):
                 self._params[name] = np.zeros(shape, self._dtype)
 
     def __repr__(self):
-        return (f"AttentionHead(d_model={self.d_model}, d_k={self.d_k}, d_v={self.d_v}, "
-                f"bias={self.bias}, dtype={self._dtype.name})")
+        return (
+            f"AttentionHead(d_model={self.d_model}, d_k={self.d_k}, d_v={self.d_v}, "
+            f"bias={self.bias}, dtype={self._dtype.name})"
+        )
 
     def _project(self, x, context, n_threads):
         x = _check_input(x, "x", self.d_model, self._dtype)
-        context = x if context is None else _check_input(
-            context, "context", self.d_model, self._dtype)
+        context = (
+            x
+            if context is None
+            else _check_input(context, "context", self.d_model, self._dtype)
+        )
         p = self._params
-        return (_linear(x, p["W_Q"], p.get("b_Q"), n_threads),
-                _linear(context, p["W_K"], p.get("b_K"), n_threads),
-                _linear(context, p["W_V"], p.get("b_V"), n_threads))
+        return (
+            _linear(x, p["W_Q"], p.get("b_Q"), n_threads),
+            _linear(context, p["W_K"], p.get("b_K"), n_threads),
+            _linear(context, p["W_V"], p.get("b_V"), n_threads),
+        )
 
     def __call__(self, x, context=None, *, mask=None, causal=False, num_threads=None):
         """Return ``H = softmax(Q Kᵀ / √d_k + mask) V``.
@@ -217,20 +228,32 @@ class AttentionHead(_Parameters):
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
             return scaled_dot_product_attention(
-                q, k, v, mask=mask, causal=causal, check_finite=False,
+                q,
+                k,
+                v,
+                mask=mask,
+                causal=causal,
+                check_finite=False,
                 num_threads=n_threads,
             )
 
-    def attention_weights(self, x, context=None, *, mask=None, causal=False,
-                          num_threads=None):
+    def attention_weights(
+        self, x, context=None, *, mask=None, causal=False, num_threads=None
+    ):
         """Return the attention matrix ``A`` of shape (..., n, m); rows sum to 1
         (or are all zero for a query that sees no key)."""
         n_threads = effective_n_threads(num_threads)
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
             return scaled_dot_product_attention(
-                q, k, v, mask=mask, causal=causal, check_finite=False,
-                num_threads=n_threads, return_weights=True,
+                q,
+                k,
+                v,
+                mask=mask,
+                causal=causal,
+                check_finite=False,
+                num_threads=n_threads,
+                return_weights=True,
             )[1]
 
 
@@ -289,8 +312,9 @@ class MultiHeadAttention(_Parameters):
     b_V = _parameter("b_V", "Value bias or None.")
     b_O = _parameter("b_O", "Output bias or None.")
 
-    def __init__(self, d_model, n_heads, *, d_kv=None, bias=True, dtype=np.float32,
-                 seed=None):
+    def __init__(
+        self, d_model, n_heads, *, d_kv=None, bias=True, dtype=np.float32, seed=None
+    ):
         self.d_model = _check_dim(d_model, "d_model")
         self.n_heads = _check_dim(n_heads, "n_heads")
         if self.d_model % self.n_heads:
@@ -309,12 +333,17 @@ class MultiHeadAttention(_Parameters):
         if self.d_kv == self.d_model:
             # As torch: one Xavier draw over the stacked (3d, d) in-projection.
             stacked = _xavier_uniform(rng, d, 3 * d, self._dtype)
-            self._params.update(W_Q=stacked[:, :d].copy(), W_K=stacked[:, d:2 * d].copy(),
-                                W_V=stacked[:, 2 * d:].copy())
+            self._params.update(
+                W_Q=stacked[:, :d].copy(),
+                W_K=stacked[:, d : 2 * d].copy(),
+                W_V=stacked[:, 2 * d :].copy(),
+            )
         else:
-            self._params.update(W_Q=_xavier_uniform(rng, d, d, self._dtype),
-                                W_K=_xavier_uniform(rng, e, d, self._dtype),
-                                W_V=_xavier_uniform(rng, e, d, self._dtype))
+            self._params.update(
+                W_Q=_xavier_uniform(rng, d, d, self._dtype),
+                W_K=_xavier_uniform(rng, e, d, self._dtype),
+                W_V=_xavier_uniform(rng, e, d, self._dtype),
+            )
         self._params["W_O"] = _xavier_uniform(rng, d, d, self._dtype)
         for name in ("b_Q", "b_K", "b_V", "b_O"):
             if name in shapes:
@@ -322,16 +351,21 @@ class MultiHeadAttention(_Parameters):
         self._on_parameters_changed()
 
     def __repr__(self):
-        return (f"MultiHeadAttention(d_model={self.d_model}, n_heads={self.n_heads}, "
-                f"d_kv={self.d_kv}, bias={self.bias}, dtype={self._dtype.name})")
+        return (
+            f"MultiHeadAttention(d_model={self.d_model}, n_heads={self.n_heads}, "
+            f"d_kv={self.d_kv}, bias={self.bias}, dtype={self._dtype.name})"
+        )
 
     def _on_parameters_changed(self):
         # Self-attention projects q, k and v with one GEMM over the stacked weights.
         p = self._params
         if self.d_kv == self.d_model and "W_Q" in p and "W_K" in p and "W_V" in p:
             self._w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
-            self._b_qkv = (np.concatenate([p["b_Q"], p["b_K"], p["b_V"]])
-                           if self.bias and "b_V" in p else None)
+            self._b_qkv = (
+                np.concatenate([p["b_Q"], p["b_K"], p["b_V"]])
+                if self.bias and "b_V" in p
+                else None
+            )
         else:
             self._w_qkv = self._b_qkv = None
 
@@ -374,8 +408,9 @@ class MultiHeadAttention(_Parameters):
             dtype = weights["out_proj.weight"].dtype
             if dtype not in (np.float32, np.float64):
                 dtype = np.float32
-        layer = cls(d_model, n_heads, d_kv=d_kv, bias="in_proj_bias" in weights,
-                    dtype=dtype)
+        layer = cls(
+            d_model, n_heads, d_kv=d_kv, bias="in_proj_bias" in weights, dtype=dtype
+        )
         layer.load_torch_state_dict(state_dict)
         return layer
 
@@ -393,22 +428,29 @@ class MultiHeadAttention(_Parameters):
                 raise ValueError(
                     f"in_proj_weight has shape {in_proj.shape}, expected {(3 * d, d)}"
                 )
-            wq, wk, wv = in_proj[:d], in_proj[d:2 * d], in_proj[2 * d:]
+            wq, wk, wv = in_proj[:d], in_proj[d : 2 * d], in_proj[2 * d :]
         else:
             wq, wk, wv = w["q_proj_weight"], w["k_proj_weight"], w["v_proj_weight"]
         new = {"W_Q": wq.T, "W_K": wk.T, "W_V": wv.T, "W_O": w["out_proj.weight"].T}
         has_bias = "in_proj_bias" in w
         if has_bias != self.bias:
             raise ValueError(
-                f"state dict {'has' if has_bias else 'lacks'} biases but this layer has "
+                f"state dict {'has' if has_bias else 'lacks'} biases but this layer "
+                f"has "
                 f"bias={self.bias}"
             )
         if has_bias:
             b = w["in_proj_bias"]
             if b.shape != (3 * d,):
-                raise ValueError(f"in_proj_bias has shape {b.shape}, expected {(3 * d,)}")
-            new.update(b_Q=b[:d], b_K=b[d:2 * d], b_V=b[2 * d:],
-                       b_O=w.get("out_proj.bias", np.zeros(d)))
+                raise ValueError(
+                    f"in_proj_bias has shape {b.shape}, expected {(3 * d,)}"
+                )
+            new.update(
+                b_Q=b[:d],
+                b_K=b[d : 2 * d],
+                b_V=b[2 * d :],
+                b_O=w.get("out_proj.bias", np.zeros(d)),
+            )
         for name, value in new.items():
             arr = np.array(value, dtype=self._dtype)
             if arr.shape != self._shapes[name]:
@@ -426,14 +468,15 @@ class MultiHeadAttention(_Parameters):
 
     # -- forward -----------------------------------------------------------
 
-    def _forward(self, query, key, value, self_attention, mask, causal, need_weights,
-                 n_threads):
+    def _forward(
+        self, query, key, value, self_attention, mask, causal, need_weights, n_threads
+    ):
         p = self._params
         h, d = self.n_heads, self.d_model
         n_batch, n_q, _ = query.shape
         if self_attention and self._w_qkv is not None:
             qkv = _linear(query, self._w_qkv, self._b_qkv, n_threads)
-            q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+            q, k, v = qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :]
         else:
             q = _linear(query, p["W_Q"], p.get("b_Q"), n_threads)
             k = _linear(key, p["W_K"], p.get("b_K"), n_threads)
@@ -442,15 +485,29 @@ class MultiHeadAttention(_Parameters):
         weights = None
         if need_weights:
             out_heads, weights = _sdpa(
-                q_heads, k_heads, v_heads, mask=mask, causal=causal, check_finite=False,
-                num_threads=n_threads, return_weights=True,
+                q_heads,
+                k_heads,
+                v_heads,
+                mask=mask,
+                causal=causal,
+                check_finite=False,
+                num_threads=n_threads,
+                return_weights=True,
             )
             merged = np.swapaxes(out_heads, 1, 2).reshape(n_batch, n_q, d)
         else:
             # The kernel writes each head straight into the (B, n_q, H, d_head) layout.
             merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
-            _sdpa(q_heads, k_heads, v_heads, mask=mask, causal=causal, check_finite=False,
-                  num_threads=n_threads, out=split_heads(merged, h))
+            _sdpa(
+                q_heads,
+                k_heads,
+                v_heads,
+                mask=mask,
+                causal=causal,
+                check_finite=False,
+                num_threads=n_threads,
+                out=split_heads(merged, h),
+            )
         return _linear(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
     def _combined_mask(self, mask, key_padding_mask, batched, n_batch, n_k):
@@ -477,9 +534,19 @@ class MultiHeadAttention(_Parameters):
             return np.where(allowed, mask, -np.inf).astype(self._dtype)
         raise TypeError(f"mask must be boolean or floating, got dtype {mask.dtype}")
 
-    def __call__(self, query, key=None, value=None, *, mask=None, key_padding_mask=None,
-                 causal=False, need_weights=False, average_weights=True,
-                 num_threads=None):
+    def __call__(
+        self,
+        query,
+        key=None,
+        value=None,
+        *,
+        mask=None,
+        key_padding_mask=None,
+        causal=False,
+        need_weights=False,
+        average_weights=True,
+        num_threads=None,
+    ):
         """Multi-head attention forward pass.
 
         Parameters
@@ -524,12 +591,17 @@ class MultiHeadAttention(_Parameters):
             key = query
         elif not self_attention:
             key = _check_input(key, "key", self.d_kv, self._dtype)
-        value = key if value_is_key else _check_input(value, "value", self.d_kv,
-                                                      self._dtype)
+        value = (
+            key
+            if value_is_key
+            else _check_input(value, "value", self.d_kv, self._dtype)
+        )
         if not batched:
             query, key, value = query[None], key[None], value[None]
         if query.ndim != 3 or key.ndim != 3 or value.ndim != 3:
-            raise ValueError("query, key and value must all be batched (3-d) or all 2-d")
+            raise ValueError(
+                "query, key and value must all be batched (3-d) or all 2-d"
+            )
         n_batch, n_q, _ = query.shape
         if key.shape[0] != n_batch or value.shape[0] != n_batch:
             raise ValueError(
@@ -543,8 +615,9 @@ class MultiHeadAttention(_Parameters):
         n_threads = effective_n_threads(num_threads)
         mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
         with blas_limited_to_one_thread():
-            out, weights = self._forward(query, key, value, self_attention, mask, causal,
-                                         need_weights, n_threads)
+            out, weights = self._forward(
+                query, key, value, self_attention, mask, causal, need_weights, n_threads
+            )
         if not batched:
             out = out[0]
         if need_weights:
@@ -570,7 +643,9 @@ def _torch_weights(state_dict):
     needed.append("out_proj.weight")
     missing = [name for name in needed if name not in state_dict]
     if missing:
-        raise KeyError(f"state dict lacks {missing}; keys present: {sorted(state_dict)}")
+        raise KeyError(
+            f"state dict lacks {missing}; keys present: {sorted(state_dict)}"
+        )
     out = {}
     for name in needed + ["in_proj_bias", "out_proj.bias"]:
         value = state_dict.get(name)
