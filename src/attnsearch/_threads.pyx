@@ -1,7 +1,6 @@
 """OpenMP helpers: whether the build has OpenMP, and how many threads to use."""
 
 
-
 def openmp_enabled():
     """Return True when the compiled kernels were built with OpenMP.
 
