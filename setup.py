@@ -141,7 +141,13 @@ class BuildExtWithOpenMP(build_ext):
             link_flags += omp[1]
 
         for ext in self.extensions:
-            ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_flags
+            flags = list(compile_flags)
+            if compiler.compiler_type != "msvc" and ext.name.startswith("attnsearch.search"):
+                # No fused multiply-adds in the search kernels: their arithmetic then
+                # matches the Python reference bit for bit (the tests compare
+                # trajectories); attention keeps FMA contraction for speed.
+                flags.append("-ffp-contract=off")
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + flags
             ext.extra_link_args = list(ext.extra_link_args or []) + link_flags
         super().build_extensions()
 

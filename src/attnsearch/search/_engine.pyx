@@ -1,0 +1,559 @@
+"""The search engine: every method written once against the problem interface.
+
+Methods are `nogil` functions of one chain, fused over the problem type:
+IsingData and TSPData get their operations inlined (fused-type specialisation
+works like a C++ template), ProblemVTable reaches any CompiledProblem -- built
+in or third-party -- through function pointers. Chains run in parallel with
+OpenMP (`prange` over chains, dynamic schedule); chain c only touches its own
+state, workspace, counters and xoshiro256++ stream, so results are bitwise
+identical for any number of threads.
+
+The Python drivers (annealing.py, hill_climbing.py) call these entry points in
+chunks of sweeps or steps, which is where time limits, callbacks, targets and
+Ctrl-C are handled; chunk boundaries never change the arithmetic.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport INFINITY
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcpy
+
+from ._core cimport (
+    MOVE_NONE,
+    CompiledProblem,
+    Move,
+    ProblemVTable,
+    attnsearch_rng,
+    rng_below,
+    rng_uniform,
+)
+from ._ising cimport (
+    IsingCore,
+    IsingData,
+    ising_apply,
+    ising_cost,
+    ising_delta,
+    ising_init,
+    ising_move_at,
+    ising_n_moves,
+    ising_random_move,
+)
+from ._tsp cimport (
+    TSPCore,
+    TSPData,
+    tsp_apply,
+    tsp_delta,
+    tsp_init,
+    tsp_move_at,
+    tsp_n_moves,
+    tsp_random_move,
+    tsp_tour_length,
+)
+
+import numpy as np
+
+cdef extern from "attnsearch_exp.h" nogil:
+    double fast_exp "attnsearch_exp"(double x)
+
+cdef extern from "attnsearch_clock.h" nogil:
+    double monotonic "attnsearch_monotonic"()
+
+ctypedef fused Problem:
+    IsingData
+    TSPData
+    ProblemVTable
+
+# Chain status codes (the Python drivers read them as ints).
+cdef enum:
+    STATUS_RUNNING = 0
+    STATUS_CONVERGED = 1
+    STATUS_TARGET = 2
+    STATUS_TIME = 3
+    STATUS_BAD_INITIAL_STATE = -1
+
+STATUS = {"running": STATUS_RUNNING, "converged": STATUS_CONVERGED,
+          "target": STATUS_TARGET, "time_limit": STATUS_TIME,
+          "bad_initial_state": STATUS_BAD_INITIAL_STATE}
+
+# Metropolis skips the random draw when delta / T exceeds this: exp(-x) is then
+# below 2**-53, the resolution of the uniform draw (53 * ln 2 = 36.74).
+ACCEPT_THRESHOLD = 36.7368005696771
+cdef double _ACCEPT_THRESHOLD = ACCEPT_THRESHOLD
+# How many move attempts pass between two reads of the clock.
+cdef int64_t CLOCK_EVERY = 4096
+
+
+cdef struct Chains:
+    # Per-chain arrays of one run, row c belongs to chain c.
+    char *states
+    char *aux
+    char *best_states
+    Py_ssize_t state_nbytes
+    Py_ssize_t aux_nbytes
+    uint64_t *rng
+    double *cost
+    double *best_cost
+    int64_t *n_evaluations
+    int64_t *n_accepted
+    int64_t *progress
+    int32_t *status
+
+
+# -- the problem operations, dispatched at compile time --------------------------
+
+cdef inline int _init(const Problem *p, char *state, char *aux, attnsearch_rng *rng,
+                      bint random_start) noexcept nogil:
+    if Problem is IsingData:
+        return ising_init(p, state, aux, rng, random_start)
+    elif Problem is TSPData:
+        return tsp_init(p, state, aux, rng, random_start)
+    else:
+        return p.init(p.data, state, aux, rng, random_start)
+
+
+cdef inline double _cost(const Problem *p, const char *state, const char *aux) noexcept nogil:
+    if Problem is IsingData:
+        return ising_cost(p, state, aux)
+    elif Problem is TSPData:
+        return tsp_tour_length(p, <const int32_t *>state)
+    else:
+        return p.cost(p.data, state, aux)
+
+
+cdef inline void _random_move(const Problem *p, const char *state, const char *aux,
+                              attnsearch_rng *rng, Move *move) noexcept nogil:
+    if Problem is IsingData:
+        ising_random_move(p, state, aux, rng, move)
+    elif Problem is TSPData:
+        tsp_random_move(p, state, aux, rng, move)
+    else:
+        p.random_move(p.data, state, aux, rng, move)
+
+
+cdef inline double _delta(const Problem *p, const char *state, const char *aux,
+                          const Move *move) noexcept nogil:
+    if Problem is IsingData:
+        return ising_delta(p, state, aux, move)
+    elif Problem is TSPData:
+        return tsp_delta(p, state, aux, move)
+    else:
+        return p.delta(p.data, state, aux, move)
+
+
+cdef inline void _apply(const Problem *p, char *state, char *aux,
+                        const Move *move) noexcept nogil:
+    if Problem is IsingData:
+        ising_apply(p, state, aux, move)
+    elif Problem is TSPData:
+        tsp_apply(p, state, aux, move)
+    else:
+        p.apply(p.data, state, aux, move)
+
+
+cdef inline int64_t _n_moves(const Problem *p, const char *state,
+                             const char *aux) noexcept nogil:
+    if Problem is IsingData:
+        return ising_n_moves(p, state, aux)
+    elif Problem is TSPData:
+        return tsp_n_moves(p, state, aux)
+    else:
+        return p.n_moves(p.data, state, aux)
+
+
+cdef inline void _move_at(const Problem *p, const char *state, const char *aux,
+                          int64_t index, Move *move) noexcept nogil:
+    if Problem is IsingData:
+        ising_move_at(p, state, aux, index, move)
+    elif Problem is TSPData:
+        tsp_move_at(p, state, aux, index, move)
+    else:
+        p.move_at(p.data, state, aux, index, move)
+
+
+cdef inline void _propose(const Problem *p, const char *state, const char *aux,
+                          attnsearch_rng *rng, int64_t attempt, Move *move) noexcept nogil:
+    """Annealing proposal: Ising sweeps its spins in order (as dwave-samplers
+    does, no draw needed), every other problem draws a random move."""
+    if Problem is IsingData:
+        move.i = attempt
+        move.kind = 0
+    else:
+        _random_move(p, state, aux, rng, move)
+
+
+# -- initialisation ---------------------------------------------------------------
+
+cdef void _init_chains(const Problem *p, Chains *c, const uint8_t *random_start,
+                       Py_ssize_t n_chains, int n_threads) noexcept nogil:
+    cdef Py_ssize_t chain
+    cdef char *state
+    cdef char *aux
+    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+        state = c.states + chain * c.state_nbytes
+        aux = c.aux + chain * c.aux_nbytes
+        if _init(p, state, aux, <attnsearch_rng *>&c.rng[4 * chain],
+                 random_start[chain]) != 0:
+            c.status[chain] = STATUS_BAD_INITIAL_STATE
+            continue
+        c.cost[chain] = _cost(p, state, aux)
+        c.best_cost[chain] = c.cost[chain]
+        memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+
+
+# -- simulated annealing ----------------------------------------------------------
+
+cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                        const double *temperatures, int64_t n_sweeps, int64_t sweep_len,
+                        double target, double deadline) noexcept nogil:
+    """Metropolis sweeps for one chain: accept delta <= 0 always, else with
+    probability exp(-delta / T); the best state is kept at sweep ends."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng *rng = <attnsearch_rng *>&c.rng[4 * chain]
+        double cost = c.cost[chain], delta, temperature, x
+        int64_t evaluations = 0, accepted = 0, sweep, attempt, clock_count = 0
+        Move move
+        bint accept
+    for sweep in range(n_sweeps):
+        temperature = temperatures[sweep]
+        for attempt in range(sweep_len):
+            _propose(p, state, aux, rng, attempt, &move)
+            if move.kind == MOVE_NONE:
+                continue
+            delta = _delta(p, state, aux, &move)
+            evaluations += 1
+            if delta <= 0:
+                accept = True
+            elif temperature > 0:
+                x = delta / temperature
+                accept = x < _ACCEPT_THRESHOLD and rng_uniform(rng) < fast_exp(-x)
+            else:
+                accept = False
+            if accept:
+                _apply(p, state, aux, &move)
+                cost += delta
+                accepted += 1
+            clock_count += 1
+            if clock_count == CLOCK_EVERY:
+                clock_count = 0
+                if monotonic() > deadline:
+                    c.status[chain] = STATUS_TIME
+                    break
+        if cost < c.best_cost[chain]:
+            c.best_cost[chain] = cost
+            memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+        c.progress[chain] += 1
+        if c.status[chain] == STATUS_TIME:
+            break
+        if c.best_cost[chain] <= target:
+            c.status[chain] = STATUS_TARGET
+            break
+        if monotonic() > deadline:
+            c.status[chain] = STATUS_TIME
+            break
+    c.cost[chain] = cost
+    c.n_evaluations[chain] += evaluations
+    c.n_accepted[chain] += accepted
+
+
+cdef void _anneal_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
+                      const double *temperatures, int64_t n_sweeps, int64_t sweep_len,
+                      double target, double deadline, int n_threads) noexcept nogil:
+    cdef Py_ssize_t chain
+    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+        if c.status[chain] == STATUS_RUNNING:
+            _anneal_chain(p, c, chain, temperatures, n_sweeps, sweep_len, target, deadline)
+
+
+# -- hill climbing ----------------------------------------------------------------
+
+cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t max_steps,
+                       bint best_improvement, double tolerance, double target,
+                       double deadline) noexcept nogil:
+    """Greedy descent: apply the best (or the first, scanning from a random
+    index) improving neighbour; stop at a local optimum."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng *rng = <attnsearch_rng *>&c.rng[4 * chain]
+        double cost = c.cost[chain], delta, best_delta
+        int64_t evaluations = 0, step, n_moves, index, start, k
+        Move move, best_move
+        bint found
+    for step in range(max_steps):
+        n_moves = _n_moves(p, state, aux)
+        found = False
+        if best_improvement:
+            best_delta = INFINITY
+            for index in range(n_moves):
+                _move_at(p, state, aux, index, &move)
+                if move.kind == MOVE_NONE:
+                    continue
+                delta = _delta(p, state, aux, &move)
+                evaluations += 1
+                if delta < best_delta:
+                    best_delta = delta
+                    best_move = move
+            found = best_delta < -tolerance
+        elif n_moves > 0:
+            start = <int64_t>rng_below(rng, <uint64_t>n_moves)
+            for k in range(n_moves):
+                index = start + k
+                if index >= n_moves:
+                    index -= n_moves
+                _move_at(p, state, aux, index, &move)
+                if move.kind == MOVE_NONE:
+                    continue
+                delta = _delta(p, state, aux, &move)
+                evaluations += 1
+                if delta < -tolerance:
+                    best_delta = delta
+                    best_move = move
+                    found = True
+                    break
+        if not found:
+            c.status[chain] = STATUS_CONVERGED
+            break
+        _apply(p, state, aux, &best_move)
+        cost += best_delta
+        c.progress[chain] += 1
+        if cost <= target:
+            c.status[chain] = STATUS_TARGET
+            break
+        if monotonic() > deadline:
+            c.status[chain] = STATUS_TIME
+            break
+    c.cost[chain] = cost
+    c.best_cost[chain] = cost
+    memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+    c.n_evaluations[chain] += evaluations
+
+
+cdef void _climb_all(const Problem *p, Chains *c, Py_ssize_t n_chains, int64_t max_steps,
+                     bint best_improvement, double tolerance, double target,
+                     double deadline, int n_threads) noexcept nogil:
+    cdef Py_ssize_t chain
+    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+        if c.status[chain] == STATUS_RUNNING:
+            _climb_chain(p, c, chain, max_steps, best_improvement, tolerance, target,
+                         deadline)
+
+
+# -- temperature calibration --------------------------------------------------------
+
+cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t n_samples,
+                        double *deltas) noexcept nogil:
+    """Deltas of n_samples random moves along a random walk (every move applied)."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng *rng = <attnsearch_rng *>&c.rng[4 * chain]
+        int64_t m
+        Move move
+    for m in range(n_samples):
+        _random_move(p, state, aux, rng, &move)
+        if move.kind == MOVE_NONE:
+            deltas[m] = 0.0
+            continue
+        deltas[m] = _delta(p, state, aux, &move)
+        _apply(p, state, aux, &move)
+
+
+cdef void _sample_all(const Problem *p, Chains *c, Py_ssize_t n_chains, int64_t n_samples,
+                      double *deltas, int n_threads) noexcept nogil:
+    cdef Py_ssize_t chain
+    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+        _sample_chain(p, c, chain, n_samples, deltas + chain * n_samples)
+
+
+# -- Python entry points ----------------------------------------------------------
+
+cdef Chains _chains_of(object arrays) except *:
+    """Fill a Chains struct from a ChainArrays (pointers into its NumPy arrays)."""
+    cdef Chains c
+    cdef uint8_t[:, ::1] states = arrays.states.view(np.uint8)
+    cdef uint8_t[:, ::1] best = arrays.best_states.view(np.uint8)
+    cdef uint8_t[:, ::1] aux = arrays.aux
+    cdef uint64_t[:, ::1] rng = arrays.rng
+    cdef double[::1] cost = arrays.cost
+    cdef double[::1] best_cost = arrays.best_cost
+    cdef int64_t[::1] evaluations = arrays.n_evaluations
+    cdef int64_t[::1] accepted = arrays.n_accepted
+    cdef int64_t[::1] progress = arrays.progress
+    cdef int32_t[::1] status = arrays.status
+    c.state_nbytes = states.shape[1]
+    c.aux_nbytes = aux.shape[1]
+    # Zero-width rows (no aux) still need a valid pointer; nothing is read there.
+    c.states = <char *>&states[0, 0] if states.shape[1] else <char *>&cost[0]
+    c.best_states = <char *>&best[0, 0] if best.shape[1] else <char *>&cost[0]
+    c.aux = <char *>&aux[0, 0] if aux.shape[1] else <char *>&cost[0]
+    c.rng = &rng[0, 0]
+    c.cost = &cost[0]
+    c.best_cost = &best_cost[0]
+    c.n_evaluations = &evaluations[0]
+    c.n_accepted = &accepted[0]
+    c.progress = &progress[0]
+    c.status = &status[0]
+    return c
+
+
+cdef int _kind(object core, bint use_vtable) except -1:
+    if not isinstance(core, CompiledProblem):
+        raise TypeError(f"expected a CompiledProblem, got {type(core).__name__}")
+    (<CompiledProblem>core)._check_vtable()
+    if use_vtable:
+        return 0
+    if isinstance(core, IsingCore):
+        return 1
+    if isinstance(core, TSPCore):
+        return 2
+    return 0
+
+
+def init_chains(core, arrays, random_start, int num_threads, bint use_vtable=False):
+    """Random (or given) initial states, their workspaces and costs, for all chains.
+
+    Parameters
+    ----------
+    core : CompiledProblem
+    arrays : ChainArrays
+        Its ``states`` rows hold the given initial states where not random.
+    random_start : ndarray of bool, (n_chains,)
+    num_threads : int
+    use_vtable : bool
+        Run built-in problems through their vtable (tests compare both paths).
+    """
+    cdef Chains c = _chains_of(arrays)
+    cdef const uint8_t[::1] random_view = np.ascontiguousarray(random_start, dtype=np.uint8)
+    cdef Py_ssize_t n_chains = random_view.shape[0]
+    cdef int kind = _kind(core, use_vtable)
+    cdef IsingCore ising
+    cdef TSPCore tsp
+    cdef CompiledProblem compiled = core
+    if n_chains == 0:
+        return
+    if kind == 1:
+        ising = core
+        with nogil:
+            _init_chains(&ising.data, &c, &random_view[0], n_chains, num_threads)
+    elif kind == 2:
+        tsp = core
+        with nogil:
+            _init_chains(&tsp.data, &c, &random_view[0], n_chains, num_threads)
+    else:
+        with nogil:
+            _init_chains(&compiled.vtable, &c, &random_view[0], n_chains, num_threads)
+
+
+def anneal(core, arrays, temperatures, Py_ssize_t sweep_len, double target,
+           double deadline, int num_threads, bint use_vtable=False):
+    """Run ``len(temperatures)`` Metropolis sweeps of ``sweep_len`` attempts on every
+    running chain (status 0), updating ``arrays`` in place."""
+    cdef Chains c = _chains_of(arrays)
+    cdef const double[::1] temps = np.ascontiguousarray(temperatures, dtype=np.float64)
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef int64_t n_sweeps = temps.shape[0]
+    cdef int kind = _kind(core, use_vtable)
+    cdef IsingCore ising
+    cdef TSPCore tsp
+    cdef CompiledProblem compiled = core
+    if n_chains == 0 or n_sweeps == 0:
+        return
+    if kind == 1:
+        ising = core
+        with nogil:
+            _anneal_all(&ising.data, &c, n_chains, &temps[0], n_sweeps, sweep_len, target,
+                        deadline, num_threads)
+    elif kind == 2:
+        tsp = core
+        with nogil:
+            _anneal_all(&tsp.data, &c, n_chains, &temps[0], n_sweeps, sweep_len, target,
+                        deadline, num_threads)
+    else:
+        with nogil:
+            _anneal_all(&compiled.vtable, &c, n_chains, &temps[0], n_sweeps, sweep_len,
+                        target, deadline, num_threads)
+
+
+def climb(core, arrays, int64_t max_steps, bint best_improvement, double tolerance,
+          double target, double deadline, int num_threads, bint use_vtable=False):
+    """Up to ``max_steps`` hill-climbing steps on every running chain (in place)."""
+    cdef Chains c = _chains_of(arrays)
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef int kind = _kind(core, use_vtable)
+    cdef IsingCore ising
+    cdef TSPCore tsp
+    cdef CompiledProblem compiled = core
+    if n_chains == 0 or max_steps <= 0:
+        return
+    if not core.has_neighbourhood:
+        raise TypeError(f"{type(core).__name__} has no enumerable neighbourhood "
+                        "(vtable.n_moves / move_at)")
+    if kind == 1:
+        ising = core
+        with nogil:
+            _climb_all(&ising.data, &c, n_chains, max_steps, best_improvement, tolerance,
+                       target, deadline, num_threads)
+    elif kind == 2:
+        tsp = core
+        with nogil:
+            _climb_all(&tsp.data, &c, n_chains, max_steps, best_improvement, tolerance,
+                       target, deadline, num_threads)
+    else:
+        with nogil:
+            _climb_all(&compiled.vtable, &c, n_chains, max_steps, best_improvement,
+                       tolerance, target, deadline, num_threads)
+
+
+def sample_deltas(core, arrays, Py_ssize_t n_samples, int num_threads,
+                  bint use_vtable=False):
+    """Deltas of ``n_samples`` random moves per chain along random walks
+    (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples)."""
+    cdef Chains c = _chains_of(arrays)
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef double[:, ::1] deltas = np.zeros((n_chains, n_samples))
+    cdef int kind = _kind(core, use_vtable)
+    cdef IsingCore ising
+    cdef TSPCore tsp
+    cdef CompiledProblem compiled = core
+    if n_chains == 0 or n_samples == 0:
+        return np.asarray(deltas)
+    if kind == 1:
+        ising = core
+        with nogil:
+            _sample_all(&ising.data, &c, n_chains, n_samples, &deltas[0, 0], num_threads)
+    elif kind == 2:
+        tsp = core
+        with nogil:
+            _sample_all(&tsp.data, &c, n_chains, n_samples, &deltas[0, 0], num_threads)
+    else:
+        with nogil:
+            _sample_all(&compiled.vtable, &c, n_chains, n_samples, &deltas[0, 0],
+                        num_threads)
+    return np.asarray(deltas)
+
+
+def costs_of(core, states):
+    """Cost of each row of ``states`` computed from scratch (exact recheck)."""
+    cdef CompiledProblem compiled = core
+    states = np.ascontiguousarray(states, dtype=compiled.state_dtype)
+    cdef uint8_t[:, ::1] view = states.reshape(states.shape[0], -1).view(np.uint8)
+    cdef uint8_t[:, ::1] aux = np.zeros((view.shape[0], max(1, compiled.aux_nbytes)),
+                                        dtype=np.uint8)
+    cdef double[::1] out = np.empty(view.shape[0])
+    cdef uint64_t[4] dummy_rng = [1, 2, 3, 4]
+    cdef Py_ssize_t r
+    cdef char *state
+    for r in range(view.shape[0]):
+        state = <char *>&view[r, 0] if view.shape[1] else NULL
+        if compiled.vtable.init(compiled.vtable.data, state, <char *>&aux[r, 0],
+                                <attnsearch_rng *>dummy_rng, False) != 0:
+            raise ValueError(f"state {r} is not a valid state of this problem")
+        out[r] = compiled.vtable.cost(compiled.vtable.data, state, <char *>&aux[r, 0])
+    return np.asarray(out)
+
+
+def fast_exp_scalar(double x):
+    """The engine's exp (csrc/attnsearch_exp.h), for the Python reference."""
+    return fast_exp(x)

@@ -1,0 +1,101 @@
+"""Compiled core of the Ising/QUBO/max-cut problems (see _ising.pxd for the model)."""
+
+from libc.stdint cimport int8_t, int64_t
+
+from ._core cimport Move, attnsearch_rng
+
+import numpy as np
+
+
+cdef int _init(const void *data, char *state, char *aux, attnsearch_rng *rng,
+               bint random_start) noexcept nogil:
+    return ising_init(<const IsingData *>data, state, aux, rng, random_start)
+
+
+cdef double _cost(const void *data, const char *state, const char *aux) noexcept nogil:
+    return ising_cost(<const IsingData *>data, state, aux)
+
+
+cdef void _random_move(const void *data, const char *state, const char *aux,
+                       attnsearch_rng *rng, Move *move) noexcept nogil:
+    ising_random_move(<const IsingData *>data, state, aux, rng, move)
+
+
+cdef double _delta(const void *data, const char *state, const char *aux,
+                   const Move *move) noexcept nogil:
+    return ising_delta(<const IsingData *>data, state, aux, move)
+
+
+cdef void _apply(const void *data, char *state, char *aux, const Move *move) noexcept nogil:
+    ising_apply(<const IsingData *>data, state, aux, move)
+
+
+cdef int64_t _n_moves(const void *data, const char *state, const char *aux) noexcept nogil:
+    return ising_n_moves(<const IsingData *>data, state, aux)
+
+
+cdef void _move_at(const void *data, const char *state, const char *aux, int64_t index,
+                   Move *move) noexcept nogil:
+    ising_move_at(<const IsingData *>data, state, aux, index, move)
+
+
+cdef int _tabu_attributes(const void *data, const char *state, const Move *move,
+                          int64_t *attributes) noexcept nogil:
+    return ising_tabu_attributes(<const IsingData *>data, state, move, attributes)
+
+
+cdef class IsingCore(CompiledProblem):
+    """Compiled Ising model over symmetric CSR couplings (built by search.problems).
+
+    Parameters
+    ----------
+    h : ndarray (n,) float64
+    indptr, indices : ndarray int64
+        Symmetric CSR structure: edge (i, j) appears in row i and in row j.
+    weights : ndarray float64
+        Coupling of each CSR entry.
+    exact_costs : bool
+        Whether every h and J is an integer (then energies and deltas are exact).
+    """
+
+    def __init__(self, h, indptr, indices, weights, bint exact_costs=False):
+        cdef const double[::1] h_view = np.ascontiguousarray(h, dtype=np.float64)
+        cdef const int64_t[::1] indptr_view = np.ascontiguousarray(indptr, dtype=np.int64)
+        cdef const int64_t[::1] indices_view = np.ascontiguousarray(indices, dtype=np.int64)
+        cdef const double[::1] weights_view = np.ascontiguousarray(weights, dtype=np.float64)
+        n = h_view.shape[0]
+        if indptr_view.shape[0] != n + 1 or indices_view.shape[0] != weights_view.shape[0]:
+            raise ValueError("inconsistent CSR arrays")
+        # Keep the arrays alive: the struct points into them.
+        self._keepalive = (h_view, indptr_view, indices_view, weights_view)
+        self.data.n = n
+        self.data.h = &h_view[0] if n else NULL
+        self.data.indptr = &indptr_view[0]
+        self.data.indices = &indices_view[0] if indices_view.shape[0] else NULL
+        self.data.weights = &weights_view[0] if weights_view.shape[0] else NULL
+        self.state_size = n
+        self.state_dtype = np.dtype(np.int8)
+        self.aux_nbytes = n * sizeof(double)
+        self.n_tabu_keys = n
+        self.exact_costs = exact_costs
+        self.vtable.data = &self.data
+        self.vtable.init = _init
+        self.vtable.cost = _cost
+        self.vtable.random_move = _random_move
+        self.vtable.delta = _delta
+        self.vtable.apply = _apply
+        self.vtable.n_moves = _n_moves
+        self.vtable.move_at = _move_at
+        self.vtable.tabu_attributes = _tabu_attributes
+
+    def energies(self, spins):
+        """Energy of each row of ``spins`` ((m, n) or (n,) int8 of +-1)."""
+        cdef int8_t[:, ::1] view = np.ascontiguousarray(np.atleast_2d(spins), dtype=np.int8)
+        cdef double[::1] out = np.empty(view.shape[0])
+        cdef Py_ssize_t r
+        if view.shape[1] != self.data.n:
+            raise ValueError(f"spins must have {self.data.n} columns")
+        for r in range(view.shape[0]):
+            out[r] = ising_cost(&self.data, <const char *>&view[r, 0] if self.data.n else NULL,
+                                NULL)
+        return np.asarray(out)

@@ -1,0 +1,113 @@
+"""Per-chain random streams: seeding from SeedSequence and a Python-facing xoshiro256++."""
+
+from libc.stdint cimport uint64_t
+
+from ._core cimport attnsearch_rng, rng_below, rng_next, rng_normal, rng_uniform
+
+import numbers
+
+import numpy as np
+
+
+def _seed_sequence(seed):
+    """``seed`` (None, int >= 0 or SeedSequence) as a SeedSequence."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be None, a non-negative int or a numpy.random.SeedSequence, "
+            f"got {type(seed).__name__}"
+        )
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    return np.random.SeedSequence(int(seed))
+
+
+def chain_rng_states(seed, Py_ssize_t n_chains):
+    """xoshiro256++ states of chains 0..n_chains-1: row c comes from child c of
+    ``SeedSequence(seed).spawn(...)`` (``generate_state(4, uint64)``), so chain c
+    gets the same stream whatever ``n_chains`` or the machine that runs it."""
+    root = _seed_sequence(seed)
+    states = np.empty((n_chains, 4), dtype=np.uint64)
+    for c in range(n_chains):
+        child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (c,),
+                                       pool_size=root.pool_size)
+        states[c] = _nonzero(child.generate_state(4, np.uint64))
+    return states
+
+
+def calibration_rng_state(seed):
+    """A stream for sampling temperatures etc., independent of every chain's."""
+    return _nonzero(_seed_sequence(seed).generate_state(4, np.uint64))
+
+
+def _nonzero(state):
+    # The all-zero state is xoshiro's only fixed point.
+    if not state.any():
+        state[0] = 0x9E3779B97F4A7C15
+    return state
+
+
+cdef class ChainRNG:
+    """One chain's xoshiro256++ stream, usable from Python.
+
+    The Python reference methods and user-written problems draw from this
+    object; the compiled kernels run the same C code on the same state, so
+    both see identical streams.
+
+    Parameters
+    ----------
+    state : array_like of 4 uint64
+    """
+
+    cdef attnsearch_rng rng
+
+    def __init__(self, state):
+        state = np.asarray(state, dtype=np.uint64).reshape(4)
+        for i in range(4):
+            self.rng.s[i] = state[i]
+
+    def get_state(self):
+        """The 4 x uint64 state (a copy)."""
+        return np.array([self.rng.s[0], self.rng.s[1], self.rng.s[2], self.rng.s[3]],
+                        dtype=np.uint64)
+
+    def next_u64(self):
+        """Next raw 64-bit output."""
+        return rng_next(&self.rng)
+
+    def random(self):
+        """Uniform float in [0, 1) (53-bit resolution)."""
+        return rng_uniform(&self.rng)
+
+    def below(self, n):
+        """Uniform int in [0, n), unbiased; n >= 1."""
+        if n < 1:
+            raise ValueError(f"below(n) needs n >= 1, got {n}")
+        return rng_below(&self.rng, <uint64_t>n)
+
+    def integers(self, low, high=None):
+        """Uniform int in [low, high) (numpy.random.Generator.integers style)."""
+        if high is None:
+            low, high = 0, low
+        if high <= low:
+            raise ValueError(f"integers: empty range [{low}, {high})")
+        return low + rng_below(&self.rng, <uint64_t>(high - low))
+
+    def uniform(self, low=0.0, high=1.0):
+        """Uniform float in [low, high)."""
+        return low + (high - low) * rng_uniform(&self.rng)
+
+    def normal(self, loc=0.0, scale=1.0):
+        """Normal draw (Marsaglia polar method)."""
+        return loc + scale * rng_normal(&self.rng)
+
+    def permutation(self, n):
+        """Random permutation of range(n) as an int64 array (Fisher-Yates)."""
+        perm = np.arange(n, dtype=np.int64)
+        for i in range(n - 1, 0, -1):
+            j = rng_below(&self.rng, <uint64_t>(i + 1))
+            perm[i], perm[j] = perm[j], perm[i]
+        return perm

@@ -1,0 +1,296 @@
+"""Simulated annealing: Metropolis moves under a falling temperature, on parallel chains."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ._driver import Run, check_optional_float, check_positive_int
+from ._rng import _seed_sequence, chain_rng_states
+
+__all__ = ["simulated_annealing", "temperature_schedule", "SCHEDULES"]
+
+#: Named temperature schedules (see :func:`temperature_schedule`).
+SCHEDULES = ("geometric", "linear", "exponential", "logarithmic")
+_DEFAULT_SWEEPS = 1000
+_CALIBRATION_CHAINS = 4
+_CALIBRATION_MOVES = 500
+_CALIBRATION_KEY = 2**63 - 1  # spawn key of the calibration streams (never a chain's)
+
+
+def temperature_schedule(kind, t_start, t_end, num_sweeps):
+    """Temperature of each sweep of one high-to-low pass.
+
+    Parameters
+    ----------
+    kind : {"geometric", "linear", "exponential", "logarithmic"}
+        ``geometric``: ``T_k = t_start (t_end / t_start)^(k / (K-1))``, a constant
+        cooling ratio per sweep (Kirkpatrick et al. 1983). ``exponential`` is the
+        same curve under the name simanneal and others use for it
+        (``t_start · exp(-λ k)``). ``linear``: equal steps from ``t_start`` to
+        ``t_end``. ``logarithmic``: ``T_k = c / ln(k + k0)`` (Geman & Geman's
+        shape) with ``c``, ``k0`` chosen so that it starts at ``t_start`` and ends
+        at ``t_end``: fast at first, then very slow.
+    t_start, t_end : float
+        ``t_start >= t_end > 0``.
+    num_sweeps : int
+        ``K``, the length of the schedule.
+
+    Returns
+    -------
+    ndarray of float64, shape (num_sweeps,)
+    """
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps")
+    t_start = float(t_start)
+    t_end = float(t_end)
+    if not (math.isfinite(t_start) and math.isfinite(t_end) and t_start >= t_end > 0):
+        raise ValueError(f"need t_start >= t_end > 0 (finite), got {t_start}, {t_end}")
+    if num_sweeps == 1:
+        return np.array([t_start])
+    fraction = np.arange(num_sweeps) / (num_sweeps - 1)
+    if kind in ("geometric", "exponential"):
+        temps = t_start * (t_end / t_start) ** fraction
+    elif kind == "linear":
+        temps = t_start + (t_end - t_start) * fraction
+    elif kind == "logarithmic":
+        ratio = t_start / t_end
+        if ratio == 1.0:
+            return np.full(num_sweeps, t_start)
+        # Solve ln(K - 1 + k0) / ln(k0) = ratio for k0 > 1 (bisection on log k0).
+        last = num_sweeps - 1
+        lo, hi = 1e-12, 700.0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            value = math.log(last + math.exp(mid)) / mid
+            lo, hi = (mid, hi) if value > ratio else (lo, mid)
+        k0 = math.exp(0.5 * (lo + hi))
+        c = t_start * math.log(k0)
+        temps = c / np.log(np.arange(num_sweeps) + k0)
+        temps[0], temps[-1] = t_start, t_end
+    else:
+        raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got {kind!r}")
+    return temps.astype(np.float64)
+
+
+def _calibration_states(seed):
+    root = _seed_sequence(seed)
+    calibration = np.random.SeedSequence(root.entropy,
+                                         spawn_key=root.spawn_key + (_CALIBRATION_KEY,),
+                                         pool_size=root.pool_size)
+    return chain_rng_states(calibration, _CALIBRATION_CHAINS)
+
+
+def _default_temperatures(run, deltas):
+    """The documented rule: t_start accepts the median worsening move of a random
+    walk with probability 1/2, t_end accepts the smallest one with probability 1/100."""
+    scale = float(np.max(np.abs(deltas))) if deltas.size else 0.0
+    tolerance = 0.0 if run.exact else 1e-12 * (1.0 + scale)
+    positive = deltas[deltas > tolerance]
+    if positive.size == 0:
+        return 1.0, 1e-3  # no worsening move seen: any temperature is as good
+    t_start = float(np.median(positive)) / math.log(2.0)
+    t_end = float(np.min(positive)) / math.log(100.0)
+    return t_start, min(t_end, t_start)
+
+
+def _sample_deltas(run):
+    """Deltas of random walks from random states on the calibration streams, which
+    depend only on the seed (not on num_chains or which chains a worker runs)."""
+    from ._driver import CompiledBackend, PythonBackend
+
+    rng_states = _calibration_states(run.seed)
+    random_start = np.ones(len(rng_states), dtype=bool)
+    if isinstance(run.backend, CompiledBackend):
+        probe = CompiledBackend(run.spec, rng_states, None, random_start, run.n_threads,
+                                run.backend.use_vtable)
+    else:
+        probe = PythonBackend(run.spec, rng_states, None, random_start)
+    return np.asarray(probe.sample_deltas(_CALIBRATION_MOVES)).ravel()
+
+
+def _calibrate_sweep_rate(run, temperature, sweep_len, budget):
+    """Sweeps per second of the real chains, measured on a throwaway copy."""
+    probe = run.backend.clone()
+    sweeps = 1
+    spent = 0.0
+    done = 0
+    while spent < budget:
+        temps = np.full(sweeps, temperature)
+        start = time.perf_counter()
+        probe.anneal(temps, sweep_len, -math.inf, math.inf)
+        spent += time.perf_counter() - start
+        done += sweeps
+        sweeps *= 2
+    return done / max(spent, 1e-9)
+
+
+def simulated_annealing(
+    problem,
+    *,
+    num_sweeps=None,
+    schedule="geometric",
+    t_start=None,
+    t_end=None,
+    reheats=0,
+    num_chains=1,
+    initial_states=None,
+    target=None,
+    time_limit=None,
+    seed=None,
+    num_threads=None,
+    callback=None,
+    backend="auto",
+):
+    """Simulated annealing with Metropolis acceptance on independent parallel chains.
+
+    Each chain proposes moves (Ising: every spin in turn; other problems: a
+    random move) and accepts a move of cost change ``Δ`` always when
+    ``Δ <= 0`` and otherwise with probability ``exp(-Δ / T)``. A high ``T``
+    evens the acceptance probabilities out (a random walk), a low ``T``
+    sharpens them (greedy descent); the temperature falls sweep by sweep.
+
+    Parameters
+    ----------
+    problem : TSP, Ising, QUBO, MaxCut, Problem or CompiledProblem
+    num_sweeps : int, optional
+        Sweeps per high-to-low pass (default 1000); a sweep is ``n`` move
+        attempts (``n`` = cities, spins, ``Problem.size``). With ``time_limit``
+        and no ``num_sweeps``, the schedule is stretched to fill the time: the
+        sweep rate is measured on a short throwaway run first.
+    schedule : {"geometric", "linear", "exponential", "logarithmic"} or array_like
+        Named schedule (see :func:`temperature_schedule`) or explicit
+        temperatures, one per sweep.
+    t_start, t_end : float, optional
+        Start and end temperatures. When not given: ``t_start`` = median of the
+        positive deltas of random walks from random states divided by ln 2 (the
+        typical worsening move is accepted with probability 1/2), ``t_end`` =
+        smallest positive delta divided by ln 100 (it is accepted with
+        probability 1/100). ``Result.params`` reports the values and schedule.
+    reheats : int, default 0
+        Extra passes: ``reheats + 1`` passes from ``t_start`` down to ``t_end``,
+        each starting from the chain's best state so far.
+    num_chains : int, default 1
+        Independent chains (restarts), run in parallel with OpenMP.
+    initial_states : array_like, optional
+        One state for all chains or one per chain (default: random).
+    target : float, optional
+        Stop once a chain's objective reaches it (≤ for minimised objectives,
+        ≥ for cut sizes and ``maximize=True`` problems).
+    time_limit : float, optional
+        Seconds; checked inside the kernels every few thousand moves.
+    seed : None, int or numpy.random.SeedSequence
+        Chain ``c`` draws from child ``c`` of ``SeedSequence(seed)``.
+    num_threads : int, optional
+        OpenMP threads (see :func:`attnsearch.effective_n_threads`).
+    callback : callable, optional
+        ``callback(progress)`` between chunks of work (~0.1 s) with a dict
+        (``step``, ``total_steps``, ``n_evaluations``, ``best_cost``,
+        ``best_costs``, ``temperature``, ``acceptance_rate``, ``elapsed``);
+        returning True stops the run.
+    backend : {"auto", "cython", "python"}
+        ``"python"`` runs the step-by-step Python reference (problems written
+        in Python always do).
+
+    Returns
+    -------
+    Result
+        ``stop_reason`` is ``"max_iters"`` when every pass completed. Ctrl-C
+        returns the best so far with ``stop_reason="interrupted"``. Results are
+        bitwise identical for any ``num_threads`` (and chunking) unless a
+        ``time_limit`` or ``target`` stopped the run.
+
+    Notes
+    -----
+    The best state of a chain is recorded at the end of each sweep. Moves whose
+    acceptance probability is below 2⁻⁵³ (``Δ/T > 36.7``) are rejected without
+    a random draw, as in dwave-samplers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnsearch.search import TSP, simulated_annealing
+    >>> rng = np.random.default_rng(0)
+    >>> tsp = TSP(rng.uniform(0, 100, size=(30, 2)))
+    >>> result = simulated_annealing(tsp, num_sweeps=300, num_chains=4, seed=1)
+    >>> sorted(result.best_state) == list(range(30))
+    True
+    """
+    run = Run("simulated_annealing", problem, num_chains=num_chains,
+              initial_states=initial_states, seed=seed, num_threads=num_threads,
+              time_limit=time_limit, target=target, callback=callback, backend=backend)
+    reheats = check_positive_int(reheats, "reheats", minimum=0)
+    passes = reheats + 1
+    sweep_len = check_positive_int(run.spec.size or 1, "problem size")
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps", allow_none=True)
+    t_start = check_optional_float(t_start, "t_start", positive=True)
+    t_end = check_optional_float(t_end, "t_end", positive=True)
+
+    if isinstance(schedule, str):
+        schedule_name = schedule
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got "
+                             f"{schedule!r}")
+        if t_start is None or t_end is None:
+            auto_start, auto_end = _default_temperatures(run, _sample_deltas(run))
+            t_start = auto_start if t_start is None else t_start
+            t_end = min(auto_end, t_start) if t_end is None else t_end
+        if t_end > t_start:
+            raise ValueError(f"t_end ({t_end}) must not exceed t_start ({t_start})")
+        if num_sweeps is None:
+            if run.time_limit is not None:
+                budget = min(0.05 * run.time_limit, 0.5)
+                rate = _calibrate_sweep_rate(run, t_start, sweep_len, budget)
+                remaining = max(0.0, run.deadline - time.monotonic())
+                num_sweeps = max(1, int(rate * remaining * 0.95 / passes))
+            else:
+                num_sweeps = _DEFAULT_SWEEPS
+        temperatures = temperature_schedule(schedule, t_start, t_end, num_sweeps)
+    else:
+        schedule_name = "custom"
+        if t_start is not None or t_end is not None:
+            raise ValueError("t_start/t_end cannot be combined with an explicit schedule")
+        temperatures = np.asarray(schedule, dtype=np.float64)
+        if temperatures.ndim != 1 or temperatures.size == 0:
+            raise ValueError("an explicit schedule must be a non-empty 1-d array")
+        if not np.all(np.isfinite(temperatures)) or np.any(temperatures < 0):
+            raise ValueError("schedule temperatures must be finite and >= 0")
+        if num_sweeps is not None and num_sweeps != temperatures.size:
+            raise ValueError(f"num_sweeps={num_sweeps} but the schedule has "
+                             f"{temperatures.size} temperatures")
+        num_sweeps = temperatures.size
+        t_start, t_end = float(temperatures[0]), float(temperatures[-1])
+
+    total = passes * num_sweeps
+    done = 0
+    per_sweep = 0.0
+    run.record(temperatures[0])
+    try:
+        for pass_index in range(passes):
+            if pass_index:
+                run.backend.restart_from_best()
+            sweep = 0
+            while sweep < num_sweeps:
+                size = run.chunk_size(done, per_sweep, num_sweeps - sweep)
+                start = time.perf_counter()
+                run.backend.anneal(temperatures[sweep:sweep + size], sweep_len,
+                                   run.internal_target, run.deadline)
+                per_sweep = (time.perf_counter() - start) / size
+                sweep += size
+                done += size
+                reason = run.between_chunks(done, total, temperatures[sweep - 1])
+                if reason:
+                    run.stop_reason = reason
+                    break
+            if run.stop_reason:
+                break
+        else:
+            run.stop_reason = "max_iters"
+    except KeyboardInterrupt:
+        run.stop_reason = "interrupted"
+    params = {"schedule": schedule_name, "t_start": t_start, "t_end": t_end,
+              "num_sweeps": num_sweeps, "reheats": reheats, "sweep_len": sweep_len,
+              "temperatures": temperatures, "sweeps_done": done}
+    return run.result(params)
+
