@@ -240,10 +240,9 @@ class Run:
             if states is None or len(states) != n:
                 states = [initial_states] * n
             return states, np.zeros(n, dtype=bool)
-        array = spec.to_internal(initial_states)
-        array = np.asarray(array)
-        if array.ndim == 1:
-            array = np.broadcast_to(array, (n, array.shape[0]))
+        array = np.asarray(spec.to_internal(initial_states))
+        if np.ndim(initial_states) == 1:  # one state for every chain
+            array = np.broadcast_to(array.reshape(-1), (n, array.size))
         if array.shape != (n, spec.size):
             raise ValueError(
                 f"initial_states must have shape ({spec.size},) or ({n}, {spec.size}), "

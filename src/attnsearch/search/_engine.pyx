@@ -14,7 +14,7 @@ Ctrl-C are handled; chunk boundaries never change the arithmetic.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
@@ -175,8 +175,11 @@ cdef inline void _propose(const Problem *p, const char *state, const char *aux,
     """Annealing proposal: Ising sweeps its spins in order (as dwave-samplers
     does, no draw needed), every other problem draws a random move."""
     if Problem is IsingData:
-        move.i = attempt
-        move.kind = 0
+        if p.random_order:
+            ising_random_move(p, state, aux, rng, move)
+        else:
+            move.i = attempt
+            move.kind = 0
     else:
         _random_move(p, state, aux, rng, move)
 
@@ -210,13 +213,25 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
-        attnsearch_rng *rng = <attnsearch_rng *>&c.rng[4 * chain]
-        double cost = c.cost[chain], delta, temperature, x
-        int64_t evaluations = 0, accepted = 0, sweep, attempt, clock_count = 0
+        # A private copy of the stream: two chains' states share a cache line, and
+        # writing them in place on every draw made threads fight over it.
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        attnsearch_rng *rng = &local_rng
+        double cost = c.cost[chain], delta, temperature, beta, x, probability
+        int64_t evaluations = 0, accepted = 0, sweep, attempt, clock_count = 0, slot
         Move move
         bint accept
+        # exp(-delta * beta) of recent deltas, per sweep (delta -> slot by its top
+        # bits): discrete-cost problems (Ising: a handful of distinct deltas) skip
+        # nearly every exp. The cached value is the same number exp would return,
+        # so decisions are unchanged.
+        double cached_delta[8]
+        double cached_probability[8]
     for sweep in range(n_sweeps):
         temperature = temperatures[sweep]
+        beta = 1.0 / temperature if temperature > 0 else INFINITY
+        for slot in range(8):
+            cached_delta[slot] = NAN
         for attempt in range(sweep_len):
             _propose(p, state, aux, rng, attempt, &move)
             if move.kind == MOVE_NONE:
@@ -225,11 +240,19 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             evaluations += 1
             if delta <= 0:
                 accept = True
-            elif temperature > 0:
-                x = delta / temperature
-                accept = x < _ACCEPT_THRESHOLD and rng_uniform(rng) < fast_exp(-x)
             else:
-                accept = False
+                x = delta * beta
+                if x < _ACCEPT_THRESHOLD:
+                    slot = _cache_slot(delta)
+                    if cached_delta[slot] == delta:
+                        probability = cached_probability[slot]
+                    else:
+                        probability = fast_exp(-x)
+                        cached_delta[slot] = delta
+                        cached_probability[slot] = probability
+                    accept = rng_uniform(rng) < probability
+                else:
+                    accept = False
             if accept:
                 _apply(p, state, aux, &move)
                 cost += delta
@@ -255,6 +278,15 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
     c.cost[chain] = cost
     c.n_evaluations[chain] += evaluations
     c.n_accepted[chain] += accepted
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
+
+
+cdef inline int64_t _cache_slot(double delta) noexcept nogil:
+    """Slot of a delta in the 8-entry acceptance cache: exponent and top mantissa
+    bits, so 2, 4 and 6 (a 3-regular +-1 Ising) land in different slots."""
+    cdef uint64_t bits
+    memcpy(&bits, &delta, sizeof(double))
+    return <int64_t>((bits >> 50) & 7)
 
 
 cdef void _anneal_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
@@ -276,7 +308,8 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t ma
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
-        attnsearch_rng *rng = <attnsearch_rng *>&c.rng[4 * chain]
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        attnsearch_rng *rng = &local_rng
         double cost = c.cost[chain], delta, best_delta
         int64_t evaluations = 0, step, n_moves, index, start, k
         Move move, best_move
@@ -328,6 +361,7 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t ma
     c.best_cost[chain] = cost
     memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
     c.n_evaluations[chain] += evaluations
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
 cdef void _climb_all(const Problem *p, Chains *c, Py_ssize_t n_chains, int64_t max_steps,
@@ -348,7 +382,8 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t n
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
-        attnsearch_rng *rng = <attnsearch_rng *>&c.rng[4 * chain]
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        attnsearch_rng *rng = &local_rng
         int64_t m
         Move move
     for m in range(n_samples):
@@ -358,6 +393,7 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t n
             continue
         deltas[m] = _delta(p, state, aux, &move)
         _apply(p, state, aux, &move)
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
 cdef void _sample_all(const Problem *p, Chains *c, Py_ssize_t n_chains, int64_t n_samples,
@@ -532,6 +568,42 @@ def sample_deltas(core, arrays, Py_ssize_t n_samples, int num_threads,
             _sample_all(&compiled.vtable, &c, n_chains, n_samples, &deltas[0, 0],
                         num_threads)
     return np.asarray(deltas)
+
+
+def check_deltas(core, state, Py_ssize_t n_samples, rng_state, bint use_vtable=False):
+    """Test helper: along a random walk from ``state``, the largest
+    |delta - (cost(after) - cost(before))| with costs recomputed from scratch,
+    and the number of moves checked. Runs through the vtable of ``core``."""
+    cdef CompiledProblem compiled = core
+    cdef ProblemVTable *vt = &compiled.vtable
+    compiled._check_vtable()
+    state_array = np.array(state, dtype=compiled.state_dtype).reshape(-1).copy()
+    cdef uint8_t[::1] view = state_array.view(np.uint8)
+    cdef uint8_t[::1] aux = np.zeros(max(1, compiled.aux_nbytes), dtype=np.uint8)
+    cdef uint64_t[::1] rng_view = np.array(rng_state, dtype=np.uint64).copy()
+    cdef char *s = <char *>&view[0] if view.shape[0] else NULL
+    cdef char *a = <char *>&aux[0]
+    cdef attnsearch_rng *rng = <attnsearch_rng *>&rng_view[0]
+    cdef double worst = 0.0, before, after, delta
+    cdef Py_ssize_t m, checked = 0
+    cdef Move move
+    if vt.init(vt.data, s, a, rng, False) != 0:
+        raise ValueError("invalid state")
+    for m in range(n_samples):
+        vt.random_move(vt.data, s, a, rng, &move)
+        if move.kind == MOVE_NONE:
+            continue
+        before = vt.cost(vt.data, s, a)
+        delta = vt.delta(vt.data, s, a, &move)
+        vt.apply(vt.data, s, a, &move)
+        after = vt.cost(vt.data, s, a)
+        worst = max(worst, abs(delta - (after - before)))
+        checked += 1
+    # The workspace maintained by apply must equal one rebuilt from the state.
+    rebuilt = np.zeros(max(1, compiled.aux_nbytes), dtype=np.uint8)
+    cdef uint8_t[::1] rebuilt_view = rebuilt
+    vt.init(vt.data, s, <char *>&rebuilt_view[0], rng, False)
+    return worst, checked, state_array, np.asarray(aux).copy(), rebuilt
 
 
 def costs_of(core, states):

@@ -9,6 +9,7 @@ from ._core cimport CompiledProblem, Move, attnsearch_rng, rng_below, rng_next
 
 ctypedef struct IsingData:
     int64_t n
+    bint random_order           # annealing proposals: random spins, not a sweep in order
     const int64_t *indptr
     const int64_t *indices
     const double *weights

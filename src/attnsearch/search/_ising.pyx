@@ -58,7 +58,8 @@ cdef class IsingCore(CompiledProblem):
         Whether every h and J is an integer (then energies and deltas are exact).
     """
 
-    def __init__(self, h, indptr, indices, weights, bint exact_costs=False):
+    def __init__(self, h, indptr, indices, weights, bint exact_costs=False,
+                 bint random_order=False):
         cdef const double[::1] h_view = np.ascontiguousarray(h, dtype=np.float64)
         cdef const int64_t[::1] indptr_view = np.ascontiguousarray(indptr, dtype=np.int64)
         cdef const int64_t[::1] indices_view = np.ascontiguousarray(indices, dtype=np.int64)
@@ -69,6 +70,7 @@ cdef class IsingCore(CompiledProblem):
         # Keep the arrays alive: the struct points into them.
         self._keepalive = (h_view, indptr_view, indices_view, weights_view)
         self.data.n = n
+        self.data.random_order = random_order
         self.data.h = &h_view[0] if n else NULL
         self.data.indptr = &indptr_view[0]
         self.data.indices = &indices_view[0] if indices_view.shape[0] else NULL

@@ -54,7 +54,8 @@ _CLOCK_EVERY = 4096
 class IsingReference:
     """Ising operations over (spins int8, fields float64) states; mirrors _ising.pxd."""
 
-    def __init__(self, h, indptr, indices, weights):
+    def __init__(self, h, indptr, indices, weights, random_order=False):
+        self.random_order = bool(random_order)
         self.h = np.asarray(h, dtype=np.float64)
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -96,7 +97,8 @@ class IsingReference:
         return rng.below(self.n)
 
     def propose(self, state, rng, attempt):
-        return attempt  # annealing sweeps the spins in order
+        # Annealing sweeps the spins in order, unless proposal="random".
+        return rng.below(self.n) if self.random_order else attempt
 
     def delta(self, state, move):
         return -2.0 * int(state[0][move]) * float(state[1][move])
@@ -435,6 +437,7 @@ def anneal(chains, temperatures, sweep_len, target, deadline):
         cost = chains.cost[c]
         evaluations = accepted = clock_count = 0
         for temperature in temperatures:
+            beta = 1.0 / temperature if temperature > 0 else math.inf
             for attempt in range(sweep_len):
                 move = ops.propose(state, rng, attempt)
                 if move is None:
@@ -443,11 +446,9 @@ def anneal(chains, temperatures, sweep_len, target, deadline):
                 evaluations += 1
                 if delta <= 0:
                     accept = True
-                elif temperature > 0:
-                    x = delta / temperature
-                    accept = x < ACCEPT_THRESHOLD and rng.random() < fast_exp_scalar(-x)
                 else:
-                    accept = False
+                    x = delta * beta
+                    accept = x < ACCEPT_THRESHOLD and rng.random() < fast_exp_scalar(-x)
                 if accept:
                     state = ops.apply(state, move)
                     cost += delta

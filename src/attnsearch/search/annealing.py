@@ -18,6 +18,7 @@ _DEFAULT_SWEEPS = 1000
 _CALIBRATION_CHAINS = 4
 _CALIBRATION_MOVES = 500
 _CALIBRATION_KEY = 2**63 - 1  # spawn key of the calibration streams (never a chain's)
+_MAX_REPORTED_TEMPERATURES = 100_000
 
 
 def temperature_schedule(kind, t_start, t_end, num_sweeps):
@@ -42,36 +43,58 @@ def temperature_schedule(kind, t_start, t_end, num_sweeps):
     -------
     ndarray of float64, shape (num_sweeps,)
     """
-    num_sweeps = check_positive_int(num_sweeps, "num_sweeps")
-    t_start = float(t_start)
-    t_end = float(t_end)
-    if not (math.isfinite(t_start) and math.isfinite(t_end) and t_start >= t_end > 0):
-        raise ValueError(f"need t_start >= t_end > 0 (finite), got {t_start}, {t_end}")
-    if num_sweeps == 1:
-        return np.array([t_start])
-    fraction = np.arange(num_sweeps) / (num_sweeps - 1)
-    if kind in ("geometric", "exponential"):
-        temps = t_start * (t_end / t_start) ** fraction
-    elif kind == "linear":
-        temps = t_start + (t_end - t_start) * fraction
-    elif kind == "logarithmic":
-        ratio = t_start / t_end
-        if ratio == 1.0:
-            return np.full(num_sweeps, t_start)
-        # Solve ln(K - 1 + k0) / ln(k0) = ratio for k0 > 1 (bisection on log k0).
-        last = num_sweeps - 1
-        lo, hi = 1e-12, 700.0
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            value = math.log(last + math.exp(mid)) / mid
-            lo, hi = (mid, hi) if value > ratio else (lo, mid)
-        k0 = math.exp(0.5 * (lo + hi))
-        c = t_start * math.log(k0)
-        temps = c / np.log(np.arange(num_sweeps) + k0)
-        temps[0], temps[-1] = t_start, t_end
-    else:
-        raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got {kind!r}")
-    return temps.astype(np.float64)
+    schedule = _Schedule(kind, t_start, t_end, num_sweeps)
+    return schedule(0, schedule.num_sweeps)
+
+
+class _Schedule:
+    """A named schedule evaluated on demand, slice by slice: a run of 10^8 sweeps
+    never builds its whole temperature array, and any slice equals the same
+    entries of the full array bit for bit (elementwise formulas)."""
+
+    def __init__(self, kind, t_start, t_end, num_sweeps):
+        if kind not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got "
+                             f"{kind!r}")
+        self.num_sweeps = check_positive_int(num_sweeps, "num_sweeps")
+        self.kind = kind
+        self.t_start = t_start = float(t_start)
+        self.t_end = t_end = float(t_end)
+        if not (math.isfinite(t_start) and math.isfinite(t_end) and t_start >= t_end > 0):
+            raise ValueError(f"need t_start >= t_end > 0 (finite), got {t_start}, {t_end}")
+        if kind == "logarithmic" and t_start != t_end and self.num_sweeps > 1:
+            # Solve ln(K - 1 + k0) / ln(k0) = t_start / t_end for k0 > 1 (bisection
+            # on ln k0; the left side falls monotonically in k0).
+            ratio = t_start / t_end
+            last = self.num_sweeps - 1
+            lo, hi = 1e-12, 700.0
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                value = math.log(last + math.exp(mid)) / mid
+                lo, hi = (mid, hi) if value > ratio else (lo, mid)
+            self.k0 = math.exp(0.5 * (lo + hi))
+            self.c = t_start * math.log(self.k0)
+
+    def __call__(self, start, stop):
+        """Temperatures of sweeps start..stop-1."""
+        count = self.num_sweeps
+        if count == 1:
+            return np.full(stop - start, self.t_start)
+        index = np.arange(start, stop)
+        if self.t_start == self.t_end:
+            return np.full(stop - start, self.t_start)
+        if self.kind == "logarithmic":
+            temps = self.c / np.log(index + self.k0)
+        else:
+            fraction = index / (count - 1)
+            if self.kind in ("geometric", "exponential"):
+                temps = self.t_start * (self.t_end / self.t_start) ** fraction
+            else:
+                temps = self.t_start + (self.t_end - self.t_start) * fraction
+        temps = temps.astype(np.float64)
+        temps[index == 0] = self.t_start
+        temps[index == count - 1] = self.t_end
+        return temps
 
 
 def _calibration_states(seed):
@@ -110,20 +133,20 @@ def _sample_deltas(run):
     return np.asarray(probe.sample_deltas(_CALIBRATION_MOVES)).ravel()
 
 
-def _calibrate_sweep_rate(run, temperature, sweep_len, budget):
-    """Sweeps per second of the real chains, measured on a throwaway copy."""
-    probe = run.backend.clone()
-    sweeps = 1
-    spent = 0.0
-    done = 0
-    while spent < budget:
-        temps = np.full(sweeps, temperature)
+def _calibrate_sweep_rate(run, schedule, t_start, t_end, sweep_len, budget):
+    """Sweeps per second of the real chains over a whole (short) high-to-low pass,
+    measured on a throwaway copy: hot sweeps accept more moves and run slower,
+    so the rate of the full temperature range is what a stretched schedule needs."""
+    sweeps = 2
+    while True:
+        probe = run.backend.clone()
+        temps = _Schedule(schedule, t_start, t_end, sweeps)(0, sweeps)
         start = time.perf_counter()
         probe.anneal(temps, sweep_len, -math.inf, math.inf)
-        spent += time.perf_counter() - start
-        done += sweeps
+        spent = time.perf_counter() - start
+        if spent >= budget or sweeps >= 1 << 20:
+            return sweeps / max(spent, 1e-9)
         sweeps *= 2
-    return done / max(spent, 1e-9)
 
 
 def simulated_annealing(
@@ -240,13 +263,14 @@ def simulated_annealing(
             raise ValueError(f"t_end ({t_end}) must not exceed t_start ({t_start})")
         if num_sweeps is None:
             if run.time_limit is not None:
-                budget = min(0.05 * run.time_limit, 0.5)
-                rate = _calibrate_sweep_rate(run, t_start, sweep_len, budget)
+                budget = min(0.03 * run.time_limit, 0.5)
+                rate = _calibrate_sweep_rate(run, schedule, t_start, t_end, sweep_len,
+                                             budget)
                 remaining = max(0.0, run.deadline - time.monotonic())
                 num_sweeps = max(1, int(rate * remaining * 0.95 / passes))
             else:
                 num_sweeps = _DEFAULT_SWEEPS
-        temperatures = temperature_schedule(schedule, t_start, t_end, num_sweeps)
+        temperatures = _Schedule(schedule, t_start, t_end, num_sweeps)
     else:
         schedule_name = "custom"
         if t_start is not None or t_end is not None:
@@ -261,11 +285,13 @@ def simulated_annealing(
                              f"{temperatures.size} temperatures")
         num_sweeps = temperatures.size
         t_start, t_end = float(temperatures[0]), float(temperatures[-1])
+        explicit = temperatures
+        temperatures = lambda start, stop: explicit[start:stop]  # noqa: E731
 
     total = passes * num_sweeps
     done = 0
     per_sweep = 0.0
-    run.record(temperatures[0])
+    run.record(float(temperatures(0, 1)[0]))
     try:
         for pass_index in range(passes):
             if pass_index:
@@ -274,12 +300,12 @@ def simulated_annealing(
             while sweep < num_sweeps:
                 size = run.chunk_size(done, per_sweep, num_sweeps - sweep)
                 start = time.perf_counter()
-                run.backend.anneal(temperatures[sweep:sweep + size], sweep_len,
-                                   run.internal_target, run.deadline)
+                chunk = temperatures(sweep, sweep + size)
+                run.backend.anneal(chunk, sweep_len, run.internal_target, run.deadline)
                 per_sweep = (time.perf_counter() - start) / size
                 sweep += size
                 done += size
-                reason = run.between_chunks(done, total, temperatures[sweep - 1])
+                reason = run.between_chunks(done, total, chunk[-1])
                 if reason:
                     run.stop_reason = reason
                     break
@@ -291,6 +317,10 @@ def simulated_annealing(
         run.stop_reason = "interrupted"
     params = {"schedule": schedule_name, "t_start": t_start, "t_end": t_end,
               "num_sweeps": num_sweeps, "reheats": reheats, "sweep_len": sweep_len,
-              "temperatures": temperatures, "sweeps_done": done}
+              "sweeps_done": done,
+              # The per-sweep temperatures of one pass, when small enough to keep
+              # (temperature_schedule(schedule, t_start, t_end, num_sweeps) otherwise).
+              "temperatures": temperatures(0, num_sweeps)
+              if num_sweeps <= _MAX_REPORTED_TEMPERATURES else None}
     return run.result(params)
 

@@ -510,6 +510,12 @@ def _check_spins(spins, n, name="spins"):
     return spins.astype(np.int8)
 
 
+def _check_proposal(proposal):
+    if proposal not in ("sequential", "random"):
+        raise ValueError(f"proposal must be 'sequential' or 'random', got {proposal!r}")
+    return proposal
+
+
 class Ising:
     """Ising model ``E(s) = Σ h_i s_i + Σ_{i<j} J_ij s_i s_j + offset``, s ∈ {−1, +1}ⁿ.
 
@@ -522,6 +528,13 @@ class Ising:
         counts once); a dict lists each pair once (``(i, j)`` and ``(j, i)``
         together are an error).
     offset : float, default 0
+    proposal : {"sequential", "random"}, default "sequential"
+        Order of the single-flip proposals in annealing: every spin in turn
+        (one sweep visits each spin once, as dwave-samplers does; the faster
+        and, on the G-set, the better choice) or a random spin per attempt.
+        Use ``"random"`` for chain-like models with many zero-cost moves: on a
+        1-d ring, in-order sweeps carry zero-cost domain walls along with the
+        sweep so that they never meet and annihilate.
 
     Notes
     -----
@@ -529,7 +542,8 @@ class Ising:
     O(degree) to apply through cached local fields. States are int8 spins.
     """
 
-    def __init__(self, h, J, *, offset=0.0):
+    def __init__(self, h, J, *, offset=0.0, proposal="sequential"):
+        self.proposal = _check_proposal(proposal)
         n = None
         if isinstance(h, dict):
             if h and not all(_is_integer_like(k) and k >= 0 for k in h):
@@ -563,6 +577,7 @@ class Ising:
         self._setup(h_array, rows, cols, values, float(offset))
 
     def _setup(self, h, rows, cols, values, offset):
+        self.proposal = getattr(self, "proposal", "sequential")
         if not math.isfinite(offset):
             raise ValueError(f"offset must be finite, got {offset}")
         self.n = len(h)
@@ -574,12 +589,15 @@ class Ising:
         self.exact_costs = bool(np.all(h * 4 == np.round(h * 4)) and
                                 np.all(values * 4 == np.round(values * 4)) and
                                 scale * 4 < _EXACT_LIMIT)
-        self._core = IsingCore(h, indptr, indices, weights, self.exact_costs)
-        self._reference = IsingReference(h, indptr, indices, weights)
+        random_order = self.proposal == "random"
+        self._core = IsingCore(h, indptr, indices, weights, self.exact_costs,
+                               random_order)
+        self._reference = IsingReference(h, indptr, indices, weights, random_order)
 
     @classmethod
-    def _from_pairs(cls, h, rows, cols, values, offset=0.0):
+    def _from_pairs(cls, h, rows, cols, values, offset=0.0, proposal="sequential"):
         self = cls.__new__(cls)
+        self.proposal = _check_proposal(proposal)
         self._setup(np.asarray(h, dtype=np.float64), rows, cols, values, float(offset))
         return self
 
@@ -614,7 +632,7 @@ class Ising:
         q = {(i, i): v for i, v in enumerate(linear) if v != 0}
         for i, j, v in zip(rows.tolist(), cols.tolist(), (4 * values).tolist()):
             q[(i, j)] = v
-        return QUBO(q, offset=offset, n=self.n)
+        return QUBO(q, offset=offset, n=self.n, proposal=self.proposal)
 
     @classmethod
     def from_qubo(cls, Q, offset=0.0):
@@ -643,6 +661,8 @@ class QUBO:
     offset : float, default 0
     n : int, optional
         Number of variables when a dict does not mention them all.
+    proposal : {"sequential", "random"}, default "sequential"
+        Annealing proposal order (see :class:`Ising`).
 
     Notes
     -----
@@ -650,7 +670,8 @@ class QUBO:
     results are int8 vectors of 0/1.
     """
 
-    def __init__(self, Q, *, offset=0.0, n=None):
+    def __init__(self, Q, *, offset=0.0, n=None, proposal="sequential"):
+        self.proposal = _check_proposal(proposal)
         if isinstance(Q, dict):
             entries = {}
             for key, value in Q.items():
@@ -724,7 +745,7 @@ class QUBO:
         np.add.at(h, rows, values / 4.0)
         np.add.at(h, cols, values / 4.0)
         offset = self.offset + self.linear.sum() / 2.0 + values.sum() / 4.0
-        return Ising._from_pairs(h, rows, cols, values / 4.0, offset)
+        return Ising._from_pairs(h, rows, cols, values / 4.0, offset, self.proposal)
 
     def energy(self, x):
         """Energy of the binary vector(s) ``x`` ((n,) or (m, n) of 0/1)."""
@@ -767,6 +788,8 @@ class MaxCut:
         Each undirected edge once (``(i, j)`` and ``(j, i)`` together are an error).
     weights : array_like (m,), optional
         Edge weights (default 1).
+    proposal : {"sequential", "random"}, default "sequential"
+        Annealing proposal order (see :class:`Ising`).
 
     Notes
     -----
@@ -775,7 +798,8 @@ class MaxCut:
     ``Result.objective`` is the cut value.
     """
 
-    def __init__(self, n, edges, weights=None):
+    def __init__(self, n, edges, weights=None, *, proposal="sequential"):
+        self.proposal = _check_proposal(proposal)
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be a non-negative int, got {n!r}")
         self.n = int(n)
@@ -811,16 +835,17 @@ class MaxCut:
         self.edges = np.stack([lo, hi], axis=1)
         self.weights = weights
         self.total_weight = float(weights.sum())
-        self._ising = Ising._from_pairs(np.zeros(self.n), lo, hi, weights, 0.0)
+        self._ising = Ising._from_pairs(np.zeros(self.n), lo, hi, weights, 0.0,
+                                        self.proposal)
 
     def __repr__(self):
         return f"<MaxCut: {self.n} vertices, {len(self.weights)} edges>"
 
     @classmethod
-    def from_gset(cls, path):
+    def from_gset(cls, path, **kwargs):
         """Read a G-set graph file (``n m`` then ``i j w`` lines, 1-based)."""
         n, edges, weights = _io.read_gset(path)
-        return cls(n, edges, weights)
+        return cls(n, edges, weights, **kwargs)
 
     def to_ising(self):
         """The Ising model whose energy E gives ``cut = (W - E) / 2``."""
