@@ -142,7 +142,9 @@ class BuildExtWithOpenMP(build_ext):
 
         for ext in self.extensions:
             flags = list(compile_flags)
-            if compiler.compiler_type != "msvc" and ext.name.startswith("attnsearch.search"):
+            if compiler.compiler_type != "msvc" and ext.name.startswith(
+                "attnsearch.search"
+            ):
                 # No fused multiply-adds in the search kernels: their arithmetic then
                 # matches the Python reference bit for bit (the tests compare
                 # trajectories); attention keeps FMA contraction for speed.

@@ -38,14 +38,17 @@ def assert_same_run(a, b):
     assert np.array_equal(a.costs, b.costs)
     assert a.n_evaluations == b.n_evaluations
     assert a.acceptance_rate == b.acceptance_rate
-    np.testing.assert_array_equal(a.history["best_costs"][-1], b.history["best_costs"][-1])
+    np.testing.assert_array_equal(
+        a.history["best_costs"][-1], b.history["best_costs"][-1]
+    )
 
 
 # -- kernel vs reference -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("moves", [("2opt",), ("swap",), ("oropt",),
-                                   ("2opt", "swap", "oropt")])
+@pytest.mark.parametrize(
+    "moves", [("2opt",), ("swap",), ("oropt",), ("2opt", "swap", "oropt")]
+)
 def test_annealing_tsp_kernel_equals_reference(global_random_seed, moves):
     tsp = TSP.from_tsplib(DATA / "berlin52.tsp", moves=moves)
     kwargs = dict(num_sweeps=8, num_chains=3, seed=global_random_seed)
@@ -62,11 +65,16 @@ def test_annealing_spin_problems_kernel_equals_reference(rng, problem_kind, prop
     ising = ring_ising(rng)
     if proposal == "random":
         ising = Ising(ising.h, ising.J, proposal="random")
-    problem = {"ising": ising,
-               "qubo": QUBO(rng.integers(-3, 4, size=(25, 25)), proposal=proposal),
-               "maxcut": MaxCut(30, [(i, (i + 1) % 30) for i in range(30)] +
-                                [(i, (i + 7) % 30) for i in range(30)],
-                                proposal=proposal)}[problem_kind]
+    problem = {
+        "ising": ising,
+        "qubo": QUBO(rng.integers(-3, 4, size=(25, 25)), proposal=proposal),
+        "maxcut": MaxCut(
+            30,
+            [(i, (i + 1) % 30) for i in range(30)]
+            + [(i, (i + 7) % 30) for i in range(30)],
+            proposal=proposal,
+        ),
+    }[problem_kind]
     kwargs = dict(num_sweeps=40, num_chains=3, seed=11, reheats=1)
     compiled = simulated_annealing(problem, backend="cython", **kwargs)
     python = simulated_annealing(problem, backend="python", **kwargs)
@@ -76,16 +84,18 @@ def test_annealing_spin_problems_kernel_equals_reference(rng, problem_kind, prop
 @pytest.mark.parametrize("strategy", ["best", "first"])
 def test_hill_climb_kernel_equals_reference(global_random_seed, strategy):
     tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=("2opt", "oropt"))
-    kwargs = dict(strategy=strategy, num_chains=2, seed=global_random_seed, max_iters=25)
+    kwargs = dict(
+        strategy=strategy, num_chains=2, seed=global_random_seed, max_iters=25
+    )
     compiled = hill_climb(tsp, backend="cython", **kwargs)
     python = hill_climb(tsp, backend="python", **kwargs)
     assert_same_run(compiled, python)
     assert np.array_equal(compiled.params["steps"], python.params["steps"])
     ising = ring_ising(np.random.default_rng(global_random_seed))
-    assert_same_run(hill_climb(ising, backend="cython", num_chains=3, strategy=strategy,
-                               seed=1),
-                    hill_climb(ising, backend="python", num_chains=3, strategy=strategy,
-                               seed=1))
+    assert_same_run(
+        hill_climb(ising, backend="cython", num_chains=3, strategy=strategy, seed=1),
+        hill_climb(ising, backend="python", num_chains=3, strategy=strategy, seed=1),
+    )
 
 
 def test_vtable_path_equals_specialised_path(rng):
@@ -93,15 +103,28 @@ def test_vtable_path_equals_specialised_path(rng):
     # their inlined operations (random proposals: the vtable has no in-order sweep).
     from attnsearch.search._driver import Run
 
-    tsp = TSP(rng.uniform(0, 100, size=(40, 2)), metric="EUC_2D",
-              moves=("2opt", "swap", "oropt"))
+    tsp = TSP(
+        rng.uniform(0, 100, size=(40, 2)),
+        metric="EUC_2D",
+        moves=("2opt", "swap", "oropt"),
+    )
     ising = Ising(ring_ising(rng).h, ring_ising(rng).J, proposal="random")
     for problem in (tsp, ising):
         results = []
         for use_vtable in (False, True):
-            run = Run("simulated_annealing", problem, num_chains=2, initial_states=None,
-                      seed=5, num_threads=2, time_limit=None, target=None, callback=None,
-                      backend="cython", use_vtable=use_vtable)
+            run = Run(
+                "simulated_annealing",
+                problem,
+                num_chains=2,
+                initial_states=None,
+                seed=5,
+                num_threads=2,
+                time_limit=None,
+                target=None,
+                callback=None,
+                backend="cython",
+                use_vtable=use_vtable,
+            )
             run.backend.anneal(np.geomspace(50, 1, 30), problem.n, -math.inf, math.inf)
             run.backend.climb(20, True, 0.0, -math.inf, math.inf)
             results.append(run.backend.arrays)
@@ -132,10 +155,12 @@ def test_seeds_and_threads(rng):
 
 def test_chain_results_do_not_depend_on_num_chains(rng):
     tsp = TSP(rng.uniform(size=(30, 2)), metric="EUCLIDEAN")
-    few = simulated_annealing(tsp, num_sweeps=50, num_chains=2, seed=21,
-                              t_start=1.0, t_end=0.01)
-    many = simulated_annealing(tsp, num_sweeps=50, num_chains=5, seed=21,
-                               t_start=1.0, t_end=0.01)
+    few = simulated_annealing(
+        tsp, num_sweeps=50, num_chains=2, seed=21, t_start=1.0, t_end=0.01
+    )
+    many = simulated_annealing(
+        tsp, num_sweeps=50, num_chains=5, seed=21, t_start=1.0, t_end=0.01
+    )
     assert np.array_equal(few.states, many.states[:2])
     # The automatic temperatures come from streams of their own, not the chains'.
     auto_few = simulated_annealing(tsp, num_sweeps=5, num_chains=1, seed=21)
@@ -185,7 +210,9 @@ def test_hill_climbing_reaches_a_local_optimum(rng):
             for b in range(a + 2, 25):
                 if a == 0 and b == 24:
                     continue
-                new = np.concatenate([tour[:a + 1], tour[a + 1:b + 1][::-1], tour[b + 1:]])
+                new = np.concatenate(
+                    [tour[: a + 1], tour[a + 1 : b + 1][::-1], tour[b + 1 :]]
+                )
                 assert tsp.tour_length(new) >= length - 1e-9
 
 
@@ -203,8 +230,10 @@ def test_schedules(kind):
         temperature_schedule(kind, 1.0, 2.0, 10)
     with pytest.raises(ValueError):
         temperature_schedule(kind, 1.0, 0.0, 10)
-    np.testing.assert_allclose(temperature_schedule("exponential", 10, 0.1, 50),
-                               temperature_schedule("geometric", 10, 0.1, 50))
+    np.testing.assert_allclose(
+        temperature_schedule("exponential", 10, 0.1, 50),
+        temperature_schedule("geometric", 10, 0.1, 50),
+    )
 
 
 def test_explicit_schedule_and_reported_parameters(rng):
@@ -233,7 +262,7 @@ def test_reheats_start_from_the_best_state(rng):
     assert reheated.objective <= single.objective
 
 
-# -- stopping rules ------------------------------------------------------------------------
+# -- stopping rules ---------------------------------------------------------------
 
 
 def test_time_limit_stretches_the_schedule_and_is_honoured(rng):
@@ -259,11 +288,18 @@ def test_target_callback_and_interrupt(rng):
         seen.append(progress)
         return len(seen) >= 3
 
-    stopped = simulated_annealing(g, num_sweeps=10**6, seed=0, callback=stop_after_three,
-                                  t_start=5.0, t_end=4.0)
+    stopped = simulated_annealing(
+        g, num_sweeps=10**6, seed=0, callback=stop_after_three, t_start=5.0, t_end=4.0
+    )
     assert stopped.stop_reason == "callback" and len(seen) == 3
-    assert {"step", "n_evaluations", "best_cost", "temperature",
-            "acceptance_rate", "elapsed"} <= set(seen[0])
+    assert {
+        "step",
+        "n_evaluations",
+        "best_cost",
+        "temperature",
+        "acceptance_rate",
+        "elapsed",
+    } <= set(seen[0])
 
     def interrupt(progress):
         raise KeyboardInterrupt
@@ -308,7 +344,7 @@ def test_initial_states(rng):
         hill_climb(qubo, initial_states=[2, 0, 0])
 
 
-# -- Python problems ---------------------------------------------------------------------
+# -- Python problems --------------------------------------------------------------
 
 
 class OneMax(Problem):
@@ -338,7 +374,9 @@ class OneMax(Problem):
 def test_python_problem_runs_every_method():
     problem = OneMax(30)
     sa = simulated_annealing(problem, num_sweeps=60, num_chains=2, seed=0)
-    assert sa.objective == 30 and sa.best_cost == -30 and sa.params["backend"] == "python"
+    assert (
+        sa.objective == 30 and sa.best_cost == -30 and sa.params["backend"] == "python"
+    )
     hc = hill_climb(problem, num_chains=2, seed=0)
     assert hc.objective == 30 and hc.stop_reason == "converged"
     assert hill_climb(OneMax(10, maximize=False), seed=0).objective == 0
@@ -370,18 +408,24 @@ def test_python_problem_default_delta_and_errors():
         hill_climb(NoMoves(5))
 
 
-# -- bad arguments -----------------------------------------------------------------------
+# -- bad arguments ----------------------------------------------------------------
 
 
 def test_bad_arguments(rng):
     ising = ring_ising(rng)
     for kwargs, error in [
-        (dict(num_chains=0), ValueError), (dict(num_sweeps=0), ValueError),
-        (dict(time_limit=-1), ValueError), (dict(time_limit="1"), TypeError),
-        (dict(target=float("nan")), ValueError), (dict(reheats=-1), ValueError),
-        (dict(t_start=-1.0), ValueError), (dict(t_start=1.0, t_end=2.0), ValueError),
-        (dict(seed=-5), ValueError), (dict(num_threads=0), ValueError),
-        (dict(callback=3), TypeError), (dict(backend="gpu"), ValueError),
+        (dict(num_chains=0), ValueError),
+        (dict(num_sweeps=0), ValueError),
+        (dict(time_limit=-1), ValueError),
+        (dict(time_limit="1"), TypeError),
+        (dict(target=float("nan")), ValueError),
+        (dict(reheats=-1), ValueError),
+        (dict(t_start=-1.0), ValueError),
+        (dict(t_start=1.0, t_end=2.0), ValueError),
+        (dict(seed=-5), ValueError),
+        (dict(num_threads=0), ValueError),
+        (dict(callback=3), TypeError),
+        (dict(backend="gpu"), ValueError),
     ]:
         with pytest.raises(error):
             simulated_annealing(ising, **kwargs)

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from attnsearch.search._engine import check_deltas
+from attnsearch.search._rng import chain_rng_states
 
 from attnsearch.search import QUBO, TSP, Ising, MaxCut
-from attnsearch.search._engine import check_deltas
 from attnsearch.search._io import read_cut, tour_length_reference
-from attnsearch.search._rng import chain_rng_states
 
 DATA = Path(__file__).parent / "data"
 OPTIMA = {"berlin52": 7542, "eil51": 426, "st70": 675, "kroA100": 21282, "a280": 2579}
@@ -30,14 +30,16 @@ def assert_exact_deltas(problem, rng, samples=3000):
     """delta == cost(after) - cost(before) along a random walk, in the kernel."""
     spec = problem._search_spec()
     state = spec.ops.export(spec.ops.initial(_rng_of(rng)))
-    worst, checked, _, aux, rebuilt = check_deltas(spec.core, state, samples,
-                                                   chain_rng_states(1, 1)[0])
+    worst, checked, _, aux, rebuilt = check_deltas(
+        spec.core, state, samples, chain_rng_states(1, 1)[0]
+    )
     assert checked > samples // 2 or spec.core.state_size < 4
     assert worst <= 1e-9 * (1 + spec.core.state_size)
     if spec.core.aux_nbytes:
         # The cached workspace (Ising local fields) equals one rebuilt from scratch.
-        np.testing.assert_allclose(aux.view(np.float64), rebuilt.view(np.float64),
-                                   rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(
+            aux.view(np.float64), rebuilt.view(np.float64), rtol=1e-12, atol=1e-9
+        )
     return worst
 
 
@@ -47,13 +49,17 @@ def _rng_of(rng):
     return ChainRNG(rng.integers(1, 2**63, size=4, dtype=np.uint64))
 
 
-@pytest.mark.parametrize("moves", [("2opt",), ("swap",), ("oropt",),
-                                   ("2opt", "swap", "oropt")])
+@pytest.mark.parametrize(
+    "moves", [("2opt",), ("swap",), ("oropt",), ("2opt", "swap", "oropt")]
+)
 @pytest.mark.parametrize("metric", ["EUCLIDEAN", "EUC_2D", "CEIL_2D", "ATT", "GEO"])
 def test_tsp_deltas_are_exact(rng, moves, metric):
     n = int(rng.integers(4, 40))
-    coords = rng.uniform(-80, 80, size=(n, 2)) if metric == "GEO" else rng.uniform(
-        0, 1000, size=(n, 2))
+    coords = (
+        rng.uniform(-80, 80, size=(n, 2))
+        if metric == "GEO"
+        else rng.uniform(0, 1000, size=(n, 2))
+    )
     problem = TSP(coords, metric=metric, moves=moves)
     worst = assert_exact_deltas(problem, rng)
     if metric != "EUCLIDEAN":
@@ -65,8 +71,10 @@ def test_tsp_matrix_deltas_and_tiny_instances(rng):
     m = rng.integers(1, 100, size=(n, n)).astype(float)
     m = np.triu(m, 1)
     m = m + m.T
-    assert assert_exact_deltas(TSP(distances=m, moves=("2opt", "swap", "oropt")),
-                               rng) == 0.0
+    assert (
+        assert_exact_deltas(TSP(distances=m, moves=("2opt", "swap", "oropt")), rng)
+        == 0.0
+    )
     for small in (1, 2, 3):
         tsp = TSP(rng.uniform(size=(small, 2)))
         assert tsp.tour_length(np.arange(small)) >= 0
@@ -76,7 +84,9 @@ def test_tsp_matrix_deltas_and_tiny_instances(rng):
 def test_tsplib_optimal_tours(name):
     problem = TSP.from_tsplib(DATA / f"{name}.tsp")
     tour = TSP.read_tour(DATA / f"{name}.opt.tour")
-    assert problem.n == len(tour) == int("".join(ch for ch in name if ch.isdigit())[-3:])
+    assert (
+        problem.n == len(tour) == int("".join(ch for ch in name if ch.isdigit())[-3:])
+    )
     assert problem.tour_length(tour) == OPTIMA[name]
     assert problem.optimum == OPTIMA[name]  # read from the .opt.tour beside the file
     assert tour_length_reference(tour, problem.coords, kind="EUC_2D") == OPTIMA[name]
@@ -89,7 +99,9 @@ def test_tour_length_matches_reference_for_every_metric(rng):
         tour = rng.permutation(50)
         np.testing.assert_allclose(
             tsp.tour_length(tour),
-            tour_length_reference(tour, coords, kind=metric), rtol=1e-12)
+            tour_length_reference(tour, coords, kind=metric),
+            rtol=1e-12,
+        )
         assert tsp.tour_length(np.stack([tour, tour])).shape == (2,)
 
 
@@ -144,13 +156,15 @@ def test_qubo_ising_round_trip(rng):
 
 def test_maxcut_cut_value_and_ising(rng):
     n = 30
-    edges = np.array([(i, j) for i in range(n) for j in range(i + 1, n)
-                      if rng.random() < 0.2])
+    edges = np.array(
+        [(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() < 0.2]
+    )
     weights = rng.integers(-3, 4, size=len(edges)).astype(float)
     g = MaxCut(n, edges, weights)
     spins = rng.choice([-1, 1], size=(8, n))
-    cut = np.array([sum(w for (i, j), w in zip(edges, weights) if s[i] != s[j])
-                    for s in spins])
+    cut = np.array(
+        [sum(w for (i, j), w in zip(edges, weights) if s[i] != s[j]) for s in spins]
+    )
     np.testing.assert_allclose(g.cut_value(spins), cut)
     energy = g.to_ising().energy(spins)
     np.testing.assert_allclose((g.total_weight - energy) / 2, cut)

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from attnsearch.search._rng import calibration_rng_state, chain_rng_states
 
 from attnsearch.search import ChainRNG
-from attnsearch.search._rng import calibration_rng_state, chain_rng_states
 
 MASK = (1 << 64) - 1
 
@@ -94,8 +94,10 @@ def test_chain_streams_do_not_depend_on_chain_count():
     assert calibration_rng_state(123).tolist() not in few.tolist()
 
 
-@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError),
-                                        ("7", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [(-1, ValueError), (1.5, TypeError), ("7", TypeError), (True, TypeError)],
+)
 def test_bad_seeds(bad, error):
     with pytest.raises(error, match="seed"):
         chain_rng_states(bad, 2)

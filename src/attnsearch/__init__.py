@@ -8,8 +8,37 @@ reference beside every kernel):
 * :mod:`attnsearch.search` -- local search (hill climbing, annealing, ...).
 """
 
+from pathlib import Path
+
 from ._threading import effective_n_threads, openmp_enabled
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "effective_n_threads", "openmp_enabled"]
+__all__ = [
+    "__version__",
+    "effective_n_threads",
+    "get_include",
+    "get_pxd_path",
+    "openmp_enabled",
+]
+
+
+def get_include():
+    """Directory of the C headers (``csrc/``) that attnsearch's ``.pxd`` files use.
+
+    Pass it in ``include_dirs`` when building Cython code that cimports
+    ``attnsearch.search._core`` (see ``examples/cython_problem``).
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "include"
+    if installed.is_dir():
+        return str(installed)
+    checkout = here.parent.parent / "csrc"  # running from a source checkout
+    if checkout.is_dir():
+        return str(checkout)
+    raise RuntimeError("attnsearch's C headers are missing from this installation")
+
+
+def get_pxd_path():
+    """Directory to put on Cython's include path to ``cimport attnsearch...``."""
+    return str(Path(__file__).resolve().parent.parent)

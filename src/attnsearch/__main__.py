@@ -21,6 +21,10 @@ def _bench(args):
         from .benchmarks.attention import main as bench_main
 
         return bench_main(args.rest)
+    if args.what == "search":
+        from .benchmarks.search import main as bench_main
+
+        return bench_main(args.rest)
     print(f"attnsearch: unknown benchmark {args.what!r}", file=sys.stderr)
     return 2
 
@@ -35,7 +39,7 @@ def build_parser():
     demo.add_argument("--quick", action="store_true", help="smaller sizes")
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
-    bench.add_argument("what", choices=["attention"])
+    bench.add_argument("what", choices=["attention", "search"])
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,

@@ -59,14 +59,21 @@ class CompiledBackend:
 
     name = "cython"
 
-    def __init__(self, spec, rng_states, initial, random_start, n_threads, use_vtable=False):
+    def __init__(
+        self, spec, rng_states, initial, random_start, n_threads, use_vtable=False
+    ):
         core = spec.core
         self.spec = spec
         self.core = core
         self.n_threads = n_threads
         self.use_vtable = use_vtable
-        self.arrays = ChainArrays(len(rng_states), core.state_size, core.state_dtype,
-                                  core.aux_nbytes, rng_states)
+        self.arrays = ChainArrays(
+            len(rng_states),
+            core.state_size,
+            core.state_dtype,
+            core.aux_nbytes,
+            rng_states,
+        )
         if initial is not None:
             self.arrays.states[:] = initial
         _engine.init_chains(core, self.arrays, random_start, n_threads, use_vtable)
@@ -76,23 +83,47 @@ class CompiledBackend:
 
     # counters shared with the Python backend
     def __getattr__(self, name):
-        if name in ("cost", "best_cost", "n_evaluations", "n_accepted", "progress",
-                    "status"):
+        if name in (
+            "cost",
+            "best_cost",
+            "n_evaluations",
+            "n_accepted",
+            "progress",
+            "status",
+        ):
             return getattr(self.arrays, name)
         raise AttributeError(name)
 
     def anneal(self, temperatures, sweep_len, target, deadline):
-        _engine.anneal(self.core, self.arrays, temperatures, sweep_len, target, deadline,
-                       self.n_threads, self.use_vtable)
+        _engine.anneal(
+            self.core,
+            self.arrays,
+            temperatures,
+            sweep_len,
+            target,
+            deadline,
+            self.n_threads,
+            self.use_vtable,
+        )
 
     def climb(self, max_steps, best_improvement, tolerance, target, deadline):
-        _engine.climb(self.core, self.arrays, max_steps, best_improvement, tolerance,
-                      target, deadline, self.n_threads, self.use_vtable)
+        _engine.climb(
+            self.core,
+            self.arrays,
+            max_steps,
+            best_improvement,
+            tolerance,
+            target,
+            deadline,
+            self.n_threads,
+            self.use_vtable,
+        )
 
     def sample_deltas(self, n_samples):
         clone = self.arrays.copy()
-        return _engine.sample_deltas(self.core, clone, n_samples, self.n_threads,
-                                     self.use_vtable)
+        return _engine.sample_deltas(
+            self.core, clone, n_samples, self.n_threads, self.use_vtable
+        )
 
     def clone(self):
         """An independent copy of the chains (for throwaway measurement runs)."""
@@ -106,8 +137,13 @@ class CompiledBackend:
         """Every chain continues from its best state (annealing reheats)."""
         arrays = self.arrays
         arrays.states[:] = arrays.best_states
-        _engine.init_chains(self.core, arrays, np.zeros(len(arrays.cost), bool),
-                            self.n_threads, self.use_vtable)
+        _engine.init_chains(
+            self.core,
+            arrays,
+            np.zeros(len(arrays.cost), bool),
+            self.n_threads,
+            self.use_vtable,
+        )
         arrays.status[:] = _STATUS["running"]
 
     def final_costs(self):
@@ -125,13 +161,20 @@ class PythonBackend:
 
     def __init__(self, spec, rng_states, initial, random_start, n_threads=1):
         self.spec = spec
-        self.chains = _reference.ChainsReference(spec.ops,
-                                                 [ChainRNG(s) for s in rng_states])
+        self.chains = _reference.ChainsReference(
+            spec.ops, [ChainRNG(s) for s in rng_states]
+        )
         _reference.init_chains(self.chains, initial, random_start)
 
     def __getattr__(self, name):
-        if name in ("cost", "best_cost", "n_evaluations", "n_accepted", "progress",
-                    "status"):
+        if name in (
+            "cost",
+            "best_cost",
+            "n_evaluations",
+            "n_accepted",
+            "progress",
+            "status",
+        ):
             return getattr(self.chains, name)
         raise AttributeError(name)
 
@@ -139,8 +182,9 @@ class PythonBackend:
         _reference.anneal(self.chains, temperatures, sweep_len, target, deadline)
 
     def climb(self, max_steps, best_improvement, tolerance, target, deadline):
-        _reference.climb(self.chains, max_steps, best_improvement, tolerance, target,
-                         deadline)
+        _reference.climb(
+            self.chains, max_steps, best_improvement, tolerance, target, deadline
+        )
 
     def sample_deltas(self, n_samples):
         return _reference.sample_deltas(_reference.copy_chains(self.chains), n_samples)
@@ -171,7 +215,11 @@ class PythonBackend:
 def check_positive_int(value, name, allow_none=False, minimum=1):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -183,16 +231,30 @@ def check_optional_float(value, name, positive=False):
         raise TypeError(f"{name} must be a number or None, got {type(value).__name__}")
     value = float(value)
     if math.isnan(value) or (positive and not value > 0):
-        raise ValueError(f"{name} must be {'positive' if positive else 'a number'}, "
-                         f"got {value}")
+        raise ValueError(
+            f"{name} must be {'positive' if positive else 'a number'}, got {value}"
+        )
     return value
 
 
 class Run:
     """One call of a method: problem spec, backend, timing, history, Result."""
 
-    def __init__(self, method, problem, *, num_chains, initial_states, seed, num_threads,
-                 time_limit, target, callback, backend, use_vtable=False):
+    def __init__(
+        self,
+        method,
+        problem,
+        *,
+        num_chains,
+        initial_states,
+        seed,
+        num_threads,
+        time_limit,
+        target,
+        callback,
+        backend,
+        use_vtable=False,
+    ):
         self.start = time.perf_counter()
         self.method = method
         if backend not in _BACKENDS:
@@ -201,8 +263,11 @@ class Run:
         self.problem = problem
         self.num_chains = check_positive_int(num_chains, "num_chains")
         self.time_limit = check_optional_float(time_limit, "time_limit", positive=True)
-        self.deadline = (time.monotonic() + self.time_limit
-                         if self.time_limit is not None else math.inf)
+        self.deadline = (
+            time.monotonic() + self.time_limit
+            if self.time_limit is not None
+            else math.inf
+        )
         self.target = check_optional_float(target, "target")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable or None")
@@ -213,21 +278,30 @@ class Run:
         self.calibration_rng = ChainRNG(calibration_rng_state(seed))
         initial, random_start = self._initial_states(initial_states)
         if backend == "cython" and spec.core is None:
-            raise ValueError(f"{spec.name} is written in Python: use backend='auto' or "
-                             "'python'")
+            raise ValueError(
+                f"{spec.name} is written in Python: use backend='auto' or 'python'"
+            )
         if spec.core is not None and backend != "python":
-            self.backend = CompiledBackend(spec, rng_states, initial, random_start,
-                                           self.n_threads, use_vtable)
+            self.backend = CompiledBackend(
+                spec, rng_states, initial, random_start, self.n_threads, use_vtable
+            )
         else:
             if spec.ops is None:
                 raise ValueError(f"{spec.name} has no Python implementation")
             self.backend = PythonBackend(spec, rng_states, initial, random_start)
         # Targets are objectives (cut size, tour length, the user's value); the
         # engine compares minimised costs.
-        self.internal_target = (-math.inf if self.target is None
-                                else float(spec.cost_of_objective(self.target)))
-        self.history = {"n_evaluations": [], "best_costs": [], "temperature": [],
-                        "elapsed": []}
+        self.internal_target = (
+            -math.inf
+            if self.target is None
+            else float(spec.cost_of_objective(self.target))
+        )
+        self.history = {
+            "n_evaluations": [],
+            "best_costs": [],
+            "temperature": [],
+            "elapsed": [],
+        }
         self.stop_reason = None
 
     def _initial_states(self, initial_states):
@@ -258,7 +332,9 @@ class Run:
         """Deltas must be below -tolerance to count as improvements."""
         if self.exact:
             return 0.0
-        scale = float(np.max(np.abs(self.backend.cost))) if len(self.backend.cost) else 0
+        scale = (
+            float(np.max(np.abs(self.backend.cost))) if len(self.backend.cost) else 0
+        )
         return 1e-12 * (1.0 + scale)
 
     def elapsed(self):
@@ -285,8 +361,9 @@ class Run:
             "best_cost": float(np.min(b.best_cost)),
             "best_costs": np.array(b.best_cost, dtype=float),
             "temperature": float(temperature),
-            "acceptance_rate": float(b.n_accepted.sum() / evaluations) if evaluations else
-            float("nan"),
+            "acceptance_rate": float(b.n_accepted.sum() / evaluations)
+            if evaluations
+            else float("nan"),
             "elapsed": self.elapsed(),
         }
 
@@ -295,7 +372,8 @@ class Run:
         self.record(temperature)
         status = self.backend.status
         if np.any(status == _STATUS["target"]) or (
-                np.min(self.backend.best_cost) <= self.internal_target):
+            np.min(self.backend.best_cost) <= self.internal_target
+        ):
             return "target"
         if np.any(status == _STATUS["time_limit"]) or time.monotonic() > self.deadline:
             return "time_limit"
@@ -329,12 +407,23 @@ class Run:
             states_out = np.asarray(states)
         else:
             states_out = states
-        history = {key: (np.array(value) if key != "best_costs" else
-                         np.array(value).reshape(len(value), self.num_chains))
-                   for key, value in self.history.items()}
-        params = dict(params, num_chains=self.num_chains, num_threads=self.n_threads,
-                      seed=self.seed, time_limit=self.time_limit, target=self.target,
-                      backend=backend.name)
+        history = {
+            key: (
+                np.array(value)
+                if key != "best_costs"
+                else np.array(value).reshape(len(value), self.num_chains)
+            )
+            for key, value in self.history.items()
+        }
+        params = dict(
+            params,
+            num_chains=self.num_chains,
+            num_threads=self.n_threads,
+            seed=self.seed,
+            time_limit=self.time_limit,
+            target=self.target,
+            backend=backend.name,
+        )
         return Result(
             best_state=states[best],
             best_cost=best_cost,
@@ -343,7 +432,8 @@ class Run:
             costs=costs,
             history=history,
             acceptance_rate=(accepted / evaluations if evaluations else float("nan"))
-            if acceptance else 1.0,
+            if acceptance
+            else 1.0,
             n_evaluations=evaluations,
             elapsed=self.elapsed(),
             stop_reason=self.stop_reason,

@@ -311,10 +311,10 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t ma
         attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
         attnsearch_rng *rng = &local_rng
         double cost = c.cost[chain], delta, best_delta
-        int64_t evaluations = 0, step, n_moves, index, start, k
+        int64_t evaluations = 0, _step, n_moves, index, start, k
         Move move, best_move
         bint found
-    for step in range(max_steps):
+    for _step in range(max_steps):
         n_moves = _n_moves(p, state, aux)
         found = False
         if best_improvement:
@@ -585,11 +585,11 @@ def check_deltas(core, state, Py_ssize_t n_samples, rng_state, bint use_vtable=F
     cdef char *a = <char *>&aux[0]
     cdef attnsearch_rng *rng = <attnsearch_rng *>&rng_view[0]
     cdef double worst = 0.0, before, after, delta
-    cdef Py_ssize_t m, checked = 0
+    cdef Py_ssize_t _sample, checked = 0
     cdef Move move
     if vt.init(vt.data, s, a, rng, False) != 0:
         raise ValueError("invalid state")
-    for m in range(n_samples):
+    for _sample in range(n_samples):
         vt.random_move(vt.data, s, a, rng, &move)
         if move.kind == MOVE_NONE:
             continue

@@ -232,16 +232,26 @@ class TSPReference:
             ta, tb = t[a], t[b]
             pa, na, pb, nb = t[(a - 1 + n) % n], t[a + 1], t[b - 1], t[(b + 1) % n]
             return (
-                d(pa, tb) + d(tb, na) + d(pb, ta) + d(ta, nb)
-                - d(pa, ta) - d(ta, na) - d(pb, tb) - d(tb, nb)
+                d(pa, tb)
+                + d(tb, na)
+                + d(pb, ta)
+                + d(ta, nb)
+                - d(pa, ta)
+                - d(ta, na)
+                - d(pb, tb)
+                - d(tb, nb)
             )
         e = a + length - 1
         before, after = t[(a - 1 + n) % n], t[(e + 1) % n]
         s0, sl = t[a], t[e]
         left, right = t[b], t[(b + 1) % n]
         return (
-            d(before, after) + d(left, s0) + d(sl, right)
-            - d(before, s0) - d(sl, after) - d(left, right)
+            d(before, after)
+            + d(left, s0)
+            + d(sl, right)
+            - d(before, s0)
+            - d(sl, after)
+            - d(left, right)
         )
 
     def apply(self, t, move):
@@ -289,7 +299,9 @@ class TSPReference:
                     return None
                 return (kind, a, (a + length + r) % n, length)
             a, b = divmod(index, n)
-            if b <= a or (kind == _KIND_2OPT and (b - a < 2 or (a == 0 and b == n - 1))):
+            if b <= a or (
+                kind == _KIND_2OPT and (b - a < 2 or (a == 0 and b == n - 1))
+            ):
                 return None
             return (kind, a, b, 0)
         return None
@@ -557,7 +569,14 @@ def copy_chains(chains):
     clone = ChainsReference(chains.ops, [ChainRNG(r.get_state()) for r in chains.rngs])
     clone.states = [chains.ops.copy(s) for s in chains.states]
     clone.best_states = [chains.ops.copy(s) for s in chains.best_states]
-    for name in ("cost", "best_cost", "n_evaluations", "n_accepted", "progress", "status"):
+    for name in (
+        "cost",
+        "best_cost",
+        "n_evaluations",
+        "n_accepted",
+        "progress",
+        "status",
+    ):
         setattr(clone, name, getattr(chains, name).copy())
     return clone
 

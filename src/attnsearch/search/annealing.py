@@ -1,4 +1,4 @@
-"""Simulated annealing: Metropolis moves under a falling temperature, on parallel chains."""
+"""Simulated annealing: Metropolis moves as the temperature falls, parallel chains."""
 
 from __future__ import annotations
 
@@ -54,14 +54,19 @@ class _Schedule:
 
     def __init__(self, kind, t_start, t_end, num_sweeps):
         if kind not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got "
-                             f"{kind!r}")
+            raise ValueError(
+                f"schedule must be one of {SCHEDULES} or an array, got {kind!r}"
+            )
         self.num_sweeps = check_positive_int(num_sweeps, "num_sweeps")
         self.kind = kind
         self.t_start = t_start = float(t_start)
         self.t_end = t_end = float(t_end)
-        if not (math.isfinite(t_start) and math.isfinite(t_end) and t_start >= t_end > 0):
-            raise ValueError(f"need t_start >= t_end > 0 (finite), got {t_start}, {t_end}")
+        if not (
+            math.isfinite(t_start) and math.isfinite(t_end) and t_start >= t_end > 0
+        ):
+            raise ValueError(
+                f"need t_start >= t_end > 0 (finite), got {t_start}, {t_end}"
+            )
         if kind == "logarithmic" and t_start != t_end and self.num_sweeps > 1:
             # Solve ln(K - 1 + k0) / ln(k0) = t_start / t_end for k0 > 1 (bisection
             # on ln k0; the left side falls monotonically in k0).
@@ -99,9 +104,11 @@ class _Schedule:
 
 def _calibration_states(seed):
     root = _seed_sequence(seed)
-    calibration = np.random.SeedSequence(root.entropy,
-                                         spawn_key=root.spawn_key + (_CALIBRATION_KEY,),
-                                         pool_size=root.pool_size)
+    calibration = np.random.SeedSequence(
+        root.entropy,
+        spawn_key=root.spawn_key + (_CALIBRATION_KEY,),
+        pool_size=root.pool_size,
+    )
     return chain_rng_states(calibration, _CALIBRATION_CHAINS)
 
 
@@ -126,8 +133,14 @@ def _sample_deltas(run):
     rng_states = _calibration_states(run.seed)
     random_start = np.ones(len(rng_states), dtype=bool)
     if isinstance(run.backend, CompiledBackend):
-        probe = CompiledBackend(run.spec, rng_states, None, random_start, run.n_threads,
-                                run.backend.use_vtable)
+        probe = CompiledBackend(
+            run.spec,
+            rng_states,
+            None,
+            random_start,
+            run.n_threads,
+            run.backend.use_vtable,
+        )
     else:
         probe = PythonBackend(run.spec, rng_states, None, random_start)
     return np.asarray(probe.sample_deltas(_CALIBRATION_MOVES)).ravel()
@@ -240,9 +253,18 @@ def simulated_annealing(
     >>> sorted(result.best_state) == list(range(30))
     True
     """
-    run = Run("simulated_annealing", problem, num_chains=num_chains,
-              initial_states=initial_states, seed=seed, num_threads=num_threads,
-              time_limit=time_limit, target=target, callback=callback, backend=backend)
+    run = Run(
+        "simulated_annealing",
+        problem,
+        num_chains=num_chains,
+        initial_states=initial_states,
+        seed=seed,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=callback,
+        backend=backend,
+    )
     reheats = check_positive_int(reheats, "reheats", minimum=0)
     passes = reheats + 1
     sweep_len = check_positive_int(run.spec.size or 1, "problem size")
@@ -253,8 +275,9 @@ def simulated_annealing(
     if isinstance(schedule, str):
         schedule_name = schedule
         if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got "
-                             f"{schedule!r}")
+            raise ValueError(
+                f"schedule must be one of {SCHEDULES} or an array, got {schedule!r}"
+            )
         if t_start is None or t_end is None:
             auto_start, auto_end = _default_temperatures(run, _sample_deltas(run))
             t_start = auto_start if t_start is None else t_start
@@ -264,8 +287,9 @@ def simulated_annealing(
         if num_sweeps is None:
             if run.time_limit is not None:
                 budget = min(0.03 * run.time_limit, 0.5)
-                rate = _calibrate_sweep_rate(run, schedule, t_start, t_end, sweep_len,
-                                             budget)
+                rate = _calibrate_sweep_rate(
+                    run, schedule, t_start, t_end, sweep_len, budget
+                )
                 remaining = max(0.0, run.deadline - time.monotonic())
                 num_sweeps = max(1, int(rate * remaining * 0.95 / passes))
             else:
@@ -274,15 +298,19 @@ def simulated_annealing(
     else:
         schedule_name = "custom"
         if t_start is not None or t_end is not None:
-            raise ValueError("t_start/t_end cannot be combined with an explicit schedule")
+            raise ValueError(
+                "t_start/t_end cannot be combined with an explicit schedule"
+            )
         temperatures = np.asarray(schedule, dtype=np.float64)
         if temperatures.ndim != 1 or temperatures.size == 0:
             raise ValueError("an explicit schedule must be a non-empty 1-d array")
         if not np.all(np.isfinite(temperatures)) or np.any(temperatures < 0):
             raise ValueError("schedule temperatures must be finite and >= 0")
         if num_sweeps is not None and num_sweeps != temperatures.size:
-            raise ValueError(f"num_sweeps={num_sweeps} but the schedule has "
-                             f"{temperatures.size} temperatures")
+            raise ValueError(
+                f"num_sweeps={num_sweeps} but the schedule has "
+                f"{temperatures.size} temperatures"
+            )
         num_sweeps = temperatures.size
         t_start, t_end = float(temperatures[0]), float(temperatures[-1])
         explicit = temperatures
@@ -315,12 +343,18 @@ def simulated_annealing(
             run.stop_reason = "max_iters"
     except KeyboardInterrupt:
         run.stop_reason = "interrupted"
-    params = {"schedule": schedule_name, "t_start": t_start, "t_end": t_end,
-              "num_sweeps": num_sweeps, "reheats": reheats, "sweep_len": sweep_len,
-              "sweeps_done": done,
-              # The per-sweep temperatures of one pass, when small enough to keep
-              # (temperature_schedule(schedule, t_start, t_end, num_sweeps) otherwise).
-              "temperatures": temperatures(0, num_sweeps)
-              if num_sweeps <= _MAX_REPORTED_TEMPERATURES else None}
+    params = {
+        "schedule": schedule_name,
+        "t_start": t_start,
+        "t_end": t_end,
+        "num_sweeps": num_sweeps,
+        "reheats": reheats,
+        "sweep_len": sweep_len,
+        "sweeps_done": done,
+        # The per-sweep temperatures of one pass, when small enough to keep
+        # (temperature_schedule(schedule, t_start, t_end, num_sweeps) otherwise).
+        "temperatures": temperatures(0, num_sweeps)
+        if num_sweeps <= _MAX_REPORTED_TEMPERATURES
+        else None,
+    }
     return run.result(params)
-

@@ -1,4 +1,4 @@
-"""Hill climbing: greedy steps to the best (or first) improving neighbour, with restarts."""
+"""Hill climbing: greedy steps to the best (or first) improving neighbour; restarts."""
 
 from __future__ import annotations
 
@@ -70,14 +70,25 @@ def hill_climb(
     """
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
-    run = Run("hill_climb", problem, num_chains=num_chains,
-              initial_states=initial_states, seed=seed, num_threads=num_threads,
-              time_limit=time_limit, target=target, callback=callback, backend=backend)
+    run = Run(
+        "hill_climb",
+        problem,
+        num_chains=num_chains,
+        initial_states=initial_states,
+        seed=seed,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=callback,
+        backend=backend,
+    )
     max_iters = check_positive_int(max_iters, "max_iters", allow_none=True)
     spec = run.spec
     if spec.core is not None and run.backend.name == "cython":
         if not spec.core.has_neighbourhood:
-            raise TypeError(f"{spec.name} has no enumerable neighbourhood for hill climbing")
+            raise TypeError(
+                f"{spec.name} has no enumerable neighbourhood for hill climbing"
+            )
     elif not (hasattr(spec.ops, "n_moves")):
         raise TypeError(f"{spec.name} has no enumerable neighbourhood")
     best_improvement = strategy == "best"
@@ -94,8 +105,9 @@ def hill_climb(
                 break
             size = run.chunk_size(done, per_step, remaining)
             start = time.perf_counter()
-            run.backend.climb(size, best_improvement, tolerance, run.internal_target,
-                              run.deadline)
+            run.backend.climb(
+                size, best_improvement, tolerance, run.internal_target, run.deadline
+            )
             per_step = (time.perf_counter() - start) / size
             done += size
             reason = run.between_chunks(int(np.max(run.backend.progress)), max_iters)
@@ -107,9 +119,17 @@ def hill_climb(
                 break
     except KeyboardInterrupt:
         run.stop_reason = "interrupted"
-    result = run.result({"strategy": strategy, "max_iters": max_iters,
-                         "tolerance": tolerance, "steps": run.backend.progress.copy()},
-                        acceptance=False)
+    result = run.result(
+        {
+            "strategy": strategy,
+            "max_iters": max_iters,
+            "tolerance": tolerance,
+            "steps": run.backend.progress.copy(),
+        },
+        acceptance=False,
+    )
     if result.n_evaluations:
-        result.acceptance_rate = float(run.backend.progress.sum() / result.n_evaluations)
+        result.acceptance_rate = float(
+            run.backend.progress.sum() / result.n_evaluations
+        )
     return result

@@ -127,9 +127,13 @@ class Problem:
     # Engine plumbing ------------------------------------------------------------
     def _search_spec(self):
         return _SearchSpec(
-            core=None, ops=UserProblemOps(self), exact=False, objective=self.objective,
+            core=None,
+            ops=UserProblemOps(self),
+            exact=False,
+            objective=self.objective,
             to_internal=lambda states: list(states),
-            from_internal=lambda state: state, size=getattr(self, "size", 1),
+            from_internal=lambda state: state,
+            size=getattr(self, "size", 1),
             name=type(self).__name__,
             cost_of_objective=(lambda value: -value) if self.maximize else None,
             maximize=self.maximize,
@@ -139,8 +143,19 @@ class Problem:
 class _SearchSpec:
     """What the method drivers need to know about a problem."""
 
-    def __init__(self, core, ops, exact, objective, to_internal, from_internal, size,
-                 name, cost_of_objective=None, maximize=False):
+    def __init__(
+        self,
+        core,
+        ops,
+        exact,
+        objective,
+        to_internal,
+        from_internal,
+        size,
+        name,
+        cost_of_objective=None,
+        maximize=False,
+    ):
         self.core = core
         self.ops = ops
         self.exact = exact
@@ -164,10 +179,13 @@ def _search_spec(problem):
     if isinstance(problem, CompiledProblem):
         problem._check_vtable()
         return _SearchSpec(
-            core=problem, ops=None, exact=bool(problem.exact_costs),
+            core=problem,
+            ops=None,
+            exact=bool(problem.exact_costs),
             objective=lambda cost: cost,
             to_internal=lambda states: np.asarray(states, dtype=problem.state_dtype),
-            from_internal=lambda state: state, size=problem.state_size,
+            from_internal=lambda state: state,
+            size=problem.state_size,
             name=type(problem).__name__,
         )
     raise TypeError(
@@ -218,17 +236,32 @@ class TSP:
     tour length. Every move's delta is O(1).
     """
 
-    def __init__(self, coords=None, *, distances=None, metric=None,
-                 moves=("2opt", "oropt"), move_weights=None, name=None, optimum=None):
+    def __init__(
+        self,
+        coords=None,
+        *,
+        distances=None,
+        metric=None,
+        moves=("2opt", "oropt"),
+        move_weights=None,
+        name=None,
+        optimum=None,
+    ):
         if (coords is None) == (distances is None):
             raise ValueError("give exactly one of coords and distances")
         self.name = name
         self.optimum = None if optimum is None else float(optimum)
         self.moves = _check_moves(moves)
-        weights = np.ones(len(self.moves)) if move_weights is None else np.asarray(
-            move_weights, dtype=np.float64)
-        if weights.shape != (len(self.moves),) or not np.all(np.isfinite(weights)) or \
-                np.any(weights <= 0):
+        weights = (
+            np.ones(len(self.moves))
+            if move_weights is None
+            else np.asarray(move_weights, dtype=np.float64)
+        )
+        if (
+            weights.shape != (len(self.moves),)
+            or not np.all(np.isfinite(weights))
+            or np.any(weights <= 0)
+        ):
             raise ValueError(
                 f"move_weights must be {len(self.moves)} positive finite numbers, "
                 f"got {move_weights!r}"
@@ -241,8 +274,10 @@ class TSP:
             self.metric = "MATRIX"
             matrix = _check_distance_matrix(distances)
             self.n = matrix.shape[0]
-            exact = bool(np.all(matrix == np.round(matrix)) and
-                         (matrix.size == 0 or matrix.max() * max(self.n, 1) < _EXACT_LIMIT))
+            exact = bool(
+                np.all(matrix == np.round(matrix))
+                and (matrix.size == 0 or matrix.max() * max(self.n, 1) < _EXACT_LIMIT)
+            )
             self.coords = None
         else:
             self.metric = "EUCLIDEAN" if metric is None else str(metric).upper()
@@ -261,10 +296,19 @@ class TSP:
         self.distances = matrix
         self.exact_costs = exact
         cdf = np.cumsum(self.move_weights)
-        self._core = TSPCore(self.n, self.metric, matrix, x, y, list(self.moves),
-                             self.move_weights, exact)
-        self._reference = TSPReference(self.n, self.metric, matrix, x, y, self.moves,
-                                       cdf)
+        self._core = TSPCore(
+            self.n,
+            self.metric,
+            matrix,
+            x,
+            y,
+            list(self.moves),
+            self.move_weights,
+            exact,
+        )
+        self._reference = TSPReference(
+            self.n, self.metric, matrix, x, y, self.moves, cdf
+        )
 
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
@@ -303,15 +347,20 @@ class TSP:
     def _check_tours(self, tours, name="tour"):
         tours = np.asarray(tours)
         if tours.dtype.kind not in "iu":
-            raise TypeError(f"{name} must hold integers (city indices), got {tours.dtype}")
+            raise TypeError(
+                f"{name} must hold integers (city indices), got {tours.dtype}"
+            )
         rows = np.atleast_2d(tours)
         if rows.ndim != 2 or rows.shape[1] != self.n:
-            raise ValueError(f"{name} must have {self.n} cities, got shape {tours.shape}")
+            raise ValueError(
+                f"{name} must have {self.n} cities, got shape {tours.shape}"
+            )
         expected = np.arange(self.n)
         for r, row in enumerate(rows):
             if not np.array_equal(np.sort(row), expected):
                 raise ValueError(
-                    f"{name}{'' if rows.shape[0] == 1 else f' {r}'} is not a permutation "
+                    f"{name}{'' if rows.shape[0] == 1 else f' {r}'} is not a "
+                    f"permutation "
                     f"of 0..{self.n - 1}"
                 )
         return rows.astype(np.int32)
@@ -332,11 +381,14 @@ class TSP:
 
     def _search_spec(self):
         return _SearchSpec(
-            core=self._core, ops=self._reference, exact=self.exact_costs,
+            core=self._core,
+            ops=self._reference,
+            exact=self.exact_costs,
             objective=self.objective,
             to_internal=lambda states: self._check_tours(states, "initial state"),
             from_internal=lambda tour: np.asarray(tour, dtype=np.int32).copy(),
-            size=self.n, name="TSP",
+            size=self.n,
+            name="TSP",
         )
 
 
@@ -344,7 +396,11 @@ def _check_moves(moves):
     if isinstance(moves, str):
         moves = (moves,)
     moves = tuple(str(m).lower().replace("-", "") for m in moves)
-    if not moves or any(m not in MOVE_KINDS for m in moves) or len(set(moves)) != len(moves):
+    if (
+        not moves
+        or any(m not in MOVE_KINDS for m in moves)
+        or len(set(moves)) != len(moves)
+    ):
         raise ValueError(
             f"moves must be distinct kinds among {sorted(MOVE_KINDS)}, got {moves!r}"
         )
@@ -407,13 +463,19 @@ def _couplings_from(J, n, name):
     if isinstance(J, dict):
         rows, cols, values, seen = [], [], [], {}
         for key, value in J.items():
-            if not (isinstance(key, tuple) and len(key) == 2 and
-                    all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)):
+            if not (
+                isinstance(key, tuple)
+                and len(key) == 2
+                and all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)
+            ):
                 raise ValueError(f"{name} key {key!r} is not a pair of integer indices")
             i, j = int(key[0]), int(key[1])
             if i < 0 or j < 0 or (n is not None and (i >= n or j >= n)):
-                raise ValueError(f"{name}[{key}] has an index out of range 0..{n - 1}"
-                                 if n is not None else f"{name}[{key}]: negative index")
+                raise ValueError(
+                    f"{name}[{key}] has an index out of range 0..{n - 1}"
+                    if n is not None
+                    else f"{name}[{key}]: negative index"
+                )
             if i == j:
                 raise ValueError(f"{name}[{key}] couples a spin with itself (use h)")
             pair = (min(i, j), max(i, j))
@@ -431,8 +493,11 @@ def _couplings_from(J, n, name):
             rows.append(pair[0])
             cols.append(pair[1])
             values.append(value)
-        return (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
-                np.array(values, dtype=np.float64))
+        return (
+            np.array(rows, dtype=np.int64),
+            np.array(cols, dtype=np.int64),
+            np.array(values, dtype=np.float64),
+        )
     if sp.issparse(J):
         matrix = sp.coo_matrix(J)
         matrix.sum_duplicates()
@@ -462,8 +527,10 @@ def _couplings_from(J, n, name):
         diagonal = np.flatnonzero(np.diag(dense))
         if diagonal.size:
             i = diagonal[0]
-            raise ValueError(f"{name}[{i}, {i}] = {dense[i, i]}: the diagonal must be "
-                             "zero (spins squared are 1: use h or the offset)")
+            raise ValueError(
+                f"{name}[{i}, {i}] = {dense[i, i]}: the diagonal must be "
+                "zero (spins squared are 1: use h or the offset)"
+            )
         rows, cols = np.nonzero(np.triu(dense, 1))
         return rows.astype(np.int64), cols.astype(np.int64), dense[rows, cols]
     data = matrix.data.astype(np.float64)
@@ -472,19 +539,26 @@ def _couplings_from(J, n, name):
         raise ValueError(f"{name}[{matrix.row[k]}, {matrix.col[k]}] is not finite")
     if np.any(matrix.row == matrix.col) and np.any(data[matrix.row == matrix.col] != 0):
         k = np.flatnonzero((matrix.row == matrix.col) & (data != 0))[0]
-        raise ValueError(f"{name}[{matrix.row[k]}, {matrix.row[k]}] is on the diagonal "
-                         "(use h or the offset)")
+        raise ValueError(
+            f"{name}[{matrix.row[k]}, {matrix.row[k]}] is on the diagonal "
+            "(use h or the offset)"
+        )
     csr = sp.csr_matrix((data, (matrix.row, matrix.col)), shape=shape)
     asym = csr - csr.T
     asym.eliminate_zeros()
     if asym.nnz:
         coo = asym.tocoo()
         i, j = coo.row[0], coo.col[0]
-        raise ValueError(f"{name} is not symmetric at [{i}, {j}]: {csr[i, j]} vs {csr[j, i]}")
+        raise ValueError(
+            f"{name} is not symmetric at [{i}, {j}]: {csr[i, j]} vs {csr[j, i]}"
+        )
     upper = sp.triu(csr, 1).tocoo()
     keep = upper.data != 0
-    return (upper.row[keep].astype(np.int64), upper.col[keep].astype(np.int64),
-            upper.data[keep].astype(np.float64))
+    return (
+        upper.row[keep].astype(np.int64),
+        upper.col[keep].astype(np.int64),
+        upper.data[keep].astype(np.float64),
+    )
 
 
 def _symmetric_csr(n, rows, cols, values):
@@ -493,7 +567,11 @@ def _symmetric_csr(n, rows, cols, values):
     both_cols = np.concatenate([cols, rows])
     both_vals = np.concatenate([values, values])
     order = np.lexsort((both_cols, both_rows))
-    both_rows, both_cols, both_vals = both_rows[order], both_cols[order], both_vals[order]
+    both_rows, both_cols, both_vals = (
+        both_rows[order],
+        both_cols[order],
+        both_vals[order],
+    )
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(indptr, both_rows + 1, 1)
     return np.cumsum(indptr), both_cols.astype(np.int64), both_vals
@@ -504,7 +582,9 @@ def _check_spins(spins, n, name="spins"):
     if spins.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be numeric +1/-1, got dtype {spins.dtype}")
     if spins.shape[-1:] != (n,) or spins.ndim > 2:
-        raise ValueError(f"{name} must have shape ({n},) or (m, {n}), got {spins.shape}")
+        raise ValueError(
+            f"{name} must have shape ({n},) or (m, {n}), got {spins.shape}"
+        )
     if not np.all((spins == 1) | (spins == -1)):
         raise ValueError(f"{name} must contain only +1 and -1")
     return spins.astype(np.int8)
@@ -551,7 +631,10 @@ class Ising:
             n_h = max(h) + 1 if h else 0
             n_j = 0
             if isinstance(J, dict) and J:
-                n_j = max(max(int(k[0]), int(k[1])) for k in J if isinstance(k, tuple)) + 1
+                n_j = (
+                    max(max(int(k[0]), int(k[1])) for k in J if isinstance(k, tuple))
+                    + 1
+                )
             elif not isinstance(J, dict):
                 n_j = np.shape(J)[0]
             n = max(n_h, n_j)
@@ -567,12 +650,16 @@ class Ising:
         else:
             h_array = np.asarray(h)
             if h_array.dtype.kind not in "iuf" or h_array.ndim != 1:
-                raise ValueError(f"h must be a 1-d numeric array, got {h_array.shape} "
-                                 f"{h_array.dtype}")
+                raise ValueError(
+                    f"h must be a 1-d numeric array, got {h_array.shape} "
+                    f"{h_array.dtype}"
+                )
             h_array = h_array.astype(np.float64)
             n = h_array.shape[0]
         if not np.all(np.isfinite(h_array)):
-            raise ValueError(f"h[{np.flatnonzero(~np.isfinite(h_array))[0]}] is not finite")
+            raise ValueError(
+                f"h[{np.flatnonzero(~np.isfinite(h_array))[0]}] is not finite"
+            )
         rows, cols, values = _couplings_from(J, n, "J")
         self._setup(h_array, rows, cols, values, float(offset))
 
@@ -586,12 +673,15 @@ class Ising:
         self.pairs = (rows, cols, values)
         indptr, indices, weights = _symmetric_csr(self.n, rows, cols, values)
         scale = np.abs(h).sum() + np.abs(values).sum()
-        self.exact_costs = bool(np.all(h * 4 == np.round(h * 4)) and
-                                np.all(values * 4 == np.round(values * 4)) and
-                                scale * 4 < _EXACT_LIMIT)
+        self.exact_costs = bool(
+            np.all(h * 4 == np.round(h * 4))
+            and np.all(values * 4 == np.round(values * 4))
+            and scale * 4 < _EXACT_LIMIT
+        )
         random_order = self.proposal == "random"
-        self._core = IsingCore(h, indptr, indices, weights, self.exact_costs,
-                               random_order)
+        self._core = IsingCore(
+            h, indptr, indices, weights, self.exact_costs, random_order
+        )
         self._reference = IsingReference(h, indptr, indices, weights, random_order)
 
     @classmethod
@@ -641,16 +731,20 @@ class Ising:
 
     def _search_spec(self):
         return _SearchSpec(
-            core=self._core, ops=self._reference, exact=self.exact_costs,
+            core=self._core,
+            ops=self._reference,
+            exact=self.exact_costs,
             objective=self.objective,
             to_internal=lambda states: _check_spins(states, self.n, "initial state"),
             from_internal=lambda spins: np.asarray(spins, dtype=np.int8).copy(),
-            size=self.n, name="Ising", cost_of_objective=lambda value: value - self.offset,
+            size=self.n,
+            name="Ising",
+            cost_of_objective=lambda value: value - self.offset,
         )
 
 
 class QUBO:
-    """Quadratic unconstrained binary optimisation ``E(x) = Σ_ij Q_ij x_i x_j + offset``.
+    """Quadratic unconstrained binary optimisation, ``E(x) = Σ Q_ij x_i x_j + offset``.
 
     Parameters
     ----------
@@ -675,8 +769,13 @@ class QUBO:
         if isinstance(Q, dict):
             entries = {}
             for key, value in Q.items():
-                if not (isinstance(key, tuple) and len(key) == 2 and
-                        all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)):
+                if not (
+                    isinstance(key, tuple)
+                    and len(key) == 2
+                    and all(
+                        _is_integer_like(k) or isinstance(k, np.integer) for k in key
+                    )
+                ):
                     raise ValueError(f"Q key {key!r} is not a pair of integer indices")
                 i, j = int(key[0]), int(key[1])
                 if i < 0 or j < 0:
@@ -730,8 +829,11 @@ class QUBO:
             raise ValueError(f"offset must be finite, got {offset}")
         self.offset = offset
         self.linear = diag
-        self.pairs = (np.asarray(rows, np.int64), np.asarray(cols, np.int64),
-                      np.asarray(values, np.float64))
+        self.pairs = (
+            np.asarray(rows, np.int64),
+            np.asarray(cols, np.int64),
+            np.asarray(values, np.float64),
+        )
         self._ising = self.to_ising()
 
     def __repr__(self):
@@ -760,8 +862,11 @@ class QUBO:
         spec.objective = self.objective
         spec.cost_of_objective = lambda value: value - self._ising.offset
         spec.to_internal = lambda states: (
-            2 * _check_binary(states, self.n, "initial state").astype(np.int8) - 1)
-        spec.from_internal = lambda spins: ((np.asarray(spins) + 1) // 2).astype(np.int8)
+            2 * _check_binary(states, self.n, "initial state").astype(np.int8) - 1
+        )
+        spec.from_internal = lambda spins: ((np.asarray(spins) + 1) // 2).astype(
+            np.int8
+        )
         spec.name = "QUBO"
         return spec
 
@@ -807,16 +912,22 @@ class MaxCut:
         if edges.size == 0:
             edges = edges.reshape(0, 2)
         if edges.dtype.kind not in "iu" or edges.ndim != 2 or edges.shape[1] != 2:
-            raise ValueError(f"edges must be an (m, 2) integer array, got {edges.shape} "
-                             f"{edges.dtype}")
+            raise ValueError(
+                f"edges must be an (m, 2) integer array, got {edges.shape} "
+                f"{edges.dtype}"
+            )
         m = edges.shape[0]
-        weights = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
+        weights = (
+            np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
+        )
         if weights.shape != (m,):
             raise ValueError(f"weights must have shape ({m},), got {weights.shape}")
         for k in range(m):
             i, j = int(edges[k, 0]), int(edges[k, 1])
             if not (0 <= i < self.n and 0 <= j < self.n):
-                raise ValueError(f"edge {k} ({i}, {j}) has a vertex outside 0..{self.n - 1}")
+                raise ValueError(
+                    f"edge {k} ({i}, {j}) has a vertex outside 0..{self.n - 1}"
+                )
             if i == j:
                 raise ValueError(f"edge {k} ({i}, {j}) is a self-loop")
         if not np.all(np.isfinite(weights)):
@@ -830,13 +941,15 @@ class MaxCut:
         if dup.size:
             a, b = order[dup[0]], order[dup[0] + 1]
             raise ValueError(
-                f"edges {a} and {b} both join vertices {lo[a]} and {hi[a]} (duplicate edge)"
+                f"edges {a} and {b} both join vertices {lo[a]} and {hi[a]} "
+                "(duplicate edge)"
             )
         self.edges = np.stack([lo, hi], axis=1)
         self.weights = weights
         self.total_weight = float(weights.sum())
-        self._ising = Ising._from_pairs(np.zeros(self.n), lo, hi, weights, 0.0,
-                                        self.proposal)
+        self._ising = Ising._from_pairs(
+            np.zeros(self.n), lo, hi, weights, 0.0, self.proposal
+        )
 
     def __repr__(self):
         return f"<MaxCut: {self.n} vertices, {len(self.weights)} edges>"

@@ -1,0 +1,11 @@
+import numpy as np
+
+class CompiledProblem:
+    state_size: int
+    state_dtype: np.dtype
+    aux_nbytes: int
+    n_tabu_keys: int
+    exact_costs: bool
+    @property
+    def has_neighbourhood(self) -> bool: ...
+    def _check_vtable(self) -> None: ...

@@ -1,0 +1,40 @@
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+STATUS: dict[str, int]
+ACCEPT_THRESHOLD: float
+
+def init_chains(
+    core: Any, arrays: Any, random_start: Any, num_threads: int, use_vtable: bool = ...
+) -> None: ...
+def anneal(
+    core: Any,
+    arrays: Any,
+    temperatures: Any,
+    sweep_len: int,
+    target: float,
+    deadline: float,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> None: ...
+def climb(
+    core: Any,
+    arrays: Any,
+    max_steps: int,
+    best_improvement: bool,
+    tolerance: float,
+    target: float,
+    deadline: float,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> None: ...
+def sample_deltas(
+    core: Any, arrays: Any, n_samples: int, num_threads: int, use_vtable: bool = ...
+) -> npt.NDArray[np.float64]: ...
+def check_deltas(
+    core: Any, state: Any, n_samples: int, rng_state: Any, use_vtable: bool = ...
+) -> tuple[float, int, Any, Any, Any]: ...
+def costs_of(core: Any, states: Any) -> npt.NDArray[np.float64]: ...
+def fast_exp_scalar(x: float) -> float: ...

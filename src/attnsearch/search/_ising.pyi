@@ -1,0 +1,18 @@
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._core import CompiledProblem
+
+class IsingCore(CompiledProblem):
+    def __init__(
+        self,
+        h: Any,
+        indptr: Any,
+        indices: Any,
+        weights: Any,
+        exact_costs: bool = ...,
+        random_order: bool = ...,
+    ) -> None: ...
+    def energies(self, spins: Any) -> npt.NDArray[np.float64]: ...
