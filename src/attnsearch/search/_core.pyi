@@ -1,5 +1,7 @@
 import numpy as np
+from typing_extensions import disjoint_base
 
+@disjoint_base
 class CompiledProblem:
     state_size: int
     state_dtype: np.dtype

@@ -2,9 +2,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 from ._core import CompiledProblem
 
+@disjoint_base
 class IsingCore(CompiledProblem):
     def __init__(
         self,

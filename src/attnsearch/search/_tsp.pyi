@@ -2,12 +2,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 from ._core import CompiledProblem
 
 METRICS: dict[str, int]
 MOVE_KINDS: dict[str, int]
 
+@disjoint_base
 class TSPCore(CompiledProblem):
     def __init__(
         self,

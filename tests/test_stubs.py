@@ -1,0 +1,29 @@
+"""The .pyi stubs of the compiled modules describe what Python sees (mypy.stubtest)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULES = [
+    "attnsearch._threads",
+    "attnsearch._fastexp",
+    "attnsearch._blas",
+    "attnsearch.attention._kernels",
+    "attnsearch.search._core",
+    "attnsearch.search._rng",
+    "attnsearch.search._ising",
+    "attnsearch.search._tsp",
+    "attnsearch.search._engine",
+]
+
+
+def test_stubs_match_compiled_modules():
+    pytest.importorskip("mypy")
+    allowlist = Path(__file__).with_name("stubtest_allowlist.txt")
+    completed = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", *MODULES, "--allowlist", str(allowlist)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
