@@ -42,7 +42,7 @@ cdef double _cost(const void *data, const char *state, const char *aux) noexcept
     return fabs((<const double *>aux)[0])
 
 
-cdef void _random_move(const void *data, const char *state, const char *aux,
+cdef void _random_move(const void *data, const char *state, char *aux,
                        attnsearch_rng *rng, Move *move) noexcept nogil:
     move.i = <int64_t>rng_below(rng, <unsigned long long>(<const PartitionData *>data).n)
     move.kind = 0

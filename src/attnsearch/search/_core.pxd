@@ -41,7 +41,8 @@ ctypedef int (*init_fn)(const void *data, char *state, char *aux, attnsearch_rng
 # Cost of a state from scratch (the engine tracks it incrementally with delta).
 ctypedef double (*cost_fn)(const void *data, const char *state,
                            const char *aux) noexcept nogil
-ctypedef void (*random_move_fn)(const void *data, const char *state, const char *aux,
+# May update proposal statistics kept in aux (adaptive step sizes), never the state.
+ctypedef void (*random_move_fn)(const void *data, const char *state, char *aux,
                                 attnsearch_rng *rng, Move *move) noexcept nogil
 # Exact cost(after) - cost(before); must not modify anything.
 ctypedef double (*delta_fn)(const void *data, const char *state, const char *aux,

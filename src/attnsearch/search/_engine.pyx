@@ -16,9 +16,10 @@ Ctrl-C are handled; chunk boundaries never change the arithmetic.
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from ._core cimport (
+    MAX_TABU_ATTRIBUTES,
     MOVE_NONE,
     CompiledProblem,
     Move,
@@ -26,6 +27,18 @@ from ._core cimport (
     attnsearch_rng,
     rng_below,
     rng_uniform,
+)
+from ._continuous cimport (
+    ContinuousCore,
+    ContinuousData,
+    continuous_apply,
+    continuous_cost,
+    continuous_delta,
+    continuous_init,
+    continuous_move_at,
+    continuous_n_moves,
+    continuous_random_move,
+    continuous_tabu_attributes,
 )
 from ._ising cimport (
     IsingCore,
@@ -37,6 +50,7 @@ from ._ising cimport (
     ising_move_at,
     ising_n_moves,
     ising_random_move,
+    ising_tabu_attributes,
 )
 from ._tsp cimport (
     TSPCore,
@@ -47,6 +61,7 @@ from ._tsp cimport (
     tsp_move_at,
     tsp_n_moves,
     tsp_random_move,
+    tsp_tabu_attributes,
     tsp_tour_length,
 )
 
@@ -61,6 +76,7 @@ cdef extern from "attnsearch_clock.h" nogil:
 ctypedef fused Problem:
     IsingData
     TSPData
+    ContinuousData
     ProblemVTable
 
 # Chain status codes (the Python drivers read them as ints).
@@ -107,6 +123,8 @@ cdef inline int _init(const Problem *p, char *state, char *aux, attnsearch_rng *
         return ising_init(p, state, aux, rng, random_start)
     elif Problem is TSPData:
         return tsp_init(p, state, aux, rng, random_start)
+    elif Problem is ContinuousData:
+        return continuous_init(p, state, aux, rng, random_start)
     else:
         return p.init(p.data, state, aux, rng, random_start)
 
@@ -116,16 +134,20 @@ cdef inline double _cost(const Problem *p, const char *state, const char *aux) n
         return ising_cost(p, state, aux)
     elif Problem is TSPData:
         return tsp_tour_length(p, <const int32_t *>state)
+    elif Problem is ContinuousData:
+        return continuous_cost(p, state, aux)
     else:
         return p.cost(p.data, state, aux)
 
 
-cdef inline void _random_move(const Problem *p, const char *state, const char *aux,
+cdef inline void _random_move(const Problem *p, const char *state, char *aux,
                               attnsearch_rng *rng, Move *move) noexcept nogil:
     if Problem is IsingData:
         ising_random_move(p, state, aux, rng, move)
     elif Problem is TSPData:
         tsp_random_move(p, state, aux, rng, move)
+    elif Problem is ContinuousData:
+        continuous_random_move(p, state, aux, rng, move)
     else:
         p.random_move(p.data, state, aux, rng, move)
 
@@ -136,6 +158,8 @@ cdef inline double _delta(const Problem *p, const char *state, const char *aux,
         return ising_delta(p, state, aux, move)
     elif Problem is TSPData:
         return tsp_delta(p, state, aux, move)
+    elif Problem is ContinuousData:
+        return continuous_delta(p, state, aux, move)
     else:
         return p.delta(p.data, state, aux, move)
 
@@ -146,6 +170,8 @@ cdef inline void _apply(const Problem *p, char *state, char *aux,
         ising_apply(p, state, aux, move)
     elif Problem is TSPData:
         tsp_apply(p, state, aux, move)
+    elif Problem is ContinuousData:
+        continuous_apply(p, state, aux, move)
     else:
         p.apply(p.data, state, aux, move)
 
@@ -156,6 +182,8 @@ cdef inline int64_t _n_moves(const Problem *p, const char *state,
         return ising_n_moves(p, state, aux)
     elif Problem is TSPData:
         return tsp_n_moves(p, state, aux)
+    elif Problem is ContinuousData:
+        return continuous_n_moves(p, state, aux)
     else:
         return p.n_moves(p.data, state, aux)
 
@@ -166,11 +194,28 @@ cdef inline void _move_at(const Problem *p, const char *state, const char *aux,
         ising_move_at(p, state, aux, index, move)
     elif Problem is TSPData:
         tsp_move_at(p, state, aux, index, move)
+    elif Problem is ContinuousData:
+        continuous_move_at(p, state, aux, index, move)
     else:
         p.move_at(p.data, state, aux, index, move)
 
 
-cdef inline void _propose(const Problem *p, const char *state, const char *aux,
+cdef inline int _tabu_attributes(const Problem *p, const char *state, const Move *move,
+                                 int64_t *attributes) noexcept nogil:
+    if Problem is IsingData:
+        return ising_tabu_attributes(p, state, move, attributes)
+    elif Problem is TSPData:
+        return tsp_tabu_attributes(p, state, move, attributes)
+    elif Problem is ContinuousData:
+        return continuous_tabu_attributes(p, state, move, attributes)
+    else:
+        if p.tabu_attributes == NULL:
+            attributes[0] = move.i
+            return 1
+        return p.tabu_attributes(p.data, state, move, attributes)
+
+
+cdef inline void _propose(const Problem *p, const char *state, char *aux,
                           attnsearch_rng *rng, int64_t attempt, Move *move) noexcept nogil:
     """Annealing proposal: Ising sweeps its spins in order (as dwave-samplers
     does, no draw needed), every other problem draws a random move."""
@@ -184,30 +229,57 @@ cdef inline void _propose(const Problem *p, const char *state, const char *aux,
         _random_move(p, state, aux, rng, move)
 
 
+# -- method parameters and per-chain scratch -----------------------------------------
+
+cdef enum:
+    METHOD_INIT = 0
+    METHOD_ANNEAL = 1
+    METHOD_CLIMB = 2
+    METHOD_STOCHASTIC = 3
+    METHOD_TABU = 4
+    METHOD_SAMPLE = 5
+
+
+cdef struct MethodParams:
+    # Everything a method needs besides the problem and the chains.
+    int method
+    const double *temperatures  # annealing: one per sweep of this chunk
+    int64_t n_units             # sweeps, steps or samples in this chunk
+    int64_t sweep_len
+    bint best_improvement
+    double tolerance
+    double target
+    double deadline
+    double temperature          # stochastic hill climbing
+    int64_t sample_size         # stochastic HC / tabu candidates (0: enumerate all)
+    int64_t tenure
+    bint aspiration
+    const uint8_t *random_start
+    Move *moves                 # per-chain scratch: sample_size moves ...
+    double *deltas              # ... and their deltas (or the calibration samples)
+    int64_t *tabu_until         # per-chain n_tabu_keys: step until which a key is tabu
+    Py_ssize_t n_tabu_keys
+
+
 # -- initialisation ---------------------------------------------------------------
 
-cdef void _init_chains(const Problem *p, Chains *c, const uint8_t *random_start,
-                       Py_ssize_t n_chains, int n_threads) noexcept nogil:
-    cdef Py_ssize_t chain
-    cdef char *state
-    cdef char *aux
-    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
-        state = c.states + chain * c.state_nbytes
-        aux = c.aux + chain * c.aux_nbytes
-        if _init(p, state, aux, <attnsearch_rng *>&c.rng[4 * chain],
-                 random_start[chain]) != 0:
-            c.status[chain] = STATUS_BAD_INITIAL_STATE
-            continue
-        c.cost[chain] = _cost(p, state, aux)
-        c.best_cost[chain] = c.cost[chain]
-        memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+cdef void _init_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                      const MethodParams *m) noexcept nogil:
+    cdef char *state = c.states + chain * c.state_nbytes
+    cdef char *aux = c.aux + chain * c.aux_nbytes
+    if _init(p, state, aux, <attnsearch_rng *>&c.rng[4 * chain],
+             m.random_start[chain]) != 0:
+        c.status[chain] = STATUS_BAD_INITIAL_STATE
+        return
+    c.cost[chain] = _cost(p, state, aux)
+    c.best_cost[chain] = c.cost[chain]
+    memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
 
 
 # -- simulated annealing ----------------------------------------------------------
 
 cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
-                        const double *temperatures, int64_t n_sweeps, int64_t sweep_len,
-                        double target, double deadline) noexcept nogil:
+                        const MethodParams *m) noexcept nogil:
     """Metropolis sweeps for one chain: accept delta <= 0 always, else with
     probability exp(-delta / T); the best state is kept at sweep ends."""
     cdef:
@@ -221,6 +293,9 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         int64_t evaluations = 0, accepted = 0, sweep, attempt, clock_count = 0, slot
         Move move
         bint accept
+        const double *temperatures = m.temperatures
+        int64_t n_sweeps = m.n_units, sweep_len = m.sweep_len
+        double target = m.target, deadline = m.deadline
         # exp(-delta * beta) of recent deltas, per sweep (delta -> slot by its top
         # bits): discrete-cost problems (Ising: a handful of distinct deltas) skip
         # nearly every exp. The cached value is the same number exp would return,
@@ -289,20 +364,10 @@ cdef inline int64_t _cache_slot(double delta) noexcept nogil:
     return <int64_t>((bits >> 50) & 7)
 
 
-cdef void _anneal_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
-                      const double *temperatures, int64_t n_sweeps, int64_t sweep_len,
-                      double target, double deadline, int n_threads) noexcept nogil:
-    cdef Py_ssize_t chain
-    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
-        if c.status[chain] == STATUS_RUNNING:
-            _anneal_chain(p, c, chain, temperatures, n_sweeps, sweep_len, target, deadline)
-
-
 # -- hill climbing ----------------------------------------------------------------
 
-cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t max_steps,
-                       bint best_improvement, double tolerance, double target,
-                       double deadline) noexcept nogil:
+cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                       const MethodParams *m) noexcept nogil:
     """Greedy descent: apply the best (or the first, scanning from a random
     index) improving neighbour; stop at a local optimum."""
     cdef:
@@ -314,6 +379,9 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t ma
         int64_t evaluations = 0, _step, n_moves, index, start, k
         Move move, best_move
         bint found
+        int64_t max_steps = m.n_units
+        bint best_improvement = m.best_improvement
+        double tolerance = m.tolerance, target = m.target, deadline = m.deadline
     for _step in range(max_steps):
         n_moves = _n_moves(p, state, aux)
         found = False
@@ -364,43 +432,240 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t ma
     (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
-cdef void _climb_all(const Problem *p, Chains *c, Py_ssize_t n_chains, int64_t max_steps,
-                     bint best_improvement, double tolerance, double target,
-                     double deadline, int n_threads) noexcept nogil:
-    cdef Py_ssize_t chain
-    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
-        if c.status[chain] == STATUS_RUNNING:
-            _climb_chain(p, c, chain, max_steps, best_improvement, tolerance, target,
-                         deadline)
+# -- stochastic hill climbing ------------------------------------------------------
+
+cdef inline double _weight(double gain, double top, double temperature) noexcept nogil:
+    """Softmax weight of a gain relative to the largest one seen (<= 1)."""
+    return fast_exp((gain - top) / temperature)
+
+
+cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                            const MethodParams *m) noexcept nogil:
+    """Each step draws one of the candidates (sampled, or the whole neighbourhood)
+    or staying put, with probability proportional to exp(gain / T), gain = -delta
+    (staying has gain 0). T = 0: the best candidate if it improves, else stay."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        attnsearch_rng *rng = &local_rng
+        Move *moves = m.moves + chain * m.sample_size
+        double *deltas = m.deltas + chain * m.sample_size
+        double cost = c.cost[chain], delta, gain, top, total, u, cumulative, temperature
+        double best_gain
+        int64_t evaluations = 0, accepted = 0, _step, k, n_candidates, index, chosen
+        Move move, chosen_move
+        bint enumerate_all = m.sample_size == 0
+    temperature = m.temperature
+    for _step in range(m.n_units):
+        # Pass 1: the largest gain (at least 0, the gain of staying) and the total
+        # weight, rescaled online whenever the largest gain grows.
+        top = 0.0
+        total = 1.0
+        best_gain = 0.0
+        chosen = -1
+        n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
+        for k in range(n_candidates):
+            if enumerate_all:
+                _move_at(p, state, aux, k, &move)
+            else:
+                _random_move(p, state, aux, rng, &moves[k])
+                move = moves[k]
+            if move.kind == MOVE_NONE:
+                if not enumerate_all:
+                    deltas[k] = INFINITY
+                continue
+            delta = _delta(p, state, aux, &move)
+            evaluations += 1
+            if not enumerate_all:
+                deltas[k] = delta
+            gain = -delta
+            if gain > best_gain:
+                best_gain = gain
+                chosen = k
+                chosen_move = move
+            if temperature > 0:
+                if gain > top:
+                    total = total * _weight(top, gain, temperature) + 1.0
+                    top = gain
+                else:
+                    total += _weight(gain, top, temperature)
+        if temperature > 0:
+            # Pass 2: draw in the same order (staying first).
+            u = rng_uniform(rng) * total
+            cumulative = _weight(0.0, top, temperature)
+            if u >= cumulative:
+                for k in range(n_candidates):
+                    if enumerate_all:
+                        _move_at(p, state, aux, k, &move)
+                        if move.kind == MOVE_NONE:
+                            continue
+                        gain = -_delta(p, state, aux, &move)
+                    else:
+                        if deltas[k] == INFINITY:
+                            continue
+                        move = moves[k]
+                        gain = -deltas[k]
+                    cumulative += _weight(gain, top, temperature)
+                    if u < cumulative:
+                        chosen = k
+                        chosen_move = move
+                        best_gain = gain
+                        break
+                # (If rounding left u beyond the last sum, the best candidate stands.)
+            else:
+                chosen = -1
+        if chosen < 0:
+            c.progress[chain] += 1
+            if temperature <= 0 and enumerate_all:
+                c.status[chain] = STATUS_CONVERGED
+                break
+        else:
+            _apply(p, state, aux, &chosen_move)
+            cost -= best_gain
+            accepted += 1
+            c.progress[chain] += 1
+            if cost < c.best_cost[chain]:
+                c.best_cost[chain] = cost
+                memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+        if c.best_cost[chain] <= m.target:
+            c.status[chain] = STATUS_TARGET
+            break
+        if monotonic() > m.deadline:
+            c.status[chain] = STATUS_TIME
+            break
+    c.cost[chain] = cost
+    c.n_evaluations[chain] += evaluations
+    c.n_accepted[chain] += accepted
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
+
+
+# -- tabu search --------------------------------------------------------------------
+
+cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                      const MethodParams *m) noexcept nogil:
+    """Each step takes the best admissible candidate, even a worsening one; the
+    attributes of the move taken stay tabu for `tenure` steps; a tabu move is
+    admissible when it beats the best cost so far (aspiration). When every
+    candidate is tabu, the best of them is taken. The best state is kept."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        attnsearch_rng *rng = &local_rng
+        int64_t *tabu_until = m.tabu_until + chain * m.n_tabu_keys
+        double cost = c.cost[chain], delta, best_allowed, best_any
+        int64_t evaluations = 0, taken = 0, _step, k, n_candidates, step_index, a
+        int64_t n_attributes
+        int64_t attributes[MAX_TABU_ATTRIBUTES]
+        Move move, allowed_move, any_move
+        bint enumerate_all = m.sample_size == 0, tabu, have_allowed, have_any
+    for _step in range(m.n_units):
+        step_index = c.progress[chain]
+        best_allowed = INFINITY
+        best_any = INFINITY
+        have_allowed = False
+        have_any = False
+        n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
+        for k in range(n_candidates):
+            if enumerate_all:
+                _move_at(p, state, aux, k, &move)
+            else:
+                _random_move(p, state, aux, rng, &move)
+            if move.kind == MOVE_NONE:
+                continue
+            delta = _delta(p, state, aux, &move)
+            evaluations += 1
+            if delta < best_any:
+                best_any = delta
+                any_move = move
+                have_any = True
+            if delta >= best_allowed:
+                continue  # cannot be chosen: skip the tabu check
+            n_attributes = _tabu_attributes(p, state, &move, attributes)
+            tabu = False
+            for a in range(n_attributes):
+                if tabu_until[attributes[a]] > step_index:
+                    tabu = True
+                    break
+            if tabu and not (m.aspiration and cost + delta < c.best_cost[chain] - m.tolerance):
+                continue
+            best_allowed = delta
+            allowed_move = move
+            have_allowed = True
+        if not have_any:
+            c.status[chain] = STATUS_CONVERGED  # no move at all
+            break
+        if not have_allowed:
+            allowed_move = any_move
+            best_allowed = best_any
+        n_attributes = _tabu_attributes(p, state, &allowed_move, attributes)
+        _apply(p, state, aux, &allowed_move)
+        cost += best_allowed
+        for a in range(n_attributes):
+            tabu_until[attributes[a]] = step_index + 1 + m.tenure
+        taken += 1
+        c.progress[chain] += 1
+        if cost < c.best_cost[chain] - m.tolerance:
+            c.best_cost[chain] = cost
+            memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+        if c.best_cost[chain] <= m.target:
+            c.status[chain] = STATUS_TARGET
+            break
+        if monotonic() > m.deadline:
+            c.status[chain] = STATUS_TIME
+            break
+    c.cost[chain] = cost
+    c.n_evaluations[chain] += evaluations
+    c.n_accepted[chain] += taken
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
 # -- temperature calibration --------------------------------------------------------
 
-cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain, int64_t n_samples,
-                        double *deltas) noexcept nogil:
+cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                        const MethodParams *m) noexcept nogil:
     """Deltas of n_samples random moves along a random walk (every move applied)."""
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
         attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
         attnsearch_rng *rng = &local_rng
-        int64_t m
+        int64_t n_samples = m.n_units
+        double *deltas = m.deltas + chain * m.n_units
+        int64_t sample
         Move move
-    for m in range(n_samples):
+    for sample in range(n_samples):
         _random_move(p, state, aux, rng, &move)
         if move.kind == MOVE_NONE:
-            deltas[m] = 0.0
+            deltas[sample] = 0.0
             continue
-        deltas[m] = _delta(p, state, aux, &move)
+        deltas[sample] = _delta(p, state, aux, &move)
         _apply(p, state, aux, &move)
     (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
-cdef void _sample_all(const Problem *p, Chains *c, Py_ssize_t n_chains, int64_t n_samples,
-                      double *deltas, int n_threads) noexcept nogil:
+# -- every method, over all chains ----------------------------------------------------
+
+cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const MethodParams *m,
+                   int n_threads) noexcept nogil:
+    """prange over chains: each chain runs the method on its own memory and stream."""
     cdef Py_ssize_t chain
     for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
-        _sample_chain(p, c, chain, n_samples, deltas + chain * n_samples)
+        if m.method == METHOD_INIT:
+            _init_chain(p, c, chain, m)
+        elif m.method == METHOD_SAMPLE:
+            _sample_chain(p, c, chain, m)
+        elif c.status[chain] != STATUS_RUNNING:
+            continue
+        elif m.method == METHOD_ANNEAL:
+            _anneal_chain(p, c, chain, m)
+        elif m.method == METHOD_CLIMB:
+            _climb_chain(p, c, chain, m)
+        elif m.method == METHOD_STOCHASTIC:
+            _stochastic_chain(p, c, chain, m)
+        elif m.method == METHOD_TABU:
+            _tabu_chain(p, c, chain, m)
 
 
 # -- Python entry points ----------------------------------------------------------
@@ -434,17 +699,45 @@ cdef Chains _chains_of(object arrays) except *:
     return c
 
 
-cdef int _kind(object core, bint use_vtable) except -1:
+cdef int _dispatch(object core, Chains *c, Py_ssize_t n_chains, const MethodParams *m,
+                  int n_threads, bint use_vtable) except -1:
+    """Run a method with the problem's specialised operations, or its vtable."""
+    cdef CompiledProblem compiled
     if not isinstance(core, CompiledProblem):
         raise TypeError(f"expected a CompiledProblem, got {type(core).__name__}")
-    (<CompiledProblem>core)._check_vtable()
-    if use_vtable:
+    compiled = core
+    compiled._check_vtable()
+    if n_chains == 0:
         return 0
-    if isinstance(core, IsingCore):
-        return 1
-    if isinstance(core, TSPCore):
-        return 2
+    if not use_vtable and isinstance(core, IsingCore):
+        with nogil:
+            _run_all(&(<IsingCore>core).data, c, n_chains, m, n_threads)
+    elif not use_vtable and isinstance(core, TSPCore):
+        with nogil:
+            _run_all(&(<TSPCore>core).data, c, n_chains, m, n_threads)
+    elif not use_vtable and isinstance(core, ContinuousCore):
+        with nogil:
+            _run_all(&(<ContinuousCore>core).data, c, n_chains, m, n_threads)
+    else:
+        with nogil:
+            _run_all(&compiled.vtable, c, n_chains, m, n_threads)
     return 0
+
+
+cdef MethodParams _params(int method, int64_t n_units, double target, double deadline):
+    cdef MethodParams m
+    memset(&m, 0, sizeof(MethodParams))
+    m.method = method
+    m.n_units = n_units
+    m.target = target
+    m.deadline = deadline
+    return m
+
+
+def _require_neighbourhood(core):
+    if not core.has_neighbourhood:
+        raise TypeError(f"{type(core).__name__} has no enumerable neighbourhood "
+                        "(vtable.n_moves / move_at)")
 
 
 def init_chains(core, arrays, random_start, int num_threads, bint use_vtable=False):
@@ -462,24 +755,10 @@ def init_chains(core, arrays, random_start, int num_threads, bint use_vtable=Fal
     """
     cdef Chains c = _chains_of(arrays)
     cdef const uint8_t[::1] random_view = np.ascontiguousarray(random_start, dtype=np.uint8)
-    cdef Py_ssize_t n_chains = random_view.shape[0]
-    cdef int kind = _kind(core, use_vtable)
-    cdef IsingCore ising
-    cdef TSPCore tsp
-    cdef CompiledProblem compiled = core
-    if n_chains == 0:
-        return
-    if kind == 1:
-        ising = core
-        with nogil:
-            _init_chains(&ising.data, &c, &random_view[0], n_chains, num_threads)
-    elif kind == 2:
-        tsp = core
-        with nogil:
-            _init_chains(&tsp.data, &c, &random_view[0], n_chains, num_threads)
-    else:
-        with nogil:
-            _init_chains(&compiled.vtable, &c, &random_view[0], n_chains, num_threads)
+    cdef MethodParams m = _params(METHOD_INIT, 0, -INFINITY, INFINITY)
+    if random_view.shape[0]:
+        m.random_start = &random_view[0]
+    _dispatch(core, &c, random_view.shape[0], &m, num_threads, use_vtable)
 
 
 def anneal(core, arrays, temperatures, Py_ssize_t sweep_len, double target,
@@ -488,58 +767,72 @@ def anneal(core, arrays, temperatures, Py_ssize_t sweep_len, double target,
     running chain (status 0), updating ``arrays`` in place."""
     cdef Chains c = _chains_of(arrays)
     cdef const double[::1] temps = np.ascontiguousarray(temperatures, dtype=np.float64)
-    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
-    cdef int64_t n_sweeps = temps.shape[0]
-    cdef int kind = _kind(core, use_vtable)
-    cdef IsingCore ising
-    cdef TSPCore tsp
-    cdef CompiledProblem compiled = core
-    if n_chains == 0 or n_sweeps == 0:
+    cdef MethodParams m = _params(METHOD_ANNEAL, temps.shape[0], target, deadline)
+    if temps.shape[0] == 0:
         return
-    if kind == 1:
-        ising = core
-        with nogil:
-            _anneal_all(&ising.data, &c, n_chains, &temps[0], n_sweeps, sweep_len, target,
-                        deadline, num_threads)
-    elif kind == 2:
-        tsp = core
-        with nogil:
-            _anneal_all(&tsp.data, &c, n_chains, &temps[0], n_sweeps, sweep_len, target,
-                        deadline, num_threads)
-    else:
-        with nogil:
-            _anneal_all(&compiled.vtable, &c, n_chains, &temps[0], n_sweeps, sweep_len,
-                        target, deadline, num_threads)
+    m.temperatures = &temps[0]
+    m.sweep_len = sweep_len
+    _dispatch(core, &c, arrays.cost.shape[0], &m, num_threads, use_vtable)
 
 
 def climb(core, arrays, int64_t max_steps, bint best_improvement, double tolerance,
           double target, double deadline, int num_threads, bint use_vtable=False):
     """Up to ``max_steps`` hill-climbing steps on every running chain (in place)."""
     cdef Chains c = _chains_of(arrays)
-    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
-    cdef int kind = _kind(core, use_vtable)
-    cdef IsingCore ising
-    cdef TSPCore tsp
-    cdef CompiledProblem compiled = core
-    if n_chains == 0 or max_steps <= 0:
+    cdef MethodParams m = _params(METHOD_CLIMB, max_steps, target, deadline)
+    _require_neighbourhood(core)
+    if max_steps <= 0:
         return
-    if not core.has_neighbourhood:
-        raise TypeError(f"{type(core).__name__} has no enumerable neighbourhood "
-                        "(vtable.n_moves / move_at)")
-    if kind == 1:
-        ising = core
-        with nogil:
-            _climb_all(&ising.data, &c, n_chains, max_steps, best_improvement, tolerance,
-                       target, deadline, num_threads)
-    elif kind == 2:
-        tsp = core
-        with nogil:
-            _climb_all(&tsp.data, &c, n_chains, max_steps, best_improvement, tolerance,
-                       target, deadline, num_threads)
-    else:
-        with nogil:
-            _climb_all(&compiled.vtable, &c, n_chains, max_steps, best_improvement,
-                       tolerance, target, deadline, num_threads)
+    m.best_improvement = best_improvement
+    m.tolerance = tolerance
+    _dispatch(core, &c, arrays.cost.shape[0], &m, num_threads, use_vtable)
+
+
+def stochastic_climb(core, arrays, int64_t max_steps, double temperature,
+                     Py_ssize_t sample_size, double target, double deadline,
+                     int num_threads, bint use_vtable=False):
+    """Up to ``max_steps`` stochastic hill-climbing steps on every running chain;
+    ``sample_size`` 0 enumerates the whole neighbourhood."""
+    cdef Chains c = _chains_of(arrays)
+    cdef MethodParams m = _params(METHOD_STOCHASTIC, max_steps, target, deadline)
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    if sample_size == 0:
+        _require_neighbourhood(core)
+    moves = np.zeros((n_chains, max(1, sample_size) * sizeof(Move)), dtype=np.uint8)
+    deltas = np.zeros((n_chains, max(1, sample_size)))
+    cdef uint8_t[:, ::1] moves_view = moves
+    cdef double[:, ::1] deltas_view = deltas
+    if max_steps <= 0 or n_chains == 0:
+        return
+    m.temperature = temperature
+    m.sample_size = sample_size
+    m.moves = <Move *>&moves_view[0, 0]
+    m.deltas = &deltas_view[0, 0]
+    _dispatch(core, &c, n_chains, &m, num_threads, use_vtable)
+
+
+def tabu(core, arrays, tabu_until, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
+         Py_ssize_t candidate_size, double tolerance, double target, double deadline,
+         int num_threads, bint use_vtable=False):
+    """Up to ``max_steps`` tabu-search steps on every running chain; ``tabu_until``
+    (n_chains, n_tabu_keys) int64 persists between calls."""
+    cdef Chains c = _chains_of(arrays)
+    cdef MethodParams m = _params(METHOD_TABU, max_steps, target, deadline)
+    cdef int64_t[:, ::1] tabu_view = tabu_until
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    if candidate_size == 0:
+        _require_neighbourhood(core)
+    if tabu_view.shape[0] != n_chains or tabu_view.shape[1] < 1:
+        raise ValueError("tabu_until must have one row per chain")
+    if max_steps <= 0 or n_chains == 0:
+        return
+    m.tenure = tenure
+    m.aspiration = aspiration
+    m.sample_size = candidate_size
+    m.tolerance = tolerance
+    m.tabu_until = &tabu_view[0, 0]
+    m.n_tabu_keys = tabu_view.shape[1]
+    _dispatch(core, &c, n_chains, &m, num_threads, use_vtable)
 
 
 def sample_deltas(core, arrays, Py_ssize_t n_samples, int num_threads,
@@ -548,26 +841,12 @@ def sample_deltas(core, arrays, Py_ssize_t n_samples, int num_threads,
     (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples)."""
     cdef Chains c = _chains_of(arrays)
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
-    cdef double[:, ::1] deltas = np.zeros((n_chains, n_samples))
-    cdef int kind = _kind(core, use_vtable)
-    cdef IsingCore ising
-    cdef TSPCore tsp
-    cdef CompiledProblem compiled = core
-    if n_chains == 0 or n_samples == 0:
-        return np.asarray(deltas)
-    if kind == 1:
-        ising = core
-        with nogil:
-            _sample_all(&ising.data, &c, n_chains, n_samples, &deltas[0, 0], num_threads)
-    elif kind == 2:
-        tsp = core
-        with nogil:
-            _sample_all(&tsp.data, &c, n_chains, n_samples, &deltas[0, 0], num_threads)
-    else:
-        with nogil:
-            _sample_all(&compiled.vtable, &c, n_chains, n_samples, &deltas[0, 0],
-                        num_threads)
-    return np.asarray(deltas)
+    cdef double[:, ::1] deltas = np.zeros((n_chains, max(1, n_samples)))
+    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, INFINITY)
+    if n_samples > 0:
+        m.deltas = &deltas[0, 0]
+        _dispatch(core, &c, n_chains, &m, num_threads, use_vtable)
+    return np.asarray(deltas)[:, :n_samples]
 
 
 def check_deltas(core, state, Py_ssize_t n_samples, rng_state, bint use_vtable=False):

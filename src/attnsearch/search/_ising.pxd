@@ -49,7 +49,7 @@ cdef inline double ising_cost(const IsingData *p, const char *state,
     return linear + 0.5 * pairs     # every edge was counted from both ends
 
 
-cdef inline void ising_random_move(const IsingData *p, const char *state, const char *aux,
+cdef inline void ising_random_move(const IsingData *p, const char *state, char *aux,
                                    attnsearch_rng *rng, Move *move) noexcept nogil:
     move.i = <int64_t>rng_below(rng, <unsigned long long>p.n)
     move.kind = 0

@@ -16,7 +16,7 @@ cdef double _cost(const void *data, const char *state, const char *aux) noexcept
     return ising_cost(<const IsingData *>data, state, aux)
 
 
-cdef void _random_move(const void *data, const char *state, const char *aux,
+cdef void _random_move(const void *data, const char *state, char *aux,
                        attnsearch_rng *rng, Move *move) noexcept nogil:
     ising_random_move(<const IsingData *>data, state, aux, rng, move)
 

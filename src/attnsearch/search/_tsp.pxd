@@ -86,7 +86,7 @@ cdef inline int tsp_init(const TSPData *p, char *state, char *aux, attnsearch_rn
     return 0
 
 
-cdef inline void tsp_random_move(const TSPData *p, const char *state, const char *aux,
+cdef inline void tsp_random_move(const TSPData *p, const char *state, char *aux,
                                  attnsearch_rng *rng, Move *move) noexcept nogil:
     cdef int64_t n = p.n, i, j, length
     cdef int kind = p.kinds[0]

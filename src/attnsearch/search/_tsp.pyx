@@ -22,7 +22,7 @@ cdef double _cost(const void *data, const char *state, const char *aux) noexcept
     return tsp_tour_length(<const TSPData *>data, <const int32_t *>state)
 
 
-cdef void _random_move(const void *data, const char *state, const char *aux,
+cdef void _random_move(const void *data, const char *state, char *aux,
                        attnsearch_rng *rng, Move *move) noexcept nogil:
     tsp_random_move(<const TSPData *>data, state, aux, rng, move)
 
