@@ -23,6 +23,8 @@ from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
 from .hill_climbing import hill_climb
 from .problems import QUBO, TSP, Ising, MaxCut, Problem
 from .result import Result
+from .stochastic import stochastic_hill_climb
+from .tabu import tabu_search
 
 __all__ = [
     "SCHEDULES",
@@ -36,5 +38,7 @@ __all__ = [
     "Result",
     "hill_climb",
     "simulated_annealing",
+    "stochastic_hill_climb",
+    "tabu_search",
     "temperature_schedule",
 ]

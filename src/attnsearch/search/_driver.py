@@ -14,6 +14,7 @@ for any chunking and any thread count.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import time
@@ -119,6 +120,23 @@ class CompiledBackend:
             self.use_vtable,
         )
 
+    def stochastic_climb(self, max_steps, temperature, sample_size, target, deadline):
+        _engine.stochastic_climb(self.core, self.arrays, max_steps, temperature,
+                                 sample_size, target, deadline, self.n_threads,
+                                 self.use_vtable)
+
+    def tabu(self, max_steps, tenure, aspiration, candidate_size, tolerance, target,
+             deadline):
+        if getattr(self, "tabu_until", None) is None:
+            self.tabu_until = np.zeros((len(self.arrays.cost),
+                                        max(1, self.core.n_tabu_keys)), dtype=np.int64)
+        _engine.tabu(self.core, self.arrays, self.tabu_until, max_steps, tenure,
+                     aspiration, candidate_size, tolerance, target, deadline,
+                     self.n_threads, self.use_vtable)
+
+    def has_neighbourhood(self):
+        return self.core.has_neighbourhood
+
     def sample_deltas(self, n_samples):
         clone = self.arrays.copy()
         return _engine.sample_deltas(
@@ -186,6 +204,24 @@ class PythonBackend:
             self.chains, max_steps, best_improvement, tolerance, target, deadline
         )
 
+    def stochastic_climb(self, max_steps, temperature, sample_size, target, deadline):
+        _reference.stochastic_climb(self.chains, max_steps, temperature, sample_size,
+                                    target, deadline)
+
+    def tabu(self, max_steps, tenure, aspiration, candidate_size, tolerance, target,
+             deadline):
+        if getattr(self, "tabu_until", None) is None:
+            self.tabu_until = [{} for _ in self.chains.rngs]
+        _reference.tabu(self.chains, self.tabu_until, max_steps, tenure, aspiration,
+                        candidate_size, tolerance, target, deadline)
+
+    def has_neighbourhood(self):
+        ops = self.spec.ops
+        problem = getattr(ops, "problem", None)
+        if problem is not None:  # a user Problem: moves() implemented?
+            return type(problem).moves is not _problem_base_moves()
+        return hasattr(ops, "n_moves")
+
     def sample_deltas(self, n_samples):
         return _reference.sample_deltas(_reference.copy_chains(self.chains), n_samples)
 
@@ -210,6 +246,51 @@ class PythonBackend:
     def best_states(self):
         ops = self.chains.ops
         return [ops.export(s) for s in self.chains.best_states]
+
+
+def _problem_base_moves():
+    from .problems import Problem
+
+    return Problem.moves
+
+
+def require_neighbourhood(run):
+    """TypeError unless the problem's neighbourhood can be enumerated."""
+    if not run.backend.has_neighbourhood():
+        raise TypeError(f"{run.spec.name} has no enumerable neighbourhood (moves); "
+                        "this method needs one")
+
+
+def run_steps(run, step, max_iters, params, acceptance=True):
+    """The chunked loop of step-based methods (hill climbing and its variants):
+    ``step(size)`` runs up to ``size`` steps on every running chain."""
+    budget = max_iters if max_iters is not None else np.iinfo(np.int64).max
+    done = 0
+    per_step = 0.0
+    run.record()
+    try:
+        while True:
+            remaining = budget - done
+            if remaining <= 0:
+                run.stop_reason = "max_iters"
+                break
+            size = run.chunk_size(done, per_step, remaining)
+            start = time.perf_counter()
+            with run.guard():
+                step(size)
+            per_step = (time.perf_counter() - start) / size
+            done += size
+            reason = run.between_chunks(int(np.max(run.backend.progress)), max_iters)
+            if reason:
+                run.stop_reason = reason
+                break
+            if np.all(run.backend.status != _STATUS["running"]):
+                run.stop_reason = "converged"
+                break
+    except KeyboardInterrupt:
+        run.stop_reason = "interrupted"
+    params = dict(params, steps=run.backend.progress.copy())
+    return run.result(params, acceptance=acceptance)
 
 
 def check_positive_int(value, name, allow_none=False, minimum=1):
@@ -327,6 +408,20 @@ class Run:
     @property
     def exact(self):
         return self.spec.exact
+
+    @contextlib.contextmanager
+    def guard(self):
+        """Re-raise a user problem's error with the best state found so far."""
+        try:
+            yield
+        except _reference.ProblemError as error:
+            backend = self.backend
+            costs = np.asarray(backend.best_cost, dtype=float)
+            if costs.size and np.isfinite(costs).any():
+                best = int(np.nanargmin(costs))
+                error.best_cost = float(self.spec.objective(costs[best]))
+                error.best_state = self.spec.from_internal(backend.best_states()[best])
+            raise
 
     def improvement_tolerance(self):
         """Deltas must be below -tolerance to count as improvements."""

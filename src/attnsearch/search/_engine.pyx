@@ -556,7 +556,7 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         int64_t *tabu_until = m.tabu_until + chain * m.n_tabu_keys
         double cost = c.cost[chain], delta, best_allowed, best_any
         int64_t evaluations = 0, taken = 0, _step, k, n_candidates, step_index, a
-        int64_t n_attributes
+        int64_t n_attributes, ties = 0
         int64_t attributes[MAX_TABU_ATTRIBUTES]
         Move move, allowed_move, any_move
         bint enumerate_all = m.sample_size == 0, tabu, have_allowed, have_any
@@ -566,6 +566,7 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         best_any = INFINITY
         have_allowed = False
         have_any = False
+        ties = 0
         n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
         for k in range(n_candidates):
             if enumerate_all:
@@ -580,16 +581,27 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                 best_any = delta
                 any_move = move
                 have_any = True
-            if delta >= best_allowed:
+            if delta > best_allowed:
                 continue  # cannot be chosen: skip the tabu check
             n_attributes = _tabu_attributes(p, state, &move, attributes)
             tabu = False
             for a in range(n_attributes):
-                if tabu_until[attributes[a]] > step_index:
+                # (Attributes outside [0, n_tabu_keys) would be a problem's bug:
+                # ignore them rather than read out of bounds.)
+                if 0 <= attributes[a] < m.n_tabu_keys and \
+                        tabu_until[attributes[a]] > step_index:
                     tabu = True
                     break
             if tabu and not (m.aspiration and cost + delta < c.best_cost[chain] - m.tolerance):
                 continue
+            if delta == best_allowed:
+                # Ties are broken uniformly at random (reservoir sampling): always
+                # taking the first one walks the same few moves over and over.
+                ties += 1
+                if rng_below(rng, <uint64_t>ties) != 0:
+                    continue
+            else:
+                ties = 1
             best_allowed = delta
             allowed_move = move
             have_allowed = True
@@ -603,7 +615,8 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         _apply(p, state, aux, &allowed_move)
         cost += best_allowed
         for a in range(n_attributes):
-            tabu_until[attributes[a]] = step_index + 1 + m.tenure
+            if 0 <= attributes[a] < m.n_tabu_keys:
+                tabu_until[attributes[a]] = step_index + 1 + m.tenure
         taken += 1
         c.progress[chain] += 1
         if cost < c.best_cost[chain] - m.tolerance:

@@ -38,6 +38,8 @@ __all__ = [
     "init_chains",
     "anneal",
     "climb",
+    "stochastic_climb",
+    "tabu",
     "sample_deltas",
 ]
 
@@ -544,6 +546,161 @@ def climb(chains, max_steps, best_improvement, tolerance, target, deadline):
         chains.best_cost[c] = cost
         chains.best_states[c] = ops.copy(state)
         chains.n_evaluations[c] += evaluations
+
+
+def _weight(gain, top, temperature):
+    return fast_exp_scalar((gain - top) / temperature)
+
+
+def stochastic_climb(chains, max_steps, temperature, sample_size, target, deadline):
+    """Mirror of _engine.stochastic_climb (softmax over gains, staying included)."""
+    ops = chains.ops
+    enumerate_all = sample_size == 0
+    for c, rng in enumerate(chains.rngs):
+        if chains.status[c] != _RUNNING:
+            continue
+        state = chains.states[c]
+        cost = chains.cost[c]
+        evaluations = accepted = 0
+        for _ in range(max_steps):
+            top, total, best_gain = 0.0, 1.0, 0.0
+            chosen, chosen_move = -1, None
+            n_candidates = ops.n_moves(state) if enumerate_all else sample_size
+            moves, deltas = [], []
+            for k in range(n_candidates):
+                if enumerate_all:
+                    move = ops.move_at(state, k)
+                else:
+                    move = ops.random_move(state, rng)
+                    moves.append(move)
+                if move is None:
+                    if not enumerate_all:
+                        deltas.append(math.inf)
+                    continue
+                delta = ops.delta(state, move)
+                evaluations += 1
+                if not enumerate_all:
+                    deltas.append(delta)
+                gain = -delta
+                if gain > best_gain:
+                    best_gain, chosen, chosen_move = gain, k, move
+                if temperature > 0:
+                    if gain > top:
+                        total = total * _weight(top, gain, temperature) + 1.0
+                        top = gain
+                    else:
+                        total += _weight(gain, top, temperature)
+            if temperature > 0:
+                u = rng.random() * total
+                cumulative = _weight(0.0, top, temperature)
+                if u >= cumulative:
+                    for k in range(n_candidates):
+                        if enumerate_all:
+                            move = ops.move_at(state, k)
+                            if move is None:
+                                continue
+                            gain = -ops.delta(state, move)
+                        else:
+                            if deltas[k] == math.inf:
+                                continue
+                            move, gain = moves[k], -deltas[k]
+                        cumulative += _weight(gain, top, temperature)
+                        if u < cumulative:
+                            chosen, chosen_move, best_gain = k, move, gain
+                            break
+                else:
+                    chosen = -1
+            chains.progress[c] += 1
+            if chosen < 0:
+                if temperature <= 0 and enumerate_all:
+                    chains.status[c] = _CONVERGED
+                    break
+            else:
+                state = ops.apply(state, chosen_move)
+                cost -= best_gain
+                accepted += 1
+                if cost < chains.best_cost[c]:
+                    chains.best_cost[c] = cost
+                    chains.best_states[c] = ops.copy(state)
+            if chains.best_cost[c] <= target:
+                chains.status[c] = _TARGET
+                break
+            if time.monotonic() > deadline:
+                chains.status[c] = _TIME
+                break
+        chains.states[c] = state
+        chains.cost[c] = cost
+        chains.n_evaluations[c] += evaluations
+        chains.n_accepted[c] += accepted
+
+
+def tabu(chains, tabu_until, max_steps, tenure, aspiration, candidate_size, tolerance,
+         target, deadline):
+    """Mirror of _engine.tabu; ``tabu_until`` is one dict per chain (key -> step)."""
+    ops = chains.ops
+    enumerate_all = candidate_size == 0
+    for c, rng in enumerate(chains.rngs):
+        if chains.status[c] != _RUNNING:
+            continue
+        state = chains.states[c]
+        cost = chains.cost[c]
+        until = tabu_until[c]
+        evaluations = taken = 0
+        for _ in range(max_steps):
+            step_index = chains.progress[c]
+            best_allowed = best_any = math.inf
+            allowed_move = any_move = None
+            have_allowed = have_any = False
+            ties = 0
+            n_candidates = ops.n_moves(state) if enumerate_all else candidate_size
+            for k in range(n_candidates):
+                move = (ops.move_at(state, k) if enumerate_all
+                        else ops.random_move(state, rng))
+                if move is None:
+                    continue
+                delta = ops.delta(state, move)
+                evaluations += 1
+                if delta < best_any:
+                    best_any, any_move, have_any = delta, move, True
+                if delta > best_allowed:
+                    continue
+                is_tabu = any(until.get(a, 0) > step_index
+                              for a in ops.tabu_attributes(state, move))
+                if is_tabu and not (
+                        aspiration and cost + delta < chains.best_cost[c] - tolerance):
+                    continue
+                if delta == best_allowed:
+                    ties += 1  # uniform among ties (reservoir sampling)
+                    if rng.below(ties) != 0:
+                        continue
+                else:
+                    ties = 1
+                best_allowed, allowed_move, have_allowed = delta, move, True
+            if not have_any:
+                chains.status[c] = _CONVERGED
+                break
+            if not have_allowed:
+                allowed_move, best_allowed = any_move, best_any
+            attributes = ops.tabu_attributes(state, allowed_move)
+            state = ops.apply(state, allowed_move)
+            cost += best_allowed
+            for a in attributes:
+                until[a] = step_index + 1 + tenure
+            taken += 1
+            chains.progress[c] += 1
+            if cost < chains.best_cost[c] - tolerance:
+                chains.best_cost[c] = cost
+                chains.best_states[c] = ops.copy(state)
+            if chains.best_cost[c] <= target:
+                chains.status[c] = _TARGET
+                break
+            if time.monotonic() > deadline:
+                chains.status[c] = _TIME
+                break
+        chains.states[c] = state
+        chains.cost[c] = cost
+        chains.n_evaluations[c] += evaluations
+        chains.n_accepted[c] += taken
 
 
 def sample_deltas(chains, n_samples):

@@ -329,7 +329,9 @@ def simulated_annealing(
                 size = run.chunk_size(done, per_sweep, num_sweeps - sweep)
                 start = time.perf_counter()
                 chunk = temperatures(sweep, sweep + size)
-                run.backend.anneal(chunk, sweep_len, run.internal_target, run.deadline)
+                with run.guard():
+                    run.backend.anneal(chunk, sweep_len, run.internal_target,
+                                       run.deadline)
                 per_sweep = (time.perf_counter() - start) / size
                 sweep += size
                 done += size

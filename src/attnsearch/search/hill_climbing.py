@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
-
-from ._driver import Run, check_positive_int
+from ._driver import Run, check_positive_int, require_neighbourhood, run_steps
 
 __all__ = ["hill_climb"]
 
@@ -83,53 +79,17 @@ def hill_climb(
         backend=backend,
     )
     max_iters = check_positive_int(max_iters, "max_iters", allow_none=True)
-    spec = run.spec
-    if spec.core is not None and run.backend.name == "cython":
-        if not spec.core.has_neighbourhood:
-            raise TypeError(
-                f"{spec.name} has no enumerable neighbourhood for hill climbing"
-            )
-    elif not (hasattr(spec.ops, "n_moves")):
-        raise TypeError(f"{spec.name} has no enumerable neighbourhood")
+    require_neighbourhood(run)
     best_improvement = strategy == "best"
     tolerance = run.improvement_tolerance()
-    budget = max_iters if max_iters is not None else np.iinfo(np.int64).max
-    done = 0
-    per_step = 0.0
-    run.record()
-    try:
-        while True:
-            remaining = budget - done
-            if remaining <= 0:
-                run.stop_reason = "max_iters"
-                break
-            size = run.chunk_size(done, per_step, remaining)
-            start = time.perf_counter()
-            run.backend.climb(
-                size, best_improvement, tolerance, run.internal_target, run.deadline
-            )
-            per_step = (time.perf_counter() - start) / size
-            done += size
-            reason = run.between_chunks(int(np.max(run.backend.progress)), max_iters)
-            if reason:
-                run.stop_reason = reason
-                break
-            if np.all(run.backend.status != 0):
-                run.stop_reason = "converged"
-                break
-    except KeyboardInterrupt:
-        run.stop_reason = "interrupted"
-    result = run.result(
-        {
-            "strategy": strategy,
-            "max_iters": max_iters,
-            "tolerance": tolerance,
-            "steps": run.backend.progress.copy(),
-        },
-        acceptance=False,
-    )
+
+    def step(size):
+        run.backend.climb(size, best_improvement, tolerance, run.internal_target,
+                          run.deadline)
+
+    result = run_steps(run, step, max_iters,
+                       {"strategy": strategy, "max_iters": max_iters,
+                        "tolerance": tolerance}, acceptance=False)
     if result.n_evaluations:
-        result.acceptance_rate = float(
-            run.backend.progress.sum() / result.n_evaluations
-        )
+        result.acceptance_rate = float(run.backend.progress.sum() / result.n_evaluations)
     return result

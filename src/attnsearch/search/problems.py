@@ -380,7 +380,7 @@ class TSP:
         return cost
 
     def _search_spec(self):
-        return _SearchSpec(
+        spec = _SearchSpec(
             core=self._core,
             ops=self._reference,
             exact=self.exact_costs,
@@ -390,6 +390,9 @@ class TSP:
             size=self.n,
             name="TSP",
         )
+        spec.attributes_per_move = 4  # the cities a move reconnects
+        spec.large_neighbourhood = True  # ~4 n^2 moves: sample instead of enumerating
+        return spec
 
 
 def _check_moves(moves):

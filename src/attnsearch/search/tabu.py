@@ -1,0 +1,113 @@
+"""Tabu search: walk through the best non-tabu neighbours, past local optima."""
+
+from __future__ import annotations
+
+from ._driver import Run, check_positive_int, require_neighbourhood, run_steps
+
+__all__ = ["tabu_search", "default_tenure"]
+
+
+def default_tenure(spec):
+    """keys / (16 · attributes per move), at least 1: n/16 for spins and
+    coordinates (one attribute per move), n/64 for TSP cities (a move touches
+    four). On the G-set, n/16 beat dwave-tabu's min(20, n/4) on G22 (13350 vs
+    13067 in 3 s) while matching it on G1 (11624)."""
+    keys = spec.core.n_tabu_keys if spec.core is not None else (spec.size or 1)
+    per_move = getattr(spec, "attributes_per_move", 1)
+    return max(1, int(keys) // (16 * per_move))
+
+
+def tabu_search(
+    problem,
+    *,
+    tenure=None,
+    max_iters=None,
+    aspiration=True,
+    candidate_size=None,
+    num_chains=1,
+    initial_states=None,
+    target=None,
+    time_limit=None,
+    seed=None,
+    num_threads=None,
+    callback=None,
+    backend="auto",
+):
+    """Tabu search on parallel chains, returning the best state seen.
+
+    Each step evaluates the candidates (the whole neighbourhood, or
+    ``candidate_size`` random moves) and takes the best one that is not tabu,
+    **even when it is worse**, so the walk continues past local optima. The
+    attributes a move changes — a flipped spin, the cities of a TSP move, the
+    coordinate of a continuous compass move (steps of ±(upper − lower)/4^s on
+    one coordinate, the discretised neighbourhood) — stay tabu for ``tenure``
+    steps, which keeps the walk from returning to the states it just left.
+    With ``aspiration``, a tabu move is allowed when it beats the best cost so
+    far. When every candidate is tabu, the best of them is taken.
+
+    Parameters
+    ----------
+    problem : TSP, Ising, QUBO, MaxCut, Continuous, Problem (with ``moves``) or
+        CompiledProblem
+    tenure : int, optional
+        Steps an attribute stays tabu (``>= 0``; 0 makes tabu search a greedy
+        walk). Default: ``n / 16`` for spins and coordinates, ``n / 64`` for TSP
+        cities (a move touches four), at least 1 (see :func:`default_tenure`).
+    max_iters : int, optional
+        Steps per chain (default ``100 * size``; unlimited with ``time_limit``).
+    aspiration : bool, default True
+    candidate_size : int, optional
+        Evaluate this many random moves per step instead of the whole
+        neighbourhood. Default: the whole neighbourhood, except for TSP
+        (~4 n² moves), where it is ``4 n`` random moves. Ties between equally
+        good moves are broken uniformly at random.
+    num_chains, initial_states, target, time_limit, seed, num_threads, callback, backend
+        As in :func:`simulated_annealing`.
+
+    Returns
+    -------
+    Result
+        ``best_state`` is the arg-best of each chain's walk.
+
+    Notes
+    -----
+    On Ising, QUBO and max-cut a step costs O(n) evaluations of O(1) each
+    (cached local fields) plus an O(degree) update.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnsearch.search import MaxCut, tabu_search
+    >>> cycle = MaxCut(6, [(i, (i + 1) % 6) for i in range(6)])
+    >>> tabu_search(cycle, max_iters=50, seed=0).objective
+    6.0
+    """
+    run = Run("tabu_search", problem, num_chains=num_chains,
+              initial_states=initial_states, seed=seed, num_threads=num_threads,
+              time_limit=time_limit, target=target, callback=callback, backend=backend)
+    size = run.spec.size or 1
+    tenure = check_positive_int(tenure, "tenure", allow_none=True, minimum=0)
+    if tenure is None:
+        tenure = default_tenure(run.spec)
+    candidate_size = check_positive_int(candidate_size, "candidate_size", allow_none=True)
+    if candidate_size is None:
+        if getattr(run.spec, "large_neighbourhood", False):
+            candidate_size = 4 * size
+        else:
+            require_neighbourhood(run)
+    max_iters = check_positive_int(max_iters, "max_iters", allow_none=True)
+    if max_iters is None and run.time_limit is None:
+        max_iters = 100 * size
+    tolerance = run.improvement_tolerance()
+
+    def step(count):
+        run.backend.tabu(count, tenure, bool(aspiration), candidate_size or 0, tolerance,
+                         run.internal_target, run.deadline)
+
+    result = run_steps(run, step, max_iters,
+                       {"tenure": tenure, "aspiration": bool(aspiration),
+                        "candidate_size": candidate_size, "max_iters": max_iters,
+                        "tolerance": tolerance}, acceptance=False)
+    steps = int(run.backend.progress.sum())
+    result.acceptance_rate = float(run.backend.n_accepted.sum() / steps) if steps else 0.0
+    return result
