@@ -16,6 +16,7 @@ MODULES = [
     "attnsearch.search._ising",
     "attnsearch.search._tsp",
     "attnsearch.search._engine",
+    "attnsearch.search._continuous",
 ]
 
 
@@ -23,7 +24,16 @@ def test_stubs_match_compiled_modules():
     pytest.importorskip("mypy")
     allowlist = Path(__file__).with_name("stubtest_allowlist.txt")
     completed = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", *MODULES, "--allowlist", str(allowlist)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            *MODULES,
+            "--allowlist",
+            str(allowlist),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -18,16 +18,23 @@ Design overview
 """
 
 from ._core import CompiledProblem
+from ._reference import ProblemError
 from ._rng import ChainRNG
 from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
+from .continuous import BUILTIN_FUNCTIONS, Continuous
 from .hill_climbing import hill_climb
 from .problems import QUBO, TSP, Ising, MaxCut, Problem
 from .result import Result
 from .stochastic import stochastic_hill_climb
+from .swarm import particle_swarm
 from .tabu import tabu_search
 
 __all__ = [
+    "BUILTIN_FUNCTIONS",
     "SCHEDULES",
+    "Continuous",
+    "ProblemError",
+    "particle_swarm",
     "QUBO",
     "TSP",
     "ChainRNG",

@@ -24,9 +24,8 @@ from ._core cimport (
 )
 
 cdef extern from "attnsearch_testfuncs.h" nogil:
-    double function_value "attnsearch_function_value"(int function, const double *x,
-                                                       int64_t dim, int64_t sub_index,
-                                                       double sub_value)
+    double function_value "attnsearch_function_value"(
+        int function, const double *x, int64_t dim, int64_t sub_index, double sub_value)
     double attnsearch_cos(double x)
 
 cdef enum:

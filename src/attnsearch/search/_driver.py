@@ -121,18 +121,39 @@ class CompiledBackend:
         )
 
     def stochastic_climb(self, max_steps, temperature, sample_size, target, deadline):
-        _engine.stochastic_climb(self.core, self.arrays, max_steps, temperature,
-                                 sample_size, target, deadline, self.n_threads,
-                                 self.use_vtable)
+        _engine.stochastic_climb(
+            self.core,
+            self.arrays,
+            max_steps,
+            temperature,
+            sample_size,
+            target,
+            deadline,
+            self.n_threads,
+            self.use_vtable,
+        )
 
-    def tabu(self, max_steps, tenure, aspiration, candidate_size, tolerance, target,
-             deadline):
+    def tabu(
+        self, max_steps, tenure, aspiration, candidate_size, tolerance, target, deadline
+    ):
         if getattr(self, "tabu_until", None) is None:
-            self.tabu_until = np.zeros((len(self.arrays.cost),
-                                        max(1, self.core.n_tabu_keys)), dtype=np.int64)
-        _engine.tabu(self.core, self.arrays, self.tabu_until, max_steps, tenure,
-                     aspiration, candidate_size, tolerance, target, deadline,
-                     self.n_threads, self.use_vtable)
+            self.tabu_until = np.zeros(
+                (len(self.arrays.cost), max(1, self.core.n_tabu_keys)), dtype=np.int64
+            )
+        _engine.tabu(
+            self.core,
+            self.arrays,
+            self.tabu_until,
+            max_steps,
+            tenure,
+            aspiration,
+            candidate_size,
+            tolerance,
+            target,
+            deadline,
+            self.n_threads,
+            self.use_vtable,
+        )
 
     def has_neighbourhood(self):
         return self.core.has_neighbourhood
@@ -205,21 +226,31 @@ class PythonBackend:
         )
 
     def stochastic_climb(self, max_steps, temperature, sample_size, target, deadline):
-        _reference.stochastic_climb(self.chains, max_steps, temperature, sample_size,
-                                    target, deadline)
+        _reference.stochastic_climb(
+            self.chains, max_steps, temperature, sample_size, target, deadline
+        )
 
-    def tabu(self, max_steps, tenure, aspiration, candidate_size, tolerance, target,
-             deadline):
+    def tabu(
+        self, max_steps, tenure, aspiration, candidate_size, tolerance, target, deadline
+    ):
         if getattr(self, "tabu_until", None) is None:
             self.tabu_until = [{} for _ in self.chains.rngs]
-        _reference.tabu(self.chains, self.tabu_until, max_steps, tenure, aspiration,
-                        candidate_size, tolerance, target, deadline)
+        _reference.tabu(
+            self.chains,
+            self.tabu_until,
+            max_steps,
+            tenure,
+            aspiration,
+            candidate_size,
+            tolerance,
+            target,
+            deadline,
+        )
 
     def has_neighbourhood(self):
         ops = self.spec.ops
-        problem = getattr(ops, "problem", None)
-        if problem is not None:  # a user Problem: moves() implemented?
-            return type(problem).moves is not _problem_base_moves()
+        if isinstance(ops, _reference.UserProblemOps):  # a user Problem: moves()?
+            return type(ops.problem).moves is not _problem_base_moves()
         return hasattr(ops, "n_moves")
 
     def sample_deltas(self, n_samples):
@@ -257,8 +288,10 @@ def _problem_base_moves():
 def require_neighbourhood(run):
     """TypeError unless the problem's neighbourhood can be enumerated."""
     if not run.backend.has_neighbourhood():
-        raise TypeError(f"{run.spec.name} has no enumerable neighbourhood (moves); "
-                        "this method needs one")
+        raise TypeError(
+            f"{run.spec.name} has no enumerable neighbourhood (moves); "
+            "this method needs one"
+        )
 
 
 def run_steps(run, step, max_iters, params, acceptance=True):
@@ -335,6 +368,7 @@ class Run:
         callback,
         backend,
         use_vtable=False,
+        make_backend=None,
     ):
         self.start = time.perf_counter()
         self.method = method
@@ -357,19 +391,6 @@ class Run:
         self.seed = seed
         rng_states = chain_rng_states(seed, self.num_chains)
         self.calibration_rng = ChainRNG(calibration_rng_state(seed))
-        initial, random_start = self._initial_states(initial_states)
-        if backend == "cython" and spec.core is None:
-            raise ValueError(
-                f"{spec.name} is written in Python: use backend='auto' or 'python'"
-            )
-        if spec.core is not None and backend != "python":
-            self.backend = CompiledBackend(
-                spec, rng_states, initial, random_start, self.n_threads, use_vtable
-            )
-        else:
-            if spec.ops is None:
-                raise ValueError(f"{spec.name} has no Python implementation")
-            self.backend = PythonBackend(spec, rng_states, initial, random_start)
         # Targets are objectives (cut size, tour length, the user's value); the
         # engine compares minimised costs.
         self.internal_target = (
@@ -384,6 +405,22 @@ class Run:
             "elapsed": [],
         }
         self.stop_reason = None
+        if make_backend is not None:  # a method with chains of its own (swarms)
+            self.backend = make_backend(self, rng_states)
+            return
+        initial, random_start = self._initial_states(initial_states)
+        if backend == "cython" and spec.core is None:
+            raise ValueError(
+                f"{spec.name} is written in Python: use backend='auto' or 'python'"
+            )
+        if spec.core is not None and backend != "python":
+            self.backend = CompiledBackend(
+                spec, rng_states, initial, random_start, self.n_threads, use_vtable
+            )
+        else:
+            if spec.ops is None:
+                raise ValueError(f"{spec.name} has no Python implementation")
+            self.backend = PythonBackend(spec, rng_states, initial, random_start)
 
     def _initial_states(self, initial_states):
         n = self.num_chains

@@ -38,3 +38,28 @@ def check_deltas(
 ) -> tuple[float, int, Any, Any, Any]: ...
 def costs_of(core: Any, states: Any) -> npt.NDArray[np.float64]: ...
 def fast_exp_scalar(x: float) -> float: ...
+def stochastic_climb(
+    core: Any,
+    arrays: Any,
+    max_steps: int,
+    temperature: float,
+    sample_size: int,
+    target: float,
+    deadline: float,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> None: ...
+def tabu(
+    core: Any,
+    arrays: Any,
+    tabu_until: Any,
+    max_steps: int,
+    tenure: int,
+    aspiration: bool,
+    candidate_size: int,
+    tolerance: float,
+    target: float,
+    deadline: float,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> None: ...

@@ -453,7 +453,7 @@ cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         double *deltas = m.deltas + chain * m.sample_size
         double cost = c.cost[chain], delta, gain, top, total, u, cumulative, temperature
         double best_gain
-        int64_t evaluations = 0, accepted = 0, _step, k, n_candidates, index, chosen
+        int64_t evaluations = 0, accepted = 0, _step, k, n_candidates, chosen
         Move move, chosen_move
         bint enumerate_all = m.sample_size == 0
     temperature = m.temperature
@@ -712,8 +712,8 @@ cdef Chains _chains_of(object arrays) except *:
     return c
 
 
-cdef int _dispatch(object core, Chains *c, Py_ssize_t n_chains, const MethodParams *m,
-                  int n_threads, bint use_vtable) except -1:
+cdef int _dispatch(object core, Chains *c, Py_ssize_t n_chains,
+                   const MethodParams *m, int n_threads, bint use_vtable) except -1:
     """Run a method with the problem's specialised operations, or its vtable."""
     cdef CompiledProblem compiled
     if not isinstance(core, CompiledProblem):

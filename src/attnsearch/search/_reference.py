@@ -634,8 +634,17 @@ def stochastic_climb(chains, max_steps, temperature, sample_size, target, deadli
         chains.n_accepted[c] += accepted
 
 
-def tabu(chains, tabu_until, max_steps, tenure, aspiration, candidate_size, tolerance,
-         target, deadline):
+def tabu(
+    chains,
+    tabu_until,
+    max_steps,
+    tenure,
+    aspiration,
+    candidate_size,
+    tolerance,
+    target,
+    deadline,
+):
     """Mirror of _engine.tabu; ``tabu_until`` is one dict per chain (key -> step)."""
     ops = chains.ops
     enumerate_all = candidate_size == 0
@@ -654,8 +663,11 @@ def tabu(chains, tabu_until, max_steps, tenure, aspiration, candidate_size, tole
             ties = 0
             n_candidates = ops.n_moves(state) if enumerate_all else candidate_size
             for k in range(n_candidates):
-                move = (ops.move_at(state, k) if enumerate_all
-                        else ops.random_move(state, rng))
+                move = (
+                    ops.move_at(state, k)
+                    if enumerate_all
+                    else ops.random_move(state, rng)
+                )
                 if move is None:
                     continue
                 delta = ops.delta(state, move)
@@ -664,10 +676,13 @@ def tabu(chains, tabu_until, max_steps, tenure, aspiration, candidate_size, tole
                     best_any, any_move, have_any = delta, move, True
                 if delta > best_allowed:
                     continue
-                is_tabu = any(until.get(a, 0) > step_index
-                              for a in ops.tabu_attributes(state, move))
+                is_tabu = any(
+                    until.get(a, 0) > step_index
+                    for a in ops.tabu_attributes(state, move)
+                )
                 if is_tabu and not (
-                        aspiration and cost + delta < chains.best_cost[c] - tolerance):
+                    aspiration and cost + delta < chains.best_cost[c] - tolerance
+                ):
                     continue
                 if delta == best_allowed:
                     ties += 1  # uniform among ties (reservoir sampling)

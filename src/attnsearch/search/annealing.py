@@ -330,8 +330,9 @@ def simulated_annealing(
                 start = time.perf_counter()
                 chunk = temperatures(sweep, sweep + size)
                 with run.guard():
-                    run.backend.anneal(chunk, sweep_len, run.internal_target,
-                                       run.deadline)
+                    run.backend.anneal(
+                        chunk, sweep_len, run.internal_target, run.deadline
+                    )
                 per_sweep = (time.perf_counter() - start) / size
                 sweep += size
                 done += size

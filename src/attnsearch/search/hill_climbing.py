@@ -84,12 +84,19 @@ def hill_climb(
     tolerance = run.improvement_tolerance()
 
     def step(size):
-        run.backend.climb(size, best_improvement, tolerance, run.internal_target,
-                          run.deadline)
+        run.backend.climb(
+            size, best_improvement, tolerance, run.internal_target, run.deadline
+        )
 
-    result = run_steps(run, step, max_iters,
-                       {"strategy": strategy, "max_iters": max_iters,
-                        "tolerance": tolerance}, acceptance=False)
+    result = run_steps(
+        run,
+        step,
+        max_iters,
+        {"strategy": strategy, "max_iters": max_iters, "tolerance": tolerance},
+        acceptance=False,
+    )
     if result.n_evaluations:
-        result.acceptance_rate = float(run.backend.progress.sum() / result.n_evaluations)
+        result.acceptance_rate = float(
+            run.backend.progress.sum() / result.n_evaluations
+        )
     return result

@@ -1,4 +1,4 @@
-"""Stochastic hill climbing: move to a neighbour with probability growing with its gain."""
+"""Stochastic hill climbing: move to a neighbour with probability growing with gain."""
 
 from __future__ import annotations
 
@@ -87,9 +87,18 @@ def stochastic_hill_climb(
     >>> result.stop_reason
     'max_iters'
     """
-    run = Run("stochastic_hill_climb", problem, num_chains=num_chains,
-              initial_states=initial_states, seed=seed, num_threads=num_threads,
-              time_limit=time_limit, target=target, callback=callback, backend=backend)
+    run = Run(
+        "stochastic_hill_climb",
+        problem,
+        num_chains=num_chains,
+        initial_states=initial_states,
+        seed=seed,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=callback,
+        backend=backend,
+    )
     size = run.spec.size or 1
     temperature = check_optional_float(temperature, "temperature")
     if temperature is not None and temperature < 0:
@@ -97,7 +106,8 @@ def stochastic_hill_climb(
     sample_size = check_positive_int(sample_size, "sample_size", allow_none=True)
     if sample_size is None:
         small = run.backend.has_neighbourhood() and not getattr(
-            run.spec, "large_neighbourhood", False)
+            run.spec, "large_neighbourhood", False
+        )
         sample_size = 0 if small else max(_DEFAULT_SAMPLE, size)
     max_iters = check_positive_int(max_iters, "max_iters", allow_none=True)
     if max_iters is None and run.time_limit is None:
@@ -106,13 +116,23 @@ def stochastic_hill_climb(
         temperature = _default_temperature(run)
 
     def step(count):
-        run.backend.stochastic_climb(count, temperature, sample_size,
-                                     run.internal_target, run.deadline)
+        run.backend.stochastic_climb(
+            count, temperature, sample_size, run.internal_target, run.deadline
+        )
 
-    result = run_steps(run, step, max_iters,
-                       {"temperature": temperature,
-                        "sample_size": sample_size or None, "max_iters": max_iters},
-                       acceptance=False)
+    result = run_steps(
+        run,
+        step,
+        max_iters,
+        {
+            "temperature": temperature,
+            "sample_size": sample_size or None,
+            "max_iters": max_iters,
+        },
+        acceptance=False,
+    )
     steps = int(run.backend.progress.sum())
-    result.acceptance_rate = float(run.backend.n_accepted.sum() / steps) if steps else 0.0
+    result.acceptance_rate = (
+        float(run.backend.n_accepted.sum() / steps) if steps else 0.0
+    )
     return result

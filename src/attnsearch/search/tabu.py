@@ -82,14 +82,25 @@ def tabu_search(
     >>> tabu_search(cycle, max_iters=50, seed=0).objective
     6.0
     """
-    run = Run("tabu_search", problem, num_chains=num_chains,
-              initial_states=initial_states, seed=seed, num_threads=num_threads,
-              time_limit=time_limit, target=target, callback=callback, backend=backend)
+    run = Run(
+        "tabu_search",
+        problem,
+        num_chains=num_chains,
+        initial_states=initial_states,
+        seed=seed,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=callback,
+        backend=backend,
+    )
     size = run.spec.size or 1
     tenure = check_positive_int(tenure, "tenure", allow_none=True, minimum=0)
     if tenure is None:
         tenure = default_tenure(run.spec)
-    candidate_size = check_positive_int(candidate_size, "candidate_size", allow_none=True)
+    candidate_size = check_positive_int(
+        candidate_size, "candidate_size", allow_none=True
+    )
     if candidate_size is None:
         if getattr(run.spec, "large_neighbourhood", False):
             candidate_size = 4 * size
@@ -101,13 +112,31 @@ def tabu_search(
     tolerance = run.improvement_tolerance()
 
     def step(count):
-        run.backend.tabu(count, tenure, bool(aspiration), candidate_size or 0, tolerance,
-                         run.internal_target, run.deadline)
+        run.backend.tabu(
+            count,
+            tenure,
+            bool(aspiration),
+            candidate_size or 0,
+            tolerance,
+            run.internal_target,
+            run.deadline,
+        )
 
-    result = run_steps(run, step, max_iters,
-                       {"tenure": tenure, "aspiration": bool(aspiration),
-                        "candidate_size": candidate_size, "max_iters": max_iters,
-                        "tolerance": tolerance}, acceptance=False)
+    result = run_steps(
+        run,
+        step,
+        max_iters,
+        {
+            "tenure": tenure,
+            "aspiration": bool(aspiration),
+            "candidate_size": candidate_size,
+            "max_iters": max_iters,
+            "tolerance": tolerance,
+        },
+        acceptance=False,
+    )
     steps = int(run.backend.progress.sum())
-    result.acceptance_rate = float(run.backend.n_accepted.sum() / steps) if steps else 0.0
+    result.acceptance_rate = (
+        float(run.backend.n_accepted.sum() / steps) if steps else 0.0
+    )
     return result
