@@ -8,13 +8,18 @@ __all__ = ["tabu_search", "default_tenure"]
 
 
 def default_tenure(spec):
-    """keys / (16 · attributes per move), at least 1: n/16 for spins and
-    coordinates (one attribute per move), n/64 for TSP cities (a move touches
-    four). On the G-set, n/16 beat dwave-tabu's min(20, n/4) on G22 (13350 vs
-    13067 in 3 s) while matching it on G1 (11624)."""
-    keys = spec.core.n_tabu_keys if spec.core is not None else (spec.size or 1)
-    per_move = getattr(spec, "attributes_per_move", 1)
-    return max(1, int(keys) // (16 * per_move))
+    """The default tenure for a problem (documented in :func:`tabu_search`).
+
+    One attribute per move (spins, coordinates, user problems):
+    ``max(min(n // 4, 10), n // 16, 1)`` -- a quarter of the variables on small
+    instances, n/16 on large ones (on the G-set, n/16 beat dwave-tabu's
+    min(20, n/4): G22 13350 against 13067 in 3 s, G1 11624 both). TSP, whose
+    moves touch four cities: ``max(1, n // 64)``.
+    """
+    keys = int(spec.core.n_tabu_keys if spec.core is not None else (spec.size or 1))
+    if getattr(spec, "attributes_per_move", 1) > 1:
+        return max(1, keys // (16 * spec.attributes_per_move))
+    return max(min(keys // 4, 10), keys // 16, 1)
 
 
 def tabu_search(
@@ -51,8 +56,9 @@ def tabu_search(
         CompiledProblem
     tenure : int, optional
         Steps an attribute stays tabu (``>= 0``; 0 makes tabu search a greedy
-        walk). Default: ``n / 16`` for spins and coordinates, ``n / 64`` for TSP
-        cities (a move touches four), at least 1 (see :func:`default_tenure`).
+        walk). Default: ``max(min(n // 4, 10), n // 16, 1)`` for spins,
+        coordinates and Python problems (``n`` = their size), ``max(1, n // 64)``
+        for TSP, whose moves touch four cities (see :func:`default_tenure`).
     max_iters : int, optional
         Steps per chain (default ``100 * size``; unlimited with ``time_limit``).
     aspiration : bool, default True
