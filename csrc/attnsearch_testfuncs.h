@@ -72,82 +72,27 @@ static inline double attnsearch_cos(double x)
     return ATTNSEARCH_FMA(p, r2, 1.0);
 }
 
-/* Coordinate j of x, or the substituted value. */
+/* The body is written once and instantiated twice: with a substituted
+ * coordinate (single-coordinate moves of local search) and without (swarms,
+ * costs), where the plain x[j] reads let the compiler vectorise the loops. */
 #define ATTNSEARCH_X(j) ((j) == sub_index ? sub_value : x[(j)])
+#define ATTNSEARCH_FUNCTION_NAME attnsearch_function_value_substituted
+#include "attnsearch_testfuncs_body.h"
+#undef ATTNSEARCH_FUNCTION_NAME
+#undef ATTNSEARCH_X
 
+#define ATTNSEARCH_X(j) (x[(j)])
+#define ATTNSEARCH_FUNCTION_NAME attnsearch_function_value_plain
+#include "attnsearch_testfuncs_body.h"
+#undef ATTNSEARCH_FUNCTION_NAME
+#undef ATTNSEARCH_X
+
+/* Function f at x with coordinate sub_index replaced by sub_value (-1: none). */
 static inline double attnsearch_function_value(int function, const double *x, int64_t dim,
                                                int64_t sub_index, double sub_value)
 {
-    const double pi = 3.14159265358979323846;
-    double total = 0.0;
-    int64_t j;
-    switch (function) {
-    case ATTNSEARCH_FN_SPHERE:
-        for (j = 0; j < dim; j++) {
-            double v = ATTNSEARCH_X(j);
-            total += v * v;
-        }
-        return total;
-    case ATTNSEARCH_FN_RASTRIGIN:
-        for (j = 0; j < dim; j++) {
-            double v = ATTNSEARCH_X(j);
-            total += v * v - 10.0 * attnsearch_cos(2.0 * pi * v);
-        }
-        return 10.0 * (double)dim + total;
-    case ATTNSEARCH_FN_ROSENBROCK:
-        for (j = 0; j + 1 < dim; j++) {
-            double v = ATTNSEARCH_X(j), next = ATTNSEARCH_X(j + 1);
-            double a = next - v * v, b = 1.0 - v;
-            total += 100.0 * a * a + b * b;
-        }
-        return total;
-    case ATTNSEARCH_FN_ACKLEY: {
-        double squares = 0.0, cosines = 0.0;
-        for (j = 0; j < dim; j++) {
-            double v = ATTNSEARCH_X(j);
-            squares += v * v;
-            cosines += attnsearch_cos(2.0 * pi * v);
-        }
-        return -20.0 * exp(-0.2 * sqrt(squares / (double)dim)) -
-               exp(cosines / (double)dim) + 20.0 + 2.71828182845904523536;
-    }
-    case ATTNSEARCH_FN_GRIEWANK: {
-        double squares = 0.0, product = 1.0;
-        for (j = 0; j < dim; j++) {
-            double v = ATTNSEARCH_X(j);
-            squares += v * v;
-            product *= attnsearch_cos(v / sqrt((double)(j + 1)));
-        }
-        return squares / 4000.0 - product + 1.0;
-    }
-    case ATTNSEARCH_FN_SCHWEFEL:
-        for (j = 0; j < dim; j++) {
-            double v = ATTNSEARCH_X(j);
-            total += v * sin(sqrt(fabs(v)));
-        }
-        return 418.98288727243369 * (double)dim - total;
-    case ATTNSEARCH_FN_STYBLINSKI_TANG:
-        for (j = 0; j < dim; j++) {
-            double v = ATTNSEARCH_X(j), v2 = v * v;
-            total += v2 * v2 - 16.0 * v2 + 5.0 * v;
-        }
-        return 0.5 * total;
-    case ATTNSEARCH_FN_LEVY: {
-        double w0 = 1.0 + (ATTNSEARCH_X(0) - 1.0) / 4.0;
-        double wd = 1.0 + (ATTNSEARCH_X(dim - 1) - 1.0) / 4.0;
-        double s0 = sin(pi * w0), sd = sin(2.0 * pi * wd);
-        total = s0 * s0 + (wd - 1.0) * (wd - 1.0) * (1.0 + sd * sd);
-        for (j = 0; j + 1 < dim; j++) {
-            double w = 1.0 + (ATTNSEARCH_X(j) - 1.0) / 4.0;
-            double s = sin(pi * w + 1.0);
-            total += (w - 1.0) * (w - 1.0) * (1.0 + 10.0 * s * s);
-        }
-        return total;
-    }
-    }
-    return NAN;
+    if (sub_index < 0) return attnsearch_function_value_plain(function, x, dim, -1, 0.0);
+    return attnsearch_function_value_substituted(function, x, dim, sub_index, sub_value);
 }
-
-#undef ATTNSEARCH_X
 
 #endif

@@ -50,33 +50,51 @@ def assert_same(a, b):
 @pytest.mark.parametrize("temperature", [0.0, 0.7, 3.0])
 def test_stochastic_hill_climb_kernel_equals_reference(rng, sample_size, temperature):
     ising = small_ising(rng)
-    kwargs = dict(num_chains=3, seed=5, max_iters=150, sample_size=sample_size,
-                  temperature=temperature)
+    kwargs = dict(
+        num_chains=3,
+        seed=5,
+        max_iters=150,
+        sample_size=sample_size,
+        temperature=temperature,
+    )
     a = stochastic_hill_climb(ising, backend="cython", **kwargs)
     b = stochastic_hill_climb(ising, backend="python", **kwargs)
     assert_same(a, b)
     tsp = TSP.from_tsplib(DATA / "berlin52.tsp", moves=("2opt", "oropt"))
     kwargs = dict(num_chains=2, seed=1, max_iters=40, temperature=temperature)
-    assert_same(stochastic_hill_climb(tsp, backend="cython", **kwargs),
-                stochastic_hill_climb(tsp, backend="python", **kwargs))
+    assert_same(
+        stochastic_hill_climb(tsp, backend="cython", **kwargs),
+        stochastic_hill_climb(tsp, backend="python", **kwargs),
+    )
 
 
 @pytest.mark.parametrize("aspiration", [True, False])
 @pytest.mark.parametrize("candidate_size", [None, 40])
 def test_tabu_kernel_equals_reference(rng, aspiration, candidate_size):
     ising = small_ising(rng)
-    kwargs = dict(num_chains=3, seed=2, max_iters=200, tenure=5, aspiration=aspiration,
-                  candidate_size=candidate_size)
-    assert_same(tabu_search(ising, backend="cython", **kwargs),
-                tabu_search(ising, backend="python", **kwargs))
+    kwargs = dict(
+        num_chains=3,
+        seed=2,
+        max_iters=200,
+        tenure=5,
+        aspiration=aspiration,
+        candidate_size=candidate_size,
+    )
+    assert_same(
+        tabu_search(ising, backend="cython", **kwargs),
+        tabu_search(ising, backend="python", **kwargs),
+    )
     tsp = TSP.from_tsplib(DATA / "eil51.tsp")
     kwargs = dict(num_chains=2, seed=3, max_iters=30, aspiration=aspiration)
-    assert_same(tabu_search(tsp, backend="cython", **kwargs),
-                tabu_search(tsp, backend="python", **kwargs))
+    assert_same(
+        tabu_search(tsp, backend="cython", **kwargs),
+        tabu_search(tsp, backend="python", **kwargs),
+    )
 
 
-@pytest.mark.parametrize("method", [simulated_annealing, hill_climb,
-                                    stochastic_hill_climb, tabu_search])
+@pytest.mark.parametrize(
+    "method", [simulated_annealing, hill_climb, stochastic_hill_climb, tabu_search]
+)
 @pytest.mark.parametrize("step", ["coordinate", "all", "mixed"])
 def test_continuous_local_search_kernel_equals_reference(method, step):
     # Polynomial functions: the kernel and the reference evaluate them identically.
@@ -86,8 +104,10 @@ def test_continuous_local_search_kernel_equals_reference(method, step):
         kwargs["num_sweeps"] = 60
     elif method is not hill_climb:
         kwargs["max_iters"] = 40
-    assert_same(method(problem, backend="cython", **kwargs),
-                method(problem, backend="python", **kwargs))
+    assert_same(
+        method(problem, backend="cython", **kwargs),
+        method(problem, backend="python", **kwargs),
+    )
 
 
 @pytest.mark.parametrize("topology", ["global", "ring", "von_neumann"])
@@ -95,9 +115,15 @@ def test_continuous_local_search_kernel_equals_reference(method, step):
 def test_particle_swarm_kernel_equals_reference(topology, boundary):
     for name in ("rastrigin", "rosenbrock"):
         problem = Continuous.builtin(name, dim=6)
-        kwargs = dict(n_particles=12, max_iters=25, num_chains=2, seed=4,
-                      topology=topology, boundary=boundary,
-                      velocity_clamp=0.2 if boundary == "clip" else None)
+        kwargs = dict(
+            n_particles=12,
+            max_iters=25,
+            num_chains=2,
+            seed=4,
+            topology=topology,
+            boundary=boundary,
+            velocity_clamp=0.2 if boundary == "clip" else None,
+        )
         a = particle_swarm(problem, backend="cython", **kwargs)
         b = particle_swarm(problem, backend="python", **kwargs)
         np.testing.assert_allclose(a.states, b.states, rtol=1e-12, atol=1e-12)
@@ -109,8 +135,10 @@ def test_particle_swarm_kernel_equals_reference(topology, boundary):
 
 
 def brute_force(ising):
-    return min(ising.energy(np.array(bits))
-               for bits in itertools.product([-1, 1], repeat=ising.n))
+    return min(
+        ising.energy(np.array(bits))
+        for bits in itertools.product([-1, 1], repeat=ising.n)
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -133,9 +161,18 @@ def test_tabu_never_returns_to_a_recent_state(rng):
     # its states inspected step by step.
     from attnsearch.search._driver import Run
 
-    run = Run("tabu_search", ising, num_chains=1, initial_states=None, seed=3,
-              num_threads=1, time_limit=None, target=None, callback=None,
-              backend="python")
+    run = Run(
+        "tabu_search",
+        ising,
+        num_chains=1,
+        initial_states=None,
+        seed=3,
+        num_threads=1,
+        time_limit=None,
+        target=None,
+        callback=None,
+        backend="python",
+    )
     for _ in range(120):
         run.backend.tabu(1, tenure, False, 0, 0.0, -math.inf, math.inf)
         problem_states.append(run.backend.chains.states[0][0].copy())
@@ -148,7 +185,9 @@ def test_tabu_never_returns_to_a_recent_state(rng):
 def test_tabu_walks_past_local_optima_and_keeps_the_argbest(rng):
     ising = small_ising(rng, n=40)
     climbed = hill_climb(ising, seed=0)
-    walked = tabu_search(ising, max_iters=2000, seed=0, initial_states=climbed.best_state)
+    walked = tabu_search(
+        ising, max_iters=2000, seed=0, initial_states=climbed.best_state
+    )
     assert walked.objective <= climbed.objective
     assert ising.energy(walked.best_state) == walked.objective
     assert walked.params["steps"][0] == 2000  # it kept going past the optimum
@@ -173,13 +212,15 @@ def test_tabu_on_gset_grid():
 
 def test_stochastic_hill_climb_zero_temperature_is_hill_climbing(rng):
     ising = small_ising(rng, n=40)
-    greedy = stochastic_hill_climb(ising, temperature=0.0, num_chains=3, seed=1,
-                                   max_iters=10_000)
+    greedy = stochastic_hill_climb(
+        ising, temperature=0.0, num_chains=3, seed=1, max_iters=10_000
+    )
     climbed = hill_climb(ising, num_chains=3, seed=1)
     assert greedy.stop_reason == "converged"
     assert np.array_equal(greedy.costs, climbed.costs)
-    hot = stochastic_hill_climb(ising, temperature=50.0, num_chains=1, seed=1,
-                                max_iters=300)
+    hot = stochastic_hill_climb(
+        ising, temperature=50.0, num_chains=1, seed=1, max_iters=300
+    )
     assert hot.acceptance_rate > 0.5  # near-uniform choices: it moves almost always
 
 
@@ -193,9 +234,18 @@ def test_stochastic_hill_climb_prefers_larger_gains():
     expected = np.exp(gains / temperature) / np.exp(gains / temperature).sum()
     from attnsearch.search._driver import Run
 
-    run = Run("stochastic_hill_climb", ising, num_chains=3000, initial_states=start,
-              seed=0, num_threads=2, time_limit=None, target=None, callback=None,
-              backend="cython")
+    run = Run(
+        "stochastic_hill_climb",
+        ising,
+        num_chains=3000,
+        initial_states=start,
+        seed=0,
+        num_threads=2,
+        time_limit=None,
+        target=None,
+        callback=None,
+        backend="cython",
+    )
     run.backend.stochastic_climb(1, temperature, 0, -math.inf, math.inf)
     counts = np.zeros(4)
     for state in run.backend.arrays.states:  # the current states, not the best ones
@@ -212,8 +262,9 @@ def test_particle_swarm_sphere_and_quality():
     assert result.objective < 1e-8
     assert sphere.evaluate(result.best_state) == pytest.approx(result.objective)
     ras = Continuous.builtin("rastrigin", dim=10)
-    ring = particle_swarm(ras, topology="ring", boundary="periodic", max_iters=1500,
-                          num_chains=2, seed=0)
+    ring = particle_swarm(
+        ras, topology="ring", boundary="periodic", max_iters=1500, num_chains=2, seed=0
+    )
     assert ring.objective < 15
     one = particle_swarm(ras, num_chains=3, max_iters=200, seed=9, num_threads=1)
     two = particle_swarm(ras, num_chains=3, max_iters=200, seed=9, num_threads=2)
@@ -228,11 +279,15 @@ def test_particle_swarm_sphere_and_quality():
 def test_builtin_functions(rng, name, dim):
     problem = Continuous.builtin(name, dim=dim)
     assert problem.evaluate(problem.minimizer) == pytest.approx(
-        problem.minimum, abs=1e-9 * dim)
+        problem.minimum, abs=1e-9 * dim
+    )
     points = problem.lower + rng.random((200, dim)) * (problem.upper - problem.lower)
-    np.testing.assert_allclose(problem.evaluate(points),
-                               builtin_value_reference(name, points), rtol=1e-12,
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        problem.evaluate(points),
+        builtin_value_reference(name, points),
+        rtol=1e-12,
+        atol=1e-9,
+    )
     # The minimum is a minimum: random points nearby are not lower.
     near = problem.minimizer + rng.normal(scale=1e-3, size=(50, dim))
     near = np.clip(near, problem.lower, problem.upper)
@@ -251,15 +306,20 @@ def test_user_functions_scalar_vectorized_and_maximize():
         return float(((x - 0.25) ** 2).sum())
 
     scalar = Continuous(bowl, [(-1, 1)] * 3)
-    vector = Continuous(lambda X: ((X - 0.25) ** 2).sum(axis=1), [(-1, 1)] * 3,
-                        vectorized=True)
+    vector = Continuous(
+        lambda X: ((X - 0.25) ** 2).sum(axis=1), [(-1, 1)] * 3, vectorized=True
+    )
     for problem in (scalar, vector):
         assert particle_swarm(problem, max_iters=300, seed=0).objective < 1e-10
         assert hill_climb(problem, seed=0).objective < 1e-10
         assert simulated_annealing(problem, num_sweeps=400, seed=0).objective < 1e-3
-    hump = Continuous(lambda x: -float((x**2).sum()) + 2.0, [(-2, 2)] * 2, maximize=True)
+    hump = Continuous(
+        lambda x: -float((x**2).sum()) + 2.0, [(-2, 2)] * 2, maximize=True
+    )
     result = particle_swarm(hump, max_iters=200, seed=0)
-    assert result.objective == pytest.approx(2.0) and result.best_cost == pytest.approx(-2)
+    assert result.objective == pytest.approx(2.0) and result.best_cost == pytest.approx(
+        -2
+    )
     bounds = scipy.optimize.Bounds([-1, -1], [1, 2])
     assert Continuous(lambda x: float(x.sum()), bounds).dim == 2
 
@@ -283,8 +343,13 @@ def test_user_function_errors_keep_the_best_so_far():
         return float("nan") if abs(x[0]) > 0.9 else float(x[0] ** 2)
 
     with pytest.raises(ProblemError, match="NaN at x") as info:
-        simulated_annealing(Continuous(nan_far_out, [(-1, 1)]), num_sweeps=2000,
-                            t_start=10.0, t_end=1.0, seed=0)
+        simulated_annealing(
+            Continuous(nan_far_out, [(-1, 1)]),
+            num_sweeps=2000,
+            t_start=10.0,
+            t_end=1.0,
+            seed=0,
+        )
     assert abs(info.value.state[0]) > 0.9 and abs(info.value.best_state[0]) <= 0.9
 
 

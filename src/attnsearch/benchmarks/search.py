@@ -380,6 +380,170 @@ def _elkai(tsp, notes):
     return float(tsp.tour_length(tour)), seconds
 
 
+def pso_section(out, notes, quick=False):
+    """PSO on Rastrigin-30 against pyswarms and SciPy's dual_annealing."""
+    from ..search import Continuous, particle_swarm
+
+    problem = Continuous.builtin("rastrigin", dim=30)
+    particles, iterations = 50, (500 if quick else 2000)
+    budget = particles * (iterations + 1)
+    constants = {"w": 0.729, "c1": 1.49445, "c2": 1.49445}  # pyswarms' usual example
+    rows = []
+    peer_rate = None
+    try:
+        import pyswarms
+        from pyswarms.utils.functions import single_obj
+
+        bounds = (problem.lower.copy(), problem.upper.copy())
+        finals = []
+        elapsed = 0.0
+        for seed in range(3):
+            np.random.seed(seed)  # pyswarms draws from NumPy's global generator
+            optimizer = pyswarms.single.GlobalBestPSO(
+                n_particles=particles, dimensions=30, options=constants, bounds=bounds
+            )
+            start = time.perf_counter()
+            cost, _ = optimizer.optimize(
+                single_obj.rastrigin, iters=iterations, verbose=False
+            )
+            elapsed += time.perf_counter() - start
+            finals.append(cost)
+        peer_rate = 3 * particles * iterations / elapsed
+        rows.append(
+            [
+                "pyswarms GlobalBestPSO (NumPy objective)",
+                1,
+                f"{peer_rate / 1e6:.2f}",
+                "1",
+                " / ".join(f"{v:.1f}" for v in finals),
+            ]
+        )
+        settle()
+    except ImportError:
+        notes.append("pyswarms not installed: no PSO baseline")
+    for topology in ("global", "ring"):
+        finals = []
+        evaluations = 0
+        elapsed = 0.0
+        for seed in range(3):
+            result = particle_swarm(
+                problem,
+                n_particles=particles,
+                max_iters=iterations,
+                topology=topology,
+                boundary="periodic",
+                seed=seed,
+                num_threads=1,
+                **constants,
+            )
+            finals.append(result.objective)
+            evaluations += result.n_evaluations
+            elapsed += result.elapsed
+        rate = evaluations / elapsed
+        rows.append(
+            [
+                f"attnsearch particle_swarm ({topology})",
+                1,
+                f"{rate / 1e6:.2f}",
+                f"{rate / peer_rate:.1f}" if peer_rate else "-",
+                " / ".join(f"{v:.1f}" for v in finals),
+            ]
+        )
+        settle()
+    import scipy.optimize
+
+    start = time.perf_counter()
+    dual = scipy.optimize.dual_annealing(
+        lambda x: float(problem.evaluate(x)),
+        list(zip(problem.lower, problem.upper)),
+        maxfun=budget,
+        seed=0,
+    )
+    seconds = time.perf_counter() - start
+    rows.append(
+        [
+            "scipy dual_annealing (same evaluation budget)",
+            1,
+            f"{dual.nfev / seconds / 1e6:.3f}",
+            f"{dual.nfev / seconds / peer_rate:.2f}" if peer_rate else "-",
+            f"{dual.fun:.2g}",
+        ]
+    )
+    out(
+        f"\nPSO on Rastrigin-30, {particles} particles x {iterations} iterations, "
+        "1 thread, w=0.729 c1=c2=1.49445, periodic boundaries (pyswarms' default), "
+        "seeds 0/1/2:"
+    )
+    out(
+        format_table(
+            ["optimiser", "threads", "M evals/s", "x pyswarms", "final values"], rows
+        )
+    )
+
+
+def variants_section(out, notes, data, quick=False):
+    """Tabu search on G-set max-cut; stochastic HC and tabu vs annealing on TSP."""
+    from ..search import stochastic_hill_climb, tabu_search
+
+    rows = []
+    for name, target in (("G1", 11620), ("G22", 13340)):
+        path = data / "gset" / f"{name}.txt" if data else None
+        if path is None or not path.is_file():
+            notes.append(f"G-set {name} not found: tabu row skipped")
+            continue
+        graph = MaxCut.from_gset(path)
+        result = tabu_search(
+            graph, time_limit=10.0, target=target, num_chains=2, seed=0, num_threads=2
+        )
+        rows.append(
+            [
+                f"tabu_search {name} (target {target})",
+                f"{result.objective:.0f}",
+                f"{result.elapsed:.2f}",
+                result.stop_reason,
+            ]
+        )
+        settle()
+    if rows:
+        out("\nTabu search on G-set max-cut, 2 chains, 2 threads, time limit 10 s:")
+        out(format_table(["run", "cut", "seconds", "stop"], rows))
+    rows = []
+    budget = 2.0 if quick else 5.0
+    for name in ["kroA100"] if quick else ["kroA100", "a280"]:
+        path = data / "tsplib" / f"{name}.tsp" if data else None
+        if path is None or not path.is_file():
+            continue
+        tsp = TSP.from_tsplib(path)
+        row = [name]
+        for method in (simulated_annealing, tabu_search, stochastic_hill_climb):
+            result = method(tsp, time_limit=budget, num_chains=2, seed=0, num_threads=2)
+            row += [
+                f"{result.objective:.0f}",
+                f"{100 * (result.objective / tsp.optimum - 1):.2f}",
+            ]
+            settle()
+        rows.append(row)
+    if rows:
+        out(
+            f"\nTSP, the same {budget:.0f} s budget, 2 chains, 2 threads (gap % to the "
+            "optimum):"
+        )
+        out(
+            format_table(
+                [
+                    "instance",
+                    "annealing",
+                    "gap %",
+                    "tabu",
+                    "gap %",
+                    "stochastic HC",
+                    "gap %",
+                ],
+                rows,
+            )
+        )
+
+
 def run(quick=False, data=None, out=print):
     threads = effective_n_threads(None)
     notes = []
@@ -395,6 +559,8 @@ def run(quick=False, data=None, out=print):
     if not quick:
         results["maxcut"] = maxcut_section(out, notes, data)
     results["tsp"] = tsp_section(out, notes, data, quick=quick)
+    pso_section(out, notes, quick=quick)
+    variants_section(out, notes, data, quick=quick)
     for note in notes:
         out(f"note: {note}")
     return results
