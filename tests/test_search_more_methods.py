@@ -131,7 +131,7 @@ def test_particle_swarm_kernel_equals_reference(topology, boundary):
         assert a.n_evaluations == b.n_evaluations == 2 * 12 * 26
 
 
-# -- behaviour --------------------------------------------------------------------------
+# -- behaviour -----------------------------------------------------------------
 
 
 def brute_force(ising):
@@ -271,7 +271,7 @@ def test_particle_swarm_sphere_and_quality():
     assert np.array_equal(one.states, two.states)
 
 
-# -- continuous problems ----------------------------------------------------------------
+# -- continuous problems ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_FUNCTIONS))
