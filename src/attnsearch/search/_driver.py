@@ -369,8 +369,11 @@ class Run:
         backend,
         use_vtable=False,
         make_backend=None,
+        progress=False,
     ):
         self.start = time.perf_counter()
+        self.show_progress = bool(progress)
+        self.progress_bar = None
         self.method = method
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
@@ -448,16 +451,21 @@ class Run:
 
     @contextlib.contextmanager
     def guard(self):
-        """Re-raise a user problem's error with the best state found so far."""
+        """Re-raise a user problem's error with the best state found so far (and
+        close the progress bar on any error)."""
         try:
             yield
         except _reference.ProblemError as error:
+            self.close_progress()
             backend = self.backend
             costs = np.asarray(backend.best_cost, dtype=float)
             if costs.size and np.isfinite(costs).any():
                 best = int(np.nanargmin(costs))
                 error.best_cost = float(self.spec.objective(costs[best]))
                 error.best_state = self.spec.from_internal(backend.best_states()[best])
+            raise
+        except Exception:
+            self.close_progress()
             raise
 
     def improvement_tolerance(self):
@@ -502,6 +510,8 @@ class Run:
     def between_chunks(self, step, total, temperature=math.nan):
         """Bookkeeping after a chunk; returns a stop reason or None."""
         self.record(temperature)
+        if self.show_progress:
+            self._update_progress(step, total, temperature)
         status = self.backend.status
         if np.any(status == _STATUS["target"]) or (
             np.min(self.backend.best_cost) <= self.internal_target
@@ -513,6 +523,29 @@ class Run:
             if self.callback(self.progress(step, total, temperature)):
                 return "callback"
         return None
+
+    def _update_progress(self, step, total, temperature):
+        from .._progress import ProgressBar
+
+        if self.progress_bar is None:
+            unit = "sweeps" if self.method == "simulated_annealing" else "steps"
+            self.progress_bar = ProgressBar(total, self.method, unit=unit)
+        backend = self.backend
+        evaluations = int(backend.n_evaluations.sum())
+        fields = {"best": float(self.spec.objective(np.min(backend.best_cost)))}
+        if not math.isnan(temperature):
+            fields["T"] = float(temperature)
+        if evaluations and self.method in (
+            "simulated_annealing",
+            "stochastic_hill_climb",
+        ):
+            fields["accept"] = float(backend.n_accepted.sum() / evaluations)
+        self.progress_bar.update(step, **fields)
+
+    def close_progress(self):
+        if self.progress_bar is not None:
+            self.progress_bar.close()
+            self.progress_bar = None
 
     def chunk_size(self, done, elapsed_per_unit, remaining):
         """Units for the next chunk: ~0.1 s of work, at least 1, at most remaining."""
@@ -527,6 +560,7 @@ class Run:
         return max(1, min(size, remaining))
 
     def result(self, params, acceptance=True):
+        self.close_progress()
         backend = self.backend
         costs = np.asarray(backend.final_costs(), dtype=float)
         states_internal = backend.best_states()
@@ -547,6 +581,15 @@ class Run:
             )
             for key, value in self.history.items()
         }
+        # The same trace in the problem's own terms (cut size, tour length, ...).
+        objective = np.vectorize(
+            lambda cost: float(self.spec.objective(cost)), otypes=[float]
+        )
+        history["best_objectives"] = (
+            objective(history["best_costs"])
+            if history["best_costs"].size
+            else history["best_costs"].copy()
+        )
         params = dict(
             params,
             num_chains=self.num_chains,

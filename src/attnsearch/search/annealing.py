@@ -178,6 +178,7 @@ def simulated_annealing(
     num_threads=None,
     callback=None,
     backend="auto",
+    progress=False,
 ):
     """Simulated annealing with Metropolis acceptance on independent parallel chains.
 
@@ -228,6 +229,10 @@ def simulated_annealing(
     backend : {"auto", "cython", "python"}
         ``"python"`` runs the step-by-step Python reference (problems written
         in Python always do).
+    progress : bool, default False
+        Show a progress bar (tqdm when installed, else a line on stderr) with
+        the sweeps done, the best objective, the temperature and the
+        acceptance rate, refreshed between chunks of compiled work.
 
     Returns
     -------
@@ -264,6 +269,7 @@ def simulated_annealing(
         target=target,
         callback=callback,
         backend=backend,
+        progress=progress,
     )
     reheats = check_positive_int(reheats, "reheats", minimum=0)
     passes = reheats + 1

@@ -22,6 +22,7 @@ def hill_climb(
     num_threads=None,
     callback=None,
     backend="auto",
+    progress=False,
 ):
     """Greedy local search to a local optimum, restarted on parallel chains.
 
@@ -42,7 +43,7 @@ def hill_climb(
         Random restarts, run in parallel.
     max_iters : int, optional
         Maximum steps per chain (default: until every chain is at a local optimum).
-    initial_states, target, time_limit, seed, num_threads, callback, backend
+    initial_states, target, time_limit, seed, num_threads, callback, backend, progress
         As in :func:`simulated_annealing`.
 
     Returns
@@ -77,6 +78,7 @@ def hill_climb(
         target=target,
         callback=callback,
         backend=backend,
+        progress=progress,
     )
     max_iters = check_positive_int(max_iters, "max_iters", allow_none=True)
     require_neighbourhood(run)

@@ -41,8 +41,8 @@ class Result:
         Best cost of each chain, recomputed from scratch.
     history : dict of ndarray
         Bounded trace (at most ~1000 points): ``n_evaluations`` (cumulative,
-        all chains), ``best_costs`` (points × chains), ``temperature`` (NaN
-        where not applicable), ``elapsed`` seconds.
+        all chains), ``best_costs`` and ``best_objectives`` (points × chains),
+        ``temperature`` (NaN where not applicable), ``elapsed`` seconds.
     acceptance_rate : float
         Accepted moves / evaluated moves (1.0 for pure descent).
     n_evaluations : int
@@ -74,6 +74,18 @@ class Result:
     def best_chain(self) -> int:
         """Index of the chain that found ``best_state`` (lowest index on ties)."""
         return int(np.argmin(self.costs))
+
+    def plot(self, ax=None):
+        """Best objective of each chain against evaluations (and, for annealing,
+        the temperature on a second axis). Needs matplotlib (``attnsearch[plot]``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..plot import result_history
+
+        return result_history(self, ax=ax)
 
     def __repr__(self):
         return (

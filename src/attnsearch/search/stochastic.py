@@ -39,6 +39,7 @@ def stochastic_hill_climb(
     num_threads=None,
     callback=None,
     backend="auto",
+    progress=False,
 ):
     """Stochastic hill climbing on parallel chains.
 
@@ -69,7 +70,8 @@ def stochastic_hill_climb(
         ``max(32, size)`` random moves (TSP's neighbourhood has ~4 n² moves).
     max_iters : int, optional
         Steps per chain (default ``10 * size``: cities, spins, dimensions).
-    num_chains, initial_states, target, time_limit, seed, num_threads, callback, backend
+    num_chains, initial_states, target, time_limit, seed, num_threads, callback, \
+    backend, progress
         As in :func:`simulated_annealing`.
 
     Returns
@@ -98,6 +100,7 @@ def stochastic_hill_climb(
         target=target,
         callback=callback,
         backend=backend,
+        progress=progress,
     )
     size = run.spec.size or 1
     temperature = check_optional_float(temperature, "temperature")

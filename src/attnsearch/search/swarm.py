@@ -310,6 +310,7 @@ def particle_swarm(
     num_threads=None,
     callback=None,
     backend="auto",
+    progress=False,
 ):
     """Particle swarm optimisation: parallel searchers that share their results.
 
@@ -352,7 +353,7 @@ def particle_swarm(
         Independent swarms, run in parallel.
     initial_states : array_like, optional
         Initial positions, ``(n_particles, d)`` or ``(num_chains, n_particles, d)``.
-    target, time_limit, seed, num_threads, callback, backend
+    target, time_limit, seed, num_threads, callback, backend, progress
         As in :func:`simulated_annealing`.
 
     Returns
@@ -433,6 +434,7 @@ def particle_swarm(
         target=target,
         callback=callback,
         backend=backend,
+        progress=progress,
         make_backend=make_backend,
     )
     params = {

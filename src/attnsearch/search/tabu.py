@@ -37,6 +37,7 @@ def tabu_search(
     num_threads=None,
     callback=None,
     backend="auto",
+    progress=False,
 ):
     """Tabu search on parallel chains, returning the best state seen.
 
@@ -67,7 +68,8 @@ def tabu_search(
         neighbourhood. Default: the whole neighbourhood, except for TSP
         (~4 n² moves), where it is ``4 n`` random moves. Ties between equally
         good moves are broken uniformly at random.
-    num_chains, initial_states, target, time_limit, seed, num_threads, callback, backend
+    num_chains, initial_states, target, time_limit, seed, num_threads, callback, \
+    backend, progress
         As in :func:`simulated_annealing`.
 
     Returns
@@ -99,6 +101,7 @@ def tabu_search(
         target=target,
         callback=callback,
         backend=backend,
+        progress=progress,
     )
     size = run.spec.size or 1
     tenure = check_positive_int(tenure, "tenure", allow_none=True, minimum=0)
