@@ -271,3 +271,41 @@ def test_matches_torch_multihead_attention(rng, kdim, causal):
         rtol=1e-6,
         atol=1e-7,
     )
+
+
+@pytest.mark.parametrize("mask_batch", [1, 25, None])
+def test_multi_head_progress_slices_equal_the_whole_batch(rng, mask_batch, capsys):
+    mha = MultiHeadAttention(16, 2, dtype=np.float64, seed=3)
+    x = rng.standard_normal((25, 6, 16))
+    mask = None
+    if mask_batch is not None:
+        mask = rng.random((mask_batch, 2, 6, 6)) < 0.7
+        mask[..., 0] = True
+    kpm = np.zeros((25, 6), bool)
+    kpm[::3, 5] = True
+    whole, whole_w = mha(
+        x, mask=mask, key_padding_mask=kpm, need_weights=True, average_weights=False
+    )
+    sliced, sliced_w = mha(
+        x,
+        mask=mask,
+        key_padding_mask=kpm,
+        need_weights=True,
+        average_weights=False,
+        progress=True,
+    )
+    np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sliced_w, whole_w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        sliced,
+        mha_reference(
+            mha,
+            x,
+            mask=np.broadcast_to(
+                (mask if mask is not None else True) & ~kpm[:, None, None, :],
+                (25, 2, 6, 6),
+            ),
+        ),
+        **tolerance(np.float64),
+    )
+    assert "MultiHeadAttention" in capsys.readouterr().err

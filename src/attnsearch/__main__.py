@@ -1,13 +1,25 @@
 """Command line: ``attnsearch`` / ``python -m attnsearch``.
 
-attnsearch demo                   a short tour (checks itself against the references)
-attnsearch bench attention        the attention comparison table (bench/)
+    attnsearch demo                 a short tour (checks itself against the references)
+    attnsearch solve tsp FILE.tsp   solve a problem file (tsp, maxcut, qubo, continuous)
+    attnsearch bench attention      the attention comparison table (bench/)
+    attnsearch bench search         the local search comparison table
+
+Errors in the user's input (paths, files, options) are one line on stderr and
+exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2, as argparse uses)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _demo(args):
@@ -19,25 +31,29 @@ def _demo(args):
 def _bench(args):
     if args.what == "attention":
         from .benchmarks.attention import main as bench_main
-
-        return bench_main(args.rest)
-    if args.what == "search":
+    else:
         from .benchmarks.search import main as bench_main
+    return bench_main(args.rest)
 
-        return bench_main(args.rest)
-    print(f"attnsearch: unknown benchmark {args.what!r}", file=sys.stderr)
-    return 2
+
+def _solve(args):
+    from .cli import run_solve
+
+    return run_solve(args)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attnsearch",
         description="Fused CPU attention and compiled local search.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="a short tour of the package (seconds)")
     demo.add_argument("--quick", action="store_true", help="smaller sizes")
     demo.set_defaults(func=_demo)
+    from .cli import add_solve_parser
+
+    add_solve_parser(sub).set_defaults(func=_solve)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
     bench.add_argument("what", choices=["attention", "search"])
     bench.add_argument(
@@ -50,10 +66,15 @@ def build_parser():
 
 
 def main(argv=None):
+    from .cli import UsageError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as error:
+        print(f"attnsearch: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("attnsearch: interrupted", file=sys.stderr)
         return 130

@@ -510,6 +510,41 @@ class MultiHeadAttention(_Parameters):
             )
         return _linear(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
+    def _forward_in_slices(
+        self, query, key, value, self_attention, mask, causal, need_weights, n_threads
+    ):
+        """_forward over slices of the batch, with a progress bar."""
+        from .._progress import ProgressBar
+
+        n_batch = query.shape[0]
+        size = max(1, -(-n_batch // 20))
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.ndim == 4 and mask.shape[0] == 1:
+                mask = np.broadcast_to(mask, (n_batch,) + mask.shape[1:])
+        bar = ProgressBar(n_batch, "MultiHeadAttention", unit="seq")
+        outs, weights = [], []
+        try:
+            for start in range(0, n_batch, size):
+                part = slice(start, start + size)
+                part_mask = mask[part] if mask is not None and mask.ndim == 4 else mask
+                out, weight = self._forward(
+                    query[part],
+                    key[part],
+                    value[part],
+                    self_attention,
+                    part_mask,
+                    causal,
+                    need_weights,
+                    n_threads,
+                )
+                outs.append(out)
+                weights.append(weight)
+                bar.update(min(n_batch, start + size))
+        finally:
+            bar.close()
+        return (np.concatenate(outs), np.concatenate(weights) if need_weights else None)
+
     def _combined_mask(self, mask, key_padding_mask, batched, n_batch, n_k):
         if key_padding_mask is None:
             return mask
@@ -546,6 +581,7 @@ class MultiHeadAttention(_Parameters):
         need_weights=False,
         average_weights=True,
         num_threads=None,
+        progress=False,
     ):
         """Multi-head attention forward pass.
 
@@ -571,6 +607,10 @@ class MultiHeadAttention(_Parameters):
             Average the weights over heads: ``(B, n_q, n_k)``; else
             ``(B, n_heads, n_q, n_k)``.
         num_threads : int, optional
+        progress : bool, default False
+            Process the batch in about 20 slices and show a progress bar (tqdm
+            when installed); for long batches of sequences. The outputs equal
+            the unsliced ones to rounding.
 
         Returns
         -------
@@ -615,9 +655,28 @@ class MultiHeadAttention(_Parameters):
         n_threads = effective_n_threads(num_threads)
         mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
         with blas_limited_to_one_thread():
-            out, weights = self._forward(
-                query, key, value, self_attention, mask, causal, need_weights, n_threads
-            )
+            if progress and n_batch > 1:
+                out, weights = self._forward_in_slices(
+                    query,
+                    key,
+                    value,
+                    self_attention,
+                    mask,
+                    causal,
+                    need_weights,
+                    n_threads,
+                )
+            else:
+                out, weights = self._forward(
+                    query,
+                    key,
+                    value,
+                    self_attention,
+                    mask,
+                    causal,
+                    need_weights,
+                    n_threads,
+                )
         if not batched:
             out = out[0]
         if need_weights:

@@ -1,0 +1,339 @@
+"""``attnsearch solve ...``: solve a problem file from the command line.
+
+    attnsearch solve tsp FILE.tsp [--method anneal|hill|stochastic|tabu] ...
+    attnsearch solve maxcut FILE            (G-set format)
+    attnsearch solve qubo FILE              (.npz with Q, or "i j value" lines)
+    attnsearch solve continuous NAME --dim D [--method pso|anneal|hill|...]
+
+Human-readable output by default, ``--json`` for machines. Bad paths, malformed
+files and bad options give one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_solve_parser", "read_qubo", "run_solve"]
+
+_METHODS = {
+    "anneal": "simulated_annealing",
+    "hill": "hill_climb",
+    "stochastic": "stochastic_hill_climb",
+    "tabu": "tabu_search",
+    "pso": "particle_swarm",
+}
+
+
+class UsageError(Exception):
+    """A problem with the user's input: reported in one line, exit code 2."""
+
+
+def read_qubo(path):
+    """Read a QUBO file: ``.npz`` with a square array ``Q`` (and optional scalar
+    ``offset``), or a text coordinate list of ``i j value`` lines (0-based; ``i ==
+    j`` is a linear term; ``#`` starts a comment; an ``offset value`` line sets the
+    constant). Raises ValueError naming the line of a malformed entry."""
+    from .search import QUBO
+
+    path = Path(path)
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            if "Q" not in data:
+                raise ValueError(f"{path}: no array named 'Q' (found {list(data)})")
+            offset = float(data["offset"]) if "offset" in data else 0.0
+            return QUBO(data["Q"], offset=offset)
+    entries = {}
+    offset = 0.0
+    with open(path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            fields = line.split()
+            if fields[0].lower() == "offset" and len(fields) == 2:
+                try:
+                    offset = float(fields[1])
+                except ValueError:
+                    raise ValueError(
+                        f"{path}, line {number}: offset {fields[1]!r} is not a number"
+                    ) from None
+                continue
+            if len(fields) != 3:
+                raise ValueError(
+                    f"{path}, line {number}: expected 'i j value', got {line!r}"
+                )
+            try:
+                i, j, value = int(fields[0]), int(fields[1]), float(fields[2])
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {number}: expected two integers and a "
+                    f"number, got {line!r}"
+                ) from None
+            if i < 0 or j < 0:
+                raise ValueError(f"{path}, line {number}: negative index")
+            if not math.isfinite(value):
+                raise ValueError(f"{path}, line {number}: value is not finite")
+            entries[(i, j)] = entries.get((i, j), 0.0) + value
+    if not entries:
+        raise ValueError(f"{path}: no 'i j value' entries")
+    return QUBO(entries, offset=offset)
+
+
+def _best_known(path):
+    """Best-known value of a G-set graph from a best_known.tsv beside the file."""
+    table = Path(path).with_name("best_known.tsv")
+    if not table.is_file():
+        return None
+    name = Path(path).stem
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split("\t")
+        if fields and fields[0] == name and len(fields) >= 4:
+            try:
+                return float(fields[3])
+            except ValueError:
+                return None
+    return None
+
+
+def add_solve_parser(subparsers):
+    solve = subparsers.add_parser(
+        "solve", help="solve a TSP, max-cut, QUBO or continuous problem"
+    )
+    kinds = solve.add_subparsers(dest="kind", required=True)
+
+    def common(parser, methods, default):
+        parser.add_argument("--method", choices=methods, default=default)
+        parser.add_argument(
+            "--time-limit",
+            type=float,
+            default=None,
+            metavar="S",
+            help="seconds (default: the method's own budget)",
+        )
+        parser.add_argument(
+            "--chains",
+            type=int,
+            default=2,
+            metavar="N",
+            help="independent chains / swarms (default 2)",
+        )
+        parser.add_argument("--threads", type=int, default=None, metavar="T")
+        parser.add_argument("--seed", type=int, default=0, metavar="S")
+        parser.add_argument(
+            "--optimum",
+            type=float,
+            default=None,
+            help="known optimum, to report the gap",
+        )
+        parser.add_argument(
+            "--out",
+            default=None,
+            metavar="FILE",
+            help="write the best solution to FILE",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object instead of text"
+        )
+        bar = parser.add_mutually_exclusive_group()
+        bar.add_argument(
+            "--progress",
+            dest="progress",
+            action="store_true",
+            default=None,
+            help="show a progress bar",
+        )
+        bar.add_argument("--no-progress", dest="progress", action="store_false")
+
+    local = ["anneal", "hill", "stochastic", "tabu"]
+    tsp = kinds.add_parser("tsp", help="a TSPLIB .tsp file")
+    tsp.add_argument("file")
+    common(tsp, local, "anneal")
+    tsp.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="draw the tour into PNG (needs matplotlib)",
+    )
+    maxcut = kinds.add_parser("maxcut", help="a G-set graph file")
+    maxcut.add_argument("file")
+    common(maxcut, local, "tabu")
+    maxcut.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="draw the cut (small graphs; needs matplotlib)",
+    )
+    qubo = kinds.add_parser(
+        "qubo", help=".npz with Q (and offset), or 'i j value' lines"
+    )
+    qubo.add_argument("file")
+    common(qubo, local, "tabu")
+    continuous = kinds.add_parser("continuous", help="a built-in benchmark function")
+    continuous.add_argument("name")
+    continuous.add_argument("--dim", type=int, required=True)
+    common(continuous, ["pso"] + local, "pso")
+    return solve
+
+
+def _load(args):
+    from .search import TSP, Continuous, MaxCut
+
+    if args.kind == "continuous":
+        try:
+            problem = Continuous.builtin(args.name, dim=args.dim)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        return problem, f"{args.name} in {args.dim} dimensions", problem.minimum
+    path = Path(args.file)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    try:
+        if args.kind == "tsp":
+            problem = TSP.from_tsplib(path)
+            label = f"{problem.name} ({problem.n} cities, {problem.metric})"
+            return problem, label, problem.optimum
+        if args.kind == "maxcut":
+            problem = MaxCut.from_gset(path)
+            label = f"{path.stem} ({problem.n} vertices, {len(problem.weights)} edges)"
+            return problem, label, _best_known(path)
+        problem = read_qubo(path)
+        return problem, f"{path.name} ({problem.n} variables)", None
+    except (ValueError, OSError, KeyError) as error:
+        raise UsageError(str(error)) from None
+
+
+def _write_solution(args, problem, result):
+    state = np.asarray(result.best_state)
+    path = Path(args.out)
+    if args.kind == "tsp":
+        name = getattr(problem, "name", None) or "tour"
+        lines = [
+            f"NAME : {name}.tour",
+            "TYPE : TOUR",
+            f"COMMENT : length {result.objective:.12g} (attnsearch)",
+            f"DIMENSION : {len(state)}",
+            "TOUR_SECTION",
+        ]
+        lines += [str(int(city) + 1) for city in state] + ["-1", "EOF"]
+        path.write_text("\n".join(lines) + "\n")
+    elif args.kind == "maxcut":
+        path.write_text(",".join(str(int(s)) for s in state) + "\n")
+    else:
+        np.savetxt(
+            path,
+            state.reshape(1, -1),
+            fmt="%.17g" if state.dtype.kind == "f" else "%d",
+            delimiter=" ",
+        )
+
+
+def run_solve(args, out=print):
+    """Run ``attnsearch solve`` for parsed ``args``; return the exit code."""
+    from . import search
+
+    if args.chains < 1:
+        raise UsageError("--chains must be at least 1")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise UsageError("--time-limit must be positive")
+    if args.threads == 0:
+        raise UsageError("--threads must not be 0")
+    problem, label, optimum = _load(args)
+    if args.optimum is not None:
+        optimum = args.optimum
+    method_name = _METHODS[args.method]
+    method = getattr(search, method_name)
+    progress = args.progress
+    if progress is None:
+        progress = sys.stderr.isatty() and not args.json
+    try:
+        result = method(
+            problem,
+            num_chains=args.chains,
+            time_limit=args.time_limit,
+            seed=args.seed,
+            num_threads=args.threads,
+            progress=progress,
+        )
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    objective = float(result.objective)
+    gap = None
+    if optimum is not None and optimum != 0:
+        gap = 100.0 * abs(objective - optimum) / abs(optimum)
+    rate = result.n_evaluations / result.elapsed if result.elapsed > 0 else float("nan")
+    if args.out:
+        try:
+            _write_solution(args, problem, result)
+        except OSError as error:
+            raise UsageError(f"cannot write {args.out}: {error}") from None
+    if getattr(args, "plot", None):
+        from . import plot
+
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            figure = (
+                plot.tour(problem, result.best_state)
+                if args.kind == "tsp"
+                else plot.cut(problem, result.best_state)
+            )
+            figure.savefig(args.plot)
+        except ImportError as error:
+            raise UsageError(str(error)) from None
+        except (ValueError, OSError) as error:
+            raise UsageError(f"cannot draw {args.plot}: {error}") from None
+    names = {
+        "tsp": "tour length",
+        "maxcut": "cut",
+        "qubo": "energy",
+        "continuous": "value",
+    }
+    if args.json:
+        out(
+            json.dumps(
+                {
+                    "problem": label,
+                    "kind": args.kind,
+                    "method": method_name,
+                    "objective": objective,
+                    "optimum": optimum,
+                    "gap_percent": gap,
+                    "best_state": np.asarray(result.best_state).tolist(),
+                    "seconds": result.elapsed,
+                    "n_evaluations": result.n_evaluations,
+                    "evaluations_per_second": rate,
+                    "stop_reason": result.stop_reason,
+                    "chains": args.chains,
+                    "threads": result.params.get("num_threads"),
+                    "seed": args.seed,
+                }
+            )
+        )
+        return 0
+    out(f"{'problem':<12}{label}")
+    out(
+        f"{'method':<12}{method_name} ({args.chains} chains, "
+        f"{result.params.get('num_threads')} threads, seed {args.seed})"
+    )
+    line = f"{names[args.kind]:<12}{objective:.10g}"
+    if optimum is not None:
+        line += f"   (optimum {optimum:.10g}"
+        line += f", gap {gap:.2f} %)" if gap is not None else ")"
+    out(line)
+    out(
+        f"{'time':<12}{result.elapsed:.2f} s, {rate / 1e6:.1f} M evaluations/s, "
+        f"stopped by {result.stop_reason}"
+    )
+    if args.out:
+        out(f"{'solution':<12}written to {args.out}")
+    if getattr(args, "plot", None):
+        out(f"{'picture':<12}written to {args.plot}")
+    return 0

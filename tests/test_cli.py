@@ -1,0 +1,255 @@
+"""The command line as a user meets it: subprocesses, exit codes, output files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import attnsearch
+from attnsearch.cli import read_qubo
+from attnsearch.search import QUBO
+
+DATA = Path(__file__).resolve().parent / "data"
+PACKAGE_PARENT = str(Path(attnsearch.__file__).resolve().parent.parent)
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run(
+        [sys.executable, "-m", "attnsearch", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_solve_tsp_json_reports_every_field_and_a_valid_tour(tmp_path):
+    tour_file = tmp_path / "tour.txt"
+    done = run_cli(
+        "solve",
+        "tsp",
+        DATA / "berlin52.tsp",
+        "--time-limit",
+        "0.5",
+        "--seed",
+        "3",
+        "--json",
+        "--out",
+        tour_file,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    for key in (
+        "problem",
+        "kind",
+        "method",
+        "objective",
+        "optimum",
+        "gap_percent",
+        "best_state",
+        "seconds",
+        "n_evaluations",
+        "evaluations_per_second",
+        "stop_reason",
+        "chains",
+        "threads",
+        "seed",
+    ):
+        assert key in report
+    assert report["method"] == "simulated_annealing"
+    assert report["optimum"] == 7542
+    tour = report["best_state"]
+    assert sorted(tour) == list(range(52))
+    assert report["gap_percent"] == pytest.approx(
+        100 * (report["objective"] - 7542) / 7542
+    )
+    assert report["gap_percent"] < 10
+    # The written tour is TSPLIB: 1-based cities, -1, EOF; the same tour.
+    lines = tour_file.read_text().split()
+    start = lines.index("TOUR_SECTION") + 1
+    written = [int(v) for v in lines[start : lines.index("-1")]]
+    assert [c - 1 for c in written] == tour
+
+
+def test_solve_tsp_text_output_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "tour.png"
+    done = run_cli(
+        "solve",
+        "tsp",
+        DATA / "eil51.tsp",
+        "--method",
+        "hill",
+        "--plot",
+        picture,
+        "--chains",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tour length" in done.stdout and "gap" in done.stdout
+    assert "M evaluations/s" in done.stdout
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_solve_maxcut_finds_the_known_cut_and_writes_spins(tmp_path):
+    spins_file = tmp_path / "cut.txt"
+    done = run_cli(
+        "solve",
+        "maxcut",
+        DATA / "G11.txt",
+        "--time-limit",
+        "1",
+        "--json",
+        "--out",
+        spins_file,
+        "--optimum",
+        "564",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["method"] == "tabu_search"
+    assert report["optimum"] == 564
+    spins = np.array([int(s) for s in spins_file.read_text().strip().split(",")])
+    assert set(np.unique(spins)) <= {-1, 1}
+    # The reported cut is the cut of the written spins.
+    from attnsearch.search import MaxCut
+
+    graph = MaxCut.from_gset(DATA / "G11.txt")
+    assert graph.cut_value(spins) == pytest.approx(report["objective"])
+    assert report["objective"] >= 0.98 * 564
+
+
+@pytest.mark.parametrize("method", ["pso", "anneal", "hill", "stochastic", "tabu"])
+def test_solve_continuous_every_method(method):
+    done = run_cli(
+        "solve",
+        "continuous",
+        "sphere",
+        "--dim",
+        "4",
+        "--method",
+        method,
+        "--time-limit",
+        "0.3",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["best_state"]) == 4
+    assert report["optimum"] == 0
+    assert report["objective"] < 1e-2
+
+
+def test_qubo_coordinate_list_and_npz_agree(tmp_path):
+    rng = np.random.default_rng(1)
+    Q = np.triu(rng.integers(-5, 6, size=(12, 12))).astype(float)
+    text = tmp_path / "model.txt"
+    lines = ["# a small QUBO", "offset 2.5"]
+    lines += [f"{i} {j} {Q[i, j]:g}" for i, j in zip(*np.nonzero(Q))]
+    text.write_text("\n".join(lines) + "\n")
+    npz = tmp_path / "model.npz"
+    np.savez(npz, Q=Q, offset=2.5)
+    a, b = read_qubo(text), read_qubo(npz)
+    reference = QUBO(Q, offset=2.5)
+    for x in rng.integers(0, 2, size=(20, 12)):
+        assert a.energy(x) == pytest.approx(reference.energy(x))
+        assert b.energy(x) == pytest.approx(reference.energy(x))
+    done = run_cli(
+        "solve", "qubo", text, "--method", "anneal", "--json", "--time-limit", "0.3"
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    brute = min(
+        reference.energy(np.array([(k >> i) & 1 for i in range(12)]))
+        for k in range(1 << 12)
+    )
+    assert report["objective"] == pytest.approx(brute)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["solve", "tsp", "no/such/file.tsp"], "no such file"),
+        (["solve", "tsp", "."], "directory"),
+        (["solve", "maxcut", DATA / "berlin52.tsp"], "berlin52"),
+        (["solve", "tsp", DATA / "G11.txt"], "G11"),
+        (["solve", "continuous", "nosuchfunction", "--dim", "3"], "nosuchfunction"),
+        (["solve", "continuous", "sphere", "--dim", "0"], "dim"),
+        (["solve", "tsp", DATA / "berlin52.tsp", "--method", "pso"], "--method"),
+        (["solve", "tsp", DATA / "berlin52.tsp", "--chains", "0"], "--chains"),
+        (["solve", "tsp", DATA / "berlin52.tsp", "--time-limit", "-1"], "--time-limit"),
+        (["solve", "tsp", DATA / "berlin52.tsp", "--seed", "abc"], "--seed"),
+        (["solve"], "kind"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, words):
+    done = run_cli(*args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert str(words).lower() in lines[0].lower()
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("0 1\n", "line 1"),
+        ("0 1 x\n", "line 1"),
+        ("# only a comment\n", "no 'i j value'"),
+        ("0 0 1\n-1 2 3\n", "line 2"),
+        ("0 0 nan\n", "not finite"),
+    ],
+)
+def test_malformed_qubo_file(tmp_path, content, words):
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=words):
+        read_qubo(path)
+    done = run_cli("solve", "qubo", path)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_malformed_tsplib_file_is_one_line(tmp_path):
+    path = tmp_path / "broken.tsp"
+    path.write_text(
+        "NAME : broken\nTYPE : TSP\nDIMENSION : 3\n"
+        "EDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 1\nEOF\n"
+    )
+    done = run_cli("solve", "tsp", path)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    done = run_cli(
+        "solve",
+        "continuous",
+        "sphere",
+        "--dim",
+        "2",
+        "--time-limit",
+        "0.1",
+        "--out",
+        tmp_path / "missing" / "x.txt",
+    )
+    assert done.returncode == 2
+    assert "cannot write" in done.stderr
+
+
+def test_demo_quick_runs():
+    done = run_cli("demo", "--quick")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
