@@ -4,6 +4,7 @@
     attnsearch solve tsp FILE.tsp   solve a problem file (tsp, maxcut, qubo, continuous)
     attnsearch bench attention      the attention comparison table (bench/)
     attnsearch bench search         the local search comparison table
+    attnsearch bench ecosystem      Dask, dimod and SciPy comparisons
 
 Errors in the user's input (paths, files, options) are one line on stderr and
 exit code 2, never a traceback.
@@ -31,8 +32,10 @@ def _demo(args):
 def _bench(args):
     if args.what == "attention":
         from .benchmarks.attention import main as bench_main
-    else:
+    elif args.what == "search":
         from .benchmarks.search import main as bench_main
+    else:
+        from .benchmarks.ecosystem import main as bench_main
     return bench_main(args.rest)
 
 
@@ -55,7 +58,7 @@ def build_parser():
 
     add_solve_parser(sub).set_defaults(func=_solve)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
-    bench.add_argument("what", choices=["attention", "search"])
+    bench.add_argument("what", choices=["attention", "search", "ecosystem"])
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,

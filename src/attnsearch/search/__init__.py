@@ -15,9 +15,12 @@ Design overview
 * ``problems.py``: TSP, Ising, QUBO, MaxCut, Problem (validation, I/O,
   conversions); ``annealing.py``, ``hill_climbing.py``: the public methods;
   ``_driver.py``: chains, chunked run loop, stopping rules, Result.
+* ``_minimize.py``: ``minimize``, SciPy's conventions over the methods;
+  ``dimod.py`` (imported on demand): D-Wave Ocean samplers.
 """
 
 from ._core import CompiledProblem
+from ._minimize import MINIMIZE_METHODS, minimize
 from ._reference import ProblemError
 from ._rng import ChainRNG
 from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
@@ -44,6 +47,8 @@ __all__ = [
     "Problem",
     "Result",
     "hill_climb",
+    "minimize",
+    "MINIMIZE_METHODS",
     "simulated_annealing",
     "stochastic_hill_climb",
     "tabu_search",

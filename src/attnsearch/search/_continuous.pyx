@@ -72,6 +72,7 @@ cdef class ContinuousCore(CompiledProblem):
         if lo.shape[0] != hi.shape[0] or lo.shape[0] == 0:
             raise ValueError("lower and upper must be non-empty and of equal length")
         self._keepalive = (lo, hi)
+        self._init_args = (function, np.asarray(lo), np.asarray(hi), step)
         self.data.dim = lo.shape[0]
         self.data.function = FUNCTION_IDS[function]
         self.data.step_mode = STEP_MODES[step]

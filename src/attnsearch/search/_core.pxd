@@ -80,3 +80,4 @@ cdef class CompiledProblem:
     cdef public Py_ssize_t n_tabu_keys
     cdef public bint exact_costs
     cdef public object _keepalive
+    cdef public object _init_args       # constructor arguments: pickling rebuilds from them

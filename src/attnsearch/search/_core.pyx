@@ -10,6 +10,10 @@ cdef class CompiledProblem:
     pointers) in ``__cinit__`` and sets the attributes below; the engine then
     runs every method on it in compiled code, in parallel over chains.
 
+    Pickling (Dask, multiprocessing) calls ``type(self)(*self._init_args)``
+    in the receiving process: a subclass that sets ``_init_args`` in its
+    ``__init__`` can be sent to other processes.
+
     Attributes
     ----------
     state_size : int
@@ -33,6 +37,17 @@ cdef class CompiledProblem:
         self.n_tabu_keys = 0
         self.exact_costs = False
         self._keepalive = None
+        self._init_args = None
+
+    def __reduce__(self):
+        # The vtable holds raw pointers, so a pickle carries the constructor's
+        # arguments and the receiving process (a Dask worker) builds it again.
+        if self._init_args is None:
+            raise TypeError(
+                f"{type(self).__name__} cannot be pickled: its __init__ should set "
+                "self._init_args to the tuple of its arguments"
+            )
+        return (type(self), tuple(self._init_args))
 
     @property
     def has_neighbourhood(self):

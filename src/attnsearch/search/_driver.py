@@ -23,7 +23,7 @@ import numpy as np
 
 from .._threading import effective_n_threads
 from . import _engine, _reference
-from ._rng import ChainRNG, calibration_rng_state, chain_rng_states
+from ._rng import ChainRNG, _seed_sequence, calibration_rng_state, chain_rng_states
 from .problems import _search_spec
 from .result import Result
 
@@ -351,6 +351,40 @@ def check_optional_float(value, name, positive=False):
     return value
 
 
+_CALIBRATION_CHAINS = 4
+_CALIBRATION_KEY = 2**63 - 1  # spawn key of the calibration streams (never a chain's)
+
+
+def calibration_states(seed):
+    """xoshiro states of the calibration streams: children of ``seed``'s spawn
+    key ``2**63 - 1``, which no chain ever uses."""
+    root = _seed_sequence(seed)
+    calibration = np.random.SeedSequence(
+        root.entropy,
+        spawn_key=root.spawn_key + (_CALIBRATION_KEY,),
+        pool_size=root.pool_size,
+    )
+    return chain_rng_states(calibration, _CALIBRATION_CHAINS)
+
+
+class ChainBlock:
+    """Seed of chains ``first_chain .. first_chain + num_chains - 1`` of a run
+    seeded with ``root``: a block of chains run as one task elsewhere (see
+    attnsearch.distributed) draws exactly the streams, calibration included,
+    that those chains draw in the whole run."""
+
+    __slots__ = ("root", "first_chain")
+
+    def __init__(self, root, first_chain):
+        if not isinstance(root, np.random.SeedSequence):
+            raise TypeError("ChainBlock needs a numpy.random.SeedSequence root")
+        self.root = root
+        self.first_chain = check_positive_int(first_chain, "first_chain", minimum=0)
+
+    def __repr__(self):
+        return f"ChainBlock(first_chain={self.first_chain}, root={self.root!r})"
+
+
 class Run:
     """One call of a method: problem spec, backend, timing, history, Result."""
 
@@ -391,8 +425,11 @@ class Run:
             raise TypeError("callback must be callable or None")
         self.callback = callback
         self.n_threads = effective_n_threads(num_threads)
+        first_chain = 0
+        if isinstance(seed, ChainBlock):  # one task of attnsearch.distributed
+            seed, first_chain = seed.root, seed.first_chain
         self.seed = seed
-        rng_states = chain_rng_states(seed, self.num_chains)
+        rng_states = chain_rng_states(seed, self.num_chains, first_chain)
         self.calibration_rng = ChainRNG(calibration_rng_state(seed))
         # Targets are objectives (cut size, tour length, the user's value); the
         # engine compares minimised costs.
@@ -468,13 +505,30 @@ class Run:
             self.close_progress()
             raise
 
+    def calibration_backend(self):
+        """A backend of a few chains from random states on the calibration streams,
+        for measurements (temperatures, tolerances) that must depend on the seed
+        only, never on num_chains or on which block of chains a worker runs."""
+        rng_states = calibration_states(self.seed)
+        random_start = np.ones(len(rng_states), dtype=bool)
+        if isinstance(self.backend, CompiledBackend):
+            return CompiledBackend(
+                self.spec,
+                rng_states,
+                None,
+                random_start,
+                self.n_threads,
+                self.backend.use_vtable,
+            )
+        return PythonBackend(self.spec, rng_states, None, random_start)
+
     def improvement_tolerance(self):
-        """Deltas must be below -tolerance to count as improvements."""
+        """Deltas must be below -tolerance to count as improvements: rounding
+        noise relative to the size of the costs (those of random states)."""
         if self.exact:
             return 0.0
-        scale = (
-            float(np.max(np.abs(self.backend.cost))) if len(self.backend.cost) else 0
-        )
+        costs = np.abs(np.asarray(self.calibration_backend().cost, dtype=float))
+        scale = float(np.max(costs[np.isfinite(costs)], initial=0.0))
         return 1e-12 * (1.0 + scale)
 
     def elapsed(self):
@@ -493,13 +547,18 @@ class Run:
     def progress(self, step, total, temperature=math.nan):
         b = self.backend
         evaluations = int(b.n_evaluations.sum())
+        # Recomputed, not the running sums of deltas: the state and its cost
+        # must agree exactly for the caller.
+        best_costs = np.asarray(b.final_costs(), dtype=float)
+        best_chain = int(np.argmin(best_costs))
         return {
+            "best_state": self.spec.from_internal(b.best_states()[best_chain]),
             "method": self.method,
             "step": int(step),
             "total_steps": None if total is None else int(total),
             "n_evaluations": evaluations,
-            "best_cost": float(np.min(b.best_cost)),
-            "best_costs": np.array(b.best_cost, dtype=float),
+            "best_cost": float(best_costs[best_chain]),
+            "best_costs": best_costs,
             "temperature": float(temperature),
             "acceptance_rate": float(b.n_accepted.sum() / evaluations)
             if evaluations
@@ -614,4 +673,5 @@ class Run:
             stop_reason=self.stop_reason,
             method=self.method,
             params=params,
+            acceptance_counts=(accepted, evaluations) if acceptance else (0, 0),
         )

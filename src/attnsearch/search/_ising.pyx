@@ -69,6 +69,9 @@ cdef class IsingCore(CompiledProblem):
             raise ValueError("inconsistent CSR arrays")
         # Keep the arrays alive: the struct points into them.
         self._keepalive = (h_view, indptr_view, indices_view, weights_view)
+        self._init_args = (np.asarray(h_view), np.asarray(indptr_view),
+                           np.asarray(indices_view), np.asarray(weights_view),
+                           exact_costs, random_order)
         self.data.n = n
         self.data.random_order = random_order
         self.data.h = &h_view[0] if n else NULL

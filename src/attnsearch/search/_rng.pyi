@@ -4,7 +4,9 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
-def chain_rng_states(seed: Any, n_chains: int) -> npt.NDArray[np.uint64]: ...
+def chain_rng_states(
+    seed: Any, n_chains: int, first_chain: int = 0
+) -> npt.NDArray[np.uint64]: ...
 def calibration_rng_state(seed: Any) -> npt.NDArray[np.uint64]: ...
 
 @disjoint_base

@@ -25,14 +25,18 @@ def _seed_sequence(seed):
     return np.random.SeedSequence(int(seed))
 
 
-def chain_rng_states(seed, Py_ssize_t n_chains):
-    """xoshiro256++ states of chains 0..n_chains-1: row c comes from child c of
-    ``SeedSequence(seed).spawn(...)`` (``generate_state(4, uint64)``), so chain c
-    gets the same stream whatever ``n_chains`` or the machine that runs it."""
+def chain_rng_states(seed, Py_ssize_t n_chains, Py_ssize_t first_chain=0):
+    """xoshiro256++ states of chains first_chain..first_chain+n_chains-1: the row
+    of chain c comes from child c of ``SeedSequence(seed).spawn(...)``
+    (``generate_state(4, uint64)``), so chain c gets the same stream whatever
+    ``n_chains``, whichever block of chains it is run in, on whatever machine."""
+    if first_chain < 0:
+        raise ValueError(f"first_chain must be non-negative, got {first_chain}")
     root = _seed_sequence(seed)
     states = np.empty((n_chains, 4), dtype=np.uint64)
     for c in range(n_chains):
-        child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (c,),
+        child = np.random.SeedSequence(root.entropy,
+                                       spawn_key=root.spawn_key + (first_chain + c,),
                                        pool_size=root.pool_size)
         states[c] = _nonzero(child.generate_state(4, np.uint64))
     return states

@@ -75,6 +75,8 @@ cdef class TSPCore(CompiledProblem):
         cdef const double[::1] x_view
         cdef const double[::1] y_view
         cdef Py_ssize_t k
+        self._init_args = (n, metric, matrix, x, y, list(kinds),
+                           np.array(weights, dtype=np.float64), exact_costs)
         self.data.n = n
         self.data.metric = METRICS[metric]
         self.data.matrix = NULL

@@ -8,16 +8,13 @@ import time
 import numpy as np
 
 from ._driver import Run, check_optional_float, check_positive_int
-from ._rng import _seed_sequence, chain_rng_states
 
 __all__ = ["simulated_annealing", "temperature_schedule", "SCHEDULES"]
 
 #: Named temperature schedules (see :func:`temperature_schedule`).
 SCHEDULES = ("geometric", "linear", "exponential", "logarithmic")
 _DEFAULT_SWEEPS = 1000
-_CALIBRATION_CHAINS = 4
 _CALIBRATION_MOVES = 500
-_CALIBRATION_KEY = 2**63 - 1  # spawn key of the calibration streams (never a chain's)
 _MAX_REPORTED_TEMPERATURES = 100_000
 
 
@@ -102,16 +99,6 @@ class _Schedule:
         return temps
 
 
-def _calibration_states(seed):
-    root = _seed_sequence(seed)
-    calibration = np.random.SeedSequence(
-        root.entropy,
-        spawn_key=root.spawn_key + (_CALIBRATION_KEY,),
-        pool_size=root.pool_size,
-    )
-    return chain_rng_states(calibration, _CALIBRATION_CHAINS)
-
-
 def _default_temperatures(run, deltas):
     """The documented rule: t_start accepts the median worsening move of a random
     walk with probability 1/2, t_end accepts the smallest one with probability 1/100."""
@@ -128,21 +115,7 @@ def _default_temperatures(run, deltas):
 def _sample_deltas(run):
     """Deltas of random walks from random states on the calibration streams, which
     depend only on the seed (not on num_chains or which chains a worker runs)."""
-    from ._driver import CompiledBackend, PythonBackend
-
-    rng_states = _calibration_states(run.seed)
-    random_start = np.ones(len(rng_states), dtype=bool)
-    if isinstance(run.backend, CompiledBackend):
-        probe = CompiledBackend(
-            run.spec,
-            rng_states,
-            None,
-            random_start,
-            run.n_threads,
-            run.backend.use_vtable,
-        )
-    else:
-        probe = PythonBackend(run.spec, rng_states, None, random_start)
+    probe = run.calibration_backend()
     return np.asarray(probe.sample_deltas(_CALIBRATION_MOVES)).ravel()
 
 
@@ -224,7 +197,8 @@ def simulated_annealing(
     callback : callable, optional
         ``callback(progress)`` between chunks of work (~0.1 s) with a dict
         (``step``, ``total_steps``, ``n_evaluations``, ``best_cost``,
-        ``best_costs``, ``temperature``, ``acceptance_rate``, ``elapsed``);
+        ``best_costs``, ``best_state``, ``temperature``, ``acceptance_rate``,
+        ``elapsed``);
         returning True stops the run.
     backend : {"auto", "cython", "python"}
         ``"python"`` runs the step-by-step Python reference (problems written

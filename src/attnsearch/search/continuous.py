@@ -304,6 +304,26 @@ class ContinuousReference:
         self.every = ADAPTATION["every"]
         self.factor = ADAPTATION["factor"]
         self.scales = int(ADAPTATION["scales"])
+        # Values of the moves proposed from the current points, so that applying
+        # a move, or weighing a neighbourhood twice (stochastic hill climbing),
+        # does not call the user's function again. Coordinate moves are keyed
+        # by value (move_at builds a new tuple each time), others by identity.
+        self._proposed = {}
+
+    def _value_after(self, x, move):
+        key = (id(x), move) if move[0] == "coordinate" else (id(x), id(move))
+        hit = self._proposed.get(key)
+        if (
+            hit is not None
+            and hit[0] is x
+            and (move[0] == "coordinate" or hit[1] is move)
+        ):
+            return hit[2]
+        value = self.value(self._moved(x, move))
+        if len(self._proposed) >= 4 * self.dim * self.scales:
+            self._proposed.clear()
+        self._proposed[key] = (x, move, value)
+        return value
 
     def value(self, x):
         """Signed function value at x; the user's errors become ProblemError."""
@@ -355,7 +375,9 @@ class ContinuousReference:
         return [x, [self.value(x), ADAPTATION["initial"], 0.0, 0.0]]
 
     def cost(self, state):
-        return self.value(state[0])
+        # f at the state's point, stored when the point was set (initial,
+        # prepare, apply): exact, no drift, no second call of the function.
+        return state[1][0]
 
     def random_move(self, state, rng):
         x, a = state
@@ -396,13 +418,14 @@ class ContinuousReference:
         return moved
 
     def delta(self, state, move):
-        return self.value(self._moved(state[0], move)) - state[1][0]
+        return self._value_after(state[0], move) - state[1][0]
 
     def apply(self, state, move):
-        x = self._moved(state[0], move)
-        state[0] = x
-        state[1][0] = self.value(x)
+        value = self._value_after(state[0], move)
+        state[0] = self._moved(state[0], move)
+        state[1][0] = value
         state[1][3] += 1
+        self._proposed.clear()
         return state
 
     def n_moves(self, state):

@@ -98,7 +98,7 @@ def hill_climb(
         acceptance=False,
     )
     if result.n_evaluations:
-        result.acceptance_rate = float(
-            run.backend.progress.sum() / result.n_evaluations
-        )
+        moves = int(run.backend.progress.sum())
+        result.acceptance_rate = float(moves / result.n_evaluations)
+        result.acceptance_counts = (moves, result.n_evaluations)
     return result

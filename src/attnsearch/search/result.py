@@ -45,6 +45,8 @@ class Result:
         ``temperature`` (NaN where not applicable), ``elapsed`` seconds.
     acceptance_rate : float
         Accepted moves / evaluated moves (1.0 for pure descent).
+    acceptance_counts : tuple of int
+        ``(accepted, proposed)`` behind ``acceptance_rate``.
     n_evaluations : int
         Move evaluations (delta computations) over all chains.
     elapsed : float
@@ -69,6 +71,9 @@ class Result:
     stop_reason: str
     method: str
     params: dict = field(default_factory=dict)
+    #: (accepted, proposed): ``acceptance_rate`` is their ratio when proposed > 0
+    #: (the integers let results of blocks of chains merge exactly).
+    acceptance_counts: tuple = (0, 0)
 
     @property
     def best_chain(self) -> int:

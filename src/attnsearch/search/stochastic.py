@@ -135,7 +135,7 @@ def stochastic_hill_climb(
         acceptance=False,
     )
     steps = int(run.backend.progress.sum())
-    result.acceptance_rate = (
-        float(run.backend.n_accepted.sum() / steps) if steps else 0.0
-    )
+    accepted = int(run.backend.n_accepted.sum())
+    result.acceptance_rate = float(accepted / steps) if steps else 0.0
+    result.acceptance_counts = (accepted, steps)
     return result

@@ -448,7 +448,7 @@ def particle_swarm(
     )
     result = run_steps(run, run.backend.step, max_iters, params, acceptance=False)
     moves = int(run.backend.progress.sum()) * n_particles
-    result.acceptance_rate = (
-        float(run.backend.n_accepted.sum() / moves) if moves else 0.0
-    )
+    accepted = int(run.backend.n_accepted.sum())
+    result.acceptance_rate = float(accepted / moves) if moves else 0.0
+    result.acceptance_counts = (accepted, moves)
     return result

@@ -1,0 +1,620 @@
+"""Many machines: the search methods and the fused attention on a Dask cluster.
+
+``solve`` splits the chains of a search into blocks, runs each block as one task
+on a ``dask.distributed`` cluster and merges the blocks into one ``Result``.
+Chain ``c`` draws from child ``c`` of the seed's ``SeedSequence`` whichever block
+it runs in, and every quantity the methods derive from the seed (temperatures,
+tolerances) comes from calibration streams that no chain uses, so the merged
+result is bitwise identical to ``method(problem, num_chains=..., seed=...)`` on
+one machine (for runs that end on their budget: a time limit or a target stops
+each task by its own clock and its own chains).
+
+``scaled_dot_product_attention`` takes ``dask.array`` inputs chunked along the
+batch axes and returns a dask array whose blocks are computed by the fused
+kernel (which releases the GIL, so threaded workers run blocks in parallel).
+
+Needs the ``dask`` extra: ``pip install "attnsearch[dask]"``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+
+__all__ = ["solve", "scaled_dot_product_attention", "METHODS"]
+
+#: Method names accepted by :func:`solve` (short and long forms).
+METHODS = {
+    "anneal": "simulated_annealing",
+    "simulated_annealing": "simulated_annealing",
+    "hill": "hill_climb",
+    "hill_climb": "hill_climb",
+    "stochastic": "stochastic_hill_climb",
+    "stochastic_hill_climb": "stochastic_hill_climb",
+    "tabu": "tabu_search",
+    "tabu_search": "tabu_search",
+    "pso": "particle_swarm",
+    "particle_swarm": "particle_swarm",
+}
+
+# Entries of Result.params with one value per chain.
+_PER_CHAIN_PARAMS = ("steps",)
+# The most telling stop reason of the blocks names the merged run's.
+_STOP_PRIORITY = ("converged", "max_iters", "time_limit", "target", "callback")
+
+
+def _require_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(
+            "attnsearch.distributed needs dask and distributed: "
+            'pip install "attnsearch[dask]"'
+        ) from None
+    return distributed
+
+
+def _method_name(method):
+    if callable(method):
+        name = getattr(method, "__name__", None)
+    else:
+        name = method
+    if not isinstance(name, str) or name not in METHODS:
+        raise ValueError(
+            f"method must be one of {sorted(set(METHODS))} or one of those "
+            f"functions, got {method!r}"
+        )
+    return METHODS[name]
+
+
+def _run_block(
+    method_name, problem, root, first_chain, n_chains, initial, options, deadline
+):
+    """One task: chains first_chain .. first_chain + n_chains - 1."""
+    from . import search
+    from .search._driver import ChainBlock
+
+    options = dict(options)
+    if deadline is not None:  # the whole call's time limit, on the wall clock
+        options["time_limit"] = max(deadline - time.time(), 1e-3)
+    method = getattr(search, method_name)
+    return method(
+        problem,
+        num_chains=n_chains,
+        seed=ChainBlock(root, first_chain),
+        initial_states=initial,
+        **options,
+    )
+
+
+def _initial_block(method_name, problem, initial_states, num_chains, lo, hi):
+    """The rows of ``initial_states`` that belong to chains lo..hi-1 (a state
+    shared by every chain is passed whole, as the methods broadcast it)."""
+    if initial_states is None:
+        return None
+    from .search.problems import _search_spec
+
+    if method_name == "particle_swarm":
+        per_chain_ndim = 3
+    else:
+        spec = _search_spec(problem)
+        if spec.core is None:  # Python problem: a list of states is per chain
+            if isinstance(initial_states, list) and len(initial_states) == num_chains:
+                return initial_states[lo:hi]
+            return initial_states
+        per_chain_ndim = 2
+    array = np.asarray(initial_states)
+    if array.ndim == per_chain_ndim and array.shape[0] == num_chains:
+        return array[lo:hi]
+    return initial_states
+
+
+def _concatenate_states(blocks):
+    if all(isinstance(r.states, np.ndarray) for r in blocks):
+        return np.concatenate([r.states for r in blocks])
+    states = []
+    for r in blocks:
+        states.extend(list(r.states))
+    return states
+
+
+def _merge_history(blocks, sizes):
+    """One trace from the blocks' traces, on the blocks' own clocks: at each
+    recorded time, each chain's best so far and the evaluations summed over
+    blocks (a block not yet started counts no evaluation and no best)."""
+    times = np.unique(np.concatenate([r.history["elapsed"] for r in blocks]))
+    n_chains = sum(sizes)
+    best_costs = np.full((len(times), n_chains), np.inf)
+    best_objectives = np.full((len(times), n_chains), np.nan)
+    evaluations = np.zeros(len(times), dtype=np.int64)
+    temperature = np.full(len(times), np.nan)
+    column = 0
+    for b, (r, size) in enumerate(zip(blocks, sizes)):
+        h = r.history
+        if len(h["elapsed"]):
+            index = np.searchsorted(h["elapsed"], times, side="right") - 1
+            seen = index >= 0
+            rows = index[seen]
+            best_costs[seen, column : column + size] = h["best_costs"][rows]
+            best_objectives[seen, column : column + size] = h["best_objectives"][rows]
+            evaluations[seen] += np.asarray(h["n_evaluations"])[rows]
+            if b == 0:
+                temperature[seen] = np.asarray(h["temperature"])[rows]
+        column += size
+    return {
+        "n_evaluations": evaluations,
+        "best_costs": best_costs,
+        "temperature": temperature,
+        "elapsed": times,
+        "best_objectives": best_objectives,
+    }
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        )
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _merge_params(blocks, sizes):
+    params = {}
+    for key, value in blocks[0].params.items():
+        values = [r.params.get(key) for r in blocks]
+        if key in _PER_CHAIN_PARAMS:
+            params[key] = np.concatenate([np.asarray(v) for v in values])
+        elif all(_same(value, other) for other in values[1:]):
+            params[key] = value
+        else:
+            params[key] = values  # differs by block (timing-dependent choices)
+    return params
+
+
+def merge_results(blocks, *, seed, elapsed):
+    """Merge the Results of consecutive blocks of chains into one Result, as if
+    the chains had run in one call (used by :func:`solve`)."""
+    from .search.result import Result
+
+    sizes = [len(r.costs) for r in blocks]
+    costs = np.concatenate([r.costs for r in blocks])
+    best = int(np.argmin(costs))  # lowest chain index on ties, as one run does
+    owner = int(np.searchsorted(np.cumsum(sizes), best, side="right"))
+    winner = blocks[owner]
+    evaluations = sum(int(r.n_evaluations) for r in blocks)
+    accepted = sum(int(r.acceptance_counts[0]) for r in blocks)
+    proposed = sum(int(r.acceptance_counts[1]) for r in blocks)
+    # The method's own value for "nothing proposed" (NaN, 0 or 1) otherwise.
+    acceptance = accepted / proposed if proposed else blocks[0].acceptance_rate
+    reasons = [r.stop_reason for r in blocks]
+    stop_reason = max(
+        reasons,
+        key=lambda s: _STOP_PRIORITY.index(s) if s in _STOP_PRIORITY else -1,
+    )
+    params = _merge_params(blocks, sizes)
+    params["num_chains"] = sum(sizes)
+    params["seed"] = seed
+    return Result(
+        best_state=winner.best_state,
+        best_cost=winner.best_cost,
+        objective=winner.objective,
+        states=_concatenate_states(blocks),
+        costs=costs,
+        history=_merge_history(blocks, sizes),
+        acceptance_rate=acceptance,
+        n_evaluations=evaluations,
+        elapsed=elapsed,
+        stop_reason=stop_reason,
+        method=winner.method,
+        params=params,
+        acceptance_counts=(accepted, proposed),
+    )
+
+
+def _default_chains_per_task(client, num_chains):
+    try:
+        n_slots = sum(client.nthreads().values())
+    except Exception:  # a client that cannot tell: one task per chain
+        n_slots = num_chains
+    n_slots = max(1, n_slots)
+    return max(1, -(-num_chains // (2 * n_slots)))  # ~2 tasks per worker thread
+
+
+def solve(
+    method,
+    problem,
+    *,
+    num_chains,
+    client=None,
+    chains_per_task=None,
+    seed=None,
+    initial_states=None,
+    progress=False,
+    retries=0,
+    **options,
+):
+    """Run a search method's chains as tasks on a Dask cluster; one Result.
+
+    Parameters
+    ----------
+    method : str or callable
+        ``"anneal"``, ``"hill"``, ``"stochastic"``, ``"tabu"``, ``"pso"`` (or the
+        full names ``"simulated_annealing"``, ...), or the function itself
+        (``attnsearch.search.simulated_annealing``, ...).
+    problem : TSP, Ising, QUBO, MaxCut, Continuous, Problem or CompiledProblem
+        Sent to every worker once (``client.scatter``); it must pickle: the
+        built-in problems do, Python problems do when their attributes do
+        (lambdas are fine: Dask uses cloudpickle), and a CompiledProblem does
+        when it sets ``_init_args``.
+    num_chains : int
+        Chains of the whole run.
+    client : dask.distributed.Client, optional
+        Default: a ``LocalCluster`` of worker processes on this machine, started
+        for the call and closed after it (a second or two: pass a client to
+        reuse one).
+    chains_per_task : int, optional
+        Chains per task (default: about two tasks per worker thread). The
+        result does not depend on it.
+    seed : None, int or numpy.random.SeedSequence
+        As in the methods: chain c uses child c. ``None`` draws fresh entropy
+        once, here, for every task.
+    initial_states : optional
+        As in the method; per-chain rows are split between the tasks.
+    progress : bool, default False
+        A bar of finished tasks.
+    retries : int, default 0
+        Extra attempts of a task that raised (a worker that dies is handled by
+        Dask itself: its tasks run again elsewhere).
+    **options
+        The method's own keywords (``num_sweeps``, ``max_iters``, ``tenure``,
+        ``num_threads`` per task (default 1: the cluster's threads are the
+        parallelism), ``time_limit`` for the whole call, ``target`` per task).
+        ``callback`` is refused: it would run on the workers.
+
+    Returns
+    -------
+    Result
+        As the method returns, over all chains. ``elapsed`` is this call's wall
+        time; ``history`` merges the tasks' traces on their own clocks;
+        ``params["distributed"]`` records the tasks and workers.
+
+    Examples
+    --------
+    >>> from attnsearch import distributed                      # doctest: +SKIP
+    >>> from attnsearch.search import MaxCut
+    >>> graph = MaxCut.from_gset("G1.txt")
+    >>> result = distributed.solve("anneal", graph, num_chains=64, seed=0,
+    ...                            num_sweeps=1000)
+    """
+    distributed = _require_distributed()
+    from .search._rng import _seed_sequence
+
+    method_name = _method_name(method)
+    if isinstance(num_chains, bool) or not isinstance(num_chains, numbers.Integral):
+        raise TypeError(f"num_chains must be an int, got {type(num_chains).__name__}")
+    if num_chains < 1:
+        raise ValueError(f"num_chains must be at least 1, got {num_chains}")
+    if chains_per_task is not None and (
+        isinstance(chains_per_task, bool)
+        or not isinstance(chains_per_task, numbers.Integral)
+        or chains_per_task < 1
+    ):
+        raise ValueError(
+            f"chains_per_task must be an int >= 1, got {chains_per_task!r}"
+        )
+    if (
+        isinstance(retries, bool)
+        or not isinstance(retries, numbers.Integral)
+        or (retries < 0)
+    ):
+        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    if options.get("callback") is not None:
+        raise TypeError(
+            "distributed.solve does not take a callback (it would run on the "
+            "workers); use time_limit or target"
+        )
+    if options.get("progress"):
+        raise TypeError("pass progress=True to distributed.solve itself")
+    options.pop("callback", None)
+    options.pop("progress", None)
+    options.setdefault("num_threads", 1)
+    time_limit = options.pop("time_limit", None)
+    if time_limit is not None and not (
+        isinstance(time_limit, numbers.Real) and time_limit > 0
+    ):
+        raise ValueError(f"time_limit must be a positive number, got {time_limit!r}")
+    root = _seed_sequence(seed)
+
+    start = time.perf_counter()
+    deadline = None if time_limit is None else time.time() + float(time_limit)
+    own_cluster = client is None
+    cluster = None
+    if own_cluster:
+        cluster = distributed.LocalCluster(processes=True, dashboard_address=":0")
+        client = distributed.Client(cluster, set_as_default=False)
+    try:
+        if chains_per_task is None:
+            chains_per_task = _default_chains_per_task(client, num_chains)
+        bounds = [
+            (lo, min(lo + chains_per_task, num_chains))
+            for lo in range(0, num_chains, chains_per_task)
+        ]
+        try:
+            [problem_future] = client.scatter([problem], broadcast=True, hash=False)
+        except Exception as error:  # pickling errors come in many types
+            raise TypeError(
+                f"the problem cannot be sent to the Dask workers: {error}"
+            ) from error
+        futures = [
+            client.submit(
+                _run_block,
+                method_name,
+                problem_future,
+                root,
+                lo,
+                hi - lo,
+                _initial_block(
+                    method_name, problem, initial_states, num_chains, lo, hi
+                ),
+                options,
+                deadline,
+                pure=False,
+                retries=retries,
+                key=f"attnsearch-{method_name}-{lo}-{hi}-{time.time_ns()}",
+            )
+            for lo, hi in bounds
+        ]
+        try:
+            blocks = _gather(distributed, client, futures, progress, method_name)
+        except BaseException:
+            client.cancel(futures)
+            raise
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    finally:
+        if own_cluster:
+            client.close()
+            cluster.close()
+    result = merge_results(blocks, seed=seed, elapsed=time.perf_counter() - start)
+    result.params["time_limit"] = time_limit
+    result.params["distributed"] = {
+        "n_tasks": len(bounds),
+        "chains_per_task": chains_per_task,
+        "n_workers": n_workers,
+    }
+    return result
+
+
+def _gather(distributed, client, futures, progress, method_name):
+    if not progress:
+        return client.gather(futures)
+    from ._progress import ProgressBar
+
+    bar = ProgressBar(len(futures), f"distributed {method_name}", unit="task")
+    try:
+        done = 0
+        for _ in distributed.as_completed(futures):
+            done += 1
+            bar.update(done)
+    finally:
+        bar.close()
+    return client.gather(futures)
+
+
+# --------------------------------------------------------------------------
+# Attention over dask arrays
+
+
+def _block_attention(q, k, v, mask, causal, scale, check_finite, num_threads):
+    from .attention import scaled_dot_product_attention as sdpa
+
+    return sdpa(
+        q,
+        k,
+        v,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        check_finite=check_finite,
+        num_threads=num_threads,
+    )
+
+
+def _as_dask(x, name):
+    import dask.array as da
+
+    if isinstance(x, da.Array):
+        return x
+    array = np.asarray(x)
+    return da.from_array(array, chunks=array.shape, name=False)
+
+
+def _check_core_axes_whole(x, name, core_ndim):
+    for axis in range(x.ndim - core_ndim, x.ndim):
+        if len(x.chunks[axis]) > 1:
+            raise ValueError(
+                f"{name} is chunked along axis {axis - x.ndim} (a sequence or "
+                f"feature axis): chunk only the batch axes, e.g. "
+                f"{name}.rechunk({{{axis}: -1}})"
+            )
+
+
+def scaled_dot_product_attention(
+    q,
+    k,
+    v,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    check_finite=True,
+    num_threads=1,
+):
+    """Fused attention on dask arrays chunked along batch axes.
+
+    Parameters
+    ----------
+    q, k, v : dask.array.Array or array_like
+        As in :func:`attnsearch.attention.scaled_dot_product_attention`: shapes
+        ``(..., n_q, d_k)``, ``(..., n_k, d_k)``, ``(..., n_k, d_v)`` with
+        broadcasting batch axes and grouped-query heads. Only the batch axes
+        may be chunked; a chunked sequence or feature axis is a ValueError.
+    mask : dask.array.Array or array_like, optional
+        Boolean (True = may attend) or additive, broadcastable to
+        ``(..., n_q, n_k)``; its last two axes must not be chunked.
+    causal, scale, check_finite
+        As in the NumPy function (finiteness is checked block by block, when
+        the blocks are computed).
+    num_threads : int, default 1
+        Threads of the fused kernel in each block: the Dask workers' threads
+        already run blocks in parallel.
+
+    Returns
+    -------
+    dask.array.Array
+        Shape ``(..., n_q, d_v)``, chunked along the batch axes like ``q``
+        (or like the input that spans a broadcast axis).
+    """
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise ImportError(
+            'attnsearch.distributed needs dask: pip install "attnsearch[dask]"'
+        ) from None
+    from .attention import scaled_dot_product_attention as sdpa
+
+    q, k, v = _as_dask(q, "q"), _as_dask(k, "k"), _as_dask(v, "v")
+    for x, name in ((q, "q"), (k, "k"), (v, "v")):
+        if x.ndim < 2:
+            raise ValueError(f"{name} must have at least 2 dimensions, got {x.ndim}")
+        _check_core_axes_whole(x, name, 2)
+    if mask is not None:
+        mask = _as_dask(mask, "mask")
+        _check_core_axes_whole(mask, "mask", min(2, mask.ndim))
+
+    # Shapes, dtypes and grouped heads are validated by the NumPy function on
+    # zero-stride stand-ins with one query and one key (no memory, no data).
+    def stand_in(x, core):
+        shape = x.shape[: x.ndim - len(core)] + core
+        return np.broadcast_to(np.zeros((), x.dtype), shape)
+
+    mask_core = None
+    if mask is not None:
+        mask_core = (1,) * min(2, mask.ndim)
+    probe = sdpa(
+        stand_in(q, (1, q.shape[-1])),
+        stand_in(k, (1, k.shape[-1])),
+        stand_in(v, (1, v.shape[-1])),
+        mask=None if mask is None else stand_in(mask, mask_core),
+        causal=False,
+        scale=1.0 if scale is None else scale,
+        check_finite=False,
+        num_threads=1,
+    )
+    batch_shape = probe.shape[:-2]
+    out_dtype = probe.dtype
+    n_batch = len(batch_shape)
+    n_q, d_v = q.shape[-2], v.shape[-1]
+
+    # Batch axes of each input, aligned to the right of the output's.
+    inputs = [("q", q, 2), ("k", k, 2), ("v", v, 2)]
+    if mask is not None:
+        inputs.append(("mask", mask, min(2, mask.ndim)))
+
+    def batch_axes(x, core):
+        offset = n_batch - (x.ndim - core)
+        return offset, x.ndim - core
+
+    # Output chunks per batch axis: from the first input that spans the axis.
+    out_chunks = []
+    for axis in range(n_batch):
+        size = batch_shape[axis]
+        chunks = (size,)
+        for _, x, core in inputs:
+            offset, nb = batch_axes(x, core)
+            local = axis - offset
+            if 0 <= local < nb and x.shape[local] == size and size > 1:
+                chunks = x.chunks[local]
+                break
+        out_chunks.append(tuple(chunks))
+
+    # Grouped heads (axis -3 of k/v smaller than q's): a block of query heads
+    # must start on a group boundary, so rechunk q's head axis if needed.
+    def group_of(x, core):
+        offset, nb = batch_axes(x, core)
+        local = n_batch - 1 - offset
+        if n_batch == 0 or not 0 <= local < nb:
+            return 1
+        kv_heads = x.shape[local]
+        if kv_heads in (1, batch_shape[-1]):
+            return 1
+        return batch_shape[-1] // kv_heads
+
+    group = max(group_of(k, 2), group_of(v, 2))
+    if group > 1:
+        heads = out_chunks[-1]
+        if any(c % group for c in heads):
+            step = max(group, (max(heads) // group) * group)
+            out_chunks[-1] = tuple(
+                min(step, batch_shape[-1] - lo)
+                for lo in range(0, batch_shape[-1], step)
+            )
+
+    starts = [np.concatenate([[0], np.cumsum(c)]) for c in out_chunks]
+
+    def block_of(x, core, index, is_kv):
+        offset, nb = batch_axes(x, core)
+        slices = []
+        for local in range(nb):
+            axis = local + offset
+            if x.shape[local] == 1 and batch_shape[axis] != 1:
+                slices.append(slice(None))
+                continue
+            lo, hi = starts[axis][index[axis]], starts[axis][index[axis] + 1]
+            if is_kv and axis == n_batch - 1 and x.shape[local] != batch_shape[axis]:
+                lo, hi = lo // group, -(-hi // group)
+            slices.append(slice(int(lo), int(hi)))
+        return x[tuple(slices) + (slice(None),) * core]
+
+    grid = tuple(len(c) for c in out_chunks)
+    blocks = np.empty(grid, dtype=object)
+    for index in np.ndindex(*grid):
+        shape = tuple(int(out_chunks[a][index[a]]) for a in range(n_batch))
+        parts = [
+            block_of(x, core, index, name in ("k", "v")) for name, x, core in inputs
+        ]
+        q_block, k_block, v_block = parts[:3]
+        mask_block = parts[3] if mask is not None else None
+        task = dask.delayed(_block_attention, pure=True)(
+            q_block,
+            k_block,
+            v_block,
+            mask_block,
+            causal,
+            scale,
+            check_finite,
+            num_threads,
+        )
+        blocks[index] = da.from_delayed(task, shape=shape + (n_q, d_v), dtype=out_dtype)
+
+    def nest(prefix):
+        depth = len(prefix)
+        if depth == n_batch:
+            block = blocks[prefix] if n_batch else blocks[()]
+            return [[block]]
+        return [nest(prefix + (i,)) for i in range(grid[depth])]
+
+    if n_batch == 0:
+        return blocks[()]
+    return da.block(nest(()))
