@@ -14,6 +14,8 @@ pytest.importorskip("dask")
 distributed_lib = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
+from test_search_methods import OneMax  # noqa: E402  (a Python problem)
+
 from attnsearch import distributed  # noqa: E402
 from attnsearch.attention import scaled_dot_product_attention as sdpa  # noqa: E402
 from attnsearch.search import (  # noqa: E402
@@ -21,7 +23,6 @@ from attnsearch.search import (  # noqa: E402
     Continuous,
     Ising,
     MaxCut,
-    Problem,
     hill_climb,
     particle_swarm,
     simulated_annealing,
@@ -63,32 +64,6 @@ def ising_model():
     rng = np.random.default_rng(4)
     J = np.triu(rng.normal(size=(40, 40)) * (rng.random((40, 40)) < 0.15), 1)
     return Ising(h=rng.normal(size=40), J=J + J.T)
-
-
-class OneMax(Problem):
-    """A Python problem (it travels to the workers with cloudpickle)."""
-
-    def __init__(self, n):
-        super().__init__(maximize=True)
-        self.n = self.size = n
-
-    def initial(self, rng):
-        return np.array([rng.below(2) for _ in range(self.n)])
-
-    def random_move(self, state, rng):
-        return rng.below(self.n)
-
-    def delta(self, state, i):
-        return 1 - 2 * int(state[i])
-
-    def apply(self, state, i):
-        state[i] ^= 1
-
-    def cost(self, state):
-        return int(state.sum())
-
-    def moves(self, state):
-        return range(self.n)
 
 
 def problems():

@@ -655,28 +655,19 @@ class MultiHeadAttention(_Parameters):
         n_threads = effective_n_threads(num_threads)
         mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
         with blas_limited_to_one_thread():
-            if progress and n_batch > 1:
-                out, weights = self._forward_in_slices(
-                    query,
-                    key,
-                    value,
-                    self_attention,
-                    mask,
-                    causal,
-                    need_weights,
-                    n_threads,
-                )
-            else:
-                out, weights = self._forward(
-                    query,
-                    key,
-                    value,
-                    self_attention,
-                    mask,
-                    causal,
-                    need_weights,
-                    n_threads,
-                )
+            forward = (
+                self._forward_in_slices if progress and n_batch > 1 else self._forward
+            )
+            out, weights = forward(
+                query,
+                key,
+                value,
+                self_attention,
+                mask,
+                causal,
+                need_weights,
+                n_threads,
+            )
         if not batched:
             out = out[0]
         if need_weights:

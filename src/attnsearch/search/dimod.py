@@ -143,6 +143,22 @@ class _OurSampler(dimod.Sampler, dimod.Initialized):
         )
         return model.spins_of(parsed.initial_states), parsed.num_reads
 
+    @staticmethod
+    def _sample(model, info, start, run, vectors=None):
+        """Run ``run()`` (a Result), time it as dimod does, build the SampleSet
+        (``vectors(result)``: extra per-read data vectors)."""
+        sampling = time.perf_counter()
+        result = run()
+        post = time.perf_counter()
+        info["timing"] = {
+            "preprocessing_ns": _ns(sampling - start),
+            "sampling_ns": _ns(post - sampling),
+        }
+        extra = vectors(result) if vectors is not None else {}
+        sampleset = model.sampleset(result.states, info, **extra)
+        info["timing"]["postprocessing_ns"] = _ns(time.perf_counter() - post)
+        return result, sampleset
+
     def _empty(self, model, num_reads, info):
         return model.sampleset(np.empty((num_reads, 0), dtype=np.int8), info)
 
@@ -258,24 +274,21 @@ class SimulatedAnnealingSampler(_OurSampler):
             def callback(progress):
                 return bool(interrupt_function())
 
-        sampling = time.perf_counter()
-        result = simulated_annealing(
-            model.ising,
-            num_sweeps=len(temperatures),
-            schedule=temperatures,
-            num_chains=num_reads,
-            initial_states=initial,
-            seed=seed,
-            num_threads=num_threads,
-            callback=callback,
+        _, sampleset = self._sample(
+            model,
+            info,
+            start,
+            lambda: simulated_annealing(
+                model.ising,
+                num_sweeps=len(temperatures),
+                schedule=temperatures,
+                num_chains=num_reads,
+                initial_states=initial,
+                seed=seed,
+                num_threads=num_threads,
+                callback=callback,
+            ),
         )
-        post = time.perf_counter()
-        info["timing"] = {
-            "preprocessing_ns": _ns(sampling - start),
-            "sampling_ns": _ns(post - sampling),
-        }
-        sampleset = model.sampleset(result.states, info)
-        info["timing"]["postprocessing_ns"] = _ns(time.perf_counter() - post)
         return sampleset
 
     @staticmethod
@@ -419,28 +432,24 @@ class TabuSampler(_OurSampler):
             tenure = _check_count(tenure, "tenure", None, minimum=0)
             if tenure >= model.n:
                 raise ValueError(f"tenure must be < the number of variables {model.n}")
-        sampling = time.perf_counter()
-        result = tabu_search(
-            model.ising,
-            tenure=tenure,
-            max_iters=max_iters,
-            num_chains=num_reads,
-            initial_states=initial,
-            target=energy_threshold,
-            time_limit=time_limit,
-            seed=seed,
-            num_threads=num_threads,
+        result, sampleset = self._sample(
+            model,
+            info,
+            start,
+            lambda: tabu_search(
+                model.ising,
+                tenure=tenure,
+                max_iters=max_iters,
+                num_chains=num_reads,
+                initial_states=initial,
+                target=energy_threshold,
+                time_limit=time_limit,
+                seed=seed,
+                num_threads=num_threads,
+            ),
+            lambda result: {"num_steps": np.asarray(result.params["steps"])},
         )
-        post = time.perf_counter()
-        info["timing"] = {
-            "preprocessing_ns": _ns(sampling - start),
-            "sampling_ns": _ns(post - sampling),
-        }
-        info["stop_reason"] = result.stop_reason
-        sampleset = model.sampleset(
-            result.states, info, num_steps=np.asarray(result.params["steps"])
-        )
-        info["timing"]["postprocessing_ns"] = _ns(time.perf_counter() - post)
+        sampleset.info["stop_reason"] = result.stop_reason
         return sampleset
 
 
@@ -480,24 +489,20 @@ class SteepestDescentSampler(_OurSampler):
         if model.n == 0 or num_reads == 0:
             info["timing"] = _timing(start)
             return self._empty(model, num_reads, info)
-        sampling = time.perf_counter()
-        result = hill_climb(
-            model.ising,
-            strategy="best",
-            num_chains=num_reads,
-            initial_states=initial,
-            seed=seed,
-            num_threads=num_threads,
-        )
-        post = time.perf_counter()
-        info["timing"] = {
-            "preprocessing_ns": _ns(sampling - start),
-            "sampling_ns": _ns(post - sampling),
-        }
-        sampleset = model.sampleset(
-            result.states,
+        _, sampleset = self._sample(
+            model,
             info,
-            num_steps=np.asarray(result.params["steps"], dtype=np.uint32),
+            start,
+            lambda: hill_climb(
+                model.ising,
+                strategy="best",
+                num_chains=num_reads,
+                initial_states=initial,
+                seed=seed,
+                num_threads=num_threads,
+            ),
+            lambda result: {
+                "num_steps": np.asarray(result.params["steps"], dtype=np.uint32)
+            },
         )
-        info["timing"]["postprocessing_ns"] = _ns(time.perf_counter() - post)
         return sampleset
