@@ -115,6 +115,28 @@ cdef struct Chains:
     int32_t *status
 
 
+cdef inline bint _stop_at_target_or_time(Chains *c, Py_ssize_t chain, double best_cost,
+                                         double target, double deadline) noexcept nogil:
+    """Set the chain's status and return True once it has reached the target or
+    the deadline (checked after every step or sweep of every method)."""
+    if best_cost <= target:
+        c.status[chain] = STATUS_TARGET
+        return True
+    if monotonic() > deadline:
+        c.status[chain] = STATUS_TIME
+        return True
+    return False
+
+
+cdef inline void _save_chain(Chains *c, Py_ssize_t chain, double cost, int64_t evaluations,
+                             int64_t accepted, const attnsearch_rng *local_rng) noexcept nogil:
+    """Write a chain's running values back at the end of a chunk."""
+    c.cost[chain] = cost
+    c.n_evaluations[chain] += evaluations
+    c.n_accepted[chain] += accepted
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng[0]
+
+
 # -- the problem operations, dispatched at compile time --------------------------
 
 cdef inline int _init(const Problem *p, char *state, char *aux, attnsearch_rng *rng,
@@ -344,16 +366,9 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         c.progress[chain] += 1
         if c.status[chain] == STATUS_TIME:
             break
-        if c.best_cost[chain] <= target:
-            c.status[chain] = STATUS_TARGET
+        if _stop_at_target_or_time(c, chain, c.best_cost[chain], target, deadline):
             break
-        if monotonic() > deadline:
-            c.status[chain] = STATUS_TIME
-            break
-    c.cost[chain] = cost
-    c.n_evaluations[chain] += evaluations
-    c.n_accepted[chain] += accepted
-    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
+    _save_chain(c, chain, cost, evaluations, accepted, &local_rng)
 
 
 cdef inline int64_t _cache_slot(double delta) noexcept nogil:
@@ -419,17 +434,11 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         _apply(p, state, aux, &best_move)
         cost += best_delta
         c.progress[chain] += 1
-        if cost <= target:
-            c.status[chain] = STATUS_TARGET
+        if _stop_at_target_or_time(c, chain, cost, target, deadline):
             break
-        if monotonic() > deadline:
-            c.status[chain] = STATUS_TIME
-            break
-    c.cost[chain] = cost
     c.best_cost[chain] = cost
     memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
-    c.n_evaluations[chain] += evaluations
-    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
+    _save_chain(c, chain, cost, evaluations, 0, &local_rng)
 
 
 # -- stochastic hill climbing ------------------------------------------------------
@@ -528,16 +537,9 @@ cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             if cost < c.best_cost[chain]:
                 c.best_cost[chain] = cost
                 memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
-        if c.best_cost[chain] <= m.target:
-            c.status[chain] = STATUS_TARGET
+        if _stop_at_target_or_time(c, chain, c.best_cost[chain], m.target, m.deadline):
             break
-        if monotonic() > m.deadline:
-            c.status[chain] = STATUS_TIME
-            break
-    c.cost[chain] = cost
-    c.n_evaluations[chain] += evaluations
-    c.n_accepted[chain] += accepted
-    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
+    _save_chain(c, chain, cost, evaluations, accepted, &local_rng)
 
 
 # -- tabu search --------------------------------------------------------------------
@@ -622,16 +624,9 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         if cost < c.best_cost[chain] - m.tolerance:
             c.best_cost[chain] = cost
             memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
-        if c.best_cost[chain] <= m.target:
-            c.status[chain] = STATUS_TARGET
+        if _stop_at_target_or_time(c, chain, c.best_cost[chain], m.target, m.deadline):
             break
-        if monotonic() > m.deadline:
-            c.status[chain] = STATUS_TIME
-            break
-    c.cost[chain] = cost
-    c.n_evaluations[chain] += evaluations
-    c.n_accepted[chain] += taken
-    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
+    _save_chain(c, chain, cost, evaluations, taken, &local_rng)
 
 
 # -- temperature calibration --------------------------------------------------------

@@ -441,6 +441,25 @@ def init_chains(chains, initial_states, random_start):
         chains.best_states[c] = ops.copy(state)
 
 
+def _stop_at_target_or_time(chains, c, best_cost, target, deadline):
+    """Mirror of _engine._stop_at_target_or_time."""
+    if best_cost <= target:
+        chains.status[c] = _TARGET
+        return True
+    if time.monotonic() > deadline:
+        chains.status[c] = _TIME
+        return True
+    return False
+
+
+def _save_chain(chains, c, state, cost, evaluations, accepted):
+    """Mirror of _engine._save_chain (Python chains keep their state object)."""
+    chains.states[c] = state
+    chains.cost[c] = cost
+    chains.n_evaluations[c] += evaluations
+    chains.n_accepted[c] += accepted
+
+
 def anneal(chains, temperatures, sweep_len, target, deadline):
     """Mirror of _engine.anneal (Metropolis sweeps; best kept at sweep ends)."""
     ops = chains.ops
@@ -479,16 +498,11 @@ def anneal(chains, temperatures, sweep_len, target, deadline):
             chains.progress[c] += 1
             if chains.status[c] == _TIME:
                 break
-            if chains.best_cost[c] <= target:
-                chains.status[c] = _TARGET
+            if _stop_at_target_or_time(
+                chains, c, chains.best_cost[c], target, deadline
+            ):
                 break
-            if time.monotonic() > deadline:
-                chains.status[c] = _TIME
-                break
-        chains.states[c] = state
-        chains.cost[c] = cost
-        chains.n_evaluations[c] += evaluations
-        chains.n_accepted[c] += accepted
+        _save_chain(chains, c, state, cost, evaluations, accepted)
 
 
 def climb(chains, max_steps, best_improvement, tolerance, target, deadline):
@@ -535,17 +549,11 @@ def climb(chains, max_steps, best_improvement, tolerance, target, deadline):
             state = ops.apply(state, chosen)
             cost += chosen_delta
             chains.progress[c] += 1
-            if cost <= target:
-                chains.status[c] = _TARGET
+            if _stop_at_target_or_time(chains, c, cost, target, deadline):
                 break
-            if time.monotonic() > deadline:
-                chains.status[c] = _TIME
-                break
-        chains.states[c] = state
-        chains.cost[c] = cost
         chains.best_cost[c] = cost
         chains.best_states[c] = ops.copy(state)
-        chains.n_evaluations[c] += evaluations
+        _save_chain(chains, c, state, cost, evaluations, 0)
 
 
 def _weight(gain, top, temperature):
@@ -622,16 +630,11 @@ def stochastic_climb(chains, max_steps, temperature, sample_size, target, deadli
                 if cost < chains.best_cost[c]:
                     chains.best_cost[c] = cost
                     chains.best_states[c] = ops.copy(state)
-            if chains.best_cost[c] <= target:
-                chains.status[c] = _TARGET
+            if _stop_at_target_or_time(
+                chains, c, chains.best_cost[c], target, deadline
+            ):
                 break
-            if time.monotonic() > deadline:
-                chains.status[c] = _TIME
-                break
-        chains.states[c] = state
-        chains.cost[c] = cost
-        chains.n_evaluations[c] += evaluations
-        chains.n_accepted[c] += accepted
+        _save_chain(chains, c, state, cost, evaluations, accepted)
 
 
 def tabu(
@@ -706,16 +709,11 @@ def tabu(
             if cost < chains.best_cost[c] - tolerance:
                 chains.best_cost[c] = cost
                 chains.best_states[c] = ops.copy(state)
-            if chains.best_cost[c] <= target:
-                chains.status[c] = _TARGET
+            if _stop_at_target_or_time(
+                chains, c, chains.best_cost[c], target, deadline
+            ):
                 break
-            if time.monotonic() > deadline:
-                chains.status[c] = _TIME
-                break
-        chains.states[c] = state
-        chains.cost[c] = cost
-        chains.n_evaluations[c] += evaluations
-        chains.n_accepted[c] += taken
+        _save_chain(chains, c, state, cost, evaluations, taken)
 
 
 def sample_deltas(chains, n_samples):
