@@ -3,18 +3,20 @@
 import os
 from pathlib import Path
 
+from attnsearch import data
+
 #: Set ATTNSEARCH_EXAMPLES_SMALL=1 (CI does) for quick runs of every example.
 SMALL = os.environ.get("ATTNSEARCH_EXAMPLES_SMALL", "") not in ("", "0")
 
 HERE = Path(__file__).resolve().parent
-TEST_DATA = HERE.parent / "tests" / "data"
 SHARED_DATA = HERE.parent.parent / "shared" / "data"
 
 
 def data_file(*parts):
-    """A data file from ../shared/data when present, else the copy in tests/data."""
+    """A data file from ../shared/data when present, else the small copy shipped
+    with the package (attnsearch.data)."""
     shared = SHARED_DATA.joinpath(*parts)
-    return shared if shared.is_file() else TEST_DATA / parts[-1]
+    return shared if shared.is_file() else data.path(parts[-1])
 
 
 def save_figure(figure, name):

@@ -2,7 +2,7 @@
 
     python examples/gset_tabu.py [GRAPH.txt] [SECONDS]
 
-Defaults to G22 (../shared/data) or the G11 torus in tests/data.
+Defaults to G22 (../shared/data) or the G11 torus shipped in attnsearch.data.
 """
 
 import sys

@@ -2,8 +2,9 @@
 
     python examples/tsplib_annealing.py [FILE.tsp] [SECONDS]
 
-Defaults to a280 (../shared/data) or berlin52 (tests/data). With matplotlib, the
-tour and the convergence trace are saved as PNG files in the current directory.
+Defaults to a280 (../shared/data) or berlin52 (shipped in attnsearch.data). With
+matplotlib, the tour and the convergence trace are saved as PNG files in the
+current directory.
 """
 
 import sys

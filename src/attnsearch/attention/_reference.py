@@ -1,7 +1,7 @@
 """NumPy reference of the fused attention kernel, written for clarity, not speed.
 
 It materialises the full (..., n_q, n_k) score matrix, so it needs O(n_q * n_k)
-memory per batch item. It is the ``backend="numpy"`` path of
+memory per batch item. It is the ``backend="reference"`` path of
 :func:`attnsearch.attention.scaled_dot_product_attention` and the oracle of the
 tests. Conventions are those of the kernel: rows are queries; boolean masks say
 True = may attend; a query that sees no key gets zeros, never NaN.

@@ -14,13 +14,13 @@ import numbers
 
 import numpy as np
 
+from .._backends import check_backend
 from .._threading import effective_n_threads
 from . import _reference
 from ._kernels import attention_forward, kernel_constants
 
 __all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
 
-_BACKENDS = ("auto", "cython", "numpy")
 _MASK_NONE, _MASK_BOOL, _MASK_ADDITIVE = 0, 1, 2
 
 #: Query rows per task, largest first: a task packs each key block once for all its
@@ -241,9 +241,10 @@ def scaled_dot_product_attention(
         SciPy does). With False, a NaN propagates to the rows it touches.
     num_threads : int, optional
         OpenMP threads; see :func:`attnsearch.effective_n_threads`.
-    backend : {"auto", "cython", "numpy"}, default "auto"
-        ``"cython"`` runs the fused kernel, ``"numpy"`` the NumPy reference
-        (``attnsearch.attention._reference``), which materialises the scores.
+    backend : {"auto", "cython", "reference"}, default "auto"
+        ``"cython"`` runs the fused kernel, ``"reference"`` the NumPy reference
+        (``attnsearch.attention._reference``), which materialises the scores
+        (``"numpy"``, its old name, is still accepted with a FutureWarning).
         ``"auto"`` picks the kernel, which handles every input this function
         accepts.
     block_q, block_k : int, optional
@@ -321,8 +322,7 @@ def _sdpa(
 ):
     """Body of :func:`scaled_dot_product_attention`; ``out`` (private) receives the
     result in place (any strides with a unit last axis), as the layers use it."""
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    backend = check_backend(backend)
     q = _as_float_array(q, "q")
     k = _as_float_array(k, "k")
     v = _as_float_array(v, "v")
@@ -361,7 +361,7 @@ def _sdpa(
         _check_finite(k, "k")
         _check_finite(v, "v")
 
-    if backend == "numpy":
+    if backend == "reference":
         ref_mask = None
         if mask is not None:
             ref_mask = mask.view(np.bool_) if mask_kind == _MASK_BOOL else mask

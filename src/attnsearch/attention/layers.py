@@ -17,6 +17,7 @@ import numpy as np
 from .._threading import blas_limited_to_one_thread, effective_n_threads
 from ._kernels import linear_forward
 from .attention import _sdpa, scaled_dot_product_attention, split_heads
+from .torch_weights import arrays_of, multihead_parameters
 
 __all__ = ["AttentionHead", "MultiHeadAttention"]
 
@@ -398,7 +399,7 @@ class MultiHeadAttention(_Parameters):
         outputs (this layer always takes ``(batch, seq, feature)``) and must
         not use ``add_bias_kv`` or ``add_zero_attn``.
         """
-        weights = _torch_weights(state_dict)
+        weights = arrays_of(state_dict)
         d_model = weights["out_proj.weight"].shape[0]
         if "in_proj_weight" in weights:
             d_kv = d_model
@@ -420,49 +421,9 @@ class MultiHeadAttention(_Parameters):
         See :meth:`from_torch_state_dict` for the keys. Raises ``KeyError``
         for missing keys and ``ValueError`` for shapes that do not fit.
         """
-        w = _torch_weights(state_dict)
-        d = self.d_model
-        if "in_proj_weight" in w:
-            in_proj = w["in_proj_weight"]
-            if in_proj.shape != (3 * d, d):
-                raise ValueError(
-                    f"in_proj_weight has shape {in_proj.shape}, expected {(3 * d, d)}"
-                )
-            wq, wk, wv = in_proj[:d], in_proj[d : 2 * d], in_proj[2 * d :]
-        else:
-            wq, wk, wv = w["q_proj_weight"], w["k_proj_weight"], w["v_proj_weight"]
-        new = {"W_Q": wq.T, "W_K": wk.T, "W_V": wv.T, "W_O": w["out_proj.weight"].T}
-        has_bias = "in_proj_bias" in w
-        if has_bias != self.bias:
-            raise ValueError(
-                f"state dict {'has' if has_bias else 'lacks'} biases but this layer "
-                f"has "
-                f"bias={self.bias}"
-            )
-        if has_bias:
-            b = w["in_proj_bias"]
-            if b.shape != (3 * d,):
-                raise ValueError(
-                    f"in_proj_bias has shape {b.shape}, expected {(3 * d,)}"
-                )
-            new.update(
-                b_Q=b[:d],
-                b_K=b[d : 2 * d],
-                b_V=b[2 * d :],
-                b_O=w.get("out_proj.bias", np.zeros(d)),
-            )
-        for name, value in new.items():
-            arr = np.array(value, dtype=self._dtype)
-            if arr.shape != self._shapes[name]:
-                raise ValueError(
-                    f"{name} from the state dict has shape {arr.shape}, expected "
-                    f"{self._shapes[name]}"
-                )
-        # All shapes checked: assign without leaving a half-loaded layer behind.
-        for name, value in new.items():
-            self._params[name] = np.array(value, dtype=self._dtype, order="C")
-            if not np.isfinite(self._params[name]).all():
-                raise ValueError(f"{name} from the state dict contains NaN or infinity")
+        new = multihead_parameters(state_dict, self._shapes, self._dtype)
+        # Every entry is valid: only now does the layer change.
+        self._params.update(new)
         self._on_parameters_changed()
         return self
 
@@ -677,31 +638,3 @@ class MultiHeadAttention(_Parameters):
                 weights = weights[0]
             return out, weights
         return out
-
-
-def _torch_weights(state_dict):
-    """Convert the needed entries of a torch state dict to NumPy (no torch import)."""
-    if not hasattr(state_dict, "keys"):
-        raise TypeError("state_dict must be a mapping (module.state_dict())")
-    unsupported = {"bias_k", "bias_v"} & set(state_dict.keys())
-    if unsupported:
-        raise ValueError(f"add_bias_kv is not supported (found {sorted(unsupported)})")
-    if "in_proj_weight" in state_dict and state_dict["in_proj_weight"] is not None:
-        needed = ["in_proj_weight"]
-    else:
-        needed = ["q_proj_weight", "k_proj_weight", "v_proj_weight"]
-    needed.append("out_proj.weight")
-    missing = [name for name in needed if name not in state_dict]
-    if missing:
-        raise KeyError(
-            f"state dict lacks {missing}; keys present: {sorted(state_dict)}"
-        )
-    out = {}
-    for name in needed + ["in_proj_bias", "out_proj.bias"]:
-        value = state_dict.get(name)
-        if value is None:
-            continue
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        out[name] = np.asarray(value)
-    return out

@@ -1,15 +1,15 @@
 """File readers of the local search (TSPLIB95, G-set, cuts) and distance references.
 
-Real instances come from tests/data (copied from ../shared/data, see its README);
+Real instances come from attnsearch.data (copied from ../shared/data, see its README);
 everything else is written to tmp_path by the test itself.
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search._io import (
     TSPLIBInstance,
     read_cut,
@@ -20,9 +20,7 @@ from attnsearch.search._io import (
     tsplib_distances,
 )
 
-DATA = Path(__file__).parent / "data"
-
-#: TSPLIB95's published optimal tour lengths (tests/data/README.md).
+#: TSPLIB95's published optimal tour lengths (attnsearch/data/README.md).
 TSPLIB_OPTIMA = {
     "berlin52": 7542,
     "eil51": 426,

@@ -11,9 +11,9 @@ import pytest
 
 import attnsearch
 from attnsearch.cli import read_qubo
+from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import QUBO
 
-DATA = Path(__file__).resolve().parent / "data"
 PACKAGE_PARENT = str(Path(attnsearch.__file__).resolve().parent.parent)
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from attnsearch.search._rng import calibration_rng_state, chain_rng_states
 
 from attnsearch.search import ChainRNG
+from attnsearch.search._rng import calibration_rng_state, chain_rng_states
 
 MASK = (1 << 64) - 1
 

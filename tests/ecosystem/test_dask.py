@@ -14,10 +14,11 @@ pytest.importorskip("dask")
 distributed_lib = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
-from test_search_methods import OneMax  # noqa: E402  (a Python problem)
+from _problems import OneMax  # noqa: E402  (a Python problem)
 
 from attnsearch import distributed  # noqa: E402
 from attnsearch.attention import scaled_dot_product_attention as sdpa  # noqa: E402
+from attnsearch.data import path as data_path  # noqa: E402
 from attnsearch.search import (  # noqa: E402
     TSP,
     Continuous,
@@ -67,11 +68,10 @@ def ising_model():
 
 
 def problems():
-    tests = os.path.dirname(__file__)
     return {
         "ising": ising_model(),
-        "tsp": TSP.from_tsplib(os.path.join(tests, "data", "eil51.tsp")),
-        "maxcut": MaxCut.from_gset(os.path.join(tests, "data", "G11.txt")),
+        "tsp": TSP.from_tsplib(data_path("eil51.tsp")),
+        "maxcut": MaxCut.from_gset(data_path("G11.txt")),
         "rastrigin": Continuous.builtin("rastrigin", dim=4),
         "python function": Continuous(
             lambda x: float(((x - 0.25) ** 2).sum()), [(-1, 1)] * 3
@@ -239,9 +239,7 @@ def test_progress_bar_counts_tasks(client, capsys):
 
 
 def test_killed_worker_is_survived(client):
-    problem = TSP.from_tsplib(
-        os.path.join(os.path.dirname(__file__), "data", "a280.tsp")
-    )
+    problem = TSP.from_tsplib(data_path("a280.tsp"))
     options = {"num_sweeps": 60_000}  # about a second per task
     local = simulated_annealing(problem, num_chains=4, seed=8, **options)
     pids = client.run(os.getpid)

@@ -227,6 +227,34 @@ def test_state_dict_loading_without_torch(rng):
         mha.load_torch_state_dict(dict(state, bias_k=np.zeros((1, 1, d))))
 
 
+@pytest.mark.parametrize(
+    "bad_key", ["in_proj_weight", "out_proj.weight", "out_proj.bias"]
+)
+def test_bad_state_dict_leaves_the_layer_unchanged(rng, bad_key):
+    # Issue 10, item 4: a NaN in out_proj.weight used to change W_Q, W_K, W_V and
+    # W_O (W_O holding NaN) and leave the stacked QKV weights stale.
+    d = 8
+    state = {
+        "in_proj_weight": rng.normal(size=(3 * d, d)),
+        "in_proj_bias": rng.normal(size=3 * d),
+        "out_proj.weight": rng.normal(size=(d, d)),
+        "out_proj.bias": rng.normal(size=d),
+    }
+    mha = MultiHeadAttention(d, 2, dtype=np.float64, seed=0)
+    before = mha.parameters()
+    x = rng.normal(size=(2, 5, d))
+    out_before = mha(x)
+    bad = dict(state)
+    bad[bad_key] = bad[bad_key].copy()
+    bad[bad_key].flat[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        mha.load_torch_state_dict(bad)
+    for name, value in mha.parameters().items():
+        np.testing.assert_array_equal(value, before[name])
+    np.testing.assert_array_equal(mha(x), out_before)
+    np.testing.assert_array_equal(mha(x), mha(x, x.copy(), x.copy()))
+
+
 @pytest.mark.parametrize("kdim", [None, 6])
 @pytest.mark.parametrize("causal", [False, True])
 def test_matches_torch_multihead_attention(rng, kdim, causal):

@@ -3,11 +3,12 @@
 import itertools
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _problems import OneMax
 
+from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
     QUBO,
     TSP,
@@ -19,8 +20,6 @@ from attnsearch.search import (
     temperature_schedule,
 )
 from attnsearch.search._reference import ProblemError
-
-DATA = Path(__file__).parent / "data"
 
 
 def ring_ising(rng, n=40, degree=3):
@@ -345,30 +344,6 @@ def test_initial_states(rng):
 
 
 # -- Python problems --------------------------------------------------------------
-
-
-class OneMax(Problem):
-    def __init__(self, n, maximize=True):
-        super().__init__(maximize=maximize)
-        self.n = self.size = n
-
-    def initial(self, rng):
-        return np.array([rng.below(2) for _ in range(self.n)])
-
-    def random_move(self, state, rng):
-        return rng.below(self.n)
-
-    def delta(self, state, i):
-        return 1 - 2 * int(state[i])
-
-    def apply(self, state, i):
-        state[i] ^= 1
-
-    def cost(self, state):
-        return int(state.sum())
-
-    def moves(self, state):
-        return range(self.n)
 
 
 def test_python_problem_runs_every_method():

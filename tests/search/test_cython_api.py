@@ -18,7 +18,7 @@ import pytest
 import attnsearch
 from attnsearch.search import CompiledProblem, Problem, hill_climb, simulated_annealing
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cython_problem"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cython_problem"
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,15 @@
 """Problems: exact deltas, TSPLIB optima, conversions, and every bad input."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
+from attnsearch.data import DATA_DIR as DATA
+from attnsearch.search import QUBO, TSP, Ising, MaxCut
 from attnsearch.search._engine import check_deltas
+from attnsearch.search._io import read_cut, tour_length_reference
 from attnsearch.search._rng import chain_rng_states
 
-from attnsearch.search import QUBO, TSP, Ising, MaxCut
-from attnsearch.search._io import read_cut, tour_length_reference
-
-DATA = Path(__file__).parent / "data"
 OPTIMA = {"berlin52": 7542, "eil51": 426, "st70": 675, "kroA100": 21282, "a280": 2579}
 
 

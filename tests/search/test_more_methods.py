@@ -2,12 +2,12 @@
 
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.optimize
 
+from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
     BUILTIN_FUNCTIONS,
     TSP,
@@ -24,8 +24,6 @@ from attnsearch.search import (
 from attnsearch.search._continuous import _cos_memview
 from attnsearch.search.continuous import builtin_value_reference
 from attnsearch.search.tabu import default_tenure
-
-DATA = Path(__file__).parent / "data"
 
 
 def small_ising(rng, n=30):

@@ -1,7 +1,5 @@
 """The optional pictures render to non-empty PNG files (Agg backend)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -10,6 +8,7 @@ matplotlib.use("Agg")
 
 from attnsearch import plot  # noqa: E402
 from attnsearch.attention import scaled_dot_product_attention  # noqa: E402
+from attnsearch.data import DATA_DIR as DATA  # noqa: E402
 from attnsearch.search import (  # noqa: E402
     TSP,
     MaxCut,
@@ -18,7 +17,6 @@ from attnsearch.search import (  # noqa: E402
     tabu_search,
 )
 
-DATA = Path(__file__).parent / "data"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import attnsearch
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PACKAGE_PARENT = str(Path(attnsearch.__file__).resolve().parent.parent)
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 
