@@ -12,76 +12,16 @@ files and bad options give one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_solve_parser", "read_qubo", "run_solve"]
-
-_METHODS = {
-    "anneal": "simulated_annealing",
-    "hill": "hill_climb",
-    "stochastic": "stochastic_hill_climb",
-    "tabu": "tabu_search",
-    "pso": "particle_swarm",
-}
+__all__ = ["add_solve_parser", "run_solve"]
 
 
 class UsageError(Exception):
     """A problem with the user's input: reported in one line, exit code 2."""
-
-
-def read_qubo(path):
-    """Read a QUBO file: ``.npz`` with a square array ``Q`` (and optional scalar
-    ``offset``), or a text coordinate list of ``i j value`` lines (0-based; ``i ==
-    j`` is a linear term; ``#`` starts a comment; an ``offset value`` line sets the
-    constant). Raises ValueError naming the line of a malformed entry."""
-    from .search import QUBO
-
-    path = Path(path)
-    if path.suffix == ".npz":
-        with np.load(path) as data:
-            if "Q" not in data:
-                raise ValueError(f"{path}: no array named 'Q' (found {list(data)})")
-            offset = float(data["offset"]) if "offset" in data else 0.0
-            return QUBO(data["Q"], offset=offset)
-    entries = {}
-    offset = 0.0
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = line.split()
-            if fields[0].lower() == "offset" and len(fields) == 2:
-                try:
-                    offset = float(fields[1])
-                except ValueError:
-                    raise ValueError(
-                        f"{path}, line {number}: offset {fields[1]!r} is not a number"
-                    ) from None
-                continue
-            if len(fields) != 3:
-                raise ValueError(
-                    f"{path}, line {number}: expected 'i j value', got {line!r}"
-                )
-            try:
-                i, j, value = int(fields[0]), int(fields[1]), float(fields[2])
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {number}: expected two integers and a "
-                    f"number, got {line!r}"
-                ) from None
-            if i < 0 or j < 0:
-                raise ValueError(f"{path}, line {number}: negative index")
-            if not math.isfinite(value):
-                raise ValueError(f"{path}, line {number}: value is not finite")
-            entries[(i, j)] = entries.get((i, j), 0.0) + value
-    if not entries:
-        raise ValueError(f"{path}: no 'i j value' entries")
-    return QUBO(entries, offset=offset)
 
 
 def _best_known(path):
@@ -182,6 +122,7 @@ def add_solve_parser(subparsers):
 
 def _load(args):
     from .search import TSP, Continuous, MaxCut
+    from .search.problems.ising import read_qubo
 
     if args.kind == "continuous":
         try:
@@ -237,6 +178,7 @@ def _write_solution(args, problem, result):
 def run_solve(args, out=print):
     """Run ``attnsearch solve`` for parsed ``args``; return the exit code."""
     from . import search
+    from .search.methods import METHODS
 
     if args.chains < 1:
         raise UsageError("--chains must be at least 1")
@@ -247,7 +189,7 @@ def run_solve(args, out=print):
     problem, label, optimum = _load(args)
     if args.optimum is not None:
         optimum = args.optimum
-    method_name = _METHODS[args.method]
+    method_name = METHODS[args.method]
     method = getattr(search, method_name)
     progress = args.progress
     if progress is None:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import attnsearch
-from attnsearch.cli import read_qubo
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import QUBO
+from attnsearch.search.problems.ising import read_qubo
 
 PACKAGE_PARENT = str(Path(attnsearch.__file__).resolve().parent.parent)
 
@@ -207,7 +207,7 @@ def test_bad_input_is_one_line_and_exit_code_2(args, words):
         ("0 1 x\n", "line 1"),
         ("# only a comment\n", "no 'i j value'"),
         ("0 0 1\n-1 2 3\n", "line 2"),
-        ("0 0 nan\n", "not finite"),
+        ("0 0 nan\n", "not a finite number"),
     ],
 )
 def test_malformed_qubo_file(tmp_path, content, words):
