@@ -253,3 +253,18 @@ def test_demo_quick_runs():
     done = run_cli("demo", "--quick")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
+
+
+def test_bench_finds_instances_without_the_developers_tree(tmp_path):
+    # Issue 9: `attnsearch bench` used ../shared/data relative to the source tree.
+    from attnsearch.benchmarks.search import _data_dir, _instance
+
+    assert _data_dir(None) is None or "ATTNSEARCH_DATA" in os.environ
+    shipped = _instance(None, "tsplib", "kroA100.tsp")
+    assert shipped is not None and shipped.parent.name == "data"
+    (tmp_path / "tsplib").mkdir()
+    own = tmp_path / "tsplib" / "kroA100.tsp"
+    own.write_bytes(shipped.read_bytes())
+    assert _instance(tmp_path, "tsplib", "kroA100.tsp") == own
+    assert _instance(None, "gset", "G1.txt") is None  # not shipped: the table skips it
+    assert _instance(None, "gset", "G11.txt") is not None

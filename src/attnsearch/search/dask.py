@@ -262,10 +262,16 @@ def solve(
 
     Examples
     --------
-    >>> from attnsearch.search import MaxCut, dask         # doctest: +SKIP
-    >>> graph = MaxCut.from_gset("G1.txt")
-    >>> result = dask.solve("anneal", graph, num_chains=64, seed=0,
-    ...                     num_sweeps=1000)
+    A local cluster of worker processes, started for the call; the merged
+    result equals the one-machine run bit for bit:
+
+    >>> from attnsearch.data import path
+    >>> from attnsearch.search import MaxCut, dask, simulated_annealing
+    >>> graph = MaxCut.from_gset(path("G11.txt"))
+    >>> merged = dask.solve("anneal", graph, num_chains=4, seed=0, num_sweeps=200)
+    >>> local = simulated_annealing(graph, num_chains=4, seed=0, num_sweeps=200)
+    >>> bool((merged.costs == local.costs).all())
+    True
     """
     distributed = _require_distributed()
     name = method_name(method)

@@ -64,6 +64,7 @@ class ContinuousReference:
         self.upper = problem.upper
         self.width = problem.upper - problem.lower
         self.dim = problem.dim
+        self.n_tabu_keys = self.dim  # tabu attributes: coordinates
         self.mode = problem.step
         self.every = ADAPTATION["every"]
         self.factor = ADAPTATION["factor"]

@@ -22,6 +22,7 @@ class IsingReference:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.n = len(self.h)
+        self.n_tabu_keys = self.n  # tabu attributes: spin indices
 
     def _fields(self, spins):
         fields = np.empty(self.n)

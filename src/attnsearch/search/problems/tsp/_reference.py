@@ -45,6 +45,7 @@ class TSPReference:
 
     def __init__(self, n, metric, matrix, x, y, kinds, cdf):
         self.n = int(n)
+        self.n_tabu_keys = self.n  # tabu attributes: cities
         self.metric = metric
         self.matrix = None if matrix is None else np.asarray(matrix, dtype=np.float64)
         self.x = None if x is None else np.asarray(x, dtype=np.float64)
