@@ -294,6 +294,7 @@ class Run:
         if isinstance(seed, ChainBlock):  # one task of attnsearch.search.dask
             seed, first_chain = seed.root, seed.first_chain
         self.seed = seed
+        self.first_chain = first_chain
         rng_states = chain_rng_states(seed, self.num_chains, first_chain)
         # Targets are objectives (cut size, tour length, the user's value); the
         # engine compares minimised costs.
@@ -355,9 +356,13 @@ class Run:
         for measurements (temperatures, tolerances) that must depend on the seed
         only, never on num_chains or on which block of chains a worker runs."""
         rng_states = calibration_states(self.seed)
-        if isinstance(self.backend, CompiledBackend):
+        if self.backend.name == "cython" and self.spec.core is not None:
             return CompiledBackend(
-                self.spec, rng_states, None, self.n_threads, self.backend.use_vtable
+                self.spec,
+                rng_states,
+                None,
+                self.n_threads,
+                getattr(self.backend, "use_vtable", False),
             )
         return ReferenceBackend(self.spec, rng_states, None)
 
@@ -396,8 +401,10 @@ class Run:
         are done (None: no unit budget), a stop rule fires, or every chain
         stops. ``advance(done, size)`` runs at most ``size`` more units after
         ``done`` and returns how many it ran (annealing ends a chunk at the end
-        of a pass). Sets ``stop_reason`` and ``units_done``; Ctrl-C ends the run
-        with ``"interrupted"``."""
+        of a pass), or 0 when it has nothing left to run ("max_iters", or
+        "time_limit" when a chain's status says so). Sets
+        ``stop_reason`` and ``units_done``; Ctrl-C ends the run with
+        ``"interrupted"``."""
         done = 0
         per_unit = 0.0
         counters = self.backend.counters
@@ -412,6 +419,10 @@ class Run:
                 start = time.perf_counter()
                 with self.guard():
                     ran = advance(done, size)
+                if ran == 0:  # the method has nothing left to run
+                    timed_out = np.any(counters.status == STATUS["time_limit"])
+                    self.stop_reason = "time_limit" if timed_out else "max_iters"
+                    break
                 per_unit = (time.perf_counter() - start) / max(ran, 1)
                 done += ran
                 self._raise_for_problem_bugs()

@@ -362,7 +362,7 @@ def _default_beta_range(ising, seed):
         callback=None,
         backend="auto",
     )
-    t_start, t_end = _default_temperatures(run, _sample_deltas(run))
+    t_start, t_end = _default_temperatures(run, _sample_deltas(run), ising.n)
     return 1.0 / t_start, 1.0 / t_end
 
 
