@@ -51,6 +51,7 @@ def evaluations_per_iteration(method, dim, num_chains=1, **options):
     per_chain = {
         "pso": options.get("n_particles", 40),
         "anneal": dim,
+        "pt": options.get("num_replicas", 8) * dim,
         "hill": neighbourhood,
         "stochastic": options.get("sample_size", neighbourhood),
         "tabu": options.get("candidate_size", neighbourhood),

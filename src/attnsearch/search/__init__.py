@@ -25,9 +25,12 @@ method -- are in ARCHITECTURE.md)
 from ._rng import ChainRNG
 from .cython_api import CompiledProblem
 from .methods import (
+    LADDERS,
     METHODS,
     SCHEDULES,
+    geometric_ladder,
     hill_climb,
+    parallel_tempering,
     particle_swarm,
     simulated_annealing,
     stochastic_hill_climb,
@@ -53,6 +56,7 @@ __all__ = [
     "CompiledProblem",
     "Continuous",
     "Ising",
+    "LADDERS",
     "METHODS",
     "MINIMIZE_METHODS",
     "MaxCut",
@@ -62,8 +66,10 @@ __all__ = [
     "Result",
     "SCHEDULES",
     "TSP",
+    "geometric_ladder",
     "hill_climb",
     "minimize",
+    "parallel_tempering",
     "particle_swarm",
     "simulated_annealing",
     "stochastic_hill_climb",

@@ -77,3 +77,20 @@ def check_deltas(
 ) -> tuple[float, int, Any, Any, Any]: ...
 def costs_of(core: Any, states: Any) -> npt.NDArray[np.float64]: ...
 def fast_exp_scalar(x: float) -> float: ...
+def temper(
+    core: Any,
+    arrays: Any,
+    *,
+    replicas: Any,
+    betas: npt.NDArray[np.float64],
+    replica_at: npt.NDArray[np.int64],
+    swap_attempts: npt.NDArray[np.int64],
+    swap_accepts: npt.NDArray[np.int64],
+    n_rounds: int,
+    sweep_len: int,
+    target: float,
+    deadline: float,
+    num_threads: int,
+    cluster_rungs: int = ...,
+    use_vtable: bool = ...,
+) -> None: ...

@@ -22,7 +22,7 @@ every method is ``n_accepted / n_evaluations``.
 
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from attnsearch.search.cython_api cimport (
@@ -91,6 +91,7 @@ cdef enum:
     METHOD_STOCHASTIC = 3
     METHOD_TABU = 4
     METHOD_SAMPLE = 5
+    METHOD_TEMPER = 6
 
 
 cdef struct MethodParams:
@@ -112,6 +113,19 @@ cdef struct MethodParams:
     double *deltas              # ... and their deltas (or the calibration samples)
     int64_t *tabu_until         # per-chain n_tabu_keys: step until which a key is tabu
     Py_ssize_t n_tabu_keys
+    # parallel tempering: the run's chains (`c` then holds the replicas, R per chain)
+    Chains *groups
+    int64_t n_replicas
+    const double *betas         # (n_chains, R): inverse temperature of each rung, coldest first
+    int64_t *replica_at         # (n_chains, R): the replica on each rung
+    int64_t *swap_attempts      # (n_chains, R - 1): per pair of neighbouring rungs
+    int64_t *swap_accepts
+    int64_t n_ladders           # 1, or 2 with cluster moves (replicas paired per rung)
+    int64_t cluster_rungs       # cluster moves on the coldest rungs 0 .. cluster_rungs - 1
+    int64_t *cluster_queue      # (n_chains, n) scratch of the cluster moves
+    uint8_t *cluster_mark       # (n_chains, n) scratch, all zero between moves
+    int64_t *cluster_stats      # (n_chains, 2): moves made, spins flipped (per replica)
+    int64_t cluster_stride      # row length of the cluster scratch
 
 
 include "_dispatch.pxi"
@@ -531,6 +545,214 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
     _save_chain(c, chain, cost, evaluations, taken, &local_rng)
 
 
+# -- parallel tempering ------------------------------------------------------------
+
+cdef inline double _metropolis_sweep(const Problem *p, char *state, char *aux,
+                                     attnsearch_rng *rng, double beta, int64_t sweep_len,
+                                     double cost, int64_t *evaluations, int64_t *accepted,
+                                     int64_t *clock_count, double deadline,
+                                     bint *timed_out) noexcept nogil:
+    """One Metropolis sweep at inverse temperature beta (annealing's rule and
+    acceptance cache); returns the new cost. Reads the clock every CLOCK_EVERY
+    attempts and stops the sweep when the deadline has passed."""
+    cdef:
+        double delta, x, probability
+        double cached_delta[8]
+        double cached_probability[8]
+        int64_t attempt, slot
+        Move move
+        bint accept
+    for slot in range(8):
+        cached_delta[slot] = NAN
+    for attempt in range(sweep_len):
+        _propose(p, state, aux, rng, attempt, &move)
+        if move.kind == MOVE_NONE:
+            continue
+        delta = _delta(p, state, aux, &move)
+        evaluations[0] += 1
+        if delta <= 0:
+            accept = True
+        else:
+            x = delta * beta
+            if x < _ACCEPT_THRESHOLD:
+                slot = _cache_slot(delta)
+                if cached_delta[slot] == delta:
+                    probability = cached_probability[slot]
+                else:
+                    probability = fast_exp(-x)
+                    cached_delta[slot] = delta
+                    cached_probability[slot] = probability
+                accept = rng_uniform(rng) < probability
+            else:
+                accept = False
+        if accept:
+            _apply(p, state, aux, &move)
+            cost += delta
+            accepted[0] += 1
+        clock_count[0] += 1
+        if clock_count[0] == _CLOCK_EVERY:
+            clock_count[0] = 0
+            if monotonic() > deadline:
+                timed_out[0] = True
+                break
+    return cost
+
+
+cdef inline double _flip_cluster_spin(const Problem *p, char *state, char *aux,
+                                      int64_t i, double cost) noexcept nogil:
+    """Flip one spin of a cluster move in one replica; returns the new cost."""
+    cdef Move move
+    move.i = i
+    move.j = 0
+    move.k = 0
+    move.kind = 0
+    move.x = 0.0
+    cost += _delta(p, state, aux, &move)
+    _apply(p, state, aux, &move)
+    return cost
+
+
+cdef int64_t _cluster_move(const Problem *p, char *state_a, char *aux_a, double *cost_a,
+                           char *state_b, char *aux_b, double *cost_b,
+                           attnsearch_rng *rng, int64_t *queue,
+                           uint8_t *mark) noexcept nogil:
+    """Houdayer's cluster move between two replicas at the same temperature (Ising
+    problems only; 0 elsewhere): pick a uniformly random spin where the replicas
+    differ, grow the connected cluster of differing spins along non-zero
+    couplings, flip it in both. The sum of the two energies is unchanged, so the
+    move is accepted without a draw. Returns the cluster size."""
+    cdef int64_t n, i, j, e, differ, pick, head, tail
+    cdef const int8_t *sa = <const int8_t *>state_a
+    cdef const int8_t *sb = <const int8_t *>state_b
+    if Problem is IsingData:
+        n = p.n
+        differ = 0
+        for i in range(n):
+            differ += sa[i] != sb[i]
+        if differ == 0 or differ == n:
+            return 0  # identical, or opposite: flipping the cluster changes nothing
+        pick = <int64_t>rng_below(rng, <uint64_t>differ)
+        i = 0
+        while True:
+            if sa[i] != sb[i]:
+                if pick == 0:
+                    break
+                pick -= 1
+            i += 1
+        queue[0] = i
+        mark[i] = 1
+        head = 0
+        tail = 1
+        while head < tail:
+            i = queue[head]
+            head += 1
+            for e in range(p.indptr[i], p.indptr[i + 1]):
+                j = p.indices[e]
+                if mark[j] == 0 and p.weights[e] != 0 and sa[j] != sb[j]:
+                    mark[j] = 1
+                    queue[tail] = j
+                    tail += 1
+        for head in range(tail):
+            i = queue[head]
+            mark[i] = 0
+            cost_a[0] = _flip_cluster_spin(p, state_a, aux_a, i, cost_a[0])
+            cost_b[0] = _flip_cluster_spin(p, state_b, aux_b, i, cost_b[0])
+        return tail
+    else:
+        return 0
+
+
+cdef void _temper_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                        const MethodParams *m) noexcept nogil:
+    """Parallel tempering for one chain: L ladders (1, or 2 with cluster moves) of
+    R rungs; its L*R replicas are rows chain*L*R .. of `c` and the chain itself
+    is row `chain` of m.groups. A round sweeps every replica once at the
+    temperature of its rung (rung by rung from the coldest, ladder by ladder,
+    each replica with its own stream) and keeps the chain's best state; then a
+    cluster move between the two replicas of each of the coldest
+    `cluster_rungs` rungs; then, in each ladder, proposes to exchange the
+    replicas of every pair of neighbouring rungs k, k+1 in turn, accepted with
+    probability min(1, exp((beta_k - beta_k+1) (E_k - E_k+1))). Exchanges and
+    cluster moves draw from the chain's stream."""
+    cdef:
+        Chains *g = m.groups
+        int64_t n_rungs = m.n_replicas, n_ladders = m.n_ladders
+        int64_t per_chain = n_rungs * n_ladders, k, ladder, r, row, a, b, first
+        const double *betas = m.betas + chain * n_rungs
+        int64_t *replica_at = m.replica_at + chain * per_chain
+        int64_t *attempts = m.swap_attempts + chain * (n_rungs - 1)
+        int64_t *accepts = m.swap_accepts + chain * (n_rungs - 1)
+        attnsearch_rng local_rng = (<attnsearch_rng *>&g.rng[4 * chain])[0]
+        attnsearch_rng replica_rng
+        int64_t evaluations = 0, accepted = 0, clock_count = 0, _round, flipped
+        double cost, x
+        bint timed_out = False, accept
+        char *state
+        char *aux
+    first = chain * per_chain
+    if _out_of_time(g, chain, m.deadline):
+        return
+    for _round in range(m.n_units):
+        for k in range(n_rungs):
+            for ladder in range(n_ladders):
+                r = replica_at[ladder * n_rungs + k]
+                row = first + r
+                state = c.states + row * c.state_nbytes
+                aux = c.aux + row * c.aux_nbytes
+                replica_rng = (<attnsearch_rng *>&c.rng[4 * row])[0]
+                cost = _metropolis_sweep(p, state, aux, &replica_rng, betas[k],
+                                         m.sweep_len, c.cost[row], &evaluations,
+                                         &accepted, &clock_count, m.deadline, &timed_out)
+                (<attnsearch_rng *>&c.rng[4 * row])[0] = replica_rng
+                c.cost[row] = cost
+                if cost < g.best_cost[chain]:
+                    _keep_best(g, chain, state, cost)
+                if timed_out:
+                    break
+            if timed_out:
+                break
+        if timed_out:
+            g.status[chain] = STATUS_TIME
+            break
+        if n_ladders == 2:
+            for k in range(m.cluster_rungs):
+                a = first + replica_at[k]
+                b = first + replica_at[n_rungs + k]
+                flipped = _cluster_move(
+                    p, c.states + a * c.state_nbytes, c.aux + a * c.aux_nbytes, &c.cost[a],
+                    c.states + b * c.state_nbytes, c.aux + b * c.aux_nbytes, &c.cost[b],
+                    &local_rng, m.cluster_queue + chain * m.cluster_stride,
+                    m.cluster_mark + chain * m.cluster_stride)
+                m.cluster_stats[2 * chain] += 1
+                m.cluster_stats[2 * chain + 1] += flipped
+                if c.cost[a] < g.best_cost[chain]:
+                    _keep_best(g, chain, c.states + a * c.state_nbytes, c.cost[a])
+                if c.cost[b] < g.best_cost[chain]:
+                    _keep_best(g, chain, c.states + b * c.state_nbytes, c.cost[b])
+        for ladder in range(n_ladders):
+            for k in range(n_rungs - 1):
+                a = first + replica_at[ladder * n_rungs + k]
+                b = first + replica_at[ladder * n_rungs + k + 1]
+                x = (betas[k] - betas[k + 1]) * (c.cost[a] - c.cost[b])
+                attempts[k] += 1
+                if x >= 0:
+                    accept = True
+                elif x > -_ACCEPT_THRESHOLD:
+                    accept = rng_uniform(&local_rng) < fast_exp(x)
+                else:
+                    accept = False
+                if accept:
+                    a = ladder * n_rungs + k
+                    replica_at[a], replica_at[a + 1] = replica_at[a + 1], replica_at[a]
+                    accepts[k] += 1
+        g.progress[chain] += 1
+        if g.best_cost[chain] <= m.target:
+            g.status[chain] = STATUS_TARGET
+            break
+    g.cost[chain] = c.cost[first + replica_at[0]]
+    _save_chain(g, chain, g.cost[chain], evaluations, accepted, &local_rng)
+
+
 # -- temperature calibration --------------------------------------------------------
 
 cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
@@ -566,6 +788,9 @@ cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const Metho
             _init_chain(p, c, chain, m)
         elif m.method == METHOD_SAMPLE:
             _sample_chain(p, c, chain, m)
+        elif m.method == METHOD_TEMPER:  # `chain` is a chain of m.groups
+            if m.groups.status[chain] == STATUS_RUNNING:
+                _temper_chain(p, c, chain, m)
         elif c.status[chain] != STATUS_RUNNING:
             continue
         elif m.method == METHOD_ANNEAL:
@@ -612,13 +837,14 @@ cdef Chains _chains_of(object arrays) except *:
 
 
 cdef int _dispatch(object core, object arrays, MethodParams *m, int num_threads,
-                   bint use_vtable) except -1:
+                   bint use_vtable, Py_ssize_t n_tasks=-1) except -1:
     """Run method ``m`` on every chain of ``arrays``: with the problem's inlined
     operations (built-ins), or through its vtable (all others, or on request:
-    the tests compare both paths)."""
+    the tests compare both paths). The prange runs over ``n_tasks`` (default:
+    the chains of ``arrays``)."""
     cdef CompiledProblem compiled
     cdef Chains c
-    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0] if n_tasks < 0 else n_tasks
     if not isinstance(core, CompiledProblem):
         raise TypeError(f"expected a CompiledProblem, got {type(core).__name__}")
     compiled = core
@@ -748,6 +974,83 @@ def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
     m.tabu_until = &tabu_view[0, 0]
     m.n_tabu_keys = core.n_tabu_keys
     _dispatch(core, arrays, &m, num_threads, use_vtable)
+
+
+def temper(core, arrays, *, replicas, betas, replica_at, swap_attempts, swap_accepts,
+           int64_t n_rounds, Py_ssize_t sweep_len, double target, double deadline,
+           int num_threads, int64_t cluster_rungs=0, bint use_vtable=False):
+    """Up to ``n_rounds`` rounds of parallel tempering on every running chain of
+    ``arrays`` (its best state, counters, status and exchange stream), whose
+    L * R replicas are rows ``chain * L * R ..`` of ``replicas`` (a ChainArrays).
+
+    Parameters
+    ----------
+    betas : ndarray of float64, (n_chains, R)
+        Inverse temperature of each rung, coldest first.
+    replica_at : ndarray of int64, (n_chains, L * R)
+        The replica on each rung of each ladder (updated by the exchanges);
+        L = 2 with cluster moves (two replicas per rung), else 1.
+    swap_attempts, swap_accepts : ndarray of int64, (n_chains, R - 1)
+        Exchange counters of each pair of neighbouring rungs (incremented; both
+        ladders count in the same pair).
+    cluster_rungs : int
+        Houdayer cluster moves between the two replicas of the coldest
+        ``cluster_rungs`` rungs (needs L = 2; Ising problems only). Their
+        scratch and counters (moves, spins flipped) live in
+        ``arrays.scratch["clusters"]``.
+    """
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef const double[:, ::1] betas_view = betas
+    cdef int64_t[:, ::1] at_view = replica_at
+    cdef int64_t[:, ::1] attempts_view = swap_attempts
+    cdef int64_t[:, ::1] accepts_view = swap_accepts
+    cdef int64_t[:, ::1] queue_view
+    cdef uint8_t[:, ::1] mark_view
+    cdef int64_t[:, ::1] stats_view
+    cdef MethodParams m = _params(METHOD_TEMPER, n_rounds, target, deadline)
+    cdef Chains groups
+    cdef Py_ssize_t n_replicas = betas_view.shape[1], n_ladders
+    if n_chains == 0 or n_rounds <= 0:
+        return
+    n_ladders = at_view.shape[1] // n_replicas if n_replicas else 0
+    if (betas_view.shape[0] != n_chains or at_view.shape[0] != n_chains
+            or n_replicas < 2 or n_ladders not in (1, 2)
+            or at_view.shape[1] != n_ladders * n_replicas
+            or attempts_view.shape[0] != n_chains
+            or attempts_view.shape[1] != n_replicas - 1
+            or accepts_view.shape[0] != n_chains
+            or accepts_view.shape[1] != n_replicas - 1
+            or replicas.cost.shape[0] != n_chains * n_ladders * n_replicas):
+        raise ValueError("inconsistent parallel tempering arrays")
+    if replicas.states.shape[1] != arrays.states.shape[1]:
+        raise ValueError("replicas and chains have different state sizes")
+    if not 0 <= cluster_rungs <= n_replicas or (cluster_rungs and n_ladders != 2):
+        raise ValueError("cluster moves need two ladders and 0 <= cluster_rungs <= R")
+    if cluster_rungs and (use_vtable or type(core) is not IsingCore):
+        raise ValueError("cluster moves need the compiled Ising core (inlined)")
+    groups = _chains_of(arrays)
+    m.groups = &groups
+    m.n_replicas = n_replicas
+    m.n_ladders = n_ladders
+    m.sweep_len = sweep_len
+    m.betas = &betas_view[0, 0]
+    m.replica_at = &at_view[0, 0]
+    m.swap_attempts = &attempts_view[0, 0]
+    m.swap_accepts = &accepts_view[0, 0]
+    if "clusters" not in arrays.scratch:
+        size = max(1, arrays.states.shape[1])
+        arrays.scratch["clusters"] = (
+            np.zeros((n_chains, size), dtype=np.int64),
+            np.zeros((n_chains, size), dtype=np.uint8),
+            np.zeros((n_chains, 2), dtype=np.int64),
+        )
+    queue_view, mark_view, stats_view = arrays.scratch["clusters"]
+    m.cluster_stride = queue_view.shape[1]
+    m.cluster_rungs = cluster_rungs
+    m.cluster_queue = &queue_view[0, 0]
+    m.cluster_mark = &mark_view[0, 0]
+    m.cluster_stats = &stats_view[0, 0]
+    _dispatch(core, replicas, &m, num_threads, use_vtable, n_chains)
 
 
 def sample_deltas(core, arrays, *, Py_ssize_t n_samples, int num_threads,

@@ -31,6 +31,7 @@ __all__ = [
     "sample_deltas",
     "stochastic_climb",
     "tabu",
+    "temper",
 ]
 
 _RUNNING = STATUS["running"]
@@ -403,6 +404,171 @@ def tabu(
             if stop:
                 break
         _save_chain(chains, c, state, cost, evaluations, taken)
+
+
+def _metropolis_sweep(ops, state, rng, beta, sweep_len, cost, counts, deadline):
+    """Mirror of _engine._metropolis_sweep; ``counts`` = [evaluations, accepted,
+    clock_count, timed_out], updated in place. Returns (state, cost)."""
+    for attempt in range(sweep_len):
+        move = ops.propose(state, rng, attempt)
+        if move is None:
+            continue
+        delta = ops.delta(state, move)
+        counts[0] += 1
+        if delta <= 0:
+            accept = True
+        else:
+            x = delta * beta
+            accept = x < ACCEPT_THRESHOLD and rng.random() < fast_exp_scalar(-x)
+        if accept:
+            state = ops.apply(state, move)
+            cost += delta
+            counts[1] += 1
+        counts[2] += 1
+        if counts[2] == CLOCK_EVERY:
+            counts[2] = 0
+            if time.monotonic() > deadline:
+                counts[3] = True
+                break
+    return state, cost
+
+
+def _flip_cluster_spin(ops, state, i, cost):
+    """Mirror of _engine._flip_cluster_spin; returns (state, cost)."""
+    cost += ops.delta(state, i)
+    return ops.apply(state, i), cost
+
+
+def _cluster_move(ops, state_a, cost_a, state_b, cost_b, rng):
+    """Mirror of _engine._cluster_move (Ising mirrors only; elsewhere nothing);
+    returns (cluster size, state_a, cost_a, state_b, cost_b)."""
+    from .problems.ising._reference import IsingReference
+
+    if not isinstance(ops, IsingReference):
+        return 0, state_a, cost_a, state_b, cost_b
+    sa, sb = state_a[0], state_b[0]
+    differing = np.flatnonzero(sa != sb)
+    if differing.size == 0 or differing.size == ops.n:
+        return 0, state_a, cost_a, state_b, cost_b
+    queue = [int(differing[rng.below(differing.size)])]
+    mark = np.zeros(ops.n, dtype=bool)
+    mark[queue[0]] = True
+    head = 0
+    while head < len(queue):
+        i = queue[head]
+        head += 1
+        for e in range(ops.indptr[i], ops.indptr[i + 1]):
+            j = int(ops.indices[e])
+            if not mark[j] and ops.weights[e] != 0 and sa[j] != sb[j]:
+                mark[j] = True
+                queue.append(j)
+    for i in queue:
+        state_a, cost_a = _flip_cluster_spin(ops, state_a, i, cost_a)
+        state_b, cost_b = _flip_cluster_spin(ops, state_b, i, cost_b)
+    return len(queue), state_a, cost_a, state_b, cost_b
+
+
+def temper(
+    chains,
+    *,
+    replicas,
+    betas,
+    replica_at,
+    swap_attempts,
+    swap_accepts,
+    n_rounds,
+    sweep_len,
+    target,
+    deadline,
+    cluster_rungs=0,
+):
+    """Mirror of _engine.temper: chain c's L * R replicas are ``replicas``
+    entries ``c * L * R ..``; the ladder arrays are NumPy arrays updated in place."""
+    ops = chains.ops
+    n_rungs = betas.shape[1]
+    n_ladders = replica_at.shape[1] // n_rungs
+    per_chain = n_rungs * n_ladders
+    stats = chains.scratch.setdefault(
+        "clusters", np.zeros((len(chains.rngs), 2), dtype=np.int64)
+    )
+    for c, rng in enumerate(chains.rngs):
+        if chains.status[c] != _RUNNING:
+            continue
+        if _out_of_time(chains, c, deadline):
+            continue
+        first = c * per_chain
+        at = replica_at[c]
+        counts = [0, 0, 0, False]
+        for _ in range(n_rounds):
+            for k in range(n_rungs):
+                for ladder in range(n_ladders):
+                    row = first + int(at[ladder * n_rungs + k])
+                    state, cost = _metropolis_sweep(
+                        ops,
+                        replicas.states[row],
+                        replicas.rngs[row],
+                        float(betas[c, k]),
+                        sweep_len,
+                        replicas.cost[row],
+                        counts,
+                        deadline,
+                    )
+                    replicas.states[row] = state
+                    replicas.cost[row] = cost
+                    if cost < chains.best_cost[c]:
+                        _keep_best(chains, c, state, cost)
+                    if counts[3]:
+                        break
+                if counts[3]:
+                    break
+            if counts[3]:
+                chains.status[c] = _TIME
+                break
+            if n_ladders == 2:
+                for k in range(cluster_rungs):
+                    a = first + int(at[k])
+                    b = first + int(at[n_rungs + k])
+                    flipped, sa, ca, sb, cb = _cluster_move(
+                        ops,
+                        replicas.states[a],
+                        replicas.cost[a],
+                        replicas.states[b],
+                        replicas.cost[b],
+                        rng,
+                    )
+                    replicas.states[a], replicas.cost[a] = sa, ca
+                    replicas.states[b], replicas.cost[b] = sb, cb
+                    stats[c, 0] += 1
+                    stats[c, 1] += flipped
+                    if ca < chains.best_cost[c]:
+                        _keep_best(chains, c, sa, ca)
+                    if cb < chains.best_cost[c]:
+                        _keep_best(chains, c, sb, cb)
+            for ladder in range(n_ladders):
+                for k in range(n_rungs - 1):
+                    a = first + int(at[ladder * n_rungs + k])
+                    b = first + int(at[ladder * n_rungs + k + 1])
+                    x = (betas[c, k] - betas[c, k + 1]) * (
+                        replicas.cost[a] - replicas.cost[b]
+                    )
+                    swap_attempts[c, k] += 1
+                    if x >= 0:
+                        accept = True
+                    elif x > -ACCEPT_THRESHOLD:
+                        accept = rng.random() < fast_exp_scalar(x)
+                    else:
+                        accept = False
+                    if accept:
+                        a = ladder * n_rungs + k
+                        at[a], at[a + 1] = at[a + 1], at[a]
+                        swap_accepts[c, k] += 1
+            chains.progress[c] += 1
+            if chains.best_cost[c] <= target:
+                chains.status[c] = _TARGET
+                break
+        chains.cost[c] = replicas.cost[first + int(at[0])]
+        chains.n_evaluations[c] += counts[0]
+        chains.n_accepted[c] += counts[1]
 
 
 def sample_deltas(chains, *, n_samples):

@@ -23,6 +23,7 @@ __all__ = [
     "ChainBlock",
     "calibration_states",
     "chain_rng_states",
+    "replica_rng_states",
     "seed_sequence",
 ]
 
@@ -67,6 +68,27 @@ def chain_rng_states(seed: object, n_chains: int, first_chain: int = 0) -> np.nd
             pool_size=root.pool_size,
         )
         states[c] = _nonzero(child.generate_state(4, np.uint64))
+    return states
+
+
+def replica_rng_states(
+    seed: object, n_chains: int, n_replicas: int, first_chain: int = 0
+) -> np.ndarray:
+    """xoshiro256++ states ``(n_chains * n_replicas, 4)`` of the replicas of
+    chains ``first_chain ...`` (parallel tempering): row ``c * n_replicas + r``
+    comes from grandchild ``(first_chain + c, r)`` of ``SeedSequence(seed)``, so
+    a chain's replicas, like the chain's own stream, depend on nothing else."""
+    first_chain = check_int(first_chain, "first_chain", minimum=0)
+    root = seed_sequence(seed)
+    states = np.empty((n_chains * n_replicas, 4), dtype=np.uint64)
+    for c in range(n_chains):
+        for r in range(n_replicas):
+            child = np.random.SeedSequence(
+                root.entropy,
+                spawn_key=root.spawn_key + (first_chain + c, r),
+                pool_size=root.pool_size,
+            )
+            states[c * n_replicas + r] = _nonzero(child.generate_state(4, np.uint64))
     return states
 
 

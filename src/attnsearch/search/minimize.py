@@ -12,6 +12,7 @@ from ._seeding import CALIBRATION_CHAINS, seed_sequence
 from ._validation import check_int
 from .methods import METHODS, method_function
 from .methods.annealing import _CALIBRATION_MOVES
+from .methods.tempering import default_num_replicas
 from .problems.continuous import BUILTIN_FUNCTIONS, Continuous
 from .problems.continuous._core import ADAPTATION
 
@@ -78,6 +79,8 @@ def _evaluations_per_iteration(method, problem, options, num_chains):
         per_chain = int(options.get("n_particles", 40))
     elif method == "anneal":
         per_chain = dim  # one sweep: dim proposals
+    elif method == "pt":
+        per_chain = _replicas(problem, options) * dim  # one sweep of every replica
     elif method == "stochastic":
         per_chain = int(options.get("sample_size") or neighbourhood)
     elif method == "tabu":
@@ -97,11 +100,24 @@ def _calibration_evaluations(method, options):
             options.get("t_start") is not None and options.get("t_end") is not None
         ) or not isinstance(options.get("schedule", "geometric"), str)
         return 0 if explicit else walks
+    if method == "pt":
+        explicit = (
+            options.get("t_min") is not None and options.get("t_max") is not None
+        ) or not isinstance(options.get("ladder", "geometric"), str)
+        return 0 if explicit else walks
     if method == "stochastic":
         return 0 if options.get("temperature") is not None else walks
     if method in ("hill", "tabu"):
         return CALIBRATION_CHAINS
     return 0
+
+
+def _replicas(problem, options):
+    """Replicas of each parallel tempering chain (one start each)."""
+    ladder = options.get("ladder", "geometric")
+    if not isinstance(ladder, str):
+        return len(ladder)
+    return int(options.get("num_replicas") or default_num_replicas(problem.dim))
 
 
 class _Counted:
@@ -237,7 +253,15 @@ def minimize(
     maxfev = check_int(maxfev, "maxfev", allow_none=True)
     if maxiter is not None and maxfev is not None:
         raise ValueError("give maxiter or maxfev, not both")
-    budget = {"anneal": "num_sweeps"}.get(method, "max_iters")
+    budget = {"anneal": "num_sweeps", "pt": "num_sweeps"}.get(method, "max_iters")
+    if method in ("anneal", "pt"):
+        # The zero-temperature descent has no fixed cost: off unless asked for.
+        options.setdefault("descent", False)
+        if options["descent"] and maxfev is not None:
+            raise ValueError(
+                "maxfev needs descent=False (the descent's cost is not known in "
+                "advance); use maxiter"
+            )
     if (maxiter is not None or maxfev is not None) and budget in options:
         given = "maxiter" if maxiter is not None else "maxfev"
         raise ValueError(f"give {given} or {budget}, not both")
@@ -250,9 +274,10 @@ def minimize(
         per_iteration = _evaluations_per_iteration(method, problem, options, num_chains)
         # Evaluations before the first iteration: the starting points (a whole
         # swarm for pso) and any calibration.
-        upfront = _calibration_evaluations(method, options) + (
-            per_iteration if method == "pso" else num_chains
-        )
+        starts = {"pso": per_iteration}.get(method, num_chains)
+        if method == "pt":  # every replica, then each chain's best replica
+            starts = num_chains * (_replicas(problem, options) + 1)
+        upfront = _calibration_evaluations(method, options) + starts
         if maxfev < upfront + per_iteration:
             raise ValueError(
                 f"maxfev={maxfev} is too small for method {method!r}: the starting "
@@ -330,12 +355,16 @@ def minimize(
     params = result.params
     if isinstance(fun, str):  # compiled: the evaluations are counted by the method
         nfev = int(result.n_evaluations) + _calibration_evaluations(method, options)
-        if method != "pso":  # the swarm's first evaluation is in n_evaluations
+        if method == "pt":
+            nfev += num_chains * (_replicas(problem, options) + 1)
+        elif method != "pso":  # the swarm's first evaluation is in n_evaluations
             nfev += num_chains
     else:
         nfev = problem.func.calls
     if method == "anneal":
         nit = int(params.get("sweeps_done", 0))
+    elif method == "pt":
+        nit = int(np.max(params["rounds"]))
     else:
         steps = np.asarray(params.get("steps", [0]))
         nit = int(steps.max()) if steps.size else 0

@@ -4,6 +4,7 @@
 * ``hill_climbing.py``: steepest or first-improvement descent.
 * ``stochastic.py``: stochastic hill climbing (softmax over gains).
 * ``tabu.py``: tabu search (tenure, aspiration, arg-best).
+* ``tempering.py``: parallel tempering (replica exchange on a temperature ladder).
 * ``swarm.py`` + ``_swarm.pyx``: particle swarm (its own kernel: a swarm is not
   a single-state chain).
 
@@ -20,13 +21,17 @@ from .hill_climbing import hill_climb
 from .stochastic import stochastic_hill_climb
 from .swarm import particle_swarm
 from .tabu import tabu_search
+from .tempering import LADDERS, geometric_ladder, parallel_tempering
 
 __all__ = [
+    "LADDERS",
     "METHODS",
     "SCHEDULES",
+    "geometric_ladder",
     "hill_climb",
     "method_function",
     "method_name",
+    "parallel_tempering",
     "particle_swarm",
     "simulated_annealing",
     "stochastic_hill_climb",
@@ -42,6 +47,7 @@ METHODS = {
     "stochastic": "stochastic_hill_climb",
     "tabu": "tabu_search",
     "pso": "particle_swarm",
+    "pt": "parallel_tempering",
 }
 
 _FUNCTIONS = {
@@ -50,6 +56,7 @@ _FUNCTIONS = {
     "stochastic_hill_climb": stochastic_hill_climb,
     "tabu_search": tabu_search,
     "particle_swarm": particle_swarm,
+    "parallel_tempering": parallel_tempering,
 }
 
 

@@ -1,0 +1,471 @@
+"""Parallel tempering (replica exchange): replicas on a ladder of temperatures."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..._backends import check_backend
+from .._run import STATUS, CompiledBackend, ReferenceBackend, Run
+from .._seeding import replica_rng_states
+from .._validation import check_int, check_optional_float
+from .annealing import (
+    _DEFAULT_SWEEPS,
+    _DESCENT_RESERVE,
+    _default_temperatures,
+    _descend,
+    _sample_deltas,
+)
+
+__all__ = ["parallel_tempering", "geometric_ladder", "LADDERS"]
+
+#: Named ladders (see :func:`parallel_tempering`).
+LADDERS = ("geometric", "adaptive")
+# Adaptive ladder: rounds between two updates, and the share of the run
+# (sweeps, or time with only a time limit) during which the ladder adapts.
+_ADAPT_ROUNDS = 100
+_ADAPT_SHARE = 0.25
+_ADAPT_DAMPING = 0.5
+_MIN_REPLICAS = 2
+
+
+def geometric_ladder(t_min, t_max, num_replicas):
+    """``num_replicas`` temperatures from ``t_min`` to ``t_max`` with a constant
+    ratio between neighbours (ascending).
+
+    Parameters
+    ----------
+    t_min, t_max : float
+        ``0 < t_min <= t_max``.
+    num_replicas : int
+        At least 2.
+
+    Returns
+    -------
+    ndarray of float64, shape (num_replicas,)
+
+    Examples
+    --------
+    >>> from attnsearch.search import geometric_ladder
+    >>> geometric_ladder(0.5, 2.0, 3).tolist()
+    [0.5, 1.0, 2.0]
+    """
+    num_replicas = check_int(num_replicas, "num_replicas", minimum=_MIN_REPLICAS)
+    t_min = float(t_min)
+    t_max = float(t_max)
+    if not (math.isfinite(t_min) and math.isfinite(t_max) and 0 < t_min <= t_max):
+        raise ValueError(f"need 0 < t_min <= t_max (finite), got {t_min}, {t_max}")
+    ladder = t_min * (t_max / t_min) ** (np.arange(num_replicas) / (num_replicas - 1))
+    ladder[0], ladder[-1] = t_min, t_max
+    return ladder
+
+
+def default_num_replicas(size):
+    """The default ladder length for a problem of ``size`` variables (see
+    :func:`parallel_tempering`)."""
+    return int(min(32, max(8, round(math.sqrt(max(1, size)) / 3))))
+
+
+def _adapted_betas(betas, accepts, attempts):
+    """One update of an adaptive ladder (one chain): the inverse temperatures
+    are moved so that the measured exchange rates become equal. The exchange
+    rate of a gap falls like exp(-c Δβ²) for Gaussian energy distributions, so
+    sqrt(-ln rate) is a length proportional to Δβ in a metric where equal gaps
+    mean equal rates: the new rungs split that length evenly (ends fixed), and
+    the update is damped (half way, in log β) to stay stable."""
+    rates = np.clip(accepts / np.maximum(attempts, 1), 1e-4, 0.999)
+    lengths = np.sqrt(-np.log(rates))
+    cumulative = np.concatenate(([0.0], np.cumsum(lengths)))
+    targets = np.linspace(0.0, cumulative[-1], betas.size)
+    # betas fall along the ladder: interpolate log beta over the cumulative length
+    log_b = np.log(betas)
+    proposed = np.interp(targets, cumulative, log_b)
+    mixed = np.exp((1.0 - _ADAPT_DAMPING) * log_b + _ADAPT_DAMPING * proposed)
+    mixed[0], mixed[-1] = betas[0], betas[-1]
+    return mixed
+
+
+class TemperingBackend:
+    """The chains of a parallel tempering run: ``main`` holds one row per chain
+    (its best state, counters, status and the stream of its exchanges: the run
+    loop and ``Result`` read only these) and ``replicas`` the R replicas of
+    every chain (rows ``c * R .. c * R + R - 1``, each with its own stream).
+    Other methods (the final descent) run on ``main``."""
+
+    def __init__(self, run, rng_states, n_rungs, n_ladders, initial, requested="auto"):
+        spec = run.spec
+        n_chains = len(rng_states)
+        self.n_rungs = n_rungs
+        self.n_ladders = n_ladders
+        n_replicas = n_rungs * n_ladders
+        replica_states = replica_rng_states(
+            run.seed, n_chains, n_replicas, run.first_chain
+        )
+        compiled = spec.core is not None and requested != "reference"
+        if compiled:
+            replica_initial = None
+            if initial is not None:
+                replica_initial = np.repeat(initial, n_replicas, axis=0)
+            self.replicas = CompiledBackend(
+                spec, replica_states, replica_initial, run.n_threads
+            )
+            costs = self.replicas.arrays.cost.reshape(n_chains, n_replicas)
+            best = np.arange(n_chains) * n_replicas + np.argmin(costs, axis=1)
+            start = self.replicas.arrays.states[best]
+            self.main = CompiledBackend(spec, rng_states, start, run.n_threads)
+        else:
+            if spec.ops is None:
+                raise ValueError(f"{spec.name} has no Python implementation")
+            replica_initial = None
+            if initial is not None:
+                replica_initial = [s for s in initial for _ in range(n_replicas)]
+            self.replicas = ReferenceBackend(spec, replica_states, replica_initial)
+            chains = self.replicas.chains
+            costs = np.asarray(chains.cost).reshape(n_chains, n_replicas)
+            best = np.arange(n_chains) * n_replicas + np.argmin(costs, axis=1)
+            start = [chains.ops.export(chains.states[row]) for row in best]
+            self.main = ReferenceBackend(spec, rng_states, start)
+        self.name = self.main.name
+        self.counters = self.main.counters
+        self.spec = spec
+        self.replica_at = np.tile(np.arange(n_replicas, dtype=np.int64), (n_chains, 1))
+        self.swap_attempts = np.zeros((n_chains, n_rungs - 1), dtype=np.int64)
+        self.swap_accepts = np.zeros_like(self.swap_attempts)
+        self.betas = np.ones((n_chains, n_rungs))
+
+    def temper(self, **params):
+        """Rounds of parallel tempering on every running chain."""
+        arrays = {
+            "replicas": (
+                self.replicas.arrays if self.name == "cython" else self.replicas.chains
+            ),
+            "betas": self.betas,
+            "replica_at": self.replica_at,
+            "swap_attempts": self.swap_attempts,
+            "swap_accepts": self.swap_accepts,
+        }
+        return self.main.call("temper", **arrays, **params)
+
+    def cluster_stats(self):
+        """(cluster moves made, mean cluster size) over all chains."""
+        if self.name == "cython":
+            clusters = self.main.arrays.scratch.get("clusters")
+            stats = clusters[2] if clusters is not None else np.zeros((1, 2))
+        else:
+            stats = self.main.chains.scratch.get("clusters", np.zeros((1, 2)))
+        moves, flipped = int(stats[:, 0].sum()), float(stats[:, 1].sum())
+        return moves, flipped / moves if moves else 0.0
+
+    # Everything else is the main chains' (the Backend protocol, the descent).
+    def call(self, method, **params):
+        return self.main.call(method, **params)
+
+    def has_neighbourhood(self):
+        return self.main.has_neighbourhood()
+
+    def restart_from_best(self):
+        self.main.restart_from_best()
+
+    def best_states(self):
+        return self.main.best_states()
+
+    def best_state(self, chain):
+        return self.main.best_state(chain)
+
+    def final_costs(self):
+        return self.main.final_costs()
+
+    def final_cost(self, chain):
+        return self.main.final_cost(chain)
+
+
+def parallel_tempering(
+    problem,
+    *,
+    num_sweeps=None,
+    num_replicas=None,
+    t_min=None,
+    t_max=None,
+    ladder="geometric",
+    num_chains=1,
+    initial_states=None,
+    target=None,
+    time_limit=None,
+    seed=None,
+    num_threads=None,
+    callback=None,
+    backend="auto",
+    progress=False,
+    descent=True,
+    cluster_rungs=0,
+):
+    """Parallel tempering (replica exchange Monte Carlo) on parallel chains.
+
+    Every chain keeps ``R`` replicas of the problem, one on each rung of a
+    temperature ladder ``T_0 < T_1 < ... < T_{R-1}``. A *round* sweeps every
+    replica once with Metropolis moves at its rung's temperature (the moves
+    and acceptance rule of :func:`simulated_annealing`), then proposes to
+    exchange the replicas of each pair of neighbouring rungs ``k, k+1`` in
+    turn, accepted with the exact exchange probability
+
+        min(1, exp((β_k − β_{k+1}) (E_k − E_{k+1}))),   β = 1 / T,
+
+    which keeps every replica's Boltzmann distribution at its temperature. Hot
+    replicas cross barriers; exchanges carry what they find down to the cold
+    rungs, which refine it. Unlike annealing there is no schedule to get
+    right: the run can go on for any time. Chains (independent ladders) run
+    in parallel with OpenMP; each replica draws from its own stream and each
+    chain's exchanges from the chain's, so results are bitwise identical for
+    any ``num_threads``.
+
+    Parameters
+    ----------
+    problem : TSP, Ising, QUBO, MaxCut, Continuous, Problem or CompiledProblem
+    num_sweeps : int, optional
+        Rounds (each one sweep of every replica, so ``R`` sweeps of work).
+        Default 1000; unlimited with ``time_limit``.
+    num_replicas : int, optional
+        ``R >= 2``. Default: ``min(32, max(8, round(sqrt(n) / 3)))`` for a
+        problem of ``n`` variables (energy fluctuations grow like ``sqrt(n)``,
+        so neighbouring rungs must be closer on larger problems).
+    t_min, t_max : float, optional
+        The coldest and hottest rungs. Default: the automatic temperatures of
+        :func:`simulated_annealing` (``t_max`` accepts the median worsening
+        move half the time, ``t_min`` accepts the smallest one about once per
+        thousand sweeps).
+    ladder : {"geometric", "adaptive"} or array_like
+        ``"geometric"``: a constant ratio between neighbouring temperatures
+        (:func:`geometric_ladder`). ``"adaptive"``: start geometric, then
+        during the first quarter of the run (of the sweeps, or of the time
+        with only ``time_limit``) move the inner rungs every 100 rounds so
+        that every pair of neighbours exchanges at the same rate (each chain
+        adapts its own ladder from its own exchanges). An array: the ``R``
+        temperatures, ascending (``num_replicas``, ``t_min``, ``t_max`` must
+        then be left out).
+    num_chains, initial_states, target, time_limit, seed, num_threads, callback, \
+    backend, progress
+        As in :func:`simulated_annealing`; an initial state starts every
+        replica of its chain.
+    descent : bool, default True
+        Finish with a zero-temperature descent from each chain's best state
+        (as :func:`simulated_annealing` does after each pass).
+
+    Returns
+    -------
+    Result
+        ``best_state`` is the best state any replica visited (replicas are
+        checked at the end of each of their sweeps). ``acceptance_counts``
+        counts Metropolis moves (accepted, proposed) over all replicas, plus
+        the descent's. ``params`` holds the ladder: ``temperatures``
+        ``(num_chains, R)`` (the final ladder, ascending), ``swap_rates``
+        ``(num_chains, R - 1)`` (accepted / proposed exchanges of each pair of
+        neighbouring rungs over the whole run), ``swap_counts`` (accepted,
+        proposed) over all chains, ``rounds`` per chain.
+
+    Notes
+    -----
+    Exchanges are proposed for every neighbouring pair after every round,
+    from the cold end up, so a good state can fall several rungs in one
+    round. The state of a replica at its rung is kept in place; exchanges
+    swap which replica sits on which rung. With ``time_limit`` and no
+    ``num_sweeps``, 2 % of the time is kept for the final descent and the
+    run ends with ``stop_reason="time_limit"``.
+
+    Examples
+    --------
+    >>> from attnsearch.search import MaxCut, parallel_tempering
+    >>> torus = MaxCut(16, [(4 * r + c, 4 * r + (c + 1) % 4) for r in range(4)
+    ...                     for c in range(4)]
+    ...                 + [(4 * r + c, 4 * ((r + 1) % 4) + c) for r in range(4)
+    ...                    for c in range(4)])
+    >>> result = parallel_tempering(torus, num_sweeps=200, num_replicas=4, seed=0)
+    >>> result.objective  # a 4 x 4 torus is bipartite: every edge is cut
+    32.0
+    >>> result.params["swap_rates"].shape
+    (1, 3)
+    """
+    explicit_ladder = None
+    if isinstance(ladder, str):
+        if ladder not in LADDERS:
+            raise ValueError(
+                f"ladder must be one of {LADDERS} or an array, got {ladder!r}"
+            )
+    else:
+        explicit_ladder = np.asarray(ladder, dtype=np.float64)
+        if explicit_ladder.ndim != 1 or explicit_ladder.size < _MIN_REPLICAS:
+            raise ValueError(
+                "an explicit ladder must be a 1-d array of >= 2 temperatures"
+            )
+        if not np.all(np.isfinite(explicit_ladder)) or np.any(explicit_ladder <= 0):
+            raise ValueError("ladder temperatures must be finite and > 0")
+        if np.any(np.diff(explicit_ladder) < 0):
+            raise ValueError("ladder temperatures must be ascending (coldest first)")
+        if num_replicas is not None or t_min is not None or t_max is not None:
+            raise ValueError(
+                "num_replicas, t_min and t_max cannot be combined with an explicit "
+                "ladder"
+            )
+    num_replicas = check_int(
+        num_replicas, "num_replicas", allow_none=True, minimum=_MIN_REPLICAS
+    )
+    t_min = check_optional_float(t_min, "t_min", positive=True)
+    t_max = check_optional_float(t_max, "t_max", positive=True)
+    num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
+    settings = {}
+
+    def make_backend(run, rng_states):
+        size = max(1, int(run.spec.size or 1))
+        if explicit_ladder is not None:
+            settings["n_replicas"] = explicit_ladder.size
+        else:
+            settings["n_replicas"] = num_replicas or default_num_replicas(size)
+        initial = run._initial_states(initial_states)
+        if backend == "cython" and run.spec.core is None:
+            raise ValueError(
+                f"{run.spec.name} is written in Python: use backend='auto' or "
+                "'reference'"
+            )
+        return TemperingBackend(
+            run,
+            rng_states,
+            settings["n_replicas"],
+            2 if cluster_rungs else 1,
+            initial,
+            check_backend(backend),
+        )
+
+    run = Run(
+        "parallel_tempering",
+        problem,
+        num_chains=num_chains,
+        initial_states=None,
+        seed=seed,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=callback,
+        backend=backend,
+        progress=progress,
+        make_backend=make_backend,
+        unit="rounds",
+    )
+    tempering = run.backend
+    n_replicas = settings["n_replicas"]
+    sweep_len = max(1, int(run.spec.size or 1))
+    if explicit_ladder is not None:
+        temperatures = explicit_ladder
+        ladder_name = "custom"
+    else:
+        if t_min is None or t_max is None:
+            auto_max, auto_min = _default_temperatures(
+                run, _sample_deltas(run), sweep_len
+            )
+            t_max = auto_max if t_max is None else t_max
+            t_min = min(auto_min, t_max) if t_min is None else t_min
+        if t_min > t_max:
+            raise ValueError(f"t_min ({t_min}) must not exceed t_max ({t_max})")
+        temperatures = geometric_ladder(t_min, t_max, n_replicas)
+        ladder_name = ladder
+    tempering.betas[:] = 1.0 / temperatures
+    adaptive = ladder_name == "adaptive"
+
+    timed = num_sweeps is None and run.time_limit is not None
+    if num_sweeps is None and not timed:
+        num_sweeps = _DEFAULT_SWEEPS
+    # Only with a time limit alone: the sweeps stop early enough for the descent.
+    sweep_deadline = (
+        run.deadline - _DESCENT_RESERVE * run.time_limit if timed else run.deadline
+    )
+    adapt_until_rounds = (
+        None
+        if timed
+        else int(_ADAPT_SHARE * num_sweeps) // _ADAPT_ROUNDS * _ADAPT_ROUNDS
+    )
+    adapt_until_time = (
+        time.monotonic() + _ADAPT_SHARE * (sweep_deadline - time.monotonic())
+        if timed
+        else None
+    )
+    state = {"finished": False, "window": (0, 0), "adaptations": 0}
+    window_attempts = tempering.swap_attempts.copy()
+    window_accepts = tempering.swap_accepts.copy()
+
+    def adapting(done):
+        if not adaptive:
+            return False
+        if timed:
+            return time.monotonic() < adapt_until_time
+        return done < adapt_until_rounds
+
+    def finish():
+        if descent:
+            _descend(run, run.improvement_tolerance(), sweep_len)
+        state["finished"] = True
+        if timed:  # a time-only run ends because its time is up
+            statuses = tempering.counters.status
+            statuses[statuses == STATUS["running"]] = STATUS["time_limit"]
+
+    def advance(done, size):
+        nonlocal window_attempts, window_accepts
+        if state["finished"]:
+            return 0
+        if timed and time.monotonic() >= sweep_deadline:
+            finish()
+            return 0
+        if num_sweeps is not None:
+            size = min(size, num_sweeps - done)
+        if adapting(done):  # chunks end where the ladder is updated
+            size = min(size, _ADAPT_ROUNDS - done % _ADAPT_ROUNDS)
+        tempering.temper(
+            cluster_rungs=cluster_rungs,
+            n_rounds=size,
+            sweep_len=sweep_len,
+            target=run.internal_target,
+            deadline=sweep_deadline,
+        )
+        if adapting(done) and (done + size) % _ADAPT_ROUNDS == 0:
+            attempts = tempering.swap_attempts - window_attempts
+            accepts = tempering.swap_accepts - window_accepts
+            for c in range(tempering.betas.shape[0]):
+                tempering.betas[c] = _adapted_betas(
+                    tempering.betas[c], accepts[c], attempts[c]
+                )
+            window_attempts = tempering.swap_attempts.copy()
+            window_accepts = tempering.swap_accepts.copy()
+            state["adaptations"] += 1
+        statuses = tempering.counters.status
+        out_of_time = np.any(statuses == STATUS["time_limit"])
+        if out_of_time and timed:
+            statuses[statuses == STATUS["time_limit"]] = STATUS["running"]
+            finish()
+        elif (num_sweeps is not None and done + size >= num_sweeps) or np.all(
+            statuses != STATUS["running"]
+        ):
+            if not out_of_time and not np.any(statuses == STATUS["target"]):
+                finish()
+        return size
+
+    run.temperature = float(temperatures[0])
+    run.loop(advance, None if timed else num_sweeps)
+    attempts = tempering.swap_attempts
+    accepts = tempering.swap_accepts
+    params = {
+        "ladder": ladder_name,
+        "num_replicas": n_replicas,
+        "t_min": float(temperatures[0]),
+        "t_max": float(temperatures[-1]),
+        "num_sweeps": num_sweeps,
+        "sweep_len": sweep_len,
+        "rounds": tempering.counters.progress.copy(),
+        "temperatures": 1.0 / tempering.betas,
+        "swap_rates": accepts / np.maximum(attempts, 1),
+        "swap_counts": (int(accepts.sum()), int(attempts.sum())),
+        "adaptations": state["adaptations"],
+        "cluster_rungs": cluster_rungs,
+        "cluster_moves": tempering.cluster_stats()[0],
+        "mean_cluster_size": tempering.cluster_stats()[1],
+        "descent": bool(descent),
+    }
+    return run.result(params)
