@@ -203,8 +203,17 @@ def test_tabu_walks_past_local_optima_and_keeps_the_argbest(rng):
 def test_default_tenures():
     ising = Ising(np.zeros(160), {(0, 1): 1.0})
     tsp = TSP(np.random.default_rng(0).uniform(size=(640, 2)))
-    assert default_tenure(ising._search_spec()) == 10
+    assert default_tenure(ising._search_spec()) == 20  # min(20, n/4) at least
     assert default_tenure(Ising(np.zeros(2000), {})._search_spec()) == 125
+    # Couplings of both signs (spin glasses): n/50 above n = 1000.
+    glass = Ising(np.zeros(7000), {(0, 1): 1.0, (1, 2): -1.0})
+    assert default_tenure(glass._search_spec()) == 140
+    assert (
+        default_tenure(
+            Ising(np.zeros(1000), {(0, 1): -1.0, (1, 2): 1.0})._search_spec()
+        )
+        == 20
+    )
     assert default_tenure(Ising(np.zeros(12), {})._search_spec()) == 3
     assert default_tenure(tsp._search_spec()) == 10
     assert default_tenure(Ising(np.zeros(3), {})._search_spec()) == 1

@@ -6,6 +6,7 @@ import numpy.typing as npt
 STATUS: dict[str, int]
 ACCEPT_THRESHOLD: float
 CLOCK_EVERY: int
+TIE_CAPACITY: int
 
 def init_chains(
     core: Any,
@@ -62,6 +63,7 @@ def tabu(
     target: float,
     deadline: float,
     num_threads: int,
+    tenure_spread: int = ...,
     use_vtable: bool = ...,
 ) -> None: ...
 def sample_deltas(
@@ -70,6 +72,7 @@ def sample_deltas(
     *,
     n_samples: int,
     num_threads: int,
+    apply: bool = ...,
     use_vtable: bool = ...,
 ) -> npt.NDArray[np.float64]: ...
 def check_deltas(

@@ -66,6 +66,8 @@ cdef double _ACCEPT_THRESHOLD = ACCEPT_THRESHOLD
 # few ns: reading it after every step slowed small tabu/hill-climbing steps).
 CLOCK_EVERY = 4096
 cdef int64_t _CLOCK_EVERY = CLOCK_EVERY
+# Tabu search keeps the indices of tied moves of neighbourhoods up to this size.
+TIE_CAPACITY = 1 << 16
 
 
 cdef struct Chains:
@@ -107,6 +109,9 @@ cdef struct MethodParams:
     double temperature          # stochastic hill climbing
     int64_t sample_size         # stochastic HC / tabu candidates (0: enumerate all)
     int64_t tenure
+    int64_t tenure_spread       # tabu: tenure drawn uniformly in [tenure, tenure + spread]
+    int64_t *tie_index          # tabu: per-chain tie_capacity indices of tied moves
+    int64_t tie_capacity
     bint aspiration
     const uint8_t *random_start
     Move *moves                 # per-chain scratch: sample_size moves ...
@@ -126,6 +131,7 @@ cdef struct MethodParams:
     uint8_t *cluster_mark       # (n_chains, n) scratch, all zero between moves
     int64_t *cluster_stats      # (n_chains, 2): moves made, spins flipped (per replica)
     int64_t cluster_stride      # row length of the cluster scratch
+    bint apply_moves            # sample_deltas: walk (apply each move) or stay
 
 
 include "_dispatch.pxi"
@@ -466,10 +472,12 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         double cost = c.cost[chain], delta, best_allowed, best_any
         int64_t evaluations = 0, taken = 0, unclocked = 0, scanned
         int64_t _step, k, n_candidates, step_index, a
-        int64_t n_attributes, ties = 0
+        int64_t n_attributes, ties = 0, tenure
         int64_t attributes[MAX_TABU_ATTRIBUTES]
         Move move, allowed_move, any_move
         bint enumerate_all = m.sample_size == 0, tabu, have_allowed, have_any
+        bint use_buffer
+        int64_t *tie_index = m.tie_index + chain * m.tie_capacity
     if _out_of_time(c, chain, m.deadline):
         return
     for _step in range(m.n_units):
@@ -481,6 +489,7 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         ties = 0
         scanned = evaluations
         n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
+        use_buffer = enumerate_all and n_candidates <= m.tie_capacity
         for k in range(n_candidates):
             if enumerate_all:
                 _move_at(p, state, aux, k, &move)
@@ -507,17 +516,22 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                     break
             if tabu and not (m.aspiration and cost + delta < c.best_cost[chain] - m.tolerance):
                 continue
-            if delta == best_allowed:
-                # Ties are broken uniformly at random (reservoir sampling): always
-                # taking the first one walks the same few moves over and over.
-                ties += 1
-                if rng_below(rng, <uint64_t>ties) != 0:
-                    continue
-            else:
-                ties = 1
+            # Ties are broken uniformly at random (always taking the first one
+            # walks the same few moves over and over): the indices of the tied
+            # moves are kept and one is drawn after the scan; sampled
+            # candidates use reservoir sampling instead.
+            if delta < best_allowed:
+                ties = 0
             best_allowed = delta
-            allowed_move = move
             have_allowed = True
+            if use_buffer:
+                tie_index[ties] = k
+                ties += 1
+            else:
+                ties += 1
+                if ties > 1 and rng_below(rng, <uint64_t>ties) != 0:
+                    continue
+                allowed_move = move
         if c.status[chain] == STATUS_BAD_TABU_ATTRIBUTE:
             break
         if not have_any:
@@ -526,6 +540,9 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         if not have_allowed:
             allowed_move = any_move
             best_allowed = best_any
+        elif use_buffer:
+            k = tie_index[rng_below(rng, <uint64_t>ties) if ties > 1 else 0]
+            _move_at(p, state, aux, k, &allowed_move)
         n_attributes = _checked_attributes(p, state, &allowed_move, attributes,
                                            m.n_tabu_keys)
         if n_attributes < 0:
@@ -533,8 +550,11 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             break
         _apply(p, state, aux, &allowed_move)
         cost += best_allowed
+        tenure = m.tenure
+        if m.tenure_spread > 0:  # a random tenure in [tenure, tenure + spread]
+            tenure += <int64_t>rng_below(rng, <uint64_t>(m.tenure_spread + 1))
         for a in range(n_attributes):
-            tabu_until[attributes[a]] = step_index + 1 + m.tenure
+            tabu_until[attributes[a]] = step_index + 1 + tenure
         taken += 1
         c.progress[chain] += 1
         if cost < c.best_cost[chain] - m.tolerance:
@@ -662,58 +682,73 @@ cdef int64_t _cluster_move(const Problem *p, char *state_a, char *aux_a, double 
         return 0
 
 
-cdef void _temper_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+cdef void _temper_sweep(const Problem *p, Chains *c, Py_ssize_t task,
                         const MethodParams *m) noexcept nogil:
-    """Parallel tempering for one chain: L ladders (1, or 2 with cluster moves) of
-    R rungs; its L*R replicas are rows chain*L*R .. of `c` and the chain itself
-    is row `chain` of m.groups. A round sweeps every replica once at the
-    temperature of its rung (rung by rung from the coldest, ladder by ladder,
-    each replica with its own stream) and keeps the chain's best state; then a
-    cluster move between the two replicas of each of the coldest
-    `cluster_rungs` rungs; then, in each ladder, proposes to exchange the
-    replicas of every pair of neighbouring rungs k, k+1 in turn, accepted with
-    probability min(1, exp((beta_k - beta_k+1) (E_k - E_k+1))). Exchanges and
-    cluster moves draw from the chain's stream."""
+    """Phase 1 of a round, one task per (chain, ladder, rung): one Metropolis
+    sweep of the replica on that rung at its temperature, with the replica's own
+    stream. Writes the round's counts into the replica's counters (n_evaluations,
+    n_accepted: overwritten) and STATUS_TIME into its status if the deadline
+    passed during the sweep."""
+    cdef:
+        int64_t per_chain = m.n_replicas * m.n_ladders
+        int64_t chain = task // per_chain, slot = task % per_chain
+        int64_t row = chain * per_chain + m.replica_at[task]
+        int64_t evaluations = 0, accepted = 0, clock_count = 0
+        char *state = c.states + row * c.state_nbytes
+        char *aux = c.aux + row * c.aux_nbytes
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * row])[0]
+        bint timed_out = False
+    if m.groups.status[chain] != STATUS_RUNNING:
+        return
+    c.cost[row] = _metropolis_sweep(
+        p, state, aux, &local_rng, m.betas[chain * m.n_replicas + slot % m.n_replicas],
+        m.sweep_len, c.cost[row], &evaluations, &accepted, &clock_count, m.deadline,
+        &timed_out)
+    (<attnsearch_rng *>&c.rng[4 * row])[0] = local_rng
+    c.n_evaluations[row] = evaluations
+    c.n_accepted[row] = accepted
+    if timed_out:
+        c.status[row] = STATUS_TIME
+
+
+cdef void _temper_exchange(const Problem *p, Chains *c, Py_ssize_t chain,
+                           const MethodParams *m) noexcept nogil:
+    """Phase 2 of a round, one task per chain: add up the sweeps' counts, keep the
+    chain's best state (replicas checked rung by rung from the coldest, ladder by
+    ladder), make a cluster move between the two replicas of each of the coldest
+    `cluster_rungs` rungs, then in each ladder propose to exchange the replicas
+    of every pair of neighbouring rungs k, k+1 in turn, accepted with
+    probability min(1, exp((beta_k - beta_k+1) (E_k - E_k+1))). Cluster moves
+    and exchanges draw from the chain's stream."""
     cdef:
         Chains *g = m.groups
         int64_t n_rungs = m.n_replicas, n_ladders = m.n_ladders
-        int64_t per_chain = n_rungs * n_ladders, k, ladder, r, row, a, b, first
+        int64_t per_chain = n_rungs * n_ladders, first = chain * per_chain
         const double *betas = m.betas + chain * n_rungs
         int64_t *replica_at = m.replica_at + chain * per_chain
         int64_t *attempts = m.swap_attempts + chain * (n_rungs - 1)
         int64_t *accepts = m.swap_accepts + chain * (n_rungs - 1)
         attnsearch_rng local_rng = (<attnsearch_rng *>&g.rng[4 * chain])[0]
-        attnsearch_rng replica_rng
-        int64_t evaluations = 0, accepted = 0, clock_count = 0, _round, flipped
-        double cost, x
+        int64_t k, ladder, row, a, b, flipped, evaluations = 0, accepted = 0
+        double x
         bint timed_out = False, accept
-        char *state
-        char *aux
-    first = chain * per_chain
-    if _out_of_time(g, chain, m.deadline):
+    if g.status[chain] != STATUS_RUNNING:
         return
-    for _round in range(m.n_units):
-        for k in range(n_rungs):
-            for ladder in range(n_ladders):
-                r = replica_at[ladder * n_rungs + k]
-                row = first + r
-                state = c.states + row * c.state_nbytes
-                aux = c.aux + row * c.aux_nbytes
-                replica_rng = (<attnsearch_rng *>&c.rng[4 * row])[0]
-                cost = _metropolis_sweep(p, state, aux, &replica_rng, betas[k],
-                                         m.sweep_len, c.cost[row], &evaluations,
-                                         &accepted, &clock_count, m.deadline, &timed_out)
-                (<attnsearch_rng *>&c.rng[4 * row])[0] = replica_rng
-                c.cost[row] = cost
-                if cost < g.best_cost[chain]:
-                    _keep_best(g, chain, state, cost)
-                if timed_out:
-                    break
-            if timed_out:
-                break
-        if timed_out:
-            g.status[chain] = STATUS_TIME
-            break
+    for k in range(n_rungs):
+        for ladder in range(n_ladders):
+            row = first + replica_at[ladder * n_rungs + k]
+            evaluations += c.n_evaluations[row]
+            accepted += c.n_accepted[row]
+            c.n_evaluations[row] = 0
+            c.n_accepted[row] = 0
+            if c.status[row] == STATUS_TIME:
+                c.status[row] = STATUS_RUNNING
+                timed_out = True
+            if c.cost[row] < g.best_cost[chain]:
+                _keep_best(g, chain, c.states + row * c.state_nbytes, c.cost[row])
+    if timed_out or monotonic() > m.deadline:
+        g.status[chain] = STATUS_TIME
+    else:
         if n_ladders == 2:
             for k in range(m.cluster_rungs):
                 a = first + replica_at[k]
@@ -748,16 +783,54 @@ cdef void _temper_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         g.progress[chain] += 1
         if g.best_cost[chain] <= m.target:
             g.status[chain] = STATUS_TARGET
-            break
     g.cost[chain] = c.cost[first + replica_at[0]]
     _save_chain(g, chain, g.cost[chain], evaluations, accepted, &local_rng)
+
+
+cdef void _temper_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                        const MethodParams *m) noexcept nogil:
+    """All the rounds of one chain in one thread (both phases, in order)."""
+    cdef int64_t _round, slot, per_chain = m.n_replicas * m.n_ladders
+    for _round in range(m.n_units):
+        if m.groups.status[chain] != STATUS_RUNNING:
+            break
+        for slot in range(per_chain):
+            _temper_sweep(p, c, chain * per_chain + slot, m)
+        _temper_exchange(p, c, chain, m)
+
+
+cdef void _temper_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
+                      const MethodParams *m, int n_threads) noexcept nogil:
+    """Parallel tempering on every chain. With at least as many chains as threads,
+    each chain runs all its rounds in one thread (no synchronisation). With
+    fewer, round by round: the sweeps of every replica in parallel (one task per
+    replica), then the exchanges of every chain (one task per chain), so a single
+    chain still uses every thread. Every task uses its own stream and memory: the
+    two schemes, and any number of threads, give the same results."""
+    cdef Py_ssize_t task, chain, n_tasks = n_chains * m.n_replicas * m.n_ladders
+    cdef int64_t _round, running
+    if n_chains >= n_threads:
+        for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+            _temper_chain(p, c, chain, m)
+        return
+    for _round in range(m.n_units):
+        running = 0
+        for chain in range(n_chains):
+            running += m.groups.status[chain] == STATUS_RUNNING
+        if running == 0:
+            break
+        for task in prange(n_tasks, schedule="dynamic", num_threads=n_threads):
+            _temper_sweep(p, c, task, m)
+        for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+            _temper_exchange(p, c, chain, m)
 
 
 # -- temperature calibration --------------------------------------------------------
 
 cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                         const MethodParams *m) noexcept nogil:
-    """Deltas of n_samples random moves along a random walk (every move applied)."""
+    """Deltas of n_samples random moves along a random walk (every move applied),
+    or around the chain's state (none applied)."""
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
@@ -773,7 +846,8 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             deltas[sample] = 0.0
             continue
         deltas[sample] = _delta(p, state, aux, &move)
-        _apply(p, state, aux, &move)
+        if m.apply_moves:
+            _apply(p, state, aux, &move)
     (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
@@ -783,14 +857,14 @@ cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const Metho
                    int n_threads) noexcept nogil:
     """prange over chains: each chain runs the method on its own memory and stream."""
     cdef Py_ssize_t chain
+    if m.method == METHOD_TEMPER:  # chains of m.groups; `c` holds their replicas
+        _temper_all(p, c, n_chains, m, n_threads)
+        return
     for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
         if m.method == METHOD_INIT:
             _init_chain(p, c, chain, m)
         elif m.method == METHOD_SAMPLE:
             _sample_chain(p, c, chain, m)
-        elif m.method == METHOD_TEMPER:  # `chain` is a chain of m.groups
-            if m.groups.status[chain] == STATUS_RUNNING:
-                _temper_chain(p, c, chain, m)
         elif c.status[chain] != STATUS_RUNNING:
             continue
         elif m.method == METHOD_ANNEAL:
@@ -952,13 +1026,15 @@ def stochastic_climb(core, arrays, *, int64_t max_steps, double temperature,
 
 def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
          Py_ssize_t candidate_size, double tolerance, double target, double deadline,
-         int num_threads, bint use_vtable=False):
+         int num_threads, Py_ssize_t tenure_spread=0, bint use_vtable=False):
     """Up to ``max_steps`` tabu-search steps on every running chain; the tabu
     memory (``(n_chains, n_tabu_keys)`` int64, the step until which each key is
-    tabu) persists between calls in ``arrays.scratch``."""
+    tabu) persists between calls in ``arrays.scratch``. With ``tenure_spread``
+    > 0 each step draws its tenure uniformly in [tenure, tenure + spread]."""
     cdef MethodParams m = _params(METHOD_TABU, max_steps, target, deadline)
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
     cdef int64_t[:, ::1] tabu_view
+    cdef int64_t[:, ::1] ties_view
     if candidate_size == 0:
         _require_neighbourhood(core)
     if max_steps <= 0 or n_chains == 0:
@@ -966,8 +1042,20 @@ def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
     if "tabu_until" not in arrays.scratch:
         arrays.scratch["tabu_until"] = np.zeros((n_chains, max(1, core.n_tabu_keys)),
                                                 dtype=np.int64)
+        # Room for the tied moves of a whole neighbourhood, up to TIE_CAPACITY
+        # (larger neighbourhoods break ties by reservoir sampling).
+        capacity = 0
+        if candidate_size == 0:
+            capacity = min(_neighbourhood_size(core, arrays), TIE_CAPACITY)
+        arrays.scratch["tabu_ties"] = np.zeros((n_chains, max(1, capacity)),
+                                               dtype=np.int64)
+        arrays.scratch["tabu_tie_capacity"] = np.array(capacity)
     tabu_view = arrays.scratch["tabu_until"]
+    ties_view = arrays.scratch["tabu_ties"]
+    m.tie_index = &ties_view[0, 0]
+    m.tie_capacity = int(arrays.scratch["tabu_tie_capacity"])
     m.tenure = tenure
+    m.tenure_spread = tenure_spread
     m.aspiration = aspiration
     m.sample_size = candidate_size
     m.tolerance = tolerance
@@ -1053,13 +1141,22 @@ def temper(core, arrays, *, replicas, betas, replica_at, swap_attempts, swap_acc
     _dispatch(core, replicas, &m, num_threads, use_vtable, n_chains)
 
 
+cdef int64_t _neighbourhood_size(object core, object arrays) except -1:
+    """The size of chain 0's enumerable neighbourhood (n_moves)."""
+    cdef CompiledProblem compiled = core
+    cdef Chains c = _chains_of(arrays)
+    return compiled.vtable.n_moves(compiled.vtable.data, c.states, c.aux)
+
+
 def sample_deltas(core, arrays, *, Py_ssize_t n_samples, int num_threads,
-                  bint use_vtable=False):
+                  bint apply=True, bint use_vtable=False):
     """Deltas of ``n_samples`` random moves per chain along random walks
-    (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples)."""
+    (modifies the chains: run it on a throwaway copy), or, with ``apply=False``,
+    of random moves from each chain's current state; shape (n_chains, n_samples)."""
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
     cdef double[:, ::1] deltas = np.zeros((n_chains, max(1, n_samples)))
     cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, INFINITY)
+    m.apply_moves = apply
     if n_samples > 0:
         m.deltas = &deltas[0, 0]
         _dispatch(core, arrays, &m, num_threads, use_vtable)

@@ -20,7 +20,13 @@ import time
 import numpy as np
 
 from ._chains import ChainCounters
-from ._engine import ACCEPT_THRESHOLD, CLOCK_EVERY, STATUS, fast_exp_scalar
+from ._engine import (
+    ACCEPT_THRESHOLD,
+    CLOCK_EVERY,
+    STATUS,
+    TIE_CAPACITY,
+    fast_exp_scalar,
+)
 from ._rng import ChainRNG
 
 __all__ = [
@@ -60,10 +66,18 @@ class ChainsReference(ChainCounters):
         clone.states = [self.ops.copy(s) for s in self.states]
         clone.best_states = [self.ops.copy(s) for s in self.best_states]
         clone.scratch = {
-            key: [dict(memory) for memory in value]
-            for key, value in self.scratch.items()
+            key: _copy_scratch(value) for key, value in self.scratch.items()
         }
         return clone
+
+
+def _copy_scratch(value):
+    """An independent copy of one entry of ``ChainsReference.scratch``."""
+    if isinstance(value, list):
+        return [dict(memory) for memory in value]
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value
 
 
 # -- what every method shares ------------------------------------------------------
@@ -324,6 +338,7 @@ def tabu(
     tolerance,
     target,
     deadline,
+    tenure_spread=0,
 ):
     """Mirror of _engine.tabu; the tabu memory is one dict per chain (attribute
     -> step until which it is tabu), kept in ``chains.scratch``."""
@@ -331,6 +346,12 @@ def tabu(
     n_keys = getattr(ops, "n_tabu_keys", None)
     memories = chains.scratch.setdefault("tabu_until", [{} for _ in chains.rngs])
     enumerate_all = candidate_size == 0
+    if "tabu_tie_capacity" not in chains.scratch:
+        capacity = 0
+        if enumerate_all and chains.states:
+            capacity = min(ops.n_moves(chains.states[0]), TIE_CAPACITY)
+        chains.scratch["tabu_tie_capacity"] = capacity
+    capacity = chains.scratch["tabu_tie_capacity"]
     for c, rng in enumerate(chains.rngs):
         if chains.status[c] != _RUNNING:
             continue
@@ -346,8 +367,10 @@ def tabu(
             allowed_move = any_move = None
             have_allowed = have_any = False
             ties = 0
+            tie_index = []
             scanned = evaluations
             n_candidates = ops.n_moves(state) if enumerate_all else candidate_size
+            use_buffer = enumerate_all and n_candidates <= capacity
             for k in range(n_candidates):
                 move = (
                     ops.move_at(state, k)
@@ -371,13 +394,20 @@ def tabu(
                     aspiration and cost + delta < chains.best_cost[c] - tolerance
                 ):
                     continue
-                if delta == best_allowed:
-                    ties += 1  # uniform among ties (reservoir sampling)
-                    if rng.below(ties) != 0:
-                        continue
+                # uniform among ties: indices kept (whole neighbourhoods up to
+                # the capacity), else reservoir sampling
+                if delta < best_allowed:
+                    ties = 0
+                    tie_index.clear()
+                best_allowed, have_allowed = delta, True
+                if use_buffer:
+                    tie_index.append(k)
+                    ties += 1
                 else:
-                    ties = 1
-                best_allowed, allowed_move, have_allowed = delta, move, True
+                    ties += 1
+                    if ties > 1 and rng.below(ties) != 0:
+                        continue
+                    allowed_move = move
             if chains.status[c] == _BAD_TABU_ATTRIBUTE:
                 break
             if not have_any:
@@ -385,14 +415,20 @@ def tabu(
                 break
             if not have_allowed:
                 allowed_move, best_allowed = any_move, best_any
+            elif use_buffer:
+                k = tie_index[rng.below(ties) if ties > 1 else 0]
+                allowed_move = ops.move_at(state, k)
             attributes = _checked_attributes(ops, state, allowed_move, n_keys)
             if attributes is None:
                 chains.status[c] = _BAD_TABU_ATTRIBUTE
                 break
             state = ops.apply(state, allowed_move)
             cost += best_allowed
+            step_tenure = tenure
+            if tenure_spread > 0:
+                step_tenure += rng.below(tenure_spread + 1)
             for a in attributes:
-                until[a] = step_index + 1 + tenure
+                until[a] = step_index + 1 + step_tenure
             taken += 1
             chains.progress[c] += 1
             if cost < chains.best_cost[c] - tolerance:
@@ -482,97 +518,143 @@ def temper(
     deadline,
     cluster_rungs=0,
 ):
-    """Mirror of _engine.temper: chain c's L * R replicas are ``replicas``
-    entries ``c * L * R ..``; the ladder arrays are NumPy arrays updated in place."""
+    """Mirror of _engine.temper (_temper_all: a round sweeps every replica, then
+    each chain keeps its best, makes its cluster moves and exchanges): chain c's
+    L * R replicas are ``replicas`` entries ``c * L * R ..``; the ladder arrays
+    are NumPy arrays updated in place."""
     ops = chains.ops
     n_rungs = betas.shape[1]
     n_ladders = replica_at.shape[1] // n_rungs
     per_chain = n_rungs * n_ladders
+    n_chains = len(chains.rngs)
     stats = chains.scratch.setdefault(
-        "clusters", np.zeros((len(chains.rngs), 2), dtype=np.int64)
+        "clusters", np.zeros((n_chains, 2), dtype=np.int64)
     )
-    for c, rng in enumerate(chains.rngs):
-        if chains.status[c] != _RUNNING:
-            continue
-        if _out_of_time(chains, c, deadline):
-            continue
-        first = c * per_chain
-        at = replica_at[c]
-        counts = [0, 0, 0, False]
-        for _ in range(n_rounds):
-            for k in range(n_rungs):
-                for ladder in range(n_ladders):
-                    row = first + int(at[ladder * n_rungs + k])
-                    state, cost = _metropolis_sweep(
-                        ops,
-                        replicas.states[row],
-                        replicas.rngs[row],
-                        float(betas[c, k]),
-                        sweep_len,
-                        replicas.cost[row],
-                        counts,
-                        deadline,
-                    )
-                    replicas.states[row] = state
-                    replicas.cost[row] = cost
-                    if cost < chains.best_cost[c]:
-                        _keep_best(chains, c, state, cost)
-                    if counts[3]:
-                        break
+    for _ in range(n_rounds):
+        running = [c for c in range(n_chains) if chains.status[c] == _RUNNING]
+        if not running:
+            break
+        for c in running:  # _temper_sweep, one task per replica
+            for slot in range(per_chain):
+                row = c * per_chain + int(replica_at[c, slot])
+                counts = [0, 0, 0, False]
+                state, cost = _metropolis_sweep(
+                    ops,
+                    replicas.states[row],
+                    replicas.rngs[row],
+                    float(betas[c, slot % n_rungs]),
+                    sweep_len,
+                    replicas.cost[row],
+                    counts,
+                    deadline,
+                )
+                replicas.states[row] = state
+                replicas.cost[row] = cost
+                replicas.n_evaluations[row] = counts[0]
+                replicas.n_accepted[row] = counts[1]
                 if counts[3]:
-                    break
-            if counts[3]:
-                chains.status[c] = _TIME
-                break
-            if n_ladders == 2:
-                for k in range(cluster_rungs):
-                    a = first + int(at[k])
-                    b = first + int(at[n_rungs + k])
-                    flipped, sa, ca, sb, cb = _cluster_move(
-                        ops,
-                        replicas.states[a],
-                        replicas.cost[a],
-                        replicas.states[b],
-                        replicas.cost[b],
-                        rng,
-                    )
-                    replicas.states[a], replicas.cost[a] = sa, ca
-                    replicas.states[b], replicas.cost[b] = sb, cb
-                    stats[c, 0] += 1
-                    stats[c, 1] += flipped
-                    if ca < chains.best_cost[c]:
-                        _keep_best(chains, c, sa, ca)
-                    if cb < chains.best_cost[c]:
-                        _keep_best(chains, c, sb, cb)
-            for ladder in range(n_ladders):
-                for k in range(n_rungs - 1):
-                    a = first + int(at[ladder * n_rungs + k])
-                    b = first + int(at[ladder * n_rungs + k + 1])
-                    x = (betas[c, k] - betas[c, k + 1]) * (
-                        replicas.cost[a] - replicas.cost[b]
-                    )
-                    swap_attempts[c, k] += 1
-                    if x >= 0:
-                        accept = True
-                    elif x > -ACCEPT_THRESHOLD:
-                        accept = rng.random() < fast_exp_scalar(x)
-                    else:
-                        accept = False
-                    if accept:
-                        a = ladder * n_rungs + k
-                        at[a], at[a + 1] = at[a + 1], at[a]
-                        swap_accepts[c, k] += 1
-            chains.progress[c] += 1
-            if chains.best_cost[c] <= target:
-                chains.status[c] = _TARGET
-                break
-        chains.cost[c] = replicas.cost[first + int(at[0])]
-        chains.n_evaluations[c] += counts[0]
-        chains.n_accepted[c] += counts[1]
+                    replicas.status[row] = _TIME
+        for c in running:  # _temper_exchange, one task per chain
+            _temper_exchange(
+                chains,
+                c,
+                replicas,
+                betas,
+                replica_at[c],
+                swap_attempts[c],
+                swap_accepts[c],
+                stats[c],
+                cluster_rungs,
+                target,
+                deadline,
+            )
 
 
-def sample_deltas(chains, *, n_samples):
-    """Mirror of _engine.sample_deltas (random walk, every move applied)."""
+def _temper_exchange(
+    chains,
+    c,
+    replicas,
+    betas,
+    at,
+    attempts,
+    accepts,
+    stats,
+    cluster_rungs,
+    target,
+    deadline,
+):
+    """Mirror of _engine._temper_exchange."""
+    ops = chains.ops
+    rng = chains.rngs[c]
+    n_rungs = betas.shape[1]
+    n_ladders = at.size // n_rungs
+    first = c * n_rungs * n_ladders
+    evaluations = accepted = 0
+    timed_out = False
+    for k in range(n_rungs):
+        for ladder in range(n_ladders):
+            row = first + int(at[ladder * n_rungs + k])
+            evaluations += int(replicas.n_evaluations[row])
+            accepted += int(replicas.n_accepted[row])
+            replicas.n_evaluations[row] = 0
+            replicas.n_accepted[row] = 0
+            if replicas.status[row] == _TIME:
+                replicas.status[row] = _RUNNING
+                timed_out = True
+            if replicas.cost[row] < chains.best_cost[c]:
+                _keep_best(chains, c, replicas.states[row], replicas.cost[row])
+    if timed_out or time.monotonic() > deadline:
+        chains.status[c] = _TIME
+    else:
+        if n_ladders == 2:
+            for k in range(cluster_rungs):
+                a = first + int(at[k])
+                b = first + int(at[n_rungs + k])
+                flipped, sa, ca, sb, cb = _cluster_move(
+                    ops,
+                    replicas.states[a],
+                    replicas.cost[a],
+                    replicas.states[b],
+                    replicas.cost[b],
+                    rng,
+                )
+                replicas.states[a], replicas.cost[a] = sa, ca
+                replicas.states[b], replicas.cost[b] = sb, cb
+                stats[0] += 1
+                stats[1] += flipped
+                if ca < chains.best_cost[c]:
+                    _keep_best(chains, c, sa, ca)
+                if cb < chains.best_cost[c]:
+                    _keep_best(chains, c, sb, cb)
+        for ladder in range(n_ladders):
+            for k in range(n_rungs - 1):
+                a = first + int(at[ladder * n_rungs + k])
+                b = first + int(at[ladder * n_rungs + k + 1])
+                x = (betas[c, k] - betas[c, k + 1]) * (
+                    replicas.cost[a] - replicas.cost[b]
+                )
+                attempts[k] += 1
+                if x >= 0:
+                    accept = True
+                elif x > -ACCEPT_THRESHOLD:
+                    accept = rng.random() < fast_exp_scalar(x)
+                else:
+                    accept = False
+                if accept:
+                    a = ladder * n_rungs + k
+                    at[a], at[a + 1] = at[a + 1], at[a]
+                    accepts[k] += 1
+        chains.progress[c] += 1
+        if chains.best_cost[c] <= target:
+            chains.status[c] = _TARGET
+    chains.cost[c] = replicas.cost[first + int(at[0])]
+    chains.n_evaluations[c] += evaluations
+    chains.n_accepted[c] += accepted
+
+
+def sample_deltas(chains, *, n_samples, apply=True):
+    """Mirror of _engine.sample_deltas (random walk, every move applied, or
+    random moves around the state with ``apply=False``)."""
     ops = chains.ops
     out = np.zeros((len(chains.rngs), n_samples))
     for c, rng in enumerate(chains.rngs):
@@ -582,6 +664,7 @@ def sample_deltas(chains, *, n_samples):
             if move is None:
                 continue
             out[c, m] = ops.delta(state, move)
-            state = ops.apply(state, move)
+            if apply:
+                state = ops.apply(state, move)
         chains.states[c] = state
     return out

@@ -149,13 +149,14 @@ def _sample_deltas(run):
     return np.asarray(probe.call("sample_deltas", n_samples=_CALIBRATION_MOVES)).ravel()
 
 
-def _descend(run, tolerance, sweep_len):
+def _descend(run, tolerance, sweep_len, backend=None, max_sweeps=None):
     """The zero-temperature descent that ends every pass: every chain continues
     from its best state and descends to a local optimum -- first-improvement hill
     climbing over the whole neighbourhood where it is enumerable and small, else
-    zero-temperature sweeps until a sweep improves no chain. Stops at the
-    deadline. The sweep counters (``progress``) are left as they were."""
-    backend = run.backend
+    zero-temperature sweeps until a sweep improves no chain (at most
+    ``max_sweeps``). Stops at the run's deadline. The sweep counters
+    (``progress``) are left as they were. ``backend``: the run's by default."""
+    backend = run.backend if backend is None else backend
     counters = backend.counters
     backend.restart_from_best()
     progress = counters.progress.copy()
@@ -172,7 +173,12 @@ def _descend(run, tolerance, sweep_len):
             )
     else:
         zero = np.zeros(1)
-        while np.any(counters.status == running) and time.monotonic() < run.deadline:
+        sweeps = 0
+        while (
+            np.any(counters.status == running)
+            and time.monotonic() < run.deadline
+            and (max_sweeps is None or sweeps < max_sweeps)
+        ):
             before = counters.cost.copy()
             backend.call(
                 "anneal",
@@ -181,6 +187,7 @@ def _descend(run, tolerance, sweep_len):
                 target=run.internal_target,
                 deadline=run.deadline,
             )
+            sweeps += 1
             stalled = (counters.status == running) & ~(counters.cost < before)
             counters.status[stalled] = converged
     counters.status[counters.status == converged] = running

@@ -8,10 +8,12 @@ import time
 import numpy as np
 
 from ..._backends import check_backend
+from ..._threading import effective_n_threads
 from .._run import STATUS, CompiledBackend, ReferenceBackend, Run
 from .._seeding import replica_rng_states
-from .._validation import check_int, check_optional_float
+from .._validation import check_int, check_optional_float, rounding_tolerance
 from .annealing import (
+    _CALIBRATION_MOVES,
     _DEFAULT_SWEEPS,
     _DESCENT_RESERVE,
     _default_temperatures,
@@ -19,7 +21,7 @@ from .annealing import (
     _sample_deltas,
 )
 
-__all__ = ["parallel_tempering", "geometric_ladder", "LADDERS"]
+__all__ = ["parallel_tempering", "geometric_ladder", "lattice_like", "LADDERS"]
 
 #: Named ladders (see :func:`parallel_tempering`).
 LADDERS = ("geometric", "adaptive")
@@ -62,10 +64,90 @@ def geometric_ladder(t_min, t_max, num_replicas):
     return ladder
 
 
+#: The automatic ladder: t_max and t_min are the mean worsening move around local
+#: optima divided by these (accepted with probability e^-5 and e^-15).
+T_MAX_DIVISOR = 5.0
+T_MIN_DIVISOR = 15.0
+_CALIBRATION_QUENCH = 20  # zero-temperature sweeps, without an enumerable neighbourhood
+
+
+def _default_range(run, sweep_len):
+    """(t_min, t_max) from the worsening moves around local optima: calibration
+    chains (seed-only streams) descend from random states, then the deltas of
+    random moves from where they stopped are sampled (none applied). Problems
+    with inexact costs (continuous functions), and problems where no move
+    worsens, use annealing's rule (its t_end and t_start)."""
+    if not run.spec.exact:
+        t_max, t_min = _default_temperatures(run, _sample_deltas(run), sweep_len)
+        return t_min, t_max
+    probe = run.calibration_backend()
+    _descend(
+        run,
+        run.improvement_tolerance(),
+        sweep_len,
+        backend=probe,
+        max_sweeps=_CALIBRATION_QUENCH,
+    )
+    deltas = np.asarray(
+        probe.call("sample_deltas", n_samples=_CALIBRATION_MOVES, apply=False)
+    ).ravel()
+    scale = float(np.max(np.abs(deltas))) if deltas.size else 0.0
+    positive = deltas[deltas > rounding_tolerance(scale, run.spec.exact)]
+    if positive.size == 0:
+        t_max, t_min = _default_temperatures(run, _sample_deltas(run), sweep_len)
+        return t_min, t_max
+    mean = float(np.mean(positive))
+    return mean / T_MIN_DIVISOR, mean / T_MAX_DIVISOR
+
+
 def default_num_replicas(size):
     """The default ladder length for a problem of ``size`` variables (see
     :func:`parallel_tempering`)."""
-    return int(min(32, max(8, round(math.sqrt(max(1, size)) / 3))))
+    return int(min(32, max(8, round(math.sqrt(max(1, size)) / 7))))
+
+
+# Cluster moves by default on lattice-like coupling graphs: balls of this radius
+# hold at most this many vertices on average (a square lattice's hold 85; a
+# random 3-regular graph's ~170, a G-set random graph's thousands).
+_BALL_RADIUS = 6
+_BALL_LIMIT = 128
+_BALL_ROOTS = 20
+
+
+def lattice_like(ising_ops, seed=0):
+    """Whether an Ising model's coupling graph looks like a low-dimensional
+    lattice: the BFS balls of radius 6 around 20 random vertices hold at most
+    128 vertices on average (a square lattice's hold 85). Houdayer cluster moves
+    pay off there; on random and dense graphs the clusters of differing spins
+    percolate and a cluster move is little more than an exchange of replicas.
+    """
+    from ..problems.ising._reference import IsingReference
+
+    if not isinstance(ising_ops, IsingReference) or ising_ops.n < 2:
+        return False
+    indptr, indices = ising_ops.indptr, ising_ops.indices
+    nonzero = ising_ops.weights != 0
+    n = ising_ops.n
+    rng = np.random.default_rng(seed)
+    roots = rng.choice(n, size=min(_BALL_ROOTS, n), replace=False)
+    budget = _BALL_LIMIT * len(roots)
+    total = 0
+    for root in roots:
+        seen = {int(root)}
+        frontier = [int(root)]
+        for _ in range(_BALL_RADIUS):
+            nxt = []
+            for i in frontier:
+                for e in range(indptr[i], indptr[i + 1]):
+                    j = int(indices[e])
+                    if nonzero[e] and j not in seen:
+                        seen.add(j)
+                        nxt.append(j)
+            frontier = nxt
+            if total + len(seen) > budget:
+                return False
+        total += len(seen)
+    return total <= budget
 
 
 def _adapted_betas(betas, accepts, attempts):
@@ -87,6 +169,13 @@ def _adapted_betas(betas, accepts, attempts):
     return mixed
 
 
+def _ising_ops(spec):
+    """The Python mirror of an Ising model's core (Ising, QUBO, MaxCut), or None."""
+    from ..problems.ising._reference import IsingReference
+
+    return spec.ops if isinstance(spec.ops, IsingReference) else None
+
+
 class TemperingBackend:
     """The chains of a parallel tempering run: ``main`` holds one row per chain
     (its best state, counters, status and the stream of its exchanges: the run
@@ -94,9 +183,23 @@ class TemperingBackend:
     every chain (rows ``c * R .. c * R + R - 1``, each with its own stream).
     Other methods (the final descent) run on ``main``."""
 
-    def __init__(self, run, rng_states, n_rungs, n_ladders, initial, requested="auto"):
+    def __init__(
+        self,
+        run,
+        rng_states,
+        n_rungs,
+        n_ladders,
+        initial,
+        requested="auto",
+        num_threads=None,
+    ):
         spec = run.spec
         n_chains = len(rng_states)
+        # A chain's replicas are swept in parallel: threads up to all replicas.
+        n_threads = effective_n_threads(
+            num_threads, n_tasks=n_chains * n_rungs * n_ladders
+        )
+        self.n_threads = n_threads
         self.n_rungs = n_rungs
         self.n_ladders = n_ladders
         n_replicas = n_rungs * n_ladders
@@ -109,12 +212,12 @@ class TemperingBackend:
             if initial is not None:
                 replica_initial = np.repeat(initial, n_replicas, axis=0)
             self.replicas = CompiledBackend(
-                spec, replica_states, replica_initial, run.n_threads
+                spec, replica_states, replica_initial, n_threads
             )
             costs = self.replicas.arrays.cost.reshape(n_chains, n_replicas)
             best = np.arange(n_chains) * n_replicas + np.argmin(costs, axis=1)
             start = self.replicas.arrays.states[best]
-            self.main = CompiledBackend(spec, rng_states, start, run.n_threads)
+            self.main = CompiledBackend(spec, rng_states, start, n_threads)
         else:
             if spec.ops is None:
                 raise ValueError(f"{spec.name} has no Python implementation")
@@ -199,7 +302,7 @@ def parallel_tempering(
     backend="auto",
     progress=False,
     descent=True,
-    cluster_rungs=0,
+    cluster_moves="auto",
 ):
     """Parallel tempering (replica exchange Monte Carlo) on parallel chains.
 
@@ -227,14 +330,22 @@ def parallel_tempering(
         Rounds (each one sweep of every replica, so ``R`` sweeps of work).
         Default 1000; unlimited with ``time_limit``.
     num_replicas : int, optional
-        ``R >= 2``. Default: ``min(32, max(8, round(sqrt(n) / 3)))`` for a
+        ``R >= 2`` rungs. Default: ``min(32, max(8, round(sqrt(n) / 7)))`` for a
         problem of ``n`` variables (energy fluctuations grow like ``sqrt(n)``,
-        so neighbouring rungs must be closer on larger problems).
+        so neighbouring rungs must be closer on larger problems). With cluster
+        moves every rung holds two replicas.
     t_min, t_max : float, optional
-        The coldest and hottest rungs. Default: the automatic temperatures of
-        :func:`simulated_annealing` (``t_max`` accepts the median worsening
-        move half the time, ``t_min`` accepts the smallest one about once per
-        thousand sweeps).
+        The coldest and hottest rungs. Default, for problems with exact costs
+        (Ising, QUBO, max-cut, TSPLIB's integer distances): calibration chains
+        (on streams that depend on the seed only) descend from random states
+        to local optima, the deltas of 2000 random moves from there are
+        sampled, and with ``d`` the mean worsening delta ``t_min = d / 15``
+        and ``t_max = d / 5``: the typical uphill move is accepted with
+        probability e⁻¹⁵ on the coldest rung and e⁻⁵ on the hottest. The
+        range is about the landscape near good states, not random ones (on
+        G-set graphs it is 0.36-1.1 on ±1 tori and 1.2-3.6 on dense random
+        graphs). Other problems: the automatic ``t_end`` and ``t_start`` of
+        :func:`simulated_annealing`.
     ladder : {"geometric", "adaptive"} or array_like
         ``"geometric"``: a constant ratio between neighbouring temperatures
         (:func:`geometric_ladder`). ``"adaptive"``: start geometric, then
@@ -251,6 +362,18 @@ def parallel_tempering(
     descent : bool, default True
         Finish with a zero-temperature descent from each chain's best state
         (as :func:`simulated_annealing` does after each pass).
+    cluster_moves : {"auto", True, False}
+        Houdayer cluster moves (Ising models only): every rung holds two
+        replicas (two ladders); after each round, on every rung, the connected
+        cluster (along non-zero couplings) of spins where the two replicas
+        differ, grown from a random such spin, is flipped in both. The sum of
+        their energies is unchanged, so the move needs no acceptance test, and
+        it rearranges whole domains that single flips and exchanges barely
+        move. ``"auto"``: on when the coupling graph is lattice-like (BFS balls
+        of radius 6 hold at most 128 vertices on average, see
+        :func:`lattice_like`), where it pays (G-set tori G62, G72, G77: 99.7 %
+        of the best known cut without, 99.9 % with, in 10 s); on random and
+        dense graphs the clusters percolate and cost time for nothing.
 
     Returns
     -------
@@ -313,6 +436,10 @@ def parallel_tempering(
     t_min = check_optional_float(t_min, "t_min", positive=True)
     t_max = check_optional_float(t_max, "t_max", positive=True)
     num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
+    if not (cluster_moves == "auto" or isinstance(cluster_moves, bool)):
+        raise ValueError(
+            f"cluster_moves must be 'auto', True or False, got {cluster_moves!r}"
+        )
     settings = {}
 
     def make_backend(run, rng_states):
@@ -321,6 +448,16 @@ def parallel_tempering(
             settings["n_replicas"] = explicit_ladder.size
         else:
             settings["n_replicas"] = num_replicas or default_num_replicas(size)
+        ising = _ising_ops(run.spec)
+        if cluster_moves is True and ising is None:
+            raise ValueError(
+                f"cluster moves need an Ising model (Ising, QUBO, MaxCut), got "
+                f"{run.spec.name}"
+            )
+        if cluster_moves == "auto":
+            settings["clusters"] = ising is not None and lattice_like(ising)
+        else:
+            settings["clusters"] = bool(cluster_moves)
         initial = run._initial_states(initial_states)
         if backend == "cython" and run.spec.core is None:
             raise ValueError(
@@ -331,9 +468,10 @@ def parallel_tempering(
             run,
             rng_states,
             settings["n_replicas"],
-            2 if cluster_rungs else 1,
+            2 if settings["clusters"] else 1,
             initial,
             check_backend(backend),
+            num_threads,
         )
 
     run = Run(
@@ -352,6 +490,9 @@ def parallel_tempering(
         unit="rounds",
     )
     tempering = run.backend
+    # Cluster moves, when on, on every rung (they never cost an exchange).
+    cluster_rungs = settings["n_replicas"] if settings["clusters"] else 0
+    run.n_threads = tempering.n_threads  # replicas, not chains, bound the threads
     n_replicas = settings["n_replicas"]
     sweep_len = max(1, int(run.spec.size or 1))
     if explicit_ladder is not None:
@@ -359,9 +500,7 @@ def parallel_tempering(
         ladder_name = "custom"
     else:
         if t_min is None or t_max is None:
-            auto_max, auto_min = _default_temperatures(
-                run, _sample_deltas(run), sweep_len
-            )
+            auto_min, auto_max = _default_range(run, sweep_len)
             t_max = auto_max if t_max is None else t_max
             t_min = min(auto_min, t_max) if t_min is None else t_min
         if t_min > t_max:
@@ -463,9 +602,8 @@ def parallel_tempering(
         "swap_rates": accepts / np.maximum(attempts, 1),
         "swap_counts": (int(accepts.sum()), int(attempts.sum())),
         "adaptations": state["adaptations"],
-        "cluster_rungs": cluster_rungs,
-        "cluster_moves": tempering.cluster_stats()[0],
-        "mean_cluster_size": tempering.cluster_stats()[1],
+        "cluster_moves": settings["clusters"],
+        "cluster_counts": tempering.cluster_stats(),
         "descent": bool(descent),
     }
     return run.result(params)
