@@ -81,11 +81,17 @@ static inline double attnsearch_cos(double x)
 #undef ATTNSEARCH_FUNCTION_NAME
 #undef ATTNSEARCH_X
 
+/* The plain variant computes the cosines of blocks of coordinates first, in
+ * elementwise loops the compiler vectorises, then sums in the same order as the
+ * substituted variant: both give the same bits at the same point. */
+#define ATTNSEARCH_BLOCK 64
+#define ATTNSEARCH_BLOCKED
 #define ATTNSEARCH_X(j) (x[(j)])
 #define ATTNSEARCH_FUNCTION_NAME attnsearch_function_value_plain
 #include "attnsearch_testfuncs_body.h"
 #undef ATTNSEARCH_FUNCTION_NAME
 #undef ATTNSEARCH_X
+#undef ATTNSEARCH_BLOCKED
 
 /* Function f at x with coordinate sub_index replaced by sub_value (-1: none). */
 static inline double attnsearch_function_value(int function, const double *x, int64_t dim,

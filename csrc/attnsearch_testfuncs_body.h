@@ -16,10 +16,24 @@ static inline double ATTNSEARCH_FUNCTION_NAME(int function, const double *x, int
         }
         return total;
     case ATTNSEARCH_FN_RASTRIGIN:
+#ifdef ATTNSEARCH_BLOCKED
+        /* The cosines of a block first (an elementwise loop the compiler
+         * vectorises), then the same sum in the same order: the same bits. */
+        for (int64_t j0 = 0; j0 < dim; j0 += ATTNSEARCH_BLOCK) {
+            int64_t n = dim - j0 < ATTNSEARCH_BLOCK ? dim - j0 : ATTNSEARCH_BLOCK;
+            double c[ATTNSEARCH_BLOCK];
+            for (j = 0; j < n; j++) c[j] = attnsearch_cos(2.0 * pi * x[j0 + j]);
+            for (j = 0; j < n; j++) {
+                double v = x[j0 + j];
+                total += v * v - 10.0 * c[j];
+            }
+        }
+#else
         for (j = 0; j < dim; j++) {
             double v = ATTNSEARCH_X(j);
             total += v * v - 10.0 * attnsearch_cos(2.0 * pi * v);
         }
+#endif
         return 10.0 * (double)dim + total;
     case ATTNSEARCH_FN_ROSENBROCK:
         for (j = 0; j + 1 < dim; j++) {
@@ -30,21 +44,48 @@ static inline double ATTNSEARCH_FUNCTION_NAME(int function, const double *x, int
         return total;
     case ATTNSEARCH_FN_ACKLEY: {
         double squares = 0.0, cosines = 0.0;
+#ifdef ATTNSEARCH_BLOCKED
+        for (int64_t j0 = 0; j0 < dim; j0 += ATTNSEARCH_BLOCK) {
+            int64_t n = dim - j0 < ATTNSEARCH_BLOCK ? dim - j0 : ATTNSEARCH_BLOCK;
+            double c[ATTNSEARCH_BLOCK];
+            for (j = 0; j < n; j++) c[j] = attnsearch_cos(2.0 * pi * x[j0 + j]);
+            for (j = 0; j < n; j++) {
+                double v = x[j0 + j];
+                squares += v * v;
+                cosines += c[j];
+            }
+        }
+#else
         for (j = 0; j < dim; j++) {
             double v = ATTNSEARCH_X(j);
             squares += v * v;
             cosines += attnsearch_cos(2.0 * pi * v);
         }
+#endif
         return -20.0 * exp(-0.2 * sqrt(squares / (double)dim)) -
                exp(cosines / (double)dim) + 20.0 + 2.71828182845904523536;
     }
     case ATTNSEARCH_FN_GRIEWANK: {
         double squares = 0.0, product = 1.0;
+#ifdef ATTNSEARCH_BLOCKED
+        for (int64_t j0 = 0; j0 < dim; j0 += ATTNSEARCH_BLOCK) {
+            int64_t n = dim - j0 < ATTNSEARCH_BLOCK ? dim - j0 : ATTNSEARCH_BLOCK;
+            double c[ATTNSEARCH_BLOCK];
+            for (j = 0; j < n; j++)
+                c[j] = attnsearch_cos(x[j0 + j] / sqrt((double)(j0 + j + 1)));
+            for (j = 0; j < n; j++) {
+                double v = x[j0 + j];
+                squares += v * v;
+                product *= c[j];
+            }
+        }
+#else
         for (j = 0; j < dim; j++) {
             double v = ATTNSEARCH_X(j);
             squares += v * v;
             product *= attnsearch_cos(v / sqrt((double)(j + 1)));
         }
+#endif
         return squares / 4000.0 - product + 1.0;
     }
     case ATTNSEARCH_FN_SCHWEFEL:

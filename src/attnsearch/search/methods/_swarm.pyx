@@ -96,7 +96,7 @@ cdef void _swarm_chain(const ContinuousData *p, const Swarm *s, double *x, doubl
                        int32_t *status) noexcept nogil:
     cdef:
         attnsearch_rng rng = (<attnsearch_rng *>rng_state)[0]
-        int64_t _iteration, i, j, n = s.n_particles, d = s.dim, row, leader
+        int64_t _iteration, i, j, n = s.n_particles, d = s.dim, row, leader, outside
         uint64_t bits
         double value, velocity, position, lo, hi, width
         double w = s.w, c1 = s.c1, c2 = s.c2
@@ -134,9 +134,11 @@ cdef void _swarm_chain(const ContinuousData *p, const Swarm *s, double *x, doubl
             if vmax != NULL:
                 for j in range(d):
                     vi[j] = min(vmax[j], max(-vmax[j], vi[j]))
+            outside = 0
             for j in range(d):
                 xi[j] = xi[j] + vi[j]
-            for j in range(d):
+                outside += (xi[j] < p.lower[j]) | (xi[j] > p.upper[j])
+            for j in range(d if outside else 0):  # most particles stay inside
                 position = x[row + j]
                 lo = p.lower[j]
                 hi = p.upper[j]
