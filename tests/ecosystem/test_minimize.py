@@ -59,6 +59,11 @@ def evaluations_per_iteration(method, dim, num_chains=1, **options):
     return per_chain * num_chains
 
 
+def polish_share(maxfev, dim):
+    """The evaluations of maxfev kept for the polish (minimize's docstring)."""
+    return min(maxfev // 10, 100 * (dim + 1))
+
+
 def check_result(res, method, bounds):
     """Every field of the OptimizeResult, whatever the run."""
     lower, upper = np.asarray(bounds, dtype=float).T
@@ -75,12 +80,16 @@ def check_result(res, method, bounds):
     assert isinstance(res.message, str) and res.message
     assert res.method == method
     assert isinstance(res.result, Result)
-    assert res.result.objective == res.fun
+    # The polish (L-BFGS-B, on by default) keeps the search's point unless it
+    # finds a better one; its evaluations count in nfev.
+    assert type(res.polish_nfev) is int and res.polish_nfev >= 0
+    assert res.fun <= res.result.objective
     # nfev adds the starting points and any calibration to the method's count.
-    assert res.nfev >= res.result.n_evaluations
+    assert res.nfev >= res.result.n_evaluations + res.polish_nfev
     if method == "pso":
-        assert res.nfev == res.result.n_evaluations
-    np.testing.assert_array_equal(np.asarray(res.result.best_state), res.x)
+        assert res.nfev == res.result.n_evaluations + res.polish_nfev
+    if res.fun == res.result.objective:
+        np.testing.assert_array_equal(np.asarray(res.result.best_state), res.x)
 
 
 # --------------------------------------------------------------------------
@@ -129,7 +138,9 @@ def test_maxfev_budget(method, num_chains):
     check_result(res, method, [(-5.12, 5.12)] * dim)
     assert res.nfev <= maxfev + per_iteration
     if res.message == MAX_ITERS_MESSAGE:  # not converged first: budget spent
-        assert res.nfev >= maxfev - per_iteration
+        # (but for what the polish left of its share)
+        unused = polish_share(maxfev, dim) - res.polish_nfev
+        assert res.nfev >= maxfev - per_iteration - unused
 
 
 @pytest.mark.parametrize(
@@ -158,7 +169,8 @@ def test_maxfev_budget_with_method_options(method, options):
     )
     assert res.nfev <= maxfev + per_iteration
     assert res.message == MAX_ITERS_MESSAGE
-    assert res.nfev >= maxfev - per_iteration, (
+    unused = polish_share(maxfev, dim) - res.polish_nfev
+    assert res.nfev >= maxfev - per_iteration - unused, (
         f"maxfev={maxfev} but only {res.nfev} evaluations were spent"
     )
 
@@ -176,16 +188,20 @@ def test_maxfev_too_small_for_calibration_is_refused(method):
 
 def test_nfev_counts_starting_points_and_calibration():
     """nfev: the method's evaluations, one start per chain and the 4 calibration
-    walks of 500 moves from random points (automatic temperatures)."""
-    res = minimize(sphere, BOUNDS, method="anneal", seed=0, num_sweeps=7)
+    walks of 500 moves from random points (automatic temperatures), plus the
+    polish's."""
+    kwargs = dict(method="anneal", seed=0, num_sweeps=7, polish=False)
+    res = minimize(sphere, BOUNDS, **kwargs)
     assert res.result.n_evaluations == 7 * 4
-    assert res.nfev == 7 * 4 + 1 + 4 * 501
-    res = minimize(
-        sphere, BOUNDS, method="anneal", seed=0, num_sweeps=7, t_start=1.0, t_end=0.01
-    )
+    assert res.nfev == 7 * 4 + 1 + 4 * 501 and res.polish_nfev == 0
+    res = minimize(sphere, BOUNDS, t_start=1.0, t_end=0.01, **kwargs)
     assert res.nfev == 7 * 4 + 1
-    compiled = minimize("sphere", BOUNDS, method="anneal", seed=0, num_sweeps=7)
+    compiled = minimize("sphere", BOUNDS, **kwargs)
     assert compiled.nfev == 7 * 4 + 1 + 4 * 501
+    polished = minimize("sphere", BOUNDS, **dict(kwargs, polish=True))
+    assert polished.polish_nfev > 0
+    assert polished.nfev == 7 * 4 + 1 + 4 * 501 + polished.polish_nfev
+    assert polished.fun < compiled.fun
 
 
 def test_anneal_reheats_respects_maxfev_and_maxiter():
@@ -721,7 +737,8 @@ def test_quality_against_dual_annealing(capsys):
         assert ours.fun <= minimum + tolerance, name
         assert ours.fun == pytest.approx(python_fun(ours.x), rel=1e-9, abs=1e-12)
         assert ours.nfev <= QUALITY_BUDGET + 40  # + n_particles
-        assert ours.nfev >= QUALITY_BUDGET - 40
+        unused = polish_share(QUALITY_BUDGET, dim) - ours.polish_nfev
+        assert ours.nfev >= QUALITY_BUDGET - 40 - unused
     with capsys.disabled():
         print(f"\nminimize(pso) vs dual_annealing, budget {QUALITY_BUDGET}, seed 0")
         print(f"{'function':<14}{'d':>3}{'DA fun':>13}{'DA nfev':>9}{'pso fun':>13}")
@@ -730,3 +747,55 @@ def test_quality_against_dual_annealing(capsys):
                 f"{name:<14}{dim:>3}{da_fun:>13.4g}{da_nfev:>9}"
                 f"{our_fun:>13.4g}  (nfev {our_nfev})"
             )
+
+
+# --------------------------------------------------------------------------
+# polish
+
+
+def test_polish_refines_inside_the_bounds_and_counts_its_calls():
+    calls = 0
+
+    def counted(x):
+        nonlocal calls
+        calls += 1
+        return shifted(x, CENTER)
+
+    raw = minimize(shifted, BOUNDS, args=(CENTER,), seed=0, maxiter=30, polish=False)
+    assert raw.polish_nfev == 0
+    np.testing.assert_array_equal(raw.x, raw.result.best_state)
+    res = minimize(counted, BOUNDS, seed=0, maxiter=30)
+    assert res.polish_nfev > 0 and calls - 1 == res.nfev
+    assert res.fun < 1e-10 < raw.fun
+    np.testing.assert_allclose(res.x, CENTER, atol=1e-5)
+    # A minimiser on the wall: the polished point stays inside the box.
+    wall = minimize(lambda x: float(np.sum(x)), BOUNDS, seed=0, maxiter=30)
+    np.testing.assert_allclose(wall.x, [-2.0] * 4, atol=1e-8)
+    assert np.all(wall.x >= -2.0)
+
+
+def test_polish_stays_within_maxfev():
+    calls = 0
+
+    def counted(x):
+        nonlocal calls
+        calls += 1
+        return rastrigin(x)
+
+    res = minimize(counted, [(-5.12, 5.12)] * 5, seed=0, maxfev=3000)
+    assert calls - 1 == res.nfev <= 3000 + 40
+    assert 0 < res.polish_nfev <= polish_share(3000, 5)
+
+
+def test_no_polish_after_a_callback_stop():
+    def stop(xk):
+        raise StopIteration
+
+    res = minimize(sphere, BOUNDS, seed=0, maxiter=10**6, callback=stop)
+    assert res.polish_nfev == 0 and res.status == 99
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_polish_must_be_a_bool(bad):
+    with pytest.raises(TypeError, match="polish"):
+        minimize(sphere, BOUNDS, polish=bad)

@@ -66,6 +66,9 @@ cdef double _ACCEPT_THRESHOLD = ACCEPT_THRESHOLD
 # few ns: reading it after every step slowed small tabu/hill-climbing steps).
 CLOCK_EVERY = 4096
 cdef int64_t _CLOCK_EVERY = CLOCK_EVERY
+# Parallel tempering sweeps the replicas of a chain in parallel only when a round
+# makes at least this many move attempts.
+cdef int64_t _PARALLEL_ROUND_ATTEMPTS = 1 << 16
 # Tabu search keeps the indices of tied moves of neighbourhoods up to this size.
 TIE_CAPACITY = 1 << 16
 
@@ -809,7 +812,9 @@ cdef void _temper_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
     two schemes, and any number of threads, give the same results."""
     cdef Py_ssize_t task, chain, n_tasks = n_chains * m.n_replicas * m.n_ladders
     cdef int64_t _round, running
-    if n_chains >= n_threads:
+    # Rounds synchronise the threads twice: only worth it when a round's sweeps
+    # are long (a barrier costs microseconds, far more on a busy machine).
+    if n_chains >= n_threads or n_tasks * m.sweep_len < _PARALLEL_ROUND_ATTEMPTS:
         for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
             _temper_chain(p, c, chain, m)
         return

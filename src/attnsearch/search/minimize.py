@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import time
 
 import numpy as np
 
 from ._seeding import CALIBRATION_CHAINS, seed_sequence
-from ._validation import check_int
+from ._validation import check_int, check_time_limit
 from .methods import METHODS, method_function
 from .methods.annealing import _CALIBRATION_MOVES
 from .methods.tempering import default_num_replicas
@@ -120,6 +121,47 @@ def _replicas(problem, options):
     return int(options.get("num_replicas") or default_num_replicas(problem.dim))
 
 
+class _PolishSpent(Exception):
+    """The polish's evaluations or time are spent."""
+
+
+def _polish(problem, x0, f0, budget, deadline):
+    """L-BFGS-B from ``x0`` inside the bounds, at most ``budget`` evaluations
+    (None: SciPy's own limits) and until ``deadline`` (monotonic seconds);
+    returns (best point, its value, evaluations)."""
+    from scipy.optimize import minimize as scipy_minimize
+
+    lower, upper = problem.lower, problem.upper
+    best = {"x": np.array(x0, dtype=np.float64), "f": float(f0), "calls": 0}
+
+    def value(x):
+        if budget is not None and best["calls"] >= budget:
+            raise _PolishSpent
+        if deadline is not None and time.monotonic() > deadline:
+            raise _PolishSpent
+        best["calls"] += 1
+        point = np.clip(np.asarray(x, dtype=np.float64), lower, upper)
+        f = float(problem.evaluate(point))
+        if math.isnan(f):
+            return math.inf
+        if f < best["f"]:
+            best["x"], best["f"] = point, f
+        return f
+
+    options = {} if budget is None else {"maxfun": max(1, budget)}
+    try:
+        scipy_minimize(
+            value,
+            best["x"].copy(),
+            method="L-BFGS-B",
+            bounds=list(zip(lower, upper)),
+            options=options,
+        )
+    except _PolishSpent:
+        pass
+    return best["x"], best["f"], best["calls"]
+
+
 class _Counted:
     """The user's function, counting evaluations (rows, when vectorized)."""
 
@@ -174,6 +216,7 @@ def minimize(
     num_threads=None,
     time_limit=None,
     target=None,
+    polish=True,
     **options,
 ):
     """Minimise ``fun`` over a box with a global search method, SciPy-style.
@@ -193,8 +236,9 @@ def minimize(
         others uniform in the box). Must lie within ``bounds``.
     args : tuple
         Extra arguments of ``fun``.
-    method : {"pso", "anneal", "hill", "stochastic", "tabu"}
-        :func:`particle_swarm`, :func:`simulated_annealing`, :func:`hill_climb`,
+    method : {"pso", "anneal", "pt", "hill", "stochastic", "tabu"}
+        :func:`particle_swarm`, :func:`simulated_annealing`,
+        :func:`parallel_tempering`, :func:`hill_climb`,
         :func:`stochastic_hill_climb` or :func:`tabu_search`.
     callback : callable, optional
         Called about every 0.1 s, as SciPy does: ``callback(intermediate_result)``
@@ -218,6 +262,16 @@ def minimize(
         Independent chains (swarms), run in parallel.
     num_threads, time_limit, target
         As in the methods.
+    polish : bool, default True
+        Finish with ``scipy.optimize.minimize(method="L-BFGS-B")`` from the
+        best point found, inside the bounds (finite-difference gradients), as
+        ``scipy.optimize.differential_evolution(polish=True)`` does; ``x`` and
+        ``fun`` are the polished point when it is better, and its evaluations
+        count in ``nfev``. With ``maxfev`` the polish gets
+        ``min(maxfev // 10, 100 (d + 1))`` of the evaluations (the search the
+        rest) and is cut when they are spent; with ``time_limit`` the search
+        gets 90 % of the time and the polish is cut at the limit. Not run when
+        the callback stopped the search or the target was reached.
     **options
         The method's own keywords (``n_particles``, ``topology``, ``schedule``,
         ``tenure``, ...).
@@ -225,11 +279,13 @@ def minimize(
     Returns
     -------
     scipy.optimize.OptimizeResult
-        ``x``, ``fun``, ``nfev`` (every evaluation: for a callable, exactly its
-        calls; the search caches the value of each proposed point, so applying
-        a move costs nothing), ``nit``, ``success``, ``status`` (0: budget
-        used or converged or target reached, 1: time limit, 99: the callback
-        stopped it), ``message``, and ``result`` (the attnsearch ``Result``).
+        ``x``, ``fun``, ``nfev`` (every evaluation, the polish's included: for a
+        callable, exactly its calls; the search caches the value of each
+        proposed point, so applying a move costs nothing), ``nit``,
+        ``success``, ``status`` (0: budget used or converged or target
+        reached, 1: time limit, 99: the callback stopped it), ``message``,
+        ``result`` (the attnsearch ``Result`` of the search, before the
+        polish) and ``polish_nfev`` (the polish's evaluations, 0 without).
 
     Examples
     --------
@@ -245,6 +301,8 @@ def minimize(
         raise ValueError(
             f"method must be one of {sorted(MINIMIZE_METHODS)}, got {method!r}"
         )
+    if not isinstance(polish, bool | np.bool_):
+        raise TypeError(f"polish must be True or False, got {polish!r}")
     problem = _problem(fun, bounds, args, vectorized)
     if problem._core is None:
         problem.func.calls = 0  # not the call that checked the signature
@@ -272,13 +330,19 @@ def minimize(
                 "step evaluates an unknown part of the neighbourhood); use maxiter"
             )
         per_iteration = _evaluations_per_iteration(method, problem, options, num_chains)
+        polish_budget = 0
+        if polish:
+            polish_budget = min(maxfev // 10, 100 * (problem.dim + 1))
         # Evaluations before the first iteration: the starting points (a whole
         # swarm for pso) and any calibration.
         starts = {"pso": per_iteration}.get(method, num_chains)
         if method == "pt":  # every replica, then each chain's best replica
             starts = num_chains * (_replicas(problem, options) + 1)
         upfront = _calibration_evaluations(method, options) + starts
-        if maxfev < upfront + per_iteration:
+        if polish:  # what the search cannot use goes to the polish
+            polish_budget = max(0, min(polish_budget, maxfev - upfront - per_iteration))
+        search_fev = maxfev - polish_budget
+        if search_fev < upfront + per_iteration:
             raise ValueError(
                 f"maxfev={maxfev} is too small for method {method!r}: the starting "
                 f"points and calibration take {upfront} evaluations and one "
@@ -289,7 +353,7 @@ def minimize(
                     else ""
                 )
             )
-        maxiter = (maxfev - upfront) // per_iteration
+        maxiter = (search_fev - upfront) // per_iteration
 
     root = seed_sequence(seed)
 
@@ -338,13 +402,17 @@ def minimize(
         target is None or isinstance(target, numbers.Real)
     ):
         raise TypeError(f"target must be a number or None, got {target!r}")
+    started = time.monotonic()
+    search_time = time_limit
+    if polish and time_limit is not None:
+        search_time = 0.9 * check_time_limit(time_limit)
     result = runner(
         problem,
         num_chains=num_chains,
         initial_states=initial_states,
         seed=seed if seed is not None else root,
         num_threads=num_threads,
-        time_limit=time_limit,
+        time_limit=search_time,
         target=target,
         callback=ours,
         **options,
@@ -369,12 +437,27 @@ def minimize(
         steps = np.asarray(params.get("steps", [0]))
         nit = int(steps.max()) if steps.size else 0
     fun_value = float(result.objective)
+    x = np.array(result.best_state, dtype=np.float64)
+    polish_nfev = 0
+    if polish and reason not in ("callback", "target", "interrupted"):
+        budget = None if maxfev is None else maxfev - nfev
+        deadline = None if time_limit is None else started + time_limit
+        if budget is None or budget > 0:
+            x_polished, f_polished, polish_nfev = _polish(
+                problem, x, fun_value, budget, deadline
+            )
+            if isinstance(fun, str):  # compiled: count here (a callable counts itself)
+                nfev += polish_nfev
+            else:
+                nfev = problem.func.calls
+            if f_polished < fun_value:
+                x, fun_value = x_polished, f_polished
     success = reason != "callback" and math.isfinite(fun_value)
     message = _MESSAGES.get(reason, reason)
     if reason == "interrupted":
         success, message = False, "Interrupted (Ctrl-C): the best point so far."
     return OptimizeResult(
-        x=np.array(result.best_state, dtype=np.float64),
+        x=x,
         fun=fun_value,
         nfev=nfev,
         nit=nit,
@@ -383,4 +466,5 @@ def minimize(
         message=message,
         method=method,
         result=result,
+        polish_nfev=int(polish_nfev),
     )
