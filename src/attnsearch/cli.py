@@ -1,7 +1,7 @@
 """``attnsearch solve ...``: solve a problem file from the command line.
 
     attnsearch solve tsp FILE.tsp [--method anneal|hill|stochastic|tabu] ...
-    attnsearch solve maxcut FILE            (G-set format)
+    attnsearch solve maxcut FILE            (G-set format; parallel tempering)
     attnsearch solve qubo FILE              (.npz with Q, or "i j value" lines)
     attnsearch solve continuous NAME --dim D [--method pso|anneal|hill|...]
 
@@ -89,7 +89,7 @@ def add_solve_parser(subparsers):
         )
         bar.add_argument("--no-progress", dest="progress", action="store_false")
 
-    local = ["anneal", "hill", "stochastic", "tabu"]
+    local = ["anneal", "hill", "stochastic", "tabu", "pt"]
     tsp = kinds.add_parser("tsp", help="a TSPLIB .tsp file")
     tsp.add_argument("file")
     common(tsp, local, "anneal")
@@ -101,7 +101,9 @@ def add_solve_parser(subparsers):
     )
     maxcut = kinds.add_parser("maxcut", help="a G-set graph file")
     maxcut.add_argument("file")
-    common(maxcut, local, "tabu")
+    # Parallel tempering (cluster moves on lattice-like graphs): the only method
+    # at >= 99.8 % of the best known cut on every G-set graph shipped in 10 s.
+    common(maxcut, local, "pt")
     maxcut.add_argument(
         "--plot",
         default=None,

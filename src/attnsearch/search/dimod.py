@@ -1,7 +1,7 @@
 """D-Wave Ocean samplers: attnsearch's methods behind dimod's ``Sampler`` interface.
 
-``SimulatedAnnealingSampler``, ``TabuSampler`` and ``SteepestDescentSampler``
-take any ``dimod.BinaryQuadraticModel`` (SPIN or BINARY, any hashable variable
+``SimulatedAnnealingSampler``, ``ParallelTemperingSampler``, ``TabuSampler`` and
+``SteepestDescentSampler`` take any ``dimod.BinaryQuadraticModel`` (SPIN or BINARY, any hashable variable
 labels), run the compiled Ising kernels on parallel chains (one chain per
 read) and return a ``dimod.SampleSet`` whose energies dimod computes from the
 model itself. Keyword arguments follow dwave-samplers' where they mean the
@@ -35,7 +35,12 @@ from .methods.hill_climbing import hill_climb
 from .methods.tabu import tabu_search
 from .problems.ising import Ising
 
-__all__ = ["SimulatedAnnealingSampler", "TabuSampler", "SteepestDescentSampler"]
+__all__ = [
+    "ParallelTemperingSampler",
+    "SimulatedAnnealingSampler",
+    "SteepestDescentSampler",
+    "TabuSampler",
+]
 
 
 def _ns(seconds):
@@ -175,8 +180,10 @@ class SimulatedAnnealingSampler(_OurSampler):
     Metropolis acceptance at inverse temperature ``β``, a schedule from
     ``beta_range[0]`` (hot) to ``beta_range[1]`` (cold). The default range
     comes from random walks on the model (``β_hot`` accepts the median
-    uphill move with probability 1/2, ``β_cold`` the smallest one with
-    probability 1/100). Each read is the best state its chain visited.
+    uphill move with probability 1/2, ``β_cold`` the smallest one about once
+    per thousand sweeps, as :func:`attnsearch.search.simulated_annealing`).
+    Each read is the best state its chain visited, after a zero-temperature
+    descent (``descent=False``: the best state of the anneal itself).
 
     Examples
     --------
@@ -201,6 +208,7 @@ class SimulatedAnnealingSampler(_OurSampler):
         "initial_states_generator": [],
         "randomize_order": [],
         "proposal_acceptance_criteria": [],
+        "descent": [],
         "num_threads": [],
     }
     properties = {"beta_schedule_options": ("linear", "geometric", "custom")}
@@ -220,6 +228,7 @@ class SimulatedAnnealingSampler(_OurSampler):
         initial_states_generator="random",
         randomize_order=False,
         proposal_acceptance_criteria="Metropolis",
+        descent=True,
         num_threads=None,
         **kwargs,
     ):
@@ -291,6 +300,7 @@ class SimulatedAnnealingSampler(_OurSampler):
                 seed=seed,
                 num_threads=num_threads,
                 callback=callback,
+                descent=bool(descent),
             ),
         )
         return sampleset
@@ -366,13 +376,135 @@ def _default_beta_range(ising, seed):
     return 1.0 / t_start, 1.0 / t_end
 
 
+class ParallelTemperingSampler(_OurSampler):
+    """Parallel tempering (replica exchange) on parallel chains, one per read
+    (dimod ``Sampler``).
+
+    Each read is one ladder of ``num_replicas`` temperatures whose replicas
+    make Metropolis sweeps (variables in order) and exchange states between
+    neighbouring temperatures with the exact rule ``min(1, exp((β_i − β_j)
+    (E_i − E_j)))``; on lattice-like models (a G-set torus, a square
+    lattice) pairs of replicas also make Houdayer cluster moves (see
+    :func:`attnsearch.search.parallel_tempering`). A read returns the best
+    state its replicas visited, after a final zero-temperature descent.
+    ``num_sweeps`` counts rounds: one sweep of every replica. ``beta_range``
+    is (hottest, coldest); the default comes from local optima of the model
+    (see :func:`attnsearch.search.parallel_tempering`). ``info`` reports the
+    final ladders (``temperatures``) and the exchange rates of neighbouring
+    rungs (``swap_rates``), one row per read.
+
+    Examples
+    --------
+    >>> import dimod
+    >>> from attnsearch.search.dimod import ParallelTemperingSampler
+    >>> bqm = dimod.generators.ran_r(1, 60, seed=0)
+    >>> sampleset = ParallelTemperingSampler().sample(bqm, num_reads=2,
+    ...                                               num_sweeps=100, seed=0)
+    >>> len(sampleset), sampleset.info["swap_rates"].shape[0]
+    (2, 2)
+    """
+
+    parameters = {
+        "beta_range": [],
+        "num_reads": [],
+        "num_sweeps": [],
+        "num_replicas": [],
+        "seed": [],
+        "interrupt_function": [],
+        "initial_states": [],
+        "initial_states_generator": [],
+        "cluster_moves": [],
+        "num_threads": [],
+    }
+    properties = {}
+
+    def sample(
+        self,
+        bqm,
+        beta_range=None,
+        num_reads=None,
+        num_sweeps=None,
+        num_replicas=None,
+        seed=None,
+        interrupt_function=None,
+        initial_states=None,
+        initial_states_generator="random",
+        cluster_moves="auto",
+        num_threads=None,
+        **kwargs,
+    ):
+        """Sample from ``bqm``; see the class docstring."""
+        from .methods.tempering import parallel_tempering
+
+        start = time.perf_counter()
+        self.remove_unknown_kwargs(**kwargs)
+        seed = _check_seed(seed)
+        if interrupt_function is not None and not callable(interrupt_function):
+            raise TypeError("interrupt_function must be callable")
+        num_sweeps = _check_count(num_sweeps, "num_sweeps", 1000)
+        t_min = t_max = None
+        if beta_range is not None:
+            try:
+                hot, cold = (float(b) for b in beta_range)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"beta_range must be two numbers, got {beta_range!r}"
+                ) from None
+            if not (math.isfinite(hot) and math.isfinite(cold) and 0 < hot <= cold):
+                raise ValueError(
+                    f"beta_range must satisfy 0 < hot <= cold (finite), got "
+                    f"{beta_range!r}"
+                )
+            t_min, t_max = 1.0 / cold, 1.0 / hot
+        model = _Model(bqm)
+        initial, num_reads = self._initial(
+            model, initial_states, initial_states_generator, num_reads, seed
+        )
+        info = {}
+        if model.n == 0 or num_reads == 0:
+            info["timing"] = _timing(start)
+            return self._empty(model, num_reads, info)
+        callback = None
+        if interrupt_function is not None:
+
+            def callback(progress):
+                return bool(interrupt_function())
+
+        result, sampleset = self._sample(
+            model,
+            info,
+            start,
+            lambda: parallel_tempering(
+                model.ising,
+                num_sweeps=num_sweeps,
+                num_replicas=num_replicas,
+                t_min=t_min,
+                t_max=t_max,
+                num_chains=num_reads,
+                initial_states=initial,
+                seed=seed,
+                num_threads=num_threads,
+                callback=callback,
+                cluster_moves=cluster_moves,
+            ),
+        )
+        params = result.params
+        sampleset.info["beta_range"] = [1.0 / params["t_max"], 1.0 / params["t_min"]]
+        sampleset.info["temperatures"] = params["temperatures"]
+        sampleset.info["swap_rates"] = params["swap_rates"]
+        sampleset.info["cluster_moves"] = params["cluster_moves"]
+        return sampleset
+
+
 class TabuSampler(_OurSampler):
     """Tabu search on parallel chains, one per read (dimod ``Sampler``).
 
     Each read walks from its initial state to the best non-tabu neighbour
     (single flips) for ``timeout`` milliseconds of that read's time, and
     returns the best state it visited. ``tenure`` defaults to
-    ``max(min(n // 4, 10), n // 16, 1)``; ``energy_threshold`` stops every
+    :func:`attnsearch.search.methods.tabu.default_tenure` (dwave-samplers'
+    ``min(20, n // 4)`` for spin glasses up to n = 1000, longer on larger or
+    one-signed models); ``energy_threshold`` stops every
     chain once one reaches it; ``max_iters`` bounds the steps instead of (or
     as well as) the time.
     """
