@@ -26,6 +26,7 @@ from attnsearch.search import (  # noqa: E402
     Ising,
     MaxCut,
     hill_climb,
+    parallel_tempering,
     particle_swarm,
     simulated_annealing,
     stochastic_hill_climb,
@@ -39,6 +40,7 @@ METHOD_FUNCTIONS = {
     "stochastic_hill_climb": stochastic_hill_climb,
     "tabu_search": tabu_search,
     "particle_swarm": particle_swarm,
+    "parallel_tempering": parallel_tempering,
 }
 BUDGETS = {
     "simulated_annealing": {"num_sweeps": 60},
@@ -46,6 +48,7 @@ BUDGETS = {
     "stochastic_hill_climb": {"max_iters": 60},
     "tabu_search": {"max_iters": 60},
     "particle_swarm": {"max_iters": 60},
+    "parallel_tempering": {"num_sweeps": 20, "num_replicas": 3},
 }
 
 

@@ -28,7 +28,15 @@ from .methods import method_function, method_name
 __all__ = ["merge_results", "solve"]
 
 # Entries of Result.params with one value per chain.
-_PER_CHAIN_PARAMS = ("steps",)
+_PER_CHAIN_PARAMS = (
+    "steps",
+    "rounds",
+    "ladders",
+    "swap_rates",
+    "cluster_counts",
+)
+# Entries that are totals over the chains: (accepted, proposed)-like pairs.
+_SUMMED_PARAMS = ("swap_counts",)
 # The most telling stop reason of the blocks names the merged run's.
 _STOP_PRIORITY = ("converged", "max_iters", "time_limit", "target", "callback")
 
@@ -146,6 +154,8 @@ def _merge_params(blocks, sizes):
         values = [r.params.get(key) for r in blocks]
         if key in _PER_CHAIN_PARAMS:
             params[key] = np.concatenate([np.asarray(v) for v in values])
+        elif key in _SUMMED_PARAMS:
+            params[key] = tuple(int(sum(parts)) for parts in zip(*values))
         elif all(_same(value, other) for other in values[1:]):
             params[key] = value
         else:

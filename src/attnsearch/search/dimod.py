@@ -1,12 +1,13 @@
 """D-Wave Ocean samplers: attnsearch's methods behind dimod's ``Sampler`` interface.
 
 ``SimulatedAnnealingSampler``, ``ParallelTemperingSampler``, ``TabuSampler`` and
-``SteepestDescentSampler`` take any ``dimod.BinaryQuadraticModel`` (SPIN or BINARY, any hashable variable
-labels), run the compiled Ising kernels on parallel chains (one chain per
-read) and return a ``dimod.SampleSet`` whose energies dimod computes from the
-model itself. Keyword arguments follow dwave-samplers' where they mean the
-same thing (``num_reads``, ``num_sweeps``, ``beta_range``,
-``beta_schedule_type``, ``initial_states``, ``seed``, ...), plus ``num_threads``.
+``SteepestDescentSampler`` take any ``dimod.BinaryQuadraticModel`` (SPIN or
+BINARY, any hashable variable labels), run the compiled Ising kernels on
+parallel chains (one chain per read) and return a ``dimod.SampleSet`` whose
+energies dimod computes from the model itself. Keyword arguments follow
+dwave-samplers' where they mean the same thing (``num_reads``, ``num_sweeps``,
+``beta_range``, ``beta_schedule_type``, ``initial_states``, ``seed``, ...),
+plus ``num_threads``.
 
 Needs the ``dimod`` extra: ``pip install "attnsearch[dimod]"``.
 """
@@ -490,7 +491,7 @@ class ParallelTemperingSampler(_OurSampler):
         )
         params = result.params
         sampleset.info["beta_range"] = [1.0 / params["t_max"], 1.0 / params["t_min"]]
-        sampleset.info["temperatures"] = params["temperatures"]
+        sampleset.info["temperatures"] = params["ladders"]
         sampleset.info["swap_rates"] = params["swap_rates"]
         sampleset.info["cluster_moves"] = params["cluster_moves"]
         return sampleset

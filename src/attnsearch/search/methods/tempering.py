@@ -252,14 +252,16 @@ class TemperingBackend:
         return self.main.call("temper", **arrays, **params)
 
     def cluster_stats(self):
-        """(cluster moves made, mean cluster size) over all chains."""
+        """Per chain: (cluster moves made, spins flipped in each replica)."""
+        n_chains = len(self.counters.cost)
         if self.name == "cython":
             clusters = self.main.arrays.scratch.get("clusters")
-            stats = clusters[2] if clusters is not None else np.zeros((1, 2))
+            stats = clusters[2] if clusters is not None else None
         else:
-            stats = self.main.chains.scratch.get("clusters", np.zeros((1, 2)))
-        moves, flipped = int(stats[:, 0].sum()), float(stats[:, 1].sum())
-        return moves, flipped / moves if moves else 0.0
+            stats = self.main.chains.scratch.get("clusters")
+        if stats is None:
+            stats = np.zeros((n_chains, 2), dtype=np.int64)
+        return np.array(stats, dtype=np.int64)
 
     # Everything else is the main chains' (the Backend protocol, the descent).
     def call(self, method, **params):
@@ -381,11 +383,13 @@ def parallel_tempering(
         ``best_state`` is the best state any replica visited (replicas are
         checked at the end of each of their sweeps). ``acceptance_counts``
         counts Metropolis moves (accepted, proposed) over all replicas, plus
-        the descent's. ``params`` holds the ladder: ``temperatures``
-        ``(num_chains, R)`` (the final ladder, ascending), ``swap_rates``
-        ``(num_chains, R - 1)`` (accepted / proposed exchanges of each pair of
-        neighbouring rungs over the whole run), ``swap_counts`` (accepted,
-        proposed) over all chains, ``rounds`` per chain.
+        the descent's. ``params`` holds the ladders: ``ladders``
+        ``(num_chains, R)`` (each chain's final temperatures, ascending),
+        ``swap_rates`` ``(num_chains, R - 1)`` (accepted / proposed exchanges
+        of each pair of neighbouring rungs over the whole run), ``swap_counts``
+        (accepted, proposed) over all chains, ``rounds`` per chain,
+        ``cluster_counts`` ``(num_chains, 2)`` (cluster moves, spins they
+        flipped in each replica).
 
     Notes
     -----
@@ -598,12 +602,12 @@ def parallel_tempering(
         "num_sweeps": num_sweeps,
         "sweep_len": sweep_len,
         "rounds": tempering.counters.progress.copy(),
-        "temperatures": 1.0 / tempering.betas,
+        "ladders": 1.0 / tempering.betas,
         "swap_rates": accepts / np.maximum(attempts, 1),
         "swap_counts": (int(accepts.sum()), int(attempts.sum())),
         "adaptations": state["adaptations"],
         "cluster_moves": settings["clusters"],
-        "cluster_counts": tempering.cluster_stats(),
+        "cluster_counts": tempering.cluster_stats(),  # (n_chains, 2)
         "descent": bool(descent),
     }
     return run.result(params)
