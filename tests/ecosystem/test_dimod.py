@@ -14,17 +14,24 @@ import dimod  # noqa: E402
 import dimod.testing  # noqa: E402
 
 from attnsearch.search.dimod import (  # noqa: E402
+    ParallelTemperingSampler,
     SimulatedAnnealingSampler,
     SteepestDescentSampler,
     TabuSampler,
 )
 
-SAMPLERS = [SimulatedAnnealingSampler, TabuSampler, SteepestDescentSampler]
+SAMPLERS = [
+    SimulatedAnnealingSampler,
+    ParallelTemperingSampler,
+    TabuSampler,
+    SteepestDescentSampler,
+]
 
 #: Short runs of each sampler (Tabu: a fixed number of steps, no clock, so that
 #: its results depend on the seed only).
 FAST = {
     SimulatedAnnealingSampler: {"num_sweeps": 200},
+    ParallelTemperingSampler: {"num_sweeps": 60, "num_replicas": 3},
     TabuSampler: {"timeout": None, "max_iters": 300},
     SteepestDescentSampler: {},
 }
@@ -908,3 +915,63 @@ def test_steepest_descent_like_dwave_samplers():
     our_mean, our_se = mean_and_se(ours.record.energy)
     their_mean, their_se = mean_and_se(theirs.record.energy)
     assert abs(our_mean - their_mean) <= 4 * math.hypot(our_se, their_se)
+
+
+# --------------------------------------------------------------------------
+# parallel tempering
+
+
+def test_pt_info_reports_the_ladders():
+    bqm = frustrated(30, seed=2)
+    sampleset = ParallelTemperingSampler().sample(
+        bqm, num_reads=3, num_sweeps=80, num_replicas=4, seed=1
+    )
+    info = sampleset.info
+    assert info["temperatures"].shape == (3, 4)
+    assert info["swap_rates"].shape == (3, 3)
+    hot, cold = info["beta_range"]
+    assert hot == pytest.approx(1 / info["temperatures"][0, -1])
+    assert cold == pytest.approx(1 / info["temperatures"][0, 0])
+    assert info["cluster_moves"] is False  # a complete graph
+
+
+def test_pt_beta_range_sets_the_ladder_ends():
+    sampleset = ParallelTemperingSampler().sample(
+        frustrated(20), beta_range=[0.5, 4.0], num_sweeps=20, num_replicas=3, seed=0
+    )
+    np.testing.assert_allclose(
+        sampleset.info["temperatures"][0], [0.25, 0.5**0.5, 2.0], rtol=1e-12
+    )
+    assert sampleset.info["beta_range"] == pytest.approx([0.5, 4.0])
+
+
+@pytest.mark.parametrize("beta_range", [[2.0, 1.0], [0.0, 1.0], "hot", [1.0]])
+def test_pt_bad_beta_range(beta_range):
+    with pytest.raises(ValueError, match="beta_range"):
+        ParallelTemperingSampler().sample(frustrated(10), beta_range=beta_range)
+
+
+def test_pt_cluster_moves_on_a_lattice_reach_the_ground_state():
+    # A 6 x 6 ferromagnetic torus: ground state energy -72 (all aligned).
+    bqm = dimod.BinaryQuadraticModel("SPIN")
+    for r in range(6):
+        for c in range(6):
+            i = 6 * r + c
+            bqm.add_interaction(i, 6 * r + (c + 1) % 6, -1.0)
+            bqm.add_interaction(i, 6 * ((r + 1) % 6) + c, -1.0)
+    sampleset = ParallelTemperingSampler().sample(bqm, num_sweeps=200, seed=3)
+    assert sampleset.info["cluster_moves"] is True
+    assert sampleset.first.energy == -72
+
+
+def test_pt_interrupt_function_stops_early():
+    calls = []
+
+    def interrupt():
+        calls.append(1)
+        return True
+
+    sampleset = ParallelTemperingSampler().sample(
+        regular3_ising(2000, 0), num_sweeps=10**6, seed=0, interrupt_function=interrupt
+    )
+    assert calls and len(sampleset) == 1

@@ -427,3 +427,69 @@ def test_bad_arguments(rng):
         hill_climb(ising, max_iters=0)
     with pytest.raises(TypeError, match="expected a problem"):
         hill_climb(np.zeros(3))
+
+
+# -- automatic temperatures, the final descent, schedules fitted to a time limit ----
+
+
+def test_cold_end_freezes_per_sweep():
+    """t_end accepts the smallest worsening move ~1e-3 times per sweep: its
+    probability per attempt is 1e-3 / n, whatever n."""
+    for n in (50, 5000):
+        ring = MaxCut(n, [(i, (i + 1) % n) for i in range(n)])  # deltas 0, +-4
+        result = simulated_annealing(ring, num_sweeps=2, seed=0)
+        t_end = result.params["t_end"]
+        assert math.exp(-4.0 / t_end) == pytest.approx(1e-3 / n, rel=1e-9)
+
+
+@pytest.mark.parametrize("problem_kind", ["ising", "tsp"])
+def test_descent_leaves_local_optima(rng, problem_kind):
+    if problem_kind == "ising":
+        problem = ring_ising(rng, n=60)
+        result = simulated_annealing(problem, num_sweeps=5, num_chains=4, seed=1)
+        # No single flip improves any returned state.
+        for state in np.asarray(result.states):
+            spins = state.astype(float)
+            fields = problem.J @ spins + problem.h
+            assert np.all(-2 * spins * fields >= 0)
+        raw = simulated_annealing(
+            problem, num_sweeps=5, num_chains=4, seed=1, descent=False
+        )
+        assert raw.n_evaluations == 5 * 60 * 4 < result.n_evaluations
+        assert np.all(result.costs <= raw.costs)
+        assert result.params["descent"] and not raw.params["descent"]
+    else:
+        # TSP's ~4 n^2 moves: zero-temperature sweeps until one improves nothing.
+        tsp = TSP.from_tsplib(DATA / "berlin52.tsp")
+        result = simulated_annealing(tsp, num_sweeps=3, num_chains=2, seed=2)
+        raw = simulated_annealing(
+            tsp, num_sweeps=3, num_chains=2, seed=2, descent=False
+        )
+        assert np.all(result.costs <= raw.costs)
+        assert result.params["sweeps_done"] == raw.params["sweeps_done"] == 3
+
+
+def test_schedule_fitted_to_a_time_limit_ends_at_t_end(rng):
+    problem = ring_ising(rng, n=200)
+    result = simulated_annealing(problem, time_limit=0.3, num_chains=2, seed=0)
+    params = result.params
+    assert params["time_fitted"] and result.stop_reason in ("max_iters", "time_limit")
+    temps = params["temperatures"]
+    assert temps[0] == params["t_start"] and np.all(np.diff(temps) <= 0)
+    if result.stop_reason == "max_iters":  # the pass completed before the limit
+        assert temps[-1] == params["t_end"]
+    assert params["sweeps_done"] == params["num_sweeps"] == temps.size
+    # With num_sweeps given the schedule is fixed, the limit only stops it.
+    fixed = simulated_annealing(problem, num_sweeps=50, time_limit=5.0, seed=0)
+    assert not fixed.params["time_fitted"] and fixed.params["sweeps_done"] == 50
+
+
+def test_schedule_curve_at_fractions_matches_the_sweeps():
+    from attnsearch.search.methods.annealing import _Schedule
+
+    for kind in ("geometric", "linear", "logarithmic"):
+        schedule = _Schedule(kind, 5.0, 0.1, 101)
+        np.testing.assert_allclose(
+            schedule.at(np.arange(101) / 100), schedule(0, 101), rtol=1e-12
+        )
+        assert schedule.at(np.array([0.0, 1.0])).tolist() == [5.0, 0.1]

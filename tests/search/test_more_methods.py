@@ -430,3 +430,28 @@ def test_method_bad_arguments(rng):
         particle_swarm(ising)
     with pytest.raises(ValueError, match="initial_states"):
         particle_swarm(sphere, n_particles=4, initial_states=np.zeros((3, 3)))
+
+
+def test_tabu_random_tenure_kernel_equals_reference(rng):
+    ising = small_ising(rng, n=30)
+    kwargs = dict(max_iters=300, num_chains=3, seed=4, tenure=(2, 9))
+    compiled = tabu_search(ising, **kwargs)
+    python = tabu_search(ising, backend="reference", **kwargs)
+    assert_same(compiled, python)
+    assert compiled.params["tenure"] == (2, 9)
+    fixed = tabu_search(ising, max_iters=300, num_chains=3, seed=4, tenure=(5, 5))
+    assert fixed.params["tenure"] == 5
+
+
+@pytest.mark.parametrize(
+    "tenure, match", [((1, 2, 3), "pair"), ((5, 2), "low <= high"), ((-1, 2), "tenure")]
+)
+def test_tabu_bad_tenure_range(rng, tenure, match):
+    with pytest.raises(ValueError, match=match):
+        tabu_search(small_ising(rng), tenure=tenure, max_iters=5)
+
+
+def test_particle_swarm_defaults():
+    params = particle_swarm(Continuous.builtin("sphere", dim=4), max_iters=5).params
+    assert params["topology"] == "von_neumann" and params["boundary"] == "periodic"
+    assert params["grid_columns"] == 8  # 40 particles: a 5 x 8 torus
