@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -298,15 +299,263 @@ def minimize_section(out, notes, quick=False):
     return rows
 
 
-def run(quick=False, out=print):
+# -- quality sections (issue 12) -------------------------------------------------------
+
+
+def _torus_couplings(rows, cols, seed):
+    """A rows x cols toroidal grid with +-1 couplings (rudy's G-set tori: G62 is
+    70 x 100)."""
+    rng = np.random.default_rng(seed)
+    couplings = {}
+    for r in range(rows):
+        for c in range(cols):
+            i = r * cols + c
+            for j in (r * cols + (c + 1) % cols, ((r + 1) % rows) * cols + c):
+                couplings[(min(i, j), max(i, j))] = float(rng.choice([-1.0, 1.0]))
+    return couplings
+
+
+def _gset_couplings(data, name):
+    from ..search import MaxCut
+
+    for folder in (data / "gset", data):
+        path = folder / f"{name}.txt"
+        if path.is_file():
+            graph = MaxCut.from_gset(path)
+            return {
+                (int(i), int(j)): float(w)
+                for (i, j), w in zip(graph.edges, graph.weights)
+            }
+    return None
+
+
+def dimod_quality_section(out, notes, data=None, quick=False):
+    """Our dimod samplers with default arguments against dwave-samplers' at equal
+    num_reads and num_sweeps (annealing), equal time per read (tabu), on a
+    random 3-regular +-1 graph and a G-set torus; mean energy and speed."""
+    try:
+        import dimod
+
+        from ..search import dimod as ours
+    except ImportError:
+        notes.append("dimod not installed: no dimod quality section")
+        return None
+    try:
+        from dwave import samplers as theirs
+    except ImportError:
+        notes.append("dwave-samplers not installed: no dimod quality section")
+        return None
+    models = [("3-regular +-1, n=1000", _random_regular_ising(1000, 3, seed=0), 100)]
+    torus = _gset_couplings(data, "G62") if data is not None else None
+    if torus is not None:
+        models.append(("G-set G62 torus, n=7000", torus, 10))
+    else:
+        notes.append("no --data with gset/G62.txt: a generated 70 x 100 torus instead")
+        models.append(("70 x 100 +-1 torus, n=7000", _torus_couplings(70, 100, 0), 10))
+    if quick:
+        models = [(label, c, max(2, reads // 5)) for label, c, reads in models]
+    rows = []
+    for label, couplings, reads in models:
+        bqm = dimod.BinaryQuadraticModel.from_ising({}, couplings)
+
+        def timed(sampler, **kwargs):
+            warm = dict(kwargs, num_reads=2)
+            if "num_sweeps" in warm:
+                warm["num_sweeps"] = 10
+            if "timeout" in warm:
+                warm["timeout"] = 1
+            sampler.sample(bqm, seed=5, **warm)
+            settle()
+            start = time.perf_counter()
+            sampleset = sampler.sample(bqm, seed=1, **kwargs)
+            return sampleset.record.energy, time.perf_counter() - start
+
+        sweeps = 1000
+        e_theirs, t_theirs = timed(
+            theirs.SimulatedAnnealingSampler(), num_reads=reads, num_sweeps=sweeps
+        )
+        e_ours, t_ours = timed(
+            ours.SimulatedAnnealingSampler(), num_reads=reads, num_sweeps=sweeps
+        )
+        rows.append(
+            [
+                label,
+                f"SA, {reads} reads x {sweeps} sweeps",
+                f"{e_theirs.mean():.1f} ({t_theirs:.2f} s)",
+                f"{e_ours.mean():.1f} ({t_ours:.2f} s)",
+                f"{t_theirs / t_ours:.2f}",
+                "yes" if e_ours.mean() <= e_theirs.mean() else "no",
+            ]
+        )
+        tabu_reads = 10 if reads >= 10 else reads
+        timeout = 100 if "3-regular" in label else 1000
+        e_theirs, t_theirs = timed(
+            theirs.TabuSampler(), num_reads=tabu_reads, timeout=timeout
+        )
+        e_ours, t_ours = timed(
+            ours.TabuSampler(), num_reads=tabu_reads, timeout=timeout
+        )
+        rows.append(
+            [
+                label,
+                f"tabu, {tabu_reads} reads x {timeout} ms",
+                f"{e_theirs.mean():.1f} ({t_theirs:.2f} s)",
+                f"{e_ours.mean():.1f} ({t_ours:.2f} s)",
+                "(equal time/read)",
+                "yes" if e_ours.mean() <= e_theirs.mean() else "no",
+            ]
+        )
+        # Our tabu with one thread: each read gets a core's worth of its 100 ms,
+        # as dwave-samplers' sequential reads do (a loaded machine shares cores).
+        e_one, t_one = timed(
+            ours.TabuSampler(), num_reads=tabu_reads, timeout=timeout, num_threads=1
+        )
+        rows.append(
+            [
+                label,
+                f"tabu, {tabu_reads} reads x {timeout} ms, ours on 1 thread",
+                "-",
+                f"{e_one.mean():.1f} ({t_one:.2f} s)",
+                "-",
+                "yes" if e_one.mean() <= e_theirs.mean() else "no",
+            ]
+        )
+        # Parallel tempering with the sweeps of work of one annealing read:
+        # rounds = sweeps / replicas (two replicas per rung with cluster moves).
+        from ..search.methods.tempering import default_num_replicas, lattice_like
+
+        ising = ours._Model(bqm).ising
+        replicas = default_num_replicas(ising.n)
+        if lattice_like(ising._search_spec().ops):
+            replicas *= 2
+        rounds = max(1, sweeps // replicas)
+        e_pt, t_pt = timed(
+            ours.ParallelTemperingSampler(), num_reads=reads, num_sweeps=rounds
+        )
+        rows.append(
+            [
+                label,
+                f"ours PT, {reads} reads x {rounds} rounds ({replicas} replicas)",
+                "-",
+                f"{e_pt.mean():.1f} ({t_pt:.2f} s)",
+                "-",
+                "-",
+            ]
+        )
+        settle()
+    out(
+        "\ndimod samplers with default arguments, seed 1: annealing at equal "
+        "num_reads and num_sweeps (ours: 2 threads, chains in parallel; "
+        "dwave-samplers: 1 thread, reads one after another), tabu at equal time "
+        "per read; mean energy (seconds); 'x speed' = dwave time / our time:"
+    )
+    out(
+        format_table(
+            ["model", "run", "dwave-samplers", "attnsearch", "x speed", "mean <="],
+            rows,
+        )
+    )
+    return rows
+
+
+def minimize_quality_section(out, notes, quick=False, seeds=(0, 1, 2)):
+    """minimize with its defaults (particle swarm, polished) at exactly the
+    evaluations dual_annealing used with its defaults, on the benchmark
+    functions; parallel tempering (polished) alongside."""
+    from scipy.optimize import dual_annealing
+
+    from ..search import BUILTIN_FUNCTIONS, minimize
+    from ..search.problems.continuous import builtin_value_reference
+
+    cases = [
+        ("sphere", 10),
+        ("rastrigin", 10),
+        ("rosenbrock", 5),
+        ("ackley", 10),
+        ("griewank", 10),
+        ("schwefel", 5),
+        ("levy", 10),
+    ]
+    if quick:
+        seeds = seeds[:1]
+    rows = []
+    for name, dim in cases:
+        bounds = [BUILTIN_FUNCTIONS[name][0]] * dim
+
+        def fun(x, name=name):
+            return float(builtin_value_reference(name, x)[0])
+
+        for seed in seeds:
+            start = time.perf_counter()
+            theirs = dual_annealing(fun, bounds, seed=seed)
+            t_theirs = time.perf_counter() - start
+            row = [f"{name}-{dim}", seed, f"{theirs.fun:.3g}", theirs.nfev]
+            row.append(f"{t_theirs:.2f}")
+            for method in ("pso", "pt"):
+                start = time.perf_counter()
+                res = minimize(
+                    name, bounds, method=method, maxfev=theirs.nfev, seed=seed
+                )
+                spent = time.perf_counter() - start
+                ok = res.fun <= theirs.fun + 1e-6
+                row += [
+                    f"{res.fun:.3g}",
+                    res.nfev,
+                    f"{spent:.3f}",
+                    "yes" if ok else "no",
+                ]
+            rows.append(row)
+            settle()
+    out(
+        "\nminimize (polished with L-BFGS-B, the default) at dual_annealing's own "
+        "evaluation count (its defaults; the NumPy reference of the function), "
+        "ours on the compiled built-in; 'ok' = within 1e-6 of dual_annealing or "
+        "better:"
+    )
+    out(
+        format_table(
+            [
+                "function",
+                "seed",
+                "DA f",
+                "DA nfev",
+                "DA s",
+                "pso f",
+                "nfev",
+                "s",
+                "ok",
+                "pt f",
+                "nfev",
+                "s",
+                "ok",
+            ],
+            rows,
+        )
+    )
+    return rows
+
+
+#: The sections of ``attnsearch bench ecosystem`` (``--sections``).
+SECTIONS = ("dask", "dimod", "minimize", "dimod_quality", "minimize_quality")
+
+
+def run(quick=False, out=print, sections=None, data=None):
     notes = []
+    wanted = set(sections or SECTIONS)
     out(
         f"attnsearch ecosystem benchmark: OpenMP "
         f"{'on' if openmp_enabled() else 'OFF'}, {os.cpu_count()} CPUs"
     )
-    dask_section(out, notes, quick=quick)
-    dimod_section(out, notes, quick=quick)
-    minimize_section(out, notes, quick=quick)
+    if "dask" in wanted:
+        dask_section(out, notes, quick=quick)
+    if "dimod" in wanted:
+        dimod_section(out, notes, quick=quick)
+    if "minimize" in wanted:
+        minimize_section(out, notes, quick=quick)
+    if "dimod_quality" in wanted:
+        dimod_quality_section(out, notes, data=data, quick=quick)
+    if "minimize_quality" in wanted:
+        minimize_quality_section(out, notes, quick=quick)
     for note in notes:
         out(f"note: {note}")
 
@@ -314,8 +563,23 @@ def run(quick=False, out=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument(
+        "--sections",
+        default=None,
+        help=f"comma-separated sections to run (default all): {','.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--data", default=None, help="folder with gset/ (G62 for the dimod torus)"
+    )
     args = parser.parse_args(argv)
-    run(quick=args.quick)
+    sections = None
+    if args.sections:
+        sections = [name.strip() for name in args.sections.split(",") if name.strip()]
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            parser.error(f"unknown sections {unknown}; choose from {SECTIONS}")
+    data = Path(args.data).resolve() if args.data else None
+    run(quick=args.quick, sections=sections, data=data)
     return 0
 
 

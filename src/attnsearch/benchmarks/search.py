@@ -568,7 +568,348 @@ def variants_section(out, notes, data, quick=False):
         )
 
 
-def run(quick=False, data=None, out=print):
+# -- quality sections (issue 12) -------------------------------------------------------
+
+
+def _best_known_table(folder):
+    """{name: best known cut} from best_known.tsv in ``folder``, or {}."""
+    table = Path(folder) / "best_known.tsv"
+    if not table.is_file():
+        return {}
+    best = {}
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) >= 4:
+            best[fields[0]] = float(fields[3])
+    return best
+
+
+def _dwave_same_time(graph, seconds, notes, seed=1):
+    """dwave-samplers' annealer, one read, its default beta range, with the
+    sweeps that fill ``seconds`` (measured on a 1000-sweep read first)."""
+    try:
+        from dwave.samplers import SimulatedAnnealingSampler
+    except ImportError:
+        notes.append("dwave-samplers not installed: no G-set baseline")
+        return None
+    couplings = {
+        (int(i), int(j)): float(w) for (i, j), w in zip(graph.edges, graph.weights)
+    }
+    sampler = SimulatedAnnealingSampler()
+    start = time.perf_counter()
+    sampler.sample_ising({}, couplings, num_reads=1, num_sweeps=1000, seed=seed)
+    per_sweep = (time.perf_counter() - start) / 1000
+    sweeps = max(1000, int(seconds / per_sweep))
+    start = time.perf_counter()
+    sampleset = sampler.sample_ising(
+        {}, couplings, num_reads=1, num_sweeps=sweeps, seed=seed
+    )
+    spent = time.perf_counter() - start
+    cut = (graph.total_weight - sampleset.first.energy) / 2
+    return cut, spent, sweeps
+
+
+def gset_section(out, notes, data, seconds=10.0, graphs=None, methods=None):
+    """Max-cut on every G-set graph of ``data``/gset: the command line's default
+    method (parallel tempering) and our annealing with a time limit, 2 chains on
+    2 threads, against dwave-samplers' annealer given the same wall time (one
+    read: it runs single-threaded), as % of the best known cut."""
+    from ..search import parallel_tempering, tabu_search
+
+    folder = None
+    if data is not None:
+        for candidate in (data / "gset", data):
+            if (candidate / "best_known.tsv").is_file():
+                folder = candidate
+    if folder is None:
+        notes.append("no gset/best_known.tsv under --data: G-set table skipped")
+        return None
+    best = _best_known_table(folder)
+    names = graphs or sorted(
+        (name for name in best if (folder / f"{name}.txt").is_file()),
+        key=lambda name: int(name[1:]) if name[1:].isdigit() else 0,
+    )
+    methods = methods or ("pt", "anneal", "dwave")
+    runners = {
+        "pt": ("parallel_tempering (CLI default)", parallel_tempering),
+        "anneal": ("simulated_annealing", simulated_annealing),
+        "tabu": ("tabu_search", tabu_search),
+    }
+    rows = []
+    for name in names:
+        graph = MaxCut.from_gset(folder / f"{name}.txt")
+        row = [name, graph.n, f"{best[name]:.0f}"]
+        for method in methods:
+            if method == "dwave":
+                outcome = _dwave_same_time(graph, seconds, notes)
+                if outcome is None:
+                    row += ["-"]
+                    continue
+                cut, spent, sweeps = outcome
+                row += [f"{cut:.0f} ({100 * cut / best[name]:.2f} %, {spent:.1f} s)"]
+            else:
+                result = runners[method][1](
+                    graph, time_limit=seconds, num_chains=2, num_threads=2, seed=0
+                )
+                cut, spent = result.objective, result.elapsed
+                row += [f"{cut:.0f} ({100 * cut / best[name]:.2f} %, {spent:.1f} s)"]
+            settle()
+        rows.append(row)
+    headers = ["graph", "n", "best known"] + [
+        runners[m][0] if m in runners else "dwave-samplers SA, same time, 1 read"
+        for m in methods
+    ]
+    out(
+        f"\nMax-cut, G-set graphs of {folder}, {seconds:g} s each: ours 2 chains on "
+        "2 threads, seed 0; dwave-samplers one read (single-threaded) with as many "
+        "sweeps as fill the same time, its default beta range, seed 1. "
+        "cut (% of best known, seconds):"
+    )
+    out(format_table(headers, rows))
+    return rows
+
+
+def annealing_defaults_section(out, notes, data, sweeps=1000, seeds=(0, 1, 2)):
+    """The automatic temperatures and final descent of simulated_annealing (this
+    version) against the previous defaults (cold end: the smallest worsening
+    move accepted with probability 1/100 per move; no descent), same sweeps and
+    seeds, on every problem type: TSP, Ising, QUBO, max-cut, continuous, a
+    problem written in Python."""
+    from ..search import QUBO, Continuous, Problem
+    from ..search.problems.base import search_spec
+
+    class BitString(Problem):
+        """Maximise the number of adjacent equal bits plus a random field."""
+
+        def __init__(self, n=60, seed=0):
+            super().__init__()
+            self.field = np.random.default_rng(seed).normal(size=n)
+            self.n = n
+            self.size = n
+
+        def initial(self, rng):
+            return np.array([rng.below(2) for _ in range(self.n)])
+
+        def random_move(self, state, rng):
+            return rng.below(self.n)
+
+        def cost(self, state):
+            s = 2.0 * state - 1.0
+            return float(-np.sum(s[1:] * s[:-1]) - self.field @ s)
+
+        def delta(self, state, i):
+            s = 2.0 * state - 1.0
+            change = -2.0 * s[i]
+            around = (s[i - 1] if i > 0 else 0.0) + (
+                s[i + 1] if i < self.n - 1 else 0.0
+            )
+            return float(-change * around - self.field[i] * change)
+
+        def apply(self, state, i):
+            state[i] = 1 - state[i]
+            return state
+
+        def moves(self, state):
+            return range(self.n)
+
+    rng = np.random.default_rng(0)
+    problems = []
+    tsp_path = _instance(data, "tsplib", "kroA100.tsp")
+    if tsp_path is not None:
+        problems.append(("TSP kroA100 (length)", TSP.from_tsplib(tsp_path), sweeps))
+    problems.append(
+        (
+            "Ising 3-regular +-1, n=1000 (energy)",
+            Ising(np.zeros(1000), _random_regular_ising(1000, 3, seed=0)),
+            sweeps,
+        )
+    )
+    q = rng.integers(-5, 6, size=(120, 120)).astype(float)
+    problems.append(("QUBO 120, integer (energy)", QUBO((q + q.T) / 2), sweeps))
+    for name in ("G62", "G11"):
+        path = _instance(data, "gset", f"{name}.txt")
+        if path is not None:
+            problems.append((f"max-cut {name} (cut)", MaxCut.from_gset(path), sweeps))
+            break
+    problems.append(
+        (
+            "continuous rastrigin-10 (value)",
+            Continuous.builtin("rastrigin", dim=10),
+            sweeps,
+        )
+    )
+    problems.append(("Python problem, 60 bits (cost)", BitString(), 200))
+    rows = []
+    for label, problem, n_sweeps in problems:
+        objective = search_spec(problem).objective
+        new_values, old_values = [], []
+        t_new = t_old = 0.0
+        for seed in seeds:
+            new = simulated_annealing(
+                problem, num_sweeps=n_sweeps, num_chains=8, num_threads=2, seed=seed
+            )
+            t_new += new.elapsed
+            # The previous defaults: the same calibration walks, so the same
+            # t_start and min(Δ+); t_end = min(Δ+) / ln 100 instead of
+            # min(Δ+) / ln(1000 n).
+            params = new.params
+            old_end = min(
+                params["t_end"] * np.log(1000.0 * params["sweep_len"]) / np.log(100.0),
+                params["t_start"],
+            )
+            old = simulated_annealing(
+                problem,
+                num_sweeps=n_sweeps,
+                num_chains=8,
+                num_threads=2,
+                seed=seed,
+                t_start=new.params["t_start"],
+                t_end=old_end,
+                descent=False,
+            )
+            t_old += old.elapsed
+            new_values.extend(objective(c) for c in new.costs)
+            old_values.extend(objective(c) for c in old.costs)
+            settle()
+        rows.append(
+            [
+                label,
+                n_sweeps,
+                f"{np.mean(old_values):.6g}",
+                f"{np.mean(new_values):.6g}",
+                f"{t_old / len(seeds):.3f} / {t_new / len(seeds):.3f}",
+            ]
+        )
+    out(
+        f"\nsimulated_annealing: previous defaults (t_end = min worsening delta / "
+        "ln 100, no descent) vs this version (t_end = min worsening delta / "
+        f"ln(1000 n), zero-temperature descent), 8 chains x seeds {seeds}, mean "
+        "objective over the 24 chains:"
+    )
+    out(
+        format_table(
+            ["problem", "sweeps", "previous", "now", "seconds prev / now"], rows
+        )
+    )
+    return rows
+
+
+def pso_quality_section(out, notes, iterations=2000, seeds=range(5)):
+    """Particle swarm with its defaults but pyswarms' constants against pyswarms
+    GlobalBestPSO (its defaults: periodic walls, no clamp) on four 30-d
+    functions, 50 particles, the same iterations and seeds; medians."""
+    from ..search import Continuous, particle_swarm
+
+    constants = {"w": 0.729, "c1": 1.49445, "c2": 1.49445}
+    try:
+        import pyswarms
+        from pyswarms.utils.functions import single_obj
+    except ImportError:
+        pyswarms = None
+        notes.append("pyswarms not installed: no PSO baseline")
+
+    def griewank(x):
+        i = np.arange(1, x.shape[1] + 1)
+        return 1 + np.sum(x**2, axis=1) / 4000 - np.prod(np.cos(x / np.sqrt(i)), axis=1)
+
+    cases = [
+        ("rastrigin", None),
+        ("ackley", (-32.0, 32.0)),  # pyswarms' ackley accepts [-32, 32] only
+        ("rosenbrock", None),
+        ("griewank", None),
+    ]
+    seeds = list(seeds)
+    rows = []
+    for name, bounds in cases:
+        problem = Continuous.builtin(
+            name, dim=30, bounds=None if bounds is None else [bounds] * 30
+        )
+        row = [f"{name}-30"]
+        peer_seconds = None
+        if pyswarms is not None:
+            function = griewank if name == "griewank" else getattr(single_obj, name)
+            values, peer_seconds = [], 0.0
+            for seed in seeds:
+                np.random.seed(seed)  # noqa: NPY002 (pyswarms uses the global RNG)
+                optimizer = pyswarms.single.GlobalBestPSO(
+                    n_particles=50,
+                    dimensions=30,
+                    options=constants,
+                    bounds=(problem.lower.copy(), problem.upper.copy()),
+                )
+                start = time.perf_counter()
+                cost, _ = optimizer.optimize(function, iters=iterations, verbose=False)
+                peer_seconds += time.perf_counter() - start
+                values.append(cost)
+            row += [f"{np.median(values):.3g}", f"{peer_seconds:.2f}"]
+            settle()
+        else:
+            row += ["-", "-"]
+        values, seconds = [], 0.0
+        for seed in seeds:
+            start = time.perf_counter()
+            result = particle_swarm(
+                problem,
+                n_particles=50,
+                max_iters=iterations,
+                seed=seed,
+                num_threads=1,
+                **constants,
+            )
+            seconds += time.perf_counter() - start
+            values.append(result.objective)
+        row += [f"{np.median(values):.3g}", f"{seconds:.3f}"]
+        settle()
+        start = time.perf_counter()
+        swarms = particle_swarm(
+            problem,
+            n_particles=50,
+            max_iters=iterations,
+            num_chains=len(seeds),
+            seed=0,
+            num_threads=2,
+            **constants,
+        )
+        parallel = time.perf_counter() - start
+        row += [f"{np.median(swarms.costs):.3g}", f"{parallel:.3f}"]
+        if peer_seconds:
+            row += [f"{peer_seconds / seconds:.1f}", f"{peer_seconds / parallel:.1f}"]
+        else:
+            row += ["-", "-"]
+        rows.append(row)
+        settle()
+    out(
+        f"\nParticle swarm, 30-d, 50 particles x {iterations} iterations, w 0.729, "
+        f"c1 = c2 = 1.49445, median over {len(seeds)} runs (pyswarms: seeds "
+        f"{seeds[0]}-{seeds[-1]} of NumPy's global RNG; ours: seeds "
+        f"{seeds[0]}-{seeds[-1]} one run each on 1 thread, and the same number of "
+        "swarms as chains of one call on 2 threads, seed 0); ours with its defaults "
+        "(von Neumann topology, periodic walls, no clamp):"
+    )
+    out(
+        format_table(
+            [
+                "function",
+                "pyswarms median",
+                "s",
+                "ours 1 thread",
+                "s",
+                "ours chains, 2 thr",
+                "s",
+                "x pyswarms (1 thr)",
+                "x pyswarms (2 thr)",
+            ],
+            rows,
+        )
+    )
+    return rows
+
+
+#: The sections of ``attnsearch bench search`` (``--sections``).
+SECTIONS = ("ising", "maxcut", "tsp", "pso", "variants", "gset", "defaults", "pso30")
+
+
+def run(quick=False, data=None, out=print, sections=None, gset_seconds=10.0):
     threads = effective_n_threads(None)
     notes = []
     data = _data_dir(data)
@@ -579,12 +920,30 @@ def run(quick=False, data=None, out=print):
     )
     if threads < 2:
         notes.append("fewer than 2 threads available: 2-thread rows run on 1")
-    results = {"ising": ising_section(out, notes, reads=20 if quick else 100)}
-    if not quick:
+    wanted = set(sections or SECTIONS)
+    results = {}
+    if "ising" in wanted:
+        results["ising"] = ising_section(out, notes, reads=20 if quick else 100)
+    if not quick and "maxcut" in wanted:
         results["maxcut"] = maxcut_section(out, notes, data)
-    results["tsp"] = tsp_section(out, notes, data, quick=quick)
-    pso_section(out, notes, quick=quick)
-    variants_section(out, notes, data, quick=quick)
+    if "tsp" in wanted:
+        results["tsp"] = tsp_section(out, notes, data, quick=quick)
+    if "pso" in wanted:
+        pso_section(out, notes, quick=quick)
+    if "variants" in wanted:
+        variants_section(out, notes, data, quick=quick)
+    if "gset" in wanted:
+        results["gset"] = gset_section(
+            out, notes, data, seconds=1.0 if quick else gset_seconds
+        )
+    if "defaults" in wanted:
+        results["defaults"] = annealing_defaults_section(
+            out, notes, data, sweeps=200 if quick else 1000
+        )
+    if "pso30" in wanted:
+        results["pso30"] = pso_quality_section(
+            out, notes, iterations=200 if quick else 2000
+        )
     for note in notes:
         out(f"note: {note}")
     return results
@@ -602,8 +961,30 @@ def main(argv=None):
         help="folder with tsplib/ and gset/ (default: the small instances shipped "
         "in attnsearch.data)",
     )
+    parser.add_argument(
+        "--sections",
+        default=None,
+        help=f"comma-separated sections to run (default all): {','.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--gset-seconds",
+        type=float,
+        default=10.0,
+        help="time per G-set graph and method (default 10)",
+    )
     args = parser.parse_args(argv)
-    run(quick=args.quick, data=args.data)
+    sections = None
+    if args.sections:
+        sections = [name.strip() for name in args.sections.split(",") if name.strip()]
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            parser.error(f"unknown sections {unknown}; choose from {SECTIONS}")
+    run(
+        quick=args.quick,
+        data=args.data,
+        sections=sections,
+        gset_seconds=args.gset_seconds,
+    )
     return 0
 
 
