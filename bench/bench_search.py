@@ -9,7 +9,13 @@ run the Python reference on a small instance for the same method.
 import numpy as np
 import pytest
 
-from attnsearch.search import TSP, Ising, hill_climb, simulated_annealing
+from attnsearch.search import (
+    TSP,
+    Ising,
+    hill_climb,
+    parallel_tempering,
+    simulated_annealing,
+)
 
 
 def _ising(n, seed=0):
@@ -73,4 +79,33 @@ def test_anneal_kernel_vs_reference(benchmark, backend):
         backend=backend,
         t_start=3.0,
         t_end=0.3,
+    )
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+@pytest.mark.parametrize("num_chains", [1, 4])
+@pytest.mark.parametrize("clusters", [False, True])
+def test_parallel_tempering_torus(benchmark, num_chains, num_threads, clusters):
+    """One chain: replicas swept in parallel (synchronous rounds); four: one
+    chain per thread."""
+    rng = np.random.default_rng(0)
+    side = 64
+    edges = {}
+    for r in range(side):
+        for c in range(side):
+            i = r * side + c
+            for j in (r * side + (c + 1) % side, ((r + 1) % side) * side + c):
+                edges[(min(i, j), max(i, j))] = float(rng.choice([-1, 1]))
+    ising = Ising(np.zeros(side * side), edges)
+    benchmark(
+        parallel_tempering,
+        ising,
+        num_sweeps=20,
+        num_replicas=8,
+        num_chains=num_chains,
+        seed=0,
+        num_threads=num_threads,
+        t_min=0.4,
+        t_max=1.2,
+        cluster_moves=clusters,
     )

@@ -586,7 +586,8 @@ def _best_known_table(folder):
 
 def _dwave_same_time(graph, seconds, notes, seed=1):
     """dwave-samplers' annealer, one read, its default beta range, with the
-    sweeps that fill ``seconds`` (measured on a 1000-sweep read first)."""
+    sweeps that fill ``seconds`` (per-sweep cost and set-up measured on reads
+    of 1000 and 3000 sweeps first)."""
     try:
         from dwave.samplers import SimulatedAnnealingSampler
     except ImportError:
@@ -596,10 +597,14 @@ def _dwave_same_time(graph, seconds, notes, seed=1):
         (int(i), int(j)): float(w) for (i, j), w in zip(graph.edges, graph.weights)
     }
     sampler = SimulatedAnnealingSampler()
-    start = time.perf_counter()
-    sampler.sample_ising({}, couplings, num_reads=1, num_sweeps=1000, seed=seed)
-    per_sweep = (time.perf_counter() - start) / 1000
-    sweeps = max(1000, int(seconds / per_sweep))
+    spent = []
+    for sweeps in (1000, 3000):  # the difference: per-sweep cost without set-up
+        start = time.perf_counter()
+        sampler.sample_ising({}, couplings, num_reads=1, num_sweeps=sweeps, seed=seed)
+        spent.append(time.perf_counter() - start)
+    per_sweep = max(spent[1] - spent[0], 1e-9) / 2000
+    overhead = max(0.0, spent[0] - 1000 * per_sweep)
+    sweeps = max(1000, int((seconds - overhead) / per_sweep))
     start = time.perf_counter()
     sampleset = sampler.sample_ising(
         {}, couplings, num_reads=1, num_sweeps=sweeps, seed=seed
