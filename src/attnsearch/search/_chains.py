@@ -60,6 +60,8 @@ class ChainArrays(ChainCounters):
         self.aux = np.zeros((n_chains, aux_nbytes), dtype=np.uint8)
         self.rng = np.ascontiguousarray(rng_states, dtype=np.uint64).copy()
         self.scratch = {}
+        #: (first, last): the engine runs methods on chains first..last-1 only.
+        self.active_chains = None
 
     def copy(self) -> ChainArrays:
         clone = ChainArrays.__new__(ChainArrays)
@@ -67,6 +69,7 @@ class ChainArrays(ChainCounters):
         for name in ("states", "best_states", "aux", "rng"):
             setattr(clone, name, getattr(self, name).copy())
         clone.scratch = {key: _copy(value) for key, value in self.scratch.items()}
+        clone.active_chains = None
         return clone
 
 

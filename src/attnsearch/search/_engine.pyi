@@ -69,6 +69,7 @@ def sample_deltas(
     arrays: Any,
     *,
     n_samples: int,
+    deadline: float = ...,
     num_threads: int,
     use_vtable: bool = ...,
 ) -> npt.NDArray[np.float64]: ...

@@ -38,6 +38,8 @@ from attnsearch.search.cython_api cimport (
 
 import numpy as np
 
+from attnsearch._memory import check_allocation
+
 cdef extern from "attnsearch_exp.h" nogil:
     double fast_exp "attnsearch_exp"(double x)
 
@@ -535,7 +537,8 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
 
 cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                         const MethodParams *m) noexcept nogil:
-    """Deltas of n_samples random moves along a random walk (every move applied)."""
+    """Deltas of n_samples random moves along a random walk (every move applied);
+    samples not taken because the deadline passed are NaN."""
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
@@ -543,9 +546,13 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         attnsearch_rng *rng = &local_rng
         int64_t n_samples = m.n_units
         double *deltas = m.deltas + chain * m.n_units
-        int64_t sample
+        int64_t sample, rest
         Move move
     for sample in range(n_samples):
+        if sample % _CLOCK_EVERY == 0 and monotonic() > m.deadline:
+            for rest in range(sample, n_samples):
+                deltas[rest] = NAN
+            break
         _random_move(p, state, aux, rng, &move)
         if move.kind == MOVE_NONE:
             deltas[sample] = 0.0
@@ -557,11 +564,12 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
 
 # -- every method, over all chains ----------------------------------------------------
 
-cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const MethodParams *m,
-                   int n_threads) noexcept nogil:
-    """prange over chains: each chain runs the method on its own memory and stream."""
+cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t first, Py_ssize_t last,
+                   const MethodParams *m, int n_threads) noexcept nogil:
+    """prange over chains first..last-1: each chain runs the method on its own
+    memory and stream."""
     cdef Py_ssize_t chain
-    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+    for chain in prange(first, last, schedule="dynamic", num_threads=n_threads):
         if m.method == METHOD_INIT:
             _init_chain(p, c, chain, m)
         elif m.method == METHOD_SAMPLE:
@@ -618,19 +626,23 @@ cdef int _dispatch(object core, object arrays, MethodParams *m, int num_threads,
     the tests compare both paths)."""
     cdef CompiledProblem compiled
     cdef Chains c
-    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef Py_ssize_t first = 0, last = arrays.cost.shape[0]
     if not isinstance(core, CompiledProblem):
         raise TypeError(f"expected a CompiledProblem, got {type(core).__name__}")
     compiled = core
     compiled._check_vtable()
-    if n_chains == 0:
+    # The backend may run a method on a slice of the chains at a time (so that
+    # Ctrl-C and the deadline are seen between slices with many chains).
+    if arrays.active_chains is not None:
+        first, last = arrays.active_chains
+    if last <= first:
         return 0
     c = _chains_of(arrays)
     if use_vtable:
         with nogil:
-            _run_all(&compiled.vtable, &c, n_chains, m, num_threads)
+            _run_all(&compiled.vtable, &c, first, last, m, num_threads)
         return 0
-    return _run_all_dispatched(core, &c, n_chains, m, num_threads)
+    return _run_all_dispatched(core, &c, first, last, m, num_threads)
 
 
 cdef MethodParams _params(int method, int64_t n_units, double target, double deadline):
@@ -712,6 +724,8 @@ def stochastic_climb(core, arrays, *, int64_t max_steps, double temperature,
         return
     key = ("stochastic_climb", sample_size)
     if key not in arrays.scratch:
+        check_allocation(n_chains * max(1, sample_size) * (sizeof(Move) + 8),
+                         f"the candidate buffers of {n_chains} chains")
         arrays.scratch[key] = (
             np.zeros((n_chains, max(1, sample_size) * sizeof(Move)), dtype=np.uint8),
             np.zeros((n_chains, max(1, sample_size))),
@@ -738,6 +752,8 @@ def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
     if max_steps <= 0 or n_chains == 0:
         return
     if "tabu_until" not in arrays.scratch:
+        check_allocation(8 * n_chains * max(1, core.n_tabu_keys),
+                         f"the tabu memory of {n_chains} chains")
         arrays.scratch["tabu_until"] = np.zeros((n_chains, max(1, core.n_tabu_keys)),
                                                 dtype=np.int64)
     tabu_view = arrays.scratch["tabu_until"]
@@ -750,13 +766,14 @@ def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
     _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
-def sample_deltas(core, arrays, *, Py_ssize_t n_samples, int num_threads,
-                  bint use_vtable=False):
+def sample_deltas(core, arrays, *, Py_ssize_t n_samples, double deadline=INFINITY,
+                  int num_threads, bint use_vtable=False):
     """Deltas of ``n_samples`` random moves per chain along random walks
-    (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples)."""
+    (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples);
+    NaN for the samples the deadline cut off."""
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
     cdef double[:, ::1] deltas = np.zeros((n_chains, max(1, n_samples)))
-    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, INFINITY)
+    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, deadline)
     if n_samples > 0:
         m.deltas = &deltas[0, 0]
         _dispatch(core, arrays, &m, num_threads, use_vtable)

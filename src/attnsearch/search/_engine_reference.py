@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ._chains import ChainCounters
-from ._engine import ACCEPT_THRESHOLD, CLOCK_EVERY, STATUS, fast_exp_scalar
+from ._engine import ACCEPT_THRESHOLD, STATUS, fast_exp_scalar
 from ._rng import ChainRNG
 
 __all__ = [
@@ -39,6 +39,11 @@ _TARGET = STATUS["target"]
 _TIME = STATUS["time_limit"]
 _BAD_TABU_ATTRIBUTE = STATUS["bad_tabu_attribute"]
 _MAX_TABU_ATTRIBUTES = 4
+# The compiled engine reads the clock every _engine.CLOCK_EVERY evaluations; this
+# mirror reads it at every one: a Python evaluation costs far more than the read
+# (a user's objective may take milliseconds). Only runs stopped by a deadline
+# see the difference, and those are not reproducible in either engine.
+CLOCK_EVERY = 1
 
 
 class ChainsReference(ChainCounters):
@@ -405,13 +410,17 @@ def tabu(
         _save_chain(chains, c, state, cost, evaluations, taken)
 
 
-def sample_deltas(chains, *, n_samples):
-    """Mirror of _engine.sample_deltas (random walk, every move applied)."""
+def sample_deltas(chains, *, n_samples, deadline=math.inf):
+    """Mirror of _engine.sample_deltas (random walk, every move applied; NaN for
+    the samples the deadline cut off)."""
     ops = chains.ops
     out = np.zeros((len(chains.rngs), n_samples))
     for c, rng in enumerate(chains.rngs):
         state = chains.states[c]
         for m in range(n_samples):
+            if m % CLOCK_EVERY == 0 and time.monotonic() > deadline:
+                out[c, m:] = np.nan
+                break
             move = ops.random_move(state, rng)
             if move is None:
                 continue

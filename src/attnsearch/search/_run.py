@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._backends import check_backend
+from .._memory import check_allocation
 from .._threading import effective_n_threads
 from . import _engine, _engine_reference
 from ._chains import ChainArrays, ChainCounters
@@ -115,6 +116,7 @@ class CompiledBackend:
             core.aux_nbytes,
             rng_states,
         )
+        self._min_slice = self._slice = 4 * n_threads
         random_start = np.ones(len(rng_states), dtype=bool)
         if initial is not None:
             self.arrays.states[:] = initial
@@ -134,13 +136,44 @@ class CompiledBackend:
                 num_threads=self.n_threads,
                 use_vtable=self.use_vtable,
             )
-        return entry(
-            self.core,
-            self.arrays,
-            num_threads=self.n_threads,
-            use_vtable=self.use_vtable,
-            **params,
-        )
+        if method == "sample_deltas":
+            return entry(
+                self.core,
+                self.arrays,
+                num_threads=self.n_threads,
+                use_vtable=self.use_vtable,
+                **params,
+            )
+        return self._call_in_slices(entry, params)
+
+    def _call_in_slices(self, entry, params):
+        """Run a method on slices of the chains, each slice one kernel call of
+        at most ~0.1 s: Python sees Ctrl-C (and the run loop the deadline)
+        between slices, however many chains there are. Slices start at a few
+        chains per thread and grow while calls stay short; chains are
+        independent, so slicing never changes a result."""
+        n_chains = len(self.arrays.cost)
+        first = 0
+        try:
+            while first < n_chains:
+                last = min(n_chains, first + self._slice)
+                self.arrays.active_chains = (first, last)
+                start = time.perf_counter()
+                entry(
+                    self.core,
+                    self.arrays,
+                    num_threads=self.n_threads,
+                    use_vtable=self.use_vtable,
+                    **params,
+                )
+                spent = time.perf_counter() - start
+                first = last
+                if spent < 0.5 * _CHUNK_SECONDS:
+                    self._slice = min(2 * self._slice, n_chains)
+                elif spent > 2 * _CHUNK_SECONDS:
+                    self._slice = max(self._min_slice, self._slice // 2)
+        finally:
+            self.arrays.active_chains = None
 
     def has_neighbourhood(self):
         return self.core.has_neighbourhood
@@ -149,6 +182,7 @@ class CompiledBackend:
         clone = CompiledBackend.__new__(CompiledBackend)
         clone.spec, clone.core = self.spec, self.core
         clone.n_threads, clone.use_vtable = self.n_threads, self.use_vtable
+        clone._min_slice, clone._slice = self._min_slice, self._slice
         clone.arrays = clone.counters = self.arrays.copy()
         return clone
 
@@ -169,6 +203,10 @@ class CompiledBackend:
 
     def final_cost(self, chain):
         rows = self.arrays.best_states[chain : chain + 1]
+        return float(_engine.costs_of(self.core, rows)[0])
+
+    def current_cost(self, chain):
+        rows = self.arrays.states[chain : chain + 1]
         return float(_engine.costs_of(self.core, rows)[0])
 
 
@@ -220,6 +258,9 @@ class ReferenceBackend:
 
     def final_cost(self, chain):
         return float(self.chains.ops.cost(self.chains.best_states[chain]))
+
+    def current_cost(self, chain):
+        return float(self.chains.ops.cost(self.chains.states[chain]))
 
 
 def require_neighbourhood(run):
@@ -290,6 +331,7 @@ class Run:
             raise TypeError("callback must be callable or None")
         self.callback = callback
         self.n_threads = effective_n_threads(num_threads, n_tasks=self.num_chains)
+        self._check_chain_memory()
         first_chain = 0
         if isinstance(seed, ChainBlock):  # one task of attnsearch.search.dask
             seed, first_chain = seed.root, seed.first_chain
@@ -311,6 +353,8 @@ class Run:
         self.temperature = math.nan  # reported in the history and the callback
         self.stop_reason = None
         self.units_done = 0
+        self._next_cost_check = -math.inf
+        self._cost_check_chain = 0
         if make_backend is not None:  # a method with chains of its own (swarms)
             self.backend = make_backend(self, rng_states)
             return
@@ -328,14 +372,37 @@ class Run:
                 raise ValueError(f"{spec.name} has no Python implementation")
             self.backend = ReferenceBackend(spec, rng_states, initial)
 
+    def _check_chain_memory(self):
+        """Refuse a number of chains whose arrays cannot fit, before seeding them
+        (a typo such as num_chains=10**9 must not take minutes to fail)."""
+        core = self.spec.core
+        per_chain = 120  # streams, counters, seeding
+        if core is not None:
+            per_chain += (
+                2 * core.state_size * np.dtype(core.state_dtype).itemsize
+                + core.aux_nbytes
+            )
+        check_allocation(
+            self.num_chains * per_chain, f"{self.num_chains} chains of {self.spec.name}"
+        )
+
     def _initial_states(self, initial_states):
         """None (random starts), or one internal state per chain."""
         n = self.num_chains
         if initial_states is None:
             return None
         spec = self.spec
-        if spec.core is None:  # Python problem: a state, or a list of n states
-            if isinstance(initial_states, list | tuple) and len(initial_states) == n:
+        if spec.core is None:
+            # Python problems: a list holds one state per chain; anything else
+            # (an array, a tuple, any object) is one state for every chain. A
+            # list of the wrong length is an error, never silently one state.
+            if isinstance(initial_states, list):
+                if len(initial_states) != n:
+                    raise ValueError(
+                        f"initial_states is a list of {len(initial_states)} states "
+                        f"but there are {n} chains: give one state per chain, or "
+                        "pass a state shared by every chain as a tuple or an array"
+                    )
                 return list(initial_states)
             return [initial_states] * n
         array = np.asarray(spec.to_internal(initial_states))
@@ -360,6 +427,34 @@ class Run:
                 self.spec, rng_states, None, self.n_threads, self.backend.use_vtable
             )
         return ReferenceBackend(self.spec, rng_states, None)
+
+    @contextlib.contextmanager
+    def calibrating(self):
+        """Around measurements made before the search (temperatures, rates): Ctrl-C
+        ends the run with ``"interrupted"`` and the deadline with ``"time_limit"``
+        (the result then holds the initial states), instead of raising to the
+        caller or running past the time limit."""
+        try:
+            with self.guard():
+                yield
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+        if self.stop_reason is None and time.monotonic() > self.deadline:
+            self.stop_reason = "time_limit"
+
+    def sample_deltas(self, n_samples):
+        """Deltas of ``n_samples`` random moves along random walks from random
+        states, on the calibration streams (they depend on the seed only), as a
+        flat array; walks stop at the deadline and on Ctrl-C (see
+        :meth:`calibrating`), returning what they sampled."""
+        deltas = np.zeros(0)
+        with self.calibrating():
+            probe = self.calibration_backend()
+            deltas = probe.call(
+                "sample_deltas", n_samples=n_samples, deadline=self.deadline
+            )
+        deltas = np.asarray(deltas, dtype=float).ravel()
+        return deltas[~np.isnan(deltas)]
 
     def improvement_tolerance(self):
         """Deltas must be below -tolerance to count as improvements: rounding
@@ -402,6 +497,9 @@ class Run:
         per_unit = 0.0
         counters = self.backend.counters
         self.record()
+        if self.stop_reason is not None:  # stopped while calibrating
+            self.units_done = 0
+            return
         try:
             while True:
                 remaining = (budget - done) if budget is not None else None
@@ -415,6 +513,8 @@ class Run:
                 per_unit = (time.perf_counter() - start) / max(ran, 1)
                 done += ran
                 self._raise_for_problem_bugs()
+                with self.guard():
+                    self._check_running_costs()
                 # The callback's "step": the furthest chain's units, which is the
                 # units run unless chains stopped (converged, target) early.
                 reason = self.between_chunks(int(np.max(counters.progress)), budget)
@@ -427,6 +527,35 @@ class Run:
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
         self.units_done = done
+
+    def _check_running_costs(self):
+        """The documented consistency check of deltas: after a chunk, one chain's
+        running cost (the sum of the deltas it applied) is compared with its cost
+        recomputed from its state, chains in turn (Python problems at most once a
+        second, as their costs may be slow). A problem whose delta disagrees with
+        its cost raises ProblemError instead of searching on wrong numbers."""
+        backend = self.backend
+        if not hasattr(backend, "current_cost"):
+            return
+        now = time.monotonic()
+        if isinstance(backend, ReferenceBackend) and now < self._next_cost_check:
+            return
+        self._next_cost_check = now + 1.0
+        counters = backend.counters
+        chain = self._cost_check_chain % len(counters.cost)
+        self._cost_check_chain += 1
+        running = float(counters.cost[chain])
+        actual = backend.current_cost(chain)
+        if self.spec.exact:
+            consistent = running == actual
+        else:
+            consistent = abs(running - actual) <= 1e-6 * (1.0 + abs(actual))
+        if not consistent:
+            raise ProblemError(
+                f"{self.spec.name}: the deltas of chain {chain} add up to a cost of "
+                f"{running!r}, but its state's cost is {actual!r}: the problem's "
+                "delta (or apply) disagrees with its cost"
+            )
 
     def _raise_for_problem_bugs(self):
         status = self.backend.counters.status

@@ -115,30 +115,32 @@ def _default_temperatures(run, deltas):
 def _sample_deltas(run):
     """Deltas of random walks from random states on the calibration streams, which
     depend only on the seed (not on num_chains or which chains a worker runs)."""
-    probe = run.calibration_backend()
-    return np.asarray(probe.call("sample_deltas", n_samples=_CALIBRATION_MOVES)).ravel()
+    return run.sample_deltas(_CALIBRATION_MOVES)
 
 
 def _calibrate_sweep_rate(run, schedule, t_start, t_end, sweep_len, budget):
     """Sweeps per second of the real chains over a whole (short) high-to-low pass,
     measured on a throwaway copy: hot sweeps accept more moves and run slower,
     so the rate of the full temperature range is what a stretched schedule needs."""
-    sweeps = 2
-    while True:
-        probe = run.backend.clone()
-        temps = _Schedule(schedule, t_start, t_end, sweeps)(0, sweeps)
-        start = time.perf_counter()
-        probe.call(
-            "anneal",
-            temperatures=temps,
-            sweep_len=sweep_len,
-            target=-math.inf,
-            deadline=run.deadline,
-        )
-        spent = time.perf_counter() - start
-        if spent >= budget or sweeps >= 1 << 20:
-            return sweeps / max(spent, 1e-9)
-        sweeps *= 2
+    sweeps, rate = 2, 1.0
+    with run.calibrating():  # Ctrl-C or the deadline stop the run here
+        while True:
+            probe = run.backend.clone()
+            temps = _Schedule(schedule, t_start, t_end, sweeps)(0, sweeps)
+            start = time.perf_counter()
+            probe.call(
+                "anneal",
+                temperatures=temps,
+                sweep_len=sweep_len,
+                target=-math.inf,
+                deadline=run.deadline,
+            )
+            spent = time.perf_counter() - start
+            rate = sweeps / max(spent, 1e-9)
+            if spent >= budget or sweeps >= 1 << 20 or time.monotonic() > run.deadline:
+                break
+            sweeps *= 2
+    return rate
 
 
 def simulated_annealing(
@@ -190,7 +192,10 @@ def simulated_annealing(
     num_chains : int, default 1
         Independent chains (restarts), run in parallel with OpenMP.
     initial_states : array_like, optional
-        One state for all chains or one per chain (default: random).
+        One state for all chains or one per chain (default: random). Built-in
+        problems: an array of shape ``(n,)`` or ``(num_chains, n)``. Python
+        problems: a ``list`` of ``num_chains`` states, or any other object as
+        the one state of every chain.
     target : float, optional
         Stop once a chain's objective reaches it (≤ for minimised objectives,
         ≥ for cut sizes and ``maximize=True`` problems).

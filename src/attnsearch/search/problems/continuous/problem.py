@@ -12,11 +12,15 @@ import numbers
 
 import numpy as np
 
+from ...._memory import check_allocation
 from ..base import SearchSpec
 from ._core import STEP_MODES, ContinuousCore
 from ._reference import ContinuousReference
 
 __all__ = ["Continuous", "BUILTIN_FUNCTIONS"]
+
+#: Widest coordinate range: the searches add steps of up to a few widths.
+_MAX_WIDTH = 1e300
 
 _STYBLINSKI_X = -2.903534027771178
 _STYBLINSKI_VALUE = -39.16616570377142
@@ -70,6 +74,15 @@ def _check_bounds(bounds):
         raise ValueError(
             f"bounds of coordinate {bad[0]} are empty: lower "
             f"{lower[bad[0]]} >= upper {upper[bad[0]]}"
+        )
+    with np.errstate(over="ignore"):
+        width = upper - lower
+    bad = np.flatnonzero(~(np.abs(width) <= _MAX_WIDTH))
+    if bad.size:
+        raise ValueError(
+            f"bounds of coordinate {bad[0]} are ({lower[bad[0]]}, {upper[bad[0]]}): "
+            f"their width must stay below {_MAX_WIDTH:.0e} so that the points the "
+            "search generates (and their steps) are finite"
         )
     return np.ascontiguousarray(lower), np.ascontiguousarray(upper)
 
@@ -156,6 +169,8 @@ class Continuous:
             )
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
+        # bounds, a point per chain and its workspace: refuse what cannot fit.
+        check_allocation(8 * 8 * int(dim), f"a {dim}-dimensional {name}")
         if name in ("rosenbrock", "levy") and dim < 2:
             raise ValueError(f"{name} needs dim >= 2")
         domain, argmin, minimum = BUILTIN_FUNCTIONS[name]
@@ -179,6 +194,22 @@ class Continuous:
         self.minimum = float(minimum(dim))
         self.minimizer = np.full(dim, argmin)
         self._core = ContinuousCore(name, self.lower, self.upper, step)
+        corners = np.stack(
+            [
+                self.lower,
+                self.upper,
+                np.where(np.arange(dim) % 2, self.lower, self.upper),
+                np.where(np.arange(dim) % 2, self.upper, self.lower),
+            ]
+        )
+        with np.errstate(all="ignore"):
+            values = self._core.values(corners)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"{name} is not finite at the corners of these bounds (|x| up to "
+                f"{np.max(np.abs(corners)):.3g}): it would overflow float64 there; "
+                "narrow the bounds"
+            )
         return self
 
     def __repr__(self):

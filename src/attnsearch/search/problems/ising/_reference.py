@@ -56,11 +56,15 @@ class IsingReference:
         return linear + 0.5 * pairs
 
     def random_move(self, state, rng):
+        if self.n == 0:
+            return None  # an empty model has no move (no draw either)
         return rng.below(self.n)
 
     def propose(self, state, rng, attempt):
         # Annealing sweeps the spins in order, unless proposal="random".
-        return rng.below(self.n) if self.random_order else attempt
+        if self.random_order:
+            return self.random_move(state, rng)
+        return attempt if attempt < self.n else None
 
     def delta(self, state, move):
         return -2.0 * int(state[0][move]) * float(state[1][move])

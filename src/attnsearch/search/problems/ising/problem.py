@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from ...._memory import check_allocation
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import IsingCore
 from ._reference import IsingReference
@@ -26,19 +27,38 @@ def _is_integer_like(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _pair_key(key, name):
+    """A dict key of couplings as a pair of non-negative ints, or ValueError."""
+    if not (
+        isinstance(key, tuple)
+        and len(key) == 2
+        and all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)
+    ):
+        raise ValueError(f"{name} key {key!r} is not a pair of integer indices")
+    i, j = int(key[0]), int(key[1])
+    if i < 0 or j < 0:
+        raise ValueError(f"{name}[{key}] has a negative index")
+    return i, j
+
+
+#: Energies are sums of |h| and |J|: beyond this they could overflow float64
+#: (deltas are up to twice a local field, sweeps add many of them).
+_MAX_ENERGY_SCALE = 1e300
+
+
+def _check_model_size(n, n_pairs, what):
+    """Refuse a model that cannot fit in memory, before allocating it."""
+    # h, fields and spins per chain, CSR rows, and two CSR entries per pair.
+    check_allocation(8 * 4 * n + 32 * n_pairs, f"{what} with {n} variables")
+
+
 def _couplings_from(J, n, name):
     """(rows, cols, values) of the pairs i < j of J, validated; n may be None."""
     if isinstance(J, dict):
         rows, cols, values, seen = [], [], [], {}
         for key, value in J.items():
-            if not (
-                isinstance(key, tuple)
-                and len(key) == 2
-                and all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)
-            ):
-                raise ValueError(f"{name} key {key!r} is not a pair of integer indices")
-            i, j = int(key[0]), int(key[1])
-            if i < 0 or j < 0 or (n is not None and (i >= n or j >= n)):
+            i, j = _pair_key(key, name)
+            if n is not None and (i >= n or j >= n):
                 raise ValueError(
                     f"{name}[{key}] has an index out of range 0..{n - 1}"
                     if n is not None
@@ -199,21 +219,20 @@ class Ising:
             n_h = max(h) + 1 if h else 0
             n_j = 0
             if isinstance(J, dict) and J:
-                n_j = (
-                    max(max(int(k[0]), int(k[1])) for k in J if isinstance(k, tuple))
-                    + 1
-                )
+                n_j = max(max(_pair_key(k, "J")) for k in J) + 1
             elif not isinstance(J, dict):
                 n_j = np.shape(J)[0]
             n = max(n_h, n_j)
+            _check_model_size(n, len(J) if isinstance(J, dict) else 0, "an Ising model")
             h_array = np.zeros(n)
             for i, value in h.items():
                 h_array[i] = value
         elif h is None:
             if isinstance(J, dict):
-                n = max((max(int(k[0]), int(k[1])) for k in J), default=-1) + 1
+                n = max((max(_pair_key(k, "J")) for k in J), default=-1) + 1
             else:
                 n = np.shape(J)[0]
+            _check_model_size(n, len(J) if isinstance(J, dict) else 0, "an Ising model")
             h_array = np.zeros(n)
         else:
             h_array = np.asarray(h)
@@ -240,7 +259,14 @@ class Ising:
         self.offset = offset
         self.pairs = (rows, cols, values)
         indptr, indices, weights = _symmetric_csr(self.n, rows, cols, values)
-        scale = np.abs(h).sum() + np.abs(values).sum()
+        with np.errstate(over="ignore"):
+            scale = np.abs(h).sum() + np.abs(values).sum()
+        if not scale <= _MAX_ENERGY_SCALE:
+            raise ValueError(
+                f"the biases and couplings sum to {scale:.3g} in absolute value: "
+                f"energies could overflow float64 (the limit is "
+                f"{_MAX_ENERGY_SCALE:.0e}); rescale the model"
+            )
         self.exact_costs = bool(
             np.all(h * 4 == np.round(h * 4))
             and np.all(values * 4 == np.round(values * 4))
@@ -337,17 +363,7 @@ class QUBO:
         if isinstance(Q, dict):
             entries = {}
             for key, value in Q.items():
-                if not (
-                    isinstance(key, tuple)
-                    and len(key) == 2
-                    and all(
-                        _is_integer_like(k) or isinstance(k, np.integer) for k in key
-                    )
-                ):
-                    raise ValueError(f"Q key {key!r} is not a pair of integer indices")
-                i, j = int(key[0]), int(key[1])
-                if i < 0 or j < 0:
-                    raise ValueError(f"Q[{key}] has a negative index")
+                i, j = _pair_key(key, "Q")
                 try:
                     value = float(value)
                 except (TypeError, ValueError):
@@ -361,6 +377,7 @@ class QUBO:
                 if n < size:
                     raise ValueError(f"Q mentions variable {size - 1} but n={n}")
                 size = n
+            _check_model_size(size, len(entries), "a QUBO")
             self.n = size
             diag = np.zeros(size)
             rows, cols, values = [], [], []
@@ -477,8 +494,9 @@ class MaxCut:
             raise ValueError(f"n must be a non-negative int, got {n!r}")
         self.n = int(n)
         edges = np.asarray(edges)
-        if edges.size == 0:
-            edges = edges.reshape(0, 2)
+        if edges.size == 0:  # [] or an empty array of any dtype: no edges
+            edges = np.zeros((0, 2), dtype=np.int64)
+        _check_model_size(self.n, len(edges), "a max-cut graph")
         if edges.dtype.kind not in "iu" or edges.ndim != 2 or edges.shape[1] != 2:
             raise ValueError(
                 f"edges must be an (m, 2) integer array, got {edges.shape} "

@@ -212,6 +212,8 @@ def read_qubo(path):
 
     path = os.fsdecode(os.fspath(path))
     if path.endswith(".npz"):
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+            raise ValueError(f"{path}: not a readable .npz archive (not a zip file)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 names = list(data)

@@ -19,6 +19,11 @@ from .tsplib import read_tsplib, read_tsplib_tour
 
 __all__ = ["TSP"]
 
+#: Tour lengths (sums of n distances) stay finite below this, and squared
+#: coordinate differences need spans below _MAX_SPAN.
+_MAX_LENGTH = 1e300
+_MAX_SPAN = 1e150
+
 
 class TSP:
     """Symmetric travelling salesman problem.
@@ -235,6 +240,15 @@ def _check_coords(coords):
     bad = np.argwhere(~np.isfinite(coords))
     if bad.size:
         raise ValueError(f"coords[{bad[0][0]}] is not finite: {coords[bad[0][0]]}")
+    with np.errstate(over="ignore"):
+        span = float(np.hypot(*(coords.max(axis=0) - coords.min(axis=0))))
+    if not (span <= _MAX_SPAN and span * coords.shape[0] <= _MAX_LENGTH):
+        raise ValueError(
+            f"the cities span {span:.3g} (bounding-box diagonal): with "
+            f"{coords.shape[0]} cities distances or tour lengths could overflow "
+            f"float64 (the span must stay below {_MAX_SPAN:.0e} and span x cities "
+            f"below {_MAX_LENGTH:.0e}); rescale the coordinates"
+        )
     return coords
 
 
@@ -253,6 +267,11 @@ def _check_distance_matrix(distances):
     if bad.size:
         i, j = bad[0]
         raise ValueError(f"distances[{i}, {j}] is not finite ({matrix[i, j]})")
+    if matrix.size and not float(matrix.max()) * matrix.shape[0] <= _MAX_LENGTH:
+        raise ValueError(
+            f"the largest distance, {float(matrix.max()):.3g}, times {matrix.shape[0]} "
+            f"cities exceeds {_MAX_LENGTH:.0e}: tour lengths could overflow float64"
+        )
     bad = np.argwhere(matrix < 0)
     if bad.size:
         i, j = bad[0]
