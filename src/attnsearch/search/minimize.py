@@ -5,15 +5,23 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from ._seeding import CALIBRATION_CHAINS, seed_sequence
+from ._typing import Progress, Seed
 from ._validation import check_int
 from .methods import METHODS, method_function
 from .methods.annealing import _CALIBRATION_MOVES
 from .problems.continuous import BUILTIN_FUNCTIONS, Continuous
 from .problems.continuous._core import ADAPTATION
+from .problems.continuous.problem import BoundsLike
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 __all__ = ["minimize", "MINIMIZE_METHODS"]
 
@@ -33,7 +41,9 @@ _STATUS = {"max_iters": 0, "converged": 0, "target": 0, "time_limit": 1, "callba
 _X0_SWARM_KEY = 2**63 - 2
 
 
-def _wrap_callback(callback):
+def _wrap_callback(
+    callback: Callable[..., object] | None,
+) -> tuple[Callable[[Progress], bool], dict[str, bool]] | tuple[None, None]:
     """SciPy's rule: ``callback(intermediate_result)`` when that is its only
     parameter's name, else ``callback(xk)``. Raising StopIteration stops."""
     if callback is None:
@@ -49,7 +59,7 @@ def _wrap_callback(callback):
     new_style = names == {"intermediate_result"}
     state = {"stopped": False}
 
-    def ours(progress):
+    def ours(progress: Progress) -> bool:
         x = np.array(progress["best_state"], dtype=float)
         try:
             if new_style:
@@ -71,7 +81,9 @@ def _wrap_callback(callback):
     return ours, state
 
 
-def _evaluations_per_iteration(method, problem, options, num_chains):
+def _evaluations_per_iteration(
+    method: str, problem: Continuous, options: dict[str, Any], num_chains: int
+) -> int:
     dim = problem.dim
     neighbourhood = 2 * dim * int(ADAPTATION["scales"])
     if method == "pso":
@@ -87,7 +99,7 @@ def _evaluations_per_iteration(method, problem, options, num_chains):
     return per_chain * num_chains
 
 
-def _calibration_evaluations(method, options):
+def _calibration_evaluations(method: str, options: dict[str, Any]) -> int:
     """Function evaluations spent before the search proper: the calibration
     walks of automatic temperatures (4 walks of 500 moves from random points)
     and the random points that size the improvement tolerance."""
@@ -107,17 +119,24 @@ def _calibration_evaluations(method, options):
 class _Counted:
     """The user's function, counting evaluations (rows, when vectorized)."""
 
-    def __init__(self, fun, args, vectorized):
+    def __init__(
+        self, fun: Callable[..., npt.ArrayLike], args: tuple[Any, ...], vectorized: bool
+    ) -> None:
         self.fun, self.args, self.vectorized = fun, args, vectorized
         self.calls = 0
         self.__name__ = getattr(fun, "__name__", "function")
 
-    def __call__(self, x):
+    def __call__(self, x: npt.NDArray[np.float64]) -> npt.ArrayLike:
         self.calls += len(x) if self.vectorized else 1
         return self.fun(x, *self.args)
 
 
-def _problem(fun, bounds, args, vectorized):
+def _problem(
+    fun: Callable[..., npt.ArrayLike] | str,
+    bounds: BoundsLike,
+    args: tuple[Any, ...],
+    vectorized: bool,
+) -> Continuous:
     if isinstance(fun, str):
         if args:
             raise ValueError("args cannot be passed to a built-in function")
@@ -143,23 +162,23 @@ def _problem(fun, bounds, args, vectorized):
 
 
 def minimize(
-    fun,
-    bounds,
+    fun: Callable[..., npt.ArrayLike] | str,
+    bounds: BoundsLike,
     *,
-    x0=None,
-    args=(),
-    method="pso",
-    callback=None,
-    seed=None,
-    maxiter=None,
-    maxfev=None,
-    vectorized=False,
-    num_chains=1,
-    num_threads=None,
-    time_limit=None,
-    target=None,
-    **options,
-):
+    x0: npt.ArrayLike | None = None,
+    args: tuple[Any, ...] = (),
+    method: Literal["pso", "anneal", "hill", "stochastic", "tabu"] = "pso",
+    callback: Callable[..., object] | None = None,
+    seed: Seed = None,
+    maxiter: int | None = None,
+    maxfev: int | None = None,
+    vectorized: bool = False,
+    num_chains: int = 1,
+    num_threads: int | None = None,
+    time_limit: float | None = None,
+    target: float | None = None,
+    **options: Any,
+) -> OptimizeResult:
     """Minimise ``fun`` over a box with a global search method, SciPy-style.
 
     Parameters
@@ -230,8 +249,10 @@ def minimize(
             f"method must be one of {sorted(MINIMIZE_METHODS)}, got {method!r}"
         )
     problem = _problem(fun, bounds, args, vectorized)
-    if problem._core is None:
-        problem.func.calls = 0  # not the call that checked the signature
+    # The user's callable, counting its calls (None for a built-in name).
+    counted = problem.func if isinstance(problem.func, _Counted) else None
+    if counted is not None:
+        counted.calls = 0  # not the call that checked the signature
     num_chains = check_int(num_chains, "num_chains")
     maxiter = check_int(maxiter, "maxiter", allow_none=True)
     maxfev = check_int(maxfev, "maxfev", allow_none=True)
@@ -328,12 +349,12 @@ def minimize(
     if stopped is not None and stopped["stopped"]:
         reason = "callback"
     params = result.params
-    if isinstance(fun, str):  # compiled: the evaluations are counted by the method
+    if counted is None:  # compiled: the evaluations are counted by the method
         nfev = int(result.n_evaluations) + _calibration_evaluations(method, options)
         if method != "pso":  # the swarm's first evaluation is in n_evaluations
             nfev += num_chains
     else:
-        nfev = problem.func.calls
+        nfev = counted.calls
     if method == "anneal":
         nit = int(params.get("sweeps_done", 0))
     else:

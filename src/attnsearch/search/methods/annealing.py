@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from ..._backends import BackendName
 from .._run import Run
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int, check_optional_float, rounding_tolerance
+from ..result import Result
 
 __all__ = ["simulated_annealing", "temperature_schedule", "SCHEDULES"]
 
 #: Named temperature schedules (see :func:`temperature_schedule`).
 SCHEDULES = ("geometric", "linear", "exponential", "logarithmic")
+#: The type of a schedule's name.
+ScheduleName: TypeAlias = Literal["geometric", "linear", "exponential", "logarithmic"]
 _DEFAULT_SWEEPS = 1000
 _CALIBRATION_MOVES = 500
 _MAX_REPORTED_TEMPERATURES = 100_000
 
 
-def temperature_schedule(kind, t_start, t_end, num_sweeps):
+def temperature_schedule(
+    kind: ScheduleName, t_start: float, t_end: float, num_sweeps: int
+) -> npt.NDArray[np.float64]:
     """Temperature of each sweep of one high-to-low pass.
 
     Parameters
@@ -50,7 +60,9 @@ class _Schedule:
     never builds its whole temperature array, and any slice equals the same
     entries of the full array bit for bit (elementwise formulas)."""
 
-    def __init__(self, kind, t_start, t_end, num_sweeps):
+    def __init__(
+        self, kind: str, t_start: float, t_end: float, num_sweeps: int
+    ) -> None:
         if kind not in SCHEDULES:
             raise ValueError(
                 f"schedule must be one of {SCHEDULES} or an array, got {kind!r}"
@@ -78,7 +90,7 @@ class _Schedule:
             self.k0 = math.exp(0.5 * (lo + hi))
             self.c = t_start * math.log(self.k0)
 
-    def __call__(self, start, stop):
+    def __call__(self, start: int, stop: int) -> npt.NDArray[np.float64]:
         """Temperatures of sweeps start..stop-1."""
         count = self.num_sweeps
         if count == 1:
@@ -100,7 +112,9 @@ class _Schedule:
         return temps
 
 
-def _default_temperatures(run, deltas):
+def _default_temperatures(
+    run: Run, deltas: npt.NDArray[np.float64]
+) -> tuple[float, float]:
     """The documented rule: t_start accepts the median worsening move of a random
     walk with probability 1/2, t_end accepts the smallest one with probability 1/100."""
     scale = float(np.max(np.abs(deltas))) if deltas.size else 0.0
@@ -112,20 +126,27 @@ def _default_temperatures(run, deltas):
     return t_start, min(t_end, t_start)
 
 
-def _sample_deltas(run):
+def _sample_deltas(run: Run) -> npt.NDArray[np.float64]:
     """Deltas of random walks from random states on the calibration streams, which
     depend only on the seed (not on num_chains or which chains a worker runs)."""
     return run.sample_deltas(_CALIBRATION_MOVES)
 
 
-def _calibrate_sweep_rate(run, schedule, t_start, t_end, sweep_len, budget):
+def _calibrate_sweep_rate(
+    run: Run,
+    schedule: str,
+    t_start: float,
+    t_end: float,
+    sweep_len: int,
+    budget: float,
+) -> float:
     """Sweeps per second of the real chains over a whole (short) high-to-low pass,
     measured on a throwaway copy: hot sweeps accept more moves and run slower,
     so the rate of the full temperature range is what a stretched schedule needs."""
     sweeps, rate = 2, 1.0
     with run.calibrating():  # Ctrl-C or the deadline stop the run here
         while True:
-            probe = run.backend.clone()
+            probe = run.chain_backend.clone()
             temps = _Schedule(schedule, t_start, t_end, sweeps)(0, sweeps)
             start = time.perf_counter()
             probe.call(
@@ -144,23 +165,23 @@ def _calibrate_sweep_rate(run, schedule, t_start, t_end, sweep_len, budget):
 
 
 def simulated_annealing(
-    problem,
+    problem: ProblemLike,
     *,
-    num_sweeps=None,
-    schedule="geometric",
-    t_start=None,
-    t_end=None,
-    reheats=0,
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-):
+    num_sweeps: int | None = None,
+    schedule: ScheduleName | npt.ArrayLike = "geometric",
+    t_start: float | None = None,
+    t_end: float | None = None,
+    reheats: int = 0,
+    num_chains: int = 1,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+) -> Result:
     """Simulated annealing with Metropolis acceptance on independent parallel chains.
 
     Each chain proposes moves (Ising: every spin in turn; other problems: a
@@ -264,7 +285,9 @@ def simulated_annealing(
     num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
     t_start = check_optional_float(t_start, "t_start", positive=True)
     t_end = check_optional_float(t_end, "t_end", positive=True)
+    chains = run.chain_backend
 
+    temperatures: Callable[[int, int], npt.NDArray[np.float64]]
     if isinstance(schedule, str):
         schedule_name = schedule
         if schedule not in SCHEDULES:
@@ -294,31 +317,30 @@ def simulated_annealing(
             raise ValueError(
                 "t_start/t_end cannot be combined with an explicit schedule"
             )
-        temperatures = np.asarray(schedule, dtype=np.float64)
-        if temperatures.ndim != 1 or temperatures.size == 0:
+        explicit = np.asarray(schedule, dtype=np.float64)
+        if explicit.ndim != 1 or explicit.size == 0:
             raise ValueError("an explicit schedule must be a non-empty 1-d array")
-        if not np.all(np.isfinite(temperatures)) or np.any(temperatures < 0):
+        if not np.all(np.isfinite(explicit)) or np.any(explicit < 0):
             raise ValueError("schedule temperatures must be finite and >= 0")
-        if num_sweeps is not None and num_sweeps != temperatures.size:
+        if num_sweeps is not None and num_sweeps != explicit.size:
             raise ValueError(
                 f"num_sweeps={num_sweeps} but the schedule has "
-                f"{temperatures.size} temperatures"
+                f"{explicit.size} temperatures"
             )
-        num_sweeps = temperatures.size
-        t_start, t_end = float(temperatures[0]), float(temperatures[-1])
-        explicit = temperatures
+        num_sweeps = explicit.size
+        t_start, t_end = float(explicit[0]), float(explicit[-1])
         temperatures = lambda start, stop: explicit[start:stop]  # noqa: E731
 
     total = passes * num_sweeps
 
-    def advance(done, size):
+    def advance(done: int, size: int) -> int:
         # Chunks end at pass boundaries: each pass restarts from the best states.
         pass_index, sweep = divmod(done, num_sweeps)
         if sweep == 0 and pass_index:
-            run.backend.restart_from_best()
+            chains.restart_from_best()
         size = min(size, num_sweeps - sweep)
         chunk = temperatures(sweep, sweep + size)
-        run.backend.call(
+        chains.call(
             "anneal",
             temperatures=chunk,
             sweep_len=sweep_len,

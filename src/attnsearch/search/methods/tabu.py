@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..._backends import BackendName
 from .._run import Run, require_neighbourhood
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int
+from ..problems.base import SearchSpec
+from ..result import Result
 
 __all__ = ["tabu_search", "default_tenure"]
 
 
-def default_tenure(spec):
+def default_tenure(spec: SearchSpec) -> int:
     """The default tenure for a problem (documented in :func:`tabu_search`).
 
     One attribute per move (spins, coordinates, user problems):
@@ -24,22 +30,22 @@ def default_tenure(spec):
 
 
 def tabu_search(
-    problem,
+    problem: ProblemLike,
     *,
-    tenure=None,
-    max_iters=None,
-    aspiration=True,
-    candidate_size=None,
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-):
+    tenure: int | None = None,
+    max_iters: int | None = None,
+    aspiration: bool = True,
+    candidate_size: int | None = None,
+    num_chains: int = 1,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+) -> Result:
     """Tabu search on parallel chains, returning the best state seen.
 
     Each step evaluates the candidates (the whole neighbourhood, or
@@ -120,9 +126,10 @@ def tabu_search(
     if max_iters is None and run.time_limit is None:
         max_iters = 100 * size
     tolerance = run.improvement_tolerance()
+    chains = run.chain_backend
 
-    def advance(done, size):
-        run.backend.call(
+    def advance(done: int, size: int) -> int:
+        chains.call(
             "tabu",
             max_steps=size,
             tenure=tenure,
