@@ -385,6 +385,7 @@ class Run:
         self.units_done = 0
         self._next_cost_check = -math.inf
         self._cost_check_chain = 0
+        self._cost_magnitude = 0.0
         if make_backend is not None:  # a method with chains of its own (swarms)
             self.backend = make_backend(self, rng_states)
             return
@@ -539,6 +540,8 @@ class Run:
         if self.stop_reason is not None:  # stopped while calibrating
             self.units_done = 0
             return
+        costs = np.abs(np.asarray(counters.cost, dtype=float))
+        self._cost_magnitude = float(np.max(costs[np.isfinite(costs)], initial=0.0))
         try:
             while True:
                 remaining = (budget - done) if budget is not None else None
@@ -588,7 +591,10 @@ class Run:
         if self.spec.exact:
             consistent = running == actual
         else:
-            consistent = abs(running - actual) <= 1e-6 * (1.0 + abs(actual))
+            # Rounding of a running sum: relative to the size of the costs and of
+            # the terms they sum (1e-6 of it allows ~10^9 applied moves).
+            magnitude = max(abs(actual), self._cost_magnitude, self.spec.cost_scale)
+            consistent = abs(running - actual) <= 1e-6 * (1.0 + magnitude)
         if not consistent:
             raise ProblemError(
                 f"{self.spec.name}: the deltas of chain {chain} add up to a cost of "

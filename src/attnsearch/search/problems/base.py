@@ -212,6 +212,9 @@ class SearchSpec:
         objective >= target).
     attributes_per_move : int
         Tabu attributes a typical move changes (4 cities for TSP moves).
+    cost_scale : float
+        Magnitude of the terms a cost sums, when cancellations can make it
+        larger than the costs themselves (0: the costs' own size).
     large_neighbourhood : bool
         The enumerable neighbourhood is too large to scan every step (TSP:
         ~4 n² moves): stochastic hill climbing and tabu sample moves instead.
@@ -228,6 +231,10 @@ class SearchSpec:
     cost_of_objective: Callable[[float], float] = _unchanged
     maximize: bool = False
     attributes_per_move: int = 1
+    #: The magnitude of the terms a cost sums (Ising: sum |h| + sum |J|), when
+    #: it can exceed the cost itself through cancellations: the run loop's
+    #: consistency check of deltas allows rounding relative to it.
+    cost_scale: float = 0.0
     large_neighbourhood: bool = False
 
 

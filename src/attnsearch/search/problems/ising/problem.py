@@ -307,6 +307,7 @@ class Ising:
         indptr, indices, weights = _symmetric_csr(self.n, rows, cols, values)
         with np.errstate(over="ignore"):
             scale = np.abs(h).sum() + np.abs(values).sum()
+        self.energy_scale = float(scale)
         if not scale <= _MAX_ENERGY_SCALE:
             raise ValueError(
                 f"the biases and couplings sum to {scale:.3g} in absolute value: "
@@ -388,6 +389,7 @@ class Ising:
             size=self.n,
             name="Ising",
             cost_of_objective=lambda value: value - self.offset,
+            cost_scale=self.energy_scale,
         )
 
 
