@@ -302,11 +302,11 @@ def solve(
     retries = check_int(retries, "retries", minimum=0)
     if options.get("callback") is not None:
         raise TypeError(
-            "distributed.solve does not take a callback (it would run on the "
+            "search.dask.solve does not take a callback (it would run on the "
             "workers); use time_limit or target"
         )
     if options.get("progress"):
-        raise TypeError("pass progress=True to distributed.solve itself")
+        raise TypeError("pass progress=True to search.dask.solve itself")
     options.pop("callback", None)
     options.pop("progress", None)
     options.setdefault("num_threads", 1)
