@@ -11,6 +11,9 @@ Design overview
   softmax (float64 row sums) and the register-blocked micro-kernels of
   ``csrc/attnsearch_tiles.h``. Scratch is per thread and O(block_q * block_k).
 * ``_reference.py``: the NumPy reference (materialises the scores).
+* ``backward.py`` + ``_backward.pyx``: the fused backward pass
+  (FlashAttention-2 style: P recomputed per tile from the saved log-sum-exp;
+  one task per key/value head, so gradients are bitwise thread-invariant).
 * ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top.
 
 Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
@@ -18,6 +21,7 @@ Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source note
 """
 
 from .attention import merge_heads, scaled_dot_product_attention, split_heads
+from .backward import scaled_dot_product_attention_backward
 from .layers import AttentionHead, MultiHeadAttention
 
 __all__ = [
@@ -25,5 +29,6 @@ __all__ = [
     "MultiHeadAttention",
     "merge_heads",
     "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
     "split_heads",
 ]
