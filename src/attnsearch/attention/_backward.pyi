@@ -46,3 +46,17 @@ def attention_backward(
     block_k: int,
     num_threads: int,
 ) -> None: ...
+def linear_grad_weight(
+    x: npt.NDArray[np.floating],
+    dy: npt.NDArray[np.floating],
+    dw: npt.NDArray[np.floating],
+    accumulate: bool,
+    num_threads: int,
+) -> None: ...
+def linear_grad_input(
+    dy: npt.NDArray[np.floating],
+    w: npt.NDArray[np.floating],
+    dx: npt.NDArray[np.floating],
+    accumulate: bool,
+    num_threads: int,
+) -> None: ...

@@ -39,6 +39,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.string cimport memcpy, memset
 
+from .._blas cimport gemm_rowmajor_ex
 from .._threads cimport omp_get_thread_num
 
 import numpy as np
@@ -531,3 +532,125 @@ def attention_backward(
                 &do_offsets[0], &m_offsets[0], &dq_offsets[0], &dk_offsets[0], &dv_offsets[0],
                 &g, scratch_ptr, scratch_stride, n_threads,
             )
+
+
+cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *dy,
+                            Py_ssize_t ld_dy, floating *dw, Py_ssize_t ld_dw,
+                            Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
+                            int n_chunks) noexcept nogil:
+    """dw = x^T dy + beta * dw, the n columns split into one chunk per thread."""
+    cdef Py_ssize_t chunk, c0, c1, cols_per_chunk = (n + n_chunks - 1) // n_chunks
+    with parallel(num_threads=n_chunks):
+        for chunk in prange(n_chunks, schedule="static"):
+            c0 = chunk * cols_per_chunk
+            c1 = min(n, c0 + cols_per_chunk)
+            if c1 > c0:
+                gemm_rowmajor_ex(True, False, <int>k, <int>(c1 - c0), <int>m, <floating>1,
+                                 x, <int>ld_x, dy + c0, <int>ld_dy, beta, dw + c0,
+                                 <int>ld_dw)
+
+
+cdef void _grad_input_rows(const floating *dy, Py_ssize_t ld_dy, const floating *w,
+                           Py_ssize_t ld_w, floating *dx, Py_ssize_t ld_dx,
+                           Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
+                           int n_chunks) noexcept nogil:
+    """dx = dy w^T + beta * dx, the m rows split into one chunk per thread."""
+    cdef Py_ssize_t chunk, r0, r1, rows_per_chunk = (m + n_chunks - 1) // n_chunks
+    with parallel(num_threads=n_chunks):
+        for chunk in prange(n_chunks, schedule="static"):
+            r0 = chunk * rows_per_chunk
+            r1 = min(m, r0 + rows_per_chunk)
+            if r1 > r0:
+                gemm_rowmajor_ex(False, True, <int>(r1 - r0), <int>k, <int>n, <floating>1,
+                                 dy + r0 * ld_dy, <int>ld_dy, w, <int>ld_w, beta,
+                                 dx + r0 * ld_dx, <int>ld_dx)
+
+
+cdef Py_ssize_t _check_rows(cnp.ndarray a, str name) except -1:
+    """Row stride (elements) of a 2-d array with unit-stride rows, else raise."""
+    if a.ndim != 2 or (a.shape[1] > 1 and a.strides[1] != a.itemsize) or a.strides[0] % a.itemsize:
+        raise ValueError(f"{name} must be 2-d with unit-stride rows")
+    return a.strides[0] // a.itemsize if a.shape[0] > 1 else max(1, a.shape[1])
+
+
+def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accumulate,
+                       int num_threads):
+    """dw (+)= x^T dy: the weight gradient of ``y = x @ w``, columns split over threads.
+
+    Parameters
+    ----------
+    x : ndarray, (m, k); dy : ndarray, (m, n); dw : ndarray, (k, n)
+        One float dtype, unit-stride rows (any row stride). The caller limits
+        BLAS to one thread (blas_limited_to_one_thread).
+    accumulate : bool
+        Add to dw instead of overwriting it.
+    num_threads : int
+    """
+    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = dy.shape[1]
+    cdef Py_ssize_t ld_x = _check_rows(x, "x"), ld_dy = _check_rows(dy, "dy")
+    cdef Py_ssize_t ld_dw = _check_rows(dw, "dw")
+    cdef int n_chunks = <int>max(1, min(num_threads, (n + 63) // 64))
+    if dy.shape[0] != m or dw.shape[0] != k or dw.shape[1] != n:
+        raise ValueError("linear_grad_weight: shapes do not match")
+    if x.dtype != dy.dtype or x.dtype != dw.dtype or x.dtype not in (np.float32, np.float64):
+        raise ValueError("linear_grad_weight: x, dy, dw must share a float dtype")
+    if k == 0 or n == 0:
+        return
+    if m == 0:
+        if not accumulate:
+            dw[...] = 0
+        return
+    cdef void *x_ptr = cnp.PyArray_DATA(x)
+    cdef void *dy_ptr = cnp.PyArray_DATA(dy)
+    cdef void *dw_ptr = cnp.PyArray_DATA(dw)
+    if x.dtype == np.float32:
+        with nogil:
+            _grad_weight_cols(<const float *>x_ptr, ld_x, <const float *>dy_ptr, ld_dy,
+                              <float *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
+                              n_chunks)
+    else:
+        with nogil:
+            _grad_weight_cols(<const double *>x_ptr, ld_x, <const double *>dy_ptr, ld_dy,
+                              <double *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
+                              n_chunks)
+
+
+def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumulate,
+                      int num_threads):
+    """dx (+)= dy w^T: the input gradient of ``y = x @ w``, rows split over threads.
+
+    Parameters
+    ----------
+    dy : ndarray, (m, n); w : ndarray, (k, n); dx : ndarray, (m, k)
+        One float dtype, unit-stride rows (any row stride).
+    accumulate : bool
+        Add to dx instead of overwriting it.
+    num_threads : int
+    """
+    cdef Py_ssize_t m = dy.shape[0], n = dy.shape[1], k = w.shape[0]
+    cdef Py_ssize_t ld_dy = _check_rows(dy, "dy"), ld_w = _check_rows(w, "w")
+    cdef Py_ssize_t ld_dx = _check_rows(dx, "dx")
+    cdef int n_chunks = <int>max(1, min(num_threads, (m + 63) // 64))
+    if w.shape[1] != n or dx.shape[0] != m or dx.shape[1] != k:
+        raise ValueError("linear_grad_input: shapes do not match")
+    if dy.dtype != w.dtype or dy.dtype != dx.dtype or dy.dtype not in (np.float32, np.float64):
+        raise ValueError("linear_grad_input: dy, w, dx must share a float dtype")
+    if m == 0 or k == 0:
+        return
+    if n == 0:
+        if not accumulate:
+            dx[...] = 0
+        return
+    cdef void *dy_ptr = cnp.PyArray_DATA(dy)
+    cdef void *w_ptr = cnp.PyArray_DATA(w)
+    cdef void *dx_ptr = cnp.PyArray_DATA(dx)
+    if dy.dtype == np.float32:
+        with nogil:
+            _grad_input_rows(<const float *>dy_ptr, ld_dy, <const float *>w_ptr, ld_w,
+                             <float *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
+                             n_chunks)
+    else:
+        with nogil:
+            _grad_input_rows(<const double *>dy_ptr, ld_dy, <const double *>w_ptr, ld_w,
+                             <double *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
+                             n_chunks)

@@ -142,6 +142,47 @@ def scaled_dot_product_attention_backward(
     >>> dq.shape, dk.shape, dv.shape
     ((2, 4, 32, 16), (2, 4, 32, 16), (2, 4, 32, 16))
     """
+    return _sdpa_backward(
+        grad_out,
+        q,
+        k,
+        v,
+        out,
+        lse,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        check_finite=check_finite,
+        num_threads=num_threads,
+        backend=backend,
+        block_q=block_q,
+        block_k=block_k,
+    )
+
+
+def _sdpa_backward(
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    check_finite=True,
+    num_threads=None,
+    backend="auto",
+    block_q=None,
+    block_k=None,
+    grads_out=None,
+):
+    """Body of :func:`scaled_dot_product_attention_backward`. ``grads_out``
+    (private, used by the layers) is a tuple of three arrays of the shapes of
+    q, k, v with unit last-axis strides (e.g. head-split views of one fused
+    buffer) that receive dq, dk, dv in place; q, k and v must then have one
+    batch shape (no broadcasting)."""
     backend = check_backend(backend)
     if lse is None:
         raise TypeError(
@@ -226,6 +267,25 @@ def scaled_dot_product_attention_backward(
             scale=scale,
         )
 
+    if grads_out is not None:
+        return _backward_into(
+            grads_out,
+            grad_out,
+            q,
+            k,
+            v,
+            out,
+            lse,
+            mask,
+            mask_kind,
+            batch_shape,
+            (k_group, v_group),
+            scale,
+            causal,
+            block_q,
+            block_k,
+            n_threads,
+        )
     dq_full = np.empty(batch_shape + (n_q, d_k), dtype=dtype)
     if n_q == 0 or n_k == 0 or d_v == 0 or math.prod(batch_shape) == 0:
         dq_full[...] = 0
@@ -266,14 +326,7 @@ def scaled_dot_product_attention_backward(
     dk_full = np.zeros(kv_shape + (n_k, d_k), dtype=dtype)
     dv_full = np.zeros(kv_shape + (n_k, d_v), dtype=dtype)
     n_batch_axes = len(batch_shape)
-    zeros = np.zeros(math.prod(batch_shape), dtype=np.intp)
-    if mask is not None:
-        m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
-        mask_strides = _element_strides(mask)
-        mask_ld_row = mask_strides[-2] if mask.shape[-2] > 1 else 0
-        mask_ld_col = mask_strides[-1] if mask.shape[-1] > 1 else 0
-    else:
-        m_off, mask_ld_row, mask_ld_col = zeros, 0, 0
+    m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
     kv_groups = (k_group, v_group) if same_kv else (1, 1)
     attention_backward(
         q,
@@ -327,3 +380,109 @@ def scaled_dot_product_attention_backward(
         dk = _reference.reduce_kv_heads(dk_full, len(batch_shape) + 2, k.shape)
         dv = _reference.reduce_kv_heads(dv_full, len(batch_shape) + 2, v.shape)
     return dq, dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+def _mask_geometry(mask, batch_shape):
+    if mask is None:
+        return np.zeros(math.prod(batch_shape), dtype=np.intp), 0, 0
+    m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
+    strides = _element_strides(mask)
+    return (
+        m_off,
+        strides[-2] if mask.shape[-2] > 1 else 0,
+        strides[-1] if mask.shape[-1] > 1 else 0,
+    )
+
+
+def _backward_into(
+    grads_out,
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    mask,
+    mask_kind,
+    batch_shape,
+    groups,
+    scale,
+    causal,
+    block_q,
+    block_k,
+    n_threads,
+):
+    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
+    dq, dk, dv = grads_out
+    dtype = dq.dtype
+    k_batch = k.shape[:-2]
+    if (
+        q.shape[:-2] != batch_shape
+        or k_batch != v.shape[:-2]
+        or groups[0] != groups[1]
+        or (dq.shape, dk.shape, dv.shape) != (q.shape, k.shape, v.shape)
+        or any(g.dtype != dtype or g.strides[-1] != dtype.itemsize for g in grads_out)
+    ):
+        raise ValueError("internal: grads_out does not fit q, k, v")
+    n_q, d_k = q.shape[-2:]
+    n_k, d_v = v.shape[-2:]
+    if n_q == 0 or n_k == 0 or d_v == 0 or math.prod(batch_shape) == 0:
+        for g in grads_out:
+            g[...] = 0
+        return grads_out
+    q, k, v, out, grad_out = (_kernel_ready(a, dtype) for a in (q, k, v, out, grad_out))
+    lse = np.ascontiguousarray(lse, dtype=dtype)
+    group_of_item = _flat_index(batch_shape, k_batch, groups[0])
+    n_groups = math.prod(k_batch)
+    items = np.argsort(group_of_item, kind="stable").astype(np.intp)
+    group_start = np.zeros(n_groups + 1, dtype=np.intp)
+    np.cumsum(np.bincount(group_of_item, minlength=n_groups), out=group_start[1:])
+    if np.any(np.diff(group_start) == 0):
+        dk[...] = 0  # a key/value head that no query reads
+        dv[...] = 0
+    n_axes = len(batch_shape)
+    m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
+    attention_backward(
+        q,
+        k,
+        v,
+        out,
+        grad_out,
+        lse,
+        mask,
+        mask_kind,
+        dq,
+        dk,
+        dv,
+        items,
+        group_start,
+        _batch_offsets(batch_shape, q, q.ndim - 2),
+        _batch_offsets(batch_shape, k, k.ndim - 2, groups[0]),
+        _batch_offsets(batch_shape, v, v.ndim - 2, groups[1]),
+        _batch_offsets(batch_shape, out, n_axes),
+        _batch_offsets(batch_shape, grad_out, n_axes),
+        m_off,
+        _batch_offsets(batch_shape, dq, n_axes),
+        _batch_offsets(k_batch, dk, len(k_batch)),
+        _batch_offsets(k_batch, dv, len(k_batch)),
+        n_q,
+        n_k,
+        d_k,
+        d_v,
+        _row_stride(q),
+        _row_stride(k),
+        _row_stride(v),
+        _row_stride(out),
+        _row_stride(grad_out),
+        _row_stride(dq),
+        _row_stride(dk),
+        _row_stride(dv),
+        mask_ld_row,
+        mask_ld_col,
+        scale,
+        causal,
+        block_q,
+        block_k,
+        n_threads,
+    )
+    return grads_out
