@@ -14,7 +14,9 @@ Design overview
 * ``backward.py`` + ``_backward.pyx``: the fused backward pass
   (FlashAttention-2 style: P recomputed per tile from the saved log-sum-exp;
   one task per key/value head, so gradients are bitwise thread-invariant).
-* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top.
+* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top (forward,
+  and backward into ``layer.grads``).
+* ``optim.py``: ``SGD``, ``Adam``, ``AdamW`` over layers and user arrays.
 
 Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
 ``softmax(K Qᵀ / sqrt(d))`` is its transpose.
@@ -23,8 +25,12 @@ Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source note
 from .attention import merge_heads, scaled_dot_product_attention, split_heads
 from .backward import scaled_dot_product_attention_backward
 from .layers import AttentionHead, MultiHeadAttention
+from .optim import SGD, Adam, AdamW
 
 __all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
     "AttentionHead",
     "MultiHeadAttention",
     "merge_heads",
