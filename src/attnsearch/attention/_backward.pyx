@@ -56,6 +56,7 @@ cdef extern from "attnsearch_tiles.h" nogil:
     int VL_F32 "ATTNSEARCH_VL_F32"
     int VL_F64 "ATTNSEARCH_VL_F64"
     int SCRATCH_ALIGN "ATTNSEARCH_ALIGN"
+    int PV_MR "ATTNSEARCH_PV_MR"
 
     void pack_q_f32 "attnsearch_pack_q_f32"(const float *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, float scale, float *qpack)
     void pack_q_f64 "attnsearch_pack_q_f64"(const double *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, double scale, double *qpack)
@@ -104,7 +105,7 @@ cdef struct BwdGeometry:
     Py_ssize_t causal_offset      # n_k - n_q: query i sees keys j <= i + causal_offset
     Py_ssize_t block_q, block_k   # block_q is a multiple of the panel width
     Py_ssize_t bk_pad             # block_k rounded up to ROW_ALIGN
-    Py_ssize_t dk_rows            # d_k rounded up to ROW_ALIGN (rows of K^T)
+    Py_ssize_t dk_rows            # d_k rounded up to PV_MR (rows of K^T)
     Py_ssize_t dkp, dvp           # d_k, d_v rounded up to the vector width
     Py_ssize_t nq_pad             # n_q rounded up to block_q
     double scale
@@ -485,7 +486,7 @@ def attention_backward(
     g.block_q = _round_up(min(block_q, _round_up(n_q, nr)), nr)
     g.block_k = min(block_k, n_k)
     g.bk_pad = _round_up(g.block_k, ROW_ALIGN)
-    g.dk_rows = _round_up(d_k, ROW_ALIGN)
+    g.dk_rows = _round_up(d_k, PV_MR)  # K^T only feeds pv_tile (row groups of PV_MR)
     g.dkp = _round_up(d_k, vl)
     g.dvp = _round_up(d_v, vl)
     g.nq_pad = _round_up(n_q, g.block_q)

@@ -206,6 +206,26 @@ def training_step_rows(threads, repeats, torch, batch=8, n=512, d_model=512, hea
     return table, ratio
 
 
+def bridge_row(threads, repeats, torch, n):
+    """Forward + backward through attnsearch.attention.torch against torch's SDPA."""
+    from ..attention.torch import scaled_dot_product_attention as bridge
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 8, n, 64, requires_grad=True) for _ in range(3))
+    grad = torch.randn(1, 8, n, 64)
+    timings = []
+    for fn in (bridge, torch.nn.functional.scaled_dot_product_attention):
+
+        def step(fn=fn):
+            for t in (q, k, v):
+                t.grad = None
+            fn(q, k, v, is_causal=True).backward(grad)
+
+        timings.append(median_time(step, repeats))
+        settle()
+    return timings
+
+
 def run(
     sizes=FULL_SIZES, threads=2, repeats=5, big=True, step=True, dtypes=None, out=print
 ):
@@ -227,6 +247,15 @@ def run(
     table, ratios = sdpa_rows(sizes, dtypes, threads, repeats, torch)
     out(table)
     results = {"sdpa": ratios}
+    if torch is not None:
+        n = min(4096, max(sizes))
+        t_bridge, t_torch = bridge_row(threads, repeats, torch, n)
+        out(
+            f"\ntorch bridge (attnsearch.attention.torch), (1, 8, {n}, 64) float32 "
+            f"causal, forward + backward through torch autograd: {t_bridge * 1e3:.1f} "
+            f"ms vs torch SDPA {t_torch * 1e3:.1f} ms: {t_torch / t_bridge:.2f}x"
+        )
+        results["bridge"] = t_torch / t_bridge
     if big:
         mib, results_mib = big_memory(threads)
         out(
