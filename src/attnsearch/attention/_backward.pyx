@@ -28,10 +28,11 @@ a task, so dq, dk and dv are bitwise identical for every num_threads.
 Scores hook. Everything that changes which keys a query sees or adds to a score
 (the user's boolean/additive mask, the causal staircase) happens in
 `_tile_score_hook`, on one transposed score tile before the exponential; the
-causal *block skipping* (which key/query blocks meet at all) is `_first_query`
-and `_visible_keys`. Sliding windows and ALiBi slopes belong in those three
-functions (a window adds a lower bound next to the causal upper bound; ALiBi
-adds slope * (j - i) in the hook), exactly where the forward applies them.
+*block skipping* (which key/query blocks meet at all) is `_first_query`,
+`_query_end` and `_visible_keys`. Sliding windows and ALiBi slopes belong in
+those four functions: correctness entirely in the hook (out-of-window scores
+-> -inf, ALiBi adds slope_h * (j - i)), speed in the skipping (a window makes
+`_query_end` return the last query whose window still reaches j0 + bk - 1).
 """
 
 cimport numpy as cnp
@@ -121,6 +122,12 @@ cdef inline Py_ssize_t _first_query(const BwdGeometry *g, Py_ssize_t j0) noexcep
     if g.causal:
         return max(0, j0 - g.causal_offset)
     return 0
+
+
+cdef inline Py_ssize_t _query_end(const BwdGeometry *g, Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
+    """One past the last query that may see a key of [j0, j0 + bk) (n_q: with a
+    causal mask every later query sees it; a sliding window would end earlier)."""
+    return g.n_q
 
 
 cdef inline Py_ssize_t _visible_keys(const BwdGeometry *g, Py_ssize_t i0, Py_ssize_t rows,
@@ -272,7 +279,7 @@ cdef void _backward_item(
                 memcpy(dv_acc + r * dvp, dv + (j0 + r) * g.ld_dv, d_v * sizeof(floating))
 
         i0 = (_first_query(g, j0) // g.block_q) * g.block_q
-        while i0 < g.n_q:
+        while i0 < _query_end(g, j0, bk):
             rows = min(g.block_q, g.n_q - i0)
             keys = _visible_keys(g, i0, rows, j0, bk)
             if keys == 0:
