@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
-def sdpa_rows(sizes, dtypes, threads, repeats, torch):
+def sdpa_rows(sizes, dtypes, threads, repeats, torch, clock=None):
     """Forward, backward and forward + backward of (1, 8, n, 64) against torch."""
     rows, ratios = [], {}
     rng = np.random.default_rng(0)
@@ -69,8 +70,8 @@ def sdpa_rows(sizes, dtypes, threads, repeats, torch):
                         grad_out, q, k, v, out, lse, causal=causal, num_threads=threads
                     )
 
-                t_fwd = median_time(forward, reps)
-                t_bwd = median_time(backward, reps)
+                t_fwd = median_time(forward, reps, clock=clock)
+                t_bwd = median_time(backward, reps, clock=clock)
                 settle()
                 t_torch = None
                 if torch is not None:
@@ -87,7 +88,7 @@ def sdpa_rows(sizes, dtypes, threads, repeats, torch):
                         )
                         o.backward(t_grad)
 
-                    t_torch = median_time(torch_step, reps)
+                    t_torch = median_time(torch_step, reps, clock=clock)
                     settle()
                 ours = t_fwd + t_bwd
                 fwd_rate = flops / t_fwd / 1e9
@@ -154,7 +155,9 @@ def big_memory(threads, n=BIG_N):
     return mib, results_mib
 
 
-def training_step_rows(threads, repeats, torch, batch=8, n=512, d_model=512, heads=8):
+def training_step_rows(
+    threads, repeats, torch, batch=8, n=512, d_model=512, heads=8, clock=None
+):
     """One step of MultiHeadAttention(d_model, heads) on (batch, n, d_model) f32:
     forward, mean-squared-error gradient, backward, Adam."""
     rng = np.random.default_rng(3)
@@ -175,7 +178,7 @@ def training_step_rows(threads, repeats, torch, batch=8, n=512, d_model=512, hea
         layer.backward(grad, num_threads=threads)
         optimiser.step()
 
-    t_ours = median_time(ours, repeats)
+    t_ours = median_time(ours, repeats, clock=clock)
     settle()
     t_torch = None
     if module is not None:
@@ -189,7 +192,7 @@ def training_step_rows(threads, repeats, torch, batch=8, n=512, d_model=512, hea
             loss.backward()
             t_opt.step()
 
-        t_torch = median_time(torch_step, repeats)
+        t_torch = median_time(torch_step, repeats, clock=clock)
         settle()
     ratio = t_torch / t_ours if t_torch else None
     table = format_table(
@@ -206,7 +209,7 @@ def training_step_rows(threads, repeats, torch, batch=8, n=512, d_model=512, hea
     return table, ratio
 
 
-def bridge_row(threads, repeats, torch, n):
+def bridge_row(threads, repeats, torch, n, clock=None):
     """Forward + backward through attnsearch.attention.torch against torch's SDPA."""
     from ..attention.torch import scaled_dot_product_attention as bridge
 
@@ -221,20 +224,35 @@ def bridge_row(threads, repeats, torch, n):
                 t.grad = None
             fn(q, k, v, is_causal=True).backward(grad)
 
-        timings.append(median_time(step, repeats))
+        timings.append(median_time(step, repeats, clock=clock))
         settle()
     return timings
 
 
 def run(
-    sizes=FULL_SIZES, threads=2, repeats=5, big=True, step=True, dtypes=None, out=print
+    sizes=FULL_SIZES,
+    threads=2,
+    repeats=5,
+    big=True,
+    step=True,
+    dtypes=None,
+    out=print,
+    per_core=False,
 ):
-    """Print the training tables; return the measured ratios."""
+    """Print the training tables; return the measured ratios.
+
+    ``per_core``: one thread for both libraries, timed by the calling thread's
+    CPU time -- a measure of work per core that other load on the machine does
+    not inflate (the wall-clock tables need a quiet machine)."""
+    clock = None
+    if per_core:
+        threads, clock = 1, time.thread_time
     threads = effective_n_threads(threads)
     dtypes = dtypes or (np.float32, np.float64)
     torch = _try_torch(threads)
     out(
-        f"attnsearch training benchmark: {threads} threads, median of {repeats} runs "
+        f"attnsearch training benchmark: {threads} threads, "
+        f"{'thread CPU time' if per_core else 'wall time'}, median of {repeats} runs "
         f"(n=8192: half), OpenMP {'on' if openmp_enabled() else 'OFF'}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs"
         + (f", torch {torch.__version__}" if torch is not None else ", no torch")
@@ -244,12 +262,12 @@ def run(
         "scaled_dot_product_attention forward + backward, (1, 8, n, 64) "
         "(torch: F.scaled_dot_product_attention + .backward):"
     )
-    table, ratios = sdpa_rows(sizes, dtypes, threads, repeats, torch)
+    table, ratios = sdpa_rows(sizes, dtypes, threads, repeats, torch, clock)
     out(table)
     results = {"sdpa": ratios}
     if torch is not None:
         n = min(4096, max(sizes))
-        t_bridge, t_torch = bridge_row(threads, repeats, torch, n)
+        t_bridge, t_torch = bridge_row(threads, repeats, torch, n, clock)
         out(
             f"\ntorch bridge (attnsearch.attention.torch), (1, 8, {n}, 64) float32 "
             f"causal, forward + backward through torch autograd: {t_bridge * 1e3:.1f} "
@@ -271,7 +289,7 @@ def run(
             "MSE gradient, backward, Adam; torch: nn.MultiheadAttention("
             "need_weights=False) + torch.optim.Adam):"
         )
-        table, ratio = training_step_rows(threads, repeats, torch)
+        table, ratio = training_step_rows(threads, repeats, torch, clock=clock)
         out(table)
         results["step"] = ratio
     return results
@@ -282,6 +300,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(FULL_SIZES))
+    parser.add_argument(
+        "--per-core",
+        action="store_true",
+        help="1 thread for both libraries, timed by thread CPU time (robust to "
+        "other load on the machine)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -295,9 +319,15 @@ def main(argv=None):
             repeats=3,
             big=False,
             dtypes=(np.float32,),
+            per_core=args.per_core,
         )
     else:
-        run(tuple(args.sizes), threads=args.threads, repeats=max(3, args.repeats))
+        run(
+            tuple(args.sizes),
+            threads=args.threads,
+            repeats=max(3, args.repeats),
+            per_core=args.per_core,
+        )
     return 0
 
 
