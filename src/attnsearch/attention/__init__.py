@@ -17,6 +17,8 @@ Design overview
 * ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top (forward,
   and backward into ``layer.grads``).
 * ``optim.py``: ``SGD``, ``Adam``, ``AdamW`` over layers and user arrays.
+* ``torch.py``: the kernels as a ``torch.autograd.Function`` (imported only
+  on demand: ``import attnsearch.attention.torch``; needs torch).
 
 Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
 ``softmax(K Qᵀ / sqrt(d))`` is its transpose.
