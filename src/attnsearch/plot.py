@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .search import TSP, MaxCut, Result
 
-__all__ = ["attention", "cut", "result_history", "tour"]
+__all__ = ["attention", "cut", "loss_curve", "result_history", "tour"]
 
 _MAX_CUT_VERTICES = 2000
 
@@ -66,6 +66,37 @@ def result_history(result: Result, ax: Axes | None = None) -> Figure:
         other.set_ylabel("temperature")
         if np.nanmin(temperature) > 0:
             other.set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(
+    losses: npt.ArrayLike,
+    accuracy: npt.ArrayLike | None = None,
+    ax: Axes | None = None,
+    title: str = "training",
+) -> Figure:
+    """Training loss per step (log scale), with an optional accuracy curve on a
+    second axis; for NumPy training loops (``layer.backward`` + an optimiser)."""
+    fig, ax = _figure(ax, figsize=(7, 4))
+    losses = np.asarray(losses, dtype=float)
+    if losses.ndim != 1 or losses.size == 0:
+        raise ValueError("losses must be a non-empty 1-d sequence")
+    steps = np.arange(1, losses.size + 1)
+    ax.plot(steps, losses, lw=1, label="loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if np.all(losses > 0):
+        ax.set_yscale("log")
+    ax.set_title(title)
+    if accuracy is not None:
+        accuracy = np.asarray(accuracy, dtype=float)
+        if accuracy.shape != losses.shape:
+            raise ValueError("accuracy must have one value per loss")
+        other = ax.twinx()
+        other.plot(steps, accuracy, color="tab:orange", lw=1)
+        other.set_ylabel("accuracy", color="tab:orange")
+        other.set_ylim(0, 1.02)
     fig.tight_layout()
     return fig
 

@@ -1,6 +1,7 @@
 """Fuzz targets of the file readers: mutated real files and random bytes."""
 
 import numpy as np
+from _fuzz_settings import watchdog  # noqa: F401  (autouse fixture)
 from hypothesis import given
 from hypothesis import strategies as st
 

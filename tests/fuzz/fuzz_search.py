@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+from _fuzz_settings import watchdog  # noqa: F401  (autouse fixture)
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

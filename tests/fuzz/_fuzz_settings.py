@@ -1,4 +1,5 @@
-"""Hypothesis profiles of the fuzz targets and the per-example watchdog."""
+"""Hypothesis profiles of the fuzz targets and their watchdog (imported by each
+target file: a conftest.py here would shadow the suite's own ``conftest``)."""
 
 import faulthandler
 import os
