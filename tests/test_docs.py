@@ -14,6 +14,7 @@ _NEEDS = {
     "attnsearch.search.dask": "distributed",
     "attnsearch.attention.dask": "dask",
     "attnsearch.plot": "matplotlib",
+    "attnsearch.attention.torch": "torch",
 }
 
 

@@ -11,6 +11,7 @@ MODULES = [
     "attnsearch._fastexp",
     "attnsearch._blas",
     "attnsearch.attention._kernels",
+    "attnsearch.attention._backward",
     "attnsearch.search.cython_api",
     "attnsearch.search._rng",
     "attnsearch.search._engine",

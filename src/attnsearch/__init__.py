@@ -8,6 +8,8 @@ reference beside every kernel):
 * :mod:`attnsearch.search` -- local search (hill climbing, annealing, ...).
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from ._threading import effective_n_threads, openmp_enabled
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-def get_include():
+def get_include() -> str:
     """Directory of the C headers (``csrc/``) that attnsearch's ``.pxd`` files use.
 
     Pass it in ``include_dirs`` when building Cython code that cimports
@@ -39,6 +41,6 @@ def get_include():
     raise RuntimeError("attnsearch's C headers are missing from this installation")
 
 
-def get_pxd_path():
+def get_pxd_path() -> str:
     """Directory to put on Cython's include path to ``cimport attnsearch...``."""
     return str(Path(__file__).resolve().parent.parent)

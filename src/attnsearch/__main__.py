@@ -5,6 +5,7 @@
     attnsearch bench attention      the attention comparison table (bench/)
     attnsearch bench search         the local search comparison table
     attnsearch bench ecosystem      Dask, dimod and SciPy comparisons
+    attnsearch bench training       attention backward and a training step vs torch
 
 Errors in the user's input (paths, files, options) are one line on stderr and
 exit code 2, never a traceback.
@@ -34,6 +35,8 @@ def _bench(args):
         from .benchmarks.attention import main as bench_main
     elif args.what == "search":
         from .benchmarks.search import main as bench_main
+    elif args.what == "training":
+        from .benchmarks.training import main as bench_main
     else:
         from .benchmarks.ecosystem import main as bench_main
     return bench_main(args.rest)
@@ -58,7 +61,7 @@ def build_parser():
 
     add_solve_parser(sub).set_defaults(func=_solve)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
-    bench.add_argument("what", choices=["attention", "search", "ecosystem"])
+    bench.add_argument("what", choices=["attention", "search", "ecosystem", "training"])
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
@@ -75,7 +78,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as error:
+    except (UsageError, MemoryError) as error:
+        # MemoryError: a size the user asked for that cannot fit (the message
+        # says what it needs); never a traceback for the user's own input.
         print(f"attnsearch: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,15 +11,18 @@ with a FutureWarning.
 from __future__ import annotations
 
 import warnings
+from typing import Literal, TypeAlias, cast
 
-__all__ = ["BACKENDS", "check_backend"]
+__all__ = ["BACKENDS", "BackendName", "check_backend"]
 
 #: Accepted values of every ``backend`` argument.
 BACKENDS = ("auto", "cython", "reference")
-_RENAMED = {"numpy": "reference", "python": "reference"}
+#: The type of every ``backend`` argument (the old names are left out: they warn).
+BackendName: TypeAlias = Literal["auto", "cython", "reference"]
+_RENAMED: dict[str, BackendName] = {"numpy": "reference", "python": "reference"}
 
 
-def check_backend(backend: object) -> str:
+def check_backend(backend: object) -> BackendName:
     """The canonical backend name, or ValueError naming the accepted ones."""
     if isinstance(backend, str) and backend in _RENAMED:
         warnings.warn(
@@ -30,4 +33,4 @@ def check_backend(backend: object) -> str:
         return _RENAMED[backend]
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend
+    return cast(BackendName, backend)

@@ -9,3 +9,8 @@ ctypedef fused floating:
 cdef void gemm_rowmajor(bint transpose_b, int m, int n, int k, floating alpha,
                         const floating *a, int lda, const floating *b, int ldb,
                         floating beta, floating *c, int ldc) noexcept nogil
+
+cdef void gemm_rowmajor_ex(bint transpose_a, bint transpose_b, int m, int n, int k,
+                           floating alpha, const floating *a, int lda,
+                           const floating *b, int ldb, floating beta, floating *c,
+                           int ldc) noexcept nogil

@@ -24,6 +24,27 @@ cdef void gemm_rowmajor(bint transpose_b, int m, int n, int k, floating alpha,
               &beta, c, &ldc)
 
 
+cdef void gemm_rowmajor_ex(bint transpose_a, bint transpose_b, int m, int n, int k,
+                           floating alpha, const floating *a, int lda,
+                           const floating *b, int ldb, floating beta, floating *c,
+                           int ldc) noexcept nogil:
+    """C (m x n) = alpha * op(A) @ op(B) + beta * C, all row-major.
+
+    op(A) is A (m x k) or, with transpose_a, A^T for A stored k x m; op(B) as
+    in gemm_rowmajor. The backward passes need A^T B (weight gradients).
+    """
+    cdef char ta = b"T" if transpose_a else b"N"
+    cdef char tb = b"T" if transpose_b else b"N"
+    if m == 0 or n == 0:
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float *>b, &ldb, <float *>a, &lda,
+              &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double *>b, &ldb, <double *>a, &lda,
+              &beta, c, &ldc)
+
+
 def _gemm_memview(floating[:, ::1] a, floating[:, ::1] b, floating[:, ::1] c,
                   bint transpose_b=False, double alpha=1.0, double beta=0.0):
     """Test wrapper: c = alpha * a @ op(b) + beta * c on C-contiguous arrays."""

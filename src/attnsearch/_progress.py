@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any, TextIO
 
 __all__ = ["ProgressBar"]
 
@@ -23,10 +24,17 @@ class ProgressBar:
     stream : file, default sys.stderr
     """
 
-    def __init__(self, total, desc, unit="it", stream=None):
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        unit: str = "it",
+        stream: TextIO | None = None,
+    ) -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.done = 0
+        self._bar: Any  # a tqdm bar, or None for the plain line
         try:
             from tqdm.auto import tqdm
         except (
@@ -47,7 +55,7 @@ class ProgressBar:
                 leave=True,
             )
 
-    def update(self, done, **postfix):
+    def update(self, done: int, **postfix: object) -> None:
         """Move the bar to ``done`` units and show ``postfix`` (best cost, ...)."""
         step = max(0, int(done) - self.done)
         self.done = int(done)
@@ -69,7 +77,7 @@ class ProgressBar:
         )
         self.stream.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
         else:
@@ -77,7 +85,7 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _short(value):
+def _short(value: object) -> object:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ._threads import _openmp_max_threads, openmp_enabled
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "MAX_THREADS_PER_CPU",
@@ -26,7 +31,7 @@ def physical_core_count() -> int:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-    cores = set()
+    cores: set[str] = set()
     for cpu in cpus:
         path = f"/sys/devices/system/cpu/cpu{cpu}/topology/core_cpus_list"
         try:
@@ -106,14 +111,14 @@ def effective_n_threads(
 
 
 @lru_cache(maxsize=1)
-def _threadpool_controller():
+def _threadpool_controller() -> ThreadpoolController:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
 
 
 @contextmanager
-def blas_limited_to_one_thread():
+def blas_limited_to_one_thread() -> Iterator[None]:
     """Limit every loaded BLAS to one thread for the duration of the block.
 
     Used around OpenMP regions whose threads call BLAS themselves (each call

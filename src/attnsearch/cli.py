@@ -12,6 +12,7 @@ files and bad options give one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def _load(args):
     if args.kind == "continuous":
         try:
             problem = Continuous.builtin(args.name, dim=args.dim)
-        except ValueError as error:
+        except (ValueError, MemoryError) as error:
             raise UsageError(str(error)) from None
         return problem, f"{args.name} in {args.dim} dimensions", problem.minimum
     path = Path(args.file)
@@ -148,7 +149,7 @@ def _load(args):
             return problem, label, _best_known(path)
         problem = read_qubo(path)
         return problem, f"{path.name} ({problem.n} variables)", None
-    except (ValueError, OSError, KeyError) as error:
+    except (ValueError, OSError, KeyError, MemoryError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -177,6 +178,21 @@ def _write_solution(args, problem, result):
         )
 
 
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _strict_json(record):
+    """Standard JSON (no NaN/Infinity tokens): non-finite numbers become null."""
+    return json.dumps(_finite_or_none(record), allow_nan=False)
+
+
 def run_solve(args, out=print):
     """Run ``attnsearch solve`` for parsed ``args``; return the exit code."""
     from . import search
@@ -184,10 +200,14 @@ def run_solve(args, out=print):
 
     if args.chains < 1:
         raise UsageError("--chains must be at least 1")
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise UsageError("--time-limit must be positive")
+    if args.time_limit is not None and not (
+        math.isfinite(args.time_limit) and args.time_limit > 0
+    ):
+        raise UsageError("--time-limit must be a positive number of seconds")
     if args.threads == 0:
         raise UsageError("--threads must not be 0")
+    if args.optimum is not None and not math.isfinite(args.optimum):
+        raise UsageError("--optimum must be a finite number")
     problem, label, optimum = _load(args)
     if args.optimum is not None:
         optimum = args.optimum
@@ -205,7 +225,7 @@ def run_solve(args, out=print):
             num_threads=args.threads,
             progress=progress,
         )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, MemoryError) as error:
         raise UsageError(str(error)) from None
     objective = float(result.objective)
     gap = None
@@ -242,7 +262,7 @@ def run_solve(args, out=print):
     }
     if args.json:
         out(
-            json.dumps(
+            _strict_json(
                 {
                     "problem": label,
                     "kind": args.kind,

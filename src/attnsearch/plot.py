@@ -6,14 +6,25 @@ Every function returns the matplotlib Figure (draw into ``ax`` when given), so
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["attention", "cut", "result_history", "tour"]
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .search import TSP, MaxCut, Result
+
+__all__ = ["attention", "cut", "loss_curve", "result_history", "tour"]
 
 _MAX_CUT_VERTICES = 2000
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:  # pragma: no cover - exercised without matplotlib
@@ -23,7 +34,7 @@ def _pyplot():
     return plt
 
 
-def _figure(ax, **kwargs):
+def _figure(ax: Axes | None, **kwargs: Any) -> tuple[Figure, Axes]:
     plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(**kwargs)
@@ -32,7 +43,7 @@ def _figure(ax, **kwargs):
     return fig, ax
 
 
-def result_history(result, ax=None):
+def result_history(result: Result, ax: Axes | None = None) -> Figure:
     """Best objective of each chain against evaluations; annealing also shows the
     temperature (log scale) on a second axis. See :meth:`Result.plot`."""
     fig, ax = _figure(ax, figsize=(7, 4))
@@ -59,7 +70,43 @@ def result_history(result, ax=None):
     return fig
 
 
-def tour(problem, tour, ax=None, annotate=False):
+def loss_curve(
+    losses: npt.ArrayLike,
+    accuracy: npt.ArrayLike | None = None,
+    ax: Axes | None = None,
+    title: str = "training",
+) -> Figure:
+    """Training loss per step (log scale), with an optional accuracy curve on a
+    second axis; for NumPy training loops (``layer.backward`` + an optimiser)."""
+    fig, ax = _figure(ax, figsize=(7, 4))
+    losses = np.asarray(losses, dtype=float)
+    if losses.ndim != 1 or losses.size == 0:
+        raise ValueError("losses must be a non-empty 1-d sequence")
+    steps = np.arange(1, losses.size + 1)
+    ax.plot(steps, losses, lw=1, label="loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if np.all(losses > 0):
+        ax.set_yscale("log")
+    ax.set_title(title)
+    if accuracy is not None:
+        accuracy = np.asarray(accuracy, dtype=float)
+        if accuracy.shape != losses.shape:
+            raise ValueError("accuracy must have one value per loss")
+        other = ax.twinx()
+        other.plot(steps, accuracy, color="tab:orange", lw=1)
+        other.set_ylabel("accuracy", color="tab:orange")
+        other.set_ylim(0, 1.02)
+    fig.tight_layout()
+    return fig
+
+
+def tour(
+    problem: TSP,
+    tour: npt.ArrayLike,
+    ax: Axes | None = None,
+    annotate: bool = False,
+) -> Figure:
     """The cities of a coordinate TSP and the closed ``tour`` through them."""
     coords = getattr(problem, "coords", None)
     if coords is None:
@@ -80,7 +127,7 @@ def tour(problem, tour, ax=None, annotate=False):
     return fig
 
 
-def _spectral_layout(n, edges):
+def _spectral_layout(n: int, edges: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """2-d positions from the Laplacian's 2nd and 3rd eigenvectors (small graphs)."""
     if n <= 2 or len(edges) == 0:
         angles = 2 * np.pi * np.arange(n) / max(n, 1)
@@ -93,7 +140,7 @@ def _spectral_layout(n, edges):
     return vectors[:, 1:3]
 
 
-def cut(problem, spins, ax=None):
+def cut(problem: MaxCut, spins: npt.ArrayLike, ax: Axes | None = None) -> Figure:
     """A (small) max-cut graph with its vertices coloured by side and the cut edges
     drawn in red."""
     spins = np.asarray(spins)
@@ -138,7 +185,11 @@ def cut(problem, spins, ax=None):
     return fig
 
 
-def attention(weights, heads=None, max_heads=16):
+def attention(
+    weights: npt.ArrayLike,
+    heads: Sequence[int] | None = None,
+    max_heads: int = 16,
+) -> Figure:
     """Heat maps of attention weights, one panel per head.
 
     Parameters
@@ -150,21 +201,21 @@ def attention(weights, heads=None, max_heads=16):
         Which heads to draw (default: the first ``max_heads``).
     """
     plt = _pyplot()
-    weights = np.asarray(weights, dtype=float)
-    if weights.ndim == 2:
-        weights = weights[None]
-    elif weights.ndim == 4:
-        weights = weights[0]
-    elif weights.ndim != 3:
-        raise ValueError(f"weights must have 2, 3 or 4 dimensions, got {weights.shape}")
-    heads = list(range(min(len(weights), max_heads))) if heads is None else list(heads)
+    maps = np.asarray(weights, dtype=float)
+    if maps.ndim == 2:
+        maps = maps[None]
+    elif maps.ndim == 4:
+        maps = maps[0]
+    elif maps.ndim != 3:
+        raise ValueError(f"weights must have 2, 3 or 4 dimensions, got {maps.shape}")
+    heads = list(range(min(len(maps), max_heads))) if heads is None else list(heads)
     cols = min(4, len(heads))
     rows = -(-len(heads) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
     for ax in axes.ravel()[len(heads) :]:
         ax.set_axis_off()
     for ax, head in zip(axes.ravel(), heads):
-        image = ax.imshow(weights[head], aspect="auto", cmap="viridis", vmin=0)
+        image = ax.imshow(maps[head], aspect="auto", cmap="viridis", vmin=0)
         ax.set_title(f"head {head}", fontsize="small")
         ax.set_xlabel("key")
         ax.set_ylabel("query")

@@ -69,3 +69,13 @@ def test_attention_heatmaps(tmp_path):
     assert_png(plot.attention(weights[0, 0]), tmp_path / "one.png")
     with pytest.raises(ValueError, match="dimensions"):
         plot.attention(np.zeros(5))
+
+
+def test_loss_curve(tmp_path):
+    losses = np.exp(-np.linspace(0, 3, 50))
+    assert_png(plot.loss_curve(losses), tmp_path / "loss.png")
+    assert_png(plot.loss_curve(losses, accuracy=1 - losses), tmp_path / "both.png")
+    with pytest.raises(ValueError, match="one value per loss"):
+        plot.loss_curve(losses, accuracy=[0.5])
+    with pytest.raises(ValueError, match="non-empty"):
+        plot.loss_curve([])

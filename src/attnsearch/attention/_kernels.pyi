@@ -34,6 +34,7 @@ def attention_forward(
     block_q: int,
     block_k: int,
     num_threads: int,
+    lse: npt.NDArray[np.floating] | None = None,
 ) -> None: ...
 def linear_forward(
     x: npt.NDArray[np.floating],

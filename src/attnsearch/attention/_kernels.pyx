@@ -16,7 +16,7 @@ grouped-query heads and transposed head layouts are read in place.
 
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, NAN
+from libc.math cimport INFINITY, NAN, log
 from libc.string cimport memcpy, memset
 
 from .._blas cimport gemm_rowmajor
@@ -145,12 +145,13 @@ cdef inline void _apply_mask_row(floating *s_row, const Geometry *g, const void 
 cdef void _attend_query_block(
     const floating *q, const floating *k, const floating *v, floating *out,
     floating *weights, const void *mask, const Geometry *g,
-    Py_ssize_t i0, Py_ssize_t rows, char *scratch,
+    Py_ssize_t i0, Py_ssize_t rows, char *scratch, floating *lse,
 ) noexcept nogil:
     """Attention output for query rows [i0, i0 + rows) of one batch item.
 
     The pointers are already offset to this batch item; `weights` is NULL
-    unless the caller asked for the attention matrix. Each packed key/value
+    unless the caller asked for the attention matrix, `lse` (the row
+    log-sum-exp, kept for the backward pass) unless asked for. Each packed key/value
     block is shared by all sub-tiles of TILE_Q rows of the task, which
     amortises the packing; each sub-tile has its own causal horizon.
     """
@@ -302,6 +303,9 @@ cdef void _attend_query_block(
         total = running_sum[r]
         # A row that sees no key (sum 0) outputs zeros; a NaN sum propagates.
         inv = 0 if total == 0.0 else <floating>(1.0 / total)
+        if lse != NULL:
+            # log sum_j exp(s_j) = m + log(l); -inf for a row that sees no key.
+            lse[i0 + r] = <floating>(running_max[r] + log(total)) if total != 0.0 else -INFINITY
         for c in range(d_v):
             out[(i0 + r) * g.ld_o + c] = o[r * dvp + c] * inv
         if weights != NULL:
@@ -355,7 +359,7 @@ cdef Py_ssize_t _scratch_bytes(const Geometry *g, Py_ssize_t itemsize, bint with
 
 cdef void _run_tasks(
     const floating *q, const floating *k, const floating *v, floating *out,
-    floating *weights, const void *mask,
+    floating *weights, const void *mask, floating *lse,
     const intp_t *q_off, const intp_t *k_off, const intp_t *v_off,
     const intp_t *o_off, const intp_t *w_off, const intp_t *m_off,
     const Geometry *g, Py_ssize_t n_batch, char *scratch, Py_ssize_t scratch_stride,
@@ -367,6 +371,7 @@ cdef void _run_tasks(
         Py_ssize_t n_tasks = n_batch * n_qblocks
         Py_ssize_t task, b, i0, rows
         floating *w_ptr
+        floating *l_ptr
         const void *m_ptr
         int elem_mask
     elem_mask = g.mask_kind
@@ -378,6 +383,9 @@ cdef void _run_tasks(
             w_ptr = NULL
             if weights != NULL:
                 w_ptr = weights + w_off[b]
+            l_ptr = NULL
+            if lse != NULL:
+                l_ptr = lse + b * g.n_q
             m_ptr = NULL
             if elem_mask == MASK_BOOL:
                 m_ptr = <const uint8_t *>mask + m_off[b]
@@ -385,7 +393,7 @@ cdef void _run_tasks(
                 m_ptr = <const floating *>mask + m_off[b]
             _attend_query_block(
                 q + q_off[b], k + k_off[b], v + v_off[b], out + o_off[b], w_ptr, m_ptr, g,
-                i0, rows, scratch + omp_get_thread_num() * scratch_stride,
+                i0, rows, scratch + omp_get_thread_num() * scratch_stride, l_ptr,
             )
 
 
@@ -421,6 +429,7 @@ def attention_forward(
     Py_ssize_t ld_q, Py_ssize_t ld_k, Py_ssize_t ld_v, Py_ssize_t ld_o, Py_ssize_t ld_w,
     Py_ssize_t mask_ld_row, Py_ssize_t mask_ld_col,
     double scale, bint causal, Py_ssize_t block_q, Py_ssize_t block_k, int num_threads,
+    lse=None,
 ):
     """Run the fused kernel over validated arrays (entry point, no checks of its own).
 
@@ -446,6 +455,10 @@ def attention_forward(
         Query rows per task and keys per inner block.
     num_threads : int
         OpenMP threads (already resolved).
+    lse : ndarray or None
+        C-contiguous ``(n_batch, n_q)`` array of the compute dtype that receives
+        the row log-sum-exp ``max + log(sum)`` (``-inf`` for a query that sees
+        no key), which the backward pass needs.
     """
     cdef Geometry g
     cdef Py_ssize_t n_batch = q_offsets.shape[0], itemsize, scratch_stride
@@ -487,6 +500,11 @@ def attention_forward(
     cdef void *o_ptr = cnp.PyArray_DATA(out)
     cdef void *w_ptr = NULL
     cdef void *m_ptr = NULL
+    cdef void *l_ptr = NULL
+    if lse is not None:
+        if lse.dtype != q.dtype or not lse.flags.c_contiguous or lse.size != n_batch * n_q:
+            raise ValueError("attention_forward: lse must be C-contiguous (n_batch, n_q) of q's dtype")
+        l_ptr = cnp.PyArray_DATA(lse)
     if weights is not None:
         w_ptr = cnp.PyArray_DATA(weights)
     if mask is not None:
@@ -496,7 +514,7 @@ def attention_forward(
         with nogil:
             _run_tasks(
                 <const float *>q_ptr, <const float *>k_ptr, <const float *>v_ptr,
-                <float *>o_ptr, <float *>w_ptr, m_ptr,
+                <float *>o_ptr, <float *>w_ptr, m_ptr, <float *>l_ptr,
                 &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
                 &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
                 n_threads,
@@ -505,7 +523,7 @@ def attention_forward(
         with nogil:
             _run_tasks(
                 <const double *>q_ptr, <const double *>k_ptr, <const double *>v_ptr,
-                <double *>o_ptr, <double *>w_ptr, m_ptr,
+                <double *>o_ptr, <double *>w_ptr, m_ptr, <double *>l_ptr,
                 &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
                 &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
                 n_threads,

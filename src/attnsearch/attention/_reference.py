@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scaled_dot_product_attention", "expand_kv_heads"]
+__all__ = [
+    "expand_kv_heads",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+]
 
 
 def expand_kv_heads(q, kv):
@@ -34,7 +38,15 @@ def causal_mask(n_q, n_k):
 
 
 def scaled_dot_product_attention(
-    q, k, v, *, mask=None, causal=False, scale=None, return_weights=False
+    q,
+    k,
+    v,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    return_weights=False,
+    return_lse=False,
 ):
     """softmax(q k^T * scale + mask) v over the last two axes, batch axes broadcast.
 
@@ -51,6 +63,9 @@ def scaled_dot_product_attention(
         Defaults to ``1 / sqrt(d_k)``.
     return_weights : bool
         Also return the attention matrix.
+    return_lse : bool
+        Also return the row log-sum-exp of the masked, scaled scores
+        (``-inf`` for a query that sees no key).
 
     Returns
     -------
@@ -58,6 +73,8 @@ def scaled_dot_product_attention(
         ``(..., n_q, d_v)``.
     weights : ndarray
         ``(..., n_q, n_k)``, only when ``return_weights`` is true.
+    lse : ndarray
+        ``(..., n_q)``, only when ``return_lse`` is true.
     """
     q = np.asarray(q)
     k = expand_kv_heads(q, np.asarray(k))
@@ -84,6 +101,70 @@ def scaled_dot_product_attention(
     safe_sum = np.where(row_sum == 0.0, 1.0, row_sum)
     weights = (probabilities / safe_sum).astype(dtype, copy=False)
     out = np.matmul(weights, v)
+    results = (out,)
     if return_weights:
-        return out, weights
-    return out
+        results += (weights,)
+    if return_lse:
+        with np.errstate(divide="ignore"):
+            lse = row_max[..., 0] + np.log(row_sum[..., 0])
+        results += (np.where(row_sum[..., 0] == 0.0, -np.inf, lse).astype(dtype),)
+    return results[0] if len(results) == 1 else results
+
+
+def sum_to_shape(grad, shape):
+    """Sum ``grad`` over the axes that were broadcast from ``shape`` (NumPy rules)."""
+    lead = grad.ndim - len(shape)
+    grad = grad.sum(axis=tuple(range(lead))) if lead else grad
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
+
+
+def reduce_kv_heads(grad, q_ndim, kv_shape):
+    """Gradient of :func:`expand_kv_heads` followed by broadcasting: sum the query
+    heads of each group of axis -3, then the broadcast axes, down to ``kv_shape``."""
+    if q_ndim >= 3 and len(kv_shape) >= 3:
+        h_full, h_kv = grad.shape[-3], kv_shape[-3]
+        if h_kv not in (1, h_full) and h_full % h_kv == 0:
+            g = h_full // h_kv
+            grad = grad.reshape(grad.shape[:-3] + (h_kv, g) + grad.shape[-2:])
+            grad = grad.sum(axis=-3)
+    return sum_to_shape(grad, kv_shape)
+
+
+def scaled_dot_product_attention_backward(
+    grad_out, q, k, v, out, lse, *, mask=None, causal=False, scale=None
+):
+    """Gradients (dq, dk, dv) of ``sum(grad_out * attention(q, k, v))``.
+
+    Written for clarity: the attention matrix ``P`` is recomputed in full, then
+
+        dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(P ∘ dP)),
+        dQ = scale · dS K,  dK = scale · dSᵀ Q,
+
+    summed over the query heads of a grouped-query group and over broadcast
+    batch axes. ``out`` and ``lse`` are accepted for the kernel's signature and
+    not used: the reference recomputes what it needs, so it is an independent
+    check of the kernel's use of them. A query that sees no key has P = 0 and
+    gets zero gradients.
+    """
+    del out, lse
+    q = np.asarray(q)
+    k_in, v_in = np.asarray(k), np.asarray(v)
+    k = expand_kv_heads(q, k_in)
+    v = expand_kv_heads(q, v_in)
+    dtype = np.result_type(q, k, v)
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1])
+    _, p = scaled_dot_product_attention(
+        q, k, v, mask=mask, causal=causal, scale=scale, return_weights=True
+    )
+    grad_out = np.asarray(grad_out, dtype=dtype)
+    dv = np.matmul(np.swapaxes(p, -1, -2), grad_out)
+    dp = np.matmul(grad_out, np.swapaxes(v, -1, -2))
+    ds = p * (dp - np.sum(p * dp, axis=-1, keepdims=True))
+    dq = np.matmul(ds, k) * dtype.type(scale)
+    dk = np.matmul(np.swapaxes(ds, -1, -2), q) * dtype.type(scale)
+    dq = sum_to_shape(dq, q.shape)
+    dk = reduce_kv_heads(dk, q.ndim, k_in.shape)
+    dv = reduce_kv_heads(dv, q.ndim, v_in.shape)
+    return dq.astype(dtype), dk.astype(dtype), dv.astype(dtype)

@@ -198,6 +198,7 @@ def scaled_dot_product_attention(
     backend="auto",
     block_q=None,
     block_k=None,
+    return_lse=False,
 ):
     """Fused attention ``softmax(q kᵀ · scale + mask) · v`` on NumPy arrays.
 
@@ -253,6 +254,13 @@ def scaled_dot_product_attention(
         (default 512, lowered for large ``d_k`` so a packed block fits in L2).
         Results agree to rounding for any block sizes, and are bitwise equal
         for any ``num_threads`` at fixed block sizes.
+    return_lse : bool, default False
+        Also return the row log-sum-exp ``lse = log Σ_j exp(s_ij)`` of the
+        scaled, masked scores, shape ``(..., n_q)`` (``-inf`` for a query that
+        sees no key). It is what
+        :func:`~attnsearch.attention.scaled_dot_product_attention_backward`
+        needs to recompute the attention matrix tile by tile; it costs no
+        extra pass.
 
     Returns
     -------
@@ -261,6 +269,8 @@ def scaled_dot_product_attention(
     weights : ndarray, shape (..., n_q, n_k)
         Only with ``return_weights=True``. Rows of queries that see no key
         are zeros, as are their outputs (never NaN).
+    lse : ndarray, shape (..., n_q)
+        Only with ``return_lse=True``; returned last.
 
     Raises
     ------
@@ -301,6 +311,7 @@ def scaled_dot_product_attention(
         backend=backend,
         block_q=block_q,
         block_k=block_k,
+        return_lse=return_lse,
     )
 
 
@@ -319,6 +330,7 @@ def _sdpa(
     block_q=None,
     block_k=None,
     out=None,
+    return_lse=False,
 ):
     """Body of :func:`scaled_dot_product_attention`; ``out`` (private) receives the
     result in place (any strides with a unit last axis), as the layers use it."""
@@ -373,6 +385,7 @@ def _sdpa(
             causal=causal,
             scale=scale,
             return_weights=return_weights,
+            return_lse=return_lse,
         )
 
     if out is None:
@@ -384,12 +397,14 @@ def _sdpa(
     weights = (
         np.zeros(batch_shape + (n_q, n_k), dtype=dtype) if return_weights else None
     )
+    lse = np.empty(batch_shape + (n_q,), dtype=dtype) if return_lse else None
     _attention_into(
         q,
         k,
         v,
         out,
         weights=weights,
+        lse=lse,
         mask=mask,
         mask_kind=mask_kind,
         batch_shape=batch_shape,
@@ -401,9 +416,12 @@ def _sdpa(
         block_q=block_q,
         block_k=block_k,
     )
+    results = (out,)
     if return_weights:
-        return out, weights
-    return out
+        results += (weights,)
+    if return_lse:
+        results += (lse,)
+    return results[0] if len(results) == 1 else results
 
 
 def _attention_into(
@@ -413,6 +431,7 @@ def _attention_into(
     out,
     *,
     weights=None,
+    lse=None,
     mask=None,
     mask_kind=_MASK_NONE,
     batch_shape,
@@ -428,12 +447,16 @@ def _attention_into(
 
     ``out`` has shape ``batch_shape + (n_q, d_v)``; ``q``/``k``/``v``/``mask``
     broadcast to ``batch_shape`` (``k``/``v`` possibly grouped-query).
+    ``lse`` (optional, C-contiguous ``batch_shape + (n_q,)``) receives the row
+    log-sum-exp.
     """
     dtype = out.dtype
     n_q, d_k = q.shape[-2:]
     n_k = k.shape[-2]
     d_v = v.shape[-1]
-    if out.size == 0:
+    if n_k == 0 and lse is not None:
+        lse[...] = -np.inf
+    if out.size == 0 and (lse is None or lse.size == 0):
         return out
     if n_k == 0:
         out[...] = 0
@@ -510,6 +533,7 @@ def _attention_into(
         block_q,
         block_k,
         n_threads,
+        lse,
     )
     return out
 

@@ -15,8 +15,10 @@ import numbers
 import numpy as np
 
 from .._threading import blas_limited_to_one_thread, effective_n_threads
+from ._backward import linear_grad_input, linear_grad_weight
 from ._kernels import linear_forward
 from .attention import _sdpa, scaled_dot_product_attention, split_heads
+from .backward import _sdpa_backward
 from .torch_weights import arrays_of, multihead_parameters
 
 __all__ = ["AttentionHead", "MultiHeadAttention"]
@@ -100,6 +102,64 @@ class _Parameters:
     def parameters(self):
         """Return a dict of copies of every weight and bias array, by name."""
         return {name: arr.copy() for name, arr in self._params.items()}
+
+    # -- gradients (filled by backward) --------------------------------------
+
+    @property
+    def grads(self):
+        """Accumulated gradients of the loss, keyed like :meth:`parameters`.
+
+        Each :meth:`backward` call *adds* to them (so several batches can be
+        accumulated before one optimiser step); :meth:`zero_grad` clears them.
+        The arrays are the layer's own (not copies) and start at zero.
+        """
+        if not hasattr(self, "_grads"):
+            self.zero_grad()
+        return self._grads
+
+    def zero_grad(self):
+        """Set every gradient in :attr:`grads` to zero (in place when allocated)."""
+        existing = getattr(self, "_grads", None)
+        if existing is not None and existing.keys() == self._params.keys():
+            for arr in existing.values():
+                arr[...] = 0
+        else:
+            self._grads = {
+                name: np.zeros_like(arr) for name, arr in self._params.items()
+            }
+
+    def _take_saved(self, grad_out, n_threads):
+        """The forward's saved state and ``grad_out`` checked against it."""
+        saved = getattr(self, "_saved", None)
+        if saved is None:
+            raise RuntimeError(
+                "backward() needs a forward pass with keep_for_backward=True first "
+                "(each forward's state serves one backward call)"
+            )
+        self._saved = None
+        grad = np.asarray(grad_out)
+        if grad.dtype.kind != "f":
+            raise TypeError(
+                f"grad_out must be a floating-point array, got dtype {grad.dtype}"
+            )
+        if grad.shape != saved["out_shape"]:
+            raise ValueError(
+                f"grad_out must have the shape of the forward's output "
+                f"{saved['out_shape']}, got {grad.shape}"
+            )
+        if not np.isfinite(grad).all():
+            raise ValueError("grad_out contains NaN or infinity")
+        return saved, np.ascontiguousarray(grad, dtype=self._dtype)
+
+    def _add_linear_grads(self, x, dy, w_name, b_name, n_threads):
+        """grads[w_name] += x^T dy, grads[b_name] += sum of dy (rows = all but the
+        last axis)."""
+        grads = self.grads
+        rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        dy_rows = dy.reshape(-1, dy.shape[-1])
+        linear_grad_weight(rows, dy_rows, grads[w_name], True, n_threads)
+        if b_name in grads:
+            grads[b_name] += dy_rows.sum(axis=0)
 
     @property
     def dtype(self):
@@ -206,7 +266,16 @@ class AttentionHead(_Parameters):
             _linear(context, p["W_V"], p.get("b_V"), n_threads),
         )
 
-    def __call__(self, x, context=None, *, mask=None, causal=False, num_threads=None):
+    def __call__(
+        self,
+        x,
+        context=None,
+        *,
+        mask=None,
+        causal=False,
+        num_threads=None,
+        keep_for_backward=False,
+    ):
         """Return ``H = softmax(Q Kᵀ / √d_k + mask) V``.
 
         Parameters
@@ -220,12 +289,17 @@ class AttentionHead(_Parameters):
         causal : bool
             Bottom-right aligned causal mask (see ``scaled_dot_product_attention``).
         num_threads : int, optional
+        keep_for_backward : bool, default False
+            Keep what :meth:`backward` needs (the inputs, projections, output
+            and row log-sum-exp: O(n) memory per row, never n × m).
 
         Returns
         -------
         ndarray, shape (..., n, d_v)
         """
         n_threads = effective_n_threads(num_threads)
+        if keep_for_backward:
+            return self._forward_keep(x, context, mask, causal, n_threads)
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
             return scaled_dot_product_attention(
@@ -237,6 +311,108 @@ class AttentionHead(_Parameters):
                 check_finite=False,
                 num_threads=n_threads,
             )
+
+    # -- backward ----------------------------------------------------------
+
+    def _forward_keep(self, x, context, mask, causal, n_threads):
+        """Forward pass that saves its state for :meth:`backward`."""
+        x = _check_input(x, "x", self.d_model, self._dtype)
+        c = (
+            None
+            if context is None
+            else _check_input(context, "context", self.d_model, self._dtype)
+        )
+        with blas_limited_to_one_thread():
+            q, k, v = self._project(x, c, n_threads)
+            out, lse = scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                mask=mask,
+                causal=causal,
+                check_finite=False,
+                num_threads=n_threads,
+                return_lse=True,
+            )
+        self._saved = dict(
+            x=x,
+            context=c,
+            q=q,
+            k=k,
+            v=v,
+            out=out,
+            lse=lse,
+            mask=mask,
+            causal=causal,
+            out_shape=out.shape,
+        )
+        return out
+
+    def backward(self, grad_out, *, num_threads=None):
+        """Back-propagate ``grad_out = ∂L/∂H`` through the last forward pass.
+
+        The forward must have been called with ``keep_for_backward=True``; its
+        saved state serves one backward call. The weight and bias gradients are
+        **added** to :attr:`grads` (call :meth:`zero_grad` between steps).
+
+        Parameters
+        ----------
+        grad_out : array_like, shape of the forward's output (..., n, d_v)
+        num_threads : int, optional
+
+        Returns
+        -------
+        dx : ndarray, shape of ``x``
+            Gradient with respect to the input (for self-attention it includes
+            the key and value paths).
+        dcontext : ndarray, shape of ``context``
+            Only when the forward had a ``context``: ``(dx, dcontext)``.
+
+        Raises
+        ------
+        RuntimeError
+            No saved forward pass.
+        ValueError, TypeError
+            ``grad_out`` of the wrong shape, not floating, or not finite.
+        """
+        n_threads = effective_n_threads(num_threads)
+        saved, grad = self._take_saved(grad_out, n_threads)
+        p = self._params
+        x, c = saved["x"], saved["context"]
+        with blas_limited_to_one_thread():
+            dq, dk, dv = _sdpa_backward(
+                grad,
+                saved["q"],
+                saved["k"],
+                saved["v"],
+                saved["out"],
+                saved["lse"],
+                mask=saved["mask"],
+                causal=saved["causal"],
+                check_finite=False,
+                num_threads=n_threads,
+            )
+            source = x if c is None else c
+            self._add_linear_grads(x, dq, "W_Q", "b_Q", n_threads)
+            self._add_linear_grads(source, dk, "W_K", "b_K", n_threads)
+            self._add_linear_grads(source, dv, "W_V", "b_V", n_threads)
+            dx = np.empty(x.shape, dtype=self._dtype)
+            dx_rows = dx.reshape(-1, self.d_model)
+            linear_grad_input(
+                dq.reshape(-1, self.d_k), p["W_Q"], dx_rows, False, n_threads
+            )
+            if c is None:
+                dc_rows = dx_rows
+            else:
+                dc = np.empty(c.shape, dtype=self._dtype)
+                dc_rows = dc.reshape(-1, self.d_model)
+            linear_grad_input(
+                dk.reshape(-1, self.d_k), p["W_K"], dc_rows, c is None, n_threads
+            )
+            linear_grad_input(
+                dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
+            )
+        return dx if c is None else (dx, dc)
 
     def attention_weights(
         self, x, context=None, *, mask=None, causal=False, num_threads=None
@@ -430,7 +606,16 @@ class MultiHeadAttention(_Parameters):
     # -- forward -----------------------------------------------------------
 
     def _forward(
-        self, query, key, value, self_attention, mask, causal, need_weights, n_threads
+        self,
+        query,
+        key,
+        value,
+        self_attention,
+        mask,
+        causal,
+        need_weights,
+        n_threads,
+        saved=None,
     ):
         p = self._params
         h, d = self.n_heads, self.d_model
@@ -443,8 +628,24 @@ class MultiHeadAttention(_Parameters):
             k = _linear(key, p["W_K"], p.get("b_K"), n_threads)
             v = _linear(value, p["W_V"], p.get("b_V"), n_threads)
         q_heads, k_heads, v_heads = (split_heads(t, h) for t in (q, k, v))
-        weights = None
-        if need_weights:
+        weights = lse = None
+        if saved is not None:  # keep_for_backward: the row log-sum-exp as well
+            merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
+            out_heads, *rest = _sdpa(
+                q_heads,
+                k_heads,
+                v_heads,
+                mask=mask,
+                causal=causal,
+                check_finite=False,
+                num_threads=n_threads,
+                return_weights=need_weights,
+                return_lse=True,
+                out=split_heads(merged, h),
+            )
+            weights, lse = rest if need_weights else (None, rest[0])
+            saved.update(q=q, k=k, v=v, merged=merged, lse=lse)
+        elif need_weights:
             out_heads, weights = _sdpa(
                 q_heads,
                 k_heads,
@@ -543,6 +744,7 @@ class MultiHeadAttention(_Parameters):
         average_weights=True,
         num_threads=None,
         progress=False,
+        keep_for_backward=False,
     ):
         """Multi-head attention forward pass.
 
@@ -572,6 +774,10 @@ class MultiHeadAttention(_Parameters):
             Process the batch in about 20 slices and show a progress bar (tqdm
             when installed); for long batches of sequences. The outputs equal
             the unsliced ones to rounding.
+        keep_for_backward : bool, default False
+            Keep what :meth:`backward` needs: the inputs, the q/k/v
+            projections, the heads' output and their row log-sum-exp
+            (O(n) per row, never n_q × n_k). ``progress`` is then ignored.
 
         Returns
         -------
@@ -615,6 +821,19 @@ class MultiHeadAttention(_Parameters):
 
         n_threads = effective_n_threads(num_threads)
         mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
+        saved = None
+        if keep_for_backward:
+            saved = dict(
+                query=query,
+                key=key,
+                value=value,
+                self_attention=self_attention,
+                value_is_key=value_is_key,
+                batched=batched,
+                mask=mask,
+                causal=causal,
+            )
+            progress = False
         with blas_limited_to_one_thread():
             forward = (
                 self._forward_in_slices if progress and n_batch > 1 else self._forward
@@ -628,7 +847,11 @@ class MultiHeadAttention(_Parameters):
                 causal,
                 need_weights,
                 n_threads,
+                **({} if saved is None else {"saved": saved}),
             )
+        if saved is not None:
+            saved["out_shape"] = out.shape if batched else out.shape[1:]
+            self._saved = saved
         if not batched:
             out = out[0]
         if need_weights:
@@ -638,3 +861,129 @@ class MultiHeadAttention(_Parameters):
                 weights = weights[0]
             return out, weights
         return out
+
+    # -- backward ----------------------------------------------------------
+
+    def backward(self, grad_out, *, num_threads=None):
+        """Back-propagate ``grad_out = ∂L/∂out`` through the last forward pass.
+
+        The forward must have been called with ``keep_for_backward=True``; its
+        saved state serves one backward call. Gradients of ``W_Q, W_K, W_V,
+        W_O`` and the biases are **added** to :attr:`grads` (keyed like
+        :meth:`parameters`; call :meth:`zero_grad` between optimiser steps).
+
+        Parameters
+        ----------
+        grad_out : array_like, shape of the forward's output
+        num_threads : int, optional
+
+        Returns
+        -------
+        ndarray or tuple
+            Self-attention (``key`` and ``value`` not given): ``d_query``.
+            ``value`` not given or the same array as ``key``: ``(d_query,
+            d_key)`` with both paths in ``d_key``. Otherwise ``(d_query, d_key,
+            d_value)``. Each has the shape of the corresponding input.
+
+        Raises
+        ------
+        RuntimeError
+            No saved forward pass.
+        ValueError, TypeError
+            ``grad_out`` of the wrong shape, not floating, or not finite.
+
+        Notes
+        -----
+        The attention part is :func:`scaled_dot_product_attention_backward`
+        (fused, bitwise thread-invariant); the projections' gradients are
+        GEMMs split over the threads by output columns (weights) or rows
+        (inputs), one single-threaded BLAS call per thread.
+        """
+        n_threads = effective_n_threads(num_threads)
+        saved, grad = self._take_saved(grad_out, n_threads)
+        if not saved["batched"]:
+            grad = grad[None]
+        p = self._params
+        h, d = self.n_heads, self.d_model
+        query, key, value = saved["query"], saved["key"], saved["value"]
+        n_batch, n_q, _ = query.shape
+        n_k = key.shape[1]
+        with blas_limited_to_one_thread():
+            # out = merged @ W_O + b_O
+            self._add_linear_grads(saved["merged"], grad, "W_O", "b_O", n_threads)
+            d_merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
+            linear_grad_input(
+                grad.reshape(-1, d), p["W_O"], d_merged.reshape(-1, d), False, n_threads
+            )
+            # The heads: dq, dk, dv written straight into the projection layout.
+            if saved["self_attention"]:
+                d_qkv = np.empty((n_batch, n_q, 3 * d), dtype=self._dtype)
+                dq, dk, dv = (d_qkv[..., i * d : (i + 1) * d] for i in range(3))
+            else:
+                d_qkv = None
+                dq = np.empty((n_batch, n_q, d), dtype=self._dtype)
+                dk = np.empty((n_batch, n_k, d), dtype=self._dtype)
+                dv = np.empty((n_batch, n_k, d), dtype=self._dtype)
+            _sdpa_backward(
+                split_heads(d_merged, h),
+                *(split_heads(saved[name], h) for name in ("q", "k", "v")),
+                split_heads(saved["merged"], h),
+                saved["lse"],
+                mask=saved["mask"],
+                causal=saved["causal"],
+                check_finite=False,
+                num_threads=n_threads,
+                grads_out=tuple(split_heads(t, h) for t in (dq, dk, dv)),
+            )
+            # q, k, v = x @ W + b
+            self._add_linear_grads(query, dq, "W_Q", "b_Q", n_threads)
+            self._add_linear_grads(key, dk, "W_K", "b_K", n_threads)
+            self._add_linear_grads(value, dv, "W_V", "b_V", n_threads)
+            d_query = np.empty(query.shape, dtype=self._dtype)
+            if d_qkv is not None:
+                w_qkv = self._w_qkv
+                if w_qkv is None:
+                    w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
+                linear_grad_input(
+                    d_qkv.reshape(-1, 3 * d),
+                    w_qkv,
+                    d_query.reshape(-1, d),
+                    False,
+                    n_threads,
+                )
+                result = (d_query,)
+            else:
+                linear_grad_input(
+                    dq.reshape(-1, d),
+                    p["W_Q"],
+                    d_query.reshape(-1, d),
+                    False,
+                    n_threads,
+                )
+                e = self.d_kv
+                d_key = np.empty(key.shape, dtype=self._dtype)
+                linear_grad_input(
+                    dk.reshape(-1, d), p["W_K"], d_key.reshape(-1, e), False, n_threads
+                )
+                if saved["value_is_key"]:
+                    linear_grad_input(
+                        dv.reshape(-1, d),
+                        p["W_V"],
+                        d_key.reshape(-1, e),
+                        True,
+                        n_threads,
+                    )
+                    result = (d_query, d_key)
+                else:
+                    d_value = np.empty(value.shape, dtype=self._dtype)
+                    linear_grad_input(
+                        dv.reshape(-1, d),
+                        p["W_V"],
+                        d_value.reshape(-1, e),
+                        False,
+                        n_threads,
+                    )
+                    result = (d_query, d_key, d_value)
+        if not saved["batched"]:
+            result = tuple(r[0] for r in result)
+        return result[0] if len(result) == 1 else result

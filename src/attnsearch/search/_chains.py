@@ -9,7 +9,10 @@ a ``ChainCounters`` too.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["ChainArrays", "ChainCounters"]
 
@@ -31,7 +34,7 @@ class ChainCounters:
         ``_engine.STATUS`` codes: 0 while the chain runs.
     """
 
-    def __init__(self, n_chains: int):
+    def __init__(self, n_chains: int) -> None:
         self.cost = np.zeros(n_chains)
         self.best_cost = np.zeros(n_chains)
         self.n_evaluations = np.zeros(n_chains, dtype=np.int64)
@@ -53,13 +56,22 @@ class ChainArrays(ChainCounters):
     the engine's entry points.
     """
 
-    def __init__(self, n_chains, state_size, state_dtype, aux_nbytes, rng_states):
+    def __init__(
+        self,
+        n_chains: int,
+        state_size: int,
+        state_dtype: npt.DTypeLike,
+        aux_nbytes: int,
+        rng_states: npt.ArrayLike,
+    ) -> None:
         super().__init__(n_chains)
         self.states = np.zeros((n_chains, state_size), dtype=state_dtype)
         self.best_states = np.zeros_like(self.states)
         self.aux = np.zeros((n_chains, aux_nbytes), dtype=np.uint8)
         self.rng = np.ascontiguousarray(rng_states, dtype=np.uint64).copy()
-        self.scratch = {}
+        self.scratch: dict[Any, Any] = {}
+        #: (first, last): the engine runs methods on chains first..last-1 only.
+        self.active_chains: tuple[int, int] | None = None
 
     def copy(self) -> ChainArrays:
         clone = ChainArrays.__new__(ChainArrays)
@@ -67,10 +79,11 @@ class ChainArrays(ChainCounters):
         for name in ("states", "best_states", "aux", "rng"):
             setattr(clone, name, getattr(self, name).copy())
         clone.scratch = {key: _copy(value) for key, value in self.scratch.items()}
+        clone.active_chains = None
         return clone
 
 
-def _copy(value):
+def _copy(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(v.copy() for v in value)
     return value.copy()

@@ -71,6 +71,7 @@ def sample_deltas(
     arrays: Any,
     *,
     n_samples: int,
+    deadline: float = ...,
     num_threads: int,
     apply: bool = ...,
     use_vtable: bool = ...,

@@ -38,6 +38,8 @@ from attnsearch.search.cython_api cimport (
 
 import numpy as np
 
+from attnsearch._memory import check_allocation
+
 cdef extern from "attnsearch_exp.h" nogil:
     double fast_exp "attnsearch_exp"(double x)
 
@@ -802,31 +804,36 @@ cdef void _temper_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         _temper_exchange(p, c, chain, m)
 
 
-cdef void _temper_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
+cdef void _temper_all(const Problem *p, Chains *c, Py_ssize_t first, Py_ssize_t last,
                       const MethodParams *m, int n_threads) noexcept nogil:
-    """Parallel tempering on every chain. With at least as many chains as threads,
-    each chain runs all its rounds in one thread (no synchronisation). With
-    fewer, round by round: the sweeps of every replica in parallel (one task per
-    replica), then the exchanges of every chain (one task per chain), so a single
-    chain still uses every thread. Every task uses its own stream and memory: the
-    two schemes, and any number of threads, give the same results."""
-    cdef Py_ssize_t task, chain, n_tasks = n_chains * m.n_replicas * m.n_ladders
+    """Parallel tempering on chains first..last-1. With at least as many chains
+    as threads, each chain runs all its rounds in one thread (no
+    synchronisation). With fewer, round by round: the sweeps of every replica
+    in parallel (one task per replica), then the exchanges of every chain (one
+    task per chain), so a single chain still uses every thread. Every task uses
+    its own stream and memory: the two schemes, and any number of threads, give
+    the same results."""
+    cdef int64_t per_chain = m.n_replicas * m.n_ladders
+    cdef Py_ssize_t task, chain, n_chains = last - first
+    cdef Py_ssize_t first_task = first * per_chain, last_task = last * per_chain
     cdef int64_t _round, running
     # Rounds synchronise the threads twice: only worth it when a round's sweeps
     # are long (a barrier costs microseconds, far more on a busy machine).
-    if n_chains >= n_threads or n_tasks * m.sweep_len < _PARALLEL_ROUND_ATTEMPTS:
-        for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+    if (n_chains >= n_threads
+            or n_chains * per_chain * m.sweep_len < _PARALLEL_ROUND_ATTEMPTS):
+        for chain in prange(first, last, schedule="dynamic", num_threads=n_threads):
             _temper_chain(p, c, chain, m)
         return
     for _round in range(m.n_units):
         running = 0
-        for chain in range(n_chains):
+        for chain in range(first, last):
             running += m.groups.status[chain] == STATUS_RUNNING
         if running == 0:
             break
-        for task in prange(n_tasks, schedule="dynamic", num_threads=n_threads):
+        for task in prange(first_task, last_task, schedule="dynamic",
+                           num_threads=n_threads):
             _temper_sweep(p, c, task, m)
-        for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+        for chain in prange(first, last, schedule="dynamic", num_threads=n_threads):
             _temper_exchange(p, c, chain, m)
 
 
@@ -835,7 +842,8 @@ cdef void _temper_all(const Problem *p, Chains *c, Py_ssize_t n_chains,
 cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                         const MethodParams *m) noexcept nogil:
     """Deltas of n_samples random moves along a random walk (every move applied),
-    or around the chain's state (none applied)."""
+    or around the chain's state (none applied); samples not taken because the
+    deadline passed are NaN."""
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
@@ -843,9 +851,13 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         attnsearch_rng *rng = &local_rng
         int64_t n_samples = m.n_units
         double *deltas = m.deltas + chain * m.n_units
-        int64_t sample
+        int64_t sample, rest
         Move move
     for sample in range(n_samples):
+        if sample % _CLOCK_EVERY == 0 and monotonic() > m.deadline:
+            for rest in range(sample, n_samples):
+                deltas[rest] = NAN
+            break
         _random_move(p, state, aux, rng, &move)
         if move.kind == MOVE_NONE:
             deltas[sample] = 0.0
@@ -858,14 +870,15 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
 
 # -- every method, over all chains ----------------------------------------------------
 
-cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const MethodParams *m,
-                   int n_threads) noexcept nogil:
-    """prange over chains: each chain runs the method on its own memory and stream."""
+cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t first, Py_ssize_t last,
+                   const MethodParams *m, int n_threads) noexcept nogil:
+    """prange over chains first..last-1: each chain runs the method on its own
+    memory and stream."""
     cdef Py_ssize_t chain
     if m.method == METHOD_TEMPER:  # chains of m.groups; `c` holds their replicas
-        _temper_all(p, c, n_chains, m, n_threads)
+        _temper_all(p, c, first, last, m, n_threads)
         return
-    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+    for chain in prange(first, last, schedule="dynamic", num_threads=n_threads):
         if m.method == METHOD_INIT:
             _init_chain(p, c, chain, m)
         elif m.method == METHOD_SAMPLE:
@@ -916,26 +929,31 @@ cdef Chains _chains_of(object arrays) except *:
 
 
 cdef int _dispatch(object core, object arrays, MethodParams *m, int num_threads,
-                   bint use_vtable, Py_ssize_t n_tasks=-1) except -1:
+                   bint use_vtable, object groups=None) except -1:
     """Run method ``m`` on every chain of ``arrays``: with the problem's inlined
     operations (built-ins), or through its vtable (all others, or on request:
-    the tests compare both paths). The prange runs over ``n_tasks`` (default:
-    the chains of ``arrays``)."""
+    the tests compare both paths). With ``groups`` (parallel tempering) the
+    chains are those of ``groups`` and ``arrays`` holds their replicas."""
     cdef CompiledProblem compiled
     cdef Chains c
-    cdef Py_ssize_t n_chains = arrays.cost.shape[0] if n_tasks < 0 else n_tasks
+    chains = arrays if groups is None else groups
+    cdef Py_ssize_t first = 0, last = chains.cost.shape[0]
     if not isinstance(core, CompiledProblem):
         raise TypeError(f"expected a CompiledProblem, got {type(core).__name__}")
     compiled = core
     compiled._check_vtable()
-    if n_chains == 0:
+    # The backend may run a method on a slice of the chains at a time (so that
+    # Ctrl-C and the deadline are seen between slices with many chains).
+    if chains.active_chains is not None:
+        first, last = chains.active_chains
+    if last <= first:
         return 0
     c = _chains_of(arrays)
     if use_vtable:
         with nogil:
-            _run_all(&compiled.vtable, &c, n_chains, m, num_threads)
+            _run_all(&compiled.vtable, &c, first, last, m, num_threads)
         return 0
-    return _run_all_dispatched(core, &c, n_chains, m, num_threads)
+    return _run_all_dispatched(core, &c, first, last, m, num_threads)
 
 
 cdef MethodParams _params(int method, int64_t n_units, double target, double deadline):
@@ -1017,6 +1035,8 @@ def stochastic_climb(core, arrays, *, int64_t max_steps, double temperature,
         return
     key = ("stochastic_climb", sample_size)
     if key not in arrays.scratch:
+        check_allocation(n_chains * max(1, sample_size) * (sizeof(Move) + 8),
+                         f"the candidate buffers of {n_chains} chains")
         arrays.scratch[key] = (
             np.zeros((n_chains, max(1, sample_size) * sizeof(Move)), dtype=np.uint8),
             np.zeros((n_chains, max(1, sample_size))),
@@ -1045,6 +1065,8 @@ def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
     if max_steps <= 0 or n_chains == 0:
         return
     if "tabu_until" not in arrays.scratch:
+        check_allocation(8 * n_chains * max(1, core.n_tabu_keys),
+                         f"the tabu memory of {n_chains} chains")
         arrays.scratch["tabu_until"] = np.zeros((n_chains, max(1, core.n_tabu_keys)),
                                                 dtype=np.int64)
         # Room for the tied moves of a whole neighbourhood, up to TIE_CAPACITY
@@ -1143,7 +1165,7 @@ def temper(core, arrays, *, replicas, betas, replica_at, swap_attempts, swap_acc
     m.cluster_queue = &queue_view[0, 0]
     m.cluster_mark = &mark_view[0, 0]
     m.cluster_stats = &stats_view[0, 0]
-    _dispatch(core, replicas, &m, num_threads, use_vtable, n_chains)
+    _dispatch(core, replicas, &m, num_threads, use_vtable, groups=arrays)
 
 
 cdef int64_t _neighbourhood_size(object core, object arrays) except -1:
@@ -1153,14 +1175,15 @@ cdef int64_t _neighbourhood_size(object core, object arrays) except -1:
     return compiled.vtable.n_moves(compiled.vtable.data, c.states, c.aux)
 
 
-def sample_deltas(core, arrays, *, Py_ssize_t n_samples, int num_threads,
-                  bint apply=True, bint use_vtable=False):
+def sample_deltas(core, arrays, *, Py_ssize_t n_samples, double deadline=INFINITY,
+                  int num_threads, bint apply=True, bint use_vtable=False):
     """Deltas of ``n_samples`` random moves per chain along random walks
     (modifies the chains: run it on a throwaway copy), or, with ``apply=False``,
-    of random moves from each chain's current state; shape (n_chains, n_samples)."""
+    of random moves from each chain's current state; shape (n_chains, n_samples);
+    NaN for the samples the deadline cut off."""
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
     cdef double[:, ::1] deltas = np.zeros((n_chains, max(1, n_samples)))
-    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, INFINITY)
+    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, deadline)
     m.apply_moves = apply
     if n_samples > 0:
         m.deltas = &deltas[0, 0]

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Hashable, Sequence
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from ._chains import ChainCounters
-from ._engine import (
-    ACCEPT_THRESHOLD,
-    CLOCK_EVERY,
-    STATUS,
-    TIE_CAPACITY,
-    fast_exp_scalar,
-)
+from ._engine import ACCEPT_THRESHOLD, STATUS, TIE_CAPACITY, fast_exp_scalar
 from ._rng import ChainRNG
+from .problems.base import ProblemOps
 
 __all__ = [
     "ChainsReference",
@@ -46,20 +44,26 @@ _TARGET = STATUS["target"]
 _TIME = STATUS["time_limit"]
 _BAD_TABU_ATTRIBUTE = STATUS["bad_tabu_attribute"]
 _MAX_TABU_ATTRIBUTES = 4
+# The compiled engine reads the clock every _engine.CLOCK_EVERY evaluations; this
+# mirror reads it at every one: a Python evaluation costs far more than the read
+# (a user's objective may take milliseconds). Only runs stopped by a deadline
+# see the difference, and those are not reproducible in either engine.
+CLOCK_EVERY = 1
 
 
 class ChainsReference(ChainCounters):
     """Per-chain Python states plus the counters of the compiled ChainArrays."""
 
-    def __init__(self, ops, rngs):
+    def __init__(self, ops: ProblemOps, rngs: list[ChainRNG]) -> None:
         super().__init__(len(rngs))
         self.ops = ops
         self.rngs = rngs
-        self.states = [None] * len(rngs)
-        self.best_states = [None] * len(rngs)
-        self.scratch = {}
+        self.states: list[Any] = [None] * len(rngs)
+        self.best_states: list[Any] = [None] * len(rngs)
+        # tabu memories (one dict per chain), cluster-move counters, ...
+        self.scratch: dict[str, Any] = {}
 
-    def copy(self):
+    def copy(self) -> ChainsReference:
         """An independent copy (states deep-copied, RNG states cloned)."""
         clone = ChainsReference(self.ops, [ChainRNG(r.get_state()) for r in self.rngs])
         self.copy_counters_into(clone)
@@ -83,7 +87,7 @@ def _copy_scratch(value):
 # -- what every method shares ------------------------------------------------------
 
 
-def _out_of_time(chains, c, deadline):
+def _out_of_time(chains: ChainsReference, c: int, deadline: float) -> bool:
     """Mirror of _engine._out_of_time."""
     if time.monotonic() > deadline:
         chains.status[c] = _TIME
@@ -91,7 +95,14 @@ def _out_of_time(chains, c, deadline):
     return False
 
 
-def _should_stop(chains, c, best_cost, target, deadline, unclocked):
+def _should_stop(
+    chains: ChainsReference,
+    c: int,
+    best_cost: float,
+    target: float,
+    deadline: float,
+    unclocked: int,
+) -> tuple[bool, int]:
     """Mirror of _engine._should_stop; returns (stop, unclocked)."""
     if best_cost <= target:
         chains.status[c] = _TARGET
@@ -101,7 +112,14 @@ def _should_stop(chains, c, best_cost, target, deadline, unclocked):
     return False, unclocked
 
 
-def _save_chain(chains, c, state, cost, evaluations, accepted):
+def _save_chain(
+    chains: ChainsReference,
+    c: int,
+    state: Any,
+    cost: float,
+    evaluations: int,
+    accepted: int,
+) -> None:
     """Mirror of _engine._save_chain (Python chains keep their state object)."""
     chains.states[c] = state
     chains.cost[c] = cost
@@ -109,7 +127,7 @@ def _save_chain(chains, c, state, cost, evaluations, accepted):
     chains.n_accepted[c] += accepted
 
 
-def _keep_best(chains, c, state, cost):
+def _keep_best(chains: ChainsReference, c: int, state: Any, cost: float) -> None:
     chains.best_cost[c] = cost
     chains.best_states[c] = chains.ops.copy(state)
 
@@ -117,20 +135,32 @@ def _keep_best(chains, c, state, cost):
 # -- the entry points ------------------------------------------------------------------
 
 
-def init_chains(chains, random_start, initial_states=None):
+def init_chains(
+    chains: ChainsReference,
+    random_start: npt.NDArray[np.bool_],
+    initial_states: Sequence[Any] | np.ndarray | None = None,
+) -> None:
     """Mirror of _engine.init_chains (given states come as a list, one per chain)."""
     ops = chains.ops
     for c, rng in enumerate(chains.rngs):
         if random_start[c]:
             state = ops.initial(rng)
         else:
+            assert initial_states is not None  # else every chain starts at random
             state = ops.prepare(initial_states[c])
         chains.states[c] = state
         chains.cost[c] = ops.cost(state)
         _keep_best(chains, c, state, chains.cost[c])
 
 
-def anneal(chains, *, temperatures, sweep_len, target, deadline):
+def anneal(
+    chains: ChainsReference,
+    *,
+    temperatures: npt.NDArray[np.float64],
+    sweep_len: int,
+    target: float,
+    deadline: float,
+) -> None:
     """Mirror of _engine.anneal (Metropolis sweeps; best kept at sweep ends)."""
     ops = chains.ops
     for c, rng in enumerate(chains.rngs):
@@ -174,7 +204,15 @@ def anneal(chains, *, temperatures, sweep_len, target, deadline):
         _save_chain(chains, c, state, cost, evaluations, accepted)
 
 
-def climb(chains, *, max_steps, best_improvement, tolerance, target, deadline):
+def climb(
+    chains: ChainsReference,
+    *,
+    max_steps: int,
+    best_improvement: bool,
+    tolerance: float,
+    target: float,
+    deadline: float,
+) -> None:
     """Mirror of _engine.climb (best or first improvement until a local optimum)."""
     ops = chains.ops
     for c, rng in enumerate(chains.rngs):
@@ -230,11 +268,19 @@ def climb(chains, *, max_steps, best_improvement, tolerance, target, deadline):
         _save_chain(chains, c, state, cost, evaluations, moves_taken)
 
 
-def _weight(gain, top, temperature):
+def _weight(gain: float, top: float, temperature: float) -> float:
     return fast_exp_scalar((gain - top) / temperature)
 
 
-def stochastic_climb(chains, *, max_steps, temperature, sample_size, target, deadline):
+def stochastic_climb(
+    chains: ChainsReference,
+    *,
+    max_steps: int,
+    temperature: float,
+    sample_size: int,
+    target: float,
+    deadline: float,
+) -> None:
     """Mirror of _engine.stochastic_climb (softmax over gains, staying included)."""
     ops = chains.ops
     enumerate_all = sample_size == 0
@@ -315,31 +361,34 @@ def stochastic_climb(chains, *, max_steps, temperature, sample_size, target, dea
         _save_chain(chains, c, state, cost, evaluations, accepted)
 
 
-def _checked_attributes(ops, state, move, n_keys):
+def _checked_attributes(
+    ops: ProblemOps, state: Any, move: Any, n_keys: int | None
+) -> tuple[Hashable, ...] | None:
     """Mirror of _engine._checked_attributes: the move's tabu attributes, or None
     when the problem's attributes break its contract (Python problems may use
     any hashable attributes: ``n_keys`` is None for them)."""
     attributes = tuple(ops.tabu_attributes(state, move))
+    # Problems with n_tabu_keys (compiled cores) number their attributes.
     if n_keys is not None and (
         len(attributes) > _MAX_TABU_ATTRIBUTES
-        or any(not 0 <= a < n_keys for a in attributes)
+        or any(not 0 <= a < n_keys for a in cast("tuple[int, ...]", attributes))
     ):
         return None
     return attributes
 
 
 def tabu(
-    chains,
+    chains: ChainsReference,
     *,
-    max_steps,
-    tenure,
-    aspiration,
-    candidate_size,
-    tolerance,
-    target,
-    deadline,
-    tenure_spread=0,
-):
+    max_steps: int,
+    tenure: int,
+    aspiration: bool,
+    candidate_size: int,
+    tolerance: float,
+    target: float,
+    deadline: float,
+    tenure_spread: int = 0,
+) -> None:
     """Mirror of _engine.tabu; the tabu memory is one dict per chain (attribute
     -> step until which it is tabu), kept in ``chains.scratch``."""
     ops = chains.ops
@@ -367,7 +416,7 @@ def tabu(
             allowed_move = any_move = None
             have_allowed = have_any = False
             ties = 0
-            tie_index = []
+            tie_index: list[int] = []
             scanned = evaluations
             n_candidates = ops.n_moves(state) if enumerate_all else candidate_size
             use_buffer = enumerate_all and n_candidates <= capacity
@@ -652,14 +701,24 @@ def _temper_exchange(
     chains.n_accepted[c] += accepted
 
 
-def sample_deltas(chains, *, n_samples, apply=True):
+def sample_deltas(
+    chains: ChainsReference,
+    *,
+    n_samples: int,
+    deadline: float = math.inf,
+    apply: bool = True,
+) -> npt.NDArray[np.float64]:
     """Mirror of _engine.sample_deltas (random walk, every move applied, or
-    random moves around the state with ``apply=False``)."""
+    random moves around the state with ``apply=False``; NaN for the samples the
+    deadline cut off)."""
     ops = chains.ops
     out = np.zeros((len(chains.rngs), n_samples))
     for c, rng in enumerate(chains.rngs):
         state = chains.states[c]
         for m in range(n_samples):
+            if m % CLOCK_EVERY == 0 and time.monotonic() > deadline:
+                out[c, m:] = np.nan
+                break
             move = ops.random_move(state, rng)
             if move is None:
                 continue

@@ -27,25 +27,37 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from .._backends import check_backend
+from .._memory import check_allocation
 from .._threading import effective_n_threads
 from . import _engine, _engine_reference
 from ._chains import ChainArrays, ChainCounters
 from ._rng import ChainRNG
 from ._seeding import ChainBlock, calibration_states, chain_rng_states
+from ._typing import Callback, Progress, Seed
 from ._validation import (
     check_int,
     check_optional_float,
     check_time_limit,
     rounding_tolerance,
 )
-from .problems.base import Problem, ProblemError, UserProblemOps, search_spec
+from .problems.base import (
+    Problem,
+    ProblemError,
+    SearchSpec,
+    UserProblemOps,
+    search_spec,
+)
 from .result import Result
+
+if TYPE_CHECKING:
+    from .._progress import ProgressBar
 
 __all__ = [
     "Backend",
@@ -65,7 +77,9 @@ class Backend(Protocol):
     """What the run loop needs from the chains of any method."""
 
     name: str  # "cython" or "reference"
-    counters: ChainCounters
+
+    @property
+    def counters(self) -> ChainCounters: ...  # read-only: may be a subclass
 
     def best_states(self) -> Any:
         """Every chain's best state, internal form (an array with one row per
@@ -102,8 +116,16 @@ class CompiledBackend:
 
     name = "cython"
 
-    def __init__(self, spec, rng_states, initial, n_threads, use_vtable=False):
+    def __init__(
+        self,
+        spec: SearchSpec,
+        rng_states: npt.NDArray[np.uint64],
+        initial: npt.ArrayLike | None,
+        n_threads: int,
+        use_vtable: bool = False,
+    ) -> None:
         core = spec.core
+        assert core is not None  # the caller checked: compiled problems only
         self.spec = spec
         self.core = core
         self.n_threads = n_threads
@@ -115,6 +137,7 @@ class CompiledBackend:
             core.aux_nbytes,
             rng_states,
         )
+        self._min_slice = self._slice = 4 * n_threads
         random_start = np.ones(len(rng_states), dtype=bool)
         if initial is not None:
             self.arrays.states[:] = initial
@@ -124,7 +147,7 @@ class CompiledBackend:
         if bad.size:
             raise ValueError(f"initial state of chain {bad[0]} is not a valid state")
 
-    def call(self, method, **params):
+    def call(self, method: str, **params: Any) -> Any:
         entry = getattr(_engine, method)
         if method == "init_chains":
             return entry(
@@ -134,41 +157,77 @@ class CompiledBackend:
                 num_threads=self.n_threads,
                 use_vtable=self.use_vtable,
             )
-        return entry(
-            self.core,
-            self.arrays,
-            num_threads=self.n_threads,
-            use_vtable=self.use_vtable,
-            **params,
-        )
+        if method == "sample_deltas":
+            return entry(
+                self.core,
+                self.arrays,
+                num_threads=self.n_threads,
+                use_vtable=self.use_vtable,
+                **params,
+            )
+        return self._call_in_slices(entry, params)
 
-    def has_neighbourhood(self):
+    def _call_in_slices(self, entry, params):
+        """Run a method on slices of the chains, each slice one kernel call of
+        at most ~0.1 s: Python sees Ctrl-C (and the run loop the deadline)
+        between slices, however many chains there are. Slices start at a few
+        chains per thread and grow while calls stay short; chains are
+        independent, so slicing never changes a result."""
+        n_chains = len(self.arrays.cost)
+        first = 0
+        try:
+            while first < n_chains:
+                last = min(n_chains, first + self._slice)
+                self.arrays.active_chains = (first, last)
+                start = time.perf_counter()
+                entry(
+                    self.core,
+                    self.arrays,
+                    num_threads=self.n_threads,
+                    use_vtable=self.use_vtable,
+                    **params,
+                )
+                spent = time.perf_counter() - start
+                first = last
+                if spent < 0.5 * _CHUNK_SECONDS:
+                    self._slice = min(2 * self._slice, n_chains)
+                elif spent > 2 * _CHUNK_SECONDS:
+                    self._slice = max(self._min_slice, self._slice // 2)
+        finally:
+            self.arrays.active_chains = None
+
+    def has_neighbourhood(self) -> bool:
         return self.core.has_neighbourhood
 
-    def clone(self):
+    def clone(self) -> CompiledBackend:
         clone = CompiledBackend.__new__(CompiledBackend)
         clone.spec, clone.core = self.spec, self.core
         clone.n_threads, clone.use_vtable = self.n_threads, self.use_vtable
+        clone._min_slice, clone._slice = self._min_slice, self._slice
         clone.arrays = clone.counters = self.arrays.copy()
         return clone
 
-    def restart_from_best(self):
+    def restart_from_best(self) -> None:
         arrays = self.arrays
         arrays.states[:] = arrays.best_states
         self.call("init_chains", random_start=np.zeros(len(arrays.cost), bool))
         arrays.status[:] = STATUS["running"]
 
-    def best_states(self):
+    def best_states(self) -> np.ndarray:
         return self.arrays.best_states
 
-    def best_state(self, chain):
+    def best_state(self, chain: int) -> np.ndarray:
         return self.arrays.best_states[chain]
 
-    def final_costs(self):
+    def final_costs(self) -> npt.NDArray[np.float64]:
         return _engine.costs_of(self.core, self.arrays.best_states)
 
-    def final_cost(self, chain):
+    def final_cost(self, chain: int) -> float:
         rows = self.arrays.best_states[chain : chain + 1]
+        return float(_engine.costs_of(self.core, rows)[0])
+
+    def current_cost(self, chain):
+        rows = self.arrays.states[chain : chain + 1]
         return float(_engine.costs_of(self.core, rows)[0])
 
 
@@ -177,7 +236,13 @@ class ReferenceBackend:
 
     name = "reference"
 
-    def __init__(self, spec, rng_states, initial):
+    def __init__(
+        self,
+        spec: SearchSpec,
+        rng_states: npt.NDArray[np.uint64],
+        initial: Sequence[Any] | np.ndarray | None,
+    ) -> None:
+        assert spec.ops is not None  # the caller checked: Python operations only
         self.spec = spec
         self.chains = self.counters = _engine_reference.ChainsReference(
             spec.ops, [ChainRNG(s) for s in rng_states]
@@ -185,46 +250,49 @@ class ReferenceBackend:
         random_start = np.full(len(rng_states), initial is None)
         _engine_reference.init_chains(self.chains, random_start, initial)
 
-    def call(self, method, **params):
+    def call(self, method: str, **params: Any) -> Any:
         return getattr(_engine_reference, method)(self.chains, **params)
 
-    def has_neighbourhood(self):
+    def has_neighbourhood(self) -> bool:
         ops = self.spec.ops
         if isinstance(ops, UserProblemOps):  # a user Problem: does it define moves()?
             return type(ops.problem).moves is not Problem.moves
         return hasattr(ops, "n_moves")
 
-    def clone(self):
+    def clone(self) -> ReferenceBackend:
         clone = ReferenceBackend.__new__(ReferenceBackend)
         clone.spec = self.spec
         clone.chains = clone.counters = self.chains.copy()
         return clone
 
-    def restart_from_best(self):
+    def restart_from_best(self) -> None:
         chains = self.chains
         for c in range(len(chains.rngs)):
             chains.states[c] = chains.ops.copy(chains.best_states[c])
             chains.cost[c] = chains.best_cost[c]
         chains.status[:] = STATUS["running"]
 
-    def best_states(self):
+    def best_states(self) -> list[Any]:
         export = self.chains.ops.export
         return [export(state) for state in self.chains.best_states]
 
-    def best_state(self, chain):
+    def best_state(self, chain: int) -> Any:
         return self.chains.ops.export(self.chains.best_states[chain])
 
-    def final_costs(self):
+    def final_costs(self) -> npt.NDArray[np.float64]:
         ops = self.chains.ops
         return np.array([ops.cost(s) for s in self.chains.best_states], dtype=float)
 
-    def final_cost(self, chain):
+    def final_cost(self, chain: int) -> float:
         return float(self.chains.ops.cost(self.chains.best_states[chain]))
 
+    def current_cost(self, chain):
+        return float(self.chains.ops.cost(self.chains.states[chain]))
 
-def require_neighbourhood(run):
+
+def require_neighbourhood(run: Run) -> None:
     """TypeError unless the problem's neighbourhood can be enumerated."""
-    if not run.backend.has_neighbourhood():
+    if not run.chain_backend.has_neighbourhood():
         raise TypeError(
             f"{run.spec.name} has no enumerable neighbourhood (moves); "
             "this method needs one"
@@ -252,29 +320,31 @@ class Run:
         What ``loop`` counts (``"sweeps"``, ``"steps"``, ``"iterations"``).
     """
 
+    backend: Backend
+
     def __init__(
         self,
-        method,
-        problem,
+        method: str,
+        problem: object,
         *,
-        num_chains,
-        initial_states,
-        seed,
-        num_threads,
-        time_limit,
-        target,
-        callback,
-        backend,
-        use_vtable=False,
-        make_backend=None,
-        progress=False,
-        unit="steps",
-    ):
+        num_chains: int,
+        initial_states: Any,
+        seed: Seed | ChainBlock,
+        num_threads: int | None,
+        time_limit: float | None,
+        target: float | None,
+        callback: Callback | None,
+        backend: str,
+        use_vtable: bool = False,
+        make_backend: Callable[[Run, npt.NDArray[np.uint64]], Backend] | None = None,
+        progress: bool = False,
+        unit: str = "steps",
+    ) -> None:
         self.start = time.perf_counter()
         self.method = method
         self.unit = unit
         self.show_progress = bool(progress)
-        self.progress_bar = None
+        self.progress_bar: ProgressBar | None = None
         backend = check_backend(backend)
         self.spec = spec = search_spec(problem)
         self.problem = problem
@@ -290,9 +360,11 @@ class Run:
             raise TypeError("callback must be callable or None")
         self.callback = callback
         self.n_threads = effective_n_threads(num_threads, n_tasks=self.num_chains)
+        self._check_chain_memory()
         first_chain = 0
         if isinstance(seed, ChainBlock):  # one task of attnsearch.search.dask
-            seed, first_chain = seed.root, seed.first_chain
+            first_chain = seed.first_chain
+            seed = seed.root
         self.seed = seed
         self.first_chain = first_chain
         rng_states = chain_rng_states(seed, self.num_chains, first_chain)
@@ -303,15 +375,18 @@ class Run:
             if self.target is None
             else float(spec.cost_of_objective(self.target))
         )
-        self.history = {
+        self.history: dict[str, list[Any]] = {
             "n_evaluations": [],
             "best_costs": [],
             "temperature": [],
             "elapsed": [],
         }
         self.temperature = math.nan  # reported in the history and the callback
-        self.stop_reason = None
+        self.stop_reason: str | None = None
         self.units_done = 0
+        self._next_cost_check = -math.inf
+        self._cost_check_chain = 0
+        self._cost_magnitude = 0.0
         if make_backend is not None:  # a method with chains of its own (swarms)
             self.backend = make_backend(self, rng_states)
             return
@@ -329,14 +404,37 @@ class Run:
                 raise ValueError(f"{spec.name} has no Python implementation")
             self.backend = ReferenceBackend(spec, rng_states, initial)
 
-    def _initial_states(self, initial_states):
+    def _check_chain_memory(self) -> None:
+        """Refuse a number of chains whose arrays cannot fit, before seeding them
+        (a typo such as num_chains=10**9 must not take minutes to fail)."""
+        core = self.spec.core
+        per_chain = 120  # streams, counters, seeding
+        if core is not None:
+            per_chain += (
+                2 * core.state_size * np.dtype(core.state_dtype).itemsize
+                + core.aux_nbytes
+            )
+        check_allocation(
+            self.num_chains * per_chain, f"{self.num_chains} chains of {self.spec.name}"
+        )
+
+    def _initial_states(self, initial_states: Any) -> list[Any] | np.ndarray | None:
         """None (random starts), or one internal state per chain."""
         n = self.num_chains
         if initial_states is None:
             return None
         spec = self.spec
-        if spec.core is None:  # Python problem: a state, or a list of n states
-            if isinstance(initial_states, list | tuple) and len(initial_states) == n:
+        if spec.core is None:
+            # Python problems: a list holds one state per chain; anything else
+            # (an array, a tuple, any object) is one state for every chain. A
+            # list of the wrong length is an error, never silently one state.
+            if isinstance(initial_states, list):
+                if len(initial_states) != n:
+                    raise ValueError(
+                        f"initial_states is a list of {len(initial_states)} states "
+                        f"but there are {n} chains: give one state per chain, or "
+                        "pass a state shared by every chain as a tuple or an array"
+                    )
                 return list(initial_states)
             return [initial_states] * n
         array = np.asarray(spec.to_internal(initial_states))
@@ -349,9 +447,18 @@ class Run:
             )
         return np.ascontiguousarray(array)
 
+    @property
+    def chain_backend(self) -> ChainBackend:
+        """The backend of a method whose chains are single states (all but the
+        particle swarm, whose ``make_backend`` builds its own)."""
+        backend = self.backend
+        if not isinstance(backend, CompiledBackend | ReferenceBackend):
+            raise TypeError(f"{self.method} does not run chains of single states")
+        return backend
+
     # -- measurements that depend on the seed only ---------------------------
 
-    def calibration_backend(self):
+    def calibration_backend(self) -> ChainBackend:
         """A backend of a few chains from random states on the calibration streams,
         for measurements (temperatures, tolerances) that must depend on the seed
         only, never on num_chains or on which block of chains a worker runs."""
@@ -366,7 +473,35 @@ class Run:
             )
         return ReferenceBackend(self.spec, rng_states, None)
 
-    def improvement_tolerance(self):
+    @contextlib.contextmanager
+    def calibrating(self) -> Iterator[None]:
+        """Around measurements made before the search (temperatures, rates): Ctrl-C
+        ends the run with ``"interrupted"`` and the deadline with ``"time_limit"``
+        (the result then holds the initial states), instead of raising to the
+        caller or running past the time limit."""
+        try:
+            with self.guard():
+                yield
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+        if self.stop_reason is None and time.monotonic() > self.deadline:
+            self.stop_reason = "time_limit"
+
+    def sample_deltas(self, n_samples: int) -> np.ndarray:
+        """Deltas of ``n_samples`` random moves along random walks from random
+        states, on the calibration streams (they depend on the seed only), as a
+        flat array; walks stop at the deadline and on Ctrl-C (see
+        :meth:`calibrating`), returning what they sampled."""
+        deltas = np.zeros(0)
+        with self.calibrating():
+            probe = self.calibration_backend()
+            deltas = probe.call(
+                "sample_deltas", n_samples=n_samples, deadline=self.deadline
+            )
+        deltas = np.asarray(deltas, dtype=float).ravel()
+        return deltas[~np.isnan(deltas)]
+
+    def improvement_tolerance(self) -> float:
         """Deltas must be below -tolerance to count as improvements: rounding
         noise relative to the size of the costs (those of random states)."""
         if self.spec.exact:
@@ -377,7 +512,7 @@ class Run:
     # -- the chunk loop ------------------------------------------------------
 
     @contextlib.contextmanager
-    def guard(self):
+    def guard(self) -> Iterator[None]:
         """Re-raise a user problem's error with the best state found so far (and
         close the progress bar on any error)."""
         try:
@@ -409,6 +544,11 @@ class Run:
         per_unit = 0.0
         counters = self.backend.counters
         self.record()
+        if self.stop_reason is not None:  # stopped while calibrating
+            self.units_done = 0
+            return
+        costs = np.abs(np.asarray(counters.cost, dtype=float))
+        self._cost_magnitude = float(np.max(costs[np.isfinite(costs)], initial=0.0))
         try:
             while True:
                 remaining = (budget - done) if budget is not None else None
@@ -426,6 +566,8 @@ class Run:
                 per_unit = (time.perf_counter() - start) / max(ran, 1)
                 done += ran
                 self._raise_for_problem_bugs()
+                with self.guard():
+                    self._check_running_costs()
                 # The callback's "step": the furthest chain's units, which is the
                 # units run unless chains stopped (converged, target) early.
                 reason = self.between_chunks(int(np.max(counters.progress)), budget)
@@ -439,7 +581,39 @@ class Run:
             self.stop_reason = "interrupted"
         self.units_done = done
 
-    def _raise_for_problem_bugs(self):
+    def _check_running_costs(self) -> None:
+        """The documented consistency check of deltas: after a chunk, one chain's
+        running cost (the sum of the deltas it applied) is compared with its cost
+        recomputed from its state, chains in turn (Python problems at most once a
+        second, as their costs may be slow). A problem whose delta disagrees with
+        its cost raises ProblemError instead of searching on wrong numbers."""
+        backend = self.backend
+        if not hasattr(backend, "current_cost"):
+            return
+        now = time.monotonic()
+        if isinstance(backend, ReferenceBackend) and now < self._next_cost_check:
+            return
+        self._next_cost_check = now + 1.0
+        counters = backend.counters
+        chain = self._cost_check_chain % len(counters.cost)
+        self._cost_check_chain += 1
+        running = float(counters.cost[chain])
+        actual = backend.current_cost(chain)
+        if self.spec.exact:
+            consistent = running == actual
+        else:
+            # Rounding of a running sum: relative to the size of the costs and of
+            # the terms they sum (1e-6 of it allows ~10^9 applied moves).
+            magnitude = max(abs(actual), self._cost_magnitude, self.spec.cost_scale)
+            consistent = abs(running - actual) <= 1e-6 * (1.0 + magnitude)
+        if not consistent:
+            raise ProblemError(
+                f"{self.spec.name}: the deltas of chain {chain} add up to a cost of "
+                f"{running!r}, but its state's cost is {actual!r}: the problem's "
+                "delta (or apply) disagrees with its cost"
+            )
+
+    def _raise_for_problem_bugs(self) -> None:
         status = self.backend.counters.status
         if np.any(status == STATUS["bad_tabu_attribute"]):
             self.close_progress()
@@ -448,7 +622,7 @@ class Run:
                 "[0, n_tabu_keys) or more than MAX_TABU_ATTRIBUTES (4) of them"
             )
 
-    def chunk_size(self, done, per_unit, remaining):
+    def chunk_size(self, done: int, per_unit: float, remaining: int | None) -> int:
         """Units for the next chunk: ~0.1 s of work, at least 1, at most remaining."""
         size = max(1, done) if per_unit <= 0 else int(_CHUNK_SECONDS / per_unit)
         if self.deadline != math.inf and per_unit > 0:
@@ -457,7 +631,7 @@ class Run:
         size = max(1, size)
         return size if remaining is None else min(size, remaining)
 
-    def between_chunks(self, done, total):
+    def between_chunks(self, done: int, total: int | None) -> str | None:
         """Bookkeeping after a chunk; returns a stop reason or None."""
         self.record()
         if self.show_progress:
@@ -479,10 +653,10 @@ class Run:
 
     # -- what the user sees along the way ------------------------------------
 
-    def elapsed(self):
+    def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def record(self):
+    def record(self) -> None:
         history = self.history
         counters = self.backend.counters
         history["n_evaluations"].append(int(counters.n_evaluations.sum()))
@@ -493,7 +667,7 @@ class Run:
             for key in history:  # keep every other point, the last one included
                 history[key] = history[key][::-1][::2][::-1]
 
-    def progress(self, step, total):
+    def progress(self, step: int, total: int | None) -> Progress:
         """The callback's dict: the best chain's state and cost (recomputed, so
         they agree exactly), counts and rates so far."""
         counters = self.backend.counters
@@ -514,28 +688,29 @@ class Run:
             "elapsed": self.elapsed(),
         }
 
-    def _update_progress(self, step, total):
+    def _update_progress(self, step: int, total: int | None) -> None:
         from .._progress import ProgressBar
 
         if self.progress_bar is None:
             self.progress_bar = ProgressBar(total, self.method, unit=self.unit)
         counters = self.backend.counters
-        fields = {"best": float(self.spec.objective(np.min(counters.best_cost)))}
+        fields = {"best": float(self.spec.objective(float(np.min(counters.best_cost))))}
         if not math.isnan(self.temperature):
             fields["T"] = float(self.temperature)
         if counters.n_evaluations.sum():
             fields["accept"] = _rate(counters)
         self.progress_bar.update(step, **fields)
 
-    def close_progress(self):
+    def close_progress(self) -> None:
         if self.progress_bar is not None:
             self.progress_bar.close()
             self.progress_bar = None
 
     # -- the Result ----------------------------------------------------------
 
-    def result(self, params):
+    def result(self, params: dict[str, Any]) -> Result:
         """The Result of the run; ``params`` are the method's own."""
+        assert self.stop_reason is not None  # set by loop()
         self.close_progress()
         backend = self.backend
         counters = backend.counters
@@ -593,7 +768,7 @@ class Run:
         )
 
 
-def _rate(counters):
+def _rate(counters: ChainCounters) -> float:
     """Accepted / proposed over all chains (NaN before any proposal)."""
     proposed = int(counters.n_evaluations.sum())
     return float(counters.n_accepted.sum() / proposed) if proposed else math.nan

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from ._validation import check_int
 
@@ -55,7 +56,9 @@ def _nonzero(state: np.ndarray) -> np.ndarray:
     return state
 
 
-def chain_rng_states(seed: object, n_chains: int, first_chain: int = 0) -> np.ndarray:
+def chain_rng_states(
+    seed: object, n_chains: int, first_chain: int = 0
+) -> npt.NDArray[np.uint64]:
     """xoshiro256++ states ``(n_chains, 4)`` of chains ``first_chain ...``: row
     ``c`` comes from child ``first_chain + c`` of ``SeedSequence(seed)``."""
     first_chain = check_int(first_chain, "first_chain", minimum=0)
@@ -73,7 +76,7 @@ def chain_rng_states(seed: object, n_chains: int, first_chain: int = 0) -> np.nd
 
 def replica_rng_states(
     seed: object, n_chains: int, n_replicas: int, first_chain: int = 0
-) -> np.ndarray:
+) -> npt.NDArray[np.uint64]:
     """xoshiro256++ states ``(n_chains * n_replicas, 4)`` of the replicas of
     chains ``first_chain ...`` (parallel tempering): row ``c * n_replicas + r``
     comes from grandchild ``(first_chain + c, r)`` of ``SeedSequence(seed)``, so
@@ -92,7 +95,7 @@ def replica_rng_states(
     return states
 
 
-def calibration_states(seed: object) -> np.ndarray:
+def calibration_states(seed: object) -> npt.NDArray[np.uint64]:
     """States of the ``CALIBRATION_CHAINS`` calibration streams of ``seed``."""
     root = seed_sequence(seed)
     calibration = np.random.SeedSequence(
@@ -111,7 +114,7 @@ class ChainBlock:
 
     __slots__ = ("root", "first_chain")
 
-    def __init__(self, root: np.random.SeedSequence, first_chain: int):
+    def __init__(self, root: np.random.SeedSequence, first_chain: int) -> None:
         if not isinstance(root, np.random.SeedSequence):
             raise TypeError("ChainBlock needs a numpy.random.SeedSequence root")
         self.root = root

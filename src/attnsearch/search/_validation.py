@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+from typing import Literal, overload
 
 __all__ = [
     "check_int",
@@ -25,6 +26,24 @@ __all__ = [
 RELATIVE_TOLERANCE = 1e-12
 
 
+@overload
+def check_int(
+    value: object,
+    name: str,
+    *,
+    minimum: int = ...,
+    maximum: int | None = ...,
+    allow_none: Literal[False] = ...,
+) -> int: ...
+@overload
+def check_int(
+    value: object,
+    name: str,
+    *,
+    minimum: int = ...,
+    maximum: int | None = ...,
+    allow_none: bool,
+) -> int | None: ...
 def check_int(
     value: object,
     name: str,
@@ -49,7 +68,8 @@ def check_int(
         try:
             if isinstance(value, bool):
                 raise TypeError
-            value = operator.index(value)
+            # operator.index is the check: TypeError without __index__.
+            value = operator.index(value)  # type: ignore[arg-type]
         except TypeError:
             raise TypeError(
                 f"{name} must be an int, got {type(value).__name__} {value!r}"

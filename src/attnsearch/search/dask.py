@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._seeding import ChainBlock, seed_sequence
+from ._typing import ProblemLike, Seed
 from ._validation import check_int, check_time_limit
 from .methods import method_function, method_name
+from .result import Result
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
 
 __all__ = ["merge_results", "solve"]
 
@@ -41,7 +49,7 @@ _SUMMED_PARAMS = ("swap_counts",)
 _STOP_PRIORITY = ("converged", "max_iters", "time_limit", "target", "callback")
 
 
-def _require_distributed():
+def _require_distributed() -> ModuleType:
     try:
         import distributed
     except ImportError:
@@ -53,8 +61,15 @@ def _require_distributed():
 
 
 def _run_block(
-    method_name, problem, root, first_chain, n_chains, initial, options, deadline
-):
+    method_name: str,
+    problem: ProblemLike,
+    root: np.random.SeedSequence,
+    first_chain: int,
+    n_chains: int,
+    initial: Any,
+    options: dict[str, Any],
+    deadline: float | None,
+) -> Result:
     """One task: chains first_chain .. first_chain + n_chains - 1."""
     options = dict(options)
     if deadline is not None:  # the whole call's time limit, on the wall clock
@@ -69,7 +84,14 @@ def _run_block(
     )
 
 
-def _initial_block(method_name, problem, initial_states, num_chains, lo, hi):
+def _initial_block(
+    method_name: str,
+    problem: ProblemLike,
+    initial_states: Any,
+    num_chains: int,
+    lo: int,
+    hi: int,
+) -> Any:
     """The rows of ``initial_states`` that belong to chains lo..hi-1 (a state
     shared by every chain is passed whole, as the methods broadcast it)."""
     if initial_states is None:
@@ -91,16 +113,18 @@ def _initial_block(method_name, problem, initial_states, num_chains, lo, hi):
     return initial_states
 
 
-def _concatenate_states(blocks):
+def _concatenate_states(blocks: Sequence[Result]) -> list[Any] | np.ndarray:
     if all(isinstance(r.states, np.ndarray) for r in blocks):
         return np.concatenate([r.states for r in blocks])
-    states = []
+    states: list[Any] = []
     for r in blocks:
         states.extend(list(r.states))
     return states
 
 
-def _merge_history(blocks, sizes):
+def _merge_history(
+    blocks: Sequence[Result], sizes: Sequence[int]
+) -> dict[str, np.ndarray]:
     """One trace from the blocks' traces, on the blocks' own clocks: at each
     recorded time, each chain's best so far and the evaluations summed over
     blocks (a block not yet started counts no evaluation and no best)."""
@@ -132,7 +156,7 @@ def _merge_history(blocks, sizes):
     }
 
 
-def _same(a, b):
+def _same(a: object, b: object) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
             isinstance(a, np.ndarray)
@@ -148,8 +172,8 @@ def _same(a, b):
         return False
 
 
-def _merge_params(blocks, sizes):
-    params = {}
+def _merge_params(blocks: Sequence[Result], sizes: Sequence[int]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
     for key, value in blocks[0].params.items():
         values = [r.params.get(key) for r in blocks]
         if key in _PER_CHAIN_PARAMS:
@@ -163,11 +187,9 @@ def _merge_params(blocks, sizes):
     return params
 
 
-def merge_results(blocks, *, seed, elapsed):
+def merge_results(blocks: Sequence[Result], *, seed: Seed, elapsed: float) -> Result:
     """Merge the Results of consecutive blocks of chains into one Result, as if
     the chains had run in one call (used by :func:`solve`)."""
-    from .result import Result
-
     sizes = [len(r.costs) for r in blocks]
     costs = np.concatenate([r.costs for r in blocks])
     best = int(np.argmin(costs))  # lowest chain index on ties, as one run does
@@ -203,7 +225,7 @@ def merge_results(blocks, *, seed, elapsed):
     )
 
 
-def _default_chains_per_task(client, num_chains):
+def _default_chains_per_task(client: Client, num_chains: int) -> int:
     try:
         n_slots = sum(client.nthreads().values())
     except Exception:  # a client that cannot tell: one task per chain
@@ -213,18 +235,18 @@ def _default_chains_per_task(client, num_chains):
 
 
 def solve(
-    method,
-    problem,
+    method: str | Callable[..., Result],
+    problem: ProblemLike,
     *,
-    num_chains,
-    client=None,
-    chains_per_task=None,
-    seed=None,
-    initial_states=None,
-    progress=False,
-    retries=0,
-    **options,
-):
+    num_chains: int,
+    client: Client | None = None,
+    chains_per_task: int | None = None,
+    seed: Seed = None,
+    initial_states: Any = None,
+    progress: bool = False,
+    retries: int = 0,
+    **options: Any,
+) -> Result:
     """Run a search method's chains as tasks on a Dask cluster; one Result.
 
     Parameters
@@ -290,11 +312,11 @@ def solve(
     retries = check_int(retries, "retries", minimum=0)
     if options.get("callback") is not None:
         raise TypeError(
-            "distributed.solve does not take a callback (it would run on the "
+            "search.dask.solve does not take a callback (it would run on the "
             "workers); use time_limit or target"
         )
     if options.get("progress"):
-        raise TypeError("pass progress=True to distributed.solve itself")
+        raise TypeError("pass progress=True to search.dask.solve itself")
     options.pop("callback", None)
     options.pop("progress", None)
     options.setdefault("num_threads", 1)
@@ -303,9 +325,8 @@ def solve(
 
     start = time.perf_counter()
     deadline = None if time_limit is None else time.time() + float(time_limit)
-    own_cluster = client is None
-    cluster = None
-    if own_cluster:
+    cluster = None  # a LocalCluster of our own when no client is given
+    if client is None:
         cluster = distributed.LocalCluster(processes=True, dashboard_address=":0")
         client = distributed.Client(cluster, set_as_default=False)
     try:
@@ -345,7 +366,7 @@ def solve(
             raise
         n_workers = len(client.scheduler_info().get("workers", {}))
     finally:
-        if own_cluster:
+        if cluster is not None:
             client.close()
             cluster.close()
     result = merge_results(blocks, seed=seed, elapsed=time.perf_counter() - start)
@@ -358,7 +379,13 @@ def solve(
     return result
 
 
-def _gather(distributed, client, futures, progress, method_name):
+def _gather(
+    distributed: ModuleType,
+    client: Client,
+    futures: list[Future],
+    progress: bool,
+    method_name: str,
+) -> list[Result]:
     if not progress:
         return client.gather(futures)
     from .._progress import ProgressBar

@@ -17,8 +17,11 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     import dimod
@@ -27,6 +30,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'attnsearch.search.dimod needs dimod: pip install "attnsearch[dimod]"'
     ) from error
 
+from ._typing import Progress
 from .methods.annealing import (
     _default_temperatures,
     _sample_deltas,
@@ -35,6 +39,13 @@ from .methods.annealing import (
 from .methods.hill_climbing import hill_climb
 from .methods.tabu import tabu_search
 from .problems.ising import Ising
+from .result import Result
+
+if TYPE_CHECKING:
+    from dimod.typing import BQMVectors, SamplesLike
+
+#: dimod's ``initial_states_generator`` values.
+_Generator: TypeAlias = Literal["none", "tile", "random"]
 
 __all__ = [
     "ParallelTemperingSampler",
@@ -44,11 +55,11 @@ __all__ = [
 ]
 
 
-def _ns(seconds):
+def _ns(seconds: float) -> int:
     return int(round(seconds * 1e9))
 
 
-def _timing(start):
+def _timing(start: float) -> dict[str, int]:
     """dimod's timing info of a call that sampled nothing."""
     return {
         "preprocessing_ns": _ns(time.perf_counter() - start),
@@ -57,7 +68,7 @@ def _timing(start):
     }
 
 
-def _check_count(value, name, default, minimum=1):
+def _check_count(value: object, name: str, default: int, minimum: int = 1) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -67,14 +78,14 @@ def _check_count(value, name, default, minimum=1):
     return int(value)
 
 
-def _check_seed(seed):
+def _check_seed(seed: object) -> int | None:
     """dimod's seeds are 32-bit unsigned ints (they seed NumPy's RandomState)."""
     if seed is None:
         return None
     if (
         isinstance(seed, bool)
         or not isinstance(seed, numbers.Integral)
-        or not 0 <= seed < 2**32
+        or not 0 <= int(seed) < 2**32
     ):
         raise ValueError(f"seed must be an int in [0, 2**32) or None, got {seed!r}")
     return int(seed)
@@ -83,7 +94,9 @@ def _check_seed(seed):
 class _Model:
     """A BQM as our Ising model over spins, with its variable order."""
 
-    def __init__(self, bqm, proposal="sequential"):
+    def __init__(
+        self, bqm: dimod.BinaryQuadraticModel, proposal: str = "sequential"
+    ) -> None:
         if not isinstance(bqm, dimod.BinaryQuadraticModel):
             raise TypeError(
                 f"expected a dimod.BinaryQuadraticModel, got {type(bqm).__name__}"
@@ -92,16 +105,15 @@ class _Model:
         self.variables = list(bqm.variables)
         self.n = len(self.variables)
         spin = bqm.spin
-        h, (rows, cols, values), offset = spin.to_numpy_vectors(
-            variable_order=self.variables
-        )
-        h = np.asarray(h, dtype=np.float64)
-        values = np.asarray(values, dtype=np.float64)
+        vectors = spin.to_numpy_vectors(variable_order=self.variables)
+        biases, (rows, cols, couplings), offset = cast("BQMVectors", vectors)
+        h = np.asarray(biases, dtype=np.float64)
+        values = np.asarray(couplings, dtype=np.float64)
         if not (np.isfinite(h).all() and np.isfinite(values).all()):
             raise ValueError("the model has NaN or infinite biases")
         if not math.isfinite(float(offset)):
             raise ValueError("the model's offset is not finite")
-        self.ising = None
+        self.ising: Ising | None = None  # None for a model without variables
         if self.n:
             self.ising = Ising._from_pairs(
                 h,
@@ -112,7 +124,7 @@ class _Model:
                 proposal,
             )
 
-    def spins_of(self, sampleset):
+    def spins_of(self, sampleset: dimod.SampleSet) -> npt.NDArray[np.int8]:
         """Initial states parsed by dimod, as spins in our variable order."""
         columns = [sampleset.variables.index(v) for v in self.variables]
         states = np.asarray(sampleset.record.sample)[:, columns]
@@ -120,7 +132,9 @@ class _Model:
             states = 2 * states.astype(np.int8) - 1
         return np.ascontiguousarray(states, dtype=np.int8)
 
-    def sampleset(self, spins, info, **vectors):
+    def sampleset(
+        self, spins: npt.ArrayLike, info: dict[str, Any], **vectors: Any
+    ) -> dimod.SampleSet:
         spins = np.asarray(spins, dtype=np.int8)
         if spins.ndim != 2:
             spins = spins.reshape(-1, self.n)
@@ -134,8 +148,13 @@ class _OurSampler(dimod.Sampler, dimod.Initialized):
     """Shared parsing of reads, seeds and initial states."""
 
     def _initial(
-        self, model, initial_states, initial_states_generator, num_reads, seed
-    ):
+        self,
+        model: _Model,
+        initial_states: SamplesLike | dimod.SampleSet | None,
+        initial_states_generator: _Generator,
+        num_reads: int | None,
+        seed: int | None,
+    ) -> tuple[npt.NDArray[np.int8] | None, int]:
         """(spins per read or None for our own random starts, num_reads)."""
         if initial_states_generator not in ("none", "tile", "random"):
             raise ValueError(
@@ -146,7 +165,8 @@ class _OurSampler(dimod.Sampler, dimod.Initialized):
             return None, _check_count(num_reads, "num_reads", 1)
         parsed = self.parse_initial_states(
             model.bqm,
-            initial_states=initial_states,
+            # dimod takes a SampleSet too, though its annotation leaves it out.
+            initial_states=cast("SamplesLike | None", initial_states),
             initial_states_generator=initial_states_generator,
             num_reads=num_reads,
             seed=seed,
@@ -154,7 +174,13 @@ class _OurSampler(dimod.Sampler, dimod.Initialized):
         return model.spins_of(parsed.initial_states), parsed.num_reads
 
     @staticmethod
-    def _sample(model, info, start, run, vectors=None):
+    def _sample(
+        model: _Model,
+        info: dict[str, Any],
+        start: float,
+        run: Callable[[], Result],
+        vectors: Callable[[Result], dict[str, np.ndarray]] | None = None,
+    ) -> tuple[Result, dimod.SampleSet]:
         """Run ``run()`` (a Result), time it as dimod does, build the SampleSet
         (``vectors(result)``: extra per-read data vectors)."""
         sampling = time.perf_counter()
@@ -169,7 +195,9 @@ class _OurSampler(dimod.Sampler, dimod.Initialized):
         info["timing"]["postprocessing_ns"] = _ns(time.perf_counter() - post)
         return result, sampleset
 
-    def _empty(self, model, num_reads, info):
+    def _empty(
+        self, model: _Model, num_reads: int, info: dict[str, Any]
+    ) -> dimod.SampleSet:
         return model.sampleset(np.empty((num_reads, 0), dtype=np.int8), info)
 
 
@@ -196,7 +224,7 @@ class SimulatedAnnealingSampler(_OurSampler):
     16
     """
 
-    parameters = {
+    parameters: dict[str, list[str]] = {
         "beta_range": [],
         "num_reads": [],
         "num_sweeps": [],
@@ -212,27 +240,29 @@ class SimulatedAnnealingSampler(_OurSampler):
         "descent": [],
         "num_threads": [],
     }
-    properties = {"beta_schedule_options": ("linear", "geometric", "custom")}
+    properties: dict[str, Any] = {
+        "beta_schedule_options": ("linear", "geometric", "custom")
+    }
 
     def sample(
         self,
-        bqm,
-        beta_range=None,
-        num_reads=None,
-        num_sweeps=None,
-        num_sweeps_per_beta=1,
-        beta_schedule_type="geometric",
-        seed=None,
-        interrupt_function=None,
-        beta_schedule=None,
-        initial_states=None,
-        initial_states_generator="random",
-        randomize_order=False,
-        proposal_acceptance_criteria="Metropolis",
-        descent=True,
-        num_threads=None,
-        **kwargs,
-    ):
+        bqm: dimod.BinaryQuadraticModel,
+        beta_range: Sequence[float] | None = None,
+        num_reads: int | None = None,
+        num_sweeps: int | None = None,
+        num_sweeps_per_beta: int = 1,
+        beta_schedule_type: Literal["linear", "geometric", "custom"] = "geometric",
+        seed: int | None = None,
+        interrupt_function: Callable[[], bool] | None = None,
+        beta_schedule: npt.ArrayLike | None = None,
+        initial_states: SamplesLike | dimod.SampleSet | None = None,
+        initial_states_generator: _Generator = "random",
+        randomize_order: bool = False,
+        proposal_acceptance_criteria: str = "Metropolis",
+        descent: bool = True,
+        num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> dimod.SampleSet:
         """Sample from ``bqm``; see the class docstring and dwave-samplers'."""
         start = time.perf_counter()
         self.remove_unknown_kwargs(**kwargs)
@@ -263,11 +293,12 @@ class SimulatedAnnealingSampler(_OurSampler):
             beta_schedule,
             seed,
         )
-        info = {
+        info: dict[str, Any] = {
             "beta_range": reported_range,
             "beta_schedule_type": beta_schedule_type,
         }
-        if model.n == 0 or num_reads == 0:
+        ising = model.ising  # None when the model has no variables
+        if ising is None or num_reads == 0:
             info["timing"] = _timing(start)
             return self._empty(model, num_reads, info)
         if betas.size == 0:  # no sweep: the initial states, as dwave-samplers does
@@ -285,7 +316,7 @@ class SimulatedAnnealingSampler(_OurSampler):
         callback = None
         if interrupt_function is not None:
 
-            def callback(progress):
+            def callback(progress: Progress) -> bool:
                 return bool(interrupt_function())
 
         _, sampleset = self._sample(
@@ -293,7 +324,7 @@ class SimulatedAnnealingSampler(_OurSampler):
             info,
             start,
             lambda: simulated_annealing(
-                model.ising,
+                ising,
                 num_sweeps=len(temperatures),
                 schedule=temperatures,
                 num_chains=num_reads,
@@ -307,7 +338,15 @@ class SimulatedAnnealingSampler(_OurSampler):
         return sampleset
 
     @staticmethod
-    def _betas(model, beta_range, num_sweeps, per_beta, kind, schedule, seed):
+    def _betas(
+        model: _Model,
+        beta_range: Sequence[float] | None,
+        num_sweeps: int | None,
+        per_beta: int,
+        kind: str,
+        schedule: npt.ArrayLike | None,
+        seed: int | None,
+    ) -> tuple[list[float], npt.NDArray[np.float64]]:
         """(the beta range to report, the schedule of betas)."""
         if kind == "custom":
             if schedule is None:
@@ -331,7 +370,7 @@ class SimulatedAnnealingSampler(_OurSampler):
             raise ValueError("num_sweeps must be a multiple of num_sweeps_per_beta")
         num_betas = num_sweeps // per_beta
         if beta_range is None:
-            if model.n == 0:
+            if model.ising is None:  # no variables
                 hot, cold = 0.1, 1.0
             else:
                 hot, cold = _default_beta_range(model.ising, seed)
@@ -357,7 +396,7 @@ class SimulatedAnnealingSampler(_OurSampler):
         return reported, np.geomspace(hot, cold, num_betas)
 
 
-def _default_beta_range(ising, seed):
+def _default_beta_range(ising: Ising, seed: int | None) -> tuple[float, float]:
     """(β_hot, β_cold) from the calibration walks simulated_annealing uses."""
     from ._run import Run
 
@@ -405,7 +444,7 @@ class ParallelTemperingSampler(_OurSampler):
     (2, 2)
     """
 
-    parameters = {
+    parameters: dict[str, list[str]] = {
         "beta_range": [],
         "num_reads": [],
         "num_sweeps": [],
@@ -417,23 +456,23 @@ class ParallelTemperingSampler(_OurSampler):
         "cluster_moves": [],
         "num_threads": [],
     }
-    properties = {}
+    properties: dict[str, Any] = {}
 
     def sample(
         self,
-        bqm,
-        beta_range=None,
-        num_reads=None,
-        num_sweeps=None,
-        num_replicas=None,
-        seed=None,
-        interrupt_function=None,
-        initial_states=None,
-        initial_states_generator="random",
-        cluster_moves="auto",
-        num_threads=None,
-        **kwargs,
-    ):
+        bqm: dimod.BinaryQuadraticModel,
+        beta_range: Sequence[float] | None = None,
+        num_reads: int | None = None,
+        num_sweeps: int | None = None,
+        num_replicas: int | None = None,
+        seed: int | None = None,
+        interrupt_function: Callable[[], bool] | None = None,
+        initial_states: SamplesLike | dimod.SampleSet | None = None,
+        initial_states_generator: _Generator = "random",
+        cluster_moves: Literal["auto"] | bool = "auto",
+        num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> dimod.SampleSet:
         """Sample from ``bqm``; see the class docstring."""
         from .methods.tempering import parallel_tempering
 
@@ -461,22 +500,24 @@ class ParallelTemperingSampler(_OurSampler):
         initial, num_reads = self._initial(
             model, initial_states, initial_states_generator, num_reads, seed
         )
-        info = {}
-        if model.n == 0 or num_reads == 0:
+        info: dict[str, Any] = {}
+        ising = model.ising  # None when the model has no variables
+        if ising is None or num_reads == 0:
             info["timing"] = _timing(start)
             return self._empty(model, num_reads, info)
         callback = None
         if interrupt_function is not None:
+            interrupt = interrupt_function
 
-            def callback(progress):
-                return bool(interrupt_function())
+            def callback(progress: Progress) -> bool:
+                return bool(interrupt())
 
         result, sampleset = self._sample(
             model,
             info,
             start,
             lambda: parallel_tempering(
-                model.ising,
+                ising,
                 num_sweeps=num_sweeps,
                 num_replicas=num_replicas,
                 t_min=t_min,
@@ -510,7 +551,7 @@ class TabuSampler(_OurSampler):
     as well as) the time.
     """
 
-    parameters = {
+    parameters: dict[str, list[str]] = {
         "initial_states": [],
         "initial_states_generator": [],
         "num_reads": [],
@@ -521,22 +562,22 @@ class TabuSampler(_OurSampler):
         "energy_threshold": [],
         "num_threads": [],
     }
-    properties = {}
+    properties: dict[str, Any] = {}
 
     def sample(
         self,
-        bqm,
-        initial_states=None,
-        initial_states_generator="random",
-        num_reads=None,
-        seed=None,
-        tenure=None,
-        timeout=20,
-        max_iters=None,
-        energy_threshold=None,
-        num_threads=None,
-        **kwargs,
-    ):
+        bqm: dimod.BinaryQuadraticModel,
+        initial_states: SamplesLike | dimod.SampleSet | None = None,
+        initial_states_generator: _Generator = "random",
+        num_reads: int | None = None,
+        seed: int | None = None,
+        tenure: int | None = None,
+        timeout: float | None = 20,
+        max_iters: int | None = None,
+        energy_threshold: float | None = None,
+        num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> dimod.SampleSet:
         """Sample from ``bqm``; ``timeout`` is in milliseconds per read."""
         start = time.perf_counter()
         self.remove_unknown_kwargs(**kwargs)
@@ -555,8 +596,9 @@ class TabuSampler(_OurSampler):
         initial, num_reads = self._initial(
             model, initial_states, initial_states_generator, num_reads, seed
         )
-        info = {}
-        if model.n == 0 or num_reads == 0:
+        info: dict[str, Any] = {}
+        ising = model.ising  # None when the model has no variables
+        if ising is None or num_reads == 0:
             info["timing"] = _timing(start)
             return self._empty(model, num_reads, info)
         from .._threading import effective_n_threads
@@ -566,7 +608,7 @@ class TabuSampler(_OurSampler):
         if timeout is not None:  # ms per read, reads run `threads` at a time
             time_limit = timeout / 1000.0 * math.ceil(num_reads / threads)
         if tenure is not None:
-            tenure = _check_count(tenure, "tenure", None, minimum=0)
+            tenure = _check_count(tenure, "tenure", 0, minimum=0)  # not None here
             if tenure >= model.n:
                 raise ValueError(f"tenure must be < the number of variables {model.n}")
         result, sampleset = self._sample(
@@ -574,7 +616,7 @@ class TabuSampler(_OurSampler):
             info,
             start,
             lambda: tabu_search(
-                model.ising,
+                ising,
                 tenure=tenure,
                 max_iters=max_iters,
                 num_chains=num_reads,
@@ -595,25 +637,25 @@ class SteepestDescentSampler(_OurSampler):
     read, from random or given states (dimod ``Sampler``): every read is a
     local minimum. ``num_steps`` in the sample set counts the flips."""
 
-    parameters = {
+    parameters: dict[str, list[str]] = {
         "num_reads": [],
         "initial_states": [],
         "initial_states_generator": [],
         "seed": [],
         "num_threads": [],
     }
-    properties = {}
+    properties: dict[str, Any] = {}
 
     def sample(
         self,
-        bqm,
-        num_reads=None,
-        initial_states=None,
-        initial_states_generator="random",
-        seed=None,
-        num_threads=None,
-        **kwargs,
-    ):
+        bqm: dimod.BinaryQuadraticModel,
+        num_reads: int | None = None,
+        initial_states: SamplesLike | dimod.SampleSet | None = None,
+        initial_states_generator: _Generator = "random",
+        seed: int | None = None,
+        num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> dimod.SampleSet:
         """Sample from ``bqm``: a local minimum per read."""
         start = time.perf_counter()
         self.remove_unknown_kwargs(**kwargs)
@@ -622,8 +664,9 @@ class SteepestDescentSampler(_OurSampler):
         initial, num_reads = self._initial(
             model, initial_states, initial_states_generator, num_reads, seed
         )
-        info = {}
-        if model.n == 0 or num_reads == 0:
+        info: dict[str, Any] = {}
+        ising = model.ising  # None when the model has no variables
+        if ising is None or num_reads == 0:
             info["timing"] = _timing(start)
             return self._empty(model, num_reads, info)
         _, sampleset = self._sample(
@@ -631,7 +674,7 @@ class SteepestDescentSampler(_OurSampler):
             info,
             start,
             lambda: hill_climb(
-                model.ising,
+                ising,
                 strategy="best",
                 num_chains=num_reads,
                 initial_states=initial,

@@ -6,16 +6,24 @@ import inspect
 import math
 import numbers
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from ._seeding import CALIBRATION_CHAINS, seed_sequence
+from ._typing import Progress, Seed
 from ._validation import check_int, check_time_limit
 from .methods import METHODS, method_function
 from .methods.annealing import _CALIBRATION_MOVES
 from .methods.tempering import default_num_replicas
 from .problems.continuous import BUILTIN_FUNCTIONS, Continuous
 from .problems.continuous._core import ADAPTATION
+from .problems.continuous.problem import BoundsLike
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 __all__ = ["minimize", "MINIMIZE_METHODS"]
 
@@ -35,7 +43,9 @@ _STATUS = {"max_iters": 0, "converged": 0, "target": 0, "time_limit": 1, "callba
 _X0_SWARM_KEY = 2**63 - 2
 
 
-def _wrap_callback(callback):
+def _wrap_callback(
+    callback: Callable[..., object] | None,
+) -> tuple[Callable[[Progress], bool], dict[str, bool]] | tuple[None, None]:
     """SciPy's rule: ``callback(intermediate_result)`` when that is its only
     parameter's name, else ``callback(xk)``. Raising StopIteration stops."""
     if callback is None:
@@ -51,7 +61,7 @@ def _wrap_callback(callback):
     new_style = names == {"intermediate_result"}
     state = {"stopped": False}
 
-    def ours(progress):
+    def ours(progress: Progress) -> bool:
         x = np.array(progress["best_state"], dtype=float)
         try:
             if new_style:
@@ -73,7 +83,9 @@ def _wrap_callback(callback):
     return ours, state
 
 
-def _evaluations_per_iteration(method, problem, options, num_chains):
+def _evaluations_per_iteration(
+    method: str, problem: Continuous, options: dict[str, Any], num_chains: int
+) -> int:
     dim = problem.dim
     neighbourhood = 2 * dim * int(ADAPTATION["scales"])
     if method == "pso":
@@ -91,7 +103,7 @@ def _evaluations_per_iteration(method, problem, options, num_chains):
     return per_chain * num_chains
 
 
-def _calibration_evaluations(method, options):
+def _calibration_evaluations(method: str, options: dict[str, Any]) -> int:
     """Function evaluations spent before the search proper: the calibration
     walks of automatic temperatures (4 walks of 500 moves from random points)
     and the random points that size the improvement tolerance."""
@@ -113,7 +125,7 @@ def _calibration_evaluations(method, options):
     return 0
 
 
-def _replicas(problem, options):
+def _replicas(problem: Continuous, options: dict[str, Any]) -> int:
     """Replicas of each parallel tempering chain (one start each)."""
     ladder = options.get("ladder", "geometric")
     if not isinstance(ladder, str):
@@ -125,16 +137,26 @@ class _PolishSpent(Exception):
     """The polish's evaluations or time are spent."""
 
 
-def _polish(problem, x0, f0, budget, deadline):
+def _polish(
+    problem: Continuous,
+    x0: npt.NDArray[np.float64],
+    f0: float,
+    budget: int | None,
+    deadline: float | None,
+) -> tuple[npt.NDArray[np.float64], float, int]:
     """L-BFGS-B from ``x0`` inside the bounds, at most ``budget`` evaluations
     (None: SciPy's own limits) and until ``deadline`` (monotonic seconds);
     returns (best point, its value, evaluations)."""
     from scipy.optimize import minimize as scipy_minimize
 
     lower, upper = problem.lower, problem.upper
-    best = {"x": np.array(x0, dtype=np.float64), "f": float(f0), "calls": 0}
+    best: dict[str, Any] = {
+        "x": np.array(x0, dtype=np.float64),
+        "f": float(f0),
+        "calls": 0,
+    }
 
-    def value(x):
+    def value(x: npt.NDArray[np.float64]) -> float:
         if budget is not None and best["calls"] >= budget:
             raise _PolishSpent
         if deadline is not None and time.monotonic() > deadline:
@@ -148,7 +170,7 @@ def _polish(problem, x0, f0, budget, deadline):
             best["x"], best["f"] = point, f
         return f
 
-    options = {} if budget is None else {"maxfun": max(1, budget)}
+    options: dict[str, Any] = {} if budget is None else {"maxfun": max(1, budget)}
     try:
         scipy_minimize(
             value,
@@ -165,17 +187,24 @@ def _polish(problem, x0, f0, budget, deadline):
 class _Counted:
     """The user's function, counting evaluations (rows, when vectorized)."""
 
-    def __init__(self, fun, args, vectorized):
+    def __init__(
+        self, fun: Callable[..., npt.ArrayLike], args: tuple[Any, ...], vectorized: bool
+    ) -> None:
         self.fun, self.args, self.vectorized = fun, args, vectorized
         self.calls = 0
         self.__name__ = getattr(fun, "__name__", "function")
 
-    def __call__(self, x):
+    def __call__(self, x: npt.NDArray[np.float64]) -> npt.ArrayLike:
         self.calls += len(x) if self.vectorized else 1
         return self.fun(x, *self.args)
 
 
-def _problem(fun, bounds, args, vectorized):
+def _problem(
+    fun: Callable[..., npt.ArrayLike] | str,
+    bounds: BoundsLike,
+    args: tuple[Any, ...],
+    vectorized: bool,
+) -> Continuous:
     if isinstance(fun, str):
         if args:
             raise ValueError("args cannot be passed to a built-in function")
@@ -201,24 +230,24 @@ def _problem(fun, bounds, args, vectorized):
 
 
 def minimize(
-    fun,
-    bounds,
+    fun: Callable[..., npt.ArrayLike] | str,
+    bounds: BoundsLike,
     *,
-    x0=None,
-    args=(),
-    method="pso",
-    callback=None,
-    seed=None,
-    maxiter=None,
-    maxfev=None,
-    vectorized=False,
-    num_chains=1,
-    num_threads=None,
-    time_limit=None,
-    target=None,
-    polish=True,
-    **options,
-):
+    x0: npt.ArrayLike | None = None,
+    args: tuple[Any, ...] = (),
+    method: Literal["pso", "anneal", "pt", "hill", "stochastic", "tabu"] = "pso",
+    callback: Callable[..., object] | None = None,
+    seed: Seed = None,
+    maxiter: int | None = None,
+    maxfev: int | None = None,
+    vectorized: bool = False,
+    num_chains: int = 1,
+    num_threads: int | None = None,
+    time_limit: float | None = None,
+    target: float | None = None,
+    polish: bool = True,
+    **options: Any,
+) -> OptimizeResult:
     """Minimise ``fun`` over a box with a global search method, SciPy-style.
 
     Parameters
@@ -304,8 +333,10 @@ def minimize(
     if not isinstance(polish, bool | np.bool_):
         raise TypeError(f"polish must be True or False, got {polish!r}")
     problem = _problem(fun, bounds, args, vectorized)
-    if problem._core is None:
-        problem.func.calls = 0  # not the call that checked the signature
+    # The user's callable, counting its calls (None for a built-in name).
+    counted = problem.func if isinstance(problem.func, _Counted) else None
+    if counted is not None:
+        counted.calls = 0  # not the call that checked the signature
     num_chains = check_int(num_chains, "num_chains")
     maxiter = check_int(maxiter, "maxiter", allow_none=True)
     maxfev = check_int(maxfev, "maxfev", allow_none=True)
@@ -403,9 +434,9 @@ def minimize(
     ):
         raise TypeError(f"target must be a number or None, got {target!r}")
     started = time.monotonic()
-    search_time = time_limit
-    if polish and time_limit is not None:
-        search_time = 0.9 * check_time_limit(time_limit)
+    search_time = limit = check_time_limit(time_limit)
+    if polish and limit is not None:
+        search_time = 0.9 * limit
     result = runner(
         problem,
         num_chains=num_chains,
@@ -421,14 +452,14 @@ def minimize(
     if stopped is not None and stopped["stopped"]:
         reason = "callback"
     params = result.params
-    if isinstance(fun, str):  # compiled: the evaluations are counted by the method
+    if counted is None:  # compiled: the evaluations are counted by the method
         nfev = int(result.n_evaluations) + _calibration_evaluations(method, options)
         if method == "pt":
             nfev += num_chains * (_replicas(problem, options) + 1)
         elif method != "pso":  # the swarm's first evaluation is in n_evaluations
             nfev += num_chains
     else:
-        nfev = problem.func.calls
+        nfev = counted.calls
     if method == "anneal":
         nit = int(params.get("sweeps_done", 0))
     elif method == "pt":
@@ -440,16 +471,16 @@ def minimize(
     x = np.array(result.best_state, dtype=np.float64)
     polish_nfev = 0
     if polish and reason not in ("callback", "target", "interrupted"):
-        budget = None if maxfev is None else maxfev - nfev
-        deadline = None if time_limit is None else started + time_limit
-        if budget is None or budget > 0:
+        polish_left = None if maxfev is None else maxfev - nfev
+        deadline = None if limit is None else started + limit
+        if polish_left is None or polish_left > 0:
             x_polished, f_polished, polish_nfev = _polish(
-                problem, x, fun_value, budget, deadline
+                problem, x, fun_value, polish_left, deadline
             )
-            if isinstance(fun, str):  # compiled: count here (a callable counts itself)
+            if counted is None:  # compiled: count here (a callable counts itself)
                 nfev += polish_nfev
             else:
-                nfev = problem.func.calls
+                nfev = counted.calls
             if f_polished < fun_value:
                 x, fun_value = x_polished, f_polished
     success = reason != "callback" and math.isfinite(fun_value)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["Result", "STOP_REASONS"]
 
@@ -70,23 +75,23 @@ class Result:
     best_state: Any
     best_cost: float
     objective: float
-    states: Any
-    costs: np.ndarray
-    history: dict
+    states: list[Any] | np.ndarray
+    costs: npt.NDArray[np.float64]
+    history: dict[str, np.ndarray]
     acceptance_rate: float
     n_evaluations: int
     elapsed: float
     stop_reason: str
     method: str
-    params: dict = field(default_factory=dict)
-    acceptance_counts: tuple = (0, 0)
+    params: dict[str, Any] = field(default_factory=dict)
+    acceptance_counts: tuple[int, int] = (0, 0)
 
     @property
     def best_chain(self) -> int:
         """Index of the chain that found ``best_state`` (lowest index on ties)."""
         return int(np.argmin(self.costs))
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Figure:
         """Best objective of each chain against evaluations (and, for annealing,
         the temperature on a second axis). Needs matplotlib (``attnsearch[plot]``).
 
@@ -98,7 +103,7 @@ class Result:
 
         return result_history(self, ax=ax)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Result(method={self.method!r}, objective={self.objective!r}, "
             f"best_cost={self.best_cost!r}, chains={len(self.costs)}, "

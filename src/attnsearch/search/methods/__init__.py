@@ -16,6 +16,9 @@ validates the method's parameters, derives its defaults and drives
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ..result import Result
 from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
 from .hill_climbing import hill_climb
 from .stochastic import stochastic_hill_climb
@@ -50,7 +53,7 @@ METHODS = {
     "pt": "parallel_tempering",
 }
 
-_FUNCTIONS = {
+_FUNCTIONS: dict[str, Callable[..., Result]] = {
     "simulated_annealing": simulated_annealing,
     "hill_climb": hill_climb,
     "stochastic_hill_climb": stochastic_hill_climb,
@@ -60,7 +63,7 @@ _FUNCTIONS = {
 }
 
 
-def method_name(method: object) -> str:
+def method_name(method: str | Callable[..., Result]) -> str:
     """The full name of ``method``: a short name, a full name or the function.
 
     Raises
@@ -79,6 +82,6 @@ def method_name(method: object) -> str:
     )
 
 
-def method_function(method: object):
+def method_function(method: str | Callable[..., Result]) -> Callable[..., Result]:
     """The function of ``method`` (see :func:`method_name`)."""
     return _FUNCTIONS[method_name(method)]

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from ..._backends import BackendName
 from .._run import STATUS, Run
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int, check_optional_float, rounding_tolerance
+from ..result import Result
 
 __all__ = ["simulated_annealing", "temperature_schedule", "SCHEDULES"]
 
 #: Named temperature schedules (see :func:`temperature_schedule`).
 SCHEDULES = ("geometric", "linear", "exponential", "logarithmic")
+#: The type of a schedule's name.
+ScheduleName: TypeAlias = Literal["geometric", "linear", "exponential", "logarithmic"]
 _DEFAULT_SWEEPS = 1000
 _CALIBRATION_MOVES = 500
 _MAX_REPORTED_TEMPERATURES = 100_000
@@ -24,7 +32,9 @@ COLD_ACCEPTANCES_PER_SWEEP = 1e-3
 _DESCENT_RESERVE = 0.02
 
 
-def temperature_schedule(kind, t_start, t_end, num_sweeps):
+def temperature_schedule(
+    kind: ScheduleName, t_start: float, t_end: float, num_sweeps: int
+) -> npt.NDArray[np.float64]:
     """Temperature of each sweep of one high-to-low pass.
 
     Parameters
@@ -55,7 +65,9 @@ class _Schedule:
     never builds its whole temperature array, and any slice equals the same
     entries of the full array bit for bit (elementwise formulas)."""
 
-    def __init__(self, kind, t_start, t_end, num_sweeps):
+    def __init__(
+        self, kind: str, t_start: float, t_end: float, num_sweeps: int
+    ) -> None:
         if kind not in SCHEDULES:
             raise ValueError(
                 f"schedule must be one of {SCHEDULES} or an array, got {kind!r}"
@@ -83,7 +95,7 @@ class _Schedule:
             self.k0 = math.exp(0.5 * (lo + hi))
             self.c = t_start * math.log(self.k0)
 
-    def at(self, fractions):
+    def at(self, fractions: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Temperatures at positions ``fractions`` in [0, 1] of the pass (0: the
         first sweep, 1: the last): the same curve for a pass of any length, which
         is what a schedule refitted to a time limit follows."""
@@ -102,7 +114,7 @@ class _Schedule:
         temps[fractions >= 1] = self.t_end
         return temps
 
-    def __call__(self, start, stop):
+    def __call__(self, start: int, stop: int) -> npt.NDArray[np.float64]:
         """Temperatures of sweeps start..stop-1."""
         count = self.num_sweeps
         if count == 1:
@@ -124,7 +136,9 @@ class _Schedule:
         return temps
 
 
-def _default_temperatures(run, deltas, sweep_len):
+def _default_temperatures(
+    run: Run, deltas: npt.NDArray[np.float64], sweep_len: int
+) -> tuple[float, float]:
     """The documented rule (see :func:`simulated_annealing`, Notes).
 
     ``t_start``: the median worsening move of a random walk is accepted with
@@ -142,21 +156,26 @@ def _default_temperatures(run, deltas, sweep_len):
     return t_start, min(t_end, t_start)
 
 
-def _sample_deltas(run):
+def _sample_deltas(run: Run) -> npt.NDArray[np.float64]:
     """Deltas of random walks from random states on the calibration streams, which
     depend only on the seed (not on num_chains or which chains a worker runs)."""
-    probe = run.calibration_backend()
-    return np.asarray(probe.call("sample_deltas", n_samples=_CALIBRATION_MOVES)).ravel()
+    return run.sample_deltas(_CALIBRATION_MOVES)
 
 
-def _descend(run, tolerance, sweep_len, backend=None, max_sweeps=None):
+def _descend(
+    run: Run,
+    tolerance: float,
+    sweep_len: int,
+    backend: Any = None,
+    max_sweeps: int | None = None,
+) -> None:
     """The zero-temperature descent that ends every pass: every chain continues
     from its best state and descends to a local optimum -- first-improvement hill
     climbing over the whole neighbourhood where it is enumerable and small, else
     zero-temperature sweeps until a sweep improves no chain (at most
     ``max_sweeps``). Stops at the run's deadline. The sweep counters
     (``progress``) are left as they were. ``backend``: the run's by default."""
-    backend = run.backend if backend is None else backend
+    backend = run.chain_backend if backend is None else backend
     counters = backend.counters
     backend.restart_from_best()
     progress = counters.progress.copy()
@@ -195,24 +214,24 @@ def _descend(run, tolerance, sweep_len, backend=None, max_sweeps=None):
 
 
 def simulated_annealing(
-    problem,
+    problem: ProblemLike,
     *,
-    num_sweeps=None,
-    schedule="geometric",
-    t_start=None,
-    t_end=None,
-    reheats=0,
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-    descent=True,
-):
+    num_sweeps: int | None = None,
+    schedule: ScheduleName | npt.ArrayLike = "geometric",
+    t_start: float | None = None,
+    t_end: float | None = None,
+    reheats: int = 0,
+    num_chains: int = 1,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+    descent: bool = True,
+) -> Result:
     """Simulated annealing with Metropolis acceptance on independent parallel chains.
 
     Each chain proposes moves (Ising: every spin in turn; other problems: a
@@ -247,7 +266,10 @@ def simulated_annealing(
     num_chains : int, default 1
         Independent chains (restarts), run in parallel with OpenMP.
     initial_states : array_like, optional
-        One state for all chains or one per chain (default: random).
+        One state for all chains or one per chain (default: random). Built-in
+        problems: an array of shape ``(n,)`` or ``(num_chains, n)``. Python
+        problems: a ``list`` of ``num_chains`` states, or any other object as
+        the one state of every chain.
     target : float, optional
         Stop once a chain's objective reaches it (≤ for minimised objectives,
         ≥ for cut sizes and ``maximize=True`` problems).
@@ -342,7 +364,9 @@ def simulated_annealing(
     num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
     t_start = check_optional_float(t_start, "t_start", positive=True)
     t_end = check_optional_float(t_end, "t_end", positive=True)
+    chains = run.chain_backend
 
+    temperatures: Any
     if isinstance(schedule, str):
         schedule_name = schedule
         if schedule not in SCHEDULES:
@@ -370,26 +394,25 @@ def simulated_annealing(
             raise ValueError(
                 "t_start/t_end cannot be combined with an explicit schedule"
             )
-        temperatures = np.asarray(schedule, dtype=np.float64)
-        if temperatures.ndim != 1 or temperatures.size == 0:
+        explicit = np.asarray(schedule, dtype=np.float64)
+        if explicit.ndim != 1 or explicit.size == 0:
             raise ValueError("an explicit schedule must be a non-empty 1-d array")
-        if not np.all(np.isfinite(temperatures)) or np.any(temperatures < 0):
+        if not np.all(np.isfinite(explicit)) or np.any(explicit < 0):
             raise ValueError("schedule temperatures must be finite and >= 0")
-        if num_sweeps is not None and num_sweeps != temperatures.size:
+        if num_sweeps is not None and num_sweeps != explicit.size:
             raise ValueError(
                 f"num_sweeps={num_sweeps} but the schedule has "
-                f"{temperatures.size} temperatures"
+                f"{explicit.size} temperatures"
             )
-        num_sweeps = temperatures.size
-        t_start, t_end = float(temperatures[0]), float(temperatures[-1])
-        explicit = temperatures
+        num_sweeps = explicit.size
+        t_start, t_end = float(explicit[0]), float(explicit[-1])
         temperatures = lambda start, stop: explicit[start:stop]  # noqa: E731
 
     descent = bool(descent)
-    tolerance = []  # measured at the first descent, inside the run loop's guard
+    tolerance: list[float] = []  # measured at the first descent, in the loop's guard
 
-    def anneal(temps):
-        run.backend.call(
+    def anneal(temps: npt.NDArray[np.float64]) -> None:
+        chains.call(
             "anneal",
             temperatures=temps,
             sweep_len=sweep_len,
@@ -398,26 +421,29 @@ def simulated_annealing(
         )
         run.temperature = float(temps[-1])
 
-    def end_pass():
+    def end_pass() -> None:
         if descent:
             if not tolerance:
                 tolerance.append(run.improvement_tolerance())
             _descend(run, tolerance[0], sweep_len)
 
+    assert num_sweeps is not None  # set on every path above
+    per_pass: int = num_sweeps
+    total: int | None
     if timed:
         plan = _TimedPasses(run, temperatures, passes)
         advance, total = plan.advance(anneal, end_pass), None
     else:
-        total = passes * num_sweeps
+        total = passes * per_pass
 
-        def advance(done, size):
+        def advance(done: int, size: int) -> int:
             # Chunks end at pass boundaries: each pass restarts from the best states.
-            pass_index, sweep = divmod(done, num_sweeps)
+            pass_index, sweep = divmod(done, per_pass)
             if sweep == 0 and pass_index:
-                run.backend.restart_from_best()
-            size = min(size, num_sweeps - sweep)
+                chains.restart_from_best()
+            size = min(size, per_pass - sweep)
             anneal(temperatures(sweep, sweep + size))
-            if sweep + size == num_sweeps:
+            if sweep + size == per_pass:
                 end_pass()
             return size
 
@@ -458,28 +484,34 @@ class _TimedPasses:
     that the pass reaches ``t_end`` when its share of the time is spent, minus a
     small reserve for the final descent."""
 
-    def __init__(self, run, schedule, passes):
+    def __init__(self, run: Run, schedule: _Schedule, passes: int) -> None:
         self.run = run
         self.schedule = schedule
         self.passes = passes
         self.pass_index = 0
         self.fraction = 0.0  # position of the next sweep on the curve, in [0, 1]
-        self.rate = None  # sweeps per second, measured
+        self.rate: float | None = None  # sweeps per second, measured
+        assert run.time_limit is not None  # a timed run
         self.reserve = _DESCENT_RESERVE * run.time_limit
         self.first_pass_sweeps = 0
-        self._first = []
+        self._first: list[npt.NDArray[np.float64]] = []
 
-    def first_pass_temperatures(self):
+    def first_pass_temperatures(self) -> npt.NDArray[np.float64] | None:
         if not self._first or self.first_pass_sweeps > _MAX_REPORTED_TEMPERATURES:
             return None
         return np.concatenate(self._first)
 
-    def advance(self, anneal, end_pass):
-        def advance(done, size):
+    def advance(
+        self,
+        anneal: Callable[[npt.NDArray[np.float64]], None],
+        end_pass: Callable[[], None],
+    ) -> Callable[[int, int], int]:
+        def advance(done: int, size: int) -> int:
             if self.pass_index == self.passes:
                 return 0  # every pass done: the run loop stops ("max_iters")
             if self.fraction == 0.0 and self.pass_index:
-                self.run.backend.restart_from_best()
+                self.run.chain_backend.restart_from_best()
+            left: float
             if self.rate is None:
                 left = math.inf  # no rate yet: one sweep at t_start measures it
                 size = 1
@@ -487,7 +519,7 @@ class _TimedPasses:
                 seconds = self.run.deadline - self.reserve - time.monotonic()
                 share = seconds / (self.passes - self.pass_index)
                 left = max(1, int(self.rate * share))
-            count = min(size, left)
+            count = int(min(size, left))
             if left == math.inf or left <= 1:
                 step = 0.0 if left == math.inf else 1.0
             else:

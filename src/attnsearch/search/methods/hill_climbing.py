@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
+from ..._backends import BackendName
 from .._run import Run, require_neighbourhood
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int
+from ..result import Result
 
 __all__ = ["hill_climb"]
 
@@ -11,20 +16,20 @@ _STRATEGIES = ("best", "first")
 
 
 def hill_climb(
-    problem,
+    problem: ProblemLike,
     *,
-    strategy="best",
-    num_chains=1,
-    max_iters=None,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-):
+    strategy: Literal["best", "first"] = "best",
+    num_chains: int = 1,
+    max_iters: int | None = None,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+) -> Result:
     """Greedy local search to a local optimum, restarted on parallel chains.
 
     Each step evaluates the neighbourhood of the current state and moves to
@@ -86,9 +91,10 @@ def hill_climb(
     require_neighbourhood(run)
     best_improvement = strategy == "best"
     tolerance = run.improvement_tolerance()
+    chains = run.chain_backend
 
-    def advance(done, size):
-        run.backend.call(
+    def advance(done: int, size: int) -> int:
+        chains.call(
             "climb",
             max_steps=size,
             best_improvement=best_improvement,

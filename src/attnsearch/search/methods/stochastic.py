@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from ..._backends import BackendName
 from .._run import Run
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int, check_optional_float, rounding_tolerance
+from ..result import Result
 from .annealing import _sample_deltas
 
 __all__ = ["stochastic_hill_climb"]
@@ -15,7 +19,7 @@ __all__ = ["stochastic_hill_climb"]
 _DEFAULT_SAMPLE = 32
 
 
-def _default_temperature(run):
+def _default_temperature(run: Run) -> float:
     """Smallest worsening delta of random walks / ln 2: the smallest worsening
     move is half as likely as staying put, larger ones exponentially less."""
     deltas = _sample_deltas(run)
@@ -27,21 +31,21 @@ def _default_temperature(run):
 
 
 def stochastic_hill_climb(
-    problem,
+    problem: ProblemLike,
     *,
-    temperature=None,
-    sample_size=None,
-    max_iters=None,
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-):
+    temperature: float | None = None,
+    sample_size: int | None = None,
+    max_iters: int | None = None,
+    num_chains: int = 1,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+) -> Result:
     """Stochastic hill climbing on parallel chains.
 
     Instead of always taking the best neighbour, each step draws one of the
@@ -103,13 +107,14 @@ def stochastic_hill_climb(
         backend=backend,
         progress=progress,
     )
+    chains = run.chain_backend
     size = run.spec.size or 1
     temperature = check_optional_float(temperature, "temperature")
     if temperature is not None and temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     sample_size = check_int(sample_size, "sample_size", allow_none=True)
     if sample_size is None:
-        small = run.backend.has_neighbourhood() and not run.spec.large_neighbourhood
+        small = chains.has_neighbourhood() and not run.spec.large_neighbourhood
         sample_size = 0 if small else max(_DEFAULT_SAMPLE, size)
     max_iters = check_int(max_iters, "max_iters", allow_none=True)
     if max_iters is None and run.time_limit is None:
@@ -117,8 +122,8 @@ def stochastic_hill_climb(
     if temperature is None:
         temperature = _default_temperature(run)
 
-    def advance(done, size):
-        run.backend.call(
+    def advance(done: int, size: int) -> int:
+        chains.call(
             "stochastic_climb",
             max_steps=size,
             temperature=temperature,

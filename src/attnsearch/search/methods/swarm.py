@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from ..._backends import check_backend
+from ..._backends import BackendName, check_backend
 from .._chains import ChainCounters
 from .._rng import ChainRNG
 from .._run import Run
+from .._typing import Callback, Seed
 from .._validation import check_int
 from ..problems.base import ProblemError
 from ..problems.continuous import Continuous
+from ..result import Result
 from ._swarm import BOUNDARIES, TOPOLOGIES, swarm_run
 
 __all__ = ["particle_swarm"]
@@ -24,8 +28,13 @@ CONSTRICTION = {"w": 0.7298, "c1": 1.49618, "c2": 1.49618}
 _DEFAULT_PARTICLES = 40  # SPSO 2011's swarm size
 _DEFAULT_ITERATIONS = 1000
 
+#: Neighbourhoods of a particle (see :func:`particle_swarm`).
+Topology: TypeAlias = Literal["global", "ring", "von_neumann"]
+#: What a coordinate that leaves the box does (see :func:`particle_swarm`).
+Boundary: TypeAlias = Literal["reflect", "clip", "random", "periodic"]
 
-def _grid_columns(n_particles):
+
+def _grid_columns(n_particles: int) -> int:
     """Columns of the von Neumann grid: the divisor of P nearest above sqrt(P)."""
     root = math.isqrt(n_particles)
     for cols in range(max(1, root), n_particles + 1):
@@ -42,7 +51,13 @@ class SwarmArrays(ChainCounters):
     evaluations and ``n_accepted`` the personal bests they improved.
     """
 
-    def __init__(self, n_chains, n_particles, dim, rng_states):
+    def __init__(
+        self,
+        n_chains: int,
+        n_particles: int,
+        dim: int,
+        rng_states: npt.ArrayLike,
+    ) -> None:
         super().__init__(n_chains)
         self.x = np.zeros((n_chains, n_particles, dim))
         self.v = np.zeros_like(self.x)
@@ -57,7 +72,14 @@ class SwarmArrays(ChainCounters):
 class _SwarmBackend:
     """Swarms updated by the compiled kernel (built-ins) or the Python reference."""
 
-    def __init__(self, run, problem, settings, rng_states, initial):
+    def __init__(
+        self,
+        run: Run,
+        problem: Continuous,
+        settings: dict[str, Any],
+        rng_states: npt.NDArray[np.uint64],
+        initial: npt.NDArray[np.float64] | None,
+    ) -> None:
         self.run = run
         self.problem = problem
         self.settings = settings
@@ -79,10 +101,17 @@ class _SwarmBackend:
             for c, rng in enumerate(self.rngs):
                 self.reference.initialise(self.arrays, c, rng, random_start[c])
 
-    def _kernel(self, n_iters, initialise=False, random_start=None):
+    def _kernel(
+        self,
+        n_iters: int,
+        initialise: bool = False,
+        random_start: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
         s = self.settings
+        core = self.problem._core
+        assert core is not None  # self.compiled
         swarm_run(
-            self.problem._core,
+            core,
             self.arrays,
             n_iters,
             s["w"],
@@ -100,7 +129,7 @@ class _SwarmBackend:
             s["vinit"],
         )
 
-    def step(self, n_iters):
+    def step(self, n_iters: int) -> None:
         if self.compiled:
             self._kernel(n_iters)
         else:
@@ -116,16 +145,16 @@ class _SwarmBackend:
                     )
 
     # What the run loop and Result read (the Backend protocol of _run.py).
-    def best_states(self):
+    def best_states(self) -> npt.NDArray[np.float64]:
         return self.arrays.best
 
-    def best_state(self, chain):
+    def best_state(self, chain: int) -> npt.NDArray[np.float64]:
         return self.arrays.best[chain]
 
-    def final_costs(self):
+    def final_costs(self) -> npt.NDArray[np.float64]:
         return np.array(self.arrays.best_f, dtype=float)
 
-    def final_cost(self, chain):
+    def final_cost(self, chain: int) -> float:
         return float(self.arrays.best_f[chain])
 
 
@@ -133,21 +162,23 @@ class _SwarmReference:
     """Python mirror of _swarm.pyx (same draws, same order); the engine of user
     functions, evaluated a whole swarm per call when vectorised."""
 
-    def __init__(self, problem, settings):
+    def __init__(self, problem: Continuous, settings: dict[str, Any]) -> None:
         self.problem = problem
         self.s = settings
         self.sign = -1.0 if problem.maximize else 1.0
 
-    def values(self, points):
+    def values(self, points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         problem = self.problem
         if problem._core is not None:
             return problem._core.values(points)
+        func = problem.func
+        assert func is not None  # no core: a Python function
         try:
             if problem.vectorized:
-                values = np.asarray(problem.func(points.copy()), dtype=np.float64)
+                values = np.asarray(func(points.copy()), dtype=np.float64)
                 values = values.reshape(-1)
             else:
-                values = np.array([float(problem.func(p.copy())) for p in points])
+                values = np.array([float(func(p.copy())) for p in points])
         except ProblemError:
             raise
         except Exception as error:
@@ -163,7 +194,9 @@ class _SwarmReference:
             )
         return self.sign * values
 
-    def initialise(self, a, c, rng, random_start):
+    def initialise(
+        self, a: SwarmArrays, c: int, rng: ChainRNG, random_start: bool
+    ) -> None:
         lower, upper = self.problem.lower, self.problem.upper
         n, d = a.x.shape[1:]
         vinit = self.s["vinit"]
@@ -182,11 +215,11 @@ class _SwarmReference:
                 a.best[c] = a.x[c, i]
         a.n_evaluations[c] += n
 
-    def _neighbourhood_bests(self, f):
+    def _neighbourhood_bests(self, f: npt.NDArray[np.float64]) -> list[int]:
         n = f.size
         topology = self.s["topology"]
 
-        def better(a, b):
+        def better(a: int, b: int) -> int:
             return b if f[b] < f[a] else a
 
         if topology == "global":
@@ -208,7 +241,15 @@ class _SwarmReference:
             out.append(better(g, row * cols + (col + 1) % cols))
         return out
 
-    def iterate(self, a, c, rng, n_iters, target, deadline):
+    def iterate(
+        self,
+        a: SwarmArrays,
+        c: int,
+        rng: ChainRNG,
+        n_iters: int,
+        target: float,
+        deadline: float,
+    ) -> None:
         import time
 
         s = self.s
@@ -281,7 +322,7 @@ class _SwarmReference:
                 break
 
 
-def _check_real(value, name):
+def _check_real(value: object, name: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -292,26 +333,26 @@ def _check_real(value, name):
 
 
 def particle_swarm(
-    problem,
+    problem: Continuous,
     *,
-    n_particles=_DEFAULT_PARTICLES,
-    w=CONSTRICTION["w"],
-    c1=CONSTRICTION["c1"],
-    c2=CONSTRICTION["c2"],
-    topology="von_neumann",
-    velocity_clamp=None,
-    boundary="periodic",
-    max_iters=None,
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-):
+    n_particles: int = _DEFAULT_PARTICLES,
+    w: float = CONSTRICTION["w"],
+    c1: float = CONSTRICTION["c1"],
+    c2: float = CONSTRICTION["c2"],
+    topology: Topology = "von_neumann",
+    velocity_clamp: float | None = None,
+    boundary: Boundary = "periodic",
+    max_iters: int | None = None,
+    num_chains: int = 1,
+    initial_states: npt.ArrayLike | None = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+) -> Result:
     """Particle swarm optimisation: parallel searchers that share their results.
 
     Every particle moves by its inertia plus pulls towards its own best point
@@ -348,17 +389,6 @@ def particle_swarm(
         wall (the default, as pyswarms' ``"periodic"``), mirrored back in (its
         velocity reversed), clipped to the wall (velocity zeroed), or redrawn
         uniformly.
-
-    Notes
-    -----
-    The defaults were chosen by measurement, with pyswarms' constants (w
-    0.729, c1 = c2 = 1.49445), 50 particles × 2000 iterations, median of seeds
-    0-4, 30 dimensions: von Neumann + periodic walls gave Rastrigin 21.9,
-    Ackley 4e-12, Rosenbrock 0.17, Griewank 0 (pyswarms ``GlobalBestPSO``:
-    22.9, 2.1, 2.6, 0); global + periodic 23.9, 1.9, 0.036, 0.0074; ring +
-    periodic 23.1, 2e-8, 0.74, 3e-14; von Neumann with reflecting, random or
-    clipping walls 34-64 on Rastrigin; a velocity clamp of 0.2 or 0.5 of the
-    range made Rastrigin worse (27.9).
     max_iters : int, optional
         Iterations (default 1000; unlimited with ``time_limit``). Each
         evaluates every particle once.
@@ -374,6 +404,17 @@ def particle_swarm(
     Result
         ``best_state`` is the best point over all swarms; ``acceptance_rate``
         is the fraction of particle evaluations that improved a personal best.
+
+    Notes
+    -----
+    The defaults were chosen by measurement, with pyswarms' constants (w
+    0.729, c1 = c2 = 1.49445), 50 particles × 2000 iterations, median of seeds
+    0-4, 30 dimensions: von Neumann + periodic walls gave Rastrigin 21.9,
+    Ackley 4e-12, Rosenbrock 0.17, Griewank 0 (pyswarms ``GlobalBestPSO``:
+    22.9, 2.1, 2.6, 0); global + periodic 23.9, 1.9, 0.036, 0.0074; ring +
+    periodic 23.1, 2e-8, 0.74, 3e-14; von Neumann with reflecting, random or
+    clipping walls 34-64 on Rastrigin; a velocity clamp of 0.2 or 0.5 of the
+    range made Rastrigin worse (27.9).
 
     Examples
     --------
@@ -417,7 +458,7 @@ def particle_swarm(
     if max_iters is None and time_limit is None:
         max_iters = _DEFAULT_ITERATIONS
 
-    def make_backend(run, rng_states):
+    def make_backend(run: Run, rng_states: npt.NDArray[np.uint64]) -> _SwarmBackend:
         initial = None
         if initial_states is not None:
             initial = np.asarray(initial_states, dtype=np.float64)
@@ -453,7 +494,7 @@ def particle_swarm(
         make_backend=make_backend,
         unit="iterations",
     )
-    params = {
+    params: dict[str, Any] = {
         key: settings[key]
         for key in ("n_particles", "w", "c1", "c2", "topology", "boundary")
     }
@@ -463,8 +504,11 @@ def particle_swarm(
         grid_columns=settings["grid_cols"] if topology == "von_neumann" else None,
     )
 
-    def advance(done, size):
-        run.backend.step(size)
+    swarms = run.backend
+    assert isinstance(swarms, _SwarmBackend)  # make_backend built it
+
+    def advance(done: int, size: int) -> int:
+        swarms.step(size)
         return size
 
     run.loop(advance, max_iters)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from ..._backends import BackendName
 from .._run import Run, require_neighbourhood
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int
+from ..problems.base import SearchSpec
+from ..result import Result
 
 __all__ = ["tabu_search", "default_tenure"]
 
 
-def default_tenure(spec):
+def default_tenure(spec: SearchSpec) -> int:
     """The default tenure for a problem (documented in :func:`tabu_search`).
 
     Ising models (Ising, QUBO, max-cut) with couplings of both signs (spin
@@ -39,7 +45,7 @@ def default_tenure(spec):
     return max(min(keys // 4, 10), keys // 16, 1)
 
 
-def _coupling_signs(spec):
+def _coupling_signs(spec: SearchSpec) -> int | None:
     """1 or 2: how many signs an Ising model's couplings have; None otherwise."""
     from ..problems.ising._reference import IsingReference
 
@@ -51,22 +57,22 @@ def _coupling_signs(spec):
 
 
 def tabu_search(
-    problem,
+    problem: ProblemLike,
     *,
-    tenure=None,
-    max_iters=None,
-    aspiration=True,
-    candidate_size=None,
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-):
+    tenure: int | tuple[int, int] | None = None,
+    max_iters: int | None = None,
+    aspiration: bool = True,
+    candidate_size: int | None = None,
+    num_chains: int = 1,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+) -> Result:
     """Tabu search on parallel chains, returning the best state seen.
 
     Each step evaluates the candidates (the whole neighbourhood, or
@@ -138,21 +144,19 @@ def tabu_search(
         progress=progress,
     )
     size = run.spec.size or 1
-    if tenure is None:
-        tenure = default_tenure(run.spec)
-    if isinstance(tenure, tuple | list):
-        if len(tenure) != 2:
+    given: Any = default_tenure(run.spec) if tenure is None else tenure
+    if isinstance(given, tuple | list):
+        if len(given) != 2:
             raise ValueError(
-                f"tenure must be an int or a (low, high) pair, got {tenure!r}"
+                f"tenure must be an int or a (low, high) pair, got {given!r}"
             )
-        low = check_int(tenure[0], "tenure[0]", minimum=0)
-        high = check_int(tenure[1], "tenure[1]", minimum=0)
+        low = check_int(given[0], "tenure[0]", minimum=0)
+        high = check_int(given[1], "tenure[1]", minimum=0)
         if high < low:
-            raise ValueError(f"tenure range must have low <= high, got {tenure!r}")
-        tenure = (low, high)
+            raise ValueError(f"tenure range must have low <= high, got {given!r}")
     else:
-        tenure = check_int(tenure, "tenure", minimum=0)
-        tenure = (tenure, tenure)
+        low = high = check_int(given, "tenure", minimum=0)
+    tenures = (low, high)
     candidate_size = check_int(candidate_size, "candidate_size", allow_none=True)
     if candidate_size is None:
         if run.spec.large_neighbourhood:
@@ -163,13 +167,14 @@ def tabu_search(
     if max_iters is None and run.time_limit is None:
         max_iters = 100 * size
     tolerance = run.improvement_tolerance()
+    chains = run.chain_backend
 
-    def advance(done, size):
-        run.backend.call(
+    def advance(done: int, size: int) -> int:
+        chains.call(
             "tabu",
             max_steps=size,
-            tenure=tenure[0],
-            tenure_spread=tenure[1] - tenure[0],
+            tenure=tenures[0],
+            tenure_spread=tenures[1] - tenures[0],
             aspiration=bool(aspiration),
             candidate_size=candidate_size or 0,
             tolerance=tolerance,
@@ -181,7 +186,7 @@ def tabu_search(
     run.loop(advance, max_iters)
     return run.result(
         {
-            "tenure": tenure if tenure[0] != tenure[1] else tenure[0],
+            "tenure": tenures if tenures[0] != tenures[1] else tenures[0],
             "aspiration": bool(aspiration),
             "candidate_size": candidate_size,
             "max_iters": max_iters,

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any, Literal, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from ..._backends import check_backend
+from ..._backends import BackendName, check_backend
 from ..._threading import effective_n_threads
 from .._run import STATUS, CompiledBackend, ReferenceBackend, Run
 from .._seeding import replica_rng_states
+from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int, check_optional_float, rounding_tolerance
+from ..problems.base import SearchSpec
+from ..result import Result
 from .annealing import (
     _CALIBRATION_MOVES,
     _DEFAULT_SWEEPS,
@@ -33,7 +38,9 @@ _ADAPT_DAMPING = 0.5
 _MIN_REPLICAS = 2
 
 
-def geometric_ladder(t_min, t_max, num_replicas):
+def geometric_ladder(
+    t_min: float, t_max: float, num_replicas: int
+) -> npt.NDArray[np.float64]:
     """``num_replicas`` temperatures from ``t_min`` to ``t_max`` with a constant
     ratio between neighbours (ascending).
 
@@ -71,7 +78,7 @@ T_MIN_DIVISOR = 15.0
 _CALIBRATION_QUENCH = 20  # zero-temperature sweeps, without an enumerable neighbourhood
 
 
-def _default_range(run, sweep_len):
+def _default_range(run: Run, sweep_len: int) -> tuple[float, float]:
     """(t_min, t_max) from the worsening moves around local optima: calibration
     chains (seed-only streams) descend from random states, then the deltas of
     random moves from where they stopped are sampled (none applied). Problems
@@ -80,17 +87,26 @@ def _default_range(run, sweep_len):
     if not run.spec.exact:
         t_max, t_min = _default_temperatures(run, _sample_deltas(run), sweep_len)
         return t_min, t_max
-    probe = run.calibration_backend()
-    _descend(
-        run,
-        run.improvement_tolerance(),
-        sweep_len,
-        backend=probe,
-        max_sweeps=_CALIBRATION_QUENCH,
-    )
-    deltas = np.asarray(
-        probe.call("sample_deltas", n_samples=_CALIBRATION_MOVES, apply=False)
-    ).ravel()
+    deltas = np.zeros(0)
+    with run.calibrating():  # Ctrl-C or the deadline stop the run here
+        probe = run.calibration_backend()
+        _descend(
+            run,
+            run.improvement_tolerance(),
+            sweep_len,
+            backend=probe,
+            max_sweeps=_CALIBRATION_QUENCH,
+        )
+        deltas = np.asarray(
+            probe.call(
+                "sample_deltas",
+                n_samples=_CALIBRATION_MOVES,
+                deadline=run.deadline,
+                apply=False,
+            ),
+            dtype=float,
+        ).ravel()
+    deltas = deltas[~np.isnan(deltas)]
     scale = float(np.max(np.abs(deltas))) if deltas.size else 0.0
     positive = deltas[deltas > rounding_tolerance(scale, run.spec.exact)]
     if positive.size == 0:
@@ -100,7 +116,7 @@ def _default_range(run, sweep_len):
     return mean / T_MIN_DIVISOR, mean / T_MAX_DIVISOR
 
 
-def default_num_replicas(size):
+def default_num_replicas(size: int) -> int:
     """The default ladder length for a problem of ``size`` variables (see
     :func:`parallel_tempering`)."""
     return int(min(32, max(8, round(math.sqrt(max(1, size)) / 7))))
@@ -115,7 +131,7 @@ _BALL_ROOTS = 20
 _MAX_DEGREE = 6
 
 
-def lattice_like(ising_ops, seed=0):
+def lattice_like(ising_ops: Any, seed: int = 0) -> bool:
     """Whether an Ising model's coupling graph looks like a low-dimensional
     lattice: a mean degree of at most 6, and BFS balls of radius 6 around 20
     random vertices that hold at most 128 vertices on average (a square
@@ -154,7 +170,11 @@ def lattice_like(ising_ops, seed=0):
     return total <= budget
 
 
-def _adapted_betas(betas, accepts, attempts):
+def _adapted_betas(
+    betas: npt.NDArray[np.float64],
+    accepts: npt.NDArray[np.int64],
+    attempts: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
     """One update of an adaptive ladder (one chain): the inverse temperatures
     are moved so that the measured exchange rates become equal. The exchange
     rate of a gap falls like exp(-c Δβ²) for Gaussian energy distributions, so
@@ -173,7 +193,7 @@ def _adapted_betas(betas, accepts, attempts):
     return mixed
 
 
-def _ising_ops(spec):
+def _ising_ops(spec: SearchSpec) -> Any:
     """The Python mirror of an Ising model's core (Ising, QUBO, MaxCut), or None."""
     from ..problems.ising._reference import IsingReference
 
@@ -189,14 +209,14 @@ class TemperingBackend:
 
     def __init__(
         self,
-        run,
-        rng_states,
-        n_rungs,
-        n_ladders,
-        initial,
-        requested="auto",
-        num_threads=None,
-    ):
+        run: Run,
+        rng_states: npt.NDArray[np.uint64],
+        n_rungs: int,
+        n_ladders: int,
+        initial: Any,
+        requested: str = "auto",
+        num_threads: int | None = None,
+    ) -> None:
         spec = run.spec
         n_chains = len(rng_states)
         # A chain's replicas are swept in parallel: threads up to all replicas.
@@ -211,6 +231,9 @@ class TemperingBackend:
             run.seed, n_chains, n_replicas, run.first_chain
         )
         compiled = spec.core is not None and requested != "reference"
+        self.replicas: Any
+        self.main: Any
+        replica_initial: Any
         if compiled:
             replica_initial = None
             if initial is not None:
@@ -242,7 +265,7 @@ class TemperingBackend:
         self.swap_accepts = np.zeros_like(self.swap_attempts)
         self.betas = np.ones((n_chains, n_rungs))
 
-    def temper(self, **params):
+    def temper(self, **params: Any) -> None:
         """Rounds of parallel tempering on every running chain."""
         arrays = {
             "replicas": (
@@ -255,7 +278,7 @@ class TemperingBackend:
         }
         return self.main.call("temper", **arrays, **params)
 
-    def cluster_stats(self):
+    def cluster_stats(self) -> npt.NDArray[np.int64]:
         """Per chain: (cluster moves made, spins flipped in each replica)."""
         n_chains = len(self.counters.cost)
         if self.name == "cython":
@@ -268,48 +291,48 @@ class TemperingBackend:
         return np.array(stats, dtype=np.int64)
 
     # Everything else is the main chains' (the Backend protocol, the descent).
-    def call(self, method, **params):
+    def call(self, method: str, **params: Any) -> Any:
         return self.main.call(method, **params)
 
-    def has_neighbourhood(self):
+    def has_neighbourhood(self) -> bool:
         return self.main.has_neighbourhood()
 
-    def restart_from_best(self):
+    def restart_from_best(self) -> None:
         self.main.restart_from_best()
 
-    def best_states(self):
+    def best_states(self) -> Any:
         return self.main.best_states()
 
-    def best_state(self, chain):
+    def best_state(self, chain: int) -> Any:
         return self.main.best_state(chain)
 
-    def final_costs(self):
+    def final_costs(self) -> npt.NDArray[np.float64]:
         return self.main.final_costs()
 
-    def final_cost(self, chain):
+    def final_cost(self, chain: int) -> float:
         return self.main.final_cost(chain)
 
 
 def parallel_tempering(
-    problem,
+    problem: ProblemLike,
     *,
-    num_sweeps=None,
-    num_replicas=None,
-    t_min=None,
-    t_max=None,
-    ladder="geometric",
-    num_chains=1,
-    initial_states=None,
-    target=None,
-    time_limit=None,
-    seed=None,
-    num_threads=None,
-    callback=None,
-    backend="auto",
-    progress=False,
-    descent=True,
-    cluster_moves="auto",
-):
+    num_sweeps: int | None = None,
+    num_replicas: int | None = None,
+    t_min: float | None = None,
+    t_max: float | None = None,
+    ladder: Literal["geometric", "adaptive"] | npt.ArrayLike = "geometric",
+    num_chains: int = 1,
+    initial_states: Any = None,
+    target: float | None = None,
+    time_limit: float | None = None,
+    seed: Seed = None,
+    num_threads: int | None = None,
+    callback: Callback | None = None,
+    backend: BackendName = "auto",
+    progress: bool = False,
+    descent: bool = True,
+    cluster_moves: Literal["auto"] | bool = "auto",
+) -> Result:
     """Parallel tempering (replica exchange Monte Carlo) on parallel chains.
 
     Every chain keeps ``R`` replicas of the problem, one on each rung of a
@@ -498,12 +521,13 @@ def parallel_tempering(
         make_backend=make_backend,
         unit="rounds",
     )
-    tempering = run.backend
+    tempering = cast(TemperingBackend, run.backend)
     # Cluster moves, when on, on every rung (they never cost an exchange).
     cluster_rungs = settings["n_replicas"] if settings["clusters"] else 0
     run.n_threads = tempering.n_threads  # replicas, not chains, bound the threads
     n_replicas = settings["n_replicas"]
     sweep_len = max(1, int(run.spec.size or 1))
+    ladder_name: str
     if explicit_ladder is not None:
         temperatures = explicit_ladder
         ladder_name = "custom"
@@ -515,26 +539,25 @@ def parallel_tempering(
         if t_min > t_max:
             raise ValueError(f"t_min ({t_min}) must not exceed t_max ({t_max})")
         temperatures = geometric_ladder(t_min, t_max, n_replicas)
-        ladder_name = ladder
+        ladder_name = str(ladder)
     tempering.betas[:] = 1.0 / temperatures
     adaptive = ladder_name == "adaptive"
 
-    timed = num_sweeps is None and run.time_limit is not None
+    limit = run.time_limit
+    timed = num_sweeps is None and limit is not None
     if num_sweeps is None and not timed:
         num_sweeps = _DEFAULT_SWEEPS
     # Only with a time limit alone: the sweeps stop early enough for the descent.
-    sweep_deadline = (
-        run.deadline - _DESCENT_RESERVE * run.time_limit if timed else run.deadline
-    )
-    adapt_until_rounds = (
-        None
-        if timed
-        else int(_ADAPT_SHARE * num_sweeps) // _ADAPT_ROUNDS * _ADAPT_ROUNDS
-    )
-    adapt_until_time = (
-        time.monotonic() + _ADAPT_SHARE * (sweep_deadline - time.monotonic())
-        if timed
-        else None
+    sweep_deadline = run.deadline
+    if timed and limit is not None:
+        sweep_deadline -= _DESCENT_RESERVE * limit
+    adapt_until_rounds = 0
+    if num_sweeps is not None:
+        adapt_until_rounds = (
+            int(_ADAPT_SHARE * num_sweeps) // _ADAPT_ROUNDS * _ADAPT_ROUNDS
+        )
+    adapt_until_time = time.monotonic() + _ADAPT_SHARE * (
+        sweep_deadline - time.monotonic()
     )
     state = {"finished": False, "window": (0, 0), "adaptations": 0}
     window_attempts = tempering.swap_attempts.copy()
@@ -547,9 +570,9 @@ def parallel_tempering(
             return time.monotonic() < adapt_until_time
         return done < adapt_until_rounds
 
-    def finish():
+    def finish() -> None:
         if descent:
-            _descend(run, run.improvement_tolerance(), sweep_len)
+            _descend(run, run.improvement_tolerance(), sweep_len, backend=tempering)
         state["finished"] = True
         if timed:  # a time-only run ends because its time is up
             statuses = tempering.counters.status

@@ -13,6 +13,8 @@ import os
 import re
 import stat
 
+from .._typing import StrPath
+
 __all__ = ["DECIMAL", "INTEGER", "Lines", "parse_decimal", "parse_integer", "shorten"]
 
 # Strict number syntax: Python's float() would also take "nan", "inf", "1_0".
@@ -23,13 +25,13 @@ DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 class Lines:
     """The lines of one text file, a cursor over them and located errors."""
 
-    def __init__(self, path, lines):
+    def __init__(self, path: str, lines: list[str]) -> None:
         self.path = path
         self.lines = lines
         self.index = 0  # lines[index] is the next line to read
 
     @classmethod
-    def open(cls, path, what):
+    def open(cls, path: StrPath, what: str) -> Lines:
         """Read ``path`` as UTF-8 text; reject directories, devices and empty files."""
         path = os.fsdecode(os.fspath(path))
         # stat first so that a FIFO or device is refused instead of blocking.
@@ -60,11 +62,11 @@ class Lines:
         return source
 
     @property
-    def last_lineno(self):
+    def last_lineno(self) -> int:
         """Number of the last line (where end-of-file errors point)."""
         return max(len(self.lines), 1)
 
-    def next_nonblank(self):
+    def next_nonblank(self) -> tuple[int, str] | None:
         """Return ``(lineno, stripped_text)`` of the next non-blank line, or None."""
         while self.index < len(self.lines):
             text = self.lines[self.index].strip()
@@ -73,18 +75,18 @@ class Lines:
                 return self.index, text
         return None
 
-    def peek_nonblank(self):
+    def peek_nonblank(self) -> tuple[int, str] | None:
         """Like :meth:`next_nonblank` without moving the cursor."""
         saved = self.index
         item = self.next_nonblank()
         self.index = saved
         return item
 
-    def error(self, lineno, message):
+    def error(self, lineno: int, message: str) -> ValueError:
         """A ``ValueError`` naming the file and the 1-based line."""
         return ValueError(f"{self.path}, line {lineno}: {message}")
 
-    def reject_content_after_eof(self, eof_lineno):
+    def reject_content_after_eof(self, eof_lineno: int) -> None:
         """Raise if anything but blank lines follows the ``EOF`` line."""
         item = self.next_nonblank()
         if item is not None:
@@ -95,12 +97,12 @@ class Lines:
             )
 
 
-def shorten(text, limit=60):
+def shorten(text: str, limit: int = 60) -> str:
     """``repr`` of ``text``, cut to ``limit`` characters for error messages."""
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
-def parse_decimal(source, lineno, token, what):
+def parse_decimal(source: Lines, lineno: int, token: str, what: str) -> float:
     """Parse a finite decimal number or raise naming ``what``."""
     if DECIMAL.fullmatch(token):
         number = float(token)
@@ -110,7 +112,7 @@ def parse_decimal(source, lineno, token, what):
     raise source.error(lineno, f"{what} {shorten(token)} is not a finite number")
 
 
-def parse_integer(source, lineno, token, what):
+def parse_integer(source: Lines, lineno: int, token: str, what: str) -> int:
     """Parse a decimal integer or raise naming ``what``."""
     if INTEGER.fullmatch(token):
         return int(token)

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .._rng import ChainRNG
+    from ..cython_api import CompiledProblem
 
 __all__ = [
     "EXACT_LIMIT",
     "Problem",
     "ProblemError",
+    "ProblemOps",
     "SearchSpec",
     "UserProblemOps",
     "search_spec",
@@ -86,52 +91,52 @@ class Problem:
 
     #: Move attempts per annealing sweep: set it to the problem's natural size
     #: (number of variables, cities, ...).
-    size = 1
+    size: int = 1
 
-    def __init__(self, maximize=False):
+    def __init__(self, maximize: bool = False) -> None:
         self.maximize = bool(maximize)
 
-    def initial(self, rng):
+    def initial(self, rng: ChainRNG) -> Any:
         """Return a random initial state."""
         raise NotImplementedError
 
-    def random_move(self, state, rng):
+    def random_move(self, state: Any, rng: ChainRNG) -> Any:
         """Return a random move (any object ``apply`` understands)."""
         raise NotImplementedError
 
-    def apply(self, state, move):
+    def apply(self, state: Any, move: Any) -> Any:
         """Apply ``move``; modify ``state`` in place (return None) or return it."""
         raise NotImplementedError
 
-    def cost(self, state):
+    def cost(self, state: Any) -> float:
         """Cost of ``state`` (the objective when ``maximize=True``)."""
         raise NotImplementedError
 
-    def delta(self, state, move):
+    def delta(self, state: Any, move: Any) -> float:
         """``cost(after) - cost(before)``; the default applies ``move`` to a copy."""
         after = self.copy_state(state)
         result = self.apply(after, move)
         after = after if result is None else result
         return self.cost(after) - self.cost(state)
 
-    def moves(self, state):
+    def moves(self, state: Any) -> Iterable[Any] | None:
         """All moves of the neighbourhood of ``state`` (hill climbing, tabu)."""
         return None
 
-    def tabu_attributes(self, state, move):
+    def tabu_attributes(self, state: Any, move: Any) -> Iterable[Hashable]:
         """Hashable attributes a move changes (for tabu search); default: the move."""
         return (move,)
 
-    def copy_state(self, state):
+    def copy_state(self, state: Any) -> Any:
         """An independent copy of ``state`` (default: ``copy.deepcopy``)."""
         return copy.deepcopy(state)
 
-    def objective(self, cost):
+    def objective(self, cost: float) -> float:
         """The natural objective of a (minimised) cost."""
         return -cost if self.maximize else cost
 
     # Engine plumbing ------------------------------------------------------------
-    def _search_spec(self):
+    def _search_spec(self) -> SearchSpec:
         return SearchSpec(
             core=None,
             ops=UserProblemOps(self),
@@ -141,9 +146,40 @@ class Problem:
             from_internal=lambda state: state,
             size=getattr(self, "size", 1),
             name=type(self).__name__,
-            cost_of_objective=(lambda value: -value) if self.maximize else None,
+            cost_of_objective=_negated if self.maximize else _unchanged,
             maximize=self.maximize,
         )
+
+
+def _unchanged(value: float) -> float:
+    return value
+
+
+def _negated(value: float) -> float:
+    return -value
+
+
+class ProblemOps(Protocol):
+    """The operations the engine reference runs a problem with (``SearchSpec.ops``).
+
+    States and moves are the problem's own objects; ``rng`` is the chain's
+    stream. ``n_moves``/``move_at`` enumerate the neighbourhood (``move_at``
+    may return None for an index that is no move); a problem with a compiled
+    core may also set ``n_tabu_keys``, the range of its tabu attributes.
+    """
+
+    def initial(self, rng: ChainRNG) -> Any: ...
+    def prepare(self, state: Any) -> Any: ...
+    def cost(self, state: Any) -> float: ...
+    def random_move(self, state: Any, rng: ChainRNG) -> Any: ...
+    def propose(self, state: Any, rng: ChainRNG, attempt: int) -> Any: ...
+    def delta(self, state: Any, move: Any) -> float: ...
+    def apply(self, state: Any, move: Any) -> Any: ...
+    def n_moves(self, state: Any) -> int: ...
+    def move_at(self, state: Any, index: int) -> Any: ...
+    def tabu_attributes(self, state: Any, move: Any) -> tuple[Hashable, ...]: ...
+    def copy(self, state: Any) -> Any: ...
+    def export(self, state: Any) -> Any: ...
 
 
 @dataclass
@@ -176,30 +212,33 @@ class SearchSpec:
         objective >= target).
     attributes_per_move : int
         Tabu attributes a typical move changes (4 cities for TSP moves).
+    cost_scale : float
+        Magnitude of the terms a cost sums, when cancellations can make it
+        larger than the costs themselves (0: the costs' own size).
     large_neighbourhood : bool
         The enumerable neighbourhood is too large to scan every step (TSP:
         ~4 n² moves): stochastic hill climbing and tabu sample moves instead.
     """
 
-    core: Any
-    ops: Any
+    core: CompiledProblem | None
+    ops: ProblemOps | None
     exact: bool
     objective: Callable[[float], float]
     to_internal: Callable[[Any], Any]
     from_internal: Callable[[Any], Any]
     size: int
     name: str
-    cost_of_objective: Callable[[float], float] | None = None
+    cost_of_objective: Callable[[float], float] = _unchanged
     maximize: bool = False
     attributes_per_move: int = 1
+    #: The magnitude of the terms a cost sums (Ising: sum |h| + sum |J|), when
+    #: it can exceed the cost itself through cancellations: the run loop's
+    #: consistency check of deltas allows rounding relative to it.
+    cost_scale: float = 0.0
     large_neighbourhood: bool = False
 
-    def __post_init__(self):
-        if self.cost_of_objective is None:
-            self.cost_of_objective = lambda value: value
 
-
-def search_spec(problem):
+def search_spec(problem: object) -> SearchSpec:
     """The SearchSpec of a problem object (built-in, compiled or Python)."""
     from ..cython_api import CompiledProblem
 
@@ -230,34 +269,34 @@ class UserProblemOps:
     the engine minimises its negative.
     """
 
-    def __init__(self, problem):
+    def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.sign = -1.0 if getattr(problem, "maximize", False) else 1.0
-        self._move_lists = {}
+        self._move_lists: dict[int, list[Any]] = {}
 
-    def initial(self, rng):
+    def initial(self, rng: ChainRNG) -> Any:
         return self.problem.initial(rng)
 
-    def prepare(self, state):
+    def prepare(self, state: Any) -> Any:
         return self.problem.copy_state(state)
 
-    def cost(self, state):
+    def cost(self, state: Any) -> float:
         return self.sign * _as_float(self.problem.cost(state), "cost", state)
 
-    def random_move(self, state, rng):
+    def random_move(self, state: Any, rng: ChainRNG) -> Any:
         return self.problem.random_move(state, rng)
 
-    def propose(self, state, rng, attempt):
+    def propose(self, state: Any, rng: ChainRNG, attempt: int) -> Any:
         return self.problem.random_move(state, rng)
 
-    def delta(self, state, move):
+    def delta(self, state: Any, move: Any) -> float:
         return self.sign * _as_float(self.problem.delta(state, move), "delta", state)
 
-    def apply(self, state, move):
+    def apply(self, state: Any, move: Any) -> Any:
         result = self.problem.apply(state, move)
         return state if result is None else result
 
-    def _moves(self, state):
+    def _moves(self, state: Any) -> list[Any]:
         moves = self.problem.moves(state)
         if moves is None:
             raise TypeError(
@@ -266,35 +305,41 @@ class UserProblemOps:
             )
         return list(moves)
 
-    def n_moves(self, state):
+    def n_moves(self, state: Any) -> int:
         moves = self._moves(state)
         self._move_lists = {id(state): moves}  # only the current step's list is kept
         return len(moves)
 
-    def move_at(self, state, index):
+    def move_at(self, state: Any, index: int) -> Any:
         return self._move_lists[id(state)][index]
 
-    def tabu_attributes(self, state, move):
+    def tabu_attributes(self, state: Any, move: Any) -> tuple[Hashable, ...]:
         return tuple(self.problem.tabu_attributes(state, move))
 
-    def copy(self, state):
+    def copy(self, state: Any) -> Any:
         return self.problem.copy_state(state)
 
-    def export(self, state):
+    def export(self, state: Any) -> Any:
         return self.problem.copy_state(state)
 
 
 class ProblemError(RuntimeError):
     """A user problem misbehaved; carries the offending state and the best so far."""
 
-    def __init__(self, message, state=None, best_state=None, best_cost=None):
+    def __init__(
+        self,
+        message: str,
+        state: Any = None,
+        best_state: Any = None,
+        best_cost: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.state = state
         self.best_state = best_state
         self.best_cost = best_cost
 
 
-def _as_float(value, what, state):
+def _as_float(value: Any, what: str, state: Any) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):

@@ -9,16 +9,28 @@ same adaptation of the step size) and the engine of user callables, whose errors
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from ..base import ProblemError
 from ._core import ADAPTATION
 
+if TYPE_CHECKING:
+    from ..._rng import ChainRNG
+    from .problem import Continuous
+
+#: ``[x, [f, r, proposals, accepted]]``: the point, its value, the relative step
+#: size and the counts of the 1/5 rule.
+_State: TypeAlias = list[Any]
+#: ``("coordinate", i, value)`` or ``("all", point)``.
+_Move: TypeAlias = tuple[Any, ...]
+
 __all__ = ["ContinuousReference", "builtin_value_reference"]
 
 
-def builtin_value_reference(name, x):
+def builtin_value_reference(name: str, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """NumPy reference of the built-in functions (rows of ``x`` are points)."""
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     d = x.shape[1]
@@ -57,7 +69,7 @@ class ContinuousReference:
     """Python mirror of _core.pxd (states: [x, [f, r, proposals, accepted]]);
     also the engine of user functions."""
 
-    def __init__(self, problem, sign=1.0):
+    def __init__(self, problem: Continuous, sign: float = 1.0) -> None:
         self.problem = problem
         self.sign = sign
         self.lower = problem.lower
@@ -73,9 +85,9 @@ class ContinuousReference:
         # a move, or weighing a neighbourhood twice (stochastic hill climbing),
         # does not call the user's function again. Coordinate moves are keyed
         # by value (move_at builds a new tuple each time), others by identity.
-        self._proposed = {}
+        self._proposed: dict[tuple[int, Any], tuple[Any, Any, float]] = {}
 
-    def _value_after(self, x, move):
+    def _value_after(self, x: npt.NDArray[np.float64], move: _Move) -> float:
         key = (id(x), move) if move[0] == "coordinate" else (id(x), id(move))
         hit = self._proposed.get(key)
         if (
@@ -90,18 +102,18 @@ class ContinuousReference:
         self._proposed[key] = (x, move, value)
         return value
 
-    def value(self, x):
+    def value(self, x: npt.NDArray[np.float64]) -> float:
         """Signed function value at x; the user's errors become ProblemError."""
         problem = self.problem
         if problem._core is not None:
             return float(problem._core.values(x)[0])
+        func = problem.func
+        assert func is not None  # no core: a Python function
         try:
             if problem.vectorized:
-                value = float(
-                    np.asarray(problem.func(x[None, :].copy())).reshape(-1)[0]
-                )
+                value = float(np.asarray(func(x[None, :].copy())).reshape(-1)[0])
             else:
-                value = float(problem.func(x.copy()))
+                value = float(func(x.copy()))
         except ProblemError:
             raise
         except Exception as error:
@@ -116,7 +128,7 @@ class ContinuousReference:
             )
         return self.sign * value
 
-    def _reflect(self, v, i):
+    def _reflect(self, v: float, i: int) -> float:
         lo, hi = self.lower[i], self.upper[i]
         if lo <= v <= hi:
             return v
@@ -126,7 +138,7 @@ class ContinuousReference:
             t += 2.0 * width
         return lo + t if t <= width else lo + 2.0 * width - t
 
-    def initial(self, rng):
+    def initial(self, rng: ChainRNG) -> _State:
         x = np.array(
             [
                 self.lower[i] + rng.random() * (self.upper[i] - self.lower[i])
@@ -135,16 +147,16 @@ class ContinuousReference:
         )
         return [x, [self.value(x), ADAPTATION["initial"], 0.0, 0.0]]
 
-    def prepare(self, x):
+    def prepare(self, x: npt.ArrayLike) -> _State:
         x = np.array(x, dtype=np.float64)
         return [x, [self.value(x), ADAPTATION["initial"], 0.0, 0.0]]
 
-    def cost(self, state):
+    def cost(self, state: _State) -> float:
         # f at the state's point, stored when the point was set (initial,
         # prepare, apply): exact, no drift, no second call of the function.
         return state[1][0]
 
-    def random_move(self, state, rng):
+    def random_move(self, state: _State, rng: ChainRNG) -> _Move:
         x, a = state
         if a[2] >= self.every:
             if a[3] > 0.2 * a[2]:
@@ -172,20 +184,22 @@ class ContinuousReference:
             self._reflect(x[i] + rng.normal() * a[1] * self.width[i], i),
         )
 
-    def propose(self, state, rng, attempt):
+    def propose(self, state: _State, rng: ChainRNG, attempt: int) -> _Move:
         return self.random_move(state, rng)
 
-    def _moved(self, x, move):
+    def _moved(
+        self, x: npt.NDArray[np.float64], move: _Move
+    ) -> npt.NDArray[np.float64]:
         if move[0] == "all":
             return move[1]
         moved = x.copy()
         moved[move[1]] = move[2]
         return moved
 
-    def delta(self, state, move):
+    def delta(self, state: _State, move: _Move) -> float:
         return self._value_after(state[0], move) - state[1][0]
 
-    def apply(self, state, move):
+    def apply(self, state: _State, move: _Move) -> _State:
         value = self._value_after(state[0], move)
         state[0] = self._moved(state[0], move)
         state[1][0] = value
@@ -193,10 +207,10 @@ class ContinuousReference:
         self._proposed.clear()
         return state
 
-    def n_moves(self, state):
+    def n_moves(self, state: _State) -> int:
         return 2 * self.dim * self.scales
 
-    def move_at(self, state, index):
+    def move_at(self, state: _State, index: int) -> _Move | None:
         x = state[0]
         scale, rest = divmod(index, 2 * self.dim)
         i = rest // 2
@@ -205,11 +219,11 @@ class ContinuousReference:
         v = min(self.upper[i], max(self.lower[i], v))
         return None if v == x[i] else ("coordinate", i, v)
 
-    def tabu_attributes(self, state, move):
+    def tabu_attributes(self, state: _State, move: _Move) -> tuple[int]:
         return (move[1] if move[0] == "coordinate" else 0,)
 
-    def copy(self, state):
+    def copy(self, state: _State) -> _State:
         return [state[0].copy(), list(state[1])]
 
-    def export(self, state):
+    def export(self, state: _State) -> npt.NDArray[np.float64]:
         return state[0].copy()

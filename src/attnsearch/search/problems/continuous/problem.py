@@ -9,14 +9,28 @@ on the compiled core (``_core.pxd``, the C functions of
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from ..base import SearchSpec
+from ...._memory import check_allocation
+from ..base import SearchSpec, _negated, _unchanged
 from ._core import STEP_MODES, ContinuousCore
 from ._reference import ContinuousReference
 
+if TYPE_CHECKING:
+    from scipy.optimize import Bounds
+
 __all__ = ["Continuous", "BUILTIN_FUNCTIONS"]
+
+#: Widest coordinate range: the searches add steps of up to a few widths.
+_MAX_WIDTH = 1e300
+#: The random moves of annealing and stochastic hill climbing (see ``Continuous``).
+StepMode: TypeAlias = Literal["coordinate", "all", "mixed"]
+#: ``(lower, upper)`` pairs, a ``(d, 2)`` array or a ``scipy.optimize.Bounds``.
+BoundsLike: TypeAlias = "npt.ArrayLike | Bounds"
 
 _STYBLINSKI_X = -2.903534027771178
 _STYBLINSKI_VALUE = -39.16616570377142
@@ -25,7 +39,9 @@ _SCHWEFEL_X = 420.968746359982025
 #: Built-in functions: (default domain per coordinate, minimiser per coordinate,
 #: minimum for dimension d). Sources: Surjanovic & Bingham, Virtual Library of
 #: Simulation Experiments (www.sfu.ca/~ssurjano).
-BUILTIN_FUNCTIONS = {
+BUILTIN_FUNCTIONS: dict[
+    str, tuple[tuple[float, float], float, Callable[[int], float]]
+] = {
     "sphere": ((-5.12, 5.12), 0.0, lambda d: 0.0),
     "rastrigin": ((-5.12, 5.12), 0.0, lambda d: 0.0),
     "rosenbrock": ((-5.0, 10.0), 1.0, lambda d: 0.0),
@@ -37,7 +53,9 @@ BUILTIN_FUNCTIONS = {
 }
 
 
-def _check_bounds(bounds):
+def _check_bounds(
+    bounds: BoundsLike,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(lower, upper) float arrays from (lower, upper) pairs or scipy Bounds."""
     if hasattr(bounds, "lb") and hasattr(bounds, "ub"):  # scipy.optimize.Bounds
         lower = np.atleast_1d(np.asarray(bounds.lb, dtype=np.float64))
@@ -70,6 +88,15 @@ def _check_bounds(bounds):
         raise ValueError(
             f"bounds of coordinate {bad[0]} are empty: lower "
             f"{lower[bad[0]]} >= upper {upper[bad[0]]}"
+        )
+    with np.errstate(over="ignore"):
+        width = upper - lower
+    bad = np.flatnonzero(~(np.abs(width) <= _MAX_WIDTH))
+    if bad.size:
+        raise ValueError(
+            f"bounds of coordinate {bad[0]} are ({lower[bad[0]]}, {upper[bad[0]]}): "
+            f"their width must stay below {_MAX_WIDTH:.0e} so that the points the "
+            "search generates (and their steps) are finite"
         )
     return np.ascontiguousarray(lower), np.ascontiguousarray(upper)
 
@@ -118,16 +145,31 @@ class Continuous:
     0.0
     """
 
+    lower: npt.NDArray[np.float64]
+    upper: npt.NDArray[np.float64]
+    dim: int
+    # A number per point, or (vectorized) a value per row: Any, as the return
+    # type depends on ``vectorized``. None for the built-ins (``_core``).
+    func: Callable[[npt.NDArray[np.float64]], Any] | None
+    vectorized: bool
+    maximize: bool
+    step: StepMode
+    name: str
+    builtin_name: str | None
+    minimum: float | None
+    minimizer: npt.NDArray[np.float64] | None
+    _core: ContinuousCore | None
+
     def __init__(
         self,
-        func,
-        bounds,
+        func: Callable[[npt.NDArray[np.float64]], npt.ArrayLike],
+        bounds: BoundsLike,
         *,
-        vectorized=False,
-        maximize=False,
-        step="coordinate",
-        name=None,
-    ):
+        vectorized: bool = False,
+        maximize: bool = False,
+        step: StepMode = "coordinate",
+        name: str | None = None,
+    ) -> None:
         if not callable(func):
             raise TypeError(f"func must be callable, got {type(func).__name__}")
         if step not in STEP_MODES:
@@ -138,14 +180,22 @@ class Continuous:
         self.vectorized = bool(vectorized)
         self.maximize = bool(maximize)
         self.step = step
-        self.name = name or getattr(func, "__name__", "function")
+        default_name: str = getattr(func, "__name__", "function")
+        self.name = name or default_name
         self.builtin_name = None
         self.minimum = self.minimizer = None
         self._core = None
         self._check_signature()
 
     @classmethod
-    def builtin(cls, name, dim, *, bounds=None, step="coordinate"):
+    def builtin(
+        cls,
+        name: str,
+        dim: int,
+        *,
+        bounds: BoundsLike | None = None,
+        step: StepMode = "coordinate",
+    ) -> Continuous:
         """A compiled benchmark function: sphere, rastrigin, rosenbrock, ackley,
         griewank, schwefel, styblinski_tang or levy (see ``BUILTIN_FUNCTIONS``
         for domains and minima; ``minimum``/``minimizer`` attributes too)."""
@@ -156,6 +206,8 @@ class Continuous:
             )
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
+        # bounds, a point per chain and its workspace: refuse what cannot fit.
+        check_allocation(8 * 8 * int(dim), f"a {dim}-dimensional {name}")
         if name in ("rosenbrock", "levy") and dim < 2:
             raise ValueError(f"{name} needs dim >= 2")
         domain, argmin, minimum = BUILTIN_FUNCTIONS[name]
@@ -179,20 +231,38 @@ class Continuous:
         self.minimum = float(minimum(dim))
         self.minimizer = np.full(dim, argmin)
         self._core = ContinuousCore(name, self.lower, self.upper, step)
+        corners = np.stack(
+            [
+                self.lower,
+                self.upper,
+                np.where(np.arange(dim) % 2, self.lower, self.upper),
+                np.where(np.arange(dim) % 2, self.upper, self.lower),
+            ]
+        )
+        with np.errstate(all="ignore"):
+            values = self._core.values(corners)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"{name} is not finite at the corners of these bounds (|x| up to "
+                f"{np.max(np.abs(corners)):.3g}): it would overflow float64 there; "
+                "narrow the bounds"
+            )
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         kind = "built-in" if self._core is not None else "Python"
         return f"<Continuous {self.name!r} ({kind}): {self.dim} dimensions>"
 
-    def _check_signature(self):
+    def _check_signature(self) -> None:
+        func = self.func
+        assert func is not None  # a Python function (not a built-in)
         center = (self.lower + self.upper) / 2.0
         try:
             if self.vectorized:
-                values = np.asarray(self.func(np.stack([center, center])), dtype=float)
+                values = np.asarray(func(np.stack([center, center])), dtype=float)
                 ok = values.shape == (2,)
             else:
-                values = self.func(center.copy())
+                values = func(center.copy())
                 ok = np.ndim(values) == 0
                 float(values)
         except (TypeError, ValueError) as error:
@@ -208,7 +278,7 @@ class Continuous:
             expected = "one value per row" if self.vectorized else "a number"
             raise TypeError(f"func must return {expected}, got {np.shape(values)}")
 
-    def evaluate(self, points):
+    def evaluate(self, points: npt.ArrayLike) -> float | npt.NDArray[np.float64]:
         """Function value(s) at ``points`` ((d,) -> float, (n, d) -> (n,))."""
         points = np.asarray(points, dtype=np.float64)
         if points.shape[-1:] != (self.dim,) or points.ndim > 2:
@@ -219,17 +289,20 @@ class Continuous:
         rows = np.atleast_2d(points)
         if self._core is not None:
             values = self._core.values(rows)
-        elif self.vectorized:
-            values = np.asarray(self.func(rows), dtype=np.float64).reshape(-1)
         else:
-            values = np.array([float(self.func(row.copy())) for row in rows])
+            func = self.func
+            assert func is not None  # no core: a Python function
+            if self.vectorized:
+                values = np.asarray(func(rows), dtype=np.float64).reshape(-1)
+            else:
+                values = np.array([float(func(row.copy())) for row in rows])
         return values if points.ndim == 2 else float(values[0])
 
-    def objective(self, cost):
+    def objective(self, cost: float) -> float:
         """The function value of a (minimised) cost."""
         return -cost if self.maximize else cost
 
-    def _search_spec(self):
+    def _search_spec(self) -> SearchSpec:
         sign = -1.0 if self.maximize else 1.0
         ops = ContinuousReference(self, sign)
         return SearchSpec(
@@ -243,11 +316,13 @@ class Continuous:
             ),
             size=self.dim,
             name=self.name,
-            cost_of_objective=(lambda value: -value) if self.maximize else None,
+            cost_of_objective=_negated if self.maximize else _unchanged,
             maximize=self.maximize,
         )
 
-    def _check_points(self, points, name):
+    def _check_points(
+        self, points: npt.ArrayLike, name: str
+    ) -> npt.NDArray[np.float64]:
         points = np.asarray(points, dtype=np.float64)
         if points.shape[-1:] != (self.dim,):
             raise ValueError(

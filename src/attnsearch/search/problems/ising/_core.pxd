@@ -9,6 +9,7 @@
 from libc.stdint cimport int8_t, int64_t
 
 from attnsearch.search.cython_api cimport (
+    MOVE_NONE,
     CompiledProblem,
     Move,
     attnsearch_rng,
@@ -62,7 +63,11 @@ cdef inline double ising_cost(const void *data, const char *state,
 
 cdef inline void ising_random_move(const void *data, const char *state, char *aux,
                                    attnsearch_rng *rng, Move *move) noexcept nogil:
-    move.i = <int64_t>rng_below(rng, <unsigned long long>(<const IsingData *>data).n)
+    cdef int64_t n = (<const IsingData *>data).n
+    if n == 0:
+        move.kind = MOVE_NONE  # an empty model has no move (no draw either)
+        return
+    move.i = <int64_t>rng_below(rng, <unsigned long long>n)
     move.kind = 0
 
 
@@ -73,9 +78,11 @@ cdef inline void ising_propose(const void *data, const char *state, char *aux,
     # needed) unless the model asked for random proposals.
     if (<const IsingData *>data).random_order:
         ising_random_move(data, state, aux, rng, move)
-    else:
+    elif attempt < (<const IsingData *>data).n:
         move.i = attempt
         move.kind = 0
+    else:
+        move.kind = MOVE_NONE  # (a sweep of an empty model has one empty attempt)
 
 
 cdef inline double ising_delta(const void *data, const char *state, const char *aux,

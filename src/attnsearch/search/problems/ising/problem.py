@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Literal, TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
+from ...._memory import check_allocation
+from ..._typing import StrPath
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import IsingCore
 from ._reference import IsingReference
@@ -21,24 +25,57 @@ from .readers import read_gset
 
 __all__ = ["Ising", "MaxCut", "QUBO"]
 
+#: Annealing proposal orders (see :class:`Ising`).
+Proposal: TypeAlias = Literal["sequential", "random"]
+#: A square matrix, dense or sparse, or a dict of pair terms ``{(i, j): value}``.
+Couplings: TypeAlias = (
+    "npt.ArrayLike | sp.sparray | sp.spmatrix | dict[tuple[int, int], float]"
+)
+#: The pairs ``i < j`` of a model: ``(rows, cols, values)``.
+_Pairs: TypeAlias = tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]
+]
 
-def _is_integer_like(value):
+
+def _is_integer_like(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _couplings_from(J, n, name):
+def _pair_key(key: object, name: str) -> tuple[int, int]:
+    """A dict key of couplings as a pair of non-negative ints, or ValueError."""
+    if not (
+        isinstance(key, tuple)
+        and len(key) == 2
+        and all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)
+    ):
+        raise ValueError(f"{name} key {key!r} is not a pair of integer indices")
+    i, j = int(key[0]), int(key[1])
+    if i < 0 or j < 0:
+        raise ValueError(f"{name}[{key}] has a negative index")
+    return i, j
+
+
+#: Energies are sums of |h| and |J|: beyond this they could overflow float64
+#: (deltas are up to twice a local field, sweeps add many of them).
+_MAX_ENERGY_SCALE = 1e300
+
+
+def _check_model_size(n: int, n_pairs: int, what: str) -> None:
+    """Refuse a model that cannot fit in memory, before allocating it."""
+    # h, fields and spins per chain, CSR rows, and two CSR entries per pair.
+    check_allocation(8 * 4 * n + 32 * n_pairs, f"{what} with {n} variables")
+
+
+def _couplings_from(J: Couplings, n: int | None, name: str) -> _Pairs:
     """(rows, cols, values) of the pairs i < j of J, validated; n may be None."""
     if isinstance(J, dict):
-        rows, cols, values, seen = [], [], [], {}
+        pair_rows: list[int] = []
+        pair_cols: list[int] = []
+        pair_values: list[float] = []
+        seen: dict[tuple[int, int], object] = {}  # pair -> the key that gave it
         for key, value in J.items():
-            if not (
-                isinstance(key, tuple)
-                and len(key) == 2
-                and all(_is_integer_like(k) or isinstance(k, np.integer) for k in key)
-            ):
-                raise ValueError(f"{name} key {key!r} is not a pair of integer indices")
-            i, j = int(key[0]), int(key[1])
-            if i < 0 or j < 0 or (n is not None and (i >= n or j >= n)):
+            i, j = _pair_key(key, name)
+            if n is not None and (i >= n or j >= n):
                 raise ValueError(
                     f"{name}[{key}] has an index out of range 0..{n - 1}"
                     if n is not None
@@ -58,29 +95,30 @@ def _couplings_from(J, n, name):
                 raise ValueError(f"{name}[{key}] = {value!r} is not a number") from None
             if not math.isfinite(value):
                 raise ValueError(f"{name}[{key}] = {value} is not finite")
-            rows.append(pair[0])
-            cols.append(pair[1])
-            values.append(value)
+            pair_rows.append(pair[0])
+            pair_cols.append(pair[1])
+            pair_values.append(value)
         return (
-            np.array(rows, dtype=np.int64),
-            np.array(cols, dtype=np.int64),
-            np.array(values, dtype=np.float64),
+            np.array(pair_rows, dtype=np.int64),
+            np.array(pair_cols, dtype=np.int64),
+            np.array(pair_values, dtype=np.float64),
         )
     if sp.issparse(J):
         matrix = sp.coo_matrix(J)
         matrix.sum_duplicates()
         dense_check = None
+        shape: tuple[int, ...] = matrix.shape
     else:
         dense_check = np.asarray(J)
         if dense_check.dtype.kind not in "iuf":
             raise TypeError(f"{name} must be numeric, got dtype {dense_check.dtype}")
         matrix = None
-    shape = J.shape if matrix is not None else dense_check.shape
+        shape = dense_check.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {shape}")
     if n is not None and shape[0] != n:
         raise ValueError(f"{name} is {shape[0]}x{shape[1]} but h has {n} entries")
-    if matrix is None:
+    if dense_check is not None:  # not sparse
         dense = dense_check.astype(np.float64)
         bad = np.argwhere(~np.isfinite(dense))
         if bad.size:
@@ -129,7 +167,12 @@ def _couplings_from(J, n, name):
     )
 
 
-def _symmetric_csr(n, rows, cols, values):
+def _symmetric_csr(
+    n: int,
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """indptr, indices, weights with every pair stored in both rows (sorted)."""
     both_rows = np.concatenate([rows, cols])
     both_cols = np.concatenate([cols, rows])
@@ -145,7 +188,9 @@ def _symmetric_csr(n, rows, cols, values):
     return np.cumsum(indptr), both_cols.astype(np.int64), both_vals
 
 
-def _check_spins(spins, n, name="spins"):
+def _check_spins(
+    spins: npt.ArrayLike, n: int, name: str = "spins"
+) -> npt.NDArray[np.int8]:
     spins = np.asarray(spins)
     if spins.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be numeric +1/-1, got dtype {spins.dtype}")
@@ -158,7 +203,7 @@ def _check_spins(spins, n, name="spins"):
     return spins.astype(np.int8)
 
 
-def _check_proposal(proposal):
+def _check_proposal(proposal: object) -> Proposal:
     if proposal not in ("sequential", "random"):
         raise ValueError(f"proposal must be 'sequential' or 'random', got {proposal!r}")
     return proposal
@@ -190,7 +235,21 @@ class Ising:
     O(degree) to apply through cached local fields. States are int8 spins.
     """
 
-    def __init__(self, h, J, *, offset=0.0, proposal="sequential"):
+    n: int
+    h: npt.NDArray[np.float64]
+    offset: float
+    proposal: Proposal
+    pairs: _Pairs
+    exact_costs: bool
+
+    def __init__(
+        self,
+        h: npt.ArrayLike | dict[int, float] | None,
+        J: Couplings,
+        *,
+        offset: float = 0.0,
+        proposal: Proposal = "sequential",
+    ) -> None:
         self.proposal = _check_proposal(proposal)
         n = None
         if isinstance(h, dict):
@@ -199,21 +258,20 @@ class Ising:
             n_h = max(h) + 1 if h else 0
             n_j = 0
             if isinstance(J, dict) and J:
-                n_j = (
-                    max(max(int(k[0]), int(k[1])) for k in J if isinstance(k, tuple))
-                    + 1
-                )
+                n_j = max(max(_pair_key(k, "J")) for k in J) + 1
             elif not isinstance(J, dict):
                 n_j = np.shape(J)[0]
             n = max(n_h, n_j)
+            _check_model_size(n, len(J) if isinstance(J, dict) else 0, "an Ising model")
             h_array = np.zeros(n)
             for i, value in h.items():
                 h_array[i] = value
         elif h is None:
             if isinstance(J, dict):
-                n = max((max(int(k[0]), int(k[1])) for k in J), default=-1) + 1
+                n = max((max(_pair_key(k, "J")) for k in J), default=-1) + 1
             else:
                 n = np.shape(J)[0]
+            _check_model_size(n, len(J) if isinstance(J, dict) else 0, "an Ising model")
             h_array = np.zeros(n)
         else:
             h_array = np.asarray(h)
@@ -231,7 +289,14 @@ class Ising:
         rows, cols, values = _couplings_from(J, n, "J")
         self._setup(h_array, rows, cols, values, float(offset))
 
-    def _setup(self, h, rows, cols, values, offset):
+    def _setup(
+        self,
+        h: npt.NDArray[np.float64],
+        rows: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        offset: float,
+    ) -> None:
         self.proposal = getattr(self, "proposal", "sequential")
         if not math.isfinite(offset):
             raise ValueError(f"offset must be finite, got {offset}")
@@ -240,7 +305,15 @@ class Ising:
         self.offset = offset
         self.pairs = (rows, cols, values)
         indptr, indices, weights = _symmetric_csr(self.n, rows, cols, values)
-        scale = np.abs(h).sum() + np.abs(values).sum()
+        with np.errstate(over="ignore"):
+            scale = np.abs(h).sum() + np.abs(values).sum()
+        self.energy_scale = float(scale)
+        if not scale <= _MAX_ENERGY_SCALE:
+            raise ValueError(
+                f"the biases and couplings sum to {scale:.3g} in absolute value: "
+                f"energies could overflow float64 (the limit is "
+                f"{_MAX_ENERGY_SCALE:.0e}); rescale the model"
+            )
         self.exact_costs = bool(
             np.all(h * 4 == np.round(h * 4))
             and np.all(values * 4 == np.round(values * 4))
@@ -253,33 +326,41 @@ class Ising:
         self._reference = IsingReference(h, indptr, indices, weights, random_order)
 
     @classmethod
-    def _from_pairs(cls, h, rows, cols, values, offset=0.0, proposal="sequential"):
+    def _from_pairs(
+        cls,
+        h: npt.ArrayLike,
+        rows: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        offset: float = 0.0,
+        proposal: str = "sequential",
+    ) -> Ising:
         self = cls.__new__(cls)
         self.proposal = _check_proposal(proposal)
         self._setup(np.asarray(h, dtype=np.float64), rows, cols, values, float(offset))
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Ising: {self.n} spins, {len(self.pairs[0])} couplings>"
 
     @property
-    def J(self):
+    def J(self) -> sp.csr_matrix:
         """Couplings as a symmetric scipy.sparse CSR matrix."""
         rows, cols, values = self.pairs
         upper = sp.coo_matrix((values, (rows, cols)), shape=(self.n, self.n))
         return (upper + upper.T).tocsr()
 
-    def energy(self, spins):
+    def energy(self, spins: npt.ArrayLike) -> float | npt.NDArray[np.float64]:
         """Energy of ``spins`` ((n,) or (m, n) of ±1)."""
         spins = _check_spins(spins, self.n)
         energies = self._core.energies(spins) + self.offset
         return energies if spins.ndim == 2 else float(energies[0])
 
-    def objective(self, cost):
+    def objective(self, cost: float) -> float:
         """Energy including the offset."""
         return cost + self.offset
 
-    def to_qubo(self):
+    def to_qubo(self) -> QUBO:
         """The equivalent QUBO in ``x = (1 + s) / 2`` (same energies)."""
         rows, cols, values = self.pairs
         # s = 2x - 1: h s = 2 h x - h; J s s' = 4 J x x' - 2 J x - 2 J x' + J.
@@ -293,11 +374,11 @@ class Ising:
         return QUBO(q, offset=offset, n=self.n, proposal=self.proposal)
 
     @classmethod
-    def from_qubo(cls, Q, offset=0.0):
+    def from_qubo(cls, Q: QUBO | Couplings, offset: float = 0.0) -> Ising:
         """The Ising model of a QUBO (see :class:`QUBO`)."""
         return (Q if isinstance(Q, QUBO) else QUBO(Q, offset=offset)).to_ising()
 
-    def _search_spec(self):
+    def _search_spec(self) -> SearchSpec:
         return SearchSpec(
             core=self._core,
             ops=self._reference,
@@ -308,6 +389,7 @@ class Ising:
             size=self.n,
             name="Ising",
             cost_of_objective=lambda value: value - self.offset,
+            cost_scale=self.energy_scale,
         )
 
 
@@ -332,22 +414,24 @@ class QUBO:
     results are int8 vectors of 0/1.
     """
 
-    def __init__(self, Q, *, offset=0.0, n=None, proposal="sequential"):
+    n: int
+    offset: float
+    linear: npt.NDArray[np.float64]
+    pairs: _Pairs
+
+    def __init__(
+        self,
+        Q: Couplings,
+        *,
+        offset: float = 0.0,
+        n: int | None = None,
+        proposal: Proposal = "sequential",
+    ) -> None:
         self.proposal = _check_proposal(proposal)
         if isinstance(Q, dict):
-            entries = {}
+            entries: dict[tuple[int, int], float] = {}
             for key, value in Q.items():
-                if not (
-                    isinstance(key, tuple)
-                    and len(key) == 2
-                    and all(
-                        _is_integer_like(k) or isinstance(k, np.integer) for k in key
-                    )
-                ):
-                    raise ValueError(f"Q key {key!r} is not a pair of integer indices")
-                i, j = int(key[0]), int(key[1])
-                if i < 0 or j < 0:
-                    raise ValueError(f"Q[{key}] has a negative index")
+                i, j = _pair_key(key, "Q")
                 try:
                     value = float(value)
                 except (TypeError, ValueError):
@@ -361,22 +445,25 @@ class QUBO:
                 if n < size:
                     raise ValueError(f"Q mentions variable {size - 1} but n={n}")
                 size = n
+            _check_model_size(size, len(entries), "a QUBO")
             self.n = size
             diag = np.zeros(size)
-            rows, cols, values = [], [], []
+            pair_rows: list[int] = []
+            pair_cols: list[int] = []
+            pair_values: list[float] = []
             for (i, j), v in entries.items():
                 if i == j:
                     diag[i] += v
                 else:
-                    rows.append(i)
-                    cols.append(j)
-                    values.append(v)
-            rows = np.array(rows, dtype=np.int64)
-            cols = np.array(cols, dtype=np.int64)
-            values = np.array(values, dtype=np.float64)
+                    pair_rows.append(i)
+                    pair_cols.append(j)
+                    pair_values.append(v)
+            rows = np.array(pair_rows, dtype=np.int64)
+            cols = np.array(pair_cols, dtype=np.int64)
+            values = np.array(pair_values, dtype=np.float64)
         else:
             if sp.issparse(Q):
-                matrix = Q.toarray()
+                matrix = cast("sp.sparray | sp.spmatrix", Q).toarray()
             else:
                 matrix = np.asarray(Q)
                 if matrix.dtype.kind not in "iuf":
@@ -404,10 +491,10 @@ class QUBO:
         )
         self._ising = self.to_ising()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<QUBO: {self.n} variables, {len(self.pairs[0])} quadratic terms>"
 
-    def to_ising(self):
+    def to_ising(self) -> Ising:
         """The equivalent Ising model in ``s = 2x - 1`` (same energies)."""
         rows, cols, values = self.pairs
         # x = (1 + s)/2: q x = q/2 + q s/2; w x x' = w/4 (1 + s + s' + s s').
@@ -417,15 +504,15 @@ class QUBO:
         offset = self.offset + self.linear.sum() / 2.0 + values.sum() / 4.0
         return Ising._from_pairs(h, rows, cols, values / 4.0, offset, self.proposal)
 
-    def energy(self, x):
+    def energy(self, x: npt.ArrayLike) -> float | npt.NDArray[np.float64]:
         """Energy of the binary vector(s) ``x`` ((n,) or (m, n) of 0/1)."""
         x = _check_binary(x, self.n)
         return self._ising.energy(2 * x.astype(np.int8) - 1)
 
-    def objective(self, cost):
+    def objective(self, cost: float) -> float:
         return self._ising.objective(cost)
 
-    def _search_spec(self):
+    def _search_spec(self) -> SearchSpec:
         spec = self._ising._search_spec()
         spec.objective = self.objective
         spec.cost_of_objective = lambda value: value - self._ising.offset
@@ -439,7 +526,7 @@ class QUBO:
         return spec
 
 
-def _check_binary(x, n, name="x"):
+def _check_binary(x: npt.ArrayLike, n: int, name: str = "x") -> npt.NDArray[np.int8]:
     x = np.asarray(x)
     if x.dtype.kind not in "iufb":
         raise TypeError(f"{name} must be 0/1 numbers, got dtype {x.dtype}")
@@ -471,14 +558,29 @@ class MaxCut:
     ``Result.objective`` is the cut value.
     """
 
-    def __init__(self, n, edges, weights=None, *, proposal="sequential"):
+    n: int
+    edges: npt.NDArray[np.int64]
+    weights: npt.NDArray[np.float64]
+    total_weight: float
+    proposal: Proposal
+    _ising: Ising
+
+    def __init__(
+        self,
+        n: int,
+        edges: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
+        *,
+        proposal: Proposal = "sequential",
+    ) -> None:
         self.proposal = _check_proposal(proposal)
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be a non-negative int, got {n!r}")
         self.n = int(n)
         edges = np.asarray(edges)
-        if edges.size == 0:
-            edges = edges.reshape(0, 2)
+        if edges.size == 0:  # [] or an empty array of any dtype: no edges
+            edges = np.zeros((0, 2), dtype=np.int64)
+        _check_model_size(self.n, len(edges), "a max-cut graph")
         if edges.dtype.kind not in "iu" or edges.ndim != 2 or edges.shape[1] != 2:
             raise ValueError(
                 f"edges must be an (m, 2) integer array, got {edges.shape} "
@@ -519,20 +621,20 @@ class MaxCut:
             np.zeros(self.n), lo, hi, weights, 0.0, self.proposal
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<MaxCut: {self.n} vertices, {len(self.weights)} edges>"
 
     @classmethod
-    def from_gset(cls, path, **kwargs):
+    def from_gset(cls, path: StrPath, **kwargs: Any) -> MaxCut:
         """Read a G-set graph file (``n m`` then ``i j w`` lines, 1-based)."""
         n, edges, weights = read_gset(path)
         return cls(n, edges, weights, **kwargs)
 
-    def to_ising(self):
+    def to_ising(self) -> Ising:
         """The Ising model whose energy E gives ``cut = (W - E) / 2``."""
         return self._ising
 
-    def cut_value(self, spins):
+    def cut_value(self, spins: npt.ArrayLike) -> float | npt.NDArray[np.float64]:
         """Total weight of the edges whose endpoints have different spins."""
         spins = _check_spins(spins, self.n)
         rows = np.atleast_2d(spins)
@@ -540,11 +642,11 @@ class MaxCut:
         cuts = ((rows[:, i] != rows[:, j]) * self.weights).sum(axis=1)
         return cuts if spins.ndim == 2 else float(cuts[0])
 
-    def objective(self, cost):
+    def objective(self, cost: float) -> float:
         """Cut value of an Ising energy ``cost``."""
         return (self.total_weight - cost) / 2.0
 
-    def _search_spec(self):
+    def _search_spec(self) -> SearchSpec:
         spec = self._ising._search_spec()
         spec.objective = self.objective
         spec.cost_of_objective = lambda cut: self.total_weight - 2.0 * cut

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
+from ..._typing import StrPath
 from ..._validation import check_int
 from .._text import INTEGER, Lines, parse_decimal, parse_integer, shorten
+
+if TYPE_CHECKING:
+    from .problem import QUBO
 
 __all__ = ["read_cut", "read_gset", "read_qubo"]
 
 _CUT_TOKEN = re.compile(r",|[^,\s]+")
 
 
-def read_gset(path):
+def read_gset(
+    path: StrPath,
+) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Read a G-set max-cut graph (``n m`` header, then ``m`` lines ``i j w``).
 
     Parameters
@@ -55,7 +63,9 @@ def read_gset(path):
     number is accepted.
     """
     source = Lines.open(path, "G-set graph")
-    header_lineno, text = source.next_nonblank()
+    header = source.next_nonblank()
+    assert header is not None  # Lines.open refuses a file of blank lines
+    header_lineno, text = header
     fields = text.split()
     if len(fields) != 2 or not all(INTEGER.fullmatch(field) for field in fields):
         raise source.error(
@@ -70,9 +80,9 @@ def read_gset(path):
             f"{n_vertices}, m = {n_edges}",
         )
 
-    endpoints = []
-    weights = []
-    line_of_edge = {}  # (min, max) 1-based endpoints -> line that gave the edge
+    endpoints: list[tuple[int, int]] = []
+    weights: list[float] = []
+    line_of_edge: dict[tuple[int, int], int] = {}  # (min, max) 1-based -> its line
     while (item := source.next_nonblank()) is not None:
         lineno, text = item
         if len(weights) == n_edges:
@@ -114,7 +124,7 @@ def read_gset(path):
     return n_vertices, edges, np.asarray(weights, dtype=np.float64)
 
 
-def read_cut(path, n=None):
+def read_cut(path: StrPath, n: int | None = None) -> npt.NDArray[np.int8]:
     """Read a cut as spins: ``n`` values ``+1``/``-1`` separated by commas.
 
     Parameters
@@ -149,7 +159,7 @@ def read_cut(path, n=None):
     if n is not None:
         n = check_int(n, "n")
     source = Lines.open(path, "cut")
-    spins = []
+    spins: list[int] = []
     after_value = False  # a comma is welcome only right after a value
     last_value_lineno = 1
     for lineno, line in enumerate(source.lines, start=1):
@@ -184,7 +194,7 @@ def read_cut(path, n=None):
     return np.asarray(spins, dtype=np.int8)
 
 
-def read_qubo(path):
+def read_qubo(path: StrPath) -> QUBO:
     """Read a QUBO file.
 
     Two formats: ``.npz`` with a square real array ``Q`` (and an optional scalar
@@ -212,6 +222,8 @@ def read_qubo(path):
 
     path = os.fsdecode(os.fspath(path))
     if path.endswith(".npz"):
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+            raise ValueError(f"{path}: not a readable .npz archive (not a zip file)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 names = list(data)
@@ -236,7 +248,7 @@ def read_qubo(path):
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
     source = Lines.open(path, "QUBO")
-    entries = {}
+    entries: dict[tuple[int, int], float] = {}
     offset = 0.0
     for lineno, raw in enumerate(source.lines, start=1):
         line = raw.split("#", 1)[0].strip()

@@ -13,8 +13,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from ..._rng import ChainRNG
 
 __all__ = [
     "GEO_EARTH_RADIUS",
@@ -36,6 +42,10 @@ _DISTANCE_KINDS = ("EUC_2D", "CEIL_2D", "ATT", "GEO", "EUCLIDEAN")
 _KIND_2OPT, _KIND_SWAP, _KIND_OROPT = 0, 1, 2
 _KIND_CODES = {"2opt": _KIND_2OPT, "swap": _KIND_SWAP, "oropt": _KIND_OROPT}
 
+#: A tour (int32 cities) and a move ``(kind, i, j, k)``.
+_Tour: TypeAlias = npt.NDArray[np.int32]
+_Move: TypeAlias = tuple[int, int, int, int]
+
 
 class TSPReference:
     """TSP operations over int32 tour arrays; mirrors _core.pxd.
@@ -43,7 +53,16 @@ class TSPReference:
     Moves are tuples ``(kind, i, j, k)``.
     """
 
-    def __init__(self, n, metric, matrix, x, y, kinds, cdf):
+    def __init__(
+        self,
+        n: int,
+        metric: str,
+        matrix: npt.ArrayLike | None,
+        x: npt.ArrayLike | None,
+        y: npt.ArrayLike | None,
+        kinds: Sequence[str],
+        cdf: Iterable[float],
+    ) -> None:
         self.n = int(n)
         self.n_tabu_keys = self.n  # tabu attributes: cities
         self.metric = metric
@@ -53,19 +72,22 @@ class TSPReference:
         self.kinds = [_KIND_CODES[k] for k in kinds]
         self.cdf = [float(c) for c in cdf]
 
-    def distance(self, a, b):
+    def distance(self, a: int, b: int) -> float:
         a, b = int(a), int(b)
         if self.metric == "MATRIX":
+            assert self.matrix is not None
             return float(self.matrix[a, b])
+        x, y = self.x, self.y
+        assert x is not None and y is not None  # every other metric has coords
         if self.metric == "GEO":
-            q1 = math.cos(self.y[a] - self.y[b])
-            q2 = math.cos(self.x[a] - self.x[b])
-            q3 = math.cos(self.x[a] + self.x[b])
+            q1 = math.cos(y[a] - y[b])
+            q2 = math.cos(x[a] - x[b])
+            q3 = math.cos(x[a] + x[b])
             return math.floor(
                 6378.388 * math.acos(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3)) + 1.0
             )
-        dx = float(self.x[a] - self.x[b])
-        dy = float(self.y[a] - self.y[b])
+        dx = float(x[a] - x[b])
+        dy = float(y[a] - y[b])
         if self.metric == "EUC_2D":
             return math.floor(math.sqrt(dx * dx + dy * dy) + 0.5)
         if self.metric == "CEIL_2D":
@@ -76,17 +98,17 @@ class TSPReference:
             return t + 1.0 if t < r else t
         return math.sqrt(dx * dx + dy * dy)
 
-    def initial(self, rng):
+    def initial(self, rng: ChainRNG) -> _Tour:
         tour = np.arange(self.n, dtype=np.int32)
         for i in range(self.n - 1, 0, -1):
             j = rng.below(i + 1)
             tour[i], tour[j] = tour[j], tour[i]
         return tour
 
-    def prepare(self, tour):
+    def prepare(self, tour: npt.ArrayLike) -> _Tour:
         return np.array(tour, dtype=np.int32)
 
-    def cost(self, tour):
+    def cost(self, tour: _Tour) -> float:
         if self.n < 2:
             return 0.0
         total = 0.0
@@ -94,7 +116,7 @@ class TSPReference:
             total += self.distance(tour[i], tour[i + 1])
         return total + self.distance(tour[self.n - 1], tour[0])
 
-    def random_move(self, tour, rng):
+    def random_move(self, tour: _Tour, rng: ChainRNG) -> _Move | None:
         n = self.n
         if n < 4:
             return None
@@ -118,10 +140,10 @@ class TSPReference:
             j = (i + 1 + rng.below(n - 1)) % n
         return (kind, min(i, j), max(i, j), 0)
 
-    def propose(self, tour, rng, attempt):
+    def propose(self, tour: _Tour, rng: ChainRNG, attempt: int) -> _Move | None:
         return self.random_move(tour, rng)
 
-    def delta(self, t, move):
+    def delta(self, t: _Tour, move: _Move) -> float:
         kind, a, b, length = move
         n = self.n
         d = self.distance
@@ -160,7 +182,7 @@ class TSPReference:
             - d(left, right)
         )
 
-    def apply(self, t, move):
+    def apply(self, t: _Tour, move: _Move) -> _Tour:
         kind, a, b, length = move
         n = self.n
         if kind == _KIND_2OPT:
@@ -184,11 +206,11 @@ class TSPReference:
                 t[b + 1 : b + 1 + length] = segment
         return t
 
-    def n_moves(self, tour):
+    def n_moves(self, tour: _Tour) -> int:
         n = self.n
         return sum(3 * n * n if k == _KIND_OROPT else n * n for k in self.kinds)
 
-    def move_at(self, tour, index):
+    def move_at(self, tour: _Tour, index: int) -> _Move | None:
         n = self.n
         if n < 4:
             return None
@@ -212,7 +234,7 @@ class TSPReference:
             return (kind, a, b, 0)
         return None
 
-    def tabu_attributes(self, t, move):
+    def tabu_attributes(self, t: _Tour, move: _Move) -> tuple[int, ...]:
         kind, a, b, length = move
         n = self.n
         if kind == _KIND_2OPT:
@@ -221,14 +243,14 @@ class TSPReference:
             return (int(t[a]), int(t[b]))
         return (int(t[a]), int(t[a + length - 1]), int(t[b]), int(t[(b + 1) % n]))
 
-    def copy(self, tour):
+    def copy(self, tour: _Tour) -> _Tour:
         return tour.copy()
 
-    def export(self, tour):
+    def export(self, tour: _Tour) -> _Tour:
         return tour.copy()
 
 
-def _as_coords(coords):
+def _as_coords(coords: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """``coords`` as a finite float64 ``(n, 2)`` array."""
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2:
@@ -238,7 +260,9 @@ def _as_coords(coords):
     return coords
 
 
-def _as_node_index(index, n_nodes, name):
+def _as_node_index(
+    index: npt.ArrayLike, n_nodes: int, name: str
+) -> npt.NDArray[np.integer[Any]]:
     """``index`` as an integer array of nodes in ``0..n_nodes-1``."""
     index = np.asarray(index)
     if index.size == 0:
@@ -253,7 +277,7 @@ def _as_node_index(index, n_nodes, name):
     return index
 
 
-def _check_kind(kind):
+def _check_kind(kind: str) -> str:
     """The distance kind, checked."""
     if kind not in _DISTANCE_KINDS:
         raise ValueError(
@@ -262,7 +286,7 @@ def _check_kind(kind):
     return kind
 
 
-def geo_radians(ddd_mm):
+def geo_radians(ddd_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """TSPLIB95's DDD.MM (degrees.minutes) to radians, degrees truncated toward
     zero (the published optima need the truncation)."""
     degrees = np.trunc(ddd_mm)
@@ -270,7 +294,9 @@ def geo_radians(ddd_mm):
     return GEO_PI * (degrees + 5.0 * minutes / 3.0) / 180.0
 
 
-def tsplib_distances(coords, i, j, kind):
+def tsplib_distances(
+    coords: npt.ArrayLike, i: npt.ArrayLike, j: npt.ArrayLike, kind: str
+) -> npt.NDArray[np.float64]:
     """TSPLIB95 distances between nodes ``i`` and ``j`` (NumPy reference).
 
     Parameters
@@ -337,7 +363,12 @@ def tsplib_distances(coords, i, j, kind):
     return np.asarray(_distances(coords, i, j, kind), dtype=np.float64)
 
 
-def _distances(coords, i, j, kind):
+def _distances(
+    coords: npt.NDArray[np.float64],
+    i: npt.NDArray[np.integer[Any]],
+    j: npt.NDArray[np.integer[Any]],
+    kind: str,
+) -> npt.NDArray[np.float64]:
     """The body of :func:`tsplib_distances`, on checked arguments."""
     if kind == "GEO":
         latitude = geo_radians(coords[:, 0])
@@ -362,7 +393,12 @@ def _distances(coords, i, j, kind):
     return np.where(rounded < pseudo, rounded + 1.0, rounded)
 
 
-def tour_length_reference(tour, coords=None, matrix=None, kind="EUCLIDEAN"):
+def tour_length_reference(
+    tour: npt.ArrayLike,
+    coords: npt.ArrayLike | None = None,
+    matrix: npt.ArrayLike | None = None,
+    kind: str = "EUCLIDEAN",
+) -> float:
     """Length of the closed tour ``tour`` (NumPy reference).
 
     Parameters
@@ -412,6 +448,7 @@ def tour_length_reference(tour, coords=None, matrix=None, kind="EUCLIDEAN"):
             raise ValueError(f"matrix must be square (n, n), got {matrix.shape}")
         n_nodes = matrix.shape[0]
     else:
+        assert coords is not None  # exactly one of coords and matrix
         kind = _check_kind(kind)
         coords = _as_coords(coords)
         n_nodes = coords.shape[0]
@@ -433,5 +470,6 @@ def tour_length_reference(tour, coords=None, matrix=None, kind="EUCLIDEAN"):
     if matrix is not None:
         steps = matrix[tour, successors]
     else:
+        assert coords is not None
         steps = tsplib_distances(coords, tour, successors, kind)
     return math.fsum(steps.tolist())

@@ -7,17 +7,26 @@ GIL, and the Python mirror (``_reference.py``) the tests compare it with.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
+from ..._typing import StrPath
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
 from .tsplib import read_tsplib, read_tsplib_tour
 
 __all__ = ["TSP"]
+
+#: Tour lengths (sums of n distances) stay finite below this, and squared
+#: coordinate differences need spans below _MAX_SPAN.
+_MAX_LENGTH = 1e300
+_MAX_SPAN = 1e150
 
 
 class TSP:
@@ -50,17 +59,20 @@ class TSP:
     tour length. Every move's delta is O(1).
     """
 
+    coords: npt.NDArray[np.float64] | None
+    distances: npt.NDArray[np.float64] | None
+
     def __init__(
         self,
-        coords=None,
+        coords: npt.ArrayLike | None = None,
         *,
-        distances=None,
-        metric=None,
-        moves=("2opt", "oropt"),
-        move_weights=None,
-        name=None,
-        optimum=None,
-    ):
+        distances: npt.ArrayLike | sp.sparray | sp.spmatrix | None = None,
+        metric: str | None = None,
+        moves: str | Sequence[str] = ("2opt", "oropt"),
+        move_weights: npt.ArrayLike | None = None,
+        name: str | None = None,
+        optimum: float | None = None,
+    ) -> None:
         if (coords is None) == (distances is None):
             raise ValueError("give exactly one of coords and distances")
         self.name = name
@@ -124,12 +136,12 @@ class TSP:
             self.n, self.metric, matrix, x, y, self.moves, cdf
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
         return f"<TSP{label}: {self.n} cities, {self.metric}, moves={self.moves}>"
 
     @classmethod
-    def from_tsplib(cls, path, **kwargs):
+    def from_tsplib(cls, path: StrPath, **kwargs: Any) -> TSP:
         """Read a TSPLIB ``.tsp`` file (NODE_COORD or EXPLICIT weights).
 
         Keyword arguments go to the constructor (``moves``, ``move_weights``,
@@ -154,11 +166,13 @@ class TSP:
         return problem
 
     @staticmethod
-    def read_tour(path, dimension=None):
+    def read_tour(path: StrPath, dimension: int | None = None) -> npt.NDArray[np.int64]:
         """Read a TSPLIB ``.tour`` / ``.opt.tour`` file as a 0-based permutation."""
         return read_tsplib_tour(path, dimension=dimension)
 
-    def _check_tours(self, tours, name="tour"):
+    def _check_tours(
+        self, tours: npt.ArrayLike, name: str = "tour"
+    ) -> npt.NDArray[np.int32]:
         tours = np.asarray(tours)
         if tours.dtype.kind not in "iu":
             raise TypeError(
@@ -179,21 +193,21 @@ class TSP:
                 )
         return rows.astype(np.int32)
 
-    def tour_length(self, tour):
+    def tour_length(self, tour: npt.ArrayLike) -> float | npt.NDArray[np.float64]:
         """Closed length of ``tour`` (a permutation of ``range(n)``), or of each row."""
         rows = self._check_tours(tour)
         lengths = self._core.tour_lengths(rows)
         return lengths if np.ndim(tour) == 2 else float(lengths[0])
 
-    def distance(self, a, b):
+    def distance(self, a: int, b: int) -> float:
         """Distance between cities ``a`` and ``b``."""
         return self._core.distance(a, b)
 
-    def objective(self, cost):
+    def objective(self, cost: float) -> float:
         """Tour length (the cost itself)."""
         return cost
 
-    def _search_spec(self):
+    def _search_spec(self) -> SearchSpec:
         return SearchSpec(
             core=self._core,
             ops=self._reference,
@@ -208,7 +222,7 @@ class TSP:
         )
 
 
-def _check_moves(moves):
+def _check_moves(moves: str | Sequence[str]) -> tuple[str, ...]:
     if isinstance(moves, str):
         moves = (moves,)
     moves = tuple(str(m).lower().replace("-", "") for m in moves)
@@ -223,7 +237,7 @@ def _check_moves(moves):
     return moves
 
 
-def _check_coords(coords):
+def _check_coords(coords: object) -> npt.NDArray[np.float64]:
     coords = np.asarray(coords)
     if coords.dtype.kind not in "iuf":
         raise TypeError(f"coords must be numeric, got dtype {coords.dtype}")
@@ -235,12 +249,21 @@ def _check_coords(coords):
     bad = np.argwhere(~np.isfinite(coords))
     if bad.size:
         raise ValueError(f"coords[{bad[0][0]}] is not finite: {coords[bad[0][0]]}")
+    with np.errstate(over="ignore"):
+        span = float(np.hypot(*(coords.max(axis=0) - coords.min(axis=0))))
+    if not (span <= _MAX_SPAN and span * coords.shape[0] <= _MAX_LENGTH):
+        raise ValueError(
+            f"the cities span {span:.3g} (bounding-box diagonal): with "
+            f"{coords.shape[0]} cities distances or tour lengths could overflow "
+            f"float64 (the span must stay below {_MAX_SPAN:.0e} and span x cities "
+            f"below {_MAX_LENGTH:.0e}); rescale the coordinates"
+        )
     return coords
 
 
-def _check_distance_matrix(distances):
+def _check_distance_matrix(distances: object) -> npt.NDArray[np.float64]:
     if sp.issparse(distances):
-        distances = distances.toarray()
+        distances = cast("sp.sparray | sp.spmatrix", distances).toarray()
     matrix = np.asarray(distances)
     if matrix.dtype.kind not in "iuf":
         raise TypeError(f"distances must be numeric, got dtype {matrix.dtype}")
@@ -253,6 +276,11 @@ def _check_distance_matrix(distances):
     if bad.size:
         i, j = bad[0]
         raise ValueError(f"distances[{i}, {j}] is not finite ({matrix[i, j]})")
+    if matrix.size and not float(matrix.max()) * matrix.shape[0] <= _MAX_LENGTH:
+        raise ValueError(
+            f"the largest distance, {float(matrix.max()):.3g}, times {matrix.shape[0]} "
+            f"cities exceeds {_MAX_LENGTH:.0e}: tour lengths could overflow float64"
+        )
     bad = np.argwhere(matrix < 0)
     if bad.size:
         i, j = bad[0]

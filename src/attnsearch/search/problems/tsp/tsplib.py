@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from ..._typing import StrPath
 from ..._validation import check_int
 from .._text import DECIMAL, INTEGER, Lines, parse_decimal, parse_integer, shorten
 
@@ -74,7 +78,7 @@ class TSPLIBInstance:
     path: str
 
 
-def _split_header(text):
+def _split_header(text: str) -> tuple[str, str | None] | tuple[None, None]:
     """Split a TSPLIB line into ``(KEY, value)``.
 
     ``KEY : value`` and ``KEY: value`` give the upper-cased key and the stripped
@@ -92,7 +96,7 @@ def _split_header(text):
     return None, None
 
 
-def _parse_dimension(source, lineno, value):
+def _parse_dimension(source: Lines, lineno: int, value: str) -> int:
     """Parse the value of a ``DIMENSION`` header: a positive integer."""
     if INTEGER.fullmatch(value) and int(value) > 0:
         return int(value)
@@ -101,7 +105,7 @@ def _parse_dimension(source, lineno, value):
     )
 
 
-def _first_missing(present, n_nodes):
+def _first_missing(present: Collection[int], n_nodes: int) -> list[int]:
     """Up to ``_MAX_LISTED`` 1-based nodes of ``1..n_nodes`` not in ``present``.
 
     The scan stops early, so it costs ``O(len(present))`` even for a huge
@@ -116,7 +120,7 @@ def _first_missing(present, n_nodes):
     return missing
 
 
-def _describe_missing(present, n_nodes):
+def _describe_missing(present: Collection[int], n_nodes: int) -> str:
     """``"missing node(s) 3, 7, ..."`` for an error message."""
     missing = _first_missing(present, n_nodes)
     n_missing = n_nodes - len(present)
@@ -125,7 +129,9 @@ def _describe_missing(present, n_nodes):
     return f"missing node(s) {listed}{more}"
 
 
-def _unexpected_line(source, lineno, text, n_nodes, after_section):
+def _unexpected_line(
+    source: Lines, lineno: int, text: str, n_nodes: int | None, after_section: bool
+) -> ValueError:
     """The error for a line that is neither a header, a keyword nor EOF.
 
     ``after_section`` says whether a data section came before the line, which
@@ -147,7 +153,7 @@ def _unexpected_line(source, lineno, text, n_nodes, after_section):
     )
 
 
-def read_tsplib(path):
+def read_tsplib(path: StrPath) -> TSPLIBInstance:
     """Read a symmetric TSPLIB95 instance (``.tsp``).
 
     Parameters
@@ -191,9 +197,9 @@ def read_tsplib(path):
     ``EDGE_WEIGHT_SECTION``, as the TSPLIB95 specification orders them.
     """
     source = Lines.open(path, "TSPLIB")
-    header = {}  # known key -> (value, lineno); the value is already checked
-    comments = []
-    section_lines = {}
+    header: dict[str, tuple[Any, int]] = {}  # key -> (checked value, lineno)
+    comments: list[str] = []
+    section_lines: dict[str, int] = {}
     coords = None
     weights = None  # (values, lines) of EDGE_WEIGHT_SECTION
 
@@ -229,7 +235,7 @@ def read_tsplib(path):
             else:
                 _skip_display_data(source)
             continue
-        if value is None:
+        if key is None or value is None:  # (a key-less line has no value)
             dimension = header.get("DIMENSION", (None,))[0]
             raise _unexpected_line(source, lineno, text, dimension, bool(section_lines))
         _record_tsp_header(source, header, comments, key, value, lineno)
@@ -285,12 +291,19 @@ def read_tsplib(path):
     )
 
 
-def _file_stem(path):
+def _file_stem(path: str) -> str:
     """File name without directory and last extension."""
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def _record_tsp_header(source, header, comments, key, value, lineno):
+def _record_tsp_header(
+    source: Lines,
+    header: dict[str, tuple[Any, int]],
+    comments: list[str],
+    key: str,
+    value: str,
+    lineno: int,
+) -> None:
     """Check and store one ``KEY : value`` line of a ``.tsp`` file."""
     if key == "COMMENT":
         comments.append(value)
@@ -313,29 +326,34 @@ def _record_tsp_header(source, header, comments, key, value, lineno):
             f"TYPE {shorten(value)} is not supported: only TYPE : TSP (symmetric "
             "TSP) is",
         )
+    checked: int | str = value
     if key == "DIMENSION":
-        value = _parse_dimension(source, lineno, value)
+        checked = _parse_dimension(source, lineno, value)
     elif key == "EDGE_WEIGHT_TYPE":
-        value = value.upper()
-        if value not in _EDGE_WEIGHT_TYPES:
+        checked = value.upper()
+        if checked not in _EDGE_WEIGHT_TYPES:
             raise source.error(
                 lineno,
-                f"EDGE_WEIGHT_TYPE {shorten(value)} is not supported (supported: "
+                f"EDGE_WEIGHT_TYPE {shorten(checked)} is not supported (supported: "
                 f"{', '.join(_EDGE_WEIGHT_TYPES)})",
             )
     elif key == "EDGE_WEIGHT_FORMAT":
-        value = value.upper()  # checked only when the type is EXPLICIT
-    header[key] = (value, lineno)
+        checked = value.upper()  # checked only when the type is EXPLICIT
+    header[key] = (checked, lineno)
 
 
-def _dimension_for_section(source, header, section, lineno):
+def _dimension_for_section(
+    source: Lines, header: dict[str, tuple[Any, int]], section: str, lineno: int
+) -> int:
     """The ``DIMENSION`` a data section needs, which must precede it."""
     if "DIMENSION" not in header:
         raise source.error(lineno, f"{section} before any DIMENSION header")
     return header["DIMENSION"][0]
 
 
-def _explicit_format(source, header, lineno):
+def _explicit_format(
+    source: Lines, header: dict[str, tuple[Any, int]], lineno: int
+) -> str:
     """The checked ``EDGE_WEIGHT_FORMAT``; ``lineno`` is where it is needed."""
     if "EDGE_WEIGHT_FORMAT" not in header:
         raise source.error(
@@ -351,11 +369,13 @@ def _explicit_format(source, header, lineno):
     return edge_format
 
 
-def _read_node_coords(source, section_lineno, n_nodes):
+def _read_node_coords(
+    source: Lines, section_lineno: int, n_nodes: int
+) -> npt.NDArray[np.float64]:
     """Read the ``n_nodes`` lines ``index x y`` that follow NODE_COORD_SECTION."""
-    line_of_node = {}  # 1-based node -> line that gave it
-    xs = []
-    ys = []
+    line_of_node: dict[int, int] = {}  # 1-based node -> line that gave it
+    xs: list[float] = []
+    ys: list[float] = []
     for n_read in range(n_nodes):
         item = source.next_nonblank()
         if item is None:
@@ -401,7 +421,7 @@ def _read_node_coords(source, section_lineno, n_nodes):
     return coords
 
 
-def _explicit_count(n_nodes, edge_format):
+def _explicit_count(n_nodes: int, edge_format: str) -> int:
     """How many numbers ``edge_format`` holds for ``n_nodes`` nodes."""
     if edge_format == "FULL_MATRIX":
         return n_nodes * n_nodes
@@ -410,15 +430,17 @@ def _explicit_count(n_nodes, edge_format):
     return n_nodes * (n_nodes + 1) // 2
 
 
-def _read_edge_weights(source, section_lineno, n_nodes, edge_format):
+def _read_edge_weights(
+    source: Lines, section_lineno: int, n_nodes: int, edge_format: str
+) -> tuple[list[float], list[int]]:
     """Read the numbers of EDGE_WEIGHT_SECTION, wrapped across lines any way."""
     n_expected = _explicit_count(n_nodes, edge_format)
     what = (
         f"the {n_expected} numbers that EDGE_WEIGHT_SECTION (line {section_lineno}) "
         f"needs for {edge_format} with DIMENSION = {n_nodes}"
     )
-    values = []
-    value_lines = []
+    values: list[float] = []
+    value_lines: list[int] = []
     while len(values) < n_expected:
         item = source.next_nonblank()
         if item is None:
@@ -442,7 +464,13 @@ def _read_edge_weights(source, section_lineno, n_nodes, edge_format):
     return values, value_lines
 
 
-def _full_matrix(source, values, value_lines, n_nodes, edge_format):
+def _full_matrix(
+    source: Lines,
+    values: npt.ArrayLike,
+    value_lines: list[int],
+    n_nodes: int,
+    edge_format: str,
+) -> npt.NDArray[np.float64]:
     """The symmetric ``(n, n)`` matrix of an EXPLICIT section's numbers."""
     values = np.asarray(values, dtype=np.float64)
     if edge_format == "FULL_MATRIX":
@@ -474,7 +502,7 @@ def _full_matrix(source, values, value_lines, n_nodes, edge_format):
     return matrix
 
 
-def _skip_display_data(source):
+def _skip_display_data(source: Lines) -> None:
     """Skip DISPLAY_DATA_SECTION: the numeric lines up to the next keyword."""
     while (item := source.peek_nonblank()) is not None:
         if not DECIMAL.fullmatch(item[1].split()[0]):
@@ -487,7 +515,9 @@ def _skip_display_data(source):
 # --------------------------------------------------------------------------
 
 
-def read_tsplib_tour(path, dimension=None):
+def read_tsplib_tour(
+    path: StrPath, dimension: int | None = None
+) -> npt.NDArray[np.int64]:
     """Read a TSPLIB95 tour file (``.tour``, ``.opt.tour``).
 
     Parameters
@@ -530,10 +560,10 @@ def read_tsplib_tour(path, dimension=None):
     if dimension is not None:
         dimension = check_int(dimension, "dimension")
     source = Lines.open(path, "TSPLIB tour")
-    header = {}
+    header: dict[str, tuple[Any, int]] = {}
     tour_lineno = None
-    nodes = []
-    line_of_node = {}  # 1-based node -> line that gave it
+    nodes: list[int] = []
+    line_of_node: dict[int, int] = {}  # 1-based node -> line that gave it
     end_lineno = None  # last line of TOUR_SECTION
 
     while (item := source.next_nonblank()) is not None:
@@ -559,7 +589,7 @@ def read_tsplib_tour(path, dimension=None):
                 source, lineno, n_nodes, nodes, line_of_node
             )
             continue
-        if value is None:
+        if key is None or value is None:  # (a key-less line has no value)
             n_nodes = header["DIMENSION"][0] if "DIMENSION" in header else dimension
             raise _unexpected_line(
                 source, lineno, text, n_nodes, tour_lineno is not None
@@ -568,6 +598,7 @@ def read_tsplib_tour(path, dimension=None):
 
     if tour_lineno is None:
         raise source.error(source.last_lineno, "no TOUR_SECTION in the file")
+    assert end_lineno is not None  # read with TOUR_SECTION
     if "DIMENSION" in header:
         n_nodes, dimension_lineno = header["DIMENSION"]
         origin = f"DIMENSION on line {dimension_lineno}"
@@ -593,7 +624,14 @@ def read_tsplib_tour(path, dimension=None):
     return np.asarray(nodes, dtype=np.int64) - 1
 
 
-def _record_tour_header(source, header, key, value, lineno, dimension):
+def _record_tour_header(
+    source: Lines,
+    header: dict[str, tuple[Any, int]],
+    key: str,
+    value: str,
+    lineno: int,
+    dimension: int | None,
+) -> None:
     """Check and store one ``KEY : value`` line of a tour file."""
     if key not in ("NAME", "TYPE", "DIMENSION"):
         return  # COMMENT and unknown keys are ignored
@@ -605,17 +643,25 @@ def _record_tour_header(source, header, key, value, lineno, dimension):
         raise source.error(
             lineno, f"TYPE {shorten(value)} is not a tour: expected TYPE : TOUR"
         )
+    checked: int | str = value
     if key == "DIMENSION":
-        value = _parse_dimension(source, lineno, value)
-        if dimension is not None and value != dimension:
+        checked = _parse_dimension(source, lineno, value)
+        if dimension is not None and checked != dimension:
             raise source.error(
                 lineno,
-                f"DIMENSION {value} differs from the dimension = {dimension} argument",
+                f"DIMENSION {checked} differs from the dimension = {dimension} "
+                "argument",
             )
-    header[key] = (value, lineno)
+    header[key] = (checked, lineno)
 
 
-def _read_tour_section(source, section_lineno, n_nodes, nodes, line_of_node):
+def _read_tour_section(
+    source: Lines,
+    section_lineno: int,
+    n_nodes: int | None,
+    nodes: list[int],
+    line_of_node: dict[int, int],
+) -> int:
     """Read the nodes of TOUR_SECTION into ``nodes``; return its last line.
 
     ``n_nodes`` is None when no bound is known yet; the caller then checks the

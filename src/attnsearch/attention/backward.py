@@ -1,0 +1,488 @@
+"""Public backward pass of scaled dot-product attention: validation, groups, backend.
+
+The forward pass (``scaled_dot_product_attention(..., return_lse=True)``) keeps
+the row log-sum-exp; this module checks the saved arrays against the inputs,
+works out which batch items share a key/value head (grouped-query attention and
+broadcast k/v: their dK/dV are summed), and runs the fused kernel of
+``_backward.pyx``. Like the forward, operands are read in place through
+per-item element offsets and row strides; nothing of size n_q x n_k is
+allocated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._backends import check_backend
+from .._threading import effective_n_threads
+from . import _reference
+from ._backward import attention_backward
+from .attention import (
+    _MASK_BOOL,
+    _as_float_array,
+    _batch_offsets,
+    _check_block,
+    _check_finite,
+    _check_scale,
+    _element_strides,
+    _gqa_group,
+    _kernel_ready,
+    _prepare_mask,
+)
+
+__all__ = ["scaled_dot_product_attention_backward"]
+
+#: Default queries per backward tile (a multiple of every panel width).
+DEFAULT_BLOCK_Q = 128
+#: Default keys per backward tile.
+DEFAULT_BLOCK_K = 512
+
+
+def _row_stride(arr):
+    return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
+
+
+def _flat_index(batch_shape, own_batch, group=1):
+    """Index of each batch item's matrix in an array of batch shape ``own_batch``
+    (flattened, C order), with the broadcast and grouped-query rules."""
+    dummy = np.empty(tuple(own_batch) + (1, 1), dtype=np.uint8)
+    return _batch_offsets(batch_shape, dummy, len(own_batch), group)
+
+
+def scaled_dot_product_attention_backward(
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    check_finite=True,
+    num_threads=None,
+    backend="auto",
+    block_q=None,
+    block_k=None,
+):
+    """Gradients of scaled dot-product attention: ``(dq, dk, dv)`` from ``grad_out``.
+
+    Given ``out, lse = scaled_dot_product_attention(q, k, v, ...,
+    return_lse=True)`` and the gradient ``grad_out = ∂L/∂out`` of a scalar loss,
+    returns ``∂L/∂q``, ``∂L/∂k``, ``∂L/∂v``. Fused in the FlashAttention-2
+    manner: the attention matrix is recomputed tile by tile from the saved
+    log-sum-exp, ``P = exp(S − lse)``, with ``D = rowsum(dO ∘ O)``,
+    ``dS = P ∘ (dP − D)``; no ``n_q × n_k`` array is ever stored.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (..., n_q, d_v)
+        Gradient of the loss with respect to ``out``; same shape as ``out``.
+    q, k, v : array_like
+        The forward pass's inputs (same broadcasting and grouped-query rules).
+    out : array_like, shape (..., n_q, d_v)
+        The forward pass's output.
+    lse : array_like, shape (..., n_q)
+        The forward pass's row log-sum-exp (``return_lse=True``).
+    mask, causal, scale :
+        Exactly as given to the forward pass.
+    check_finite : bool, default True
+        Raise ``ValueError`` for NaN/inf in ``grad_out``, ``q``, ``k``, ``v``,
+        ``out`` and for NaN/+inf in ``lse`` (``-inf`` marks a query that sees
+        no key and is allowed).
+    num_threads : int, optional
+        OpenMP threads. The gradients are bitwise identical for every value.
+    backend : {"auto", "cython", "reference"}, default "auto"
+        ``"reference"`` runs the NumPy reference, which materialises ``P``.
+    block_q, block_k : int, optional
+        Queries and keys per tile (defaults 128 and 512; ``block_q`` is rounded
+        up to the kernel's panel width). Results agree to rounding for any
+        block sizes.
+
+    Returns
+    -------
+    dq : ndarray, shape of ``q``
+    dk : ndarray, shape of ``k``
+    dv : ndarray, shape of ``v``
+        In the compute dtype (float32 when every input is float32/float16,
+        else float64). A key/value head shared by several query heads
+        (grouped-query) or broadcast over batch axes gets the sum of their
+        gradients, as does a broadcast ``q``. Queries that see no key get
+        zero gradients (never NaN).
+
+    Raises
+    ------
+    TypeError
+        Non-floating arrays, ``lse`` missing (None), bad ``scale`` type.
+    ValueError
+        Shapes that do not match the forward pass (``out``/``grad_out`` not
+        ``(..., n_q, d_v)`` of the broadcast batch, ``lse`` not
+        ``(..., n_q)``), NaN/inf with ``check_finite=True``.
+
+    Notes
+    -----
+    **Determinism.** One parallel task owns each key/value head (with all the
+    batch items and query heads that read it) and sums, in a fixed order,
+    over its items, key blocks and query blocks; no sum is split between
+    threads. So the result does not depend on ``num_threads``, bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from attnsearch.attention import (
+    ...     scaled_dot_product_attention, scaled_dot_product_attention_backward)
+    >>> rng = np.random.default_rng(0)
+    >>> q, k, v = (rng.standard_normal((2, 4, 32, 16)) for _ in range(3))
+    >>> out, lse = scaled_dot_product_attention(q, k, v, causal=True, return_lse=True)
+    >>> dq, dk, dv = scaled_dot_product_attention_backward(
+    ...     np.ones_like(out), q, k, v, out, lse, causal=True)
+    >>> dq.shape, dk.shape, dv.shape
+    ((2, 4, 32, 16), (2, 4, 32, 16), (2, 4, 32, 16))
+    """
+    return _sdpa_backward(
+        grad_out,
+        q,
+        k,
+        v,
+        out,
+        lse,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        check_finite=check_finite,
+        num_threads=num_threads,
+        backend=backend,
+        block_q=block_q,
+        block_k=block_k,
+    )
+
+
+def _sdpa_backward(
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    check_finite=True,
+    num_threads=None,
+    backend="auto",
+    block_q=None,
+    block_k=None,
+    grads_out=None,
+):
+    """Body of :func:`scaled_dot_product_attention_backward`. ``grads_out``
+    (private, used by the layers) is a tuple of three arrays of the shapes of
+    q, k, v with unit last-axis strides (e.g. head-split views of one fused
+    buffer) that receive dq, dk, dv in place; q, k and v must then have one
+    batch shape (no broadcasting)."""
+    backend = check_backend(backend)
+    if lse is None:
+        raise TypeError(
+            "lse is required: get it from scaled_dot_product_attention(..., "
+            "return_lse=True)"
+        )
+    q = _as_float_array(q, "q")
+    k = _as_float_array(k, "k")
+    v = _as_float_array(v, "v")
+    grad_out = _as_float_array(grad_out, "grad_out")
+    out = _as_float_array(out, "out")
+    lse = np.asarray(lse)
+    if lse.dtype.kind != "f":
+        raise TypeError(f"lse must be a floating-point array, got dtype {lse.dtype}")
+    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
+    n_q, d_k = q.shape[-2:]
+    n_k, d_k2 = k.shape[-2:]
+    n_k2, d_v = v.shape[-2:]
+    if d_k2 != d_k:
+        raise ValueError(f"q and k must share the last axis d_k, got {d_k} and {d_k2}")
+    if n_k2 != n_k:
+        raise ValueError(f"k and v must share axis -2 (n_k), got {n_k} and {n_k2}")
+    if d_k == 0:
+        raise ValueError("d_k must be at least 1 (q and k have an empty last axis)")
+    scale = _check_scale(scale, d_k)
+    n_threads = effective_n_threads(num_threads)
+    block_q = _check_block(block_q, "block_q", DEFAULT_BLOCK_Q, 1)
+    block_k = _check_block(block_k, "block_k", DEFAULT_BLOCK_K, 1)
+    causal = bool(causal)
+
+    mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
+    q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
+    k_group = _gqa_group(q_batch, k_batch, "k")
+    v_group = _gqa_group(q_batch, v_batch, "v")
+    k_like = k_batch[:-1] + (q_batch[-1],) if k_group > 1 else k_batch
+    v_like = v_batch[:-1] + (q_batch[-1],) if v_group > 1 else v_batch
+    try:
+        batch_shape = np.broadcast_shapes(q_batch, k_like, v_like, mask_batch)
+    except ValueError:
+        raise ValueError(
+            f"batch axes do not broadcast: q {q_batch}, k {k_batch}, v {v_batch}, "
+            f"mask {mask_batch}"
+        ) from None
+    out_shape = batch_shape + (n_q, d_v)
+    if out.shape != out_shape:
+        raise ValueError(
+            f"out has shape {out.shape}, but the forward pass of these q, k, v "
+            f"returns {out_shape}"
+        )
+    if grad_out.shape != out_shape:
+        raise ValueError(
+            f"grad_out must have the shape of out, {out_shape}, got {grad_out.shape}"
+        )
+    if lse.shape != batch_shape + (n_q,):
+        raise ValueError(
+            f"lse must have shape {batch_shape + (n_q,)} (the batch axes and n_q of "
+            f"out), got {lse.shape}"
+        )
+    if check_finite:
+        for arr, name in ((grad_out, "grad_out"), (q, "q"), (k, "k"), (v, "v")):
+            _check_finite(arr, name)
+        _check_finite(out, "out")
+        if np.isnan(lse).any() or np.isposinf(lse).any():
+            raise ValueError(
+                "lse contains NaN or +inf (only -inf, for a query that sees no key, "
+                "is allowed)"
+            )
+
+    if backend == "reference":
+        ref_mask = None
+        if mask is not None:
+            ref_mask = mask.view(np.bool_) if mask_kind == _MASK_BOOL else mask
+        return _reference.scaled_dot_product_attention_backward(
+            grad_out.astype(dtype, copy=False),
+            q.astype(dtype, copy=False),
+            k.astype(dtype, copy=False),
+            v.astype(dtype, copy=False),
+            out,
+            lse,
+            mask=ref_mask,
+            causal=causal,
+            scale=scale,
+        )
+
+    if grads_out is not None:
+        return _backward_into(
+            grads_out,
+            grad_out,
+            q,
+            k,
+            v,
+            out,
+            lse,
+            mask,
+            mask_kind,
+            batch_shape,
+            (k_group, v_group),
+            scale,
+            causal,
+            block_q,
+            block_k,
+            n_threads,
+        )
+    dq_full = np.empty(batch_shape + (n_q, d_k), dtype=dtype)
+    if n_q == 0 or n_k == 0 or d_v == 0 or math.prod(batch_shape) == 0:
+        dq_full[...] = 0
+        return (
+            _reference.sum_to_shape(dq_full, q.shape).astype(dtype, copy=False),
+            np.zeros(k.shape, dtype=dtype),
+            np.zeros(v.shape, dtype=dtype),
+        )
+
+    q = _kernel_ready(q, dtype)
+    k = _kernel_ready(k, dtype)
+    v = _kernel_ready(v, dtype)
+    out = _kernel_ready(out, dtype)
+    grad_out = _kernel_ready(grad_out, dtype)
+    lse = np.ascontiguousarray(lse, dtype=dtype)
+
+    # Which batch items share a dK/dV destination. Usually k and v have one batch
+    # shape: a destination is one of k's matrices. Otherwise each item gets its
+    # own and the sums over shared heads are done afterwards.
+    same_kv = k_batch == v_batch and k_group == v_group
+    if same_kv:
+        kv_shape = k_batch
+        group_of_item = _flat_index(batch_shape, k_batch, k_group)
+        k_run, v_run = k, v
+    else:
+        kv_shape = batch_shape
+        group_of_item = np.arange(math.prod(batch_shape), dtype=np.intp)
+        k_run = np.repeat(k, k_group, axis=-3) if k_group > 1 else k
+        v_run = np.repeat(v, v_group, axis=-3) if v_group > 1 else v
+        k_run = np.broadcast_to(k_run, batch_shape + k.shape[-2:])
+        v_run = np.broadcast_to(v_run, batch_shape + v.shape[-2:])
+    n_groups = math.prod(kv_shape)
+    items = np.argsort(group_of_item, kind="stable").astype(np.intp)
+    counts = np.bincount(group_of_item, minlength=n_groups)
+    group_start = np.zeros(n_groups + 1, dtype=np.intp)
+    np.cumsum(counts, out=group_start[1:])
+
+    dk_full = np.zeros(kv_shape + (n_k, d_k), dtype=dtype)
+    dv_full = np.zeros(kv_shape + (n_k, d_v), dtype=dtype)
+    n_batch_axes = len(batch_shape)
+    m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
+    kv_groups = (k_group, v_group) if same_kv else (1, 1)
+    attention_backward(
+        q,
+        k_run,
+        v_run,
+        out,
+        grad_out,
+        lse,
+        mask,
+        mask_kind,
+        dq_full,
+        dk_full,
+        dv_full,
+        items,
+        group_start,
+        _batch_offsets(batch_shape, q, q.ndim - 2),
+        _batch_offsets(batch_shape, k_run, k_run.ndim - 2, kv_groups[0]),
+        _batch_offsets(batch_shape, v_run, v_run.ndim - 2, kv_groups[1]),
+        _batch_offsets(batch_shape, out, n_batch_axes),
+        _batch_offsets(batch_shape, grad_out, n_batch_axes),
+        m_off,
+        np.arange(math.prod(batch_shape), dtype=np.intp) * (n_q * d_k),
+        np.arange(n_groups, dtype=np.intp) * (n_k * d_k),
+        np.arange(n_groups, dtype=np.intp) * (n_k * d_v),
+        n_q,
+        n_k,
+        d_k,
+        d_v,
+        _row_stride(q),
+        _row_stride(k_run),
+        _row_stride(v_run),
+        _row_stride(out),
+        _row_stride(grad_out),
+        d_k,
+        d_k,
+        d_v,
+        mask_ld_row,
+        mask_ld_col,
+        scale,
+        causal,
+        block_q,
+        block_k,
+        n_threads,
+    )
+    dq = dq_full
+    if dq.shape != q.shape:  # q was broadcast over batch axes: sum its gradients
+        dq = _reference.sum_to_shape(dq, q.shape)
+    if same_kv:
+        dk, dv = dk_full, dv_full
+    else:
+        dk = _reference.reduce_kv_heads(dk_full, len(batch_shape) + 2, k.shape)
+        dv = _reference.reduce_kv_heads(dv_full, len(batch_shape) + 2, v.shape)
+    return dq, dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+def _mask_geometry(mask, batch_shape):
+    if mask is None:
+        return np.zeros(math.prod(batch_shape), dtype=np.intp), 0, 0
+    m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
+    strides = _element_strides(mask)
+    return (
+        m_off,
+        strides[-2] if mask.shape[-2] > 1 else 0,
+        strides[-1] if mask.shape[-1] > 1 else 0,
+    )
+
+
+def _backward_into(
+    grads_out,
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    mask,
+    mask_kind,
+    batch_shape,
+    groups,
+    scale,
+    causal,
+    block_q,
+    block_k,
+    n_threads,
+):
+    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
+    dq, dk, dv = grads_out
+    dtype = dq.dtype
+    k_batch = k.shape[:-2]
+    if (
+        q.shape[:-2] != batch_shape
+        or k_batch != v.shape[:-2]
+        or groups[0] != groups[1]
+        or (dq.shape, dk.shape, dv.shape) != (q.shape, k.shape, v.shape)
+        or any(g.dtype != dtype or g.strides[-1] != dtype.itemsize for g in grads_out)
+    ):
+        raise ValueError("internal: grads_out does not fit q, k, v")
+    n_q, d_k = q.shape[-2:]
+    n_k, d_v = v.shape[-2:]
+    if n_q == 0 or n_k == 0 or d_v == 0 or math.prod(batch_shape) == 0:
+        for g in grads_out:
+            g[...] = 0
+        return grads_out
+    q, k, v, out, grad_out = (_kernel_ready(a, dtype) for a in (q, k, v, out, grad_out))
+    lse = np.ascontiguousarray(lse, dtype=dtype)
+    group_of_item = _flat_index(batch_shape, k_batch, groups[0])
+    n_groups = math.prod(k_batch)
+    items = np.argsort(group_of_item, kind="stable").astype(np.intp)
+    group_start = np.zeros(n_groups + 1, dtype=np.intp)
+    np.cumsum(np.bincount(group_of_item, minlength=n_groups), out=group_start[1:])
+    if np.any(np.diff(group_start) == 0):
+        dk[...] = 0  # a key/value head that no query reads
+        dv[...] = 0
+    n_axes = len(batch_shape)
+    m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
+    attention_backward(
+        q,
+        k,
+        v,
+        out,
+        grad_out,
+        lse,
+        mask,
+        mask_kind,
+        dq,
+        dk,
+        dv,
+        items,
+        group_start,
+        _batch_offsets(batch_shape, q, q.ndim - 2),
+        _batch_offsets(batch_shape, k, k.ndim - 2, groups[0]),
+        _batch_offsets(batch_shape, v, v.ndim - 2, groups[1]),
+        _batch_offsets(batch_shape, out, n_axes),
+        _batch_offsets(batch_shape, grad_out, n_axes),
+        m_off,
+        _batch_offsets(batch_shape, dq, n_axes),
+        _batch_offsets(k_batch, dk, len(k_batch)),
+        _batch_offsets(k_batch, dv, len(k_batch)),
+        n_q,
+        n_k,
+        d_k,
+        d_v,
+        _row_stride(q),
+        _row_stride(k),
+        _row_stride(v),
+        _row_stride(out),
+        _row_stride(grad_out),
+        _row_stride(dq),
+        _row_stride(dk),
+        _row_stride(dv),
+        mask_ld_row,
+        mask_ld_col,
+        scale,
+        causal,
+        block_q,
+        block_k,
+        n_threads,
+    )
+    return grads_out
