@@ -11,6 +11,7 @@ MODULES = [
     "attnsearch._fastexp",
     "attnsearch._blas",
     "attnsearch.attention._kernels",
+    "attnsearch.attention._decode",
     "attnsearch.search._core",
     "attnsearch.search._rng",
     "attnsearch.search._ising",

@@ -34,7 +34,18 @@ def attention_forward(
     block_q: int,
     block_k: int,
     num_threads: int,
+    hi_offset: int | None = None,
+    has_lo: bool = False,
+    lo_offset: int = 0,
+    slopes: npt.NDArray[np.float64] | None = None,
+    alibi_offset: int = 0,
 ) -> None: ...
+
+LINEAR_ROW_BLOCK: int
+LINEAR_MIN_COLS: int
+LINEAR_TARGET_TILES: int
+
+def linear_tiles(m: int, n: int) -> tuple[int, int]: ...
 def linear_forward(
     x: npt.NDArray[np.floating],
     w: npt.NDArray[np.floating],
