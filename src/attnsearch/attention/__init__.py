@@ -11,18 +11,27 @@ Design overview
   softmax (float64 row sums) and the register-blocked micro-kernels of
   ``csrc/attnsearch_tiles.h``. Scratch is per thread and O(block_q * block_k).
 * ``_reference.py``: the NumPy reference (materialises the scores).
-* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top.
+* ``_decode.pyx`` + ``_decode_path.py``: the decode kernel for short query
+  blocks (generation): the query heads of a grouped-query group stacked into
+  one row block, the keys split into chunks across threads, the chunks merged
+  by their log-sum-exp in a fixed order (csrc/attnsearch_decode.h).
+* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` (grouped-query,
+  sliding windows, ALiBi, incremental decoding) on top; ``cache.py``:
+  ``KVCache``.
 
 Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
 ``softmax(K Qᵀ / sqrt(d))`` is its transpose.
 """
 
 from .attention import merge_heads, scaled_dot_product_attention, split_heads
-from .layers import AttentionHead, MultiHeadAttention
+from .cache import KVCache
+from .layers import AttentionHead, MultiHeadAttention, alibi_slopes
 
 __all__ = [
     "AttentionHead",
+    "KVCache",
     "MultiHeadAttention",
+    "alibi_slopes",
     "merge_heads",
     "scaled_dot_product_attention",
     "split_heads",
