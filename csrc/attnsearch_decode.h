@@ -90,6 +90,46 @@ ATTNSEARCH_ALWAYS_INLINE double attnsearch_dec_hsum_f64(attnsearch_vf64 x)
 }
 #endif
 
+/* Transposing lane reduction: VL accumulators (vectors of VL lanes) become one
+ * vector whose lane i is the sum of accumulator i's lanes, in log2(VL) levels
+ * of two-input shuffles and adds (VL - 1 shuffle pairs in all, against VL full
+ * horizontal sums). Level g pairs vectors holding groups of g lanes per
+ * accumulator and halves the groups; the addition order is fixed. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define ATTNSEARCH_DEC_TREE 1
+#endif
+#endif
+#ifndef ATTNSEARCH_DEC_TREE
+#define ATTNSEARCH_DEC_TREE 0
+#endif
+#define ATTNSEARCH_DEC_SHUF(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
+#define ATTNSEARCH_DEC_LO16_16 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define ATTNSEARCH_DEC_HI16_16 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define ATTNSEARCH_DEC_LO16_8 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27
+#define ATTNSEARCH_DEC_HI16_8 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31
+#define ATTNSEARCH_DEC_LO16_4 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29
+#define ATTNSEARCH_DEC_HI16_4 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31
+#define ATTNSEARCH_DEC_LO16_2 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define ATTNSEARCH_DEC_HI16_2 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define ATTNSEARCH_DEC_LO8_8 0, 1, 2, 3, 8, 9, 10, 11
+#define ATTNSEARCH_DEC_HI8_8 4, 5, 6, 7, 12, 13, 14, 15
+#define ATTNSEARCH_DEC_LO8_4 0, 1, 4, 5, 8, 9, 12, 13
+#define ATTNSEARCH_DEC_HI8_4 2, 3, 6, 7, 10, 11, 14, 15
+#define ATTNSEARCH_DEC_LO8_2 0, 2, 4, 6, 8, 10, 12, 14
+#define ATTNSEARCH_DEC_HI8_2 1, 3, 5, 7, 9, 11, 13, 15
+#define ATTNSEARCH_DEC_LO4_4 0, 1, 4, 5
+#define ATTNSEARCH_DEC_HI4_4 2, 3, 6, 7
+#define ATTNSEARCH_DEC_LO4_2 0, 2, 4, 6
+#define ATTNSEARCH_DEC_HI4_2 1, 3, 5, 7
+#define ATTNSEARCH_DEC_LO2_2 0, 2
+#define ATTNSEARCH_DEC_HI2_2 1, 3
+/* One level: pairs acc[2i], acc[2i + 1] into out[i]. */
+#define ATTNSEARCH_DEC_LEVEL(out, acc, n, LO, HI)                                        \
+    for (int i_ = 0; i_ < (n); i_++)                                                    \
+        out[i_] = ATTNSEARCH_DEC_SHUF(acc[2 * i_], acc[2 * i_ + 1], LO) +                 \
+                  ATTNSEARCH_DEC_SHUF(acc[2 * i_], acc[2 * i_ + 1], HI);
+
 /* ---- the dtype template, instantiated below for float and double ---- */
 
 #define ATTNSEARCH_DEC_CAT_(a, b) a##_##b

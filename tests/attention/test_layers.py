@@ -546,3 +546,28 @@ def test_causal_accepts_bools_only(rng):
     np.testing.assert_array_equal(m(x, causal=np.bool_(True)), m(x, causal=True))
     with pytest.raises(TypeError, match="need_weights must be a bool"):
         m(x, need_weights="yes")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 5, 16, 17, 600])
+@pytest.mark.parametrize("k, n", [(1, 3), (7, 33), (130, 2100), (1029, 64)])
+def test_linear_forward_matches_numpy(rng, dtype, m, k, n):
+    from attnsearch._threading import blas_limited_to_one_thread
+    from attnsearch.attention._kernels import linear_forward
+
+    x = rng.standard_normal((m, k + 3)).astype(dtype)[:, :k]  # strided rows
+    w = rng.standard_normal((k, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    want = x.astype(np.float64) @ w.astype(np.float64)
+    with blas_limited_to_one_thread():
+        for b in (None, bias):
+            out = np.empty((m, n), dtype)
+            linear_forward(x, w, b, out, 2)
+            expected = want + (0 if b is None else b)
+            np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+            others = []
+            for threads in (1, 3):
+                other = np.empty((m, n), dtype)
+                linear_forward(x, w, b, other, threads)
+                others.append(other)
+            assert all(np.array_equal(out, other) for other in others)

@@ -44,6 +44,10 @@ def attention_forward(
 LINEAR_ROW_BLOCK: int
 LINEAR_MIN_COLS: int
 LINEAR_TARGET_TILES: int
+LINEAR_GEMV_MAX_ROWS: int
+LINEAR_GEMV_MIN_K_BLOCK: int
+LINEAR_GEMV_K_BLOCKS: int
+LINEAR_GEMV_COL_BLOCK: int
 
 def linear_tiles(m: int, n: int) -> tuple[int, int]: ...
 def linear_forward(

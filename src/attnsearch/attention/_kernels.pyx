@@ -59,6 +59,10 @@ cdef extern from "attnsearch_tiles.h" nogil:
     float expf_scalar "attnsearch_expf"(float x)
     double exp_scalar "attnsearch_exp"(double x)
 
+cdef extern from "attnsearch_decode.h" nogil:
+    void gemv_block_f32 "attnsearch_gemv_block_f32"(const float *x, Py_ssize_t ldx, int m, const float *w, Py_ssize_t ldw, int n, int i0, int i1, float *acc, Py_ssize_t ldacc)
+    void gemv_block_f64 "attnsearch_gemv_block_f64"(const double *x, Py_ssize_t ldx, int m, const double *w, Py_ssize_t ldw, int n, int i0, int i1, double *acc, Py_ssize_t ldacc)
+
 ctypedef fused floating:
     float
     double
@@ -584,6 +588,55 @@ cdef void _linear_tiles(const floating *x, Py_ssize_t ld_x, const floating *w,
                           out + r0 * ld_out + c0, <int>ld_out)
 
 
+cdef void _linear_split_k(const floating *x, Py_ssize_t ld_x, const floating *w,
+                          const floating *bias, floating *out, Py_ssize_t ld_out,
+                          Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, Py_ssize_t k_block,
+                          Py_ssize_t col_block, floating *partial, int n_threads) noexcept nogil:
+    """out = x @ w (+ bias) for a few rows: w streamed in fixed blocks of k_block
+    rows (x col_block columns), one partial sum per block, added in block order."""
+    cdef Py_ssize_t n_kb = (k + k_block - 1) // k_block
+    cdef Py_ssize_t n_cb = (n + col_block - 1) // col_block
+    cdef Py_ssize_t task, kb, r, c, c0, c1, i0, i1
+    cdef floating *acc
+    cdef floating *dst
+    cdef const floating *src
+    with parallel(num_threads=n_threads):
+        for task in prange(n_kb * n_cb, schedule="dynamic"):
+            kb = task // n_cb
+            c0 = (task % n_cb) * col_block
+            c1 = min(n, c0 + col_block)
+            i0 = kb * k_block
+            i1 = min(k, i0 + k_block)
+            acc = partial + kb * m * n + c0
+            for r in range(m):
+                memset(acc + r * n, 0, (c1 - c0) * sizeof(floating))
+            if floating is float:
+                gemv_block_f32(x, ld_x, <int>m, w + c0, n, <int>(c1 - c0), <int>i0, <int>i1, acc, n)
+            else:
+                gemv_block_f64(x, ld_x, <int>m, w + c0, n, <int>(c1 - c0), <int>i0, <int>i1, acc, n)
+        for task in prange(m * n_cb, schedule="static"):
+            r = task // n_cb
+            c0 = (task % n_cb) * col_block
+            c1 = min(n, c0 + col_block)
+            dst = out + r * ld_out
+            for c in range(c0, c1):
+                dst[c] = bias[c] if bias != NULL else 0
+            for kb in range(n_kb):
+                src = partial + (kb * m + r) * n
+                for c in range(c0, c1):
+                    dst[c] = dst[c] + src[c]
+
+
+# Rows up to which linear_forward streams w itself (split-k, see _linear_split_k):
+# a gemm over a few rows is bound by reading w, which OpenBLAS's small-m path
+# does at a fraction of the memory bandwidth.
+LINEAR_GEMV_MAX_ROWS = 16
+# Rows of w per split-k block (at least), and the number of blocks to aim for.
+LINEAR_GEMV_MIN_K_BLOCK = 64
+LINEAR_GEMV_K_BLOCKS = 16
+# Columns per split-k task (8 KiB of float32 per row of w).
+LINEAR_GEMV_COL_BLOCK = 2048
+
 # Tile grid of linear_forward: rows per tile at most (a large gemm packs w once
 # per call, so tiles of many rows keep that cost small), columns per tile at
 # least, and the number of tiles to aim for when rows are few (decode: one row
@@ -620,7 +673,10 @@ def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_
 
     Notes
     -----
-    The tiles (:func:`linear_tiles`) depend on m and n only: the result is
+    Up to ``LINEAR_GEMV_MAX_ROWS`` rows (decoding), w is streamed by our own
+    kernel in fixed blocks of rows whose partial sums are added in block
+    order; more rows run single-threaded BLAS gemms on a grid of tiles
+    (:func:`linear_tiles`). Both depend on the shapes only: the result is
     bitwise identical for every ``num_threads``.
     """
     if x.ndim != 2 or w.ndim != 2 or out.ndim != 2:
@@ -647,16 +703,40 @@ def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_
         return
     cdef Py_ssize_t ld_x = x.strides[0] // x.itemsize if m > 1 else k
     cdef Py_ssize_t ld_out = out.strides[0] // out.itemsize if m > 1 else n
-    row_block, col_block = linear_tiles(m, n)
-    cdef Py_ssize_t rb = row_block, cb = col_block
-    cdef Py_ssize_t n_tiles = ((m + rb - 1) // rb) * ((n + cb - 1) // cb)
-    cdef int n_threads = <int>max(1, min(num_threads, n_tiles))
+    cdef Py_ssize_t k_block, n_kb, n_tiles, gemv_cols
+    cdef int n_threads
+    cdef cnp.ndarray partial
     cdef void *x_ptr = cnp.PyArray_DATA(x)
     cdef void *w_ptr = cnp.PyArray_DATA(w)
     cdef void *o_ptr = cnp.PyArray_DATA(out)
     cdef void *b_ptr = NULL
     if bias is not None:
         b_ptr = cnp.PyArray_DATA(bias)
+    if m <= LINEAR_GEMV_MAX_ROWS:
+        k_block = max(LINEAR_GEMV_MIN_K_BLOCK, (k + LINEAR_GEMV_K_BLOCKS - 1) // LINEAR_GEMV_K_BLOCKS)
+        k_block = ((k_block + 3) // 4) * 4
+        n_kb = (k + k_block - 1) // k_block
+        partial = np.empty(n_kb * m * n, dtype=w.dtype)
+        gemv_cols = LINEAR_GEMV_COL_BLOCK
+        n_tiles = n_kb * ((n + gemv_cols - 1) // gemv_cols)
+        n_threads = <int>max(1, min(num_threads, n_tiles))
+        if x.dtype == np.float32:
+            with nogil:
+                _linear_split_k(<const float *>x_ptr, ld_x, <const float *>w_ptr,
+                                <const float *>b_ptr, <float *>o_ptr, ld_out, m, k, n,
+                                k_block, gemv_cols,
+                                <float *>cnp.PyArray_DATA(partial), n_threads)
+        else:
+            with nogil:
+                _linear_split_k(<const double *>x_ptr, ld_x, <const double *>w_ptr,
+                                <const double *>b_ptr, <double *>o_ptr, ld_out, m, k, n,
+                                k_block, gemv_cols,
+                                <double *>cnp.PyArray_DATA(partial), n_threads)
+        return
+    row_block, col_block = linear_tiles(m, n)
+    cdef Py_ssize_t rb = row_block, cb = col_block
+    n_tiles = ((m + rb - 1) // rb) * ((n + cb - 1) // cb)
+    n_threads = <int>max(1, min(num_threads, n_tiles))
     if x.dtype == np.float32:
         with nogil:
             _linear_tiles(<const float *>x_ptr, ld_x, <const float *>w_ptr,
