@@ -88,7 +88,8 @@ DECODE_SHAPES = [
     (4, 2, 1, 700, 64, 64),
     (8, 2, 3, 1300, 128, 128),
     (6, 3, 5, 999, 17, 33),
-    (8, 1, 2, 600, 64, 40),  # multi-query: one group of 16 rows (tiled path)
+    (8, 1, 2, 600, 64, 40),  # multi-query: one group of 16 rows
+    (16, 1, 3, 700, 64, 64),  # 48 rows in one group: the tiled path
     (2, 2, 16, 300, 64, 80),
     (3, 3, 1, 3000, 130, 7),  # several key chunks, general d
 ]
@@ -160,7 +161,9 @@ def test_short_query_blocks_take_the_decode_path(rng, monkeypatch):
 )
 def test_decode_bitwise_identical_for_any_thread_count(rng, dtype, heads):
     h_q, h_kv = heads
-    q, k, v = random_qkv(rng, (2,), h_q, h_kv, 2, 2100, 64, 48, dtype)
+    n_q = 3  # blocks of 12, 48 (> SMALL_ROWS: tiled) and 3 rows
+    assert (h_q // h_kv) * n_q > _decode_path.SMALL_ROWS or h_q != 32
+    q, k, v = random_qkv(rng, (2,), h_q, h_kv, n_q, 2100, 64, 48, dtype)
     kwargs = dict(
         causal=True, alibi_slopes=rng.random(h_q), mask=rng.random(2100) < 0.9
     )

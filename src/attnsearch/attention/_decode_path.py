@@ -31,7 +31,9 @@ from ._decode import decode_forward
 DECODE_MAX_QUERIES = 16
 #: Rows of a row block up to which the decode micro-kernels run; larger blocks
 #: use the packed tiles of the prefill kernel (with K packed once per block).
-SMALL_ROWS = 8
+#: Measured crossover (one thread, 4096 keys, d = 64 and 128): the decode
+#: micro-kernels are faster up to 32 rows, the tiles from 48.
+SMALL_ROWS = 32
 #: Rows per row block at most (a group with more rows is split evenly).
 ROWS_MAX = 96
 #: Keys per inner block of a task (the block's K and V stay in L2).
