@@ -354,3 +354,28 @@ def test_bad_window_alibi_and_flags_raise():
     np.testing.assert_array_equal(
         sdpa(q, q, q, causal=np.bool_(True)), sdpa(q, q, q, causal=True)
     )
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("n_q", [1, 5, 40])
+def test_matches_torch_sdpa(rng, path, n_q):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    q, k, v = random_qkv(rng, (2,), 8, 2, n_q, 300, 64, 64, np.float32)
+    slopes = np.linspace(0.05, 0.4, 8)
+    tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
+    # torch's is_causal is top-left aligned and it has no window or ALiBi
+    # argument: the same rules as an explicit float bias (bottom-right).
+    position = np.arange(n_q)[:, None] + (300 - n_q)
+    key = np.arange(300)[None, :]
+    visible = (key <= position) & (key >= position - 63)  # causal, window 64
+    bias = -slopes[:, None, None] * np.abs(key - position)
+    bias = np.where(visible, bias, -np.inf).astype(np.float32)
+    with torch.no_grad():
+        want = F.scaled_dot_product_attention(
+            tq, tk, tv, attn_mask=torch.from_numpy(bias), enable_gqa=True
+        ).numpy()
+        plain = F.scaled_dot_product_attention(tq, tk, tv, enable_gqa=True).numpy()
+    got = _sdpa(q, k, v, causal=True, window=64, alibi_slopes=slopes, path=path)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_sdpa(q, k, v, path=path), plain, rtol=1e-4, atol=1e-5)
