@@ -12,13 +12,14 @@ transposed view in place and writes its output straight into the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
 import numpy as np
 
 from .._threading import blas_limited_to_one_thread, effective_n_threads
-from ._kernels import linear_forward
+from ._kernels import LINEAR_GEMV_MAX_ROWS, linear_forward
 from .attention import (
     _sdpa,
     check_alibi_slopes,
@@ -73,6 +74,16 @@ def _linear(x, w, b, n_threads):
     out = np.empty((rows.shape[0], w.shape[1]), dtype=w.dtype)
     linear_forward(rows, w, b, out, n_threads)
     return out.reshape(x.shape[:-1] + (w.shape[1],))
+
+
+def _blas_limit(*n_rows):
+    """``blas_limited_to_one_thread()`` when a projection of this many rows runs a
+    BLAS gemm; a no-op for decode-sized inputs, which never call BLAS (their
+    projections stream the weights in our own kernel): entering and leaving the
+    limit costs ~20 µs and, on leaving, wakes OpenBLAS's worker threads."""
+    if max(n_rows) > LINEAR_GEMV_MAX_ROWS:
+        return blas_limited_to_one_thread()
+    return contextlib.nullcontext()
 
 
 def _check_input(x, name, d_features, dtype):
@@ -921,13 +932,13 @@ class MultiHeadAttention(_Parameters):
             self._check_cache(cache, n_batch)
             n_k = min(cache.position + n_q, cache.capacity)
             mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
-            with blas_limited_to_one_thread():
+            with _blas_limit(n_batch * n_q):
                 out, weights = self._forward_cached(
                     query, cache, mask, need_weights, n_threads
                 )
         else:
             mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
-            with blas_limited_to_one_thread():
+            with _blas_limit(n_batch * n_q, n_batch * n_k):
                 forward = (
                     self._forward_in_slices
                     if progress and n_batch > 1
