@@ -165,7 +165,21 @@ class BuildPyWithHeaders(build_py):
             shutil.copy2(header, target / header.name)
 
 
+def _render_templates():
+    """Render every ``*.tp`` (Cython's Tempita) beside itself, without the suffix:
+    the engine's per-problem dispatch is generated from one list of problems."""
+    from Cython import Tempita
+
+    for template in sorted((SRC / "attnsearch").rglob("*.tp")):
+        target = template.with_suffix("")
+        text = Tempita.sub(template.read_text(encoding="utf-8"))
+        # Rewrite only on change, so that cythonize's timestamps stay meaningful.
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+
+
 def _extensions():
+    _render_templates()
     debug = _env_flag("ATTNSEARCH_CYTHON_DEBUG")
     directives = {
         "language_level": 3,

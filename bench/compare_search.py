@@ -5,10 +5,20 @@ elkai).
     python bench/compare_search.py --quick    # a smaller run
 
 Same code as ``attnsearch bench search``; the peers come with the ``bench`` extra.
-Reads ../shared/data (TSPLIB, G-set) when present, generates instances otherwise.
+Reads ../shared/data (TSPLIB, G-set) when present, else the shipped instances.
 """
+
+import sys
+from pathlib import Path
 
 from attnsearch.benchmarks.search import main
 
+# In the developers' tree the full instances lie in ../shared/data; an installed
+# copy (`attnsearch bench search`) uses --data or the shipped small instances.
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    argv = sys.argv[1:]
+    if "--data" not in argv and SHARED.is_dir():
+        argv += ["--data", str(SHARED)]
+    raise SystemExit(main(argv))

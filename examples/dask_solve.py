@@ -12,9 +12,10 @@ import numpy as np
 from _common import SMALL, data_file
 from dask.distributed import Client, LocalCluster
 
-from attnsearch import distributed
+from attnsearch.attention import dask as attention_dask
 from attnsearch.attention import scaled_dot_product_attention
 from attnsearch.search import MaxCut, simulated_annealing
+from attnsearch.search import dask as search_dask
 
 if __name__ == "__main__":  # worker processes import this file: guard the work
     graph = MaxCut.from_gset(data_file("gset", "G11.txt" if SMALL else "G1.txt"))
@@ -25,7 +26,7 @@ if __name__ == "__main__":  # worker processes import this file: guard the work
         ) as cluster,
         Client(cluster) as client,
     ):
-        merged = distributed.solve(
+        merged = search_dask.solve(
             "anneal", graph, num_chains=chains, client=client, seed=0, num_sweeps=sweeps
         )
         tasks = merged.params["distributed"]["n_tasks"]
@@ -46,7 +47,7 @@ if __name__ == "__main__":  # worker processes import this file: guard the work
         rng = np.random.default_rng(0)
         x = rng.standard_normal((batch, 8, n, 64), dtype=np.float32)
         q = da.from_array(x, chunks=(1, 8, n, 64))  # one sequence per block
-        out = distributed.scaled_dot_product_attention(q, q, q, causal=True)
+        out = attention_dask.scaled_dot_product_attention(q, q, q, causal=True)
         result = out.compute()  # on the cluster: each block runs the fused kernel
         expected = scaled_dot_product_attention(x, x, x, causal=True)
         print(

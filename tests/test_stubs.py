@@ -12,12 +12,13 @@ MODULES = [
     "attnsearch._blas",
     "attnsearch.attention._kernels",
     "attnsearch.attention._decode",
-    "attnsearch.search._core",
+    "attnsearch.search.cython_api",
     "attnsearch.search._rng",
-    "attnsearch.search._ising",
-    "attnsearch.search._tsp",
     "attnsearch.search._engine",
-    "attnsearch.search._continuous",
+    "attnsearch.search.problems.ising._core",
+    "attnsearch.search.problems.tsp._core",
+    "attnsearch.search.problems.continuous._core",
+    "attnsearch.search.methods._swarm",
 ]
 
 

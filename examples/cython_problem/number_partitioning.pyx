@@ -4,7 +4,7 @@ Split numbers a_1..a_n into two groups with sums as equal as possible:
 minimise |sum_i a_i s_i| over s in {-1, +1}^n. The per-chain workspace caches
 the signed sum, so a flip's delta is O(1).
 
-This module only cimports attnsearch/search/_core.pxd: it fills a ProblemVTable
+This module only cimports attnsearch/search/cython_api.pxd (the public C API): it fills a ProblemVTable
 with `noexcept nogil` functions, and every method of attnsearch.search then runs
 it in compiled code, in parallel over chains, exactly as the built-in problems.
 Build it with the setup.py beside this file.
@@ -13,7 +13,13 @@ Build it with the setup.py beside this file.
 from libc.math cimport fabs
 from libc.stdint cimport int8_t, int64_t
 
-from attnsearch.search._core cimport CompiledProblem, Move, attnsearch_rng, rng_below, rng_next
+from attnsearch.search.cython_api cimport (
+    CompiledProblem,
+    Move,
+    attnsearch_rng,
+    rng_below,
+    rng_next,
+)
 
 import numpy as np
 
@@ -99,3 +105,4 @@ cdef class NumberPartitioning(CompiledProblem):
         self.vtable.n_moves = _n_moves
         self.vtable.move_at = _move_at
         self.vtable.tabu_attributes = NULL  # default: the flipped index is the attribute
+        self.vtable.propose = NULL          # default: annealing proposes random_move

@@ -1,6 +1,6 @@
 """Build the example problem in place: python setup.py build_ext --inplace
 
-attnsearch.get_include() holds the C headers that attnsearch/search/_core.pxd
+attnsearch.get_include() holds the C headers that attnsearch/search/cython_api.pxd
 refers to; Cython finds the .pxd itself on sys.path (attnsearch is installed).
 """
 

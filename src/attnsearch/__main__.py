@@ -78,7 +78,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as error:
+    except (UsageError, MemoryError) as error:
+        # MemoryError: a size the user asked for that cannot fit (the message
+        # says what it needs); never a traceback for the user's own input.
         print(f"attnsearch: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,70 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_solve_parser", "read_qubo", "run_solve"]
-
-_METHODS = {
-    "anneal": "simulated_annealing",
-    "hill": "hill_climb",
-    "stochastic": "stochastic_hill_climb",
-    "tabu": "tabu_search",
-    "pso": "particle_swarm",
-}
+__all__ = ["add_solve_parser", "run_solve"]
 
 
 class UsageError(Exception):
     """A problem with the user's input: reported in one line, exit code 2."""
-
-
-def read_qubo(path):
-    """Read a QUBO file: ``.npz`` with a square array ``Q`` (and optional scalar
-    ``offset``), or a text coordinate list of ``i j value`` lines (0-based; ``i ==
-    j`` is a linear term; ``#`` starts a comment; an ``offset value`` line sets the
-    constant). Raises ValueError naming the line of a malformed entry."""
-    from .search import QUBO
-
-    path = Path(path)
-    if path.suffix == ".npz":
-        with np.load(path) as data:
-            if "Q" not in data:
-                raise ValueError(f"{path}: no array named 'Q' (found {list(data)})")
-            offset = float(data["offset"]) if "offset" in data else 0.0
-            return QUBO(data["Q"], offset=offset)
-    entries = {}
-    offset = 0.0
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = line.split()
-            if fields[0].lower() == "offset" and len(fields) == 2:
-                try:
-                    offset = float(fields[1])
-                except ValueError:
-                    raise ValueError(
-                        f"{path}, line {number}: offset {fields[1]!r} is not a number"
-                    ) from None
-                continue
-            if len(fields) != 3:
-                raise ValueError(
-                    f"{path}, line {number}: expected 'i j value', got {line!r}"
-                )
-            try:
-                i, j, value = int(fields[0]), int(fields[1]), float(fields[2])
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {number}: expected two integers and a "
-                    f"number, got {line!r}"
-                ) from None
-            if i < 0 or j < 0:
-                raise ValueError(f"{path}, line {number}: negative index")
-            if not math.isfinite(value):
-                raise ValueError(f"{path}, line {number}: value is not finite")
-            entries[(i, j)] = entries.get((i, j), 0.0) + value
-    if not entries:
-        raise ValueError(f"{path}: no 'i j value' entries")
-    return QUBO(entries, offset=offset)
 
 
 def _best_known(path):
@@ -182,11 +123,12 @@ def add_solve_parser(subparsers):
 
 def _load(args):
     from .search import TSP, Continuous, MaxCut
+    from .search.problems.ising import read_qubo
 
     if args.kind == "continuous":
         try:
             problem = Continuous.builtin(args.name, dim=args.dim)
-        except ValueError as error:
+        except (ValueError, MemoryError) as error:
             raise UsageError(str(error)) from None
         return problem, f"{args.name} in {args.dim} dimensions", problem.minimum
     path = Path(args.file)
@@ -205,7 +147,7 @@ def _load(args):
             return problem, label, _best_known(path)
         problem = read_qubo(path)
         return problem, f"{path.name} ({problem.n} variables)", None
-    except (ValueError, OSError, KeyError) as error:
+    except (ValueError, OSError, KeyError, MemoryError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -234,20 +176,40 @@ def _write_solution(args, problem, result):
         )
 
 
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _strict_json(record):
+    """Standard JSON (no NaN/Infinity tokens): non-finite numbers become null."""
+    return json.dumps(_finite_or_none(record), allow_nan=False)
+
+
 def run_solve(args, out=print):
     """Run ``attnsearch solve`` for parsed ``args``; return the exit code."""
     from . import search
+    from .search.methods import METHODS
 
     if args.chains < 1:
         raise UsageError("--chains must be at least 1")
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise UsageError("--time-limit must be positive")
+    if args.time_limit is not None and not (
+        math.isfinite(args.time_limit) and args.time_limit > 0
+    ):
+        raise UsageError("--time-limit must be a positive number of seconds")
     if args.threads == 0:
         raise UsageError("--threads must not be 0")
+    if args.optimum is not None and not math.isfinite(args.optimum):
+        raise UsageError("--optimum must be a finite number")
     problem, label, optimum = _load(args)
     if args.optimum is not None:
         optimum = args.optimum
-    method_name = _METHODS[args.method]
+    method_name = METHODS[args.method]
     method = getattr(search, method_name)
     progress = args.progress
     if progress is None:
@@ -261,7 +223,7 @@ def run_solve(args, out=print):
             num_threads=args.threads,
             progress=progress,
         )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, MemoryError) as error:
         raise UsageError(str(error)) from None
     objective = float(result.objective)
     gap = None
@@ -298,7 +260,7 @@ def run_solve(args, out=print):
     }
     if args.json:
         out(
-            json.dumps(
+            _strict_json(
                 {
                     "problem": label,
                     "kind": args.kind,

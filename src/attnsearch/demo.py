@@ -123,7 +123,9 @@ def _search_tour(rng, quick, out):
     limit = 0.5 if quick else 2.0
     annealed = simulated_annealing(tsp, time_limit=limit, num_chains=2, seed=0)
     length = tsp.tour_length(annealed.best_state)
-    ok &= length == annealed.objective and annealed.objective <= climbed.objective
+    # A self-check of correctness, not of quality: with a time limit the sweeps
+    # depend on the machine's load, and so does how far annealing gets.
+    ok &= length == annealed.objective
     rate = annealed.n_evaluations / annealed.elapsed / 1e6
     out(
         f"\n4. TSP, {n_cities} random cities (EUC_2D): hill climbing with 8 restarts "

@@ -2,17 +2,19 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import attnsearch
-from attnsearch.cli import read_qubo
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import QUBO
+from attnsearch.search.problems.ising import read_qubo
 
 PACKAGE_PARENT = str(Path(attnsearch.__file__).resolve().parent.parent)
 
@@ -207,7 +209,7 @@ def test_bad_input_is_one_line_and_exit_code_2(args, words):
         ("0 1 x\n", "line 1"),
         ("# only a comment\n", "no 'i j value'"),
         ("0 0 1\n-1 2 3\n", "line 2"),
-        ("0 0 nan\n", "not finite"),
+        ("0 0 nan\n", "not a finite number"),
     ],
 )
 def test_malformed_qubo_file(tmp_path, content, words):
@@ -253,3 +255,135 @@ def test_demo_quick_runs():
     done = run_cli("demo", "--quick")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
+
+
+def test_bench_finds_instances_without_the_developers_tree(tmp_path):
+    # Issue 9: `attnsearch bench` used ../shared/data relative to the source tree.
+    from attnsearch.benchmarks.search import _data_dir, _instance
+
+    assert _data_dir(None) is None or "ATTNSEARCH_DATA" in os.environ
+    shipped = _instance(None, "tsplib", "kroA100.tsp")
+    assert shipped is not None and shipped.parent.name == "data"
+    (tmp_path / "tsplib").mkdir()
+    own = tmp_path / "tsplib" / "kroA100.tsp"
+    own.write_bytes(shipped.read_bytes())
+    assert _instance(tmp_path, "tsplib", "kroA100.tsp") == own
+    assert _instance(None, "gset", "G1.txt") is None  # not shipped: the table skips it
+    assert _instance(None, "gset", "G11.txt") is not None
+
+
+def _npz(tmp_path, name, **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def _hostile_files(tmp_path):
+    """Inputs of the hostile-input probe (issue 10, item 6) that gave tracebacks."""
+    good = _npz(tmp_path, "good.npz", Q=np.ones((3, 3)))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"x")
+    far = tmp_path / "far.txt"
+    far.write_text("0 10000000000000 1.0\n")
+    gset = tmp_path / "huge.txt"
+    gset.write_text("1000000000000 0\n")
+    return {
+        "complex": (
+            ["solve", "qubo", _npz(tmp_path, "c.npz", Q=np.ones((2, 2)) * 1j)],
+            "square real matrix",
+        ),
+        "string": (
+            ["solve", "qubo", _npz(tmp_path, "s.npz", Q=np.array([["a"]]))],
+            "square real matrix",
+        ),
+        "offset": (
+            [
+                "solve",
+                "qubo",
+                _npz(tmp_path, "o.npz", Q=np.ones((2, 2)), offset=np.ones(3)),
+            ],
+            "offset must be one real number",
+        ),
+        "truncated": (["solve", "qubo", truncated], "not a readable .npz"),
+        "junk": (["solve", "qubo", junk], "not a readable .npz"),
+        "far index": (["solve", "qubo", far], "needs about"),
+        "huge gset": (["solve", "maxcut", gset], "needs about"),
+        "chains": (
+            ["solve", "tsp", DATA / "eil51.tsp", "--chains", "1000000000000"],
+            "needs about",
+        ),
+        "dim": (
+            ["solve", "continuous", "sphere", "--dim", "10000000000000"],
+            "needs about",
+        ),
+        "optimum": (
+            ["solve", "tsp", DATA / "eil51.tsp", "--optimum", "nan", "--json"],
+            "--optimum",
+        ),
+        "infinite time": (
+            ["solve", "tsp", DATA / "eil51.tsp", "--time-limit", "inf"],
+            "--time-limit",
+        ),
+    }
+
+
+def test_hostile_inputs_are_one_line_and_exit_code_2(tmp_path):
+    for name, (args, words) in _hostile_files(tmp_path).items():
+        done = run_cli(*args)
+        assert done.returncode == 2, (name, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, name
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], (name, done.stderr)
+
+
+def test_huge_thread_count_and_strict_json():
+    done = run_cli(
+        "solve",
+        "tsp",
+        DATA / "eil51.tsp",
+        "--threads",
+        "100000",
+        "--time-limit",
+        "0.3",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr  # exited 139 before
+    report = json.loads(done.stdout, parse_constant=lambda token: 1 / 0)
+    assert report["threads"] <= 4 * (os.cpu_count() or 1)
+    # Non-finite numbers become null, never the NaN token that JSON lacks.
+    done = run_cli(
+        "solve", "continuous", "sphere", "--dim", "2", "--json", "--time-limit", "0.2"
+    )
+    json.loads(done.stdout, parse_constant=lambda token: 1 / 0)
+
+
+def test_ctrl_c_prints_the_best_so_far():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            # (a child started in the background may inherit SIGINT ignored)
+            "import signal, sys\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from attnsearch.__main__ import main\n"
+            "sys.exit(main(sys.argv[1:]))",
+            "solve",
+            "tsp",
+            str(DATA / "a280.tsp"),
+            "--time-limit",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "tour length" in out and "interrupted" in out

@@ -1,5 +1,5 @@
-"""attnsearch.distributed on a real LocalCluster (2 worker processes on loopback):
-merged searches are bitwise identical to one-machine runs, a killed worker is
+"""search.dask and attention.dask on a real LocalCluster (2 worker processes on
+loopback): merged searches are bitwise identical to one-machine runs, a killed worker is
 survived, and attention over dask arrays equals the NumPy call."""
 
 import os
@@ -16,7 +16,8 @@ da = pytest.importorskip("dask.array")
 
 from _problems import OneMax  # noqa: E402  (a Python problem)
 
-from attnsearch import distributed  # noqa: E402
+from attnsearch import distributed  # noqa: E402  (the old name, still exported)
+from attnsearch.attention import dask as attention_dask  # noqa: E402
 from attnsearch.attention import scaled_dot_product_attention as sdpa  # noqa: E402
 from attnsearch.data import path as data_path  # noqa: E402
 from attnsearch.search import (  # noqa: E402
@@ -30,6 +31,7 @@ from attnsearch.search import (  # noqa: E402
     stochastic_hill_climb,
     tabu_search,
 )
+from attnsearch.search import dask as search_dask  # noqa: E402
 
 METHOD_FUNCTIONS = {
     "simulated_annealing": simulated_annealing,
@@ -116,7 +118,7 @@ def test_merged_result_is_bitwise_identical_to_one_machine(
 ):
     problem = problems()[problem_name]
     local = METHOD_FUNCTIONS[method](problem, num_chains=5, seed=11, **BUDGETS[method])
-    merged = distributed.solve(
+    merged = search_dask.solve(
         method,
         problem,
         num_chains=5,
@@ -134,7 +136,7 @@ def test_merged_result_is_bitwise_identical_to_one_machine(
 def test_result_does_not_depend_on_the_split(client, chains_per_task):
     problem = problems()["maxcut"]
     local = simulated_annealing(problem, num_chains=7, seed=2, num_sweeps=40)
-    merged = distributed.solve(
+    merged = search_dask.solve(
         simulated_annealing,
         problem,
         num_chains=7,
@@ -154,7 +156,7 @@ def test_seed_sequence_and_per_chain_initial_states(client):
     local = tabu_search(
         problem, num_chains=6, seed=root, initial_states=starts, max_iters=30
     )
-    merged = distributed.solve(
+    merged = search_dask.solve(
         "tabu",
         problem,
         num_chains=6,
@@ -167,7 +169,7 @@ def test_seed_sequence_and_per_chain_initial_states(client):
     assert_same_result(merged, local)
     # One state shared by every chain is passed whole.
     local = hill_climb(problem, num_chains=3, seed=1, initial_states=starts[0])
-    merged = distributed.solve(
+    merged = search_dask.solve(
         "hill",
         problem,
         num_chains=3,
@@ -191,7 +193,7 @@ def test_swarm_initial_positions_are_split(client):
         seed=5,
         initial_states=positions,
     )
-    merged = distributed.solve(
+    merged = search_dask.solve(
         "pso",
         problem,
         num_chains=4,
@@ -208,7 +210,7 @@ def test_swarm_initial_positions_are_split(client):
 def test_seed_none_and_time_limit(client):
     problem = problems()["tsp"]
     start = time.perf_counter()
-    result = distributed.solve(
+    result = search_dask.solve(
         "anneal",
         problem,
         num_chains=4,
@@ -225,7 +227,7 @@ def test_seed_none_and_time_limit(client):
 
 def test_progress_bar_counts_tasks(client, capsys):
     problem = problems()["ising"]
-    distributed.solve(
+    search_dask.solve(
         "anneal",
         problem,
         num_chains=4,
@@ -247,7 +249,7 @@ def test_killed_worker_is_survived(client):
 
     def run():
         try:
-            outcome["result"] = distributed.solve(
+            outcome["result"] = search_dask.solve(
                 "anneal",
                 problem,
                 num_chains=4,
@@ -283,17 +285,17 @@ def test_killed_worker_is_survived(client):
 def test_bad_arguments(client):
     problem = problems()["ising"]
     with pytest.raises(ValueError, match="method"):
-        distributed.solve("genetic", problem, num_chains=2, client=client)
+        search_dask.solve("genetic", problem, num_chains=2, client=client)
     with pytest.raises(ValueError, match="num_chains"):
-        distributed.solve("anneal", problem, num_chains=0, client=client)
+        search_dask.solve("anneal", problem, num_chains=0, client=client)
     with pytest.raises(TypeError, match="num_chains"):
-        distributed.solve("anneal", problem, num_chains=2.5, client=client)
+        search_dask.solve("anneal", problem, num_chains=2.5, client=client)
     with pytest.raises(ValueError, match="chains_per_task"):
-        distributed.solve(
+        search_dask.solve(
             "anneal", problem, num_chains=2, chains_per_task=0, client=client
         )
     with pytest.raises(TypeError, match="callback"):
-        distributed.solve(
+        search_dask.solve(
             "anneal",
             problem,
             num_chains=2,
@@ -301,10 +303,10 @@ def test_bad_arguments(client):
             callback=lambda progress: False,
         )
     with pytest.raises(ValueError, match="time_limit"):
-        distributed.solve("anneal", problem, num_chains=2, client=client, time_limit=-1)
+        search_dask.solve("anneal", problem, num_chains=2, client=client, time_limit=-1)
     # A bad option of the method is raised from the worker, with its own type.
     with pytest.raises(ValueError, match="num_sweeps"):
-        distributed.solve("anneal", problem, num_chains=2, client=client, num_sweeps=-3)
+        search_dask.solve("anneal", problem, num_chains=2, client=client, num_sweeps=-3)
 
 
 class Unpicklable(OneMax):
@@ -315,7 +317,7 @@ class Unpicklable(OneMax):
 
 def test_unpicklable_problem_is_a_clear_error(client):
     with pytest.raises(TypeError, match="cannot be sent to the Dask workers"):
-        distributed.solve(
+        search_dask.solve(
             "anneal", Unpicklable(5), num_chains=2, client=client, num_sweeps=5
         )
 
@@ -335,7 +337,7 @@ def test_built_in_problems_pickle_and_run_the_same():
 def test_own_local_cluster_when_no_client():
     problem = problems()["maxcut"]
     local = hill_climb(problem, num_chains=3, seed=4)
-    merged = distributed.solve("hill", problem, num_chains=3, seed=4)
+    merged = search_dask.solve("hill", problem, num_chains=3, seed=4)
     assert_same_result(merged, local)
 
 
@@ -353,7 +355,7 @@ def test_attention_blocks_equal_the_numpy_call(client, causal):
     q = random(rng, (4, 6, 33, 16))
     k = random(rng, (4, 6, 40, 16))
     v = random(rng, (4, 6, 40, 8))
-    out = distributed.scaled_dot_product_attention(
+    out = attention_dask.scaled_dot_product_attention(
         da.from_array(q, chunks=(1, 4, 33, 16)),
         da.from_array(k, chunks=(2, 3, 40, 16)),
         da.from_array(v, chunks=(4, 6, 40, 8)),
@@ -373,7 +375,7 @@ def test_attention_grouped_heads_broadcast_and_masks(client):
     v = random(rng, (1, 2, 24, 12), np.float64)  # broadcast over the batch
     mask = rng.random((3, 1, 20, 24)) > 0.3
     mask[..., 0] = True
-    out = distributed.scaled_dot_product_attention(
+    out = attention_dask.scaled_dot_product_attention(
         da.from_array(q, chunks=(2, 3, 20, 16)),  # 3 is not a multiple of 4
         da.from_array(k, chunks=(1, 1, 24, 16)),
         v,
@@ -385,7 +387,7 @@ def test_attention_grouped_heads_broadcast_and_masks(client):
     # A per-key boolean mask as a NumPy array, and an additive float mask.
     keep = rng.random(24) > 0.2
     keep[0] = True
-    out = distributed.scaled_dot_product_attention(
+    out = attention_dask.scaled_dot_product_attention(
         da.from_array(q, chunks=(1, 8, 20, 16)), k, v, mask=keep
     )
     np.testing.assert_allclose(
@@ -396,7 +398,7 @@ def test_attention_grouped_heads_broadcast_and_masks(client):
 def test_attention_runs_on_the_cluster(client):
     rng = np.random.default_rng(2)
     q = da.from_array(random(rng, (8, 64, 32)), chunks=(2, 64, 32))
-    out = distributed.scaled_dot_product_attention(q, q, q)
+    out = attention_dask.scaled_dot_product_attention(q, q, q)
     future = client.compute(out)
     np.testing.assert_array_equal(future.result(), sdpa(*(q.compute(),) * 3))
 
@@ -405,39 +407,48 @@ def test_attention_refuses_chunked_sequence_or_feature_axes():
     rng = np.random.default_rng(3)
     x = random(rng, (2, 16, 8))
     with pytest.raises(ValueError, match="q is chunked along axis -2"):
-        distributed.scaled_dot_product_attention(
+        attention_dask.scaled_dot_product_attention(
             da.from_array(x, chunks=(1, 8, 8)), x, x
         )
     with pytest.raises(ValueError, match="v is chunked along axis -1"):
-        distributed.scaled_dot_product_attention(
+        attention_dask.scaled_dot_product_attention(
             x, x, da.from_array(x, chunks=(1, 16, 4))
         )
     mask = da.from_array(np.ones((16, 16), bool), chunks=(8, 16))
     with pytest.raises(ValueError, match="mask is chunked"):
-        distributed.scaled_dot_product_attention(x, x, x, mask=mask)
+        attention_dask.scaled_dot_product_attention(x, x, x, mask=mask)
 
 
 def test_attention_bad_shapes_and_dtypes_are_reported_before_computing():
     rng = np.random.default_rng(4)
     x = random(rng, (2, 16, 8))
     with pytest.raises(ValueError):
-        distributed.scaled_dot_product_attention(x, random(rng, (2, 16, 4)), x)
+        attention_dask.scaled_dot_product_attention(x, random(rng, (2, 16, 4)), x)
     with pytest.raises(ValueError):
-        distributed.scaled_dot_product_attention(x, random(rng, (3, 16, 8)), x)
+        attention_dask.scaled_dot_product_attention(x, random(rng, (3, 16, 8)), x)
     with pytest.raises(TypeError):
-        distributed.scaled_dot_product_attention(
+        attention_dask.scaled_dot_product_attention(
             x, np.ones((2, 16, 8), dtype=np.int64), x
         )
     with pytest.raises(ValueError, match="at least 2"):
-        distributed.scaled_dot_product_attention(np.ones(3), x, x)
+        attention_dask.scaled_dot_product_attention(np.ones(3), x, x)
 
 
 def test_attention_non_finite_input_raises_when_computed():
     rng = np.random.default_rng(5)
     x = random(rng, (2, 16, 8))
     x[1, 3, 2] = np.nan
-    out = distributed.scaled_dot_product_attention(
+    out = attention_dask.scaled_dot_product_attention(
         da.from_array(x, chunks=(1, 16, 8)), x, x
     )
     with pytest.raises(ValueError):
         out.compute(scheduler="threads")
+
+
+def test_old_module_name_exports_both_halves():
+    assert distributed.solve is search_dask.solve
+    assert (
+        distributed.scaled_dot_product_attention
+        is attention_dask.scaled_dot_product_attention
+    )
+    assert distributed.METHODS["anneal"] == "simulated_annealing"

@@ -625,7 +625,9 @@ def test_method_budget_keyword_alone_works():
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
 @pytest.mark.parametrize("name", ["maxiter", "maxfev", "num_chains"])
 def test_bad_budget_values_raise(name, bad):
-    with pytest.raises(ValueError, match=name):
+    wrong_type = isinstance(bad, bool) or not isinstance(bad, int)
+    error = TypeError if wrong_type else ValueError
+    with pytest.raises(error, match=name):
         minimize(sphere, BOUNDS, **{name: bad})
 
 

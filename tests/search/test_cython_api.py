@@ -1,4 +1,4 @@
-"""A third-party problem written in Cython against _core.pxd, built by this test.
+"""A third-party problem written in Cython against cython_api.pxd, built by this test.
 
 It proves the C-level interface is usable from outside: the example in
 examples/cython_problem/ is compiled in a temporary directory, then run by the
@@ -85,7 +85,7 @@ def test_compiled_problem_matches_python_twin(number_partitioning):
     kwargs = dict(num_sweeps=50, num_chains=3, seed=4)
     a = simulated_annealing(compiled, **kwargs)
     b = simulated_annealing(twin, **kwargs)
-    assert a.params["backend"] == "cython" and b.params["backend"] == "python"
+    assert a.params["backend"] == "cython" and b.params["backend"] == "reference"
     assert np.array_equal(a.costs, b.costs)
     assert a.n_evaluations == b.n_evaluations
     for state, (spins, _) in zip(a.states, b.states):

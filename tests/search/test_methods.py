@@ -15,11 +15,11 @@ from attnsearch.search import (
     Ising,
     MaxCut,
     Problem,
+    ProblemError,
     hill_climb,
     simulated_annealing,
     temperature_schedule,
 )
-from attnsearch.search._reference import ProblemError
 
 
 def ring_ising(rng, n=40, degree=3):
@@ -52,7 +52,7 @@ def test_annealing_tsp_kernel_equals_reference(global_random_seed, moves):
     tsp = TSP.from_tsplib(DATA / "berlin52.tsp", moves=moves)
     kwargs = dict(num_sweeps=8, num_chains=3, seed=global_random_seed)
     compiled = simulated_annealing(tsp, backend="cython", **kwargs)
-    python = simulated_annealing(tsp, backend="python", **kwargs)
+    python = simulated_annealing(tsp, backend="reference", **kwargs)
     assert compiled.n_evaluations == 8 * 52 * 3 and compiled.params["t_start"] > 0
     assert_same_run(compiled, python)
     assert compiled.params["t_start"] == python.params["t_start"]
@@ -76,7 +76,7 @@ def test_annealing_spin_problems_kernel_equals_reference(rng, problem_kind, prop
     }[problem_kind]
     kwargs = dict(num_sweeps=40, num_chains=3, seed=11, reheats=1)
     compiled = simulated_annealing(problem, backend="cython", **kwargs)
-    python = simulated_annealing(problem, backend="python", **kwargs)
+    python = simulated_annealing(problem, backend="reference", **kwargs)
     assert_same_run(compiled, python)
 
 
@@ -87,20 +87,20 @@ def test_hill_climb_kernel_equals_reference(global_random_seed, strategy):
         strategy=strategy, num_chains=2, seed=global_random_seed, max_iters=25
     )
     compiled = hill_climb(tsp, backend="cython", **kwargs)
-    python = hill_climb(tsp, backend="python", **kwargs)
+    python = hill_climb(tsp, backend="reference", **kwargs)
     assert_same_run(compiled, python)
     assert np.array_equal(compiled.params["steps"], python.params["steps"])
     ising = ring_ising(np.random.default_rng(global_random_seed))
     assert_same_run(
         hill_climb(ising, backend="cython", num_chains=3, strategy=strategy, seed=1),
-        hill_climb(ising, backend="python", num_chains=3, strategy=strategy, seed=1),
+        hill_climb(ising, backend="reference", num_chains=3, strategy=strategy, seed=1),
     )
 
 
 def test_vtable_path_equals_specialised_path(rng):
     # Through function pointers, the built-in problems take the same steps as with
     # their inlined operations (random proposals: the vtable has no in-order sweep).
-    from attnsearch.search._driver import Run
+    from attnsearch.search._run import Run
 
     tsp = TSP(
         rng.uniform(0, 100, size=(40, 2)),
@@ -124,8 +124,21 @@ def test_vtable_path_equals_specialised_path(rng):
                 backend="cython",
                 use_vtable=use_vtable,
             )
-            run.backend.anneal(np.geomspace(50, 1, 30), problem.n, -math.inf, math.inf)
-            run.backend.climb(20, True, 0.0, -math.inf, math.inf)
+            run.backend.call(
+                "anneal",
+                temperatures=np.geomspace(50, 1, 30),
+                sweep_len=problem.n,
+                target=-math.inf,
+                deadline=math.inf,
+            )
+            run.backend.call(
+                "climb",
+                max_steps=20,
+                best_improvement=True,
+                tolerance=0.0,
+                target=-math.inf,
+                deadline=math.inf,
+            )
             results.append(run.backend.arrays)
         for name in ("states", "best_states", "cost", "n_evaluations", "rng"):
             assert np.array_equal(getattr(results[0], name), getattr(results[1], name))
@@ -350,7 +363,9 @@ def test_python_problem_runs_every_method():
     problem = OneMax(30)
     sa = simulated_annealing(problem, num_sweeps=60, num_chains=2, seed=0)
     assert (
-        sa.objective == 30 and sa.best_cost == -30 and sa.params["backend"] == "python"
+        sa.objective == 30
+        and sa.best_cost == -30
+        and sa.params["backend"] == "reference"
     )
     hc = hill_climb(problem, num_chains=2, seed=0)
     assert hc.objective == 30 and hc.stop_reason == "converged"

@@ -7,8 +7,9 @@ import scipy.sparse as sp
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import QUBO, TSP, Ising, MaxCut
 from attnsearch.search._engine import check_deltas
-from attnsearch.search._io import read_cut, tour_length_reference
-from attnsearch.search._rng import chain_rng_states
+from attnsearch.search._seeding import chain_rng_states
+from attnsearch.search.problems.ising import read_cut
+from attnsearch.search.problems.tsp._reference import tour_length_reference
 
 OPTIMA = {"berlin52": 7542, "eil51": 426, "st70": 675, "kroA100": 21282, "a280": 2579}
 

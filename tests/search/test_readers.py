@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 
 from attnsearch.data import DATA_DIR as DATA
-from attnsearch.search._io import (
-    TSPLIBInstance,
-    read_cut,
-    read_gset,
-    read_tsplib,
-    read_tsplib_tour,
+from attnsearch.search.problems.ising import read_cut, read_gset
+from attnsearch.search.problems.tsp import TSPLIBInstance, read_tsplib, read_tsplib_tour
+from attnsearch.search.problems.tsp._reference import (
     tour_length_reference,
     tsplib_distances,
 )
@@ -652,12 +649,12 @@ def test_missing_file_and_directory(tmp_path, reader):
 def test_reader_argument_errors(tmp_path):
     tour = write(tmp_path, "TOUR_SECTION\n1 2 -1\n")
     cut = write(tmp_path, "1,-1\n", "x.cut")
-    with pytest.raises(ValueError, match="dimension must be a positive integer"):
+    with pytest.raises(ValueError, match="dimension must be an int >= 1"):
         read_tsplib_tour(tour, dimension=0)
-    with pytest.raises(TypeError, match="dimension must be an integer"):
+    with pytest.raises(TypeError, match="dimension must be an int"):
         read_tsplib_tour(tour, dimension=2.0)
-    with pytest.raises(ValueError, match="n must be a positive integer"):
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
         read_cut(cut, n=-2)
-    with pytest.raises(TypeError, match="n must be an integer"):
+    with pytest.raises(TypeError, match="n must be an int"):
         read_cut(cut, n=True)
     assert read_tsplib_tour(tour, dimension=np.int64(2)).tolist() == [0, 1]

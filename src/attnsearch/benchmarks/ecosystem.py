@@ -20,11 +20,11 @@ from .search import _random_regular_ising
 
 
 def dask_section(out, notes, quick=False):
-    """Per-task overhead of distributed.solve on a 2-worker LocalCluster."""
+    """Per-task overhead of search.dask.solve on a 2-worker LocalCluster."""
     try:
         import distributed as dd
 
-        from .. import distributed
+        from ..search import dask as search_dask
     except ImportError:
         notes.append("dask/distributed not installed: no Dask section")
         return None
@@ -41,7 +41,7 @@ def dask_section(out, notes, quick=False):
     rows = []
     try:
         # Warm the workers (imports, the scattered problem's first use).
-        distributed.solve(
+        search_dask.solve(
             "anneal",
             ising,
             num_chains=2,
@@ -59,7 +59,7 @@ def dask_section(out, notes, quick=False):
             )
             settle()
             start = time.perf_counter()
-            merged = distributed.solve(
+            merged = search_dask.solve(
                 "anneal",
                 ising,
                 num_chains=chains,
@@ -88,7 +88,7 @@ def dask_section(out, notes, quick=False):
         client.close()
         cluster.close()
     out(
-        f"\nDask: distributed.solve on a LocalCluster of 2 worker processes x 1 "
+        f"\nDask: search.dask.solve on a LocalCluster of 2 worker processes x 1 "
         f"thread (start-up {startup:.2f} s, paid once per cluster), simulated "
         "annealing on a 3-regular Ising model, N=200, against the local call "
         "on 2 threads:"
@@ -237,7 +237,7 @@ def minimize_section(out, notes, quick=False):
     from scipy.optimize import dual_annealing
 
     from ..search import BUILTIN_FUNCTIONS, minimize
-    from ..search.continuous import builtin_value_reference
+    from ..search.problems.continuous import builtin_value_reference
 
     budget = 20_000 if quick else 100_000
     cases = [

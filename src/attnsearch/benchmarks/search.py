@@ -1,9 +1,11 @@
 """Local search comparison: attnsearch vs dwave-samplers, simanneal, python-tsp, elkai.
 
 All in one process; peers that are not installed are skipped with a note
-(``pip install "attnsearch[bench]"`` brings them). Instances come from
-``../shared/data`` (TSPLIB, G-set) when present and are generated otherwise.
-Run ``python bench/compare_search.py --help``.
+(``pip install "attnsearch[bench]"`` brings them). Instances come from the
+folder given with ``--data`` (``tsplib/`` and ``gset/`` inside it, or the files
+themselves) and otherwise from the small instances shipped in
+``attnsearch.data``, so ``attnsearch bench search`` runs from any installed
+copy. Run ``python bench/compare_search.py --help``.
 """
 
 from __future__ import annotations
@@ -19,19 +21,34 @@ from .. import effective_n_threads, openmp_enabled
 from ..search import TSP, Ising, MaxCut, hill_climb, simulated_annealing
 from ._measure import format_table, settle
 
-_SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+#: G-set graphs of the max-cut rows, first found first: (name, best known cut).
+_MAXCUT_GRAPHS = (("G1", 11624), ("G11", 564))
 
 
 def _data_dir(override=None):
-    for candidate in (
-        override,
-        os.environ.get("ATTNSEARCH_DATA"),
-        _SHARED,
-        Path.cwd().parent / "shared" / "data",
-    ):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate).resolve()
+    """The ``--data`` folder (or ``$ATTNSEARCH_DATA``), or None."""
+    for candidate in (override, os.environ.get("ATTNSEARCH_DATA")):
+        if candidate:
+            path = Path(candidate)
+            if not path.is_dir():
+                raise SystemExit(f"--data {candidate}: not a folder")
+            return path.resolve()
     return None
+
+
+def _instance(data, folder, filename):
+    """Path of an instance file: in ``data`` (``folder/filename`` or ``filename``)
+    when given, else the copy shipped in attnsearch.data, else None."""
+    if data is not None:
+        for candidate in (data / folder / filename, data / filename):
+            if candidate.is_file():
+                return candidate
+    from .. import data as shipped
+
+    try:
+        return shipped.path(filename)
+    except FileNotFoundError:
+        return None
 
 
 def _random_regular_ising(n, degree, seed):
@@ -130,11 +147,15 @@ def ising_section(out, notes, reads=100, sweeps=1000, n=1000):
 
 
 def maxcut_section(out, notes, data):
-    path = data / "gset" / "G1.txt" if data else None
-    if path is None or not path.is_file():
-        notes.append("G-set G1 not found (../shared/data/gset): max-cut rows skipped")
+    for name, best_known in _MAXCUT_GRAPHS:
+        path = _instance(data, "gset", f"{name}.txt")
+        if path is not None:
+            break
+    else:
+        notes.append("no G-set graph found: max-cut rows skipped")
         return {}
     graph = MaxCut.from_gset(path)
+    target = int(0.998 * best_known)
     rows = []
     try:
         import dimod  # noqa: F401
@@ -161,11 +182,11 @@ def maxcut_section(out, notes, data):
     except ImportError:
         notes.append("dwave-samplers not installed: no max-cut baseline")
     hit = simulated_annealing(
-        graph, time_limit=2.0, target=11600, num_chains=2, seed=1, num_threads=2
+        graph, time_limit=2.0, target=target, num_chains=2, seed=1, num_threads=2
     )
     rows.append(
         [
-            "attnsearch, target 11600, time limit 2 s",
+            f"attnsearch, target {target}, time limit 2 s",
             2,
             f"{hit.elapsed:.2f}",
             f"{hit.objective:.0f} ({hit.stop_reason})",
@@ -196,7 +217,10 @@ def maxcut_section(out, notes, data):
         ]
     )
     settle()
-    out("\nMax-cut G-set G1 (800 vertices, 19176 edges, best known 11624):")
+    out(
+        f"\nMax-cut G-set {name} ({graph.n} vertices, {len(graph.weights)} edges, "
+        f"best known {best_known}):"
+    )
     out(format_table(["run", "threads", "seconds", "cut"], rows))
     return {"target_seconds": hit.elapsed, "target_cut": hit.objective}
 
@@ -239,8 +263,8 @@ def tsp_section(out, notes, data, quick=False):
     names = ["kroA100", "a280", "pcb442"] if not quick else ["kroA100"]
     instances = {}
     for name in names:
-        path = data / "tsplib" / f"{name}.tsp" if data else None
-        if path is not None and path.is_file():
+        path = _instance(data, "tsplib", f"{name}.tsp")
+        if path is not None:
             instances[name] = TSP.from_tsplib(path)
     if not instances:
         notes.append("TSPLIB instances not found: generated 100 random cities instead")
@@ -487,9 +511,9 @@ def variants_section(out, notes, data, quick=False):
 
     rows = []
     for name, target in (("G1", 11620), ("G22", 13340)):
-        path = data / "gset" / f"{name}.txt" if data else None
-        if path is None or not path.is_file():
-            notes.append(f"G-set {name} not found: tabu row skipped")
+        path = _instance(data, "gset", f"{name}.txt")
+        if path is None:
+            notes.append(f"G-set {name} not found (give --data): tabu row skipped")
             continue
         graph = MaxCut.from_gset(path)
         result = tabu_search(
@@ -510,8 +534,8 @@ def variants_section(out, notes, data, quick=False):
     rows = []
     budget = 2.0 if quick else 5.0
     for name in ["kroA100"] if quick else ["kroA100", "a280"]:
-        path = data / "tsplib" / f"{name}.tsp" if data else None
-        if path is None or not path.is_file():
+        path = _instance(data, "tsplib", f"{name}.tsp")
+        if path is None:
             continue
         tsp = TSP.from_tsplib(path)
         row = [name]
@@ -551,7 +575,7 @@ def run(quick=False, data=None, out=print):
     out(
         f"attnsearch search benchmark: up to 2 threads, OpenMP "
         f"{'on' if openmp_enabled() else 'OFF'}, {os.cpu_count()} CPUs, data "
-        f"{data or 'generated'}"
+        f"{data or 'the instances shipped in attnsearch.data'}"
     )
     if threads < 2:
         notes.append("fewer than 2 threads available: 2-thread rows run on 1")
@@ -574,7 +598,9 @@ def main(argv=None):
         help="fewer chains, kroA100 only, no max-cut section",
     )
     parser.add_argument(
-        "--data", help="folder with tsplib/ and gset/ (default: ../shared/data)"
+        "--data",
+        help="folder with tsplib/ and gset/ (default: the small instances shipped "
+        "in attnsearch.data)",
     )
     args = parser.parse_args(argv)
     run(quick=args.quick, data=args.data)

@@ -1,54 +1,70 @@
 """Local search: problems with O(1) move deltas and compiled, parallel methods.
 
-Design overview
----------------
-* ``_core.pxd``: the C-level problem interface (state, workspace, Move, and
-  the nogil operations init / cost / random_move / delta / apply /
-  n_moves / move_at / tabu_attributes) plus ``CompiledProblem``, the base
-  class of problems written in Cython (third parties cimport it).
-* ``_ising.pyx``, ``_tsp.pyx``: built-in problem cores; their operations are
-  ``cdef inline`` functions in the ``.pxd`` so the engine inlines them.
-* ``_engine.pyx``: every method written once, fused over the problem type,
-  ``prange`` over chains; one xoshiro256++ stream per chain (``_rng.pyx``).
-* ``_reference.py``: the same methods and problem operations in Python,
-  step for step (the oracle of the tests, and the engine of Python problems).
-* ``problems.py``: TSP, Ising, QUBO, MaxCut, Problem (validation, I/O,
-  conversions); ``annealing.py``, ``hill_climbing.py``: the public methods;
-  ``_driver.py``: chains, chunked run loop, stopping rules, Result.
-* ``_minimize.py``: ``minimize``, SciPy's conventions over the methods;
-  ``dimod.py`` (imported on demand): D-Wave Ocean samplers.
+Design overview (the full map and the two recipes -- a new problem, a new
+method -- are in ARCHITECTURE.md)
+-----------------------------------------------------------------------------
+* ``problems/``: one folder per built-in problem (``tsp/``, ``ising/``,
+  ``continuous/``), each with its Python class, its compiled core
+  (``_core.pxd``: ``noexcept nogil`` operations the engine inlines), its
+  step-for-step Python mirror and its file readers; ``base.py`` holds
+  ``Problem`` (problems written in Python) and ``ProblemError``.
+* ``cython_api.pxd``: the public C interface (``Move``, ``ProblemVTable``,
+  ``CompiledProblem``) that third-party Cython problems cimport.
+* ``_engine.pyx``: the loop of every method, written once, fused over the
+  built-in problems (dispatch generated from ``_dispatch.pxi.tp``) and the
+  vtable; ``prange`` over chains, one xoshiro256++ stream per chain.
+* ``_engine_reference.py``: the same loops in Python, statement by statement
+  (the tests' oracle and the engine of Python problems).
+* ``_run.py``: ``Run``, the one chunk loop of every method (stop rules,
+  callbacks, progress, ``Result``) over a declared ``Backend`` protocol.
+* ``methods/``: one file per method (validation, defaults, driving ``Run``).
+* ``dask.py``, ``dimod.py``, ``minimize.py``: Dask, D-Wave Ocean and SciPy
+  conventions over the methods (``dimod`` is imported on demand).
 """
 
-from ._core import CompiledProblem
-from ._minimize import MINIMIZE_METHODS, minimize
-from ._reference import ProblemError
 from ._rng import ChainRNG
-from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
-from .continuous import BUILTIN_FUNCTIONS, Continuous
-from .hill_climbing import hill_climb
-from .problems import QUBO, TSP, Ising, MaxCut, Problem
+from .cython_api import CompiledProblem
+from .methods import (
+    METHODS,
+    SCHEDULES,
+    hill_climb,
+    particle_swarm,
+    simulated_annealing,
+    stochastic_hill_climb,
+    tabu_search,
+    temperature_schedule,
+)
+from .minimize import MINIMIZE_METHODS, minimize
+from .problems import (
+    BUILTIN_FUNCTIONS,
+    QUBO,
+    TSP,
+    Continuous,
+    Ising,
+    MaxCut,
+    Problem,
+    ProblemError,
+)
 from .result import Result
-from .stochastic import stochastic_hill_climb
-from .swarm import particle_swarm
-from .tabu import tabu_search
 
 __all__ = [
     "BUILTIN_FUNCTIONS",
-    "SCHEDULES",
-    "Continuous",
-    "ProblemError",
-    "particle_swarm",
-    "QUBO",
-    "TSP",
     "ChainRNG",
     "CompiledProblem",
+    "Continuous",
     "Ising",
+    "METHODS",
+    "MINIMIZE_METHODS",
     "MaxCut",
     "Problem",
+    "ProblemError",
+    "QUBO",
     "Result",
+    "SCHEDULES",
+    "TSP",
     "hill_climb",
     "minimize",
-    "MINIMIZE_METHODS",
+    "particle_swarm",
     "simulated_annealing",
     "stochastic_hill_climb",
     "tabu_search",

@@ -5,13 +5,20 @@ import numpy.typing as npt
 
 STATUS: dict[str, int]
 ACCEPT_THRESHOLD: float
+CLOCK_EVERY: int
 
 def init_chains(
-    core: Any, arrays: Any, random_start: Any, num_threads: int, use_vtable: bool = ...
+    core: Any,
+    arrays: Any,
+    random_start: Any,
+    *,
+    num_threads: int,
+    use_vtable: bool = ...,
 ) -> None: ...
 def anneal(
     core: Any,
     arrays: Any,
+    *,
     temperatures: Any,
     sweep_len: int,
     target: float,
@@ -22,6 +29,7 @@ def anneal(
 def climb(
     core: Any,
     arrays: Any,
+    *,
     max_steps: int,
     best_improvement: bool,
     tolerance: float,
@@ -30,17 +38,10 @@ def climb(
     num_threads: int,
     use_vtable: bool = ...,
 ) -> None: ...
-def sample_deltas(
-    core: Any, arrays: Any, n_samples: int, num_threads: int, use_vtable: bool = ...
-) -> npt.NDArray[np.float64]: ...
-def check_deltas(
-    core: Any, state: Any, n_samples: int, rng_state: Any, use_vtable: bool = ...
-) -> tuple[float, int, Any, Any, Any]: ...
-def costs_of(core: Any, states: Any) -> npt.NDArray[np.float64]: ...
-def fast_exp_scalar(x: float) -> float: ...
 def stochastic_climb(
     core: Any,
     arrays: Any,
+    *,
     max_steps: int,
     temperature: float,
     sample_size: int,
@@ -52,7 +53,7 @@ def stochastic_climb(
 def tabu(
     core: Any,
     arrays: Any,
-    tabu_until: Any,
+    *,
     max_steps: int,
     tenure: int,
     aspiration: bool,
@@ -63,3 +64,17 @@ def tabu(
     num_threads: int,
     use_vtable: bool = ...,
 ) -> None: ...
+def sample_deltas(
+    core: Any,
+    arrays: Any,
+    *,
+    n_samples: int,
+    deadline: float = ...,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> npt.NDArray[np.float64]: ...
+def check_deltas(
+    core: Any, state: Any, n_samples: int, rng_state: Any
+) -> tuple[float, int, Any, Any, Any]: ...
+def costs_of(core: Any, states: Any) -> npt.NDArray[np.float64]: ...
+def fast_exp_scalar(x: float) -> float: ...

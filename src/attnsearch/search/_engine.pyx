@@ -1,16 +1,23 @@
-"""The search engine: every method written once against the problem interface.
+"""The search engine: the loop of every method, written once against the problem interface.
 
-Methods are `nogil` functions of one chain, fused over the problem type:
-IsingData and TSPData get their operations inlined (fused-type specialisation
-works like a C++ template), ProblemVTable reaches any CompiledProblem -- built
-in or third-party -- through function pointers. Chains run in parallel with
-OpenMP (`prange` over chains, dynamic schedule); chain c only touches its own
-state, workspace, counters and xoshiro256++ stream, so results are bitwise
-identical for any number of threads.
+Methods are `nogil` functions of one chain, fused over the problem type (the
+per-problem dispatch is generated from ``_dispatch.pxi.tp``): the built-in
+problems get their operations inlined, any other CompiledProblem -- built in or
+third-party -- is reached through the function pointers of its ProblemVTable.
+Chains run in parallel with OpenMP (`prange` over chains, dynamic schedule);
+chain c only touches its own state, workspace, counters and xoshiro256++ stream,
+so results are bitwise identical for any number of threads.
 
-The Python drivers (annealing.py, hill_climbing.py) call these entry points in
-chunks of sweeps or steps, which is where time limits, callbacks, targets and
-Ctrl-C are handled; chunk boundaries never change the arithmetic.
+Every entry point has the same shape, ``method(core, chains, *, <parameters>,
+num_threads, use_vtable=False)``, and ``_engine_reference`` defines the same
+names with the same parameters over Python chains, statement by statement: the
+run loop (``_run.py``) calls either through one ``Backend.call``. The loop calls
+these in chunks of sweeps or steps, which is where time limits, callbacks,
+targets and Ctrl-C are handled; chunk boundaries never change the arithmetic.
+
+Counters: every method counts ``n_evaluations`` (moves whose delta it computed:
+the proposals) and ``n_accepted`` (moves it applied), so the acceptance rate of
+every method is ``n_accepted / n_evaluations``.
 """
 
 from cython.parallel cimport prange
@@ -18,7 +25,7 @@ from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from ._core cimport (
+from attnsearch.search.cython_api cimport (
     MAX_TABU_ATTRIBUTES,
     MOVE_NONE,
     CompiledProblem,
@@ -28,44 +35,10 @@ from ._core cimport (
     rng_below,
     rng_uniform,
 )
-from ._continuous cimport (
-    ContinuousCore,
-    ContinuousData,
-    continuous_apply,
-    continuous_cost,
-    continuous_delta,
-    continuous_init,
-    continuous_move_at,
-    continuous_n_moves,
-    continuous_random_move,
-    continuous_tabu_attributes,
-)
-from ._ising cimport (
-    IsingCore,
-    IsingData,
-    ising_apply,
-    ising_cost,
-    ising_delta,
-    ising_init,
-    ising_move_at,
-    ising_n_moves,
-    ising_random_move,
-    ising_tabu_attributes,
-)
-from ._tsp cimport (
-    TSPCore,
-    TSPData,
-    tsp_apply,
-    tsp_delta,
-    tsp_init,
-    tsp_move_at,
-    tsp_n_moves,
-    tsp_random_move,
-    tsp_tabu_attributes,
-    tsp_tour_length,
-)
 
 import numpy as np
+
+from attnsearch._memory import check_allocation
 
 cdef extern from "attnsearch_exp.h" nogil:
     double fast_exp "attnsearch_exp"(double x)
@@ -73,30 +46,28 @@ cdef extern from "attnsearch_exp.h" nogil:
 cdef extern from "attnsearch_clock.h" nogil:
     double monotonic "attnsearch_monotonic"()
 
-ctypedef fused Problem:
-    IsingData
-    TSPData
-    ContinuousData
-    ProblemVTable
-
-# Chain status codes (the Python drivers read them as ints).
+# Chain status codes (the run loop reads them as ints).
 cdef enum:
     STATUS_RUNNING = 0
     STATUS_CONVERGED = 1
     STATUS_TARGET = 2
     STATUS_TIME = 3
     STATUS_BAD_INITIAL_STATE = -1
+    STATUS_BAD_TABU_ATTRIBUTE = -2
 
 STATUS = {"running": STATUS_RUNNING, "converged": STATUS_CONVERGED,
           "target": STATUS_TARGET, "time_limit": STATUS_TIME,
-          "bad_initial_state": STATUS_BAD_INITIAL_STATE}
+          "bad_initial_state": STATUS_BAD_INITIAL_STATE,
+          "bad_tabu_attribute": STATUS_BAD_TABU_ATTRIBUTE}
 
 # Metropolis skips the random draw when delta / T exceeds this: exp(-x) is then
 # below 2**-53, the resolution of the uniform draw (53 * ln 2 = 36.74).
 ACCEPT_THRESHOLD = 36.7368005696771
 cdef double _ACCEPT_THRESHOLD = ACCEPT_THRESHOLD
-# How many move attempts pass between two reads of the clock.
-cdef int64_t CLOCK_EVERY = 4096
+# Move evaluations between two reads of the clock (a read costs ~20 ns, a move a
+# few ns: reading it after every step slowed small tabu/hill-climbing steps).
+CLOCK_EVERY = 4096
+cdef int64_t _CLOCK_EVERY = CLOCK_EVERY
 
 
 cdef struct Chains:
@@ -114,144 +85,6 @@ cdef struct Chains:
     int64_t *progress
     int32_t *status
 
-
-cdef inline bint _stop_at_target_or_time(Chains *c, Py_ssize_t chain, double best_cost,
-                                         double target, double deadline) noexcept nogil:
-    """Set the chain's status and return True once it has reached the target or
-    the deadline (checked after every step or sweep of every method)."""
-    if best_cost <= target:
-        c.status[chain] = STATUS_TARGET
-        return True
-    if monotonic() > deadline:
-        c.status[chain] = STATUS_TIME
-        return True
-    return False
-
-
-cdef inline void _save_chain(Chains *c, Py_ssize_t chain, double cost, int64_t evaluations,
-                             int64_t accepted, const attnsearch_rng *local_rng) noexcept nogil:
-    """Write a chain's running values back at the end of a chunk."""
-    c.cost[chain] = cost
-    c.n_evaluations[chain] += evaluations
-    c.n_accepted[chain] += accepted
-    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng[0]
-
-
-# -- the problem operations, dispatched at compile time --------------------------
-
-cdef inline int _init(const Problem *p, char *state, char *aux, attnsearch_rng *rng,
-                      bint random_start) noexcept nogil:
-    if Problem is IsingData:
-        return ising_init(p, state, aux, rng, random_start)
-    elif Problem is TSPData:
-        return tsp_init(p, state, aux, rng, random_start)
-    elif Problem is ContinuousData:
-        return continuous_init(p, state, aux, rng, random_start)
-    else:
-        return p.init(p.data, state, aux, rng, random_start)
-
-
-cdef inline double _cost(const Problem *p, const char *state, const char *aux) noexcept nogil:
-    if Problem is IsingData:
-        return ising_cost(p, state, aux)
-    elif Problem is TSPData:
-        return tsp_tour_length(p, <const int32_t *>state)
-    elif Problem is ContinuousData:
-        return continuous_cost(p, state, aux)
-    else:
-        return p.cost(p.data, state, aux)
-
-
-cdef inline void _random_move(const Problem *p, const char *state, char *aux,
-                              attnsearch_rng *rng, Move *move) noexcept nogil:
-    if Problem is IsingData:
-        ising_random_move(p, state, aux, rng, move)
-    elif Problem is TSPData:
-        tsp_random_move(p, state, aux, rng, move)
-    elif Problem is ContinuousData:
-        continuous_random_move(p, state, aux, rng, move)
-    else:
-        p.random_move(p.data, state, aux, rng, move)
-
-
-cdef inline double _delta(const Problem *p, const char *state, const char *aux,
-                          const Move *move) noexcept nogil:
-    if Problem is IsingData:
-        return ising_delta(p, state, aux, move)
-    elif Problem is TSPData:
-        return tsp_delta(p, state, aux, move)
-    elif Problem is ContinuousData:
-        return continuous_delta(p, state, aux, move)
-    else:
-        return p.delta(p.data, state, aux, move)
-
-
-cdef inline void _apply(const Problem *p, char *state, char *aux,
-                        const Move *move) noexcept nogil:
-    if Problem is IsingData:
-        ising_apply(p, state, aux, move)
-    elif Problem is TSPData:
-        tsp_apply(p, state, aux, move)
-    elif Problem is ContinuousData:
-        continuous_apply(p, state, aux, move)
-    else:
-        p.apply(p.data, state, aux, move)
-
-
-cdef inline int64_t _n_moves(const Problem *p, const char *state,
-                             const char *aux) noexcept nogil:
-    if Problem is IsingData:
-        return ising_n_moves(p, state, aux)
-    elif Problem is TSPData:
-        return tsp_n_moves(p, state, aux)
-    elif Problem is ContinuousData:
-        return continuous_n_moves(p, state, aux)
-    else:
-        return p.n_moves(p.data, state, aux)
-
-
-cdef inline void _move_at(const Problem *p, const char *state, const char *aux,
-                          int64_t index, Move *move) noexcept nogil:
-    if Problem is IsingData:
-        ising_move_at(p, state, aux, index, move)
-    elif Problem is TSPData:
-        tsp_move_at(p, state, aux, index, move)
-    elif Problem is ContinuousData:
-        continuous_move_at(p, state, aux, index, move)
-    else:
-        p.move_at(p.data, state, aux, index, move)
-
-
-cdef inline int _tabu_attributes(const Problem *p, const char *state, const Move *move,
-                                 int64_t *attributes) noexcept nogil:
-    if Problem is IsingData:
-        return ising_tabu_attributes(p, state, move, attributes)
-    elif Problem is TSPData:
-        return tsp_tabu_attributes(p, state, move, attributes)
-    elif Problem is ContinuousData:
-        return continuous_tabu_attributes(p, state, move, attributes)
-    else:
-        if p.tabu_attributes == NULL:
-            attributes[0] = move.i
-            return 1
-        return p.tabu_attributes(p.data, state, move, attributes)
-
-
-cdef inline void _propose(const Problem *p, const char *state, char *aux,
-                          attnsearch_rng *rng, int64_t attempt, Move *move) noexcept nogil:
-    """Annealing proposal: Ising sweeps its spins in order (as dwave-samplers
-    does, no draw needed), every other problem draws a random move."""
-    if Problem is IsingData:
-        if p.random_order:
-            ising_random_move(p, state, aux, rng, move)
-        else:
-            move.i = attempt
-            move.kind = 0
-    else:
-        _random_move(p, state, aux, rng, move)
-
-
-# -- method parameters and per-chain scratch -----------------------------------------
 
 cdef enum:
     METHOD_INIT = 0
@@ -283,6 +116,48 @@ cdef struct MethodParams:
     Py_ssize_t n_tabu_keys
 
 
+include "_dispatch.pxi"
+
+
+# -- what every method shares ---------------------------------------------------------
+
+cdef inline bint _out_of_time(Chains *c, Py_ssize_t chain, double deadline) noexcept nogil:
+    """Mark the chain stopped by the deadline (read now) and say so."""
+    if monotonic() > deadline:
+        c.status[chain] = STATUS_TIME
+        return True
+    return False
+
+
+cdef inline bint _should_stop(Chains *c, Py_ssize_t chain, double best_cost,
+                              const MethodParams *m, int64_t *unclocked) noexcept nogil:
+    """After a step or sweep: stop at the target (checked every time), or at the
+    deadline, read once ``unclocked`` evaluations have accumulated since the last
+    read (then ``unclocked`` restarts from 0)."""
+    if best_cost <= m.target:
+        c.status[chain] = STATUS_TARGET
+        return True
+    if unclocked[0] >= _CLOCK_EVERY:
+        unclocked[0] = 0
+        return _out_of_time(c, chain, m.deadline)
+    return False
+
+
+cdef inline void _save_chain(Chains *c, Py_ssize_t chain, double cost, int64_t evaluations,
+                             int64_t accepted, const attnsearch_rng *local_rng) noexcept nogil:
+    """Write a chain's running values back at the end of a chunk."""
+    c.cost[chain] = cost
+    c.n_evaluations[chain] += evaluations
+    c.n_accepted[chain] += accepted
+    (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng[0]
+
+
+cdef inline void _keep_best(Chains *c, Py_ssize_t chain, const char *state,
+                            double cost) noexcept nogil:
+    c.best_cost[chain] = cost
+    memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+
+
 # -- initialisation ---------------------------------------------------------------
 
 cdef void _init_chain(const Problem *p, Chains *c, Py_ssize_t chain,
@@ -294,11 +169,18 @@ cdef void _init_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         c.status[chain] = STATUS_BAD_INITIAL_STATE
         return
     c.cost[chain] = _cost(p, state, aux)
-    c.best_cost[chain] = c.cost[chain]
-    memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+    _keep_best(c, chain, state, c.cost[chain])
 
 
 # -- simulated annealing ----------------------------------------------------------
+
+cdef inline int64_t _cache_slot(double delta) noexcept nogil:
+    """Slot of a delta in the 8-entry acceptance cache: exponent and top mantissa
+    bits, so 2, 4 and 6 (a 3-regular +-1 Ising) land in different slots."""
+    cdef uint64_t bits
+    memcpy(&bits, &delta, sizeof(double))
+    return <int64_t>((bits >> 50) & 7)
+
 
 cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                         const MethodParams *m) noexcept nogil:
@@ -324,6 +206,8 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         # so decisions are unchanged.
         double cached_delta[8]
         double cached_probability[8]
+    if _out_of_time(c, chain, deadline):
+        return
     for sweep in range(n_sweeps):
         temperature = temperatures[sweep]
         beta = 1.0 / temperature if temperature > 0 else INFINITY
@@ -355,28 +239,19 @@ cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                 cost += delta
                 accepted += 1
             clock_count += 1
-            if clock_count == CLOCK_EVERY:
+            if clock_count == _CLOCK_EVERY:
                 clock_count = 0
-                if monotonic() > deadline:
-                    c.status[chain] = STATUS_TIME
+                if _out_of_time(c, chain, deadline):
                     break
         if cost < c.best_cost[chain]:
-            c.best_cost[chain] = cost
-            memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
+            _keep_best(c, chain, state, cost)
         c.progress[chain] += 1
         if c.status[chain] == STATUS_TIME:
             break
-        if _stop_at_target_or_time(c, chain, c.best_cost[chain], target, deadline):
+        if c.best_cost[chain] <= target:
+            c.status[chain] = STATUS_TARGET
             break
     _save_chain(c, chain, cost, evaluations, accepted, &local_rng)
-
-
-cdef inline int64_t _cache_slot(double delta) noexcept nogil:
-    """Slot of a delta in the 8-entry acceptance cache: exponent and top mantissa
-    bits, so 2, 4 and 6 (a 3-regular +-1 Ising) land in different slots."""
-    cdef uint64_t bits
-    memcpy(&bits, &delta, sizeof(double))
-    return <int64_t>((bits >> 50) & 7)
 
 
 # -- hill climbing ----------------------------------------------------------------
@@ -391,15 +266,18 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
         attnsearch_rng *rng = &local_rng
         double cost = c.cost[chain], delta, best_delta
-        int64_t evaluations = 0, _step, n_moves, index, start, k
+        int64_t evaluations = 0, moves_taken = 0, unclocked = 0
+        int64_t _step, n_moves, index, start, k, scanned
         Move move, best_move
         bint found
-        int64_t max_steps = m.n_units
         bint best_improvement = m.best_improvement
-        double tolerance = m.tolerance, target = m.target, deadline = m.deadline
-    for _step in range(max_steps):
+        double tolerance = m.tolerance
+    if _out_of_time(c, chain, m.deadline):
+        return
+    for _step in range(m.n_units):
         n_moves = _n_moves(p, state, aux)
         found = False
+        scanned = evaluations
         if best_improvement:
             best_delta = INFINITY
             for index in range(n_moves):
@@ -433,12 +311,13 @@ cdef void _climb_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             break
         _apply(p, state, aux, &best_move)
         cost += best_delta
+        moves_taken += 1
         c.progress[chain] += 1
-        if _stop_at_target_or_time(c, chain, cost, target, deadline):
+        unclocked += evaluations - scanned
+        if _should_stop(c, chain, cost, m, &unclocked):
             break
-    c.best_cost[chain] = cost
-    memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
-    _save_chain(c, chain, cost, evaluations, 0, &local_rng)
+    _keep_best(c, chain, state, cost)
+    _save_chain(c, chain, cost, evaluations, moves_taken, &local_rng)
 
 
 # -- stochastic hill climbing ------------------------------------------------------
@@ -462,10 +341,13 @@ cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         double *deltas = m.deltas + chain * m.sample_size
         double cost = c.cost[chain], delta, gain, top, total, u, cumulative, temperature
         double best_gain
-        int64_t evaluations = 0, accepted = 0, _step, k, n_candidates, chosen
+        int64_t evaluations = 0, accepted = 0, unclocked = 0, scanned
+        int64_t _step, k, n_candidates, chosen
         Move move, chosen_move
         bint enumerate_all = m.sample_size == 0
     temperature = m.temperature
+    if _out_of_time(c, chain, m.deadline):
+        return
     for _step in range(m.n_units):
         # Pass 1: the largest gain (at least 0, the gain of staying) and the total
         # weight, rescaled online whenever the largest gain grows.
@@ -473,6 +355,7 @@ cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         total = 1.0
         best_gain = 0.0
         chosen = -1
+        scanned = evaluations
         n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
         for k in range(n_candidates):
             if enumerate_all:
@@ -524,8 +407,8 @@ cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                 # (If rounding left u beyond the last sum, the best candidate stands.)
             else:
                 chosen = -1
+        c.progress[chain] += 1
         if chosen < 0:
-            c.progress[chain] += 1
             if temperature <= 0 and enumerate_all:
                 c.status[chain] = STATUS_CONVERGED
                 break
@@ -533,16 +416,28 @@ cdef void _stochastic_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             _apply(p, state, aux, &chosen_move)
             cost -= best_gain
             accepted += 1
-            c.progress[chain] += 1
             if cost < c.best_cost[chain]:
-                c.best_cost[chain] = cost
-                memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
-        if _stop_at_target_or_time(c, chain, c.best_cost[chain], m.target, m.deadline):
+                _keep_best(c, chain, state, cost)
+        unclocked += evaluations - scanned
+        if _should_stop(c, chain, c.best_cost[chain], m, &unclocked):
             break
     _save_chain(c, chain, cost, evaluations, accepted, &local_rng)
 
 
 # -- tabu search --------------------------------------------------------------------
+
+cdef inline int _checked_attributes(const Problem *p, const char *state, const Move *move,
+                                    int64_t *attributes, Py_ssize_t n_keys) noexcept nogil:
+    """The move's tabu attributes, or -1 when the problem wrote one outside
+    [0, n_keys) (or more than MAX_TABU_ATTRIBUTES): a bug of the problem."""
+    cdef int n = _tabu_attributes(p, state, move, attributes), a
+    if n < 0 or n > MAX_TABU_ATTRIBUTES:
+        return -1
+    for a in range(n):
+        if not 0 <= attributes[a] < n_keys:
+            return -1
+    return n
+
 
 cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                       const MethodParams *m) noexcept nogil:
@@ -557,11 +452,14 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         attnsearch_rng *rng = &local_rng
         int64_t *tabu_until = m.tabu_until + chain * m.n_tabu_keys
         double cost = c.cost[chain], delta, best_allowed, best_any
-        int64_t evaluations = 0, taken = 0, _step, k, n_candidates, step_index, a
+        int64_t evaluations = 0, taken = 0, unclocked = 0, scanned
+        int64_t _step, k, n_candidates, step_index, a
         int64_t n_attributes, ties = 0
         int64_t attributes[MAX_TABU_ATTRIBUTES]
         Move move, allowed_move, any_move
         bint enumerate_all = m.sample_size == 0, tabu, have_allowed, have_any
+    if _out_of_time(c, chain, m.deadline):
+        return
     for _step in range(m.n_units):
         step_index = c.progress[chain]
         best_allowed = INFINITY
@@ -569,6 +467,7 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         have_allowed = False
         have_any = False
         ties = 0
+        scanned = evaluations
         n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
         for k in range(n_candidates):
             if enumerate_all:
@@ -585,13 +484,13 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                 have_any = True
             if delta > best_allowed:
                 continue  # cannot be chosen: skip the tabu check
-            n_attributes = _tabu_attributes(p, state, &move, attributes)
+            n_attributes = _checked_attributes(p, state, &move, attributes, m.n_tabu_keys)
+            if n_attributes < 0:
+                c.status[chain] = STATUS_BAD_TABU_ATTRIBUTE
+                break
             tabu = False
             for a in range(n_attributes):
-                # (Attributes outside [0, n_tabu_keys) would be a problem's bug:
-                # ignore them rather than read out of bounds.)
-                if 0 <= attributes[a] < m.n_tabu_keys and \
-                        tabu_until[attributes[a]] > step_index:
+                if tabu_until[attributes[a]] > step_index:
                     tabu = True
                     break
             if tabu and not (m.aspiration and cost + delta < c.best_cost[chain] - m.tolerance):
@@ -607,24 +506,29 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
             best_allowed = delta
             allowed_move = move
             have_allowed = True
+        if c.status[chain] == STATUS_BAD_TABU_ATTRIBUTE:
+            break
         if not have_any:
             c.status[chain] = STATUS_CONVERGED  # no move at all
             break
         if not have_allowed:
             allowed_move = any_move
             best_allowed = best_any
-        n_attributes = _tabu_attributes(p, state, &allowed_move, attributes)
+        n_attributes = _checked_attributes(p, state, &allowed_move, attributes,
+                                           m.n_tabu_keys)
+        if n_attributes < 0:
+            c.status[chain] = STATUS_BAD_TABU_ATTRIBUTE
+            break
         _apply(p, state, aux, &allowed_move)
         cost += best_allowed
         for a in range(n_attributes):
-            if 0 <= attributes[a] < m.n_tabu_keys:
-                tabu_until[attributes[a]] = step_index + 1 + m.tenure
+            tabu_until[attributes[a]] = step_index + 1 + m.tenure
         taken += 1
         c.progress[chain] += 1
         if cost < c.best_cost[chain] - m.tolerance:
-            c.best_cost[chain] = cost
-            memcpy(c.best_states + chain * c.state_nbytes, state, c.state_nbytes)
-        if _stop_at_target_or_time(c, chain, c.best_cost[chain], m.target, m.deadline):
+            _keep_best(c, chain, state, cost)
+        unclocked += evaluations - scanned
+        if _should_stop(c, chain, c.best_cost[chain], m, &unclocked):
             break
     _save_chain(c, chain, cost, evaluations, taken, &local_rng)
 
@@ -633,7 +537,8 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
 
 cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                         const MethodParams *m) noexcept nogil:
-    """Deltas of n_samples random moves along a random walk (every move applied)."""
+    """Deltas of n_samples random moves along a random walk (every move applied);
+    samples not taken because the deadline passed are NaN."""
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
@@ -641,9 +546,13 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         attnsearch_rng *rng = &local_rng
         int64_t n_samples = m.n_units
         double *deltas = m.deltas + chain * m.n_units
-        int64_t sample
+        int64_t sample, rest
         Move move
     for sample in range(n_samples):
+        if sample % _CLOCK_EVERY == 0 and monotonic() > m.deadline:
+            for rest in range(sample, n_samples):
+                deltas[rest] = NAN
+            break
         _random_move(p, state, aux, rng, &move)
         if move.kind == MOVE_NONE:
             deltas[sample] = 0.0
@@ -655,11 +564,12 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
 
 # -- every method, over all chains ----------------------------------------------------
 
-cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const MethodParams *m,
-                   int n_threads) noexcept nogil:
-    """prange over chains: each chain runs the method on its own memory and stream."""
+cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t first, Py_ssize_t last,
+                   const MethodParams *m, int n_threads) noexcept nogil:
+    """prange over chains first..last-1: each chain runs the method on its own
+    memory and stream."""
     cdef Py_ssize_t chain
-    for chain in prange(n_chains, schedule="dynamic", num_threads=n_threads):
+    for chain in prange(first, last, schedule="dynamic", num_threads=n_threads):
         if m.method == METHOD_INIT:
             _init_chain(p, c, chain, m)
         elif m.method == METHOD_SAMPLE:
@@ -677,6 +587,8 @@ cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t n_chains, const Metho
 
 
 # -- Python entry points ----------------------------------------------------------
+# Each is ``name(core, chains, *, <the method's parameters>, num_threads,
+# use_vtable=False)``; _engine_reference mirrors each one over Python chains.
 
 cdef Chains _chains_of(object arrays) except *:
     """Fill a Chains struct from a ChainArrays (pointers into its NumPy arrays)."""
@@ -707,29 +619,30 @@ cdef Chains _chains_of(object arrays) except *:
     return c
 
 
-cdef int _dispatch(object core, Chains *c, Py_ssize_t n_chains,
-                   const MethodParams *m, int n_threads, bint use_vtable) except -1:
-    """Run a method with the problem's specialised operations, or its vtable."""
+cdef int _dispatch(object core, object arrays, MethodParams *m, int num_threads,
+                   bint use_vtable) except -1:
+    """Run method ``m`` on every chain of ``arrays``: with the problem's inlined
+    operations (built-ins), or through its vtable (all others, or on request:
+    the tests compare both paths)."""
     cdef CompiledProblem compiled
+    cdef Chains c
+    cdef Py_ssize_t first = 0, last = arrays.cost.shape[0]
     if not isinstance(core, CompiledProblem):
         raise TypeError(f"expected a CompiledProblem, got {type(core).__name__}")
     compiled = core
     compiled._check_vtable()
-    if n_chains == 0:
+    # The backend may run a method on a slice of the chains at a time (so that
+    # Ctrl-C and the deadline are seen between slices with many chains).
+    if arrays.active_chains is not None:
+        first, last = arrays.active_chains
+    if last <= first:
         return 0
-    if not use_vtable and isinstance(core, IsingCore):
+    c = _chains_of(arrays)
+    if use_vtable:
         with nogil:
-            _run_all(&(<IsingCore>core).data, c, n_chains, m, n_threads)
-    elif not use_vtable and isinstance(core, TSPCore):
-        with nogil:
-            _run_all(&(<TSPCore>core).data, c, n_chains, m, n_threads)
-    elif not use_vtable and isinstance(core, ContinuousCore):
-        with nogil:
-            _run_all(&(<ContinuousCore>core).data, c, n_chains, m, n_threads)
-    else:
-        with nogil:
-            _run_all(&compiled.vtable, c, n_chains, m, n_threads)
-    return 0
+            _run_all(&compiled.vtable, &c, first, last, m, num_threads)
+        return 0
+    return _run_all_dispatched(core, &c, first, last, m, num_threads)
 
 
 cdef MethodParams _params(int method, int64_t n_units, double target, double deadline):
@@ -748,7 +661,7 @@ def _require_neighbourhood(core):
                         "(vtable.n_moves / move_at)")
 
 
-def init_chains(core, arrays, random_start, int num_threads, bint use_vtable=False):
+def init_chains(core, arrays, random_start, *, int num_threads, bint use_vtable=False):
     """Random (or given) initial states, their workspaces and costs, for all chains.
 
     Parameters
@@ -761,103 +674,113 @@ def init_chains(core, arrays, random_start, int num_threads, bint use_vtable=Fal
     use_vtable : bool
         Run built-in problems through their vtable (tests compare both paths).
     """
-    cdef Chains c = _chains_of(arrays)
     cdef const uint8_t[::1] random_view = np.ascontiguousarray(random_start, dtype=np.uint8)
     cdef MethodParams m = _params(METHOD_INIT, 0, -INFINITY, INFINITY)
+    if random_view.shape[0] != arrays.cost.shape[0]:
+        raise ValueError("random_start must have one entry per chain")
     if random_view.shape[0]:
         m.random_start = &random_view[0]
-    _dispatch(core, &c, random_view.shape[0], &m, num_threads, use_vtable)
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
-def anneal(core, arrays, temperatures, Py_ssize_t sweep_len, double target,
+def anneal(core, arrays, *, temperatures, Py_ssize_t sweep_len, double target,
            double deadline, int num_threads, bint use_vtable=False):
     """Run ``len(temperatures)`` Metropolis sweeps of ``sweep_len`` attempts on every
     running chain (status 0), updating ``arrays`` in place."""
-    cdef Chains c = _chains_of(arrays)
     cdef const double[::1] temps = np.ascontiguousarray(temperatures, dtype=np.float64)
     cdef MethodParams m = _params(METHOD_ANNEAL, temps.shape[0], target, deadline)
     if temps.shape[0] == 0:
         return
     m.temperatures = &temps[0]
     m.sweep_len = sweep_len
-    _dispatch(core, &c, arrays.cost.shape[0], &m, num_threads, use_vtable)
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
-def climb(core, arrays, int64_t max_steps, bint best_improvement, double tolerance,
+def climb(core, arrays, *, int64_t max_steps, bint best_improvement, double tolerance,
           double target, double deadline, int num_threads, bint use_vtable=False):
     """Up to ``max_steps`` hill-climbing steps on every running chain (in place)."""
-    cdef Chains c = _chains_of(arrays)
     cdef MethodParams m = _params(METHOD_CLIMB, max_steps, target, deadline)
     _require_neighbourhood(core)
     if max_steps <= 0:
         return
     m.best_improvement = best_improvement
     m.tolerance = tolerance
-    _dispatch(core, &c, arrays.cost.shape[0], &m, num_threads, use_vtable)
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
-def stochastic_climb(core, arrays, int64_t max_steps, double temperature,
+def stochastic_climb(core, arrays, *, int64_t max_steps, double temperature,
                      Py_ssize_t sample_size, double target, double deadline,
                      int num_threads, bint use_vtable=False):
     """Up to ``max_steps`` stochastic hill-climbing steps on every running chain;
-    ``sample_size`` 0 enumerates the whole neighbourhood."""
-    cdef Chains c = _chains_of(arrays)
+    ``sample_size`` 0 enumerates the whole neighbourhood. The candidate buffers
+    live in ``arrays.scratch`` (allocated once per run)."""
     cdef MethodParams m = _params(METHOD_STOCHASTIC, max_steps, target, deadline)
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef uint8_t[:, ::1] moves_view
+    cdef double[:, ::1] deltas_view
     if sample_size == 0:
         _require_neighbourhood(core)
-    moves = np.zeros((n_chains, max(1, sample_size) * sizeof(Move)), dtype=np.uint8)
-    deltas = np.zeros((n_chains, max(1, sample_size)))
-    cdef uint8_t[:, ::1] moves_view = moves
-    cdef double[:, ::1] deltas_view = deltas
     if max_steps <= 0 or n_chains == 0:
         return
+    key = ("stochastic_climb", sample_size)
+    if key not in arrays.scratch:
+        check_allocation(n_chains * max(1, sample_size) * (sizeof(Move) + 8),
+                         f"the candidate buffers of {n_chains} chains")
+        arrays.scratch[key] = (
+            np.zeros((n_chains, max(1, sample_size) * sizeof(Move)), dtype=np.uint8),
+            np.zeros((n_chains, max(1, sample_size))),
+        )
+    moves_view, deltas_view = arrays.scratch[key]
     m.temperature = temperature
     m.sample_size = sample_size
     m.moves = <Move *>&moves_view[0, 0]
     m.deltas = &deltas_view[0, 0]
-    _dispatch(core, &c, n_chains, &m, num_threads, use_vtable)
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
-def tabu(core, arrays, tabu_until, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
+def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
          Py_ssize_t candidate_size, double tolerance, double target, double deadline,
          int num_threads, bint use_vtable=False):
-    """Up to ``max_steps`` tabu-search steps on every running chain; ``tabu_until``
-    (n_chains, n_tabu_keys) int64 persists between calls."""
-    cdef Chains c = _chains_of(arrays)
+    """Up to ``max_steps`` tabu-search steps on every running chain; the tabu
+    memory (``(n_chains, n_tabu_keys)`` int64, the step until which each key is
+    tabu) persists between calls in ``arrays.scratch``."""
     cdef MethodParams m = _params(METHOD_TABU, max_steps, target, deadline)
-    cdef int64_t[:, ::1] tabu_view = tabu_until
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef int64_t[:, ::1] tabu_view
     if candidate_size == 0:
         _require_neighbourhood(core)
-    if tabu_view.shape[0] != n_chains or tabu_view.shape[1] < 1:
-        raise ValueError("tabu_until must have one row per chain")
     if max_steps <= 0 or n_chains == 0:
         return
+    if "tabu_until" not in arrays.scratch:
+        check_allocation(8 * n_chains * max(1, core.n_tabu_keys),
+                         f"the tabu memory of {n_chains} chains")
+        arrays.scratch["tabu_until"] = np.zeros((n_chains, max(1, core.n_tabu_keys)),
+                                                dtype=np.int64)
+    tabu_view = arrays.scratch["tabu_until"]
     m.tenure = tenure
     m.aspiration = aspiration
     m.sample_size = candidate_size
     m.tolerance = tolerance
     m.tabu_until = &tabu_view[0, 0]
-    m.n_tabu_keys = tabu_view.shape[1]
-    _dispatch(core, &c, n_chains, &m, num_threads, use_vtable)
+    m.n_tabu_keys = core.n_tabu_keys
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
-def sample_deltas(core, arrays, Py_ssize_t n_samples, int num_threads,
-                  bint use_vtable=False):
+def sample_deltas(core, arrays, *, Py_ssize_t n_samples, double deadline=INFINITY,
+                  int num_threads, bint use_vtable=False):
     """Deltas of ``n_samples`` random moves per chain along random walks
-    (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples)."""
-    cdef Chains c = _chains_of(arrays)
+    (modifies the chains: run it on a throwaway copy), shape (n_chains, n_samples);
+    NaN for the samples the deadline cut off."""
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
     cdef double[:, ::1] deltas = np.zeros((n_chains, max(1, n_samples)))
-    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, INFINITY)
+    cdef MethodParams m = _params(METHOD_SAMPLE, n_samples, -INFINITY, deadline)
     if n_samples > 0:
         m.deltas = &deltas[0, 0]
-        _dispatch(core, &c, n_chains, &m, num_threads, use_vtable)
+        _dispatch(core, arrays, &m, num_threads, use_vtable)
     return np.asarray(deltas)[:, :n_samples]
 
 
-def check_deltas(core, state, Py_ssize_t n_samples, rng_state, bint use_vtable=False):
+def check_deltas(core, state, Py_ssize_t n_samples, rng_state):
     """Test helper: along a random walk from ``state``, the largest
     |delta - (cost(after) - cost(before))| with costs recomputed from scratch,
     and the number of moves checked. Runs through the vtable of ``core``."""

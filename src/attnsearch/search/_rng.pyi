@@ -4,11 +4,6 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
-def chain_rng_states(
-    seed: Any, n_chains: int, first_chain: int = 0
-) -> npt.NDArray[np.uint64]: ...
-def calibration_rng_state(seed: Any) -> npt.NDArray[np.uint64]: ...
-
 @disjoint_base
 class ChainRNG:
     def __init__(self, state: Any) -> None: ...

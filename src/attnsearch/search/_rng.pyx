@@ -1,57 +1,19 @@
-"""Per-chain random streams: seeding from SeedSequence and a Python-facing xoshiro256++."""
+"""A chain's xoshiro256++ stream usable from Python (the same C code as the kernels).
+
+Seeding (SeedSequence -> one state per chain) lives in ``_seeding.py``.
+"""
 
 from libc.stdint cimport uint64_t
 
-from ._core cimport attnsearch_rng, rng_below, rng_next, rng_normal, rng_uniform
-
-import numbers
+from attnsearch.search.cython_api cimport (
+    attnsearch_rng,
+    rng_below,
+    rng_next,
+    rng_normal,
+    rng_uniform,
+)
 
 import numpy as np
-
-
-def _seed_sequence(seed):
-    """``seed`` (None, int >= 0 or SeedSequence) as a SeedSequence."""
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if seed is None:
-        return np.random.SeedSequence()
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"seed must be None, a non-negative int or a numpy.random.SeedSequence, "
-            f"got {type(seed).__name__}"
-        )
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    return np.random.SeedSequence(int(seed))
-
-
-def chain_rng_states(seed, Py_ssize_t n_chains, Py_ssize_t first_chain=0):
-    """xoshiro256++ states of chains first_chain..first_chain+n_chains-1: the row
-    of chain c comes from child c of ``SeedSequence(seed).spawn(...)``
-    (``generate_state(4, uint64)``), so chain c gets the same stream whatever
-    ``n_chains``, whichever block of chains it is run in, on whatever machine."""
-    if first_chain < 0:
-        raise ValueError(f"first_chain must be non-negative, got {first_chain}")
-    root = _seed_sequence(seed)
-    states = np.empty((n_chains, 4), dtype=np.uint64)
-    for c in range(n_chains):
-        child = np.random.SeedSequence(root.entropy,
-                                       spawn_key=root.spawn_key + (first_chain + c,),
-                                       pool_size=root.pool_size)
-        states[c] = _nonzero(child.generate_state(4, np.uint64))
-    return states
-
-
-def calibration_rng_state(seed):
-    """A stream for sampling temperatures etc., independent of every chain's."""
-    return _nonzero(_seed_sequence(seed).generate_state(4, np.uint64))
-
-
-def _nonzero(state):
-    # The all-zero state is xoshiro's only fixed point.
-    if not state.any():
-        state[0] = 0x9E3779B97F4A7C15
-    return state
 
 
 cdef class ChainRNG:

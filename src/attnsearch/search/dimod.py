@@ -26,10 +26,14 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'attnsearch.search.dimod needs dimod: pip install "attnsearch[dimod]"'
     ) from error
 
-from .annealing import _default_temperatures, _sample_deltas, simulated_annealing
-from .hill_climbing import hill_climb
-from .problems import Ising
-from .tabu import tabu_search
+from .methods.annealing import (
+    _default_temperatures,
+    _sample_deltas,
+    simulated_annealing,
+)
+from .methods.hill_climbing import hill_climb
+from .methods.tabu import tabu_search
+from .problems.ising import Ising
 
 __all__ = ["SimulatedAnnealingSampler", "TabuSampler", "SteepestDescentSampler"]
 
@@ -344,7 +348,7 @@ class SimulatedAnnealingSampler(_OurSampler):
 
 def _default_beta_range(ising, seed):
     """(β_hot, β_cold) from the calibration walks simulated_annealing uses."""
-    from ._driver import Run
+    from ._run import Run
 
     run = Run(
         "simulated_annealing",

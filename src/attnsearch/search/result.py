@@ -44,9 +44,17 @@ class Result:
         all chains), ``best_costs`` and ``best_objectives`` (points × chains),
         ``temperature`` (NaN where not applicable), ``elapsed`` seconds.
     acceptance_rate : float
-        Accepted moves / evaluated moves (1.0 for pure descent).
+        ``accepted / proposed`` over all chains, counted by the kernels with one
+        meaning for every method: *proposed* = moves whose cost change the
+        method evaluated, *accepted* = moves it applied. Annealing: Metropolis
+        acceptances per attempt; hill climbing and tabu search: one move taken
+        per step over the candidates scanned; stochastic hill climbing: steps
+        that moved over the candidates scanned. Particle swarm (whose particles
+        always move): personal-best improvements per particle evaluation. NaN
+        when nothing was proposed.
     acceptance_counts : tuple of int
-        ``(accepted, proposed)`` behind ``acceptance_rate``.
+        ``(accepted, proposed)`` behind ``acceptance_rate`` (integers, so that
+        results of blocks of chains merge exactly).
     n_evaluations : int
         Move evaluations (delta computations) over all chains.
     elapsed : float
@@ -71,8 +79,6 @@ class Result:
     stop_reason: str
     method: str
     params: dict = field(default_factory=dict)
-    #: (accepted, proposed): ``acceptance_rate`` is their ratio when proposed > 0
-    #: (the integers let results of blocks of chains merge exactly).
     acceptance_counts: tuple = (0, 0)
 
     @property

@@ -1,0 +1,459 @@
+"""Particle swarm optimisation on continuous problems; each chain is a swarm."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..._backends import check_backend
+from .._chains import ChainCounters
+from .._rng import ChainRNG
+from .._run import Run
+from .._validation import check_int
+from ..problems.base import ProblemError
+from ..problems.continuous import Continuous
+from ._swarm import BOUNDARIES, TOPOLOGIES, swarm_run
+
+__all__ = ["particle_swarm"]
+
+#: Clerc & Kennedy (2002) constriction: chi = 0.7298 with phi = 4.1 split evenly,
+#: i.e. w = chi, c1 = c2 = chi * 2.05 = 1.49618.
+CONSTRICTION = {"w": 0.7298, "c1": 1.49618, "c2": 1.49618}
+_DEFAULT_PARTICLES = 40  # SPSO 2011's swarm size
+_DEFAULT_ITERATIONS = 1000
+
+
+def _grid_columns(n_particles):
+    """Columns of the von Neumann grid: the divisor of P nearest above sqrt(P)."""
+    root = math.isqrt(n_particles)
+    for cols in range(max(1, root), n_particles + 1):
+        if n_particles % cols == 0 and cols * cols >= n_particles:
+            return cols
+    return n_particles
+
+
+class SwarmArrays(ChainCounters):
+    """State of every swarm: positions, velocities, personal and swarm bests.
+
+    The counters are a swarm's: ``best_cost`` (also ``best_f``, what the kernel
+    writes) is the swarm's best value, ``n_evaluations`` counts particle
+    evaluations and ``n_accepted`` the personal bests they improved.
+    """
+
+    def __init__(self, n_chains, n_particles, dim, rng_states):
+        super().__init__(n_chains)
+        self.x = np.zeros((n_chains, n_particles, dim))
+        self.v = np.zeros_like(self.x)
+        self.pbest = np.zeros_like(self.x)
+        self.pbest_f = np.zeros((n_chains, n_particles))
+        self.best = np.zeros((n_chains, dim))
+        self.best_f = self.cost = self.best_cost
+        self.best_of = np.zeros((n_chains, n_particles), dtype=np.int64)
+        self.rng = np.ascontiguousarray(rng_states, dtype=np.uint64).copy()
+
+
+class _SwarmBackend:
+    """Swarms updated by the compiled kernel (built-ins) or the Python reference."""
+
+    def __init__(self, run, problem, settings, rng_states, initial):
+        self.run = run
+        self.problem = problem
+        self.settings = settings
+        n_chains = len(rng_states)
+        self.arrays = self.counters = SwarmArrays(
+            n_chains, settings["n_particles"], problem.dim, rng_states
+        )
+        random_start = np.ones(n_chains, dtype=bool)
+        if initial is not None:
+            self.arrays.x[:] = initial
+            random_start[:] = False
+        self.compiled = problem._core is not None and settings["backend"] != "reference"
+        self.name = "cython" if self.compiled else "reference"
+        if self.compiled:
+            self._kernel(0, initialise=True, random_start=random_start)
+        else:
+            self.rngs = [ChainRNG(state) for state in self.arrays.rng]
+            self.reference = _SwarmReference(problem, settings)
+            for c, rng in enumerate(self.rngs):
+                self.reference.initialise(self.arrays, c, rng, random_start[c])
+
+    def _kernel(self, n_iters, initialise=False, random_start=None):
+        s = self.settings
+        swarm_run(
+            self.problem._core,
+            self.arrays,
+            n_iters,
+            s["w"],
+            s["c1"],
+            s["c2"],
+            s["vmax"],
+            s["topology"],
+            s["boundary"],
+            s["grid_cols"],
+            self.run.internal_target,
+            self.run.deadline,
+            self.run.n_threads,
+            initialise,
+            random_start,
+            s["vinit"],
+        )
+
+    def step(self, n_iters):
+        if self.compiled:
+            self._kernel(n_iters)
+        else:
+            for c, rng in enumerate(self.rngs):
+                if self.arrays.status[c] == 0:
+                    self.reference.iterate(
+                        self.arrays,
+                        c,
+                        rng,
+                        n_iters,
+                        self.run.internal_target,
+                        self.run.deadline,
+                    )
+
+    # What the run loop and Result read (the Backend protocol of _run.py).
+    def best_states(self):
+        return self.arrays.best
+
+    def best_state(self, chain):
+        return self.arrays.best[chain]
+
+    def final_costs(self):
+        return np.array(self.arrays.best_f, dtype=float)
+
+    def final_cost(self, chain):
+        return float(self.arrays.best_f[chain])
+
+
+class _SwarmReference:
+    """Python mirror of _swarm.pyx (same draws, same order); the engine of user
+    functions, evaluated a whole swarm per call when vectorised."""
+
+    def __init__(self, problem, settings):
+        self.problem = problem
+        self.s = settings
+        self.sign = -1.0 if problem.maximize else 1.0
+
+    def values(self, points):
+        problem = self.problem
+        if problem._core is not None:
+            return problem._core.values(points)
+        try:
+            if problem.vectorized:
+                values = np.asarray(problem.func(points.copy()), dtype=np.float64)
+                values = values.reshape(-1)
+            else:
+                values = np.array([float(problem.func(p.copy())) for p in points])
+        except ProblemError:
+            raise
+        except Exception as error:
+            raise ProblemError(
+                f"the function raised {type(error).__name__}: {error}",
+                state=points.copy(),
+            ) from error
+        bad = np.flatnonzero(np.isnan(values))
+        if bad.size:
+            point = points[bad[0]]
+            raise ProblemError(
+                f"the function returned NaN at x = {point.tolist()}", state=point.copy()
+            )
+        return self.sign * values
+
+    def initialise(self, a, c, rng, random_start):
+        lower, upper = self.problem.lower, self.problem.upper
+        n, d = a.x.shape[1:]
+        vinit = self.s["vinit"]
+        for i in range(n):
+            for j in range(d):
+                if random_start:
+                    a.x[c, i, j] = lower[j] + rng.random() * (upper[j] - lower[j])
+                a.v[c, i, j] = (2.0 * rng.random() - 1.0) * vinit[j]
+        values = self.values(a.x[c])
+        a.best_f[c] = math.inf
+        for i in range(n):
+            a.pbest_f[c, i] = values[i]
+            a.pbest[c, i] = a.x[c, i]
+            if values[i] < a.best_f[c]:
+                a.best_f[c] = values[i]
+                a.best[c] = a.x[c, i]
+        a.n_evaluations[c] += n
+
+    def _neighbourhood_bests(self, f):
+        n = f.size
+        topology = self.s["topology"]
+
+        def better(a, b):
+            return b if f[b] < f[a] else a
+
+        if topology == "global":
+            g = 0
+            for i in range(1, n):
+                if f[i] < f[g]:
+                    g = i
+            return [g] * n
+        if topology == "ring":
+            return [better(better(i, (i - 1) % n), (i + 1) % n) for i in range(n)]
+        cols = self.s["grid_cols"]
+        rows = n // cols
+        out = []
+        for i in range(n):
+            row, col = divmod(i, cols)
+            g = better(i, ((row - 1) % rows) * cols + col)
+            g = better(g, ((row + 1) % rows) * cols + col)
+            g = better(g, row * cols + (col - 1) % cols)
+            out.append(better(g, row * cols + (col + 1) % cols))
+        return out
+
+    def iterate(self, a, c, rng, n_iters, target, deadline):
+        import time
+
+        s = self.s
+        lower, upper = self.problem.lower, self.problem.upper
+        vmax = s["vmax"]
+        n, d = a.x.shape[1:]
+        x, v, pbest = a.x[c], a.v[c], a.pbest[c]
+        for _ in range(n_iters):
+            best_of = self._neighbourhood_bests(a.pbest_f[c])
+            for i in range(n):
+                pulls = []
+                for _ in range(d):
+                    bits = rng.next_u64()
+                    pulls.append(
+                        ((bits >> 32) * 2.0**-32, (bits & 0xFFFFFFFF) * 2.0**-32)
+                    )
+                leader = best_of[i]
+                for j in range(d):
+                    r1, r2 = pulls[j]
+                    velocity = (
+                        s["w"] * v[i, j]
+                        + s["c1"] * r1 * (pbest[i, j] - x[i, j])
+                        + s["c2"] * r2 * (pbest[leader, j] - x[i, j])
+                    )
+                    if vmax is not None:
+                        velocity = min(vmax[j], max(-vmax[j], velocity))
+                    v[i, j] = velocity
+                    x[i, j] = x[i, j] + velocity
+                for j in range(d):
+                    position, velocity = x[i, j], v[i, j]
+                    lo, hi = lower[j], upper[j]
+                    if position < lo or position > hi:
+                        if s["boundary"] == "reflect":
+                            position = (
+                                lo + (lo - position)
+                                if position < lo
+                                else hi - (position - hi)
+                            )
+                            position = min(hi, max(lo, position))
+                            velocity = -velocity
+                        elif s["boundary"] == "clip":
+                            position = min(hi, max(lo, position))
+                            velocity = 0.0
+                        elif s["boundary"] == "periodic":
+                            position = (
+                                hi - math.fmod(lo - position, hi - lo)
+                                if position < lo
+                                else lo + math.fmod(position - hi, hi - lo)
+                            )
+                        else:
+                            position = lo + rng.random() * (hi - lo)
+                        x[i, j] = position
+                        v[i, j] = velocity
+            values = self.values(x)
+            for i in range(n):
+                if values[i] < a.pbest_f[c, i]:
+                    a.pbest_f[c, i] = values[i]
+                    pbest[i] = x[i]
+                    a.n_accepted[c] += 1
+                    if values[i] < a.best_f[c]:
+                        a.best_f[c] = values[i]
+                        a.best[c] = x[i]
+            a.n_evaluations[c] += n
+            a.progress[c] += 1
+            if a.best_f[c] <= target:
+                a.status[c] = 2
+                break
+            if time.monotonic() > deadline:
+                a.status[c] = 3
+                break
+
+
+def _check_real(value, name):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def particle_swarm(
+    problem,
+    *,
+    n_particles=_DEFAULT_PARTICLES,
+    w=CONSTRICTION["w"],
+    c1=CONSTRICTION["c1"],
+    c2=CONSTRICTION["c2"],
+    topology="global",
+    velocity_clamp=None,
+    boundary="reflect",
+    max_iters=None,
+    num_chains=1,
+    initial_states=None,
+    target=None,
+    time_limit=None,
+    seed=None,
+    num_threads=None,
+    callback=None,
+    backend="auto",
+    progress=False,
+):
+    """Particle swarm optimisation: parallel searchers that share their results.
+
+    Every particle moves by its inertia plus pulls towards its own best point
+    and the best point of its neighbourhood:
+
+        v ← w·v + c1·r1·(p_best − x) + c2·r2·(l_best − x),    x ← x + v,
+
+    with fresh uniforms ``r1, r2`` per coordinate. The neighbourhood is the
+    whole swarm (``"global"``: ``l_best`` is the swarm's best), the two
+    neighbours on a ring of indices (``"ring"``), or the four neighbours on a
+    torus grid (``"von_neumann"``). Updates are synchronous. Independent swarms
+    (chains) run in parallel; built-in functions evaluate whole swarms in
+    compiled code.
+
+    Parameters
+    ----------
+    problem : Continuous
+    n_particles : int, default 40
+        Swarm size (SPSO 2011's default).
+    w, c1, c2 : float, default 0.7298, 1.49618, 1.49618
+        Inertia and acceleration coefficients: the Clerc–Kennedy (2002)
+        constriction ``χ = 0.7298`` for ``φ = 4.1`` (``c = χ · 2.05``), which
+        converges without velocity clamping.
+    topology : {"global", "ring", "von_neumann"}
+    velocity_clamp : float, optional
+        Limit ``|v_j|`` to this fraction of the coordinate's range (default:
+        no clamp). Initial velocities are uniform in ``±vmax`` (``±0.1`` of the
+        range without a clamp).
+    boundary : {"reflect", "clip", "random", "periodic"}
+        A coordinate that leaves the box is mirrored back in (its velocity
+        reversed), clipped to the wall (velocity zeroed), redrawn uniformly, or
+        wrapped around to the opposite wall (pyswarms' default, which suits
+        periodic landscapes such as Rastrigin: 20-26 instead of 40-70 on
+        Rastrigin-30 in our runs).
+    max_iters : int, optional
+        Iterations (default 1000; unlimited with ``time_limit``). Each
+        evaluates every particle once.
+    num_chains : int, default 1
+        Independent swarms, run in parallel.
+    initial_states : array_like, optional
+        Initial positions, ``(n_particles, d)`` or ``(num_chains, n_particles, d)``.
+    target, time_limit, seed, num_threads, callback, backend, progress
+        As in :func:`simulated_annealing`.
+
+    Returns
+    -------
+    Result
+        ``best_state`` is the best point over all swarms; ``acceptance_rate``
+        is the fraction of particle evaluations that improved a personal best.
+
+    Examples
+    --------
+    >>> from attnsearch.search import Continuous, particle_swarm
+    >>> sphere = Continuous.builtin("sphere", dim=10)
+    >>> particle_swarm(sphere, max_iters=1000, seed=0).objective < 1e-8
+    True
+    """
+    if not isinstance(problem, Continuous):
+        raise TypeError(
+            f"particle_swarm needs a Continuous problem, got {type(problem).__name__}"
+        )
+    n_particles = check_int(n_particles, "n_particles")
+    backend = check_backend(backend)
+    if topology not in TOPOLOGIES:
+        raise ValueError(
+            f"topology must be one of {sorted(TOPOLOGIES)}, got {topology!r}"
+        )
+    if boundary not in BOUNDARIES:
+        raise ValueError(
+            f"boundary must be one of {sorted(BOUNDARIES)}, got {boundary!r}"
+        )
+    width = problem.upper - problem.lower
+    if velocity_clamp is not None:
+        velocity_clamp = _check_real(velocity_clamp, "velocity_clamp")
+        if velocity_clamp <= 0:
+            raise ValueError(f"velocity_clamp must be positive, got {velocity_clamp}")
+    settings = {
+        "n_particles": n_particles,
+        "w": _check_real(w, "w"),
+        "c1": _check_real(c1, "c1"),
+        "c2": _check_real(c2, "c2"),
+        "topology": topology,
+        "boundary": boundary,
+        "vmax": None if velocity_clamp is None else velocity_clamp * width,
+        "vinit": (0.1 if velocity_clamp is None else velocity_clamp) * width,
+        "grid_cols": _grid_columns(n_particles),
+        "backend": backend,
+    }
+    max_iters = check_int(max_iters, "max_iters", allow_none=True)
+    if max_iters is None and time_limit is None:
+        max_iters = _DEFAULT_ITERATIONS
+
+    def make_backend(run, rng_states):
+        initial = None
+        if initial_states is not None:
+            initial = np.asarray(initial_states, dtype=np.float64)
+            shape = (n_particles, problem.dim)
+            if initial.shape == shape:
+                initial = np.broadcast_to(initial, (len(rng_states),) + shape)
+            if initial.shape != (len(rng_states),) + shape:
+                raise ValueError(
+                    f"initial_states must have shape {shape} or "
+                    f"({len(rng_states)}, {n_particles}, {problem.dim}), "
+                    f"got {np.shape(initial_states)}"
+                )
+            problem._check_points(initial, "initial_states")
+        if backend == "cython" and problem._core is None:
+            raise ValueError(
+                f"{problem.name} is written in Python: use backend='auto' or "
+                "'reference'"
+            )
+        return _SwarmBackend(run, problem, settings, rng_states, initial)
+
+    run = Run(
+        "particle_swarm",
+        problem,
+        num_chains=num_chains,
+        initial_states=None,
+        seed=seed,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=callback,
+        backend=backend,
+        progress=progress,
+        make_backend=make_backend,
+        unit="iterations",
+    )
+    params = {
+        key: settings[key]
+        for key in ("n_particles", "w", "c1", "c2", "topology", "boundary")
+    }
+    params.update(
+        velocity_clamp=velocity_clamp,
+        max_iters=max_iters,
+        grid_columns=settings["grid_cols"] if topology == "von_neumann" else None,
+    )
+
+    def advance(done, size):
+        run.backend.step(size)
+        return size
+
+    run.loop(advance, max_iters)
+    params["steps"] = run.backend.counters.progress.copy()
+    return run.result(params)

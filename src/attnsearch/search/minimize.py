@@ -1,0 +1,357 @@
+"""``minimize``: the search methods behind SciPy's ``minimize`` conventions."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+
+import numpy as np
+
+from ._seeding import CALIBRATION_CHAINS, seed_sequence
+from ._validation import check_int
+from .methods import METHODS, method_function
+from .methods.annealing import _CALIBRATION_MOVES
+from .problems.continuous import BUILTIN_FUNCTIONS, Continuous
+from .problems.continuous._core import ADAPTATION
+
+__all__ = ["minimize", "MINIMIZE_METHODS"]
+
+#: ``method`` of :func:`minimize` -> the attnsearch function that runs it (the
+#: package's one table of method names).
+MINIMIZE_METHODS = METHODS
+
+_MESSAGES = {
+    "max_iters": "Maximum number of iterations reached.",
+    "converged": "Every chain reached a local minimum of the compass neighbourhood.",
+    "time_limit": "Time limit reached.",
+    "target": "Target value reached.",
+    "callback": "`callback` raised `StopIteration`.",
+}
+_STATUS = {"max_iters": 0, "converged": 0, "target": 0, "time_limit": 1, "callback": 99}
+# Stream of the random particles that join x0 in a swarm (never a chain's key).
+_X0_SWARM_KEY = 2**63 - 2
+
+
+def _wrap_callback(callback):
+    """SciPy's rule: ``callback(intermediate_result)`` when that is its only
+    parameter's name, else ``callback(xk)``. Raising StopIteration stops."""
+    if callback is None:
+        return None, None
+    if not callable(callback):
+        raise TypeError("callback must be callable or None")
+    from scipy.optimize import OptimizeResult
+
+    try:
+        names = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        names = set()
+    new_style = names == {"intermediate_result"}
+    state = {"stopped": False}
+
+    def ours(progress):
+        x = np.array(progress["best_state"], dtype=float)
+        try:
+            if new_style:
+                callback(
+                    intermediate_result=OptimizeResult(
+                        x=x,
+                        fun=float(progress["best_cost"]),
+                        nfev=int(progress["n_evaluations"]),
+                        nit=int(progress["step"]),
+                    )
+                )
+            else:
+                callback(x)
+        except StopIteration:
+            state["stopped"] = True
+            return True
+        return False
+
+    return ours, state
+
+
+def _evaluations_per_iteration(method, problem, options, num_chains):
+    dim = problem.dim
+    neighbourhood = 2 * dim * int(ADAPTATION["scales"])
+    if method == "pso":
+        per_chain = int(options.get("n_particles", 40))
+    elif method == "anneal":
+        per_chain = dim  # one sweep: dim proposals
+    elif method == "stochastic":
+        per_chain = int(options.get("sample_size") or neighbourhood)
+    elif method == "tabu":
+        per_chain = int(options.get("candidate_size") or neighbourhood)
+    else:
+        per_chain = neighbourhood
+    return per_chain * num_chains
+
+
+def _calibration_evaluations(method, options):
+    """Function evaluations spent before the search proper: the calibration
+    walks of automatic temperatures (4 walks of 500 moves from random points)
+    and the random points that size the improvement tolerance."""
+    walks = CALIBRATION_CHAINS * (_CALIBRATION_MOVES + 1)
+    if method == "anneal":
+        explicit = (
+            options.get("t_start") is not None and options.get("t_end") is not None
+        ) or not isinstance(options.get("schedule", "geometric"), str)
+        return 0 if explicit else walks
+    if method == "stochastic":
+        return 0 if options.get("temperature") is not None else walks
+    if method in ("hill", "tabu"):
+        return CALIBRATION_CHAINS
+    return 0
+
+
+class _Counted:
+    """The user's function, counting evaluations (rows, when vectorized)."""
+
+    def __init__(self, fun, args, vectorized):
+        self.fun, self.args, self.vectorized = fun, args, vectorized
+        self.calls = 0
+        self.__name__ = getattr(fun, "__name__", "function")
+
+    def __call__(self, x):
+        self.calls += len(x) if self.vectorized else 1
+        return self.fun(x, *self.args)
+
+
+def _problem(fun, bounds, args, vectorized):
+    if isinstance(fun, str):
+        if args:
+            raise ValueError("args cannot be passed to a built-in function")
+        if fun not in BUILTIN_FUNCTIONS:
+            raise ValueError(
+                f"unknown built-in function {fun!r}; choose from "
+                f"{sorted(BUILTIN_FUNCTIONS)} or pass a callable"
+            )
+        from .problems.continuous.problem import _check_bounds
+
+        lower, _ = _check_bounds(bounds)
+        return Continuous.builtin(fun, dim=lower.size, bounds=bounds)
+    if not callable(fun):
+        raise TypeError(f"fun must be callable or a built-in name, got {fun!r}")
+    if not isinstance(args, tuple):
+        args = (args,)
+    return Continuous(
+        _Counted(fun, args, vectorized),
+        bounds,
+        vectorized=vectorized,
+        name=getattr(fun, "__name__", None),
+    )
+
+
+def minimize(
+    fun,
+    bounds,
+    *,
+    x0=None,
+    args=(),
+    method="pso",
+    callback=None,
+    seed=None,
+    maxiter=None,
+    maxfev=None,
+    vectorized=False,
+    num_chains=1,
+    num_threads=None,
+    time_limit=None,
+    target=None,
+    **options,
+):
+    """Minimise ``fun`` over a box with a global search method, SciPy-style.
+
+    Parameters
+    ----------
+    fun : callable or str
+        ``fun(x, *args) -> float`` for ``x`` of shape ``(d,)`` (or, with
+        ``vectorized=True``, ``fun(X, *args) -> (n,)`` for ``X`` of shape
+        ``(n, d)``), or the name of a compiled built-in function
+        (``"rastrigin"``, ... see ``BUILTIN_FUNCTIONS``), which runs without
+        Python in the loop.
+    bounds : sequence of (min, max) pairs or scipy.optimize.Bounds
+        Finite, ``min < max``: the search space (``d`` = its length).
+    x0 : array_like (d,), optional
+        Start of every chain (for ``"pso"``: one particle of every swarm, the
+        others uniform in the box). Must lie within ``bounds``.
+    args : tuple
+        Extra arguments of ``fun``.
+    method : {"pso", "anneal", "hill", "stochastic", "tabu"}
+        :func:`particle_swarm`, :func:`simulated_annealing`, :func:`hill_climb`,
+        :func:`stochastic_hill_climb` or :func:`tabu_search`.
+    callback : callable, optional
+        Called about every 0.1 s, as SciPy does: ``callback(intermediate_result)``
+        (an ``OptimizeResult`` with ``x``, ``fun``, ``nfev``, ``nit``) when its
+        only parameter is named ``intermediate_result``, else ``callback(xk)``.
+        Raising ``StopIteration`` stops the run (``status`` 99, ``success``
+        False, as in SciPy).
+    seed : None, int or numpy.random.SeedSequence
+    maxiter : int, optional
+        Iterations: swarm iterations, annealing sweeps (``d`` proposals each),
+        or climbing / tabu steps (one neighbourhood each).
+    maxfev : int, optional
+        Function evaluations instead: the starting points and any calibration
+        (automatic temperatures of ``"anneal"`` and ``"stochastic"``: 4 random
+        walks of 500 moves, 2004 evaluations) come first, the rest becomes
+        iterations of the method. ``nfev`` then stays within one iteration of
+        it. (Not with ``method="hill", strategy="first"``, whose steps have no
+        fixed cost.)
+    vectorized : bool
+    num_chains : int, default 1
+        Independent chains (swarms), run in parallel.
+    num_threads, time_limit, target
+        As in the methods.
+    **options
+        The method's own keywords (``n_particles``, ``topology``, ``schedule``,
+        ``tenure``, ...).
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x``, ``fun``, ``nfev`` (every evaluation: for a callable, exactly its
+        calls; the search caches the value of each proposed point, so applying
+        a move costs nothing), ``nit``, ``success``, ``status`` (0: budget
+        used or converged or target reached, 1: time limit, 99: the callback
+        stopped it), ``message``, and ``result`` (the attnsearch ``Result``).
+
+    Examples
+    --------
+    >>> from attnsearch.search import minimize
+    >>> res = minimize("rastrigin", [(-5.12, 5.12)] * 10, method="pso", seed=0,
+    ...                maxiter=2000, n_particles=40)
+    >>> bool(res.success), res.fun < 10
+    (True, True)
+    """
+    from scipy.optimize import OptimizeResult
+
+    if method not in MINIMIZE_METHODS:
+        raise ValueError(
+            f"method must be one of {sorted(MINIMIZE_METHODS)}, got {method!r}"
+        )
+    problem = _problem(fun, bounds, args, vectorized)
+    if problem._core is None:
+        problem.func.calls = 0  # not the call that checked the signature
+    num_chains = check_int(num_chains, "num_chains")
+    maxiter = check_int(maxiter, "maxiter", allow_none=True)
+    maxfev = check_int(maxfev, "maxfev", allow_none=True)
+    if maxiter is not None and maxfev is not None:
+        raise ValueError("give maxiter or maxfev, not both")
+    budget = {"anneal": "num_sweeps"}.get(method, "max_iters")
+    if (maxiter is not None or maxfev is not None) and budget in options:
+        given = "maxiter" if maxiter is not None else "maxfev"
+        raise ValueError(f"give {given} or {budget}, not both")
+    if maxfev is not None:
+        if method == "hill" and options.get("strategy", "best") != "best":
+            raise ValueError(
+                "maxfev needs strategy='best' for hill climbing (a first-improvement "
+                "step evaluates an unknown part of the neighbourhood); use maxiter"
+            )
+        per_iteration = _evaluations_per_iteration(method, problem, options, num_chains)
+        # Evaluations before the first iteration: the starting points (a whole
+        # swarm for pso) and any calibration.
+        upfront = _calibration_evaluations(method, options) + (
+            per_iteration if method == "pso" else num_chains
+        )
+        if maxfev < upfront + per_iteration:
+            raise ValueError(
+                f"maxfev={maxfev} is too small for method {method!r}: the starting "
+                f"points and calibration take {upfront} evaluations and one "
+                f"iteration {per_iteration}"
+                + (
+                    " (pass t_start and t_end, or temperature, to skip calibration)"
+                    if method in ("anneal", "stochastic")
+                    else ""
+                )
+            )
+        maxiter = (maxfev - upfront) // per_iteration
+
+    root = seed_sequence(seed)
+
+    initial_states = None
+    if x0 is not None:
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != (problem.dim,):
+            raise ValueError(
+                f"x0 must have shape ({problem.dim},) like bounds, got {x0.shape}"
+            )
+        if not np.all(np.isfinite(x0)):
+            raise ValueError("x0 must be finite")
+        outside = np.flatnonzero((x0 < problem.lower) | (x0 > problem.upper))
+        if outside.size:
+            i = outside[0]
+            raise ValueError(
+                f"x0[{i}] = {x0[i]} is outside its bounds "
+                f"({problem.lower[i]}, {problem.upper[i]})"
+            )
+        if method == "pso":
+            n_particles = check_int(options.get("n_particles", 40), "n_particles")
+            swarm_seed = np.random.SeedSequence(
+                root.entropy, spawn_key=root.spawn_key + (_X0_SWARM_KEY,)
+            )
+            generator = np.random.default_rng(swarm_seed)
+            swarms = problem.lower + generator.random(
+                (num_chains, n_particles, problem.dim)
+            ) * (problem.upper - problem.lower)
+            swarms[:, 0] = x0
+            initial_states = swarms
+        else:
+            initial_states = x0
+
+    ours, stopped = _wrap_callback(callback)
+    runner = method_function(method)
+    if maxiter is not None:
+        if method == "anneal":  # maxiter counts the sweeps of all the passes
+            passes = 1 + int(options.get("reheats", 0) or 0)
+            if maxiter < passes:
+                raise ValueError(
+                    f"maxiter={maxiter} cannot hold {passes} annealing passes"
+                )
+            maxiter //= passes
+        options[budget] = maxiter
+    if isinstance(target, bool) or not (
+        target is None or isinstance(target, numbers.Real)
+    ):
+        raise TypeError(f"target must be a number or None, got {target!r}")
+    result = runner(
+        problem,
+        num_chains=num_chains,
+        initial_states=initial_states,
+        seed=seed if seed is not None else root,
+        num_threads=num_threads,
+        time_limit=time_limit,
+        target=target,
+        callback=ours,
+        **options,
+    )
+    reason = result.stop_reason
+    if stopped is not None and stopped["stopped"]:
+        reason = "callback"
+    params = result.params
+    if isinstance(fun, str):  # compiled: the evaluations are counted by the method
+        nfev = int(result.n_evaluations) + _calibration_evaluations(method, options)
+        if method != "pso":  # the swarm's first evaluation is in n_evaluations
+            nfev += num_chains
+    else:
+        nfev = problem.func.calls
+    if method == "anneal":
+        nit = int(params.get("sweeps_done", 0))
+    else:
+        steps = np.asarray(params.get("steps", [0]))
+        nit = int(steps.max()) if steps.size else 0
+    fun_value = float(result.objective)
+    success = reason != "callback" and math.isfinite(fun_value)
+    message = _MESSAGES.get(reason, reason)
+    if reason == "interrupted":
+        success, message = False, "Interrupted (Ctrl-C): the best point so far."
+    return OptimizeResult(
+        x=np.array(result.best_state, dtype=np.float64),
+        fun=fun_value,
+        nfev=nfev,
+        nit=nit,
+        success=bool(success),
+        status=_STATUS.get(reason, 2),
+        message=message,
+        method=method,
+        result=result,
+    )

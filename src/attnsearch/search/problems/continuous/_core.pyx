@@ -1,0 +1,76 @@
+"""Compiled core of the built-in continuous problems (see _core.pxd)."""
+
+import numpy as np
+
+#: Built-in function ids (csrc/attnsearch_testfuncs.h).
+FUNCTION_IDS = {"sphere": 0, "rastrigin": 1, "rosenbrock": 2, "ackley": 3,
+                "griewank": 4, "schwefel": 5, "styblinski_tang": 6, "levy": 7}
+#: Step modes of random moves.
+STEP_MODES = {"coordinate": STEP_COORDINATE, "all": STEP_ALL, "mixed": STEP_MIXED}
+#: Adaptation constants, for the docs and the Python reference.
+ADAPTATION = {"every": ADAPT_EVERY, "factor": ADAPT_FACTOR, "initial": INITIAL_STEP,
+              "scales": N_SCALES, "header": AUX_HEADER}
+
+
+cdef class ContinuousCore(CompiledProblem):
+    """Compiled box-constrained benchmark function (built by ``Continuous.builtin``).
+
+    Parameters
+    ----------
+    function : str
+        A key of FUNCTION_IDS.
+    lower, upper : ndarray (dim,) float64
+        The box, lower < upper, finite.
+    step : str
+        A key of STEP_MODES.
+    """
+
+    def __init__(self, str function, lower, upper, str step="coordinate"):
+        cdef const double[::1] lo = np.ascontiguousarray(lower, dtype=np.float64)
+        cdef const double[::1] hi = np.ascontiguousarray(upper, dtype=np.float64)
+        if lo.shape[0] != hi.shape[0] or lo.shape[0] == 0:
+            raise ValueError("lower and upper must be non-empty and of equal length")
+        self._keepalive = (lo, hi)
+        self._init_args = (function, np.asarray(lo), np.asarray(hi), step)
+        self.data.dim = lo.shape[0]
+        self.data.function = FUNCTION_IDS[function]
+        self.data.step_mode = STEP_MODES[step]
+        self.data.lower = &lo[0]
+        self.data.upper = &hi[0]
+        self.state_size = lo.shape[0]
+        self.state_dtype = np.dtype(np.float64)
+        self.aux_nbytes = (AUX_HEADER + lo.shape[0]) * sizeof(double)
+        self.n_tabu_keys = lo.shape[0]
+        self.exact_costs = False
+        self.vtable.data = &self.data
+        self.vtable.init = continuous_init
+        self.vtable.cost = continuous_cost
+        self.vtable.random_move = continuous_random_move
+        self.vtable.delta = continuous_delta
+        self.vtable.apply = continuous_apply
+        self.vtable.n_moves = continuous_n_moves
+        self.vtable.move_at = continuous_move_at
+        self.vtable.tabu_attributes = continuous_tabu_attributes
+        self.vtable.propose = continuous_propose
+
+    def values(self, points):
+        """Function value at each row of ``points`` ((m, dim) or (dim,))."""
+        cdef double[:, ::1] view = np.ascontiguousarray(np.atleast_2d(points),
+                                                        dtype=np.float64)
+        cdef double[::1] out = np.empty(view.shape[0])
+        cdef Py_ssize_t r
+        if view.shape[1] != self.data.dim:
+            raise ValueError(f"points must have {self.data.dim} columns")
+        with nogil:
+            for r in range(view.shape[0]):
+                out[r] = function_value(self.data.function, &view[r, 0], self.data.dim,
+                                        -1, 0.0)
+        return np.asarray(out)
+
+
+def _cos_memview(const double[::1] x, double[::1] out):
+    """Test access to the package's vectorisable cos."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = attnsearch_cos(x[i])
