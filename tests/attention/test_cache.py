@@ -180,3 +180,18 @@ def test_cache_call_errors(rng):
     cross = MultiHeadAttention(16, 4, d_kv=8, seed=0)
     with pytest.raises(ValueError, match="d_kv must equal d_model"):
         cross(x, cache=cross.new_cache(2, 4))
+
+
+def test_cached_decoding_is_bitwise_identical_for_any_thread_count(rng):
+    layer = MultiHeadAttention(64, 8, n_kv_heads=2, window=(20, 0), seed=3)
+    x = rng.standard_normal((2, 30, 64)).astype(np.float32)
+    runs = []
+    for threads in (1, 2, 3):
+        cache = layer.new_cache(2, 30)
+        steps = [layer(x[:, :9], cache=cache, num_threads=threads)]
+        steps += [
+            layer(x[:, i : i + 1], cache=cache, num_threads=threads)
+            for i in range(9, 30)
+        ]
+        runs.append(np.concatenate(steps, axis=1))
+    assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[0], runs[2])
