@@ -21,9 +21,11 @@ median over the rounds and every ratio compares medians of the same rounds.
 * ``--threshold``: the decode/tiled crossover in n_q that sets
   ``DECODE_MAX_QUERIES``.
 * ``--wait-idle``: on a shared machine, start each row only once the cores are
-  idle. OpenMP threads spin at barriers, so a busy core turns a 50 µs call into
-  milliseconds (for torch's bundled libgomp as for ours); this option keeps
-  such bursts out of the table.
+  idle, and measure it again (up to 5 times, keeping the least disturbed try)
+  when other processes took more than 5 % of the CPU time while it ran; the
+  decode table prints that share ("others %"). OpenMP threads spin at
+  barriers, so a busy core turns a 50 µs call into milliseconds (for torch's
+  bundled libgomp as for ours).
 
 Run ``python bench/compare_decode.py --help``.
 """
@@ -104,9 +106,25 @@ def wait_for_idle_machine():
         return
 
 
-def interleaved(functions, rounds, warmup=2):
-    """Median seconds of each function, timed round-robin over ``rounds`` rounds."""
-    wait_for_idle_machine()
+#: With --wait-idle, a row is measured again (up to this many times) when other
+#: processes used more than DISTURBED of the machine's CPU time while it ran.
+MAX_TRIES = 5
+DISTURBED = 0.05
+#: CPU share of other processes during the last interleaved() call (None when
+#: /proc/stat is unavailable).
+last_disturbance = {"value": None}
+
+
+def _busy_seconds():
+    """(CPU seconds of every process, CPU seconds of this one) so far."""
+    with open("/proc/stat") as fh:
+        values = [int(x) for x in fh.readline().split()[1:]]
+    busy = sum(values) - values[3] - values[4]
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+def _timed_rounds(functions, rounds, warmup):
     for fn in functions.values():
         for _ in range(warmup):
             fn()
@@ -118,6 +136,35 @@ def interleaved(functions, rounds, warmup=2):
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: float(np.median(ts)) for name, ts in times.items()}
+
+
+def interleaved(functions, rounds, warmup=2):
+    """Median seconds of each function, timed round-robin over ``rounds`` rounds.
+
+    With --wait-idle, the row starts on idle cores and is repeated when other
+    processes took more than ``DISTURBED`` of the CPU time meanwhile; the least
+    disturbed attempt is kept and its disturbance is in ``last_disturbance``.
+    """
+    best = None
+    for _ in range(MAX_TRIES if _WAIT_IDLE["enabled"] else 1):
+        wait_for_idle_machine()
+        try:
+            busy0, own0 = _busy_seconds()
+        except (OSError, ValueError):
+            busy0 = None
+        start = time.perf_counter()
+        result = _timed_rounds(functions, rounds, warmup)
+        disturbance = None
+        if busy0 is not None:
+            busy1, own1 = _busy_seconds()
+            wall = (time.perf_counter() - start) * (os.cpu_count() or 1)
+            disturbance = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+        if best is None or (disturbance is not None and disturbance < best[1]):
+            best = (result, disturbance)
+        if disturbance is None or disturbance <= DISTURBED:
+            break
+    last_disturbance["value"] = best[1]
+    return best[0]
 
 
 def _fmt(value, spec):
@@ -147,6 +194,7 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
 
             functions["torch"] = torch_sdpa
         t = interleaved(functions, rounds)
+        others = last_disturbance["value"]
         settle()
         ratio = t["torch"] / t["ours"] if "torch" in t else None
         results[(h_q, h_kv, d, n_q, n_kv)] = {
@@ -168,6 +216,7 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
                 f"{gigabytes / t['ceiling']:.1f}",
                 _fmt(ratio, ".2f"),
                 f"{t['ceiling'] / t['ours']:.0%}",
+                _fmt(others and 100 * others, ".0f"),
             ]
         )
     headers = [
@@ -183,6 +232,7 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
         "ceil GB/s",
         "x torch",
         "% ceil",
+        "others %",
     ]
     return format_table(headers, rows), results
 
