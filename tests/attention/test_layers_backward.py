@@ -8,15 +8,22 @@ from attnsearch.attention import AttentionHead, MultiHeadAttention
 
 
 def _numeric_grad(f, arr, step=1e-6):
+    """Central differences of f() over the entries of arr, perturbed in place (a
+    layer's stored weights are read-only: they are opened for the duration)."""
+    locked = not arr.flags.writeable
+    arr.flags.writeable = True
     grad = np.zeros_like(arr)
-    for index in np.ndindex(arr.shape):
-        old = arr[index]
-        arr[index] = old + step
-        plus = f()
-        arr[index] = old - step
-        minus = f()
-        arr[index] = old
-        grad[index] = (plus - minus) / (2 * step)
+    try:
+        for index in np.ndindex(arr.shape):
+            old = arr[index]
+            arr[index] = old + step
+            plus = f()
+            arr[index] = old - step
+            minus = f()
+            arr[index] = old
+            grad[index] = (plus - minus) / (2 * step)
+    finally:
+        arr.flags.writeable = not locked
     return grad
 
 

@@ -176,6 +176,8 @@ def _sdpa_backward(
     backend="auto",
     block_q=None,
     block_k=None,
+    window=None,
+    alibi_slopes=None,
     grads_out=None,
 ):
     """Body of :func:`scaled_dot_product_attention_backward`. ``grads_out``
@@ -184,6 +186,10 @@ def _sdpa_backward(
     buffer) that receive dq, dk, dv in place; q, k and v must then have one
     batch shape (no broadcasting)."""
     backend = check_backend(backend)
+    if window is not None or alibi_slopes is not None:
+        raise NotImplementedError(
+            "the attention backward does not support window= or alibi_slopes= yet"
+        )
     if lse is None:
         raise TypeError(
             "lse is required: get it from scaled_dot_product_attention(..., "
