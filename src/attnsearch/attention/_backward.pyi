@@ -45,6 +45,11 @@ def attention_backward(
     block_q: int,
     block_k: int,
     num_threads: int,
+    hi_offset: int | None = None,
+    has_lo: bool = False,
+    lo_offset: int = 0,
+    slopes: npt.NDArray[np.float64] | None = None,
+    alibi_offset: int = 0,
 ) -> None: ...
 def linear_grad_weight(
     x: npt.NDArray[np.floating],

@@ -175,7 +175,18 @@ def reduce_kv_heads(grad, q_ndim, kv_shape):
 
 
 def scaled_dot_product_attention_backward(
-    grad_out, q, k, v, out, lse, *, mask=None, causal=False, scale=None
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    window=None,
+    alibi_slopes=None,
 ):
     """Gradients (dq, dk, dv) of ``sum(grad_out * attention(q, k, v))``.
 
@@ -188,7 +199,8 @@ def scaled_dot_product_attention_backward(
     batch axes. ``out`` and ``lse`` are accepted for the kernel's signature and
     not used: the reference recomputes what it needs, so it is an independent
     check of the kernel's use of them. A query that sees no key has P = 0 and
-    gets zero gradients.
+    gets zero gradients. ``window`` and ``alibi_slopes`` are the forward's (the
+    ALiBi bias is a constant: it changes P, not the formulas).
     """
     del out, lse
     q = np.asarray(q)
@@ -199,7 +211,15 @@ def scaled_dot_product_attention_backward(
     if scale is None:
         scale = 1.0 / np.sqrt(q.shape[-1])
     _, p = scaled_dot_product_attention(
-        q, k, v, mask=mask, causal=causal, scale=scale, return_weights=True
+        q,
+        k,
+        v,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        return_weights=True,
+        window=window,
+        alibi_slopes=alibi_slopes,
     )
     grad_out = np.asarray(grad_out, dtype=dtype)
     dv = np.matmul(np.swapaxes(p, -1, -2), grad_out)
