@@ -342,3 +342,32 @@ def test_optimiser_steps_keep_the_weights_read_only(rng):
         layer.W_K[:] = 0
     # The stacked self-attention weights follow the update.
     np.testing.assert_allclose(layer(x), layer(x, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_gemms_match_numpy_and_ignore_the_thread_count(rng, dtype):
+    from attnsearch.attention._backward import (
+        grad_chunks,
+        linear_grad_input,
+        linear_grad_weight,
+    )
+
+    m, k, n = 600, 40, 300  # several row and column chunks
+    assert grad_chunks(m, n)[0] < m and grad_chunks(m, n)[1] < n
+    x = rng.standard_normal((m, k)).astype(dtype)
+    dy = rng.standard_normal((m, n)).astype(dtype)
+    w = rng.standard_normal((k, n)).astype(dtype)
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12}
+    weights, inputs = [], []
+    for threads in (1, 2, 3, 4):
+        dw = np.ones((k, n), dtype)
+        linear_grad_weight(x, dy, dw, True, threads)
+        dx = np.empty((m, k), dtype)
+        linear_grad_input(dy, w, dx, False, threads)
+        weights.append(dw)
+        inputs.append(dx)
+    np.testing.assert_allclose(weights[0], 1 + x.T @ dy, **tol)
+    np.testing.assert_allclose(inputs[0], dy @ w.T, **tol)
+    for dw, dx in zip(weights[1:], inputs[1:]):
+        np.testing.assert_array_equal(dw, weights[0])
+        np.testing.assert_array_equal(dx, inputs[0])

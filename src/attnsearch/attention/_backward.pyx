@@ -605,14 +605,34 @@ def attention_backward(
             )
 
 
+# The gradient GEMMs run on a grid of chunks that depends on the shapes only
+# (never on num_threads): every output element comes from the same gemm call
+# whatever the thread count, so the layers' gradients are bitwise identical for
+# any num_threads. Weight gradients: at most GRAD_COL_CHUNKS column chunks of at
+# least GRAD_MIN_COLS columns (each chunk reads all of x); input gradients:
+# chunks of at most GRAD_ROW_BLOCK rows.
+GRAD_COL_CHUNKS = 4
+GRAD_MIN_COLS = 128
+GRAD_ROW_BLOCK = 256
+
+
+def grad_chunks(Py_ssize_t m, Py_ssize_t n):
+    """(rows per chunk of linear_grad_input, columns per chunk of
+    linear_grad_weight) for m rows and n columns (shapes only)."""
+    cdef Py_ssize_t n_rb = max(1, (m + GRAD_ROW_BLOCK - 1) // GRAD_ROW_BLOCK)
+    cdef Py_ssize_t n_cb = max(1, min(GRAD_COL_CHUNKS, n // GRAD_MIN_COLS))
+    cdef Py_ssize_t cols = _round_up((n + n_cb - 1) // n_cb, 16)
+    return max(1, (m + n_rb - 1) // n_rb), max(1, cols)
+
+
 cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *dy,
                             Py_ssize_t ld_dy, floating *dw, Py_ssize_t ld_dw,
                             Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
-                            int n_chunks) noexcept nogil:
-    """dw = x^T dy + beta * dw, the n columns split into one chunk per thread."""
-    cdef Py_ssize_t chunk, c0, c1, cols_per_chunk = (n + n_chunks - 1) // n_chunks
-    with parallel(num_threads=n_chunks):
-        for chunk in prange(n_chunks, schedule="static"):
+                            Py_ssize_t cols_per_chunk, int n_threads) noexcept nogil:
+    """dw = x^T dy + beta * dw over chunks of `cols_per_chunk` columns."""
+    cdef Py_ssize_t chunk, c0, c1, n_chunks = (n + cols_per_chunk - 1) // cols_per_chunk
+    with parallel(num_threads=n_threads):
+        for chunk in prange(n_chunks, schedule="dynamic"):
             c0 = chunk * cols_per_chunk
             c1 = min(n, c0 + cols_per_chunk)
             if c1 > c0:
@@ -624,11 +644,11 @@ cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *
 cdef void _grad_input_rows(const floating *dy, Py_ssize_t ld_dy, const floating *w,
                            Py_ssize_t ld_w, floating *dx, Py_ssize_t ld_dx,
                            Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
-                           int n_chunks) noexcept nogil:
-    """dx = dy w^T + beta * dx, the m rows split into one chunk per thread."""
-    cdef Py_ssize_t chunk, r0, r1, rows_per_chunk = (m + n_chunks - 1) // n_chunks
-    with parallel(num_threads=n_chunks):
-        for chunk in prange(n_chunks, schedule="static"):
+                           Py_ssize_t rows_per_chunk, int n_threads) noexcept nogil:
+    """dx = dy w^T + beta * dx over chunks of `rows_per_chunk` rows."""
+    cdef Py_ssize_t chunk, r0, r1, n_chunks = (m + rows_per_chunk - 1) // rows_per_chunk
+    with parallel(num_threads=n_threads):
+        for chunk in prange(n_chunks, schedule="dynamic"):
             r0 = chunk * rows_per_chunk
             r1 = min(m, r0 + rows_per_chunk)
             if r1 > r0:
@@ -646,7 +666,10 @@ cdef Py_ssize_t _check_rows(cnp.ndarray a, str name) except -1:
 
 def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accumulate,
                        int num_threads):
-    """dw (+)= x^T dy: the weight gradient of ``y = x @ w``, columns split over threads.
+    """dw (+)= x^T dy: the weight gradient of ``y = x @ w``, column chunks over threads.
+
+    The chunks (:func:`grad_chunks`) depend on the shapes only, so the result
+    is bitwise identical for every ``num_threads``.
 
     Parameters
     ----------
@@ -660,7 +683,8 @@ def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accum
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = dy.shape[1]
     cdef Py_ssize_t ld_x = _check_rows(x, "x"), ld_dy = _check_rows(dy, "dy")
     cdef Py_ssize_t ld_dw = _check_rows(dw, "dw")
-    cdef int n_chunks = <int>max(1, min(num_threads, (n + 63) // 64))
+    cdef Py_ssize_t cols_per_chunk = grad_chunks(m, n)[1]
+    cdef int n_threads = <int>max(1, min(num_threads, (n + cols_per_chunk - 1) // cols_per_chunk))
     if dy.shape[0] != m or dw.shape[0] != k or dw.shape[1] != n:
         raise ValueError("linear_grad_weight: shapes do not match")
     if x.dtype != dy.dtype or x.dtype != dw.dtype or x.dtype not in (np.float32, np.float64):
@@ -678,17 +702,20 @@ def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accum
         with nogil:
             _grad_weight_cols(<const float *>x_ptr, ld_x, <const float *>dy_ptr, ld_dy,
                               <float *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
-                              n_chunks)
+                              cols_per_chunk, n_threads)
     else:
         with nogil:
             _grad_weight_cols(<const double *>x_ptr, ld_x, <const double *>dy_ptr, ld_dy,
                               <double *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
-                              n_chunks)
+                              cols_per_chunk, n_threads)
 
 
 def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumulate,
                       int num_threads):
-    """dx (+)= dy w^T: the input gradient of ``y = x @ w``, rows split over threads.
+    """dx (+)= dy w^T: the input gradient of ``y = x @ w``, row chunks over threads.
+
+    The chunks (:func:`grad_chunks`) depend on the shapes only, so the result
+    is bitwise identical for every ``num_threads``.
 
     Parameters
     ----------
@@ -701,7 +728,8 @@ def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumu
     cdef Py_ssize_t m = dy.shape[0], n = dy.shape[1], k = w.shape[0]
     cdef Py_ssize_t ld_dy = _check_rows(dy, "dy"), ld_w = _check_rows(w, "w")
     cdef Py_ssize_t ld_dx = _check_rows(dx, "dx")
-    cdef int n_chunks = <int>max(1, min(num_threads, (m + 63) // 64))
+    cdef Py_ssize_t rows_per_chunk = grad_chunks(m, k)[0]
+    cdef int n_threads = <int>max(1, min(num_threads, (m + rows_per_chunk - 1) // rows_per_chunk))
     if w.shape[1] != n or dx.shape[0] != m or dx.shape[1] != k:
         raise ValueError("linear_grad_input: shapes do not match")
     if dy.dtype != w.dtype or dy.dtype != dx.dtype or dy.dtype not in (np.float32, np.float64):
@@ -719,9 +747,9 @@ def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumu
         with nogil:
             _grad_input_rows(<const float *>dy_ptr, ld_dy, <const float *>w_ptr, ld_w,
                              <float *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
-                             n_chunks)
+                             rows_per_chunk, n_threads)
     else:
         with nogil:
             _grad_input_rows(<const double *>dy_ptr, ld_dy, <const double *>w_ptr, ld_w,
                              <double *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
-                             n_chunks)
+                             rows_per_chunk, n_threads)
