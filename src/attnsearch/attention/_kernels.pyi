@@ -42,15 +42,13 @@ def attention_forward(
     alibi_offset: int = 0,
 ) -> None: ...
 
-LINEAR_ROW_BLOCK: int
-LINEAR_MIN_COLS: int
-LINEAR_TARGET_TILES: int
+LINEAR_TILE_WORK: tuple[int, int, int]
 LINEAR_GEMV_MAX_ROWS: int
 LINEAR_GEMV_MIN_K_BLOCK: int
 LINEAR_GEMV_K_BLOCKS: int
 LINEAR_GEMV_COL_BLOCK: int
 
-def linear_tiles(m: int, n: int) -> tuple[int, int]: ...
+def linear_tiles(m: int, n: int, k: int = 1) -> tuple[int, int]: ...
 def linear_forward(
     x: npt.NDArray[np.floating],
     w: npt.NDArray[np.floating],

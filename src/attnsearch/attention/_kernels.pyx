@@ -654,24 +654,28 @@ LINEAR_GEMV_K_BLOCKS = 16
 # Columns per split-k task (8 KiB of float32 per row of w).
 LINEAR_GEMV_COL_BLOCK = 2048
 
-# Tile grid of linear_forward: rows per tile at most (a large gemm packs w once
-# per call, so tiles of many rows keep that cost small), columns per tile at
-# least, and the number of tiles to aim for when rows are few (decode: one row
-# per sequence, the cost is reading w, which needs every thread).
-LINEAR_ROW_BLOCK = 512
-LINEAR_MIN_COLS = 128
-LINEAR_TARGET_TILES = 32
+# Tile grid of linear_forward (more than LINEAR_GEMV_MAX_ROWS rows). Each gemm
+# call packs both of its operands, so a grid of n_rb x n_cb tiles copies
+# (n_cb - 1) * m * k + (n_rb - 1) * k * n elements more than one call. The grid
+# splits only the larger of the two output dimensions, into more tiles as the
+# work grows (multiply-adds m * n * k at least LINEAR_TILE_WORK[t] for 2, 4, 8
+# tiles), so the copies stay a few percent at most: on one thread,
+# MultiHeadAttention(512, 8) at n = 1024 (805 M multiply-adds per projection)
+# took 49.5-51 ms with 1 tile, 51-52 with 2, 51.5-53.4 with 4, and 24 narrow
+# 512 x 128 tiles had cost 8 %.
+LINEAR_TILE_WORK = (1 << 22, 1 << 30, 1 << 33)
 
 
-def linear_tiles(Py_ssize_t m, Py_ssize_t n):
-    """(row_block, col_block) of linear_forward's tile grid for an m x n output."""
-    cdef Py_ssize_t n_rb = max(1, (m + LINEAR_ROW_BLOCK - 1) // LINEAR_ROW_BLOCK)
-    cdef Py_ssize_t row_block = max(1, (m + n_rb - 1) // n_rb)
-    cdef Py_ssize_t n_cb = max(1, min((LINEAR_TARGET_TILES + n_rb - 1) // n_rb,
-                                      n // LINEAR_MIN_COLS))
-    cdef Py_ssize_t col_block = max(1, (n + n_cb - 1) // n_cb)
-    col_block = ((col_block + 15) // 16) * 16
-    return row_block, col_block
+def linear_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k=1):
+    """(row_block, col_block) of linear_forward's tile grid for x (m, k) @ w (k, n)."""
+    cdef Py_ssize_t work = m * n * max(1, k), tiles = 1
+    for threshold in LINEAR_TILE_WORK:
+        if work >= threshold:
+            tiles *= 2
+    if m >= n:
+        return max(1, (m + tiles - 1) // tiles), max(1, n)
+    cdef Py_ssize_t col_block = ((n + tiles - 1) // tiles + 15) // 16 * 16
+    return max(1, m), max(1, col_block)
 
 
 def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_threads):
@@ -750,7 +754,7 @@ def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_
                                 k_block, gemv_cols,
                                 <double *>cnp.PyArray_DATA(partial), n_threads)
         return
-    row_block, col_block = linear_tiles(m, n)
+    row_block, col_block = linear_tiles(m, n, k)
     cdef Py_ssize_t rb = row_block, cb = col_block
     n_tiles = ((m + rb - 1) // rb) * ((n + cb - 1) // cb)
     n_threads = <int>max(1, min(num_threads, n_tiles))

@@ -237,23 +237,31 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
     return format_table(headers, rows), results
 
 
-def prefill_row(threads, rounds, torch):
+def prefill_rows(threads, rounds, torch):
     """The issue's prefill point (1, 8, 2048, 128): the tiled kernel, unchanged."""
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((1, 8, 2048, 128), dtype=np.float32) for _ in "qkv")
-    functions = {"ours": lambda: _sdpa(q, k, v, num_threads=threads)}
-    if torch is not None:
-        tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
+    results = {}
+    for causal in (False, True):
+        functions = {
+            "ours": lambda causal=causal: _sdpa(
+                q, k, v, causal=causal, num_threads=threads
+            )
+        }
+        if torch is not None:
+            tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
 
-        def torch_sdpa():
-            with torch.inference_mode():
-                return torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+            def torch_sdpa(causal=causal):
+                with torch.inference_mode():
+                    return torch.nn.functional.scaled_dot_product_attention(
+                        tq, tk, tv, is_causal=causal
+                    )
 
-        functions["torch"] = torch_sdpa
-    t = interleaved(functions, max(3, rounds // 2), warmup=1)
-    settle()
-    ratio = t["torch"] / t["ours"] if "torch" in t else None
-    return t, ratio
+            functions["torch"] = torch_sdpa
+        t = interleaved(functions, max(3, rounds // 2), warmup=1)
+        settle()
+        results[causal] = (t, t["torch"] / t["ours"] if "torch" in t else None)
+    return results
 
 
 def step_rows(
@@ -494,16 +502,18 @@ def run(
     out("\nDecode attention, batch 1, float32 (ceiling: read K and V once):")
     table, results["decode"] = decode_rows(cases, threads, rounds, torch)
     out(table)
-    t, ratio = prefill_row(threads, rounds, torch)
-    results["prefill"] = (t, ratio)
-    out(
-        f"\nPrefill (1, 8, 2048, 128), tiled kernel: ours {t['ours'] * 1e3:.1f} ms"
-        + (
-            f", torch {t['torch'] * 1e3:.1f} ms, x torch {ratio:.2f}"
-            if ratio is not None
-            else ""
+    results["prefill"] = prefill_rows(threads, rounds, torch)
+    out("")
+    for causal, (t, ratio) in results["prefill"].items():
+        out(
+            f"Prefill (1, 8, 2048, 128){' causal' if causal else ''}, tiled kernel: "
+            f"ours {t['ours'] * 1e3:.1f} ms"
+            + (
+                f", torch {t['torch'] * 1e3:.1f} ms, x torch {ratio:.2f}"
+                if ratio is not None
+                else ""
+            )
         )
-    )
     if step:
         table, note, results["step"] = step_rows(threads, rounds, torch)
         out(f"\nOne decode step of a grouped-query layer ({note}):")
