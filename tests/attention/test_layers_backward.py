@@ -352,8 +352,8 @@ def test_gradient_gemms_match_numpy_and_ignore_the_thread_count(rng, dtype):
         linear_grad_weight,
     )
 
-    m, k, n = 600, 40, 300  # several row and column chunks
-    assert grad_chunks(m, n)[0] < m and grad_chunks(m, n)[1] < n
+    m, k, n = 600, 40, 300  # enough work for two row and two column chunks
+    assert grad_chunks(m, k, n)[0] < m and grad_chunks(m, k, n)[1] < n
     x = rng.standard_normal((m, k)).astype(dtype)
     dy = rng.standard_normal((m, n)).astype(dtype)
     w = rng.standard_normal((k, n)).astype(dtype)

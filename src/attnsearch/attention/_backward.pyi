@@ -51,12 +51,7 @@ def attention_backward(
     slopes: npt.NDArray[np.float64] | None = None,
     alibi_offset: int = 0,
 ) -> None: ...
-
-GRAD_COL_CHUNKS: int
-GRAD_MIN_COLS: int
-GRAD_ROW_BLOCK: int
-
-def grad_chunks(m: int, n: int) -> tuple[int, int]: ...
+def grad_chunks(m: int, k: int, n: int) -> tuple[int, int]: ...
 def linear_grad_weight(
     x: npt.NDArray[np.floating],
     dy: npt.NDArray[np.floating],

@@ -50,6 +50,8 @@ from .._threads cimport omp_get_thread_num
 
 import numpy as np
 
+from ._kernels import LINEAR_TILE_WORK as _TILE_WORK
+
 cnp.import_array()
 
 ctypedef cnp.intp_t intp_t
@@ -608,21 +610,27 @@ def attention_backward(
 # The gradient GEMMs run on a grid of chunks that depends on the shapes only
 # (never on num_threads): every output element comes from the same gemm call
 # whatever the thread count, so the layers' gradients are bitwise identical for
-# any num_threads. Weight gradients: at most GRAD_COL_CHUNKS column chunks of at
-# least GRAD_MIN_COLS columns (each chunk reads all of x); input gradients:
-# chunks of at most GRAD_ROW_BLOCK rows.
-GRAD_COL_CHUNKS = 4
-GRAD_MIN_COLS = 128
-GRAD_ROW_BLOCK = 256
+# any num_threads. Each extra chunk repacks an operand (x for a column chunk of
+# dW = x^T dy, w for a row chunk of dx = dy w^T), so, as linear_forward's grid
+# (_kernels.linear_tiles), the number of chunks grows with the work: 1, 2, 4 or
+# 8 chunks at LINEAR_TILE_WORK multiply-adds.
 
 
-def grad_chunks(Py_ssize_t m, Py_ssize_t n):
-    """(rows per chunk of linear_grad_input, columns per chunk of
-    linear_grad_weight) for m rows and n columns (shapes only)."""
-    cdef Py_ssize_t n_rb = max(1, (m + GRAD_ROW_BLOCK - 1) // GRAD_ROW_BLOCK)
-    cdef Py_ssize_t n_cb = max(1, min(GRAD_COL_CHUNKS, n // GRAD_MIN_COLS))
-    cdef Py_ssize_t cols = _round_up((n + n_cb - 1) // n_cb, 16)
-    return max(1, (m + n_rb - 1) // n_rb), max(1, cols)
+cdef Py_ssize_t _n_chunks(Py_ssize_t work):
+    """Chunks of a gemm of `work` multiply-adds (1, 2, 4 or 8)."""
+    cdef Py_ssize_t chunks = 1
+    for threshold in _TILE_WORK:
+        if work >= threshold:
+            chunks *= 2
+    return chunks
+
+
+def grad_chunks(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n):
+    """(rows per chunk of linear_grad_input's dx (m, k), columns per chunk of
+    linear_grad_weight's dw (k, n)) for x (m, k) and dy (m, n): shapes only."""
+    cdef Py_ssize_t chunks = _n_chunks(m * k * n)
+    cdef Py_ssize_t cols = _round_up((n + chunks - 1) // chunks, 16)
+    return max(1, (m + chunks - 1) // chunks), max(1, cols)
 
 
 cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *dy,
@@ -683,7 +691,7 @@ def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accum
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = dy.shape[1]
     cdef Py_ssize_t ld_x = _check_rows(x, "x"), ld_dy = _check_rows(dy, "dy")
     cdef Py_ssize_t ld_dw = _check_rows(dw, "dw")
-    cdef Py_ssize_t cols_per_chunk = grad_chunks(m, n)[1]
+    cdef Py_ssize_t cols_per_chunk = grad_chunks(m, k, n)[1]
     cdef int n_threads = <int>max(1, min(num_threads, (n + cols_per_chunk - 1) // cols_per_chunk))
     if dy.shape[0] != m or dw.shape[0] != k or dw.shape[1] != n:
         raise ValueError("linear_grad_weight: shapes do not match")
@@ -728,7 +736,7 @@ def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumu
     cdef Py_ssize_t m = dy.shape[0], n = dy.shape[1], k = w.shape[0]
     cdef Py_ssize_t ld_dy = _check_rows(dy, "dy"), ld_w = _check_rows(w, "w")
     cdef Py_ssize_t ld_dx = _check_rows(dx, "dx")
-    cdef Py_ssize_t rows_per_chunk = grad_chunks(m, k)[0]
+    cdef Py_ssize_t rows_per_chunk = grad_chunks(m, k, n)[0]
     cdef int n_threads = <int>max(1, min(num_threads, (m + rows_per_chunk - 1) // rows_per_chunk))
     if w.shape[1] != n or dx.shape[0] != m or dx.shape[1] != k:
         raise ValueError("linear_grad_input: shapes do not match")
