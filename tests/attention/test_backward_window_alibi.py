@@ -4,6 +4,8 @@ is installed), thread-count invariance, block sizes, errors."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from attnsearch.attention import (
@@ -243,6 +245,43 @@ def test_return_lse_takes_the_tiled_kernel_for_short_query_blocks(rng, monkeypat
     kwargs = dict(causal=True, window=9, alibi_slopes=np.array([0.1, 0.2, 0.3, 0.4]))
     got, want, _ = _grads(q, k, v, rng=rng, **kwargs)
     _assert_close(got, want, GRAD_RTOL[np.float64])
+
+
+side = st.one_of(st.none(), st.integers(0, 45))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_q=st.integers(1, 45),
+    n_k=st.integers(1, 45),
+    group=st.sampled_from([1, 2]),
+    window=st.one_of(st.integers(1, 45), st.tuples(side, side)),
+    causal=st.booleans(),
+    alibi=st.booleans(),
+    block_q=st.sampled_from([None, 1, 16]),
+    block_k=st.sampled_from([None, 3, 16]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_matches_reference_and_shift_invariance(
+    n_q, n_k, group, window, causal, alibi, block_q, block_k, seed
+):
+    rng = np.random.default_rng(seed)
+    q, k, v = _inputs(
+        rng, (1, 2 * group, n_q, 5), (1, 2, n_k, 5), (1, 2, n_k, 3), np.float64
+    )
+    slopes = rng.uniform(0.0, 1.0, 2 * group) if alibi else None
+    kwargs = dict(causal=causal, window=window, alibi_slopes=slopes)
+    blocks = {"block_q": block_q, "block_k": block_k}
+    (dq, dk, dv), want, grad_out = _grads(q, k, v, rng=rng, blocks=blocks, **kwargs)
+    _assert_close((dq, dk, dv), want, 1e-10)
+    # Shifting every key by one vector changes no probability (ALiBi and the
+    # window do not depend on k): each head's key gradients sum to zero.
+    np.testing.assert_allclose(dk.sum(axis=-2), 0, atol=1e-10 * (1 + np.abs(dk).max()))
+    # Queries that see a key pass all of dO on to the values.
+    _, lse = scaled_dot_product_attention(q, k, v, return_lse=True, **kwargs)
+    sees = np.isfinite(lse)[..., None]
+    per_kv = np.where(sees, grad_out, 0).reshape(1, 2, group, n_q, 3).sum(axis=(2, 3))
+    np.testing.assert_allclose(dv.sum(axis=-2), per_kv, atol=1e-10)
 
 
 class TestErrors:
