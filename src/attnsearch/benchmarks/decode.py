@@ -21,7 +21,7 @@ median over the rounds and every ratio compares medians of the same rounds.
 * ``--threshold``: the decode/tiled crossover in n_q that sets
   ``DECODE_MAX_QUERIES``.
 * ``--wait-idle``: on a shared machine, start each row only once the cores are
-  idle, and measure it again (up to 5 times, keeping the least disturbed try)
+  idle, and measure it again (up to 3 times, keeping the least disturbed try)
   when other processes took more than 5 % of the CPU time while it ran; the
   decode table prints that share ("others %"). OpenMP threads spin at
   barriers, so a busy core turns a 50 µs call into milliseconds (for torch's
@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -76,7 +77,7 @@ GAP_SECONDS = 0.005
 #: samples of /proc/stat with at least this idle fraction (shared machines).
 IDLE_FRACTION = 0.8
 IDLE_SAMPLES = 2
-_WAIT_IDLE = {"enabled": False, "limit": 600.0}
+_WAIT_IDLE = {"enabled": False, "limit": 180.0}
 
 
 def _cpu_idle_fraction(seconds=1.0):
@@ -108,7 +109,7 @@ def wait_for_idle_machine():
 
 #: With --wait-idle, a row is measured again (up to this many times) when other
 #: processes used more than DISTURBED of the machine's CPU time while it ran.
-MAX_TRIES = 5
+MAX_TRIES = 3
 DISTURBED = 0.05
 #: CPU share of other processes during the last interleaved() call (None when
 #: /proc/stat is unavailable).
@@ -195,6 +196,11 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
             functions["torch"] = torch_sdpa
         t = interleaved(functions, rounds)
         others = last_disturbance["value"]
+        print(
+            f"  [{h_q}/{h_kv}, {d}, n_q {n_q}, n_kv {n_kv}: done]",
+            file=sys.stderr,
+            flush=True,
+        )
         settle()
         ratio = t["torch"] / t["ours"] if "torch" in t else None
         results[(h_q, h_kv, d, n_q, n_kv)] = {
@@ -546,8 +552,8 @@ def main(argv=None):
     parser.add_argument(
         "--wait-idle",
         action="store_true",
-        help="start each row only when /proc/stat shows the cores idle "
-        "(shared machines; at most 10 minutes of waiting per row)",
+        help="start each row only when /proc/stat shows the cores idle, repeat "
+        "disturbed rows (shared machines; at most 3 tries of 3 minutes' wait)",
     )
     args = parser.parse_args(argv)
     _WAIT_IDLE["enabled"] = args.wait_idle
