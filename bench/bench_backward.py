@@ -3,7 +3,8 @@
     pytest bench/bench_backward.py --benchmark-only
     pytest bench/bench_backward.py --benchmark-only -k "4096 and float32"
 
-The fused backward over size, dtype, causality and num_threads, its NumPy
+The fused backward over size, dtype, causality and num_threads, over sliding
+window sizes (one thread, n = 8192), its NumPy
 reference (n <= 1024), torch's forward + backward and one MultiHeadAttention
 training step. The comparison table is `attnsearch bench training`.
 """
@@ -47,6 +48,29 @@ def test_backward_kernel(benchmark, n, dtype, causal, num_threads):
         *args,
         causal=causal,
         num_threads=num_threads,
+    )
+
+
+@pytest.mark.parametrize("window", [None, 4096, 2048, 1024, 512, 256])
+def test_backward_sliding_window(benchmark, window):
+    """Causal backward at n = 8192 over window sizes, one thread: the time is
+    proportional to n * W (plus ~n * block_q), not n^2."""
+    rng = np.random.default_rng(0)
+    q, k, v, grad_out = (
+        rng.standard_normal((1, 1, 8192, 64)).astype(np.float32) for _ in range(4)
+    )
+    options = dict(causal=True, window=window, num_threads=1)
+    out, lse = scaled_dot_product_attention(q, k, v, return_lse=True, **options)
+    benchmark(
+        scaled_dot_product_attention_backward,
+        grad_out,
+        q,
+        k,
+        v,
+        out,
+        lse,
+        check_finite=False,
+        **options,
     )
 
 

@@ -12,6 +12,7 @@ MODULES = [
     "attnsearch._blas",
     "attnsearch.attention._kernels",
     "attnsearch.attention._backward",
+    "attnsearch.attention._decode",
     "attnsearch.search.cython_api",
     "attnsearch.search._rng",
     "attnsearch.search._engine",

@@ -3,6 +3,7 @@
     attnsearch demo                 a short tour (checks itself against the references)
     attnsearch solve tsp FILE.tsp   solve a problem file (tsp, maxcut, qubo, continuous)
     attnsearch bench attention      the attention comparison table (bench/)
+    attnsearch bench decode         generation: decode attention, a GQA step, windows
     attnsearch bench search         the local search comparison table
     attnsearch bench ecosystem      Dask, dimod and SciPy comparisons
     attnsearch bench training       attention backward and a training step vs torch
@@ -33,6 +34,8 @@ def _demo(args):
 def _bench(args):
     if args.what == "attention":
         from .benchmarks.attention import main as bench_main
+    elif args.what == "decode":
+        from .benchmarks.decode import main as bench_main
     elif args.what == "search":
         from .benchmarks.search import main as bench_main
     elif args.what == "training":
@@ -61,7 +64,9 @@ def build_parser():
 
     add_solve_parser(sub).set_defaults(func=_solve)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
-    bench.add_argument("what", choices=["attention", "search", "ecosystem", "training"])
+    bench.add_argument(
+        "what", choices=["attention", "decode", "search", "ecosystem", "training"]
+    )
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,

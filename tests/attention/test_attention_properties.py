@@ -38,6 +38,9 @@ def attention_problems(draw):
             mask = rng.normal(scale=3, size=shape)
             mask[rng.random(shape) < 0.3] = -np.inf
     causal = draw(st.booleans())
+    side = st.one_of(st.none(), st.integers(0, 30))
+    window = draw(st.one_of(st.none(), st.integers(1, 30), st.tuples(side, side)))
+    alibi = draw(st.one_of(st.none(), st.floats(0.0, 1.0)))
     scale = draw(st.one_of(st.none(), st.floats(-2.0, 2.0, allow_nan=False)))
     block_q = draw(st.one_of(st.none(), st.integers(1, 80)))
     block_k = draw(st.one_of(st.none(), st.integers(1, 80)))
@@ -48,6 +51,8 @@ def attention_problems(draw):
         v=v,
         mask=mask,
         causal=causal,
+        window=window,
+        alibi_slopes=alibi,
         scale=scale,
         block_q=block_q,
         block_k=block_k,
@@ -66,6 +71,8 @@ def test_random_problems_match_reference(problem):
         v,
         mask=problem["mask"],
         causal=problem["causal"],
+        window=problem["window"],
+        alibi_slopes=problem["alibi_slopes"],
         scale=problem["scale"],
         block_q=problem["block_q"],
         block_k=problem["block_k"],
@@ -78,6 +85,12 @@ def test_random_problems_match_reference(problem):
         v.astype(np.float64),
         mask=problem["mask"],
         causal=problem["causal"],
+        window=problem["window"],
+        alibi_slopes=(
+            None
+            if problem["alibi_slopes"] is None
+            else np.full(q.shape[:-2], problem["alibi_slopes"])
+        ),
         scale=problem["scale"],
         return_weights=True,
     )
@@ -91,6 +104,8 @@ def test_random_problems_match_reference(problem):
         v,
         mask=problem["mask"],
         causal=problem["causal"],
+        window=problem["window"],
+        alibi_slopes=problem["alibi_slopes"],
         scale=problem["scale"],
         num_threads=problem["num_threads"],
     )

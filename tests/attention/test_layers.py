@@ -1,5 +1,9 @@
 """AttentionHead and MultiHeadAttention against per-head NumPy loops (and torch)."""
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from conftest import tolerance
@@ -44,16 +48,20 @@ def mha_reference(mha, query, key=None, value=None, mask=None, causal=False):
     k = key @ p["W_K"] + p.get("b_K", 0)
     v = value @ p["W_V"] + p.get("b_V", 0)
     d = mha.d_head
+    group = mha.n_heads // getattr(mha, "n_kv_heads", mha.n_heads)
     heads = []
     for h in range(mha.n_heads):
         cols = slice(h * d, (h + 1) * d)
+        kv_cols = slice((h // group) * d, (h // group + 1) * d)  # grouped-query
         m = (
             None
             if mask is None
             else (mask if np.ndim(mask) < 3 else mask[..., h, :, :])
         )
         heads.append(
-            ref_sdpa(q[..., cols], k[..., cols], v[..., cols], mask=m, causal=causal)
+            ref_sdpa(
+                q[..., cols], k[..., kv_cols], v[..., kv_cols], mask=m, causal=causal
+            )
         )
     return np.concatenate(heads, axis=-1) @ p["W_O"] + p.get("b_O", 0)
 
@@ -337,3 +345,229 @@ def test_multi_head_progress_slices_equal_the_whole_batch(rng, mask_batch, capsy
         **tolerance(np.float64),
     )
     assert "MultiHeadAttention" in capsys.readouterr().err
+
+
+# -- grouped-query layers ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_kv_heads", [1, 2, 4])
+@pytest.mark.parametrize("causal", [False, True])
+def test_grouped_query_layer_matches_per_head_loop(rng, dtype, n_kv_heads, causal):
+    mha = MultiHeadAttention(32, 4, n_kv_heads=n_kv_heads, dtype=dtype, seed=0)
+    assert mha.W_K.shape == (32, 8 * n_kv_heads) and mha.b_V.shape == (8 * n_kv_heads,)
+    mha.b_K = rng.normal(size=8 * n_kv_heads)
+    x = rng.standard_normal((2, 13, 32))
+    np.testing.assert_allclose(
+        mha(x, causal=causal), mha_reference(mha, x, causal=causal), **tolerance(dtype)
+    )
+    ctx = rng.standard_normal((2, 5, 32))
+    np.testing.assert_allclose(
+        mha(x, ctx), mha_reference(mha, x, ctx), **tolerance(dtype)
+    )
+    with pytest.raises(ValueError, match="n_kv_heads=3 must divide"):
+        MultiHeadAttention(32, 4, n_kv_heads=3)
+
+
+def llama_state(rng, d_model, n_heads, n_kv_heads, bias=("q", "k", "v")):
+    """A Llama/Qwen2-style state dict: separate projections, torch orientation."""
+    d_head = d_model // n_heads
+    rows = {"q": d_model, "k": n_kv_heads * d_head, "v": n_kv_heads * d_head}
+    state = {f"{n}_proj.weight": rng.normal(size=(r, d_model)) for n, r in rows.items()}
+    state["o_proj.weight"] = rng.normal(size=(d_model, d_model))
+    for n in bias:
+        state[f"{n}_proj.bias"] = rng.normal(size=rows[n])
+    return state
+
+
+def test_separate_projection_state_dicts_load_grouped_query_layers(rng):
+    state = llama_state(rng, 16, 4, 2, bias=())
+    layer = MultiHeadAttention.from_torch_state_dict(state, 4)
+    assert layer.n_kv_heads == 2 and not layer.bias and layer.dtype == np.float64
+    np.testing.assert_array_equal(layer.W_K, state["k_proj.weight"].T)
+    np.testing.assert_array_equal(layer.W_O, state["o_proj.weight"].T)
+    # Qwen2: biases on q, k, v but none on the output projection.
+    qwen = llama_state(rng, 16, 4, 1)
+    layer = MultiHeadAttention.from_torch_state_dict(qwen, 4, window=8)
+    assert layer.bias and layer.n_kv_heads == 1 and layer.window == (7, 7)
+    np.testing.assert_array_equal(layer.b_K, qwen["k_proj.bias"])
+    np.testing.assert_array_equal(layer.b_O, np.zeros(16))
+    # out_proj.* (BART-style) is accepted for the output projection too.
+    bart = {k.replace("o_proj", "out_proj"): v for k, v in qwen.items()}
+    again = MultiHeadAttention.from_torch_state_dict(bart, 4)
+    np.testing.assert_array_equal(again.W_O, layer.W_O)
+    with pytest.raises(KeyError, match="v_proj.weight"):
+        MultiHeadAttention.from_torch_state_dict(
+            {k: v for k, v in state.items() if not k.startswith("v_proj")}, 4
+        )
+    gqa = MultiHeadAttention(16, 4, n_kv_heads=2, bias=False, dtype=np.float64)
+    with pytest.raises(ValueError, match="W_K from the state dict has shape"):
+        gqa.load_torch_state_dict(llama_state(rng, 16, 4, 1, bias=()))
+    with pytest.raises(ValueError, match="has biases"):
+        gqa.load_torch_state_dict(llama_state(rng, 16, 4, 2))
+
+
+@pytest.mark.parametrize("n_kv_heads", [1, 2])
+def test_matches_a_torch_grouped_query_block(rng, n_kv_heads):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    torch.manual_seed(0)
+    d_model, n_heads = 32, 4
+    d_head = d_model // n_heads
+    block = torch.nn.ModuleDict(
+        {
+            "q_proj": torch.nn.Linear(d_model, d_model, bias=True),
+            "k_proj": torch.nn.Linear(d_model, n_kv_heads * d_head, bias=True),
+            "v_proj": torch.nn.Linear(d_model, n_kv_heads * d_head, bias=True),
+            "o_proj": torch.nn.Linear(d_model, d_model, bias=False),
+        }
+    ).eval()
+    x = rng.standard_normal((2, 11, d_model)).astype(np.float32)
+    tx = torch.from_numpy(x)
+    with torch.no_grad():
+        q, k, v = (
+            block[name](tx).view(2, 11, -1, d_head).transpose(1, 2)
+            for name in ("q_proj", "k_proj", "v_proj")
+        )
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        want = block["o_proj"](o.transpose(1, 2).reshape(2, 11, d_model)).numpy()
+    layer = MultiHeadAttention.from_torch_state_dict(block.state_dict(), n_heads)
+    assert layer.n_kv_heads == n_kv_heads
+    np.testing.assert_allclose(layer(x, causal=True), want, rtol=1e-4, atol=1e-5)
+    cache = layer.new_cache(2, 11)
+    steps = [layer(x[:, :6], cache=cache)] + [
+        layer(x[:, i : i + 1], cache=cache) for i in range(6, 11)
+    ]
+    np.testing.assert_allclose(np.concatenate(steps, 1), want, rtol=1e-4, atol=1e-5)
+
+
+# -- issue 10: items 1, 8, 11 and the causal part of 12 -------------------------
+
+
+def test_key_defaulting_to_query_is_width_checked_in_a_subprocess():
+    # Item 1: the key defaulted to the query, its width was never checked and the
+    # projection read past W_K (SIGSEGV). A crash must fail this test only.
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from attnsearch.attention import MultiHeadAttention
+        m = MultiHeadAttention(4096, 1, d_kv=1)
+        try:
+            x = np.zeros((1, 64, 4096), np.float32)
+            m(x, value=np.zeros((1, 64, 1), np.float32))
+        except ValueError as error:
+            print("ValueError:", error)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert "key defaults to query" in result.stdout
+
+
+def test_every_input_width_is_checked(rng):
+    m = MultiHeadAttention(8, 2, d_kv=3, seed=0)
+    x = rng.standard_normal((1, 4, 8)).astype(np.float32)
+    kv = rng.standard_normal((1, 4, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="key defaults to query"):
+        m(x, value=kv)
+    with pytest.raises(ValueError, match="key has 8 features"):
+        m(x, x)
+    with pytest.raises(ValueError, match="value has 8 features"):
+        m(x, kv, x)
+    assert m(x, kv).shape == (1, 4, 8)
+    from attnsearch.attention._kernels import linear_forward
+
+    w = np.zeros((3, 5), np.float32)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        linear_forward(
+            np.zeros((2, 4), np.float32), w, None, np.zeros((2, 5), np.float32), 1
+        )
+    with pytest.raises(ValueError, match="dtype"):
+        linear_forward(np.zeros((2, 3)), w, None, np.zeros((2, 5), np.float32), 1)
+    with pytest.raises(ValueError, match="bias"):
+        linear_forward(
+            np.zeros((2, 3), np.float32),
+            w,
+            np.zeros(4, np.float32),
+            np.zeros((2, 5), np.float32),
+            1,
+        )
+
+
+def test_weight_getters_are_read_only(rng):
+    # Item 8: `m.W_K[:] = 0` bypassed validation and was seen by cross-attention
+    # but not by self-attention (stale stacked weights).
+    m = MultiHeadAttention(8, 2, seed=0, dtype=np.float64)
+    x = rng.standard_normal((2, 5, 8))
+    for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(m, name)[...] = 0
+        with pytest.raises(ValueError):
+            getattr(m, name).flags.writeable = True
+    np.testing.assert_allclose(m(x), m(x, x.copy()), rtol=1e-12, atol=1e-12)
+    m.W_K = np.zeros((8, 8))  # assignment is the way to change a weight
+    np.testing.assert_allclose(m(x), m(x, x.copy()), rtol=1e-12, atol=1e-12)
+    assert np.all(m.W_K == 0)
+    params = m.parameters()
+    params["W_Q"][...] = 1.0  # copies: writable, and the layer does not see it
+    assert not np.all(m.W_Q == 1.0)
+    head = AttentionHead(6, seed=0)
+    with pytest.raises(ValueError, match="read-only"):
+        head.W_V[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("n", [1, 3, 700])
+def test_layer_output_bitwise_identical_for_any_thread_count(rng, n):
+    # Item 11: the projections' row split per thread changed the float32 output.
+    m = MultiHeadAttention(64, 4, n_kv_heads=2, seed=0)
+    x = rng.standard_normal((2, n, 64)).astype(np.float32)
+    one = m(x, causal=True, num_threads=1)
+    for threads in (2, 3, 4):
+        assert np.array_equal(one, m(x, causal=True, num_threads=threads))
+    head = AttentionHead(64, 16, seed=0)
+    h1 = head(x, num_threads=1)
+    assert np.array_equal(h1, head(x, num_threads=3))
+
+
+def test_causal_accepts_bools_only(rng):
+    # Item 12 (causal): "no" is truthy and used to run causal attention.
+    m = MultiHeadAttention(8, 2, seed=0)
+    head = AttentionHead(8, seed=0)
+    x = rng.standard_normal((1, 4, 8)).astype(np.float32)
+    for bad in ("no", "False", 0, 1, [True]):
+        with pytest.raises(TypeError, match="causal must be a bool"):
+            m(x, causal=bad)
+        with pytest.raises(TypeError, match="causal must be a bool"):
+            head(x, causal=bad)
+        with pytest.raises(TypeError, match="causal must be a bool"):
+            head.attention_weights(x, causal=bad)
+    np.testing.assert_array_equal(m(x, causal=np.bool_(True)), m(x, causal=True))
+    with pytest.raises(TypeError, match="need_weights must be a bool"):
+        m(x, need_weights="yes")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 5, 16, 17, 600])
+@pytest.mark.parametrize("k, n", [(1, 3), (7, 33), (130, 2100), (1029, 64)])
+def test_linear_forward_matches_numpy(rng, dtype, m, k, n):
+    from attnsearch._threading import blas_limited_to_one_thread
+    from attnsearch.attention._kernels import linear_forward
+
+    x = rng.standard_normal((m, k + 3)).astype(dtype)[:, :k]  # strided rows
+    w = rng.standard_normal((k, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    want = x.astype(np.float64) @ w.astype(np.float64)
+    with blas_limited_to_one_thread():
+        for b in (None, bias):
+            out = np.empty((m, n), dtype)
+            linear_forward(x, w, b, out, 2)
+            expected = want + (0 if b is None else b)
+            np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+            others = []
+            for threads in (1, 3):
+                other = np.empty((m, n), dtype)
+                linear_forward(x, w, b, other, threads)
+                others.append(other)
+            assert all(np.array_equal(out, other) for other in others)

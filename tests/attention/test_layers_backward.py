@@ -8,15 +8,22 @@ from attnsearch.attention import AttentionHead, MultiHeadAttention
 
 
 def _numeric_grad(f, arr, step=1e-6):
+    """Central differences of f() over the entries of arr, perturbed in place (a
+    layer's stored weights are read-only: they are opened for the duration)."""
+    locked = not arr.flags.writeable
+    arr.flags.writeable = True
     grad = np.zeros_like(arr)
-    for index in np.ndindex(arr.shape):
-        old = arr[index]
-        arr[index] = old + step
-        plus = f()
-        arr[index] = old - step
-        minus = f()
-        arr[index] = old
-        grad[index] = (plus - minus) / (2 * step)
+    try:
+        for index in np.ndindex(arr.shape):
+            old = arr[index]
+            arr[index] = old + step
+            plus = f()
+            arr[index] = old - step
+            minus = f()
+            arr[index] = old
+            grad[index] = (plus - minus) / (2 * step)
+    finally:
+        arr.flags.writeable = not locked
     return grad
 
 
@@ -176,3 +183,191 @@ def test_backward_errors(rng):
     layer.backward(np.ones((2, 5, 8)))
     with pytest.raises(RuntimeError, match="one backward call"):
         layer.backward(np.ones((2, 5, 8)))
+
+
+# -- grouped-query layers, windows, ALiBi (the decode branch's layer options) --
+
+
+def _layer_loss(layer, inputs, grad_out, **kwargs):
+    # One thread: hundreds of tiny calls, each of which would otherwise wait for
+    # a second OpenMP thread on a busy machine.
+    def loss():
+        layer._on_parameters_changed()  # the stacked [W_Q | W_K | W_V]
+        return float(np.sum(layer(*inputs, num_threads=1, **kwargs) * grad_out))
+
+    return loss
+
+
+@pytest.mark.parametrize(
+    "mode, options",
+    [
+        ("self", {"causal": True}),
+        ("self", {"window": 3, "causal": True}),
+        ("self", {"window": (2, 1), "alibi": True, "mask": True}),
+        ("self", {"alibi": True, "causal": True, "padding": True}),
+        ("cross", {"window": (None, 2), "alibi": True}),
+        ("key-is-value", {"mask": True}),
+    ],
+)
+def test_grouped_query_layer_gradients_match_finite_differences(rng, mode, options):
+    options = dict(options)
+    layer_kwargs = {"window": options.pop("window", None)}
+    if options.pop("alibi", False):
+        layer_kwargs["alibi_slopes"] = np.array([0.5, 0.25, 0.125, 0.0625])
+    layer = MultiHeadAttention(
+        8,
+        4,
+        n_kv_heads=2,
+        d_kv=None if mode == "self" else 6,
+        dtype=np.float64,
+        seed=5,
+        **layer_kwargs,
+    )
+    n_q, n_k = 5, 5 if mode == "self" else 7
+    x = rng.standard_normal((2, n_q, 8))
+    inputs = (x,)
+    if mode == "cross":
+        inputs = (x, rng.standard_normal((2, n_k, 6)), rng.standard_normal((2, n_k, 6)))
+    elif mode == "key-is-value":
+        inputs = (x, rng.standard_normal((2, n_k, 6)))
+    kwargs = {"causal": options.pop("causal", False)}
+    if options.pop("mask", False):
+        mask = rng.random((2, 1, n_q, n_k)) > 0.3
+        mask[..., 0] = True
+        kwargs["mask"] = mask
+    if options.pop("padding", False):
+        padding = np.zeros((2, n_k), dtype=bool)
+        padding[1, :2] = True
+        kwargs["key_padding_mask"] = padding
+    assert not options
+    out = layer(*inputs, keep_for_backward=True, **kwargs)
+    grad_out = rng.standard_normal(out.shape)
+    result = layer.backward(grad_out)
+    result = result if isinstance(result, tuple) else (result,)
+    assert len(result) == len(inputs)
+    loss = _layer_loss(layer, inputs, grad_out, **kwargs)
+    for got, arr in zip(result, inputs):
+        np.testing.assert_allclose(got, _numeric_grad(loss, arr), rtol=1e-6, atol=1e-8)
+    for name in layer.parameters():
+        numeric = _numeric_grad(loss, layer._params[name])
+        np.testing.assert_allclose(layer.grads[name], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_grouped_query_gradients_are_the_sums_over_the_expanded_layer(rng):
+    # A GQA layer equals an MHA layer whose K/V projections repeat each kv head's
+    # columns for the query heads of its group: its dW_K, dW_V are the sums of
+    # the expanded layer's over each group's copies; everything else is equal.
+    d, h, kv = 16, 4, 2
+    d_head, g = d // h, h // kv
+    gqa = MultiHeadAttention(d, h, n_kv_heads=kv, dtype=np.float64, seed=2, window=4)
+    full = MultiHeadAttention(d, h, dtype=np.float64, seed=0, window=4)
+    params = gqa.parameters()
+    for name in ("W_K", "W_V", "b_K", "b_V"):
+        heads = np.split(params[name], kv, axis=-1)
+        params[name] = np.concatenate([p for p in heads for _ in range(g)], axis=-1)
+    for name, value in params.items():
+        setattr(full, name, value)
+    x = rng.standard_normal((3, 9, d))
+    grad_out = rng.standard_normal((3, 9, d))
+    gqa(x, causal=True, keep_for_backward=True)
+    full(x, causal=True, keep_for_backward=True)
+    dx, dx_full = gqa.backward(grad_out), full.backward(grad_out)
+    np.testing.assert_allclose(dx, dx_full, rtol=1e-12, atol=1e-12)
+    for name, value in gqa.grads.items():
+        want = full.grads[name]
+        if name in ("W_K", "W_V", "b_K", "b_V"):
+            copies = want.reshape(want.shape[:-1] + (kv, g, d_head))
+            want = copies.sum(axis=-2).reshape(value.shape)
+        np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_keep_for_backward_refuses_a_cache(rng):
+    layer = MultiHeadAttention(16, 4, n_kv_heads=2, seed=0)
+    cache = layer.new_cache(batch=1, capacity=8)
+    x = rng.standard_normal((1, 3, 16)).astype(np.float32)
+    with pytest.raises(ValueError, match="keep_for_backward=True cannot be combined"):
+        layer(x, cache=cache, keep_for_backward=True)
+    assert cache.length == 0  # refused before anything was appended
+    with pytest.raises(TypeError, match="keep_for_backward must be a bool"):
+        layer(x, keep_for_backward="yes")
+    # The cached forward itself still works, and keeps nothing for backward.
+    layer(x, cache=cache)
+    with pytest.raises(RuntimeError, match="keep_for_backward=True"):
+        layer.backward(np.ones((1, 3, 16), np.float32))
+
+
+def test_short_sequences_train_through_the_tiled_kernel(rng):
+    # n <= 16 rows per head would take the decode kernel, which writes no
+    # log-sum-exp: a kept forward must still give the gradient of the plain one.
+    layer = MultiHeadAttention(16, 4, n_kv_heads=1, dtype=np.float64, seed=1)
+    x = rng.standard_normal((2, 3, 16))
+    out = layer(x, causal=True, keep_for_backward=True)
+    np.testing.assert_allclose(out, layer(x, causal=True), rtol=1e-13, atol=1e-13)
+    grad_out = rng.standard_normal(out.shape)
+    dx = layer.backward(grad_out)
+    loss = _layer_loss(layer, (x,), grad_out, causal=True)
+    np.testing.assert_allclose(dx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_layer_backward_is_bitwise_identical_for_any_thread_count(rng):
+    x = rng.standard_normal((2, 150, 64)).astype(np.float32)
+    grad_out = rng.standard_normal((2, 150, 64)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        layer = MultiHeadAttention(
+            64, 8, n_kv_heads=2, seed=0, window=40, alibi_slopes=np.ones(8) / 8
+        )
+        out = layer(x, causal=True, keep_for_backward=True, num_threads=threads)
+        dx = layer.backward(grad_out, num_threads=threads)
+        results.append((out, dx, layer.grads))
+    for out, dx, grads in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(dx, results[0][1])
+        for name, value in grads.items():
+            np.testing.assert_array_equal(value, results[0][2][name], err_msg=name)
+
+
+def test_optimiser_steps_keep_the_weights_read_only(rng):
+    from attnsearch.attention import Adam
+
+    layer = MultiHeadAttention(16, 4, n_kv_heads=2, seed=0)
+    x = rng.standard_normal((2, 6, 16)).astype(np.float32)
+    before = layer.parameters()
+    opt = Adam(layer, lr=1e-2)
+    out = layer(x, keep_for_backward=True)
+    layer.backward(np.ones_like(out))
+    opt.step()
+    assert not np.array_equal(layer.W_K, before["W_K"])
+    with pytest.raises(ValueError, match="read-only"):
+        layer.W_K[:] = 0
+    # The stacked self-attention weights follow the update.
+    np.testing.assert_allclose(layer(x), layer(x, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_gemms_match_numpy_and_ignore_the_thread_count(rng, dtype):
+    from attnsearch.attention._backward import (
+        grad_chunks,
+        linear_grad_input,
+        linear_grad_weight,
+    )
+
+    m, k, n = 600, 40, 300  # enough work for two row and two column chunks
+    assert grad_chunks(m, k, n)[0] < m and grad_chunks(m, k, n)[1] < n
+    x = rng.standard_normal((m, k)).astype(dtype)
+    dy = rng.standard_normal((m, n)).astype(dtype)
+    w = rng.standard_normal((k, n)).astype(dtype)
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12}
+    weights, inputs = [], []
+    for threads in (1, 2, 3, 4):
+        dw = np.ones((k, n), dtype)
+        linear_grad_weight(x, dy, dw, True, threads)
+        dx = np.empty((m, k), dtype)
+        linear_grad_input(dy, w, dx, False, threads)
+        weights.append(dw)
+        inputs.append(dx)
+    np.testing.assert_allclose(weights[0], 1 + x.T @ dy, **tol)
+    np.testing.assert_allclose(inputs[0], dy @ w.T, **tol)
+    for dw, dx in zip(weights[1:], inputs[1:]):
+        np.testing.assert_array_equal(dw, weights[0])
+        np.testing.assert_array_equal(dx, inputs[0])

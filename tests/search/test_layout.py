@@ -26,7 +26,9 @@ from attnsearch.search import (
 from attnsearch.search._run import Run
 from attnsearch.search.methods import METHODS, method_function, method_name
 
-SEARCH = Path(search.__file__).resolve().parent
+# Templates and .pxd sources are read from the checkout: an installed (non-editable)
+# package carries the compiled modules, not necessarily every build input.
+SEARCH = Path(__file__).resolve().parents[2] / "src" / "attnsearch" / "search"
 
 
 def ring(n=24):

@@ -14,11 +14,16 @@ Design overview
 * ``backward.py`` + ``_backward.pyx``: the fused backward pass
   (FlashAttention-2 style: P recomputed per tile from the saved log-sum-exp;
   one task per key/value head, so gradients are bitwise thread-invariant).
-* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` on top (forward,
-  and backward into ``layer.grads``).
 * ``optim.py``: ``SGD``, ``Adam``, ``AdamW`` over layers and user arrays.
 * ``torch.py``: the kernels as a ``torch.autograd.Function`` (imported only
   on demand: ``import attnsearch.attention.torch``; needs torch).
+* ``_decode.pyx`` + ``_decode_path.py``: the decode kernel for short query
+  blocks (generation): the query heads of a grouped-query group stacked into
+  one row block, the keys split into chunks across threads, the chunks merged
+  by their log-sum-exp in a fixed order (csrc/attnsearch_decode.h).
+* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` (grouped-query,
+  sliding windows, ALiBi, incremental decoding, and backward into
+  ``layer.grads``) on top; ``cache.py``: ``KVCache``.
 
 Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
 ``softmax(K Qᵀ / sqrt(d))`` is its transpose.
@@ -26,7 +31,8 @@ Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source note
 
 from .attention import merge_heads, scaled_dot_product_attention, split_heads
 from .backward import scaled_dot_product_attention_backward
-from .layers import AttentionHead, MultiHeadAttention
+from .cache import KVCache
+from .layers import AttentionHead, MultiHeadAttention, alibi_slopes
 from .optim import SGD, Adam, AdamW
 
 __all__ = [
@@ -34,7 +40,9 @@ __all__ = [
     "Adam",
     "AdamW",
     "AttentionHead",
+    "KVCache",
     "MultiHeadAttention",
+    "alibi_slopes",
     "merge_heads",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",

@@ -45,7 +45,13 @@ def attention_backward(
     block_q: int,
     block_k: int,
     num_threads: int,
+    hi_offset: int | None = None,
+    has_lo: bool = False,
+    lo_offset: int = 0,
+    slopes: npt.NDArray[np.float64] | None = None,
+    alibi_offset: int = 0,
 ) -> None: ...
+def grad_chunks(m: int, k: int, n: int) -> tuple[int, int]: ...
 def linear_grad_weight(
     x: npt.NDArray[np.floating],
     dy: npt.NDArray[np.floating],

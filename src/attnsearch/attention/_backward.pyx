@@ -25,14 +25,19 @@ items' query blocks in that order, dQ of an item over its key blocks in key orde
 No sum is split between threads and no arithmetic depends on the thread that runs
 a task, so dq, dk and dv are bitwise identical for every num_threads.
 
-Scores hook. Everything that changes which keys a query sees or adds to a score
-(the user's boolean/additive mask, the causal staircase) happens in
-`_tile_score_hook`, on one transposed score tile before the exponential; the
-*block skipping* (which key/query blocks meet at all) is `_first_query`,
-`_query_end` and `_visible_keys`. Sliding windows and ALiBi slopes belong in
-those four functions: correctness entirely in the hook (out-of-window scores
--> -inf, ALiBi adds slope_h * (j - i)), speed in the skipping (a window makes
-`_query_end` return the last query whose window still reaches j0 + bk - 1).
+What a query sees. Query i sees key j when i + lo_offset <= j (a window's left
+side, if has_lo) and j <= i + hi_offset (causal or a window's right side, if
+has_hi): the bounds of the forward kernels (attention.visible_bounds). Everything
+that changes which keys a query sees or adds to a score (the user's boolean or
+additive mask, ALiBi's -slope * |j - (i + alibi_offset)|, both bounds) happens in
+`_tile_score_hook`, on one transposed score tile before the exponential, in the
+forward's order (mask, ALiBi, bounds). The *block skipping* is `_first_query`
+and `_query_end` (the query blocks that meet a key block at all) and
+`_visible_keys` (the keys of a tile that some query of it sees: a range of
+whole micro-kernel rows; the others are not computed). With a window of W keys
+a key block meets ~(W + block_k) / block_q query blocks and a tile computes at
+most W + block_q of its keys, so the work is ~n_q * (W + block_q) per head,
+proportional to n * W, not n^2.
 """
 
 cimport numpy as cnp
@@ -44,6 +49,8 @@ from .._blas cimport gemm_rowmajor_ex
 from .._threads cimport omp_get_thread_num
 
 import numpy as np
+
+from ._kernels import LINEAR_TILE_WORK as _TILE_WORK
 
 cnp.import_array()
 
@@ -102,8 +109,12 @@ cdef struct BwdGeometry:
     Py_ssize_t ld_q, ld_k, ld_v, ld_o, ld_do, ld_dq, ld_dk, ld_dv
     Py_ssize_t mask_ld_row, mask_ld_col
     int mask_kind
-    bint causal
-    Py_ssize_t causal_offset      # n_k - n_q: query i sees keys j <= i + causal_offset
+    bint has_hi                   # an upper bound (causal, or a window's right side)
+    Py_ssize_t hi_offset          # query i sees keys j <= i + hi_offset
+    bint has_lo                   # a lower bound (a window's left side)
+    Py_ssize_t lo_offset          # query i sees keys j >= i + lo_offset
+    const double *slopes          # ALiBi slope per batch item, or NULL
+    Py_ssize_t alibi_offset       # query i sits at key position i + alibi_offset
     Py_ssize_t block_q, block_k   # block_q is a multiple of the panel width
     Py_ssize_t bk_pad             # block_k rounded up to ROW_ALIGN
     Py_ssize_t dk_rows            # d_k rounded up to PV_MR (rows of K^T)
@@ -118,34 +129,45 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t x, Py_ssize_t multiple) noexcept nog
 
 
 cdef inline Py_ssize_t _first_query(const BwdGeometry *g, Py_ssize_t j0) noexcept nogil:
-    """First query that may see key j0 (the causal horizon; 0 when not causal)."""
-    if g.causal:
-        return max(0, j0 - g.causal_offset)
+    """First query that may see key j0 (the upper bound's horizon; 0 without one)."""
+    if g.has_hi:
+        return min(g.n_q, max(0, j0 - g.hi_offset))
     return 0
 
 
 cdef inline Py_ssize_t _query_end(const BwdGeometry *g, Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
-    """One past the last query that may see a key of [j0, j0 + bk) (n_q: with a
-    causal mask every later query sees it; a sliding window would end earlier)."""
+    """One past the last query that may see a key of [j0, j0 + bk): n_q, or with
+    a window's left side the last query whose window still reaches j0 + bk - 1."""
+    if g.has_lo:
+        return max(0, min(g.n_q, j0 + bk - g.lo_offset))
     return g.n_q
 
 
 cdef inline Py_ssize_t _visible_keys(const BwdGeometry *g, Py_ssize_t i0, Py_ssize_t rows,
-                                     Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
+                                     Py_ssize_t j0, Py_ssize_t bk,
+                                     Py_ssize_t *first) noexcept nogil:
     """Keys of block [j0, j0 + bk) that some query of [i0, i0 + rows) may see:
-    a prefix of the block (the tile's rows beyond it are not computed)."""
-    if g.causal:
-        return max(0, min(bk, i0 + rows + g.causal_offset - j0))
-    return bk
+    returns the end of that range (relative to j0) and sets `first` to its start,
+    rounded down to a multiple of ROW_ALIGN (tile rows outside are not computed)."""
+    cdef Py_ssize_t end = bk
+    first[0] = 0
+    if g.has_hi:
+        end = max(0, min(bk, i0 + rows + g.hi_offset - j0))
+    if g.has_lo:
+        first[0] = (min(end, max(0, i0 + g.lo_offset - j0)) // ROW_ALIGN) * ROW_ALIGN
+    return end
 
 
 cdef void _tile_score_hook(floating *s, Py_ssize_t lds, const BwdGeometry *g,
-                           const void *mask, Py_ssize_t i0, Py_ssize_t rows,
-                           Py_ssize_t j0, Py_ssize_t keys) noexcept nogil:
-    """Mask and causal staircase on a transposed score tile s[t][r] (key j0 + t,
-    query i0 + r), before the exponential: forbidden entries become -inf,
-    additive masks are added. The one place that decides what a query sees."""
-    cdef Py_ssize_t t, r, first
+                           const void *mask, double slope, Py_ssize_t i0,
+                           Py_ssize_t rows, Py_ssize_t j0, Py_ssize_t keys) noexcept nogil:
+    """Mask, ALiBi and the visible-key bounds on a transposed score tile s[t][r]
+    (key j0 + t, query i0 + r), before the exponential, in the forward's order:
+    the additive mask is added (a boolean one sets -inf), then ALiBi's
+    -slope * |j - (i + alibi_offset)| (computed in float64, rounded once, as
+    the forward does), then the entries outside a query's bounds become -inf.
+    The one place that decides what a query sees."""
+    cdef Py_ssize_t t, r, first, last, dist
     cdef const uint8_t *allowed
     cdef const floating *bias
     cdef floating *row
@@ -162,28 +184,45 @@ cdef void _tile_score_hook(floating *s, Py_ssize_t lds, const BwdGeometry *g,
             bias = <const floating *>mask + i0 * g.mask_ld_row + (j0 + t) * g.mask_ld_col
             for r in range(rows):
                 row[r] = row[r] + bias[r * g.mask_ld_row]
-    if g.causal:
-        # Key j0 + t is seen by queries i >= j0 + t - causal_offset.
+    if g.slopes != NULL:
         for t in range(keys):
-            first = min(rows, j0 + t - g.causal_offset - i0)
+            row = s + t * lds
+            for r in range(rows):
+                dist = j0 + t - (i0 + r + g.alibi_offset)
+                if dist < 0:
+                    dist = -dist
+                row[r] += <floating>(-slope * <double>dist)
+    if g.has_hi:
+        # Key j0 + t is seen by queries i >= j0 + t - hi_offset.
+        for t in range(keys):
+            first = min(rows, j0 + t - g.hi_offset - i0)
             row = s + t * lds
             for r in range(first):
+                row[r] = -INFINITY
+    if g.has_lo:
+        # ... and by queries i <= j0 + t - lo_offset.
+        for t in range(keys):
+            last = max(-1, j0 + t - g.lo_offset - i0)
+            row = s + t * lds
+            for r in range(last + 1, rows):
                 row[r] = -INFINITY
 
 
 cdef void _backward_item(
     const floating *q, const floating *k, const floating *v, const floating *o,
-    const floating *dout, const floating *lse, const void *mask,
+    const floating *dout, const floating *lse, const void *mask, double slope,
     floating *dq, floating *dk, floating *dv, bint first_item,
     const BwdGeometry *g, char *scratch,
 ) noexcept nogil:
     """Add one batch item's dK, dV to dk, dv (set them when `first_item`) and
-    write its dQ into dq. Pointers are offset to this item."""
+    write its dQ into dq. Pointers are offset to this item; `slope` is its
+    ALiBi slope (used when g.slopes is set)."""
     cdef:
         int nr, vl
         Py_ssize_t bk_pad = g.bk_pad, dk_rows = g.dk_rows, dkp = g.dkp, dvp = g.dvp
         Py_ssize_t d_k = g.d_k, d_v = g.d_v, lds = g.block_q, nq_pad = g.nq_pad
-        Py_ssize_t i, i0, j0, bk, rows, cols, keys, keys_pad, r
+        Py_ssize_t i, i0, j0, bk, rows, cols, keys, keys_pad, r, t0, jt
+        bint hook = g.mask_kind != MASK_NONE or g.has_hi or g.has_lo or g.slopes != NULL
         floating *kpack
         floating *vpack
         floating *ktpack
@@ -281,10 +320,12 @@ cdef void _backward_item(
         i0 = (_first_query(g, j0) // g.block_q) * g.block_q
         while i0 < _query_end(g, j0, bk):
             rows = min(g.block_q, g.n_q - i0)
-            keys = _visible_keys(g, i0, rows, j0, bk)
-            if keys == 0:
+            # The tile: keys [jt, jt + keys) = [j0 + t0, j0 + end) of the block.
+            keys = _visible_keys(g, i0, rows, j0, bk, &t0) - t0
+            if keys <= 0:
                 i0 += g.block_q
                 continue
+            jt = j0 + t0
             keys_pad = _round_up(keys, ROW_ALIGN)
             cols = _round_up(rows, nr)
             # Query block i0: Q and dO as panels (the "keys" of qk_tile) and as rows.
@@ -301,13 +342,13 @@ cdef void _backward_item(
 
             # S^T = (scale K) Q^T, masked, then P^T = exp(S^T - lse).
             if floating is float:
-                qk_tile_f32(kpack, <int>keys_pad, <int>d_k, qpanel, <int>(cols // nr),
-                            s, lds, NO_LIMIT)
+                qk_tile_f32(kpack + t0 * d_k, <int>keys_pad, <int>d_k, qpanel,
+                            <int>(cols // nr), s, lds, NO_LIMIT)
             else:
-                qk_tile_f64(kpack, <int>keys_pad, <int>d_k, qpanel, <int>(cols // nr),
-                            s, lds, NO_LIMIT)
-            if g.mask_kind != MASK_NONE or g.causal:
-                _tile_score_hook(s, lds, g, mask, i0, rows, j0, keys)
+                qk_tile_f64(kpack + t0 * d_k, <int>keys_pad, <int>d_k, qpanel,
+                            <int>(cols // nr), s, lds, NO_LIMIT)
+            if hook:
+                _tile_score_hook(s, lds, g, mask, slope, i0, rows, jt, keys)
             if floating is float:
                 probs_t_f32(s, lds, <int>keys, <int>cols, lse_adj + i0)
             else:
@@ -318,28 +359,28 @@ cdef void _backward_item(
             # dV += P^T dO;  dP^T = V dO^T;  dS^T = P^T * (dP^T - D).
             if floating is float:
                 pv_tile_f32(s, lds, <int>keys_pad, <int>rows, dorows, dvp, <int>dvp,
-                            dv_acc, dvp, ones, NO_LIMIT)
-                qk_tile_f32(vpack, <int>keys_pad, <int>d_v, dopanel, <int>(cols // nr),
-                            dp, lds, NO_LIMIT)
+                            dv_acc + t0 * dvp, dvp, ones, NO_LIMIT)
+                qk_tile_f32(vpack + t0 * d_v, <int>keys_pad, <int>d_v, dopanel,
+                            <int>(cols // nr), dp, lds, NO_LIMIT)
                 dscores_t_f32(s, dp, lds, <int>keys_pad, <int>cols, dvec + i0)
             else:
                 pv_tile_f64(s, lds, <int>keys_pad, <int>rows, dorows, dvp, <int>dvp,
-                            dv_acc, dvp, ones, NO_LIMIT)
-                qk_tile_f64(vpack, <int>keys_pad, <int>d_v, dopanel, <int>(cols // nr),
-                            dp, lds, NO_LIMIT)
+                            dv_acc + t0 * dvp, dvp, ones, NO_LIMIT)
+                qk_tile_f64(vpack + t0 * d_v, <int>keys_pad, <int>d_v, dopanel,
+                            <int>(cols // nr), dp, lds, NO_LIMIT)
                 dscores_t_f64(s, dp, lds, <int>keys_pad, <int>cols, dvec + i0)
 
             # dK += dS^T Q (scaled at the end);  dQ^T += (scale K)^T dS^T.
             if floating is float:
                 pv_tile_f32(dp, lds, <int>keys_pad, <int>rows, qrows, dkp, <int>dkp,
-                            dk_acc, dkp, ones, NO_LIMIT)
-                pv_tile_f32(ktpack, bk_pad, <int>dk_rows, <int>keys, dp, lds, <int>cols,
-                            dqt + i0, nq_pad, ones, NO_LIMIT)
+                            dk_acc + t0 * dkp, dkp, ones, NO_LIMIT)
+                pv_tile_f32(ktpack + t0, bk_pad, <int>dk_rows, <int>keys, dp, lds,
+                            <int>cols, dqt + i0, nq_pad, ones, NO_LIMIT)
             else:
                 pv_tile_f64(dp, lds, <int>keys_pad, <int>rows, qrows, dkp, <int>dkp,
-                            dk_acc, dkp, ones, NO_LIMIT)
-                pv_tile_f64(ktpack, bk_pad, <int>dk_rows, <int>keys, dp, lds, <int>cols,
-                            dqt + i0, nq_pad, ones, NO_LIMIT)
+                            dk_acc + t0 * dkp, dkp, ones, NO_LIMIT)
+                pv_tile_f64(ktpack + t0, bk_pad, <int>dk_rows, <int>keys, dp, lds,
+                            <int>cols, dqt + i0, nq_pad, ones, NO_LIMIT)
             i0 += g.block_q
 
         for r in range(bk):
@@ -404,6 +445,7 @@ cdef void _run_groups(
                 _backward_item(
                     q + q_off[b], k + k_off[b], v + v_off[b], o + o_off[b],
                     dout + do_off[b], lse + b * g.n_q, m_ptr,
+                    g.slopes[b] if g.slopes != NULL else 0.0,
                     dq + dq_off[b], dk_grp, dv_grp,
                     idx == group_start[grp], g,
                     scratch + omp_get_thread_num() * scratch_stride,
@@ -427,6 +469,8 @@ def attention_backward(
     Py_ssize_t ld_dq, Py_ssize_t ld_dk, Py_ssize_t ld_dv,
     Py_ssize_t mask_ld_row, Py_ssize_t mask_ld_col,
     double scale, bint causal, Py_ssize_t block_q, Py_ssize_t block_k, int num_threads,
+    hi_offset=None, bint has_lo=False, Py_ssize_t lo_offset=0, slopes=None,
+    Py_ssize_t alibi_offset=0,
 ):
     """Run the fused backward over validated arrays (entry point, checks only sizes).
 
@@ -449,11 +493,22 @@ def attention_backward(
     items, group_start : ndarray of intp
         Batch items of group ``g`` are ``items[group_start[g]:group_start[g+1]]``
         (every item once; each group non-empty), processed in that order.
+    scale : float
+        Multiplies q k^T.
+    causal : bool
+        Query i sees keys j <= i + hi_offset (default ``n_k - n_q``: causal).
     block_q, block_k : int
         Queries and keys per tile; ``block_q`` is rounded up to a multiple of
         the panel width.
     num_threads : int
         OpenMP threads (already resolved).
+    hi_offset : int, optional
+        The upper bound's offset when ``causal`` (a window's right side).
+    has_lo, lo_offset : bool, int
+        Query i sees keys j >= i + lo_offset (a window's left side).
+    slopes : ndarray of float64, shape (n_batch,), optional
+        ALiBi slope per batch item: the score of query i and key j gets
+        ``-slope * |j - (i + alibi_offset)|`` after scaling (and the mask).
     """
     cdef BwdGeometry g
     cdef Py_ssize_t n_batch = q_offsets.shape[0], n_groups = group_start.shape[0] - 1
@@ -488,8 +543,18 @@ def attention_backward(
     g.ld_dq, g.ld_dk, g.ld_dv = ld_dq, ld_dk, ld_dv
     g.mask_ld_row, g.mask_ld_col = mask_ld_row, mask_ld_col
     g.mask_kind = mask_kind
-    g.causal = causal
-    g.causal_offset = n_k - n_q
+    g.has_hi = causal
+    g.hi_offset = n_k - n_q if hi_offset is None else hi_offset
+    g.has_lo = has_lo
+    g.lo_offset = lo_offset
+    g.alibi_offset = alibi_offset
+    g.slopes = NULL
+    cdef cnp.ndarray slope_array
+    if slopes is not None:
+        slope_array = np.ascontiguousarray(slopes, dtype=np.float64)
+        if slope_array.ndim != 1 or slope_array.shape[0] != n_batch:
+            raise ValueError("attention_backward: one ALiBi slope per batch item expected")
+        g.slopes = <const double *>cnp.PyArray_DATA(slope_array)
     g.block_q = _round_up(min(block_q, _round_up(n_q, nr)), nr)
     g.block_k = min(block_k, n_k)
     g.bk_pad = _round_up(g.block_k, ROW_ALIGN)
@@ -542,14 +607,40 @@ def attention_backward(
             )
 
 
+# The gradient GEMMs run on a grid of chunks that depends on the shapes only
+# (never on num_threads): every output element comes from the same gemm call
+# whatever the thread count, so the layers' gradients are bitwise identical for
+# any num_threads. Each extra chunk repacks an operand (x for a column chunk of
+# dW = x^T dy, w for a row chunk of dx = dy w^T), so, as linear_forward's grid
+# (_kernels.linear_tiles), the number of chunks grows with the work: 1, 2, 4 or
+# 8 chunks at LINEAR_TILE_WORK multiply-adds.
+
+
+cdef Py_ssize_t _n_chunks(Py_ssize_t work):
+    """Chunks of a gemm of `work` multiply-adds (1, 2, 4 or 8)."""
+    cdef Py_ssize_t chunks = 1
+    for threshold in _TILE_WORK:
+        if work >= threshold:
+            chunks *= 2
+    return chunks
+
+
+def grad_chunks(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n):
+    """(rows per chunk of linear_grad_input's dx (m, k), columns per chunk of
+    linear_grad_weight's dw (k, n)) for x (m, k) and dy (m, n): shapes only."""
+    cdef Py_ssize_t chunks = _n_chunks(m * k * n)
+    cdef Py_ssize_t cols = _round_up((n + chunks - 1) // chunks, 16)
+    return max(1, (m + chunks - 1) // chunks), max(1, cols)
+
+
 cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *dy,
                             Py_ssize_t ld_dy, floating *dw, Py_ssize_t ld_dw,
                             Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
-                            int n_chunks) noexcept nogil:
-    """dw = x^T dy + beta * dw, the n columns split into one chunk per thread."""
-    cdef Py_ssize_t chunk, c0, c1, cols_per_chunk = (n + n_chunks - 1) // n_chunks
-    with parallel(num_threads=n_chunks):
-        for chunk in prange(n_chunks, schedule="static"):
+                            Py_ssize_t cols_per_chunk, int n_threads) noexcept nogil:
+    """dw = x^T dy + beta * dw over chunks of `cols_per_chunk` columns."""
+    cdef Py_ssize_t chunk, c0, c1, n_chunks = (n + cols_per_chunk - 1) // cols_per_chunk
+    with parallel(num_threads=n_threads):
+        for chunk in prange(n_chunks, schedule="dynamic"):
             c0 = chunk * cols_per_chunk
             c1 = min(n, c0 + cols_per_chunk)
             if c1 > c0:
@@ -561,11 +652,11 @@ cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *
 cdef void _grad_input_rows(const floating *dy, Py_ssize_t ld_dy, const floating *w,
                            Py_ssize_t ld_w, floating *dx, Py_ssize_t ld_dx,
                            Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
-                           int n_chunks) noexcept nogil:
-    """dx = dy w^T + beta * dx, the m rows split into one chunk per thread."""
-    cdef Py_ssize_t chunk, r0, r1, rows_per_chunk = (m + n_chunks - 1) // n_chunks
-    with parallel(num_threads=n_chunks):
-        for chunk in prange(n_chunks, schedule="static"):
+                           Py_ssize_t rows_per_chunk, int n_threads) noexcept nogil:
+    """dx = dy w^T + beta * dx over chunks of `rows_per_chunk` rows."""
+    cdef Py_ssize_t chunk, r0, r1, n_chunks = (m + rows_per_chunk - 1) // rows_per_chunk
+    with parallel(num_threads=n_threads):
+        for chunk in prange(n_chunks, schedule="dynamic"):
             r0 = chunk * rows_per_chunk
             r1 = min(m, r0 + rows_per_chunk)
             if r1 > r0:
@@ -583,7 +674,10 @@ cdef Py_ssize_t _check_rows(cnp.ndarray a, str name) except -1:
 
 def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accumulate,
                        int num_threads):
-    """dw (+)= x^T dy: the weight gradient of ``y = x @ w``, columns split over threads.
+    """dw (+)= x^T dy: the weight gradient of ``y = x @ w``, column chunks over threads.
+
+    The chunks (:func:`grad_chunks`) depend on the shapes only, so the result
+    is bitwise identical for every ``num_threads``.
 
     Parameters
     ----------
@@ -597,7 +691,8 @@ def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accum
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = dy.shape[1]
     cdef Py_ssize_t ld_x = _check_rows(x, "x"), ld_dy = _check_rows(dy, "dy")
     cdef Py_ssize_t ld_dw = _check_rows(dw, "dw")
-    cdef int n_chunks = <int>max(1, min(num_threads, (n + 63) // 64))
+    cdef Py_ssize_t cols_per_chunk = grad_chunks(m, k, n)[1]
+    cdef int n_threads = <int>max(1, min(num_threads, (n + cols_per_chunk - 1) // cols_per_chunk))
     if dy.shape[0] != m or dw.shape[0] != k or dw.shape[1] != n:
         raise ValueError("linear_grad_weight: shapes do not match")
     if x.dtype != dy.dtype or x.dtype != dw.dtype or x.dtype not in (np.float32, np.float64):
@@ -615,17 +710,20 @@ def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accum
         with nogil:
             _grad_weight_cols(<const float *>x_ptr, ld_x, <const float *>dy_ptr, ld_dy,
                               <float *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
-                              n_chunks)
+                              cols_per_chunk, n_threads)
     else:
         with nogil:
             _grad_weight_cols(<const double *>x_ptr, ld_x, <const double *>dy_ptr, ld_dy,
                               <double *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
-                              n_chunks)
+                              cols_per_chunk, n_threads)
 
 
 def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumulate,
                       int num_threads):
-    """dx (+)= dy w^T: the input gradient of ``y = x @ w``, rows split over threads.
+    """dx (+)= dy w^T: the input gradient of ``y = x @ w``, row chunks over threads.
+
+    The chunks (:func:`grad_chunks`) depend on the shapes only, so the result
+    is bitwise identical for every ``num_threads``.
 
     Parameters
     ----------
@@ -638,7 +736,8 @@ def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumu
     cdef Py_ssize_t m = dy.shape[0], n = dy.shape[1], k = w.shape[0]
     cdef Py_ssize_t ld_dy = _check_rows(dy, "dy"), ld_w = _check_rows(w, "w")
     cdef Py_ssize_t ld_dx = _check_rows(dx, "dx")
-    cdef int n_chunks = <int>max(1, min(num_threads, (m + 63) // 64))
+    cdef Py_ssize_t rows_per_chunk = grad_chunks(m, k, n)[0]
+    cdef int n_threads = <int>max(1, min(num_threads, (m + rows_per_chunk - 1) // rows_per_chunk))
     if w.shape[1] != n or dx.shape[0] != m or dx.shape[1] != k:
         raise ValueError("linear_grad_input: shapes do not match")
     if dy.dtype != w.dtype or dy.dtype != dx.dtype or dy.dtype not in (np.float32, np.float64):
@@ -656,9 +755,9 @@ def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumu
         with nogil:
             _grad_input_rows(<const float *>dy_ptr, ld_dy, <const float *>w_ptr, ld_w,
                              <float *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
-                             n_chunks)
+                             rows_per_chunk, n_threads)
     else:
         with nogil:
             _grad_input_rows(<const double *>dy_ptr, ld_dy, <const double *>w_ptr, ld_w,
                              <double *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
-                             n_chunks)
+                             rows_per_chunk, n_threads)

@@ -35,7 +35,20 @@ def attention_forward(
     block_k: int,
     num_threads: int,
     lse: npt.NDArray[np.floating] | None = None,
+    hi_offset: int | None = None,
+    has_lo: bool = False,
+    lo_offset: int = 0,
+    slopes: npt.NDArray[np.float64] | None = None,
+    alibi_offset: int = 0,
 ) -> None: ...
+
+LINEAR_TILE_WORK: tuple[int, int, int]
+LINEAR_GEMV_MAX_ROWS: int
+LINEAR_GEMV_MIN_K_BLOCK: int
+LINEAR_GEMV_K_BLOCKS: int
+LINEAR_GEMV_COL_BLOCK: int
+
+def linear_tiles(m: int, n: int, k: int = 1) -> tuple[int, int]: ...
 def linear_forward(
     x: npt.NDArray[np.floating],
     w: npt.NDArray[np.floating],

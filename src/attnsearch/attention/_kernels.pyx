@@ -59,6 +59,10 @@ cdef extern from "attnsearch_tiles.h" nogil:
     float expf_scalar "attnsearch_expf"(float x)
     double exp_scalar "attnsearch_exp"(double x)
 
+cdef extern from "attnsearch_decode.h" nogil:
+    void gemv_block_f32 "attnsearch_gemv_block_f32"(const float *x, Py_ssize_t ldx, int m, const float *w, Py_ssize_t ldw, int n, int i0, int i1, float *acc, Py_ssize_t ldacc)
+    void gemv_block_f64 "attnsearch_gemv_block_f64"(const double *x, Py_ssize_t ldx, int m, const double *w, Py_ssize_t ldw, int n, int i0, int i1, double *acc, Py_ssize_t ldacc)
+
 ctypedef fused floating:
     float
     double
@@ -81,8 +85,12 @@ cdef struct Geometry:
     Py_ssize_t ld_q, ld_k, ld_v, ld_o, ld_w
     Py_ssize_t mask_ld_row, mask_ld_col
     int mask_kind
-    bint causal
-    Py_ssize_t causal_offset      # n_k - n_q: row i sees keys j <= i + causal_offset
+    bint causal                   # an upper bound (causal, or a window's right side)
+    Py_ssize_t causal_offset      # row i sees keys j <= i + causal_offset (n_k - n_q when causal)
+    bint has_lo                   # a lower bound (a window's left side)
+    Py_ssize_t lo_offset          # row i sees keys j >= i + lo_offset
+    bint alibi                    # ALiBi: add -slope * |j - (i + alibi_offset)|
+    Py_ssize_t alibi_offset
     Py_ssize_t block_q, block_k, tile_rows
     Py_ssize_t rows_pad_max, tile_rows_pad, lds, dvp, n_kblocks
     double scale
@@ -145,7 +153,7 @@ cdef inline void _apply_mask_row(floating *s_row, const Geometry *g, const void 
 cdef void _attend_query_block(
     const floating *q, const floating *k, const floating *v, floating *out,
     floating *weights, const void *mask, const Geometry *g,
-    Py_ssize_t i0, Py_ssize_t rows, char *scratch, floating *lse,
+    Py_ssize_t i0, Py_ssize_t rows, char *scratch, floating *lse, double slope,
 ) noexcept nogil:
     """Attention output for query rows [i0, i0 + rows) of one batch item.
 
@@ -153,7 +161,10 @@ cdef void _attend_query_block(
     unless the caller asked for the attention matrix, `lse` (the row
     log-sum-exp, kept for the backward pass) unless asked for. Each packed key/value
     block is shared by all sub-tiles of TILE_Q rows of the task, which
-    amortises the packing; each sub-tile has its own causal horizon.
+    amortises the packing; each sub-tile has its own causal horizon. With a
+    window's lower bound, key blocks left of every row's window are skipped
+    and the keys left of a row's window in the blocks it straddles get -inf;
+    `slope` is the batch item's ALiBi slope (used when g.alibi).
     """
     cdef:
         floating dummy = 0
@@ -161,7 +172,7 @@ cdef void _attend_query_block(
         Py_ssize_t rows_pad = _round_up(rows, ROW_ALIGN)
         Py_ssize_t lds = g.lds, dvp = g.dvp, d_v = g.d_v, d_k = g.d_k
         Py_ssize_t kv_end = g.n_k, tile_kv_end, j0, bk, tile_bk, r, c, t0, tile_rows
-        Py_ssize_t visible0, row_len, tail_end, block_index, ld_vsrc
+        Py_ssize_t visible0, row_len, tail_end, block_index, ld_vsrc, lo_cut, dist, pos
         # Values are read in place only when the block is one contiguous run of
         # whole vectors: a strided V (a head view of a fused projection) would be
         # re-walked, page by page, by every row group of the micro-kernel.
@@ -222,7 +233,10 @@ cdef void _attend_query_block(
             pack_q_f64(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>rows_pad, <int>d_k,
                        g.scale, qpack)
         j0 = 0
-        block_index = 0
+        if g.has_lo:
+            # Start at the block holding the first key the task's first row sees.
+            j0 = (max(0, min(kv_end, i0 + g.lo_offset)) // g.block_k) * g.block_k
+        block_index = j0 // g.block_k
         while j0 < kv_end:
             bk = min(g.block_k, kv_end - j0)
             if floating is float:
@@ -249,6 +263,8 @@ cdef void _attend_query_block(
                     tile_kv_end = min(g.n_k, i0 + t0 + tile_rows + g.causal_offset)
                 if tile_kv_end <= j0:
                     continue  # this sub-tile sees none of this block (causal)
+                if g.has_lo and j0 + bk <= i0 + t0 + g.lo_offset:
+                    continue  # the block lies left of every row's window
                 tile_bk = min(bk, tile_kv_end - j0)
                 # Keys of this block that the tile's first row may see: the causal
                 # staircase then adds one key per row (NO_LIMIT when not causal).
@@ -264,6 +280,15 @@ cdef void _attend_query_block(
                         row_len = min(tile_bk, max(0, visible0 + r - t0))
                     if g.mask_kind != MASK_NONE:
                         _apply_mask_row(s_row, g, mask, i0 + r, j0, row_len)
+                    if g.alibi:
+                        pos = i0 + r + g.alibi_offset - j0
+                        for c in range(row_len):
+                            dist = c - pos if c >= pos else pos - c
+                            s_row[c] += <floating>(-slope * <double>dist)
+                    if g.has_lo:
+                        lo_cut = min(row_len, max(0, i0 + r + g.lo_offset - j0))
+                        for c in range(lo_cut):
+                            s_row[c] = -INFINITY  # left of the row's window
                     if floating is float:
                         tile_max = row_max_f32(s_row, <int>row_len)
                     else:
@@ -363,7 +388,7 @@ cdef void _run_tasks(
     const intp_t *q_off, const intp_t *k_off, const intp_t *v_off,
     const intp_t *o_off, const intp_t *w_off, const intp_t *m_off,
     const Geometry *g, Py_ssize_t n_batch, char *scratch, Py_ssize_t scratch_stride,
-    int n_threads,
+    int n_threads, const double *slopes,
 ) noexcept nogil:
     """Spread (batch item, query block) tasks over the threads."""
     cdef:
@@ -394,6 +419,7 @@ cdef void _run_tasks(
             _attend_query_block(
                 q + q_off[b], k + k_off[b], v + v_off[b], out + o_off[b], w_ptr, m_ptr, g,
                 i0, rows, scratch + omp_get_thread_num() * scratch_stride, l_ptr,
+                slopes[b] if slopes != NULL else 0.0,
             )
 
 
@@ -429,7 +455,8 @@ def attention_forward(
     Py_ssize_t ld_q, Py_ssize_t ld_k, Py_ssize_t ld_v, Py_ssize_t ld_o, Py_ssize_t ld_w,
     Py_ssize_t mask_ld_row, Py_ssize_t mask_ld_col,
     double scale, bint causal, Py_ssize_t block_q, Py_ssize_t block_k, int num_threads,
-    lse=None,
+    lse=None, hi_offset=None, bint has_lo=False, Py_ssize_t lo_offset=0, slopes=None,
+    Py_ssize_t alibi_offset=0,
 ):
     """Run the fused kernel over validated arrays (entry point, no checks of its own).
 
@@ -450,7 +477,7 @@ def attention_forward(
     scale : float
         Multiplies q k^T.
     causal : bool
-        Query i sees keys j <= i + n_k - n_q.
+        Query i sees keys j <= i + hi_offset (default ``n_k - n_q``: causal).
     block_q, block_k : int
         Query rows per task and keys per inner block.
     num_threads : int
@@ -459,6 +486,13 @@ def attention_forward(
         C-contiguous ``(n_batch, n_q)`` array of the compute dtype that receives
         the row log-sum-exp ``max + log(sum)`` (``-inf`` for a query that sees
         no key), which the backward pass needs.
+    hi_offset : int, optional
+        The upper bound's offset when ``causal`` (a window's right side).
+    has_lo, lo_offset : bool, int
+        Query i sees keys j >= i + lo_offset (a window's left side).
+    slopes : ndarray of float64, shape (n_batch,), optional
+        ALiBi slope per batch item: the score of query i and key j gets
+        ``-slope * |j - (i + alibi_offset)|`` after scaling.
     """
     cdef Geometry g
     cdef Py_ssize_t n_batch = q_offsets.shape[0], itemsize, scratch_stride
@@ -475,7 +509,11 @@ def attention_forward(
     g.mask_ld_row, g.mask_ld_col = mask_ld_row, mask_ld_col
     g.mask_kind = mask_kind
     g.causal = causal
-    g.causal_offset = n_k - n_q
+    g.causal_offset = n_k - n_q if hi_offset is None else hi_offset
+    g.has_lo = has_lo
+    g.lo_offset = lo_offset
+    g.alibi = slopes is not None
+    g.alibi_offset = alibi_offset
     g.block_q = block_q
     g.block_k = block_k
     g.rows_pad_max = _round_up(min(block_q, n_q), ROW_ALIGN)
@@ -505,6 +543,13 @@ def attention_forward(
         if lse.dtype != q.dtype or not lse.flags.c_contiguous or lse.size != n_batch * n_q:
             raise ValueError("attention_forward: lse must be C-contiguous (n_batch, n_q) of q's dtype")
         l_ptr = cnp.PyArray_DATA(lse)
+    cdef const double *slope_ptr = NULL
+    cdef cnp.ndarray slope_array
+    if slopes is not None:
+        slope_array = np.ascontiguousarray(slopes, dtype=np.float64)
+        if slope_array.shape[0] != n_batch:
+            raise ValueError("attention_forward: one ALiBi slope per batch item expected")
+        slope_ptr = <const double *>cnp.PyArray_DATA(slope_array)
     if weights is not None:
         w_ptr = cnp.PyArray_DATA(weights)
     if mask is not None:
@@ -517,7 +562,7 @@ def attention_forward(
                 <float *>o_ptr, <float *>w_ptr, m_ptr, <float *>l_ptr,
                 &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
                 &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
-                n_threads,
+                n_threads, slope_ptr,
             )
     else:
         with nogil:
@@ -526,34 +571,115 @@ def attention_forward(
                 <double *>o_ptr, <double *>w_ptr, m_ptr, <double *>l_ptr,
                 &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
                 &w_offsets[0], &m_offsets[0], &g, n_batch, scratch_ptr, scratch_stride,
-                n_threads,
+                n_threads, slope_ptr,
             )
 
 
-cdef void _linear_rows(const floating *x, Py_ssize_t ld_x, const floating *w,
-                       const floating *bias, floating *out, Py_ssize_t ld_out,
-                       Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, int n_chunks) noexcept nogil:
-    """out = x @ w (+ bias), rows split into one contiguous chunk per thread."""
-    cdef Py_ssize_t chunk, r0, r1, r, c, rows_per_chunk = (m + n_chunks - 1) // n_chunks
+cdef void _linear_tiles(const floating *x, Py_ssize_t ld_x, const floating *w,
+                        const floating *bias, floating *out, Py_ssize_t ld_out,
+                        Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, Py_ssize_t row_block,
+                        Py_ssize_t col_block, int n_threads) noexcept nogil:
+    """out = x @ w (+ bias): one single-threaded gemm per tile of a fixed grid.
+
+    The grid (row_block x col_block tiles) depends on the shapes only, so every
+    output element comes from the same gemm call whatever the thread count.
+    """
+    cdef Py_ssize_t n_rb = (m + row_block - 1) // row_block
+    cdef Py_ssize_t n_cb = (n + col_block - 1) // col_block
+    cdef Py_ssize_t tile, r0, r1, c0, c1, r, c
     cdef floating beta
-    with parallel(num_threads=n_chunks):
-        for chunk in prange(n_chunks, schedule="static"):
-            r0 = chunk * rows_per_chunk
-            r1 = min(m, r0 + rows_per_chunk)
-            if r1 > r0:
-                beta = 0
-                if bias != NULL:
-                    beta = 1
-                    for r in range(r0, r1):
-                        for c in range(n):
-                            out[r * ld_out + c] = bias[c]
-                gemm_rowmajor(False, <int>(r1 - r0), <int>n, <int>k, <floating>1,
-                              x + r0 * ld_x, <int>ld_x, w, <int>n, beta,
-                              out + r0 * ld_out, <int>ld_out)
+    with parallel(num_threads=n_threads):
+        for tile in prange(n_rb * n_cb, schedule="dynamic"):
+            r0 = (tile // n_cb) * row_block
+            r1 = min(m, r0 + row_block)
+            c0 = (tile % n_cb) * col_block
+            c1 = min(n, c0 + col_block)
+            beta = 0
+            if bias != NULL:
+                beta = 1
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        out[r * ld_out + c] = bias[c]
+            gemm_rowmajor(False, <int>(r1 - r0), <int>(c1 - c0), <int>k, <floating>1,
+                          x + r0 * ld_x, <int>ld_x, w + c0, <int>n, beta,
+                          out + r0 * ld_out + c0, <int>ld_out)
+
+
+cdef void _linear_split_k(const floating *x, Py_ssize_t ld_x, const floating *w,
+                          const floating *bias, floating *out, Py_ssize_t ld_out,
+                          Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, Py_ssize_t k_block,
+                          Py_ssize_t col_block, floating *partial, int n_threads) noexcept nogil:
+    """out = x @ w (+ bias) for a few rows: w streamed in fixed blocks of k_block
+    rows (x col_block columns), one partial sum per block, added in block order."""
+    cdef Py_ssize_t n_kb = (k + k_block - 1) // k_block
+    cdef Py_ssize_t n_cb = (n + col_block - 1) // col_block
+    cdef Py_ssize_t task, kb, r, c, c0, c1, i0, i1
+    cdef floating *acc
+    cdef floating *dst
+    cdef const floating *src
+    with parallel(num_threads=n_threads):
+        for task in prange(n_kb * n_cb, schedule="dynamic"):
+            kb = task // n_cb
+            c0 = (task % n_cb) * col_block
+            c1 = min(n, c0 + col_block)
+            i0 = kb * k_block
+            i1 = min(k, i0 + k_block)
+            acc = partial + kb * m * n + c0
+            for r in range(m):
+                memset(acc + r * n, 0, (c1 - c0) * sizeof(floating))
+            if floating is float:
+                gemv_block_f32(x, ld_x, <int>m, w + c0, n, <int>(c1 - c0), <int>i0, <int>i1, acc, n)
+            else:
+                gemv_block_f64(x, ld_x, <int>m, w + c0, n, <int>(c1 - c0), <int>i0, <int>i1, acc, n)
+        for task in prange(m * n_cb, schedule="static"):
+            r = task // n_cb
+            c0 = (task % n_cb) * col_block
+            c1 = min(n, c0 + col_block)
+            dst = out + r * ld_out
+            for c in range(c0, c1):
+                dst[c] = bias[c] if bias != NULL else 0
+            for kb in range(n_kb):
+                src = partial + (kb * m + r) * n
+                for c in range(c0, c1):
+                    dst[c] = dst[c] + src[c]
+
+
+# Rows up to which linear_forward streams w itself (split-k, see _linear_split_k):
+# a gemm over a few rows is bound by reading w, which OpenBLAS's small-m path
+# does at a fraction of the memory bandwidth.
+LINEAR_GEMV_MAX_ROWS = 16
+# Rows of w per split-k block (at least), and the number of blocks to aim for.
+LINEAR_GEMV_MIN_K_BLOCK = 64
+LINEAR_GEMV_K_BLOCKS = 16
+# Columns per split-k task (8 KiB of float32 per row of w).
+LINEAR_GEMV_COL_BLOCK = 2048
+
+# Tile grid of linear_forward (more than LINEAR_GEMV_MAX_ROWS rows). Each gemm
+# call packs both of its operands, so a grid of n_rb x n_cb tiles copies
+# (n_cb - 1) * m * k + (n_rb - 1) * k * n elements more than one call. The grid
+# splits only the larger of the two output dimensions, into more tiles as the
+# work grows (multiply-adds m * n * k at least LINEAR_TILE_WORK[t] for 2, 4, 8
+# tiles), so the copies stay a few percent at most: on one thread,
+# MultiHeadAttention(512, 8) at n = 1024 (805 M multiply-adds per projection)
+# took 49.5-51 ms with 1 tile, 51-52 with 2, 51.5-53.4 with 4, and 24 narrow
+# 512 x 128 tiles had cost 8 %.
+LINEAR_TILE_WORK = (1 << 22, 1 << 30, 1 << 33)
+
+
+def linear_tiles(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k=1):
+    """(row_block, col_block) of linear_forward's tile grid for x (m, k) @ w (k, n)."""
+    cdef Py_ssize_t work = m * n * max(1, k), tiles = 1
+    for threshold in LINEAR_TILE_WORK:
+        if work >= threshold:
+            tiles *= 2
+    if m >= n:
+        return max(1, (m + tiles - 1) // tiles), max(1, n)
+    cdef Py_ssize_t col_block = ((n + tiles - 1) // tiles + 15) // 16 * 16
+    return max(1, m), max(1, col_block)
 
 
 def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_threads):
-    """out = x @ w (+ bias) with one SciPy-BLAS call per OpenMP thread.
+    """out = x @ w (+ bias) with single-threaded SciPy-BLAS calls on a tile grid.
 
     Parameters
     ----------
@@ -565,31 +691,83 @@ def linear_forward(cnp.ndarray x, cnp.ndarray w, bias, cnp.ndarray out, int num_
         The caller limits BLAS to one thread (blas_limited_to_one_thread), so
         numpy's and SciPy's BLAS thread pools are not woken: their spinning
         workers would otherwise compete with the attention kernel's threads.
+
+    Notes
+    -----
+    Up to ``LINEAR_GEMV_MAX_ROWS`` rows (decoding), w is streamed by our own
+    kernel in fixed blocks of rows whose partial sums are added in block
+    order; more rows run single-threaded BLAS gemms on a grid of tiles
+    (:func:`linear_tiles`). Both depend on the shapes only: the result is
+    bitwise identical for every ``num_threads``.
     """
+    if x.ndim != 2 or w.ndim != 2 or out.ndim != 2:
+        raise ValueError("linear_forward: x, w and out must be 2-d")
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = w.shape[1]
-    cdef Py_ssize_t ld_x = x.strides[0] // x.itemsize, ld_out = out.strides[0] // out.itemsize
-    cdef int n_chunks = <int>max(1, min(num_threads, (m + 63) // 64))
-    cdef void *x_ptr = cnp.PyArray_DATA(x)
-    cdef void *w_ptr = cnp.PyArray_DATA(w)
-    cdef void *o_ptr = cnp.PyArray_DATA(out)
-    cdef void *b_ptr = NULL
-    if not w.flags.c_contiguous or x.strides[1] != x.itemsize or out.strides[1] != out.itemsize:
+    if w.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
+        raise ValueError(
+            f"linear_forward: shapes do not match: x {(<object>x).shape}, "
+            f"w {(<object>w).shape}, out {(<object>out).shape}"
+        )
+    if x.dtype != w.dtype or out.dtype != w.dtype or w.dtype not in (np.float32, np.float64):
+        raise ValueError("linear_forward: x, w and out must share a float dtype")
+    if bias is not None and (bias.dtype != w.dtype or bias.shape != (n,)
+                             or not bias.flags.c_contiguous):
+        raise ValueError("linear_forward: bias must be a contiguous (n,) array of w's dtype")
+    if not w.flags.c_contiguous or (k > 1 and x.strides[1] != x.itemsize) or (n > 1 and out.strides[1] != out.itemsize):
         raise ValueError("linear_forward: w must be C-contiguous, x and out unit-stride rows")
+    if not out.flags.writeable:
+        raise ValueError("linear_forward: out must be writeable")
     if m == 0 or n == 0:
         return
     if k == 0:
         out[...] = 0 if bias is None else bias
         return
+    cdef Py_ssize_t ld_x = x.strides[0] // x.itemsize if m > 1 else k
+    cdef Py_ssize_t ld_out = out.strides[0] // out.itemsize if m > 1 else n
+    cdef Py_ssize_t k_block, n_kb, n_tiles, gemv_cols
+    cdef int n_threads
+    cdef cnp.ndarray partial
+    cdef void *x_ptr = cnp.PyArray_DATA(x)
+    cdef void *w_ptr = cnp.PyArray_DATA(w)
+    cdef void *o_ptr = cnp.PyArray_DATA(out)
+    cdef void *b_ptr = NULL
     if bias is not None:
         b_ptr = cnp.PyArray_DATA(bias)
+    if m <= LINEAR_GEMV_MAX_ROWS:
+        k_block = max(LINEAR_GEMV_MIN_K_BLOCK, (k + LINEAR_GEMV_K_BLOCKS - 1) // LINEAR_GEMV_K_BLOCKS)
+        k_block = ((k_block + 3) // 4) * 4
+        n_kb = (k + k_block - 1) // k_block
+        partial = np.empty(n_kb * m * n, dtype=w.dtype)
+        gemv_cols = LINEAR_GEMV_COL_BLOCK
+        n_tiles = n_kb * ((n + gemv_cols - 1) // gemv_cols)
+        n_threads = <int>max(1, min(num_threads, n_tiles))
+        if x.dtype == np.float32:
+            with nogil:
+                _linear_split_k(<const float *>x_ptr, ld_x, <const float *>w_ptr,
+                                <const float *>b_ptr, <float *>o_ptr, ld_out, m, k, n,
+                                k_block, gemv_cols,
+                                <float *>cnp.PyArray_DATA(partial), n_threads)
+        else:
+            with nogil:
+                _linear_split_k(<const double *>x_ptr, ld_x, <const double *>w_ptr,
+                                <const double *>b_ptr, <double *>o_ptr, ld_out, m, k, n,
+                                k_block, gemv_cols,
+                                <double *>cnp.PyArray_DATA(partial), n_threads)
+        return
+    row_block, col_block = linear_tiles(m, n, k)
+    cdef Py_ssize_t rb = row_block, cb = col_block
+    n_tiles = ((m + rb - 1) // rb) * ((n + cb - 1) // cb)
+    n_threads = <int>max(1, min(num_threads, n_tiles))
     if x.dtype == np.float32:
         with nogil:
-            _linear_rows(<const float *>x_ptr, ld_x, <const float *>w_ptr,
-                         <const float *>b_ptr, <float *>o_ptr, ld_out, m, k, n, n_chunks)
+            _linear_tiles(<const float *>x_ptr, ld_x, <const float *>w_ptr,
+                          <const float *>b_ptr, <float *>o_ptr, ld_out, m, k, n, rb, cb,
+                          n_threads)
     else:
         with nogil:
-            _linear_rows(<const double *>x_ptr, ld_x, <const double *>w_ptr,
-                         <const double *>b_ptr, <double *>o_ptr, ld_out, m, k, n, n_chunks)
+            _linear_tiles(<const double *>x_ptr, ld_x, <const double *>w_ptr,
+                          <const double *>b_ptr, <double *>o_ptr, ld_out, m, k, n, rb, cb,
+                          n_threads)
 
 
 def kernel_constants():

@@ -12,9 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "alibi_bias",
+    "causal_mask",
     "expand_kv_heads",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
+    "window_mask",
 ]
 
 
@@ -37,6 +40,34 @@ def causal_mask(n_q, n_k):
     return np.arange(n_k)[None, :] <= np.arange(n_q)[:, None] + (n_k - n_q)
 
 
+def window_mask(n_q, n_k, window):
+    """Boolean (n_q, n_k) band: query i (at key position p = i + n_k - n_q) may see
+    key j when ``p - left <= j <= p + right``.
+
+    ``window`` is an int W (meaning ``(W - 1, W - 1)``) or a pair ``(left,
+    right)`` whose entries may be None (unbounded).
+    """
+    if isinstance(window, tuple | list):
+        left, right = window
+    else:
+        left = right = int(window) - 1
+    position = np.arange(n_q)[:, None] + (n_k - n_q)
+    key = np.arange(n_k)[None, :]
+    band = np.ones((n_q, n_k), dtype=bool)
+    if left is not None:
+        band &= key >= position - left
+    if right is not None:
+        band &= key <= position + right
+    return band
+
+
+def alibi_bias(slopes, n_q, n_k):
+    """ALiBi bias ``-slope * |j - (i + n_k - n_q)|`` in float64, shape
+    ``slopes.shape + (n_q, n_k)``."""
+    distance = np.abs(np.arange(n_k)[None, :] - (np.arange(n_q)[:, None] + (n_k - n_q)))
+    return -np.asarray(slopes, np.float64)[..., None, None] * distance
+
+
 def scaled_dot_product_attention(
     q,
     k,
@@ -47,6 +78,8 @@ def scaled_dot_product_attention(
     scale=None,
     return_weights=False,
     return_lse=False,
+    window=None,
+    alibi_slopes=None,
 ):
     """softmax(q k^T * scale + mask) v over the last two axes, batch axes broadcast.
 
@@ -59,6 +92,11 @@ def scaled_dot_product_attention(
         Boolean (True = may attend) or additive, broadcastable to (..., n_q, n_k).
     causal : bool
         Bottom-right aligned causal mask.
+    window : int or (int or None, int or None), optional
+        Sliding window (see :func:`window_mask`), aligned like ``causal``.
+    alibi_slopes : array_like, optional
+        One ALiBi slope per query head, broadcast against the batch axes
+        (see :func:`alibi_bias`); the bias is added after ``mask``.
     scale : float, optional
         Defaults to ``1 / sqrt(d_k)``.
     return_weights : bool
@@ -89,6 +127,11 @@ def scaled_dot_product_attention(
             scores = np.where(mask, scores, dtype.type(-np.inf))
         else:
             scores = scores + mask.astype(dtype, copy=False)
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    if alibi_slopes is not None:
+        scores = scores + alibi_bias(alibi_slopes, n_q, n_k).astype(dtype)
+    if window is not None:
+        scores = np.where(window_mask(n_q, n_k, window), scores, dtype.type(-np.inf))
     if causal:
         scores = np.where(
             causal_mask(q.shape[-2], k.shape[-2]), scores, dtype.type(-np.inf)
@@ -132,7 +175,18 @@ def reduce_kv_heads(grad, q_ndim, kv_shape):
 
 
 def scaled_dot_product_attention_backward(
-    grad_out, q, k, v, out, lse, *, mask=None, causal=False, scale=None
+    grad_out,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    *,
+    mask=None,
+    causal=False,
+    scale=None,
+    window=None,
+    alibi_slopes=None,
 ):
     """Gradients (dq, dk, dv) of ``sum(grad_out * attention(q, k, v))``.
 
@@ -145,7 +199,8 @@ def scaled_dot_product_attention_backward(
     batch axes. ``out`` and ``lse`` are accepted for the kernel's signature and
     not used: the reference recomputes what it needs, so it is an independent
     check of the kernel's use of them. A query that sees no key has P = 0 and
-    gets zero gradients.
+    gets zero gradients. ``window`` and ``alibi_slopes`` are the forward's (the
+    ALiBi bias is a constant: it changes P, not the formulas).
     """
     del out, lse
     q = np.asarray(q)
@@ -156,7 +211,15 @@ def scaled_dot_product_attention_backward(
     if scale is None:
         scale = 1.0 / np.sqrt(q.shape[-1])
     _, p = scaled_dot_product_attention(
-        q, k, v, mask=mask, causal=causal, scale=scale, return_weights=True
+        q,
+        k,
+        v,
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        return_weights=True,
+        window=window,
+        alibi_slopes=alibi_slopes,
     )
     grad_out = np.asarray(grad_out, dtype=dtype)
     dv = np.matmul(np.swapaxes(p, -1, -2), grad_out)

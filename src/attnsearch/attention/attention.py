@@ -9,6 +9,7 @@ the caller asks for the attention weights.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from .._backends import check_backend
 from .._threading import effective_n_threads
-from . import _reference
+from . import _decode_path, _reference
+from ._decode import all_finite
 from ._kernels import attention_forward, kernel_constants
 
 __all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
@@ -100,9 +102,20 @@ def _gqa_group(q_batch, kv_batch, name):
 
 def _batch_offsets(batch_shape, arr, n_batch_axes, group=1):
     """Element offset of each batch item's matrix in ``arr`` (flattened, C order)."""
+    return _offsets_for(
+        tuple(batch_shape),
+        tuple(arr.shape[:n_batch_axes]),
+        _element_strides(arr)[:n_batch_axes],
+        group,
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _offsets_for(batch_shape, shape, strides, group):
+    """Cached body of :func:`_batch_offsets` (a decode step repeats the same
+    shapes thousands of times); the result is read-only."""
     offsets = np.zeros(batch_shape, dtype=np.intp)
-    strides = _element_strides(arr)[:n_batch_axes]
-    shape = arr.shape[:n_batch_axes]
+    n_batch_axes = len(shape)
     lead = len(batch_shape) - n_batch_axes
     for axis, (size, stride) in enumerate(zip(shape, strides)):
         if size == 1:
@@ -114,11 +127,17 @@ def _batch_offsets(batch_shape, arr, n_batch_axes, group=1):
         view_shape = [1] * len(batch_shape)
         view_shape[full_axis] = -1
         offsets = offsets + (index * stride).reshape(view_shape)
-    return np.ascontiguousarray(offsets.reshape(-1), dtype=np.intp)
+    offsets = np.ascontiguousarray(offsets.reshape(-1), dtype=np.intp)
+    offsets.flags.writeable = False
+    return offsets
 
 
-def _check_finite(arr, name):
-    if not np.isfinite(arr).all():
+def _check_finite(arr, name, n_threads=1):
+    if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
+        finite = all_finite(arr, n_threads)  # one threaded read, no temporary
+    else:
+        finite = np.isfinite(arr).all()
+    if not finite:
         raise ValueError(
             f"{name} contains NaN or infinity; pass check_finite=False to let them "
             "propagate"
@@ -174,6 +193,85 @@ def _check_scale(scale, d_k):
     return scale
 
 
+def check_bool(value, name):
+    """``value`` as a Python bool; only ``bool`` and ``numpy.bool_`` are accepted.
+
+    A string such as ``"no"`` is truthy: silently treating it as True would run
+    the opposite of what was asked, so anything else is a ``TypeError``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
+def check_window(window):
+    """Normalise ``window`` to None or ``(left, right)`` (None = unbounded side)."""
+    if window is None:
+        return None
+    if isinstance(window, numbers.Integral) and not isinstance(window, bool):
+        if window < 1:
+            raise ValueError(f"window must be at least 1 (keys), got {window}")
+        return (int(window) - 1, int(window) - 1)
+    if isinstance(window, (tuple, list)) and len(window) == 2:
+        sides = []
+        for name, side in zip(("left", "right"), window):
+            if side is None:
+                sides.append(None)
+                continue
+            if isinstance(side, bool) or not isinstance(side, numbers.Integral):
+                raise TypeError(
+                    f"window {name} side must be an int >= 0 or None, got "
+                    f"{type(side).__name__}"
+                )
+            if side < 0:
+                raise ValueError(f"window {name} side must be >= 0, got {side}")
+            sides.append(int(side))
+        if sides == [None, None]:
+            return None
+        return tuple(sides)
+    raise TypeError(
+        "window must be None, an int W >= 1 or a pair (left, right) of ints >= 0 "
+        f"or None, got {window!r}"
+    )
+
+
+def visible_bounds(n_q, n_k, causal, window):
+    """``(has_lo, lo_offset, has_hi, hi_offset)``: query i sees the keys j with
+    ``i + lo_offset <= j`` (if has_lo) and ``j <= i + hi_offset`` (if has_hi)."""
+    offset = (
+        n_k - n_q
+    )  # bottom-right alignment: query i sits at key position i + offset
+    left, right = window if window is not None else (None, None)
+    has_hi = causal or right is not None
+    hi_offset = offset + (0 if causal or right is None else right)
+    has_lo = left is not None
+    lo_offset = offset - left if has_lo else 0
+    return has_lo, lo_offset, has_hi, hi_offset
+
+
+def check_alibi_slopes(alibi_slopes, batch_shape):
+    """ALiBi slopes broadcast to ``batch_shape``, flattened, as float64 (or None)."""
+    if alibi_slopes is None:
+        return None
+    slopes = np.asarray(alibi_slopes)
+    if slopes.dtype.kind not in "fiu" or slopes.dtype == np.bool_:
+        raise TypeError(f"alibi_slopes must be real numbers, got dtype {slopes.dtype}")
+    slopes = slopes.astype(np.float64)
+    if not np.isfinite(slopes).all():
+        raise ValueError("alibi_slopes contains NaN or infinity")
+    try:
+        full = np.broadcast_shapes(slopes.shape, batch_shape)
+    except ValueError:
+        full = None
+    if full != tuple(batch_shape):
+        raise ValueError(
+            f"alibi_slopes of shape {slopes.shape} does not broadcast to the batch "
+            f"axes {tuple(batch_shape)} of the call (one slope per query head: shape "
+            "(heads,), or (batch, heads))"
+        )
+    return np.ascontiguousarray(np.broadcast_to(slopes, batch_shape).reshape(-1))
+
+
 def _check_block(value, name, default, minimum):
     if value is None:
         return default
@@ -199,6 +297,8 @@ def scaled_dot_product_attention(
     block_q=None,
     block_k=None,
     return_lse=False,
+    window=None,
+    alibi_slopes=None,
 ):
     """Fused attention ``softmax(q kᵀ · scale + mask) · v`` on NumPy arrays.
 
@@ -231,7 +331,8 @@ def scaled_dot_product_attention(
         the bottom-right corner, as in FlashAttention 2 (for ``n_q == n_k`` this
         is the usual lower triangle; for ``n_q < n_k`` the queries are the last
         ``n_q`` positions). Key blocks that no query of a block can see are
-        skipped. Combines with ``mask``.
+        skipped. Combines with ``mask``. Only ``bool`` / ``numpy.bool_`` are
+        accepted (a string such as ``"no"`` raises ``TypeError``).
     scale : float, optional
         Multiplier of ``q kᵀ``; defaults to ``1 / sqrt(d_k)``.
     return_weights : bool, default False
@@ -253,14 +354,33 @@ def scaled_dot_product_attention(
         that still gives every thread about 4 tasks) and keys per inner block
         (default 512, lowered for large ``d_k`` so a packed block fits in L2).
         Results agree to rounding for any block sizes, and are bitwise equal
-        for any ``num_threads`` at fixed block sizes.
+        for any ``num_threads`` at fixed block sizes. Passing either selects
+        the tiled kernel (see Notes).
     return_lse : bool, default False
         Also return the row log-sum-exp ``lse = log Σ_j exp(s_ij)`` of the
-        scaled, masked scores, shape ``(..., n_q)`` (``-inf`` for a query that
-        sees no key). It is what
+        scaled, masked scores (window and ALiBi bias included), shape
+        ``(..., n_q)`` (``-inf`` for a query that sees no key). It is what
         :func:`~attnsearch.attention.scaled_dot_product_attention_backward`
         needs to recompute the attention matrix tile by tile; it costs no
-        extra pass.
+        extra pass. Selects the tiled kernel (see Notes).
+    window : int or (int or None, int or None), optional
+        Sliding-window (local) attention, aligned like ``causal``: query ``i``
+        sits at key position ``p_i = i + (n_k - n_q)``. ``(left, right)``: it
+        sees the keys ``p_i - left <= j <= p_i + right`` (``None`` for an
+        unbounded side; both >= 0). ``window=W`` is ``(W - 1, W - 1)``: the
+        keys within distance ``W - 1``; with ``causal=True`` that is the last
+        ``W`` keys up to and including the query's own position, Mistral's
+        ``sliding_window=W`` (and FlashAttention's ``window_size=(W - 1, 0)``).
+        No mask is built: key blocks outside every row's window are skipped,
+        so the cost is proportional to ``n_q * W``. Combines with ``mask``,
+        ``causal`` and ``alibi_slopes``.
+    alibi_slopes : array_like, optional
+        ALiBi (Press et al. 2022) slopes, one per query head: shape
+        ``(heads,)``, or any shape that broadcasts to the batch axes of the
+        call, e.g. ``(batch, heads)``. The scaled score of query ``i`` and key
+        ``j`` gets ``-slope * |j - p_i|`` (FlashAttention's convention; with
+        ``causal=True`` this is ALiBi's ``slope * (j - i)``), computed inside
+        the kernel: no ``n_q x n_k`` bias array. Added after ``mask``.
 
     Returns
     -------
@@ -276,16 +396,28 @@ def scaled_dot_product_attention(
     ------
     TypeError
         Non-floating inputs (integer, complex, object), a mask that is neither
-        boolean nor floating, a bad ``scale``/``num_threads`` type.
+        boolean nor floating, a bad ``scale``/``num_threads``/``window`` type,
+        a ``causal`` that is not a bool, non-real ``alibi_slopes``.
     ValueError
         Fewer than 2 dimensions, mismatched ``d_k`` or ``n_k``, batch axes that
         do not broadcast, NaN/inf with ``check_finite=True``, ``d_k == 0``,
-        unknown backend.
+        unknown backend, ``window < 1`` or a negative side, ``alibi_slopes``
+        that are not finite or do not broadcast to the batch axes.
 
     Notes
     -----
     Empty inputs: ``n_q == 0`` gives an empty output, ``n_k == 0`` gives zeros.
     Non-contiguous, read-only and memory-mapped arrays are read in place.
+
+    **Two kernels.** Up to 16 query rows per batch item (generation: one new
+    token, or a few speculative ones) run the *decode* kernel: the query heads
+    that share a key/value head are processed together, so each key and value
+    row is read from memory once per group, and the key axis is split into
+    chunks across the threads, whose partial results are merged by their
+    log-sum-exp in a fixed order. Longer query blocks, explicit
+    ``block_q``/``block_k`` and ``return_weights=True`` run the tiled
+    (prefill) kernel. Both are bitwise identical for every ``num_threads``;
+    they agree with each other to rounding.
 
     Examples
     --------
@@ -312,6 +444,8 @@ def scaled_dot_product_attention(
         block_q=block_q,
         block_k=block_k,
         return_lse=return_lse,
+        window=window,
+        alibi_slopes=alibi_slopes,
     )
 
 
@@ -329,11 +463,15 @@ def _sdpa(
     backend="auto",
     block_q=None,
     block_k=None,
+    window=None,
+    alibi_slopes=None,
     out=None,
     return_lse=False,
+    path=None,
 ):
     """Body of :func:`scaled_dot_product_attention`; ``out`` (private) receives the
-    result in place (any strides with a unit last axis), as the layers use it."""
+    result in place (any strides with a unit last axis), as the layers use it;
+    ``path`` (private: None, "decode" or "prefill") forces a kernel."""
     backend = check_backend(backend)
     q = _as_float_array(q, "q")
     k = _as_float_array(k, "k")
@@ -352,7 +490,10 @@ def _sdpa(
     n_threads = effective_n_threads(num_threads)
     block_q = _check_block(block_q, "block_q", None, 1)
     block_k = _check_block(block_k, "block_k", None, 1)
-    causal = bool(causal)
+    causal = check_bool(causal, "causal")
+    return_weights = check_bool(return_weights, "return_weights")
+    return_lse = check_bool(return_lse, "return_lse")
+    window = check_window(window)
 
     mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
     q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
@@ -368,10 +509,12 @@ def _sdpa(
             f"mask {mask_batch}"
         ) from None
 
+    slopes = check_alibi_slopes(alibi_slopes, batch_shape)
+
     if check_finite:
-        _check_finite(q, "q")
-        _check_finite(k, "k")
-        _check_finite(v, "v")
+        _check_finite(q, "q", n_threads)
+        _check_finite(k, "k", n_threads)
+        _check_finite(v, "v", n_threads)
 
     if backend == "reference":
         ref_mask = None
@@ -386,6 +529,8 @@ def _sdpa(
             scale=scale,
             return_weights=return_weights,
             return_lse=return_lse,
+            window=window,
+            alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
         )
 
     if out is None:
@@ -415,6 +560,9 @@ def _sdpa(
         n_threads=n_threads,
         block_q=block_q,
         block_k=block_k,
+        window=window,
+        slopes=slopes,
+        path=path,
     )
     results = (out,)
     if return_weights:
@@ -442,13 +590,19 @@ def _attention_into(
     n_threads,
     block_q=None,
     block_k=None,
+    window=None,
+    slopes=None,
+    path=None,
 ):
     """Run the kernel on checked arrays, writing into ``out`` (any strides, unit last).
 
     ``out`` has shape ``batch_shape + (n_q, d_v)``; ``q``/``k``/``v``/``mask``
-    broadcast to ``batch_shape`` (``k``/``v`` possibly grouped-query).
+    broadcast to ``batch_shape`` (``k``/``v`` possibly grouped-query);
+    ``window`` is normalised (``check_window``), ``slopes`` one float64 ALiBi
+    slope per batch item or None; ``path`` forces "decode" or "prefill".
     ``lse`` (optional, C-contiguous ``batch_shape + (n_q,)``) receives the row
-    log-sum-exp.
+    log-sum-exp; it is written by the tiled kernel only, so it selects that
+    kernel (as ``weights`` does).
     """
     dtype = out.dtype
     n_q, d_k = q.shape[-2:]
@@ -466,6 +620,33 @@ def _attention_into(
     v = _kernel_ready(v, dtype)
     if out.strides[-1] != dtype.itemsize and d_v > 1:
         raise ValueError("internal: out must have a unit last-axis stride")
+    bounds = visible_bounds(n_q, n_k, causal, window)
+    if path is None:
+        decode = _decode_path.use_decode(
+            n_q, weights is not None or lse is not None, block_q, block_k
+        )
+    else:
+        decode = path == "decode"
+        if decode and (weights is not None or lse is not None):
+            raise ValueError(
+                "internal: the decode kernel returns neither weights nor lse"
+            )
+    if decode:
+        return _decode_into(
+            q,
+            k,
+            v,
+            out,
+            mask,
+            mask_kind,
+            batch_shape,
+            k_group,
+            v_group,
+            scale,
+            bounds,
+            slopes,
+            n_threads,
+        )
     if block_k is None:
         panel = kernel_constants()[
             "panel_float32" if dtype == np.float32 else "panel_float64"
@@ -529,13 +710,69 @@ def _attention_into(
         mask_ld_row,
         mask_ld_col,
         scale,
-        causal,
+        bounds[2],
         block_q,
         block_k,
         n_threads,
         lse,
+        hi_offset=bounds[3],
+        has_lo=bounds[0],
+        lo_offset=bounds[1],
+        slopes=slopes,
+        alibi_offset=n_k - n_q,
     )
     return out
+
+
+def _row_stride(arr):
+    return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
+
+
+def _decode_into(
+    q,
+    k,
+    v,
+    out,
+    mask,
+    mask_kind,
+    batch_shape,
+    k_group,
+    v_group,
+    scale,
+    bounds,
+    slopes,
+    n_threads,
+):
+    """The decode kernel on kernel-ready arrays (see ``_decode_path``)."""
+    n_batch_axes = len(batch_shape)
+    q_off = _batch_offsets(batch_shape, q, q.ndim - 2)
+    k_off = _batch_offsets(batch_shape, k, k.ndim - 2, k_group)
+    v_off = _batch_offsets(batch_shape, v, v.ndim - 2, v_group)
+    o_off = _batch_offsets(batch_shape, out, n_batch_axes)
+    if mask is not None:
+        m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
+        strides = _element_strides(mask)
+        mask_strides = (
+            strides[-2] if mask.shape[-2] > 1 else 0,
+            strides[-1] if mask.shape[-1] > 1 else 0,
+        )
+    else:
+        m_off, mask_strides = np.zeros_like(q_off), (0, 0)
+    return _decode_path.decode_into(
+        q,
+        k,
+        v,
+        out,
+        mask=mask,
+        mask_kind=mask_kind,
+        offsets=(q_off, k_off, v_off, o_off, m_off),
+        row_strides=(_row_stride(q), _row_stride(k), _row_stride(v), _row_stride(out)),
+        mask_strides=mask_strides,
+        scale=scale,
+        bounds=bounds,
+        slopes=slopes,
+        n_threads=n_threads,
+    )
 
 
 def split_heads(x, n_heads):

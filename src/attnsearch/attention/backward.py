@@ -30,6 +30,10 @@ from .attention import (
     _gqa_group,
     _kernel_ready,
     _prepare_mask,
+    check_alibi_slopes,
+    check_bool,
+    check_window,
+    visible_bounds,
 )
 
 __all__ = ["scaled_dot_product_attention_backward"]
@@ -67,6 +71,8 @@ def scaled_dot_product_attention_backward(
     backend="auto",
     block_q=None,
     block_k=None,
+    window=None,
+    alibi_slopes=None,
 ):
     """Gradients of scaled dot-product attention: ``(dq, dk, dv)`` from ``grad_out``.
 
@@ -87,8 +93,9 @@ def scaled_dot_product_attention_backward(
         The forward pass's output.
     lse : array_like, shape (..., n_q)
         The forward pass's row log-sum-exp (``return_lse=True``).
-    mask, causal, scale :
-        Exactly as given to the forward pass.
+    mask, causal, scale, window, alibi_slopes :
+        Exactly as given to the forward pass (sliding window and ALiBi slopes
+        included: they change the attention matrix that is differentiated).
     check_finite : bool, default True
         Raise ``ValueError`` for NaN/inf in ``grad_out``, ``q``, ``k``, ``v``,
         ``out`` and for NaN/+inf in ``lse`` (``-inf`` marks a query that sees
@@ -116,11 +123,15 @@ def scaled_dot_product_attention_backward(
     Raises
     ------
     TypeError
-        Non-floating arrays, ``lse`` missing (None), bad ``scale`` type.
+        Non-floating arrays, ``lse`` missing (None), bad ``scale`` or
+        ``window`` type, a ``causal`` that is not a bool, non-real
+        ``alibi_slopes``.
     ValueError
         Shapes that do not match the forward pass (``out``/``grad_out`` not
         ``(..., n_q, d_v)`` of the broadcast batch, ``lse`` not
-        ``(..., n_q)``), NaN/inf with ``check_finite=True``.
+        ``(..., n_q)``), NaN/inf with ``check_finite=True``, ``window < 1``
+        or a negative side, ``alibi_slopes`` that are not finite or do not
+        broadcast to the batch axes.
 
     Notes
     -----
@@ -128,6 +139,12 @@ def scaled_dot_product_attention_backward(
     batch items and query heads that read it) and sums, in a fixed order,
     over its items, key blocks and query blocks; no sum is split between
     threads. So the result does not depend on ``num_threads``, bit for bit.
+
+    **Windows.** Key blocks and query blocks that no window connects are
+    skipped, and each tile computes only the keys some of its queries see, so
+    a window of ``W`` keys costs ``~n_q · (W + block_q)`` per head: the
+    backward of windowed attention is proportional to ``n · W``, like its
+    forward.
 
     Examples
     --------
@@ -157,6 +174,8 @@ def scaled_dot_product_attention_backward(
         backend=backend,
         block_q=block_q,
         block_k=block_k,
+        window=window,
+        alibi_slopes=alibi_slopes,
     )
 
 
@@ -176,6 +195,8 @@ def _sdpa_backward(
     backend="auto",
     block_q=None,
     block_k=None,
+    window=None,
+    alibi_slopes=None,
     grads_out=None,
 ):
     """Body of :func:`scaled_dot_product_attention_backward`. ``grads_out``
@@ -211,7 +232,8 @@ def _sdpa_backward(
     n_threads = effective_n_threads(num_threads)
     block_q = _check_block(block_q, "block_q", DEFAULT_BLOCK_Q, 1)
     block_k = _check_block(block_k, "block_k", DEFAULT_BLOCK_K, 1)
-    causal = bool(causal)
+    causal = check_bool(causal, "causal")
+    window = check_window(window)
 
     mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
     q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
@@ -241,6 +263,8 @@ def _sdpa_backward(
             f"lse must have shape {batch_shape + (n_q,)} (the batch axes and n_q of "
             f"out), got {lse.shape}"
         )
+    slopes = check_alibi_slopes(alibi_slopes, batch_shape)
+    bounds = visible_bounds(n_q, n_k, causal, window)
     if check_finite:
         for arr, name in ((grad_out, "grad_out"), (q, "q"), (k, "k"), (v, "v")):
             _check_finite(arr, name)
@@ -265,6 +289,8 @@ def _sdpa_backward(
             mask=ref_mask,
             causal=causal,
             scale=scale,
+            window=window,
+            alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
         )
 
     if grads_out is not None:
@@ -281,7 +307,8 @@ def _sdpa_backward(
             batch_shape,
             (k_group, v_group),
             scale,
-            causal,
+            bounds,
+            slopes,
             block_q,
             block_k,
             n_threads,
@@ -366,10 +393,11 @@ def _sdpa_backward(
         mask_ld_row,
         mask_ld_col,
         scale,
-        causal,
+        bounds[2],
         block_q,
         block_k,
         n_threads,
+        **_bound_args(bounds, slopes, n_q, n_k),
     )
     dq = dq_full
     if dq.shape != q.shape:  # q was broadcast over batch axes: sum its gradients
@@ -380,6 +408,17 @@ def _sdpa_backward(
         dk = _reference.reduce_kv_heads(dk_full, len(batch_shape) + 2, k.shape)
         dv = _reference.reduce_kv_heads(dv_full, len(batch_shape) + 2, v.shape)
     return dq, dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+def _bound_args(bounds, slopes, n_q, n_k):
+    """The kernel's keyword arguments for the visible-key bounds and ALiBi."""
+    return dict(
+        hi_offset=bounds[3],
+        has_lo=bounds[0],
+        lo_offset=bounds[1],
+        slopes=slopes,
+        alibi_offset=n_k - n_q,
+    )
 
 
 def _mask_geometry(mask, batch_shape):
@@ -407,12 +446,14 @@ def _backward_into(
     batch_shape,
     groups,
     scale,
-    causal,
+    bounds,
+    slopes,
     block_q,
     block_k,
     n_threads,
 ):
-    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
+    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays;
+    ``bounds`` are ``visible_bounds(...)``, ``slopes`` one ALiBi slope per item."""
     dq, dk, dv = grads_out
     dtype = dq.dtype
     k_batch = k.shape[:-2]
@@ -480,9 +521,10 @@ def _backward_into(
         mask_ld_row,
         mask_ld_col,
         scale,
-        causal,
+        bounds[2],
         block_q,
         block_k,
         n_threads,
+        **_bound_args(bounds, slopes, n_q, n_k),
     )
     return grads_out

@@ -1,27 +1,46 @@
 """Attention layers on top of the fused kernel: one head and multi-head attention.
 
-Both layers compute the projections with NumPy's BLAS and hand strided views
-of them to the kernel, so the head split and merge cost no copies: the
-projection ``x @ W`` of shape ``(B, n, H * d_head)`` *is* the ``(B, n, H, d_head)``
-layout, the kernel reads its ``(B, H, n, d_head)`` transposed view in place and
-writes its output straight into the ``(B, n, H, d_head)`` layout that the output
-projection reads as ``(B, n, d_model)``.
+Both layers compute the projections with SciPy's BLAS (``_kernels.linear_forward``)
+and hand strided views of them to the kernel, so the head split and merge cost
+no copies: the projection ``x @ W`` of shape ``(B, n, H * d_head)`` *is* the
+``(B, n, H, d_head)`` layout, the kernel reads its ``(B, H, n, d_head)``
+transposed view in place and writes its output straight into the
+``(B, n, H, d_head)`` layout that the output projection reads as
+``(B, n, d_model)``. ``MultiHeadAttention`` also decodes incrementally against a
+:class:`~attnsearch.attention.KVCache` (``mha(x_new, cache=cache)``).
+
+Training: ``layer(x, keep_for_backward=True)`` keeps the projections, the
+heads' output and the row log-sum-exp; ``layer.backward(grad_out)`` runs the
+fused attention backward (``backward.py``) and the projections' gradient GEMMs,
+adds the weight gradients to ``layer.grads`` and returns the input gradients.
+A forward with a ``cache`` cannot be kept for backward (training runs whole
+sequences; a cache is for generation).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import numbers
 
 import numpy as np
 
 from .._threading import blas_limited_to_one_thread, effective_n_threads
 from ._backward import linear_grad_input, linear_grad_weight
-from ._kernels import linear_forward
-from .attention import _sdpa, scaled_dot_product_attention, split_heads
+from ._kernels import LINEAR_GEMV_MAX_ROWS, linear_forward
+from .attention import (
+    _sdpa,
+    check_alibi_slopes,
+    check_bool,
+    check_window,
+    scaled_dot_product_attention,
+    split_heads,
+)
 from .backward import _sdpa_backward
+from .cache import KVCache
 from .torch_weights import arrays_of, multihead_parameters
 
-__all__ = ["AttentionHead", "MultiHeadAttention"]
+__all__ = ["AttentionHead", "MultiHeadAttention", "alibi_slopes"]
 
 
 def _check_dim(value, name, allow_none=False):
@@ -46,17 +65,34 @@ def _xavier_uniform(rng, fan_in, fan_out, dtype):
 
 
 def _linear(x, w, b, n_threads):
-    """``x @ w + b`` over the last axis, one SciPy-BLAS call per OpenMP thread.
+    """``x @ w + b`` over the last axis: single-threaded SciPy-BLAS calls on a
+    fixed grid of tiles spread over the OpenMP threads (bitwise identical for
+    every thread count).
 
     The caller holds ``blas_limited_to_one_thread()``: NumPy's own threaded
     matmul would leave its BLAS workers spinning for ~0.1 s, which halves the
     speed of the attention kernel that runs right after it on the same cores.
     """
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(
+            f"internal: input of width {x.shape[-1]} for a projection of "
+            f"{w.shape[0]} inputs"
+        )
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     w = np.ascontiguousarray(w)  # no copy: layer weights are stored C-contiguous
     out = np.empty((rows.shape[0], w.shape[1]), dtype=w.dtype)
     linear_forward(rows, w, b, out, n_threads)
     return out.reshape(x.shape[:-1] + (w.shape[1],))
+
+
+def _blas_limit(*n_rows):
+    """``blas_limited_to_one_thread()`` when a projection of this many rows runs a
+    BLAS gemm; a no-op for decode-sized inputs, which never call BLAS (their
+    projections stream the weights in our own kernel): entering and leaving the
+    limit costs ~20 µs and, on leaving, wakes OpenBLAS's worker threads."""
+    if max(n_rows) > LINEAR_GEMV_MAX_ROWS:
+        return blas_limited_to_one_thread()
+    return contextlib.nullcontext()
 
 
 def _check_input(x, name, d_features, dtype):
@@ -94,10 +130,30 @@ class _Parameters:
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinity")
         self._params[name] = arr
+        self._parameters_changed()
+
+    def _parameters_changed(self):
+        # Stored weights are read-only: the getters hand out views of them that
+        # cannot be made writeable, so a write such as `layer.W_K[:] = 0` fails
+        # instead of bypassing validation and the derived (stacked) weights.
+        for arr in self._params.values():
+            arr.flags.writeable = False
         self._on_parameters_changed()
 
     def _on_parameters_changed(self):
         pass
+
+    @contextlib.contextmanager
+    def _editing_parameters(self):
+        """The stored arrays, writeable for in-place updates (the optimisers);
+        on exit they are read-only again and derived weights (MHA's stacked
+        ``[W_Q | W_K | W_V]``) are rebuilt, even when the update raised."""
+        for arr in self._params.values():
+            arr.flags.writeable = True  # the layer owns them: always allowed
+        try:
+            yield self._params
+        finally:
+            self._parameters_changed()
 
     def parameters(self):
         """Return a dict of copies of every weight and bias array, by name."""
@@ -169,7 +225,9 @@ class _Parameters:
 
 def _parameter(name, doc):
     def getter(self):
-        return self._params.get(name)
+        arr = self._params.get(name)
+        # A read-only view: assign to the attribute to change a weight.
+        return None if arr is None else arr.view()
 
     def setter(self, value):
         if name not in self._shapes:
@@ -206,7 +264,8 @@ class AttentionHead(_Parameters):
     W_Q, W_K : ndarray, shape (d_model, d_k)
     W_V : ndarray, shape (d_model, d_v)
     b_Q, b_K, b_V : ndarray or None
-        Settable; assignments are shape-checked and copied.
+        Read-only views; assign to the attribute to change one (assignments
+        are shape-checked and copied).
 
     Examples
     --------
@@ -245,6 +304,7 @@ class AttentionHead(_Parameters):
                 self._params[name] = _xavier_uniform(rng, *shape, self._dtype)
             else:
                 self._params[name] = np.zeros(shape, self._dtype)
+        self._parameters_changed()
 
     def __repr__(self):
         return (
@@ -298,7 +358,8 @@ class AttentionHead(_Parameters):
         ndarray, shape (..., n, d_v)
         """
         n_threads = effective_n_threads(num_threads)
-        if keep_for_backward:
+        causal = check_bool(causal, "causal")
+        if check_bool(keep_for_backward, "keep_for_backward"):
             return self._forward_keep(x, context, mask, causal, n_threads)
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
@@ -420,6 +481,7 @@ class AttentionHead(_Parameters):
         """Return the attention matrix ``A`` of shape (..., n, m); rows sum to 1
         (or are all zero for a query that sees no key)."""
         n_threads = effective_n_threads(num_threads)
+        causal = check_bool(causal, "causal")
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
             return scaled_dot_product_attention(
@@ -432,6 +494,33 @@ class AttentionHead(_Parameters):
                 num_threads=n_threads,
                 return_weights=True,
             )[1]
+
+
+def alibi_slopes(n_heads):
+    """The ALiBi slopes of Press et al. (2022) for ``n_heads`` heads, float64.
+
+    A geometric sequence starting at ``2**(-8 / n)`` with that ratio for a
+    power of two ``n``; otherwise the slopes of the closest smaller power of
+    two followed by every other slope of the next one (the authors' code).
+    Pass them as ``alibi_slopes=`` to :class:`MultiHeadAttention` or to
+    :func:`scaled_dot_product_attention`.
+
+    Examples
+    --------
+    >>> alibi_slopes(8)[:3]
+    array([0.5  , 0.25 , 0.125])
+    """
+    n = _check_dim(n_heads, "n_heads")
+
+    def power_of_two(m):
+        start = 2.0 ** (-(2.0 ** -(math.log2(m) - 3)))
+        return [start * start**i for i in range(m)]
+
+    if math.log2(n).is_integer():
+        return np.array(power_of_two(n))
+    closest = 2 ** math.floor(math.log2(n))
+    extra = alibi_slopes(2 * closest)[0::2][: n - closest]
+    return np.concatenate([power_of_two(closest), extra])
 
 
 class MultiHeadAttention(_Parameters):
@@ -447,7 +536,12 @@ class MultiHeadAttention(_Parameters):
     d_model : int
         Model width (queries and output).
     n_heads : int
-        Number of heads; must divide ``d_model``.
+        Number of (query) heads; must divide ``d_model``.
+    n_kv_heads : int, optional
+        Key/value heads for grouped-query attention (Llama-style): ``W_K`` and
+        ``W_V`` have ``n_kv_heads · d_head`` columns and key/value head ``h``
+        serves query heads ``h·g … h·g + g − 1`` (``g = n_heads / n_kv_heads``).
+        Defaults to ``n_heads``; 1 is multi-query attention.
     d_kv : int, optional
         Features of the key/value inputs (PyTorch's ``kdim``/``vdim``);
         defaults to ``d_model``.
@@ -456,13 +550,22 @@ class MultiHeadAttention(_Parameters):
     dtype : {np.float32, np.float64}
     seed : None, int or np.random.SeedSequence
         Xavier-uniform weights, zero biases, reproducible from the seed.
+    window : int or (int or None, int or None), optional
+        Sliding-window attention on every call (see
+        :func:`scaled_dot_product_attention`); with ``causal`` (and always with
+        a cache) ``window=W`` sees the last ``W`` positions, as Mistral.
+    alibi_slopes : array_like of shape (n_heads,), optional
+        ALiBi slopes applied on every call (e.g. :func:`alibi_slopes`).
 
     Attributes
     ----------
-    W_Q : (d_model, d_model); W_K, W_V : (d_kv, d_model); W_O : (d_model, d_model)
-    b_Q, b_K, b_V, b_O : (d_model,) or None
-        Settable (shape-checked copies). The layer computes ``x @ W + b``;
-        PyTorch stores the transposes (see :meth:`from_torch_state_dict`).
+    W_Q : (d_model, d_model); W_K, W_V : (d_kv, n_kv_heads · d_head);
+    W_O : (d_model, d_model)
+    b_Q, b_O : (d_model,) or None; b_K, b_V : (n_kv_heads · d_head,) or None
+        Read-only views; assign to the attribute to change a weight
+        (assignments are shape-checked copies). The layer computes
+        ``x @ W + b``; PyTorch stores the transposes (see
+        :meth:`from_torch_state_dict`).
 
     Notes
     -----
@@ -471,6 +574,10 @@ class MultiHeadAttention(_Parameters):
     ``nn.MultiheadAttention``: True marks a **padding** key to ignore.
     (``nn.MultiheadAttention``'s own boolean ``attn_mask`` is the opposite.)
 
+    Outputs are bitwise identical for every ``num_threads``: the projections
+    run single-threaded BLAS calls on a grid of tiles fixed by the shapes, and
+    both attention kernels are thread-count invariant.
+
     Examples
     --------
     >>> import numpy as np
@@ -478,11 +585,20 @@ class MultiHeadAttention(_Parameters):
     >>> x = np.random.default_rng(1).standard_normal((2, 50, 64)).astype(np.float32)
     >>> mha(x, causal=True).shape
     (2, 50, 64)
+
+    Grouped-query attention and token-by-token generation with a cache:
+
+    >>> gqa = MultiHeadAttention(64, 8, n_kv_heads=2, seed=0)
+    >>> cache = gqa.new_cache(batch=2, capacity=64)
+    >>> prompt = gqa(x[:, :10], cache=cache)           # prefill: 10 positions
+    >>> step = gqa(x[:, 10:11], cache=cache)           # one new token
+    >>> np.allclose(step, gqa(x[:, :11], causal=True)[:, 10:], atol=1e-5)
+    True
     """
 
     W_Q = _parameter("W_Q", "Query projection, (d_model, d_model).")
-    W_K = _parameter("W_K", "Key projection, (d_kv, d_model).")
-    W_V = _parameter("W_V", "Value projection, (d_kv, d_model).")
+    W_K = _parameter("W_K", "Key projection, (d_kv, n_kv_heads * d_head).")
+    W_V = _parameter("W_V", "Value projection, (d_kv, n_kv_heads * d_head).")
     W_O = _parameter("W_O", "Output projection, (d_model, d_model).")
     b_Q = _parameter("b_Q", "Query bias or None.")
     b_K = _parameter("b_K", "Key bias or None.")
@@ -490,7 +606,17 @@ class MultiHeadAttention(_Parameters):
     b_O = _parameter("b_O", "Output bias or None.")
 
     def __init__(
-        self, d_model, n_heads, *, d_kv=None, bias=True, dtype=np.float32, seed=None
+        self,
+        d_model,
+        n_heads,
+        *,
+        n_kv_heads=None,
+        d_kv=None,
+        bias=True,
+        dtype=np.float32,
+        seed=None,
+        window=None,
+        alibi_slopes=None,
     ):
         self.d_model = _check_dim(d_model, "d_model")
         self.n_heads = _check_dim(n_heads, "n_heads")
@@ -499,15 +625,27 @@ class MultiHeadAttention(_Parameters):
                 f"n_heads={self.n_heads} must divide d_model={self.d_model}"
             )
         self.d_head = self.d_model // self.n_heads
+        self.n_kv_heads = (
+            _check_dim(n_kv_heads, "n_kv_heads", allow_none=True) or self.n_heads
+        )
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(
+                f"n_kv_heads={self.n_kv_heads} must divide n_heads={self.n_heads}"
+            )
         self.d_kv = _check_dim(d_kv, "d_kv", allow_none=True) or self.d_model
-        self.bias = bool(bias)
-        d, e = self.d_model, self.d_kv
-        shapes = {"W_Q": (d, d), "W_K": (e, d), "W_V": (e, d), "W_O": (d, d)}
+        self.bias = check_bool(bias, "bias")
+        self.window = check_window(window)
+        self._alibi = None
+        if alibi_slopes is not None:
+            self._alibi = check_alibi_slopes(alibi_slopes, (self.n_heads,))
+            self._alibi.flags.writeable = False
+        d, e, w = self.d_model, self.d_kv, self.kv_width
+        shapes = {"W_Q": (d, d), "W_K": (e, w), "W_V": (e, w), "W_O": (d, d)}
         if self.bias:
-            shapes.update(b_Q=(d,), b_K=(d,), b_V=(d,), b_O=(d,))
+            shapes.update(b_Q=(d,), b_K=(w,), b_V=(w,), b_O=(d,))
         self._init_parameters(shapes, _check_layer_dtype(dtype))
         rng = np.random.default_rng(seed)
-        if self.d_kv == self.d_model:
+        if e == d and w == d:
             # As torch: one Xavier draw over the stacked (3d, d) in-projection.
             stacked = _xavier_uniform(rng, d, 3 * d, self._dtype)
             self._params.update(
@@ -518,19 +656,36 @@ class MultiHeadAttention(_Parameters):
         else:
             self._params.update(
                 W_Q=_xavier_uniform(rng, d, d, self._dtype),
-                W_K=_xavier_uniform(rng, e, d, self._dtype),
-                W_V=_xavier_uniform(rng, e, d, self._dtype),
+                W_K=_xavier_uniform(rng, e, w, self._dtype),
+                W_V=_xavier_uniform(rng, e, w, self._dtype),
             )
         self._params["W_O"] = _xavier_uniform(rng, d, d, self._dtype)
         for name in ("b_Q", "b_K", "b_V", "b_O"):
             if name in shapes:
                 self._params[name] = np.zeros(shapes[name], self._dtype)
-        self._on_parameters_changed()
+        self._parameters_changed()
+
+    @property
+    def kv_width(self):
+        """Columns of ``W_K``/``W_V``: ``n_kv_heads * d_head``."""
+        return self.n_kv_heads * self.d_head
+
+    @property
+    def alibi_slopes(self):
+        """The ALiBi slopes (read-only, float64) or None."""
+        return self._alibi
 
     def __repr__(self):
+        extra = ""
+        if self.n_kv_heads != self.n_heads:
+            extra += f", n_kv_heads={self.n_kv_heads}"
+        if self.window is not None:
+            extra += f", window={self.window}"
+        if self._alibi is not None:
+            extra += ", alibi_slopes=..."
         return (
-            f"MultiHeadAttention(d_model={self.d_model}, n_heads={self.n_heads}, "
-            f"d_kv={self.d_kv}, bias={self.bias}, dtype={self._dtype.name})"
+            f"MultiHeadAttention(d_model={self.d_model}, n_heads={self.n_heads}"
+            f"{extra}, d_kv={self.d_kv}, bias={self.bias}, dtype={self._dtype.name})"
         )
 
     def _on_parameters_changed(self):
@@ -546,24 +701,58 @@ class MultiHeadAttention(_Parameters):
         else:
             self._w_qkv = self._b_qkv = None
 
+    def new_cache(self, batch, capacity, *, ring=False):
+        """A :class:`KVCache` that fits this layer (heads, widths, dtype).
+
+        Parameters
+        ----------
+        batch : int
+        capacity : int
+            Positions to hold. With ``ring=True`` (needs a ``window``) the cache
+            keeps only the last ``capacity`` positions; it must exceed the
+            window's left side, and calls append at most
+            ``capacity - left`` positions at a time (longer inputs are split).
+        ring : bool, default False
+        """
+        return KVCache(
+            batch,
+            self.n_kv_heads,
+            capacity,
+            self.d_head,
+            dtype=self._dtype,
+            ring=ring,
+        )
+
     # -- PyTorch interop ---------------------------------------------------
 
     @classmethod
-    def from_torch_state_dict(cls, state_dict, n_heads, *, dtype=None):
-        """Build a layer that computes what a ``torch.nn.MultiheadAttention`` computes.
+    def from_torch_state_dict(
+        cls, state_dict, n_heads, *, n_kv_heads=None, dtype=None, **kwargs
+    ):
+        """Build a layer that computes what a PyTorch attention module computes.
 
         Parameters
         ----------
         state_dict : mapping
-            ``module.state_dict()`` of an ``nn.MultiheadAttention`` (tensors or
-            arrays; torch itself is not imported): ``in_proj_weight`` (or
+            Tensors or arrays (torch itself is not imported), either of
+            ``torch.nn.MultiheadAttention``: ``in_proj_weight`` (or
             ``q_proj_weight``, ``k_proj_weight``, ``v_proj_weight`` when
             ``kdim``/``vdim`` differ), optional ``in_proj_bias``,
-            ``out_proj.weight`` and optional ``out_proj.bias``.
+            ``out_proj.weight`` and optional ``out_proj.bias``; or of separate
+            ``nn.Linear`` projections as in Llama, Mistral or Qwen2 attention
+            (``module.self_attn.state_dict()`` of a Hugging Face model):
+            ``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``,
+            ``o_proj.weight`` (or ``out_proj.weight``) and optional
+            ``*.bias``. This second form also loads grouped-query layers: the
+            key/value projections then have ``n_kv_heads · d_head`` rows.
         n_heads : int
-            The module's ``num_heads``.
+            Query heads (``num_heads`` / ``num_attention_heads``).
+        n_kv_heads : int, optional
+            Key/value heads; inferred from the key projection's rows.
         dtype : optional
             Defaults to the dtype of the weights (float32 or float64).
+        **kwargs
+            ``window``, ``alibi_slopes``: passed to the constructor.
 
         Returns
         -------
@@ -573,37 +762,96 @@ class MultiHeadAttention(_Parameters):
         -----
         The module must use ``batch_first=True`` semantics when comparing
         outputs (this layer always takes ``(batch, seq, feature)``) and must
-        not use ``add_bias_kv`` or ``add_zero_attn``.
+        not use ``add_bias_kv`` or ``add_zero_attn``. Rotary position
+        embeddings (RoPE) are not part of this layer: a Llama attention block
+        rotates q and k before attention, which this layer does not do.
+        A separate-projection state dict with a bias on some projections only
+        (Qwen2: q, k, v) loads into a ``bias=True`` layer with zeros for the
+        missing ones.
         """
         weights = arrays_of(state_dict)
-        d_model = weights["out_proj.weight"].shape[0]
-        if "in_proj_weight" in weights:
-            d_kv = d_model
-        else:
-            d_kv = weights["k_proj_weight"].shape[1]
+        n_heads = _check_dim(n_heads, "n_heads")
+        d_model = weights["W_O"].shape[1]
+        d_kv, kv_width = weights["W_K"].shape
+        if n_kv_heads is None and d_model % n_heads == 0:
+            d_head = d_model // n_heads
+            if kv_width % d_head == 0 and kv_width // d_head >= 1:
+                n_kv_heads = kv_width // d_head
         if dtype is None:
-            dtype = weights["out_proj.weight"].dtype
+            dtype = weights["W_O"].dtype
             if dtype not in (np.float32, np.float64):
                 dtype = np.float32
+        has_bias = any(name.startswith("b_") for name in weights)
         layer = cls(
-            d_model, n_heads, d_kv=d_kv, bias="in_proj_bias" in weights, dtype=dtype
+            d_model,
+            n_heads,
+            n_kv_heads=n_kv_heads,
+            d_kv=d_kv,
+            bias=has_bias,
+            dtype=dtype,
+            **kwargs,
         )
         layer.load_torch_state_dict(state_dict)
         return layer
 
     def load_torch_state_dict(self, state_dict):
-        """Load the weights of a ``torch.nn.MultiheadAttention`` state dict (in place).
+        """Load the weights of a PyTorch state dict (in place).
 
-        See :meth:`from_torch_state_dict` for the keys. Raises ``KeyError``
-        for missing keys and ``ValueError`` for shapes that do not fit.
+        See :meth:`from_torch_state_dict` for the accepted keys. Raises
+        ``KeyError`` for missing keys and ``ValueError`` for shapes that do not
+        fit or non-finite values; nothing changes unless every entry is valid.
         """
         new = multihead_parameters(state_dict, self._shapes, self._dtype)
         # Every entry is valid: only now does the layer change.
         self._params.update(new)
-        self._on_parameters_changed()
+        self._parameters_changed()
         return self
 
     # -- forward -----------------------------------------------------------
+
+    def _project_qkv(self, query, key, value, self_attention, n_threads):
+        p = self._params
+        d, w = self.d_model, self.kv_width
+        if self_attention and self._w_qkv is not None:
+            qkv = _linear(query, self._w_qkv, self._b_qkv, n_threads)
+            return qkv[..., :d], qkv[..., d : d + w], qkv[..., d + w :]
+        return (
+            _linear(query, p["W_Q"], p.get("b_Q"), n_threads),
+            _linear(key, p["W_K"], p.get("b_K"), n_threads),
+            _linear(value, p["W_V"], p.get("b_V"), n_threads),
+        )
+
+    def _attend(
+        self, q, k_heads, v_heads, mask, causal, need_weights, n_threads, need_lse=False
+    ):
+        """Attention of projected queries ``q`` (B, n_q, d_model) on head-split
+        keys and values; returns the merged heads (B, n_q, d_model), the weights
+        (or None) and the heads' row log-sum-exp (B, n_heads, n_q) (or None;
+        ``need_lse`` selects the tiled kernel, which writes it)."""
+        h, d = self.n_heads, self.d_model
+        n_batch, n_q, _ = q.shape
+        # The kernel writes each head straight into the (B, n_q, H, d_head) layout.
+        merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
+        results = _sdpa(
+            split_heads(q, h),
+            k_heads,
+            v_heads,
+            out=split_heads(merged, h),
+            mask=mask,
+            causal=causal,
+            check_finite=False,
+            num_threads=n_threads,
+            window=self.window,
+            alibi_slopes=self._alibi,
+            return_weights=need_weights,
+            return_lse=need_lse,
+        )
+        if not (need_weights or need_lse):
+            return merged, None, None
+        rest = list(results[1:])
+        weights = rest.pop(0) if need_weights else None
+        lse = rest.pop(0) if need_lse else None
+        return merged, weights, lse
 
     def _forward(
         self,
@@ -617,59 +865,24 @@ class MultiHeadAttention(_Parameters):
         n_threads,
         saved=None,
     ):
+        """Projections, attention and output projection of whole sequences;
+        with ``saved`` (a dict: keep_for_backward) it also stores the
+        projections, the merged heads and their row log-sum-exp in it."""
         p = self._params
-        h, d = self.n_heads, self.d_model
-        n_batch, n_q, _ = query.shape
-        if self_attention and self._w_qkv is not None:
-            qkv = _linear(query, self._w_qkv, self._b_qkv, n_threads)
-            q, k, v = qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :]
-        else:
-            q = _linear(query, p["W_Q"], p.get("b_Q"), n_threads)
-            k = _linear(key, p["W_K"], p.get("b_K"), n_threads)
-            v = _linear(value, p["W_V"], p.get("b_V"), n_threads)
-        q_heads, k_heads, v_heads = (split_heads(t, h) for t in (q, k, v))
-        weights = lse = None
-        if saved is not None:  # keep_for_backward: the row log-sum-exp as well
-            merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
-            out_heads, *rest = _sdpa(
-                q_heads,
-                k_heads,
-                v_heads,
-                mask=mask,
-                causal=causal,
-                check_finite=False,
-                num_threads=n_threads,
-                return_weights=need_weights,
-                return_lse=True,
-                out=split_heads(merged, h),
-            )
-            weights, lse = rest if need_weights else (None, rest[0])
+        q, k, v = self._project_qkv(query, key, value, self_attention, n_threads)
+        kv = self.n_kv_heads
+        merged, weights, lse = self._attend(
+            q,
+            split_heads(k, kv),
+            split_heads(v, kv),
+            mask,
+            causal,
+            need_weights,
+            n_threads,
+            need_lse=saved is not None,
+        )
+        if saved is not None:
             saved.update(q=q, k=k, v=v, merged=merged, lse=lse)
-        elif need_weights:
-            out_heads, weights = _sdpa(
-                q_heads,
-                k_heads,
-                v_heads,
-                mask=mask,
-                causal=causal,
-                check_finite=False,
-                num_threads=n_threads,
-                return_weights=True,
-            )
-            merged = np.swapaxes(out_heads, 1, 2).reshape(n_batch, n_q, d)
-        else:
-            # The kernel writes each head straight into the (B, n_q, H, d_head) layout.
-            merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
-            _sdpa(
-                q_heads,
-                k_heads,
-                v_heads,
-                mask=mask,
-                causal=causal,
-                check_finite=False,
-                num_threads=n_threads,
-                out=split_heads(merged, h),
-            )
         return _linear(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
     def _forward_in_slices(
@@ -707,6 +920,83 @@ class MultiHeadAttention(_Parameters):
             bar.close()
         return (np.concatenate(outs), np.concatenate(weights) if need_weights else None)
 
+    def _check_cache(self, cache, n_batch):
+        if not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
+        expected = (n_batch, self.n_kv_heads, self.d_head, self.d_head)
+        got = (cache.batch, cache.n_kv_heads, cache.d_head, cache.d_v)
+        if got != expected:
+            raise ValueError(
+                "cache does not fit this layer and input: (batch, n_kv_heads, "
+                f"d_head, d_v) = {got}, expected {expected} (use layer.new_cache)"
+            )
+        if cache.dtype != self._dtype:
+            raise TypeError(
+                f"cache holds {cache.dtype} but the layer computes in {self._dtype}"
+            )
+
+    def _cache_piece(self, cache, n_new):
+        """Positions one append may add so that every query still finds its
+        window in the cache (all of them for a plain cache)."""
+        if not cache.ring:
+            if cache.position + n_new > cache.capacity:
+                raise ValueError(
+                    f"KVCache overflow: it holds {cache.position} of "
+                    f"{cache.capacity} positions and cannot take {n_new} more"
+                )
+            return n_new
+        left = None if self.window is None else self.window[0]
+        if left is None:
+            if cache.position + n_new > cache.capacity:
+                raise ValueError(
+                    "a ring KVCache drops old positions, which this layer (no "
+                    "window, or a window unbounded on the left) still attends to: "
+                    "give the layer window=... or use a plain cache"
+                )
+            return n_new
+        piece = cache.capacity - left
+        if piece < 1:
+            raise ValueError(
+                f"the ring KVCache holds {cache.capacity} positions but the window "
+                f"reaches {left} positions back: it needs a capacity of at least "
+                f"{left + 1}"
+            )
+        return piece
+
+    def _forward_cached(self, query, cache, mask, need_weights, n_threads):
+        """Project the new tokens, append their keys/values, attend causally."""
+        p = self._params
+        n_new = query.shape[1]
+        if self._w_qkv is None:
+            raise ValueError(
+                "a cache needs self-attention weights: d_kv must equal d_model"
+            )
+        piece = self._cache_piece(cache, n_new)
+        if piece < n_new and (mask is not None or need_weights):
+            raise ValueError(
+                f"this call appends {n_new} positions to a ring cache in pieces of "
+                f"{piece}; mask/key_padding_mask/need_weights need one piece: pass "
+                "fewer positions per call"
+            )
+        q, k, v = self._project_qkv(query, None, None, True, n_threads)
+        kv = self.n_kv_heads
+        k_heads, v_heads = split_heads(k, kv), split_heads(v, kv)
+        merged = np.empty(query.shape[:2] + (self.d_model,), dtype=self._dtype)
+        weights = None
+        for start in range(0, n_new, piece):
+            part = slice(start, start + piece)
+            cache.append(k_heads[:, :, part], v_heads[:, :, part])
+            merged[:, part], weights, _ = self._attend(
+                q[:, part],
+                cache.keys,
+                cache.values,
+                mask,
+                True,
+                need_weights,
+                n_threads,
+            )
+        return _linear(merged, p["W_O"], p.get("b_O"), n_threads), weights
+
     def _combined_mask(self, mask, key_padding_mask, batched, n_batch, n_k):
         if key_padding_mask is None:
             return mask
@@ -739,11 +1029,12 @@ class MultiHeadAttention(_Parameters):
         *,
         mask=None,
         key_padding_mask=None,
-        causal=False,
+        causal=None,
         need_weights=False,
         average_weights=True,
         num_threads=None,
         progress=False,
+        cache=None,
         keep_for_backward=False,
     ):
         """Multi-head attention forward pass.
@@ -762,8 +1053,9 @@ class MultiHeadAttention(_Parameters):
             True marks padding keys, which no query attends to. Combined with a
             ``mask``, the two are broadcast together (``O(B·n_q·n_k)`` memory);
             alone it costs O(n).
-        causal : bool
-            Bottom-right aligned causal mask.
+        causal : bool, optional
+            Bottom-right aligned causal mask. Default: False, or True with a
+            ``cache`` (which only supports causal attention).
         need_weights : bool, default False
             Also return the attention weights (allocates ``n_q × n_k`` per head).
         average_weights : bool, default True
@@ -773,17 +1065,42 @@ class MultiHeadAttention(_Parameters):
         progress : bool, default False
             Process the batch in about 20 slices and show a progress bar (tqdm
             when installed); for long batches of sequences. The outputs equal
-            the unsliced ones to rounding.
+            the unsliced ones to rounding. Not with a ``cache``.
+        cache : KVCache, optional
+            Incremental decoding (self-attention only): ``query`` holds the
+            *new* positions; their keys and values are projected and appended
+            to the cache, and the new queries attend causally (bottom-right) to
+            every cached position, the new ones included. Feeding a sequence
+            in pieces (a prompt, then one token at a time) gives the rows of
+            ``self(sequence, causal=True)`` up to rounding. ``mask`` and
+            ``key_padding_mask`` then refer to the ``cache.length`` cached
+            positions after the append. Create it with :meth:`new_cache`.
         keep_for_backward : bool, default False
             Keep what :meth:`backward` needs: the inputs, the q/k/v
             projections, the heads' output and their row log-sum-exp
             (O(n) per row, never n_q × n_k). ``progress`` is then ignored.
+            Not with a ``cache``: training runs whole sequences (``causal=True``
+            gives the same attention as feeding them through a cache), and a
+            cached call's keys and values live in a cache that later calls
+            overwrite or drop.
 
         Returns
         -------
         out : ndarray, shape (B, n_q, d_model) (or (n_q, d_model) unbatched)
         weights : ndarray
             Only when ``need_weights`` is true.
+
+        Raises
+        ------
+        TypeError
+            Non-floating input, a ``causal``/``need_weights`` that is not a
+            bool, a ``cache`` that is not a KVCache or holds another dtype.
+        ValueError
+            Inputs whose last axis does not match its projection (``query``:
+            d_model; ``key``/``value``: d_kv; a missing ``key`` defaults to
+            ``query``), NaN/inf, mismatched batch or lengths, a cache of
+            another geometry or without room, ``causal=False`` with a cache,
+            ``keep_for_backward=True`` with a cache.
         """
         batched = np.ndim(query) == 3
         if np.ndim(query) not in (2, 3):
@@ -791,10 +1108,28 @@ class MultiHeadAttention(_Parameters):
                 f"query must have shape (B, n_q, {self.d_model}) or (n_q, "
                 f"{self.d_model}), got {np.shape(query)}"
             )
+        need_weights = check_bool(need_weights, "need_weights")
+        keep_for_backward = check_bool(keep_for_backward, "keep_for_backward")
+        if keep_for_backward and cache is not None:
+            raise ValueError(
+                "keep_for_backward=True cannot be combined with cache=: a KVCache is "
+                "for generation, and backward() needs the whole sequence's keys and "
+                "values; train on whole sequences (causal=True gives the same "
+                "attention as feeding them through a cache) without a cache"
+            )
+        if causal is None:
+            causal = cache is not None
+        causal = check_bool(causal, "causal")
         self_attention = key is None and value is None
         value_is_key = value is None or value is key
         query = _check_input(query, "query", self.d_model, self._dtype)
         if key is None:
+            if value is not None and self.d_kv != self.d_model:
+                raise ValueError(
+                    f"key defaults to query, whose {self.d_model} features do not "
+                    f"fit the key projection W_K ({self.d_kv} inputs, d_kv): pass "
+                    "key= as well as value="
+                )
             key = query
         elif not self_attention:
             key = _check_input(key, "key", self.d_kv, self._dtype)
@@ -820,9 +1155,25 @@ class MultiHeadAttention(_Parameters):
             raise ValueError(f"key has {n_k} positions but value has {value.shape[1]}")
 
         n_threads = effective_n_threads(num_threads)
-        mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
-        saved = None
-        if keep_for_backward:
+        if cache is not None:
+            if not self_attention:
+                raise ValueError("a cache is for self-attention: pass no key/value")
+            if not causal:
+                raise ValueError(
+                    "attention with a cache is causal (the new positions follow "
+                    "the cached ones): do not pass causal=False"
+                )
+            if progress:
+                raise ValueError("progress=True is not supported with a cache")
+            self._check_cache(cache, n_batch)
+            n_k = min(cache.position + n_q, cache.capacity)
+            mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
+            with _blas_limit(n_batch * n_q):
+                out, weights = self._forward_cached(
+                    query, cache, mask, need_weights, n_threads
+                )
+        elif keep_for_backward:
+            mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
             saved = dict(
                 query=query,
                 key=key,
@@ -832,26 +1183,41 @@ class MultiHeadAttention(_Parameters):
                 batched=batched,
                 mask=mask,
                 causal=causal,
+                window=self.window,
+                alibi=self._alibi,
             )
-            progress = False
-        with blas_limited_to_one_thread():
-            forward = (
-                self._forward_in_slices if progress and n_batch > 1 else self._forward
-            )
-            out, weights = forward(
-                query,
-                key,
-                value,
-                self_attention,
-                mask,
-                causal,
-                need_weights,
-                n_threads,
-                **({} if saved is None else {"saved": saved}),
-            )
-        if saved is not None:
+            with _blas_limit(n_batch * n_q, n_batch * n_k):
+                out, weights = self._forward(
+                    query,
+                    key,
+                    value,
+                    self_attention,
+                    mask,
+                    causal,
+                    need_weights,
+                    n_threads,
+                    saved=saved,
+                )
             saved["out_shape"] = out.shape if batched else out.shape[1:]
             self._saved = saved
+        else:
+            mask = self._combined_mask(mask, key_padding_mask, batched, n_batch, n_k)
+            with _blas_limit(n_batch * n_q, n_batch * n_k):
+                forward = (
+                    self._forward_in_slices
+                    if progress and n_batch > 1
+                    else self._forward
+                )
+                out, weights = forward(
+                    query,
+                    key,
+                    value,
+                    self_attention,
+                    mask,
+                    causal,
+                    need_weights,
+                    n_threads,
+                )
         if not batched:
             out = out[0]
         if need_weights:
@@ -867,10 +1233,12 @@ class MultiHeadAttention(_Parameters):
     def backward(self, grad_out, *, num_threads=None):
         """Back-propagate ``grad_out = ∂L/∂out`` through the last forward pass.
 
-        The forward must have been called with ``keep_for_backward=True``; its
-        saved state serves one backward call. Gradients of ``W_Q, W_K, W_V,
-        W_O`` and the biases are **added** to :attr:`grads` (keyed like
-        :meth:`parameters`; call :meth:`zero_grad` between optimiser steps).
+        The forward must have been called with ``keep_for_backward=True`` (and
+        without a cache); its saved state serves one backward call. Gradients
+        of ``W_Q, W_K, W_V, W_O`` and the biases are **added** to :attr:`grads`
+        (keyed like :meth:`parameters`; call :meth:`zero_grad` between
+        optimiser steps). Masks, ``key_padding_mask``, ``causal``, the layer's
+        ``window`` and ALiBi slopes are those of the forward pass.
 
         Parameters
         ----------
@@ -895,19 +1263,24 @@ class MultiHeadAttention(_Parameters):
         Notes
         -----
         The attention part is :func:`scaled_dot_product_attention_backward`
-        (fused, bitwise thread-invariant); the projections' gradients are
-        GEMMs split over the threads by output columns (weights) or rows
-        (inputs), one single-threaded BLAS call per thread.
+        (fused, bitwise thread-invariant). With grouped-query heads
+        (``n_kv_heads < n_heads``) the gradient of each key/value head is the
+        sum over the query heads of its group, formed inside the kernel (one
+        task owns a key/value head). The projections' gradients are GEMMs
+        split over the threads by output columns (weights) or rows (inputs),
+        one single-threaded BLAS call per thread.
         """
         n_threads = effective_n_threads(num_threads)
         saved, grad = self._take_saved(grad_out, n_threads)
         if not saved["batched"]:
             grad = grad[None]
         p = self._params
-        h, d = self.n_heads, self.d_model
+        h, kv = self.n_heads, self.n_kv_heads
+        d, w, e = self.d_model, self.kv_width, self.d_kv
         query, key, value = saved["query"], saved["key"], saved["value"]
         n_batch, n_q, _ = query.shape
         n_k = key.shape[1]
+        fused = saved["self_attention"]
         with blas_limited_to_one_thread():
             # out = merged @ W_O + b_O
             self._add_linear_grads(saved["merged"], grad, "W_O", "b_O", n_threads)
@@ -915,37 +1288,45 @@ class MultiHeadAttention(_Parameters):
             linear_grad_input(
                 grad.reshape(-1, d), p["W_O"], d_merged.reshape(-1, d), False, n_threads
             )
-            # The heads: dq, dk, dv written straight into the projection layout.
-            if saved["self_attention"]:
-                d_qkv = np.empty((n_batch, n_q, 3 * d), dtype=self._dtype)
-                dq, dk, dv = (d_qkv[..., i * d : (i + 1) * d] for i in range(3))
+            # The heads: dq, dk, dv written straight into the projection layout
+            # (k and v have n_kv_heads heads: the kernel sums each group).
+            if fused:
+                d_qkv = np.empty((n_batch, n_q, d + 2 * w), dtype=self._dtype)
+                dq, dk, dv = d_qkv[..., :d], d_qkv[..., d : d + w], d_qkv[..., d + w :]
             else:
-                d_qkv = None
                 dq = np.empty((n_batch, n_q, d), dtype=self._dtype)
-                dk = np.empty((n_batch, n_k, d), dtype=self._dtype)
-                dv = np.empty((n_batch, n_k, d), dtype=self._dtype)
+                dk = np.empty((n_batch, n_k, w), dtype=self._dtype)
+                dv = np.empty((n_batch, n_k, w), dtype=self._dtype)
             _sdpa_backward(
                 split_heads(d_merged, h),
-                *(split_heads(saved[name], h) for name in ("q", "k", "v")),
+                split_heads(saved["q"], h),
+                split_heads(saved["k"], kv),
+                split_heads(saved["v"], kv),
                 split_heads(saved["merged"], h),
                 saved["lse"],
                 mask=saved["mask"],
                 causal=saved["causal"],
+                window=saved["window"],
+                alibi_slopes=saved["alibi"],
                 check_finite=False,
                 num_threads=n_threads,
-                grads_out=tuple(split_heads(t, h) for t in (dq, dk, dv)),
+                grads_out=(
+                    split_heads(dq, h),
+                    split_heads(dk, kv),
+                    split_heads(dv, kv),
+                ),
             )
             # q, k, v = x @ W + b
             self._add_linear_grads(query, dq, "W_Q", "b_Q", n_threads)
             self._add_linear_grads(key, dk, "W_K", "b_K", n_threads)
             self._add_linear_grads(value, dv, "W_V", "b_V", n_threads)
             d_query = np.empty(query.shape, dtype=self._dtype)
-            if d_qkv is not None:
+            if fused:
                 w_qkv = self._w_qkv
                 if w_qkv is None:
                     w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
                 linear_grad_input(
-                    d_qkv.reshape(-1, 3 * d),
+                    d_qkv.reshape(-1, d + 2 * w),
                     w_qkv,
                     d_query.reshape(-1, d),
                     False,
@@ -960,14 +1341,13 @@ class MultiHeadAttention(_Parameters):
                     False,
                     n_threads,
                 )
-                e = self.d_kv
                 d_key = np.empty(key.shape, dtype=self._dtype)
                 linear_grad_input(
-                    dk.reshape(-1, d), p["W_K"], d_key.reshape(-1, e), False, n_threads
+                    dk.reshape(-1, w), p["W_K"], d_key.reshape(-1, e), False, n_threads
                 )
                 if saved["value_is_key"]:
                     linear_grad_input(
-                        dv.reshape(-1, d),
+                        dv.reshape(-1, w),
                         p["W_V"],
                         d_key.reshape(-1, e),
                         True,
@@ -977,7 +1357,7 @@ class MultiHeadAttention(_Parameters):
                 else:
                     d_value = np.empty(value.shape, dtype=self._dtype)
                     linear_grad_input(
-                        dv.reshape(-1, d),
+                        dv.reshape(-1, w),
                         p["W_V"],
                         d_value.reshape(-1, e),
                         False,

@@ -17,6 +17,7 @@ agrees with ``torch.optim`` on the same gradients to float rounding.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
@@ -113,9 +114,11 @@ class Optimizer:
         """Update every parameter in place from its current gradient.
 
         Parameters without a gradient (a missing key in a ``grads`` dict) are
-        left alone, as torch skips parameters whose ``.grad`` is None.
+        left alone, as torch skips parameters whose ``.grad`` is None. Every
+        gradient is checked (shape, finiteness) before any parameter changes.
         """
-        owners = []
+        # Check every gradient first: a bad one changes no parameter.
+        updates, owners = [], []
         for slot, state in zip(self._slots, self.state):
             grad = slot.grad()
             if grad is None:
@@ -129,11 +132,24 @@ class Optimizer:
             grad = np.asarray(grad, dtype=param.dtype)
             if not np.isfinite(grad).all():
                 raise ValueError(f"gradient of {slot.name!r} contains NaN or infinity")
-            self._update(param, grad, state)
+            updates.append((slot, grad, state))
             if slot.owner is not None and not any(o is slot.owner for o in owners):
                 owners.append(slot.owner)
-        for owner in owners:
-            owner._on_parameters_changed()  # e.g. MHA's stacked [W_Q | W_K | W_V]
+        plain = []
+        with contextlib.ExitStack() as stack:
+            # The layers store their weights read-only (their getters hand out
+            # views that cannot be written): an update opens them for writing
+            # and, on leaving, locks them again and rebuilds derived weights
+            # (MHA's stacked [W_Q | W_K | W_V]).
+            for owner in owners:
+                if hasattr(owner, "_editing_parameters"):
+                    stack.enter_context(owner._editing_parameters())
+                else:
+                    plain.append(owner)
+            for slot, grad, state in updates:
+                self._update(slot.param(), grad, state)
+        for owner in plain:
+            owner._on_parameters_changed()
 
     def _update(self, param, grad, state):
         raise NotImplementedError

@@ -2,7 +2,10 @@
 
 ``nn.MultiheadAttention`` stores ``in_proj_weight`` (3d × d, or separate
 ``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ), ``in_proj_bias`` and
-``out_proj``; our layers compute ``x @ W + b`` and keep the transposes. These
+``out_proj``; Llama-style blocks (which torch's module cannot express when the
+key/value heads are fewer than the query heads) store separate ``q_proj``,
+``k_proj``, ``v_proj`` and ``o_proj`` linear layers. Our layers compute
+``x @ W + b`` and keep the transposes. These
 functions read a state dict (tensors or arrays), check every entry and return
 the layer's named arrays; the layer assigns them only once all are valid, so a
 bad state dict never leaves a half-loaded layer behind.
@@ -18,8 +21,33 @@ import numpy as np
 __all__ = ["arrays_of", "multihead_parameters"]
 
 
+#: Separate-projection names (Llama, Mistral, Qwen2, BART ...): ours -> theirs.
+_SEPARATE = {"W_Q": "q_proj", "W_K": "k_proj", "W_V": "v_proj"}
+_OUTPUT = ("o_proj", "out_proj")
+
+
+def _numpy(value):
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def arrays_of(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The entries of ``nn.MultiheadAttention.state_dict()`` we use, as arrays.
+    """The weights of an attention state dict, as our layer's arrays.
+
+    Two layouts are recognised: ``torch.nn.MultiheadAttention``
+    (``in_proj_weight`` or ``q/k/v_proj_weight``, ``in_proj_bias``,
+    ``out_proj.weight``, ``out_proj.bias``) and separate ``nn.Linear``
+    projections (``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``,
+    ``o_proj.weight`` or ``out_proj.weight``, each with an optional
+    ``.bias``), as in Llama-style grouped-query attention.
+
+    Returns
+    -------
+    dict
+        ``W_Q``, ``W_K``, ``W_V``, ``W_O`` in our orientation (``x @ W``:
+        PyTorch's weights transposed) and the biases present (``b_Q`` ...);
+        not yet checked for shape or finiteness.
 
     Raises
     ------
@@ -28,31 +56,55 @@ def arrays_of(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
     KeyError
         A needed weight is missing (names the keys present).
     ValueError
-        The module used ``add_bias_kv`` (not supported).
+        The module used ``add_bias_kv`` (not supported), or an
+        ``in_proj_weight`` whose rows are not a multiple of 3.
     """
     if not hasattr(state_dict, "keys"):
         raise TypeError("state_dict must be a mapping (module.state_dict())")
-    unsupported = {"bias_k", "bias_v"} & set(state_dict.keys())
+    keys = set(state_dict.keys())
+    unsupported = {"bias_k", "bias_v"} & keys
     if unsupported:
         raise ValueError(f"add_bias_kv is not supported (found {sorted(unsupported)})")
-    if "in_proj_weight" in state_dict and state_dict["in_proj_weight"] is not None:
+    if "q_proj.weight" in keys:
+        output = next((name for name in _OUTPUT if f"{name}.weight" in keys), None)
+        needed = [f"{name}.weight" for name in _SEPARATE.values()]
+        needed.append(f"{output or _OUTPUT[0]}.weight")
+        missing = [name for name in needed if name not in keys]
+        if missing:
+            raise KeyError(f"state dict lacks {missing}; keys present: {sorted(keys)}")
+        out = {}
+        for ours, theirs in list(_SEPARATE.items()) + [("W_O", output)]:
+            out[ours] = _numpy(state_dict[f"{theirs}.weight"]).T
+            bias = state_dict.get(f"{theirs}.bias")
+            if bias is not None:
+                out["b" + ours[1:]] = _numpy(bias)
+        return out
+    if state_dict.get("in_proj_weight") is not None:
         needed = ["in_proj_weight"]
     else:
         needed = ["q_proj_weight", "k_proj_weight", "v_proj_weight"]
     needed.append("out_proj.weight")
-    missing = [name for name in needed if name not in state_dict]
+    missing = [name for name in needed if name not in keys]
     if missing:
-        raise KeyError(
-            f"state dict lacks {missing}; keys present: {sorted(state_dict)}"
-        )
-    out = {}
-    for name in needed + ["in_proj_bias", "out_proj.bias"]:
-        value = state_dict.get(name)
-        if value is None:
-            continue
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        out[name] = np.asarray(value)
+        raise KeyError(f"state dict lacks {missing}; keys present: {sorted(keys)}")
+    if "in_proj_weight" in needed:
+        in_proj = _numpy(state_dict["in_proj_weight"])
+        if in_proj.ndim != 2 or in_proj.shape[0] % 3:
+            raise ValueError(
+                f"in_proj_weight has shape {in_proj.shape}, expected (3 * d, d)"
+            )
+        wq, wk, wv = np.split(in_proj, 3)
+    else:
+        wq, wk, wv = (_numpy(state_dict[name]) for name in needed[:3])
+    out = {"W_Q": wq.T, "W_K": wk.T, "W_V": wv.T}
+    out["W_O"] = _numpy(state_dict["out_proj.weight"]).T
+    if state_dict.get("in_proj_bias") is not None:
+        b = _numpy(state_dict["in_proj_bias"])
+        if b.ndim != 1 or b.shape[0] % 3:
+            raise ValueError(f"in_proj_bias has shape {b.shape}, expected (3 * d,)")
+        out["b_Q"], out["b_K"], out["b_V"] = np.split(b, 3)
+    if state_dict.get("out_proj.bias") is not None:
+        out["b_O"] = _numpy(state_dict["out_proj.bias"])
     return out
 
 
@@ -66,7 +118,7 @@ def multihead_parameters(
     Parameters
     ----------
     state_dict : mapping
-        ``nn.MultiheadAttention.state_dict()``.
+        See :func:`arrays_of` for the two accepted layouts.
     shapes : mapping
         The layer's parameter shapes by name (biases present iff the layer has
         them).
@@ -81,38 +133,30 @@ def multihead_parameters(
     Raises
     ------
     KeyError, ValueError
-        Missing keys, wrong shapes, biases present on one side only, or a
+        Missing keys, wrong shapes, biases present in the state dict but not
+        in the layer (or none at all for a layer with biases), or a
         NaN/infinity, each naming the entry.
     """
-    w = arrays_of(state_dict)
-    d = shapes["W_Q"][0]
-    if "in_proj_weight" in w:
-        in_proj = w["in_proj_weight"]
-        if in_proj.shape != (3 * d, d):
+    new = arrays_of(state_dict)
+    in_proj = state_dict.get("in_proj_weight") if "W_Q" in shapes else None
+    if in_proj is not None:
+        d = shapes["W_Q"][0]
+        expected = (2 * shapes["W_K"][1] + d, shapes["W_K"][0])
+        if tuple(in_proj.shape) != expected:
             raise ValueError(
-                f"in_proj_weight has shape {in_proj.shape}, expected {(3 * d, d)}"
+                f"in_proj_weight has shape {tuple(in_proj.shape)}, expected {expected}"
             )
-        wq, wk, wv = in_proj[:d], in_proj[d : 2 * d], in_proj[2 * d :]
-    else:
-        wq, wk, wv = w["q_proj_weight"], w["k_proj_weight"], w["v_proj_weight"]
-    new = {"W_Q": wq.T, "W_K": wk.T, "W_V": wv.T, "W_O": w["out_proj.weight"].T}
     layer_has_bias = "b_Q" in shapes
-    has_bias = "in_proj_bias" in w
-    if has_bias != layer_has_bias:
+    biases = [name for name in ("b_Q", "b_K", "b_V", "b_O") if name in new]
+    if bool(biases) != layer_has_bias:
         raise ValueError(
-            f"state dict {'has' if has_bias else 'lacks'} biases but this layer "
+            f"state dict {'has' if biases else 'lacks'} biases but this layer "
             f"has bias={layer_has_bias}"
         )
-    if has_bias:
-        b = w["in_proj_bias"]
-        if b.shape != (3 * d,):
-            raise ValueError(f"in_proj_bias has shape {b.shape}, expected {(3 * d,)}")
-        new.update(
-            b_Q=b[:d],
-            b_K=b[d : 2 * d],
-            b_V=b[2 * d :],
-            b_O=w.get("out_proj.bias", np.zeros(d)),
-        )
+    if layer_has_bias:
+        for name in ("b_Q", "b_K", "b_V", "b_O"):
+            if name not in new:  # e.g. Qwen2: no bias on the output projection
+                new[name] = np.zeros(shapes[name])
     out = {}
     for name, value in new.items():
         arr = np.array(value, dtype=dtype, order="C")

@@ -1,0 +1,163 @@
+/* Micro-kernels of the decode path: a few query rows against many keys.
+ *
+ * Generating one token attends 1-16 query rows (times the query heads of a
+ * grouped-query group) to thousands of keys. The tiled kernels of
+ * attnsearch_tiles.h are built for many rows: they pack K into panels (one
+ * scalar store per element) and pad the rows to 12 (AVX-512) or 6, so with one
+ * row they spend ~12x the needed multiply-adds plus a packing pass per key.
+ * Here keys are read in place, row by row of K: each score is a dot product
+ * accumulated in one vector per (row, key) and reduced across lanes once, and
+ * the P V product broadcasts each probability over vectors of a V row. Both
+ * loops touch each K and V element once per group of up to
+ * ATTNSEARCH_DEC_MR query rows, so the kernels stream K and V at memory speed.
+ *
+ * Widths: d = 64 and d = 128 are compile-time constants (fully unrolled
+ * inner loops); any other d takes the general path (vector part + scalar
+ * tail). Row counts 1..ATTNSEARCH_DEC_MR are compile-time too; more rows run in
+ * groups (the key block is then re-read from L1/L2, not from memory).
+ *
+ * Layouts (T = float or double, VL lanes per vector):
+ *   q   rows x dk, row-major (contiguous rows), already multiplied by the scale
+ *   k   nkeys rows of dk elements, row stride ldk (read in place)
+ *   s   rows x lds scores / probabilities
+ *   v   nkeys rows of dv elements, row stride ldv (read in place)
+ *   o   rows x ldo accumulator; o = o * corr[r] + p v
+ * Results do not depend on where the arrays sit or which thread runs them.
+ */
+#ifndef ATTNSEARCH_DECODE_H
+#define ATTNSEARCH_DECODE_H
+
+#include <stddef.h>
+#include <string.h>
+#include "attnsearch_simd.h"
+
+/* Query rows per micro-kernel call. */
+#define ATTNSEARCH_DEC_MR 4
+/* Keys per iteration of the score kernel (independent accumulator chains). */
+#define ATTNSEARCH_DEC_KU 2
+/* Vectors of output columns per pass of the P V kernel (its accumulators are
+ * rows x this; 4 x 4 of 32 registers, 4 x 2 of 16). */
+#if ATTNSEARCH_NUM_VREGS >= 32
+#define ATTNSEARCH_DEC_CV 4
+#else
+#define ATTNSEARCH_DEC_CV 2
+#endif
+
+#if ATTNSEARCH_HAVE_VECTOR_EXT
+/* Half-width vectors for the lane reductions. */
+typedef float attnsearch_dec_f32h __attribute__((vector_size(ATTNSEARCH_VBYTES / 2), aligned(4)));
+typedef float attnsearch_dec_f32q __attribute__((vector_size(ATTNSEARCH_VBYTES / 4), aligned(4)));
+typedef double attnsearch_dec_f64h __attribute__((vector_size(ATTNSEARCH_VBYTES / 2), aligned(8)));
+
+/* Sum of the lanes in a fixed order (halves added until 4 / 2 lanes remain). */
+ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_hsum_f32(attnsearch_vf32 x)
+{
+    attnsearch_dec_f32h lo, hi;
+    memcpy(&lo, &x, sizeof lo);
+    memcpy(&hi, (const char *)&x + sizeof lo, sizeof hi);
+    lo += hi;
+#if ATTNSEARCH_VBYTES >= 32
+    attnsearch_dec_f32q a, b;
+    memcpy(&a, &lo, sizeof a);
+    memcpy(&b, (const char *)&lo + sizeof a, sizeof b);
+    a += b;
+#if ATTNSEARCH_VBYTES == 64
+    return (a[0] + a[2]) + (a[1] + a[3]);
+#else
+    return a[0] + a[1];
+#endif
+#else
+    return lo[0] + lo[1];
+#endif
+}
+
+ATTNSEARCH_ALWAYS_INLINE double attnsearch_dec_hsum_f64(attnsearch_vf64 x)
+{
+    attnsearch_dec_f64h lo, hi;
+    memcpy(&lo, &x, sizeof lo);
+    memcpy(&hi, (const char *)&x + sizeof lo, sizeof hi);
+    lo += hi;
+    double total = 0.0;
+    /* 4, 2 or 1 lanes left; add them pairwise in a fixed order. */
+#if ATTNSEARCH_VBYTES == 64
+    total = (lo[0] + lo[2]) + (lo[1] + lo[3]);
+#elif ATTNSEARCH_VBYTES == 32
+    total = lo[0] + lo[1];
+#else
+    total = lo[0];
+#endif
+    return total;
+}
+#endif
+
+/* Transposing lane reduction: VL accumulators (vectors of VL lanes) become one
+ * vector whose lane i is the sum of accumulator i's lanes, in log2(VL) levels
+ * of two-input shuffles and adds (VL - 1 shuffle pairs in all, against VL full
+ * horizontal sums). Level g pairs vectors holding groups of g lanes per
+ * accumulator and halves the groups; the addition order is fixed. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define ATTNSEARCH_DEC_TREE 1
+#endif
+#endif
+#ifndef ATTNSEARCH_DEC_TREE
+#define ATTNSEARCH_DEC_TREE 0
+#endif
+#define ATTNSEARCH_DEC_SHUF(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
+#define ATTNSEARCH_DEC_LO16_16 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define ATTNSEARCH_DEC_HI16_16 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define ATTNSEARCH_DEC_LO16_8 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27
+#define ATTNSEARCH_DEC_HI16_8 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31
+#define ATTNSEARCH_DEC_LO16_4 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29
+#define ATTNSEARCH_DEC_HI16_4 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31
+#define ATTNSEARCH_DEC_LO16_2 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define ATTNSEARCH_DEC_HI16_2 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define ATTNSEARCH_DEC_LO8_8 0, 1, 2, 3, 8, 9, 10, 11
+#define ATTNSEARCH_DEC_HI8_8 4, 5, 6, 7, 12, 13, 14, 15
+#define ATTNSEARCH_DEC_LO8_4 0, 1, 4, 5, 8, 9, 12, 13
+#define ATTNSEARCH_DEC_HI8_4 2, 3, 6, 7, 10, 11, 14, 15
+#define ATTNSEARCH_DEC_LO8_2 0, 2, 4, 6, 8, 10, 12, 14
+#define ATTNSEARCH_DEC_HI8_2 1, 3, 5, 7, 9, 11, 13, 15
+#define ATTNSEARCH_DEC_LO4_4 0, 1, 4, 5
+#define ATTNSEARCH_DEC_HI4_4 2, 3, 6, 7
+#define ATTNSEARCH_DEC_LO4_2 0, 2, 4, 6
+#define ATTNSEARCH_DEC_HI4_2 1, 3, 5, 7
+#define ATTNSEARCH_DEC_LO2_2 0, 2
+#define ATTNSEARCH_DEC_HI2_2 1, 3
+/* One level: pairs acc[2i], acc[2i + 1] into out[i]. */
+#define ATTNSEARCH_DEC_LEVEL(out, acc, n, LO, HI)                                        \
+    for (int i_ = 0; i_ < (n); i_++)                                                    \
+        out[i_] = ATTNSEARCH_DEC_SHUF(acc[2 * i_], acc[2 * i_ + 1], LO) +                 \
+                  ATTNSEARCH_DEC_SHUF(acc[2 * i_], acc[2 * i_ + 1], HI);
+
+/* ---- the dtype template, instantiated below for float and double ---- */
+
+#define ATTNSEARCH_DEC_CAT_(a, b) a##_##b
+#define ATTNSEARCH_DEC_CAT(a, b) ATTNSEARCH_DEC_CAT_(a, b)
+#define ATTNSEARCH_DEC_FN(name) ATTNSEARCH_DEC_CAT(attnsearch_##name, ATTNSEARCH_DEC_SUFFIX)
+
+#define ATTNSEARCH_DEC_T float
+#define ATTNSEARCH_DEC_V attnsearch_vf32
+#define ATTNSEARCH_DEC_SUFFIX f32
+#define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
+#define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
+#include "attnsearch_decode_impl.h"
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+
+#define ATTNSEARCH_DEC_T double
+#define ATTNSEARCH_DEC_V attnsearch_vf64
+#define ATTNSEARCH_DEC_SUFFIX f64
+#define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F64
+#define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f64
+#include "attnsearch_decode_impl.h"
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+
+#endif

@@ -1,0 +1,212 @@
+"""A preallocated key/value cache for incremental decoding (generation).
+
+A layer that generates token by token attends each new token to the keys and
+values of every earlier one. :class:`KVCache` keeps them in preallocated
+``(batch, kv_heads, capacity, d)`` arrays: appending copies only the new rows,
+and :attr:`KVCache.keys` / :attr:`KVCache.values` are views of the filled part,
+laid out as the attention kernels read them (no copy per step).
+
+With ``ring=True`` the cache keeps only the last ``capacity`` positions, for
+sliding-window models: the buffers are twice the capacity and every position
+is written at slot ``p % capacity`` and at ``p % capacity + capacity``, so the
+last ``capacity`` positions are always one contiguous, in-order view (no copy,
+no reordering of keys), at the price of twice the memory of a plain ring.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["KVCache"]
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, preallocated.
+
+    Parameters
+    ----------
+    batch : int
+        Sequences decoded together.
+    n_kv_heads : int
+        Key/value heads (``n_kv_heads`` of the layer; grouped-query layers
+        have fewer than query heads).
+    capacity : int
+        Positions the cache holds. A plain cache refuses to grow past it; a
+        ring cache keeps the last ``capacity`` positions.
+    d_head : int
+        Width of a key head.
+    d_v : int, optional
+        Width of a value head; defaults to ``d_head``.
+    dtype : {np.float32, np.float64}
+        Must match the layer that writes it.
+    ring : bool, default False
+        Keep only the last ``capacity`` positions (sliding-window models). It
+        costs ``2 * capacity`` positions of memory so that the kept positions
+        stay one contiguous view.
+
+    Attributes
+    ----------
+    keys, values : ndarray, shape (batch, n_kv_heads, length, d)
+        Read-only views of the filled part, oldest position first.
+    length : int
+        Positions in ``keys``/``values`` (at most ``capacity``).
+    position : int
+        Positions appended since the last :meth:`reset`: the absolute position
+        of the next token (a ring cache's view starts at ``position - length``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cache = KVCache(batch=1, n_kv_heads=2, capacity=8, d_head=4)
+    >>> k = np.ones((1, 2, 3, 4), np.float32)
+    >>> cache.append(k, k)
+    >>> cache.length, cache.keys.shape
+    (3, (1, 2, 3, 4))
+    """
+
+    def __init__(
+        self,
+        batch,
+        n_kv_heads,
+        capacity,
+        d_head,
+        *,
+        d_v=None,
+        dtype=np.float32,
+        ring=False,
+    ):
+        self.batch = _positive_int(batch, "batch")
+        self.n_kv_heads = _positive_int(n_kv_heads, "n_kv_heads")
+        self.capacity = _positive_int(capacity, "capacity")
+        self.d_head = _positive_int(d_head, "d_head")
+        self.d_v = self.d_head if d_v is None else _positive_int(d_v, "d_v")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        if not isinstance(ring, (bool, np.bool_)):
+            raise TypeError(f"ring must be a bool, got {type(ring).__name__}")
+        self.dtype = dtype
+        self.ring = bool(ring)
+        slots = 2 * self.capacity if self.ring else self.capacity
+        shape = (self.batch, self.n_kv_heads, slots)
+        # np.zeros: untouched pages cost no memory until they are written.
+        self._k = np.zeros(shape + (self.d_head,), dtype)
+        self._v = np.zeros(shape + (self.d_v,), dtype)
+        self._position = 0
+
+    def __repr__(self):
+        return (
+            f"KVCache(batch={self.batch}, n_kv_heads={self.n_kv_heads}, "
+            f"capacity={self.capacity}, d_head={self.d_head}, d_v={self.d_v}, "
+            f"dtype={self.dtype.name}, ring={self.ring}, length={self.length})"
+        )
+
+    def __len__(self):
+        return self.length
+
+    @property
+    def position(self):
+        """Positions appended since the last reset."""
+        return self._position
+
+    @property
+    def length(self):
+        """Positions held (``min(position, capacity)``)."""
+        return min(self._position, self.capacity)
+
+    @property
+    def nbytes(self):
+        """Bytes of the preallocated buffers."""
+        return self._k.nbytes + self._v.nbytes
+
+    def _view(self, buffer):
+        length = self.length
+        start = (self._position - length) % self.capacity if self.ring else 0
+        view = buffer[:, :, start : start + length]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def keys(self):
+        """Read-only view ``(batch, n_kv_heads, length, d_head)``, oldest first."""
+        return self._view(self._k)
+
+    @property
+    def values(self):
+        """Read-only view ``(batch, n_kv_heads, length, d_v)``, oldest first."""
+        return self._view(self._v)
+
+    def reset(self):
+        """Forget every position (the buffers are kept)."""
+        self._position = 0
+
+    def _check(self, array, name, width):
+        arr = np.asarray(array)
+        if arr.dtype != self.dtype:
+            raise TypeError(
+                f"{name} has dtype {arr.dtype} but the cache holds {self.dtype}; "
+                f"convert it with .astype(np.{self.dtype.name})"
+            )
+        expected = (self.batch, self.n_kv_heads, "n_new", width)
+        if arr.ndim != 4 or arr.shape[:2] != expected[:2] or arr.shape[3] != width:
+            raise ValueError(
+                f"{name} must have shape (batch={self.batch}, "
+                f"n_kv_heads={self.n_kv_heads}, n_new, {width}), got {arr.shape}"
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        return arr
+
+    def append(self, k, v):
+        """Copy new positions into the cache.
+
+        Parameters
+        ----------
+        k : ndarray, shape (batch, n_kv_heads, n_new, d_head)
+        v : ndarray, shape (batch, n_kv_heads, n_new, d_v)
+            Of the cache's dtype; any strides (a head-split view of a
+            projection is fine).
+
+        Raises
+        ------
+        TypeError
+            A dtype other than the cache's.
+        ValueError
+            Wrong shapes, different ``n_new`` in k and v, NaN/infinity, or
+            (plain cache) more positions than the capacity left; the cache is
+            unchanged.
+        """
+        k = self._check(k, "k", self.d_head)
+        v = self._check(v, "v", self.d_v)
+        n_new = k.shape[2]
+        if v.shape[2] != n_new:
+            raise ValueError(f"k has {n_new} new positions but v has {v.shape[2]}")
+        if n_new == 0:
+            return
+        start = self._position
+        if not self.ring:
+            if start + n_new > self.capacity:
+                raise ValueError(
+                    f"KVCache overflow: it holds {start} of {self.capacity} "
+                    f"positions and cannot take {n_new} more; create it with a "
+                    "larger capacity, reset() it, or use ring=True with a "
+                    "sliding-window layer"
+                )
+            self._k[:, :, start : start + n_new] = k
+            self._v[:, :, start : start + n_new] = v
+        else:
+            kept = min(n_new, self.capacity)  # older ones would be overwritten
+            first = start + n_new - kept
+            slots = (first + np.arange(kept)) % self.capacity
+            for offset in (0, self.capacity):
+                self._k[:, :, slots + offset] = k[:, :, n_new - kept :]
+                self._v[:, :, slots + offset] = v[:, :, n_new - kept :]
+        self._position = start + n_new
