@@ -15,9 +15,18 @@ import scipy.sparse as sp
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
+from .candidates import candidate_lists, kd_points
+from .construction import greedy_tour, hilbert_tour
 from .tsplib import read_tsplib, read_tsplib_tour
 
 __all__ = ["TSP"]
+
+#: Candidates per city by default (see the ``n_candidates`` parameter).
+DEFAULT_CANDIDATES = 10
+#: ``initial="auto"`` builds a greedy start tour from this many cities on.
+AUTO_GREEDY_CITIES = 1000
+_CANDIDATE_KINDS = ("nearest", "quadrant")
+_INITIAL_KINDS = ("auto", "greedy", "spacefill", "random")
 
 
 class TSP:
@@ -34,12 +43,36 @@ class TSP:
         For ``coords``: plain float Euclidean, or a TSPLIB rule (integer
         distances: ``EUC_2D`` rounds, ``CEIL_2D`` rounds up, ``ATT`` is the
         pseudo-Euclidean rule, ``GEO`` takes DDD.MM latitude/longitude).
-    moves : sequence of {"2opt", "swap", "oropt"}, default ("2opt", "oropt")
+    moves : sequence of {"2opt", "swap", "oropt", "3opt"}, default ("2opt", "oropt")
         Neighbourhood: 2-opt (reverse a segment), swap (exchange two cities),
-        or-opt (move a segment of 1–3 cities elsewhere). Annealing draws a kind
-        at random with ``move_weights``; hill climbing enumerates them all.
+        or-opt (move a segment of 1–3 cities elsewhere, either way round),
+        3-opt (the sequential 3-opt moves of a depth-3 Lin–Kernighan step:
+        segment reversals and exchanges; needs candidate lists). Annealing and
+        tabu search draw a kind at random with ``move_weights``; hill climbing
+        and iterated local search descend with all of them.
     move_weights : sequence of float, optional
         Relative probabilities of the kinds (default equal).
+    candidates : {"nearest", "quadrant"}, array_like of int, or None, \
+default "nearest"
+        Candidate neighbour lists: moves are built around each city's
+        ``n_candidates`` nearest cities (``"quadrant"``: up to a quarter of
+        them in each quadrant around the city, for clustered instances), found
+        with a KD-tree on the coordinates (GEO: on the unit sphere) or with
+        ``argpartition`` over the rows of a matrix, and ranked by the exact
+        metric; O(n k) memory, never n × n. An ``(n, k)`` integer array gives
+        the lists directly. ``None``: moves between uniformly random positions
+        (the neighbourhood is all ~n² pairs), and no descent of its own.
+    n_candidates : int, optional
+        Candidates per city (default 10, at most n − 1).
+    initial : {"auto", "greedy", "spacefill", "random"} or array_like, default "auto"
+        Where chains start when no ``initial_states`` are given: the
+        greedy-edge tour (over the candidate edges, fragments joined nearest
+        end first), the order of a Hilbert curve, a random permutation per
+        chain, or the given tour. ``"auto"``: greedy from 1000 cities on,
+        random below. Constructed once, when a method first runs.
+    kick_length : int, default 50
+        Longest of the three segments of the double-bridge kick iterated local
+        search applies (segment-local kicks keep each iteration O(k) at any n).
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
@@ -47,7 +80,8 @@ class TSP:
     Notes
     -----
     States are ``int32`` permutations of ``range(n)``; the cost is the closed
-    tour length. Every move's delta is O(1).
+    tour length. Every move's delta is O(1); applying a 2-opt move reverses
+    the shorter side of the tour (an array plus a position index per chain).
     """
 
     def __init__(
@@ -58,6 +92,10 @@ class TSP:
         metric=None,
         moves=("2opt", "oropt"),
         move_weights=None,
+        candidates="nearest",
+        n_candidates=None,
+        initial="auto",
+        kick_length=50,
         name=None,
         optimum=None,
     ):
@@ -109,7 +147,19 @@ class TSP:
             exact = self.metric != "EUCLIDEAN"
         self.distances = matrix
         self.exact_costs = exact
-        cdf = np.cumsum(self.move_weights)
+        if isinstance(kick_length, bool) or not isinstance(
+            kick_length, int | np.integer
+        ):
+            raise TypeError(f"kick_length must be an integer, got {kick_length!r}")
+        if kick_length < 1:
+            raise ValueError(f"kick_length must be at least 1, got {kick_length}")
+        self.kick_length = int(kick_length)
+        self._points = (
+            None
+            if matrix is not None
+            else kd_points(np.column_stack((x, y)), self.metric)
+        )
+        self._plane = None if matrix is not None else np.column_stack((x, y))
         self._core = TSPCore(
             self.n,
             self.metric,
@@ -119,14 +169,153 @@ class TSP:
             list(self.moves),
             self.move_weights,
             exact,
+            kick_length=self.kick_length,
         )
+        self.candidates = self._candidate_lists(candidates, n_candidates)
+        if "3opt" in self.moves and self.candidates is None:
+            raise ValueError(
+                'moves "3opt" are built over candidate lists: give candidates'
+            )
+        self._core.set_neighbours(self.candidates)
+        self.initial = self._check_initial(initial)
+        self._start = None  # the constructed start tour, built on first use
         self._reference = TSPReference(
-            self.n, self.metric, matrix, x, y, self.moves, cdf
+            self.n,
+            self.metric,
+            matrix,
+            x,
+            y,
+            self.moves,
+            np.cumsum(self.move_weights),
+            neighbours=self.candidates,
+            kick_length=self.kick_length,
         )
+
+    def _candidate_lists(self, candidates, n_candidates):
+        """The (n, k) int32 candidate lists (validated), or None."""
+        if candidates is None:
+            if n_candidates is not None:
+                raise ValueError("n_candidates needs candidates (not None)")
+            return None
+        if isinstance(candidates, str):
+            if candidates == "alpha":
+                raise ValueError(
+                    'candidates="alpha" (LKH alpha-nearness) is not implemented; '
+                    'use "nearest" or "quadrant"'
+                )
+            if candidates not in _CANDIDATE_KINDS:
+                raise ValueError(
+                    f"candidates must be one of {_CANDIDATE_KINDS}, an (n, k) array "
+                    f"or None, got {candidates!r}"
+                )
+            k = DEFAULT_CANDIDATES if n_candidates is None else n_candidates
+            if isinstance(k, bool) or not isinstance(k, int | np.integer):
+                raise TypeError(f"n_candidates must be an integer, got {k!r}")
+            if k <= 0:
+                raise ValueError(f"n_candidates must be positive, got {k}")
+            k = min(int(k), self.n - 1)
+            if k == 0:
+                return None
+            return candidate_lists(
+                self._core,
+                candidates,
+                k,
+                points=self._points,
+                plane=self._plane,
+                matrix=self.distances,
+            )
+        if n_candidates is not None:
+            raise ValueError("n_candidates applies to a named kind of candidates")
+        lists = np.asarray(candidates)
+        if lists.dtype.kind not in "iu":
+            raise TypeError(f"candidates must hold integers, got dtype {lists.dtype}")
+        if lists.ndim != 2 or lists.shape[0] != self.n or lists.shape[1] < 1:
+            raise ValueError(
+                f"candidates must have shape ({self.n}, k) with k >= 1, got "
+                f"{lists.shape}"
+            )
+        if lists.min() < 0 or lists.max() >= self.n:
+            raise ValueError(f"candidates hold cities outside 0..{self.n - 1}")
+        if np.any(lists == np.arange(self.n)[:, None]):
+            row = int(np.flatnonzero(np.any(lists == np.arange(self.n)[:, None], 1))[0])
+            raise ValueError(f"candidates[{row}] lists city {row} itself")
+        # Nearest first: the descent stops scanning a list at the first
+        # candidate that cannot gain.
+        lengths = self._core.pair_distances(
+            np.repeat(np.arange(self.n), lists.shape[1]), lists.ravel()
+        ).reshape(lists.shape)
+        order = np.argsort(lengths, axis=1, kind="stable")
+        return np.ascontiguousarray(np.take_along_axis(lists, order, 1), np.int32)
+
+    def _check_initial(self, initial):
+        if isinstance(initial, str):
+            if initial not in _INITIAL_KINDS:
+                raise ValueError(
+                    f"initial must be one of {_INITIAL_KINDS} or a tour, got "
+                    f"{initial!r}"
+                )
+            if initial == "auto":
+                initial = "greedy" if self.n >= AUTO_GREEDY_CITIES else "random"
+            if initial == "spacefill" and self.distances is not None:
+                raise ValueError(
+                    'initial="spacefill" needs coordinates, not a distance matrix'
+                )
+            return initial
+        self._given_start = self._check_tours(initial, "initial")[0]
+        return "given"
+
+    def initial_tour(self, kind="greedy"):
+        """A constructed tour (``"greedy"``, ``"spacefill"``) as an int32 array.
+
+        Raises
+        ------
+        ValueError
+            Unknown kind, or a space-filling curve without coordinates.
+        """
+        if kind not in ("greedy", "spacefill"):
+            raise ValueError(f'kind must be "greedy" or "spacefill", got {kind!r}')
+        if kind == "spacefill":
+            if self._plane is None:
+                raise ValueError('"spacefill" needs coordinates, not a distance matrix')
+            return hilbert_tour(self._plane)
+        neighbours = self.candidates
+        if neighbours is None or neighbours.shape[1] < min(
+            DEFAULT_CANDIDATES, self.n - 1
+        ):
+            k = min(DEFAULT_CANDIDATES, self.n - 1)
+            if k < 1:
+                return np.arange(self.n, dtype=np.int32)
+            neighbours = candidate_lists(
+                self._core,
+                "nearest",
+                k,
+                points=self._points,
+                plane=self._plane,
+                matrix=self.distances,
+            )
+        return greedy_tour(
+            self._core, neighbours, points=self._points, matrix=self.distances
+        )
+
+    def _ensure_start(self):
+        """Build the start tour of ``initial`` once and install it in both cores."""
+        if self._start is not None or self.initial == "random":
+            return
+        if self.initial == "given":
+            start = self._given_start
+        else:
+            start = self.initial_tour(self.initial)
+        self._start = np.ascontiguousarray(start, dtype=np.int32)
+        self._core.set_start_tour(self._start)
+        self._reference.start_tour = [int(c) for c in self._start]
 
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
-        return f"<TSP{label}: {self.n} cities, {self.metric}, moves={self.moves}>"
+        k = 0 if self.candidates is None else self.candidates.shape[1]
+        return (
+            f"<TSP{label}: {self.n} cities, {self.metric}, moves={self.moves}, "
+            f"{k} candidates>"
+        )
 
     @classmethod
     def from_tsplib(cls, path, **kwargs):
@@ -194,6 +383,7 @@ class TSP:
         return cost
 
     def _search_spec(self):
+        self._ensure_start()
         return SearchSpec(
             core=self._core,
             ops=self._reference,
@@ -204,7 +394,8 @@ class TSP:
             size=self.n,
             name="TSP",
             attributes_per_move=4,  # the cities a move reconnects
-            large_neighbourhood=True,  # ~4 n^2 moves: sample instead of enumerating
+            # ~4 n^2 moves, or ~14 n k over candidates: sample, don't enumerate
+            large_neighbourhood=True,
         )
 
 
