@@ -96,6 +96,10 @@ class ChainBackend(Backend, Protocol):
     def has_neighbourhood(self) -> bool:
         """Whether the problem can enumerate its moves (hill climbing, tabu)."""
 
+    def provides(self, operation: str) -> bool:
+        """Whether the problem has the optional operation (``descend``, ``kick``,
+        ``checkpoint``, ``rollback``: cython_api.pxd) of its own."""
+
 
 class CompiledBackend:
     """Chains in NumPy arrays, methods in ``_engine`` (nogil, OpenMP over chains)."""
@@ -145,6 +149,9 @@ class CompiledBackend:
     def has_neighbourhood(self):
         return self.core.has_neighbourhood
 
+    def provides(self, operation):
+        return bool(self.core.provides(operation))
+
     def clone(self):
         clone = CompiledBackend.__new__(CompiledBackend)
         clone.spec, clone.core = self.spec, self.core
@@ -193,6 +200,9 @@ class ReferenceBackend:
         if isinstance(ops, UserProblemOps):  # a user Problem: does it define moves()?
             return type(ops.problem).moves is not Problem.moves
         return hasattr(ops, "n_moves")
+
+    def provides(self, operation):
+        return hasattr(self.spec.ops, operation)
 
     def clone(self):
         clone = ReferenceBackend.__new__(ReferenceBackend)

@@ -4,6 +4,7 @@
 * ``hill_climbing.py``: steepest or first-improvement descent.
 * ``stochastic.py``: stochastic hill climbing (softmax over gains).
 * ``tabu.py``: tabu search (tenure, aspiration, arg-best).
+* ``iterated.py``: iterated local search (kick, descend, keep unless worse).
 * ``swarm.py`` + ``_swarm.pyx``: particle swarm (its own kernel: a swarm is not
   a single-state chain).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
 from .hill_climbing import hill_climb
+from .iterated import iterated_local_search
 from .stochastic import stochastic_hill_climb
 from .swarm import particle_swarm
 from .tabu import tabu_search
@@ -25,6 +27,7 @@ __all__ = [
     "METHODS",
     "SCHEDULES",
     "hill_climb",
+    "iterated_local_search",
     "method_function",
     "method_name",
     "particle_swarm",
@@ -42,6 +45,7 @@ METHODS = {
     "stochastic": "stochastic_hill_climb",
     "tabu": "tabu_search",
     "pso": "particle_swarm",
+    "ils": "iterated_local_search",
 }
 
 _FUNCTIONS = {
@@ -50,6 +54,7 @@ _FUNCTIONS = {
     "stochastic_hill_climb": stochastic_hill_climb,
     "tabu_search": tabu_search,
     "particle_swarm": particle_swarm,
+    "iterated_local_search": iterated_local_search,
 }
 
 
