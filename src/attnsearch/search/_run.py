@@ -286,15 +286,17 @@ class Run:
         self.show_progress = bool(progress)
         self.progress_bar = None
         backend = check_backend(backend)
-        self.spec = spec = search_spec(problem)
-        self.problem = problem
-        self.num_chains = check_int(num_chains, "num_chains")
+        # The clock starts before the problem prepares itself (a TSP builds its
+        # greedy start tour here): the time limit covers the whole call.
         self.time_limit = check_time_limit(time_limit)
         self.deadline = (
             time.monotonic() + self.time_limit
             if self.time_limit is not None
             else math.inf
         )
+        self.spec = spec = search_spec(problem)
+        self.problem = problem
+        self.num_chains = check_int(num_chains, "num_chains")
         self.target = check_optional_float(target, "target")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable or None")

@@ -21,8 +21,15 @@ from .tsplib import read_tsplib, read_tsplib_tour
 
 __all__ = ["TSP"]
 
-#: Candidates per city by default (see the ``n_candidates`` parameter).
-DEFAULT_CANDIDATES = 10
+#: Candidates per city by default (see the ``n_candidates`` parameter): 8 gave the
+#: shortest tours of 8 and 6/7/9/10/12 in iterated local search on pr2392 (10 s,
+#: 3 seeds; see ARCHITECTURE.md), and is the usual neighbour-list size.
+DEFAULT_CANDIDATES = 8
+#: Nearest neighbours whose edges the greedy construction scans (at least).
+GREEDY_CANDIDATES = 10
+#: Moves with candidate lists (3-opt needs them), and without.
+DEFAULT_MOVES = ("2opt", "oropt", "3opt")
+DEFAULT_MOVES_WITHOUT_CANDIDATES = ("2opt", "oropt")
 #: ``initial="auto"`` builds a greedy start tour from this many cities on.
 AUTO_GREEDY_CITIES = 1000
 _CANDIDATE_KINDS = ("nearest", "quadrant")
@@ -43,13 +50,15 @@ class TSP:
         For ``coords``: plain float Euclidean, or a TSPLIB rule (integer
         distances: ``EUC_2D`` rounds, ``CEIL_2D`` rounds up, ``ATT`` is the
         pseudo-Euclidean rule, ``GEO`` takes DDD.MM latitude/longitude).
-    moves : sequence of {"2opt", "swap", "oropt", "3opt"}, default ("2opt", "oropt")
+    moves : sequence of {"2opt", "swap", "oropt", "3opt"}, optional
         Neighbourhood: 2-opt (reverse a segment), swap (exchange two cities),
         or-opt (move a segment of 1–3 cities elsewhere, either way round),
         3-opt (the sequential 3-opt moves of a depth-3 Lin–Kernighan step:
         segment reversals and exchanges; needs candidate lists). Annealing and
         tabu search draw a kind at random with ``move_weights``; hill climbing
-        and iterated local search descend with all of them.
+        and iterated local search descend with all of them. Default:
+        ``("2opt", "oropt", "3opt")`` with candidate lists, ``("2opt",
+        "oropt")`` without.
     move_weights : sequence of float, optional
         Relative probabilities of the kinds (default equal).
     candidates : {"nearest", "quadrant"}, array_like of int, or None, \
@@ -63,7 +72,7 @@ default "nearest"
         the lists directly. ``None``: moves between uniformly random positions
         (the neighbourhood is all ~n² pairs), and no descent of its own.
     n_candidates : int, optional
-        Candidates per city (default 10, at most n − 1).
+        Candidates per city (default 8, at most n − 1).
     initial : {"auto", "greedy", "spacefill", "random"} or array_like, default "auto"
         Where chains start when no ``initial_states`` are given: the
         greedy-edge tour (over the candidate edges, fragments joined nearest
@@ -90,7 +99,7 @@ default "nearest"
         *,
         distances=None,
         metric=None,
-        moves=("2opt", "oropt"),
+        moves=None,
         move_weights=None,
         candidates="nearest",
         n_candidates=None,
@@ -103,6 +112,12 @@ default "nearest"
             raise ValueError("give exactly one of coords and distances")
         self.name = name
         self.optimum = None if optimum is None else float(optimum)
+        if moves is None:
+            moves = (
+                DEFAULT_MOVES_WITHOUT_CANDIDATES
+                if candidates is None
+                else DEFAULT_MOVES
+            )
         self.moves = _check_moves(moves)
         weights = (
             np.ones(len(self.moves))
@@ -172,7 +187,7 @@ default "nearest"
             kick_length=self.kick_length,
         )
         self.candidates = self._candidate_lists(candidates, n_candidates)
-        if "3opt" in self.moves and self.candidates is None:
+        if "3opt" in self.moves and self.candidates is None and self.n > 1:
             raise ValueError(
                 'moves "3opt" are built over candidate lists: give candidates'
             )
@@ -280,9 +295,9 @@ default "nearest"
             return hilbert_tour(self._plane)
         neighbours = self.candidates
         if neighbours is None or neighbours.shape[1] < min(
-            DEFAULT_CANDIDATES, self.n - 1
+            GREEDY_CANDIDATES, self.n - 1
         ):
-            k = min(DEFAULT_CANDIDATES, self.n - 1)
+            k = min(GREEDY_CANDIDATES, self.n - 1)
             if k < 1:
                 return np.arange(self.n, dtype=np.int32)
             neighbours = candidate_lists(
