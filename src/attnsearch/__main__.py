@@ -4,6 +4,7 @@
     attnsearch solve tsp FILE.tsp   solve a problem file (tsp, maxcut, qubo, continuous)
     attnsearch bench attention      the attention comparison table (bench/)
     attnsearch bench search         the local search comparison table
+    attnsearch bench tsp            the TSP scale table (fast-tsp, elkai)
     attnsearch bench ecosystem      Dask, dimod and SciPy comparisons
 
 Errors in the user's input (paths, files, options) are one line on stderr and
@@ -34,6 +35,8 @@ def _bench(args):
         from .benchmarks.attention import main as bench_main
     elif args.what == "search":
         from .benchmarks.search import main as bench_main
+    elif args.what == "tsp":
+        from .benchmarks.tsp import main as bench_main
     else:
         from .benchmarks.ecosystem import main as bench_main
     return bench_main(args.rest)
@@ -58,7 +61,7 @@ def build_parser():
 
     add_solve_parser(sub).set_defaults(func=_solve)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
-    bench.add_argument("what", choices=["attention", "search", "ecosystem"])
+    bench.add_argument("what", choices=["attention", "search", "tsp", "ecosystem"])
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
