@@ -124,6 +124,53 @@ def test_quadrant_candidates_serve_every_quadrant(rng):
                 assert closest in row
 
 
+@pytest.mark.parametrize("name", ["kroA100", "a280"])
+def test_alpha_candidates_hold_the_optimal_tour(name):
+    # LKH's observation: the optimal tour's edges are among the few
+    # alpha-nearest cities (here all of them for 5 candidates).
+    tsp = TSP.from_tsplib(DATA / f"{name}.tsp", candidates="alpha", n_candidates=5)
+    tour = TSP.read_tour(DATA / f"{name}.opt.tour")
+    lists = tsp.candidates
+    nxt = np.roll(tour, -1)
+    covered = [
+        nxt[i] in lists[tour[i]] or tour[i] in lists[nxt[i]] for i in range(tsp.n)
+    ]
+    assert np.mean(covered) >= 0.99
+    nearest = TSP.from_tsplib(DATA / f"{name}.tsp", n_candidates=5).candidates
+    covered_nearest = [
+        nxt[i] in nearest[tour[i]] or tour[i] in nearest[nxt[i]] for i in range(tsp.n)
+    ]
+    assert np.mean(covered) >= np.mean(covered_nearest)
+    # Lists are ordered by distance (the descent stops at the first that cannot gain).
+    d = tsp._core.pair_distances(np.repeat(np.arange(tsp.n), 5), lists.ravel())
+    assert np.all(np.diff(d.reshape(-1, 5), axis=1) >= 0)
+
+
+@pytest.mark.parametrize("metric", ["GEO", "CEIL_2D", "matrix"])
+def test_alpha_candidates_for_every_kind_of_instance(rng, metric):
+    coords = coords_for(metric, rng, 150)
+    if metric == "matrix":
+        full = brute_distances(TSP(coords, metric="EUC_2D"), coords)
+        tsp = TSP(distances=full, candidates="alpha", n_candidates=6)
+    else:
+        tsp = TSP(coords, metric=metric, candidates="alpha", n_candidates=6)
+    lists = tsp.candidates
+    assert lists.shape == (150, 6) and not np.any(lists == np.arange(150)[:, None])
+    assert all(len(set(row)) == 6 for row in lists.tolist())
+    result = iterated_local_search(tsp, max_iters=300, seed=0)
+    assert sorted(result.best_state) == list(range(150))
+    # Degenerate inputs fall back gracefully: all cities on a line, tiny n.
+    line = np.column_stack((np.arange(40.0), np.zeros(40)))
+    assert TSP(line, candidates="alpha", n_candidates=4).candidates.shape == (40, 4)
+    assert TSP(line[:4], candidates="alpha").candidate_kind == "nearest"
+
+
+def test_auto_candidates_are_alpha_in_the_middle_sizes(rng):
+    assert TSP(rng.uniform(size=(200, 2))).candidate_kind == "nearest"
+    assert TSP(rng.uniform(size=(1200, 2))).candidate_kind == "alpha"
+    assert TSP(rng.uniform(size=(50, 2)), candidates=None).candidate_kind is None
+
+
 def test_given_candidate_lists_are_sorted_and_checked(rng):
     coords = rng.uniform(size=(20, 2))
     lists = np.array([[(i + 1) % 20, (i + 7) % 20, (i + 3) % 20] for i in range(20)])
@@ -151,8 +198,6 @@ def test_candidate_and_construction_bad_input(rng):
     for bad in (2.5, True, "8"):
         with pytest.raises(TypeError, match="n_candidates"):
             TSP(coords, n_candidates=bad)
-    with pytest.raises(ValueError, match="alpha"):
-        TSP(coords, candidates="alpha")
     with pytest.raises(ValueError, match="candidates must be one of"):
         TSP(coords, candidates="voronoi")
     with pytest.raises(ValueError, match="n_candidates needs"):
