@@ -9,7 +9,13 @@ run the Python reference on a small instance for the same method.
 import numpy as np
 import pytest
 
-from attnsearch.search import TSP, Ising, hill_climb, simulated_annealing
+from attnsearch.search import (
+    TSP,
+    Ising,
+    hill_climb,
+    iterated_local_search,
+    simulated_annealing,
+)
 
 
 def _ising(n, seed=0):
@@ -73,4 +79,32 @@ def test_anneal_kernel_vs_reference(benchmark, backend):
         backend=backend,
         t_start=3.0,
         t_end=0.3,
+    )
+
+
+def _uniform_tsp(n):
+    # Nearest candidate lists, greedy start (built once, outside the timing).
+    tsp = TSP(np.random.default_rng(0).uniform(size=(n, 2)), candidates="nearest")
+    tsp._search_spec()
+    return tsp
+
+
+@pytest.mark.parametrize("n", [10_000, 100_000])
+def test_tsp_descent_from_greedy(benchmark, n):
+    tsp = _uniform_tsp(n)
+    benchmark(hill_climb, tsp, num_chains=1, num_threads=1, seed=0)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+@pytest.mark.parametrize("n", [1000, 100_000])
+def test_tsp_iterated_local_search(benchmark, n, num_threads):
+    tsp = _uniform_tsp(n)
+    benchmark.extra_info["iterations"] = 4 * 5000
+    benchmark(
+        iterated_local_search,
+        tsp,
+        max_iters=5000,
+        num_chains=4,
+        seed=0,
+        num_threads=num_threads,
     )

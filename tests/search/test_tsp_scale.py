@@ -339,6 +339,13 @@ def test_candidate_moves_are_thread_invariant():
         for t in (1, 2)
     ]
     np.testing.assert_array_equal(runs[0].states, runs[1].states)
+    runs = [
+        tabu_search(
+            tsp, max_iters=40, candidate_size=50, num_chains=4, seed=2, num_threads=t
+        )
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
 
 
 # -- the descent (hill climbing with don't-look bits) ----------------------------------

@@ -17,6 +17,7 @@ preprocessing alone takes minutes. Empty cells: the peer was not run.
     python bench/compare_tsp.py                # every instance (~15 minutes)
     python bench/compare_tsp.py --only pr2392  # one row group
     python bench/compare_tsp.py --quick        # pcb442 and pr2392, short budgets
+    python bench/compare_tsp.py --representation   # applied-move cost against n
 """
 
 from __future__ import annotations
@@ -179,6 +180,62 @@ def _elkai(tsp, seconds, notes):
     return float(tsp.tour_length(box["tour"])), box["seconds"], mib
 
 
+def representation_table(sizes=(1000, 10_000, 100_000, 1_000_000), out=print):
+    """Applied-move cost against n: random uniform cities, greedy start, one
+    thread; the first descent (2-opt + Or-opt) and 20 000 ILS iterations."""
+    rows = []
+    for n in sizes:
+        tsp = TSP(
+            np.random.default_rng(0).uniform(size=(n, 2)),
+            moves=("2opt", "oropt"),
+            candidates="nearest",
+            initial="greedy",
+        )
+        start = time.perf_counter()
+        tsp.initial_tour("greedy")
+        greedy = time.perf_counter() - start
+        options = dict(num_chains=1, num_threads=1, seed=0)
+        descent = hill_climb(tsp, **options)
+        moves = int(descent.params["steps"][0])
+        first = iterated_local_search(tsp, max_iters=1, **options)
+        iterations = 20_000
+        ils = iterated_local_search(tsp, max_iters=iterations + 1, **options)
+        seconds = ils.elapsed - first.elapsed
+        applied = ils.acceptance_counts[0] - first.acceptance_counts[0]
+        rows.append(
+            [
+                n,
+                f"{greedy:.2f}",
+                f"{descent.elapsed:.2f}",
+                moves,
+                f"{1e6 * descent.elapsed / max(moves, 1):.2f}",
+                f"{1e6 * seconds / iterations:.1f}",
+                f"{applied / iterations:.1f}",
+                f"{1e6 * seconds / max(applied, 1):.2f}",
+            ]
+        )
+        settle()
+    out(
+        "\nApplied-move cost of the tour representation (array + position index, "
+        "shorter-side reversals), 1 thread:"
+    )
+    out(
+        format_table(
+            [
+                "n",
+                "greedy s",
+                "descent s",
+                "moves",
+                "us/move",
+                "ILS us/iter",
+                "moves/iter",
+                "us/move",
+            ],
+            rows,
+        )
+    )
+
+
 def run(quick=False, data=None, only=None, out=print):
     data = _data_dir(data)
     notes = []
@@ -273,7 +330,15 @@ def main(argv=None):
         metavar="DIR",
         help="folder with tsplib/ (default: $ATTNSEARCH_DATA, else the shipped data)",
     )
+    parser.add_argument(
+        "--representation",
+        action="store_true",
+        help="only the applied-move cost against n (10^3 .. 10^6 cities)",
+    )
     args = parser.parse_args(argv)
+    if args.representation:
+        representation_table()
+        return 0
     if args.only:
         unknown = sorted(set(args.only) - {name for name, _, _ in INSTANCES})
         if unknown:

@@ -157,6 +157,13 @@ cdef class TSPCore(CompiledProblem):
         if tsp_can_descend(&self.data):
             self.vtable.descend = tsp_descend
 
+    def set_kick_length(self, Py_ssize_t kick_length):
+        """Set the longest segment of a double-bridge kick."""
+        self.data.kick_length = max(1, kick_length)
+        args = list(self._init_args)
+        args[10] = self.data.kick_length
+        self._init_args = tuple(args)
+
     def set_start_tour(self, start_tour):
         """Install the tour random starts copy ((n,) ints; None: random starts)."""
         cdef const int32_t[::1] view
