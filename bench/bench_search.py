@@ -13,6 +13,7 @@ from attnsearch.search import (
     TSP,
     Ising,
     hill_climb,
+    iterated_local_search,
     parallel_tempering,
     simulated_annealing,
 )
@@ -108,4 +109,32 @@ def test_parallel_tempering_torus(benchmark, num_chains, num_threads, clusters):
         t_min=0.4,
         t_max=1.2,
         cluster_moves=clusters,
+    )
+
+
+def _uniform_tsp(n):
+    # Nearest candidate lists, greedy start (built once, outside the timing).
+    tsp = TSP(np.random.default_rng(0).uniform(size=(n, 2)), candidates="nearest")
+    tsp._search_spec()
+    return tsp
+
+
+@pytest.mark.parametrize("n", [10_000, 100_000])
+def test_tsp_descent_from_greedy(benchmark, n):
+    tsp = _uniform_tsp(n)
+    benchmark(hill_climb, tsp, num_chains=1, num_threads=1, seed=0)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+@pytest.mark.parametrize("n", [1000, 100_000])
+def test_tsp_iterated_local_search(benchmark, n, num_threads):
+    tsp = _uniform_tsp(n)
+    benchmark.extra_info["iterations"] = 4 * 5000
+    benchmark(
+        iterated_local_search,
+        tsp,
+        max_iters=5000,
+        num_chains=4,
+        seed=0,
+        num_threads=num_threads,
     )

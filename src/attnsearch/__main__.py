@@ -5,6 +5,7 @@
     attnsearch bench attention      the attention comparison table (bench/)
     attnsearch bench decode         generation: decode attention, a GQA step, windows
     attnsearch bench search         the local search comparison table
+    attnsearch bench tsp            the TSP scale table (fast-tsp, elkai)
     attnsearch bench ecosystem      Dask, dimod and SciPy comparisons
     attnsearch bench training       attention backward and a training step vs torch
 
@@ -40,6 +41,8 @@ def _bench(args):
         from .benchmarks.search import main as bench_main
     elif args.what == "training":
         from .benchmarks.training import main as bench_main
+    elif args.what == "tsp":
+        from .benchmarks.tsp import main as bench_main
     else:
         from .benchmarks.ecosystem import main as bench_main
     return bench_main(args.rest)
@@ -65,7 +68,8 @@ def build_parser():
     add_solve_parser(sub).set_defaults(func=_solve)
     bench = sub.add_parser("bench", help="print a comparison table against the peers")
     bench.add_argument(
-        "what", choices=["attention", "decode", "search", "ecosystem", "training"]
+        "what",
+        choices=["attention", "decode", "search", "tsp", "ecosystem", "training"],
     )
     bench.add_argument(
         "rest",

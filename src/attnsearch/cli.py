@@ -1,6 +1,6 @@
 """``attnsearch solve ...``: solve a problem file from the command line.
 
-    attnsearch solve tsp FILE.tsp [--method anneal|hill|stochastic|tabu] ...
+    attnsearch solve tsp FILE.tsp [--method ils|anneal|hill|stochastic|tabu|pt] ...
     attnsearch solve maxcut FILE            (G-set format; parallel tempering)
     attnsearch solve qubo FILE              (.npz with Q, or "i j value" lines)
     attnsearch solve continuous NAME --dim D [--method pso|anneal|hill|...]
@@ -90,10 +90,12 @@ def add_solve_parser(subparsers):
         )
         bar.add_argument("--no-progress", dest="progress", action="store_false")
 
-    local = ["anneal", "hill", "stochastic", "tabu", "pt"]
+    local = ["anneal", "hill", "stochastic", "tabu", "pt", "ils"]
     tsp = kinds.add_parser("tsp", help="a TSPLIB .tsp file")
     tsp.add_argument("file")
-    common(tsp, local, "anneal")
+    # Iterated local search over candidate lists: what the strongest TSP
+    # heuristics do (2-opt + Or-opt + 3-opt, segment-local double bridges).
+    common(tsp, ["ils"] + local[:-1], "ils")
     tsp.add_argument(
         "--plot",
         default=None,

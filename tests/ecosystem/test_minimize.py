@@ -11,6 +11,8 @@ from scipy.optimize import Bounds, OptimizeResult, dual_annealing
 from attnsearch.search import BUILTIN_FUNCTIONS, MINIMIZE_METHODS, Result, minimize
 
 METHODS = sorted(MINIMIZE_METHODS)
+# An iteration of iterated local search is a whole descent: maxfev cannot budget it.
+MAXFEV_METHODS = [method for method in METHODS if method != "ils"]
 BOUNDS = [(-2.0, 3.0)] * 4
 CENTER = np.array([0.3, -0.7, 1.1, 0.0])  # minimiser of `shifted`, inside BOUNDS
 MAX_ITERS_MESSAGE = "Maximum number of iterations reached."
@@ -122,7 +124,7 @@ def test_args_that_is_not_a_tuple_is_one_argument():
     assert res.x == pytest.approx(np.full(4, 0.5), abs=1e-3)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", MAXFEV_METHODS)
 @pytest.mark.parametrize("num_chains", [1, 2])
 def test_maxfev_budget(method, num_chains):
     dim, maxfev = 10, 5000
@@ -212,7 +214,12 @@ def test_anneal_reheats_respects_maxfev_and_maxiter():
     assert res.nit <= 100
 
 
-@pytest.mark.parametrize("method", METHODS)
+def test_maxfev_with_iterated_local_search_is_refused():
+    with pytest.raises(ValueError, match="maxfev cannot budget"):
+        minimize("sphere", BOUNDS, method="ils", maxfev=5000)
+
+
+@pytest.mark.parametrize("method", MAXFEV_METHODS)
 def test_maxfev_bounds_the_calls_of_fun(method):
     """nfev counts the calls of ``fun`` (bar the one signature probe of
     Continuous), and maxfev bounds them, as in SciPy."""
@@ -585,8 +592,9 @@ def test_callback_not_callable_raises():
 @pytest.mark.parametrize("fun", ["rastrigin", rastrigin], ids=["builtin", "callable"])
 def test_same_seed_same_run(method, fun):
     bounds = [(-5.12, 5.12)] * 4
-    a = minimize(fun, bounds, method=method, seed=11, maxfev=3000)
-    b = minimize(fun, bounds, method=method, seed=11, maxfev=3000)
+    budget = {"maxiter": 20} if method == "ils" else {"maxfev": 3000}
+    a = minimize(fun, bounds, method=method, seed=11, **budget)
+    b = minimize(fun, bounds, method=method, seed=11, **budget)
     np.testing.assert_array_equal(a.x, b.x)
     assert (a.fun, a.nfev, a.nit) == (b.fun, b.nfev, b.nit)
 

@@ -53,8 +53,8 @@ def test_annealing_tsp_kernel_equals_reference(global_random_seed, moves):
     kwargs = dict(num_sweeps=8, num_chains=3, seed=global_random_seed)
     compiled = simulated_annealing(tsp, backend="cython", **kwargs)
     python = simulated_annealing(tsp, backend="reference", **kwargs)
-    # 8 sweeps of 52 attempts, then zero-temperature sweeps (the descent).
-    assert compiled.n_evaluations % 52 == 0
+    # 8 sweeps of 52 attempts, then the tour's own don't-look-bit descent.
+    assert compiled.params["descent"]
     assert compiled.n_evaluations > 8 * 52 * 3 and compiled.params["t_start"] > 0
     assert_same_run(compiled, python)
     assert compiled.params["t_start"] == python.params["t_start"]

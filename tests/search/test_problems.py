@@ -9,6 +9,7 @@ from attnsearch.search import QUBO, TSP, Ising, MaxCut
 from attnsearch.search._engine import check_deltas
 from attnsearch.search._seeding import chain_rng_states
 from attnsearch.search.problems.ising import read_cut
+from attnsearch.search.problems.tsp._core import TSPCore
 from attnsearch.search.problems.tsp._reference import tour_length_reference
 
 OPTIMA = {"berlin52": 7542, "eil51": 426, "st70": 675, "kroA100": 21282, "a280": 2579}
@@ -29,12 +30,18 @@ def assert_exact_deltas(problem, rng, samples=3000):
     """delta == cost(after) - cost(before) along a random walk, in the kernel."""
     spec = problem._search_spec()
     state = spec.ops.export(spec.ops.initial(_rng_of(rng)))
-    worst, checked, _, aux, rebuilt = check_deltas(
+    worst, checked, state, aux, rebuilt = check_deltas(
         spec.core, state, samples, chain_rng_states(1, 1)[0]
     )
     assert checked > samples // 2 or spec.core.state_size < 4
     assert worst <= 1e-9 * (1 + spec.core.state_size)
-    if spec.core.aux_nbytes:
+    if isinstance(spec.core, TSPCore):
+        # The position index kept by apply equals one rebuilt from the tour (the
+        # rest of the TSP workspace is the descent's queue and the undo log).
+        positions = spec.core.aux_positions(aux)
+        np.testing.assert_array_equal(positions, spec.core.aux_positions(rebuilt))
+        np.testing.assert_array_equal(positions[state], np.arange(len(state)))
+    elif spec.core.aux_nbytes:
         # The cached workspace (Ising local fields) equals one rebuilt from scratch.
         np.testing.assert_allclose(
             aux.view(np.float64), rebuilt.view(np.float64), rtol=1e-12, atol=1e-9
@@ -49,17 +56,21 @@ def _rng_of(rng):
 
 
 @pytest.mark.parametrize(
-    "moves", [("2opt",), ("swap",), ("oropt",), ("2opt", "swap", "oropt")]
+    "moves",
+    [("2opt",), ("swap",), ("oropt",), ("3opt",), ("2opt", "swap", "oropt", "3opt")],
 )
 @pytest.mark.parametrize("metric", ["EUCLIDEAN", "EUC_2D", "CEIL_2D", "ATT", "GEO"])
-def test_tsp_deltas_are_exact(rng, moves, metric):
+@pytest.mark.parametrize("candidates", ["nearest", None])
+def test_tsp_deltas_are_exact(rng, moves, metric, candidates):
+    if candidates is None and "3opt" in moves:
+        pytest.skip("3-opt moves are built over candidate lists")
     n = int(rng.integers(4, 40))
     coords = (
         rng.uniform(-80, 80, size=(n, 2))
         if metric == "GEO"
         else rng.uniform(0, 1000, size=(n, 2))
     )
-    problem = TSP(coords, metric=metric, moves=moves)
+    problem = TSP(coords, metric=metric, moves=moves, candidates=candidates)
     worst = assert_exact_deltas(problem, rng)
     if metric != "EUCLIDEAN":
         assert worst == 0.0  # integer distances: exact
@@ -203,7 +214,7 @@ def test_tsp_bad_input():
     with pytest.raises(ValueError, match="square"):
         TSP(distances=np.ones((2, 3)))
     with pytest.raises(ValueError, match="moves"):
-        TSP(np.ones((5, 2)), moves=("3opt",))
+        TSP(np.ones((5, 2)), moves=("4opt",))
     with pytest.raises(ValueError, match="moves"):
         TSP(np.ones((5, 2)), moves=("2opt", "2opt"))
     with pytest.raises(ValueError, match="move_weights"):

@@ -66,6 +66,30 @@ def tabu(
     tenure_spread: int = ...,
     use_vtable: bool = ...,
 ) -> None: ...
+def descend(
+    core: Any,
+    arrays: Any,
+    *,
+    max_moves: int,
+    tolerance: float,
+    target: float,
+    deadline: float,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> None: ...
+def iterated_local_search(
+    core: Any,
+    arrays: Any,
+    *,
+    until: int,
+    strength: int,
+    tolerance: float,
+    target: float,
+    deadline: float,
+    pause_at: float,
+    num_threads: int,
+    use_vtable: bool = ...,
+) -> None: ...
 def sample_deltas(
     core: Any,
     arrays: Any,

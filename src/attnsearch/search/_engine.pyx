@@ -22,13 +22,14 @@ every method is ``n_accepted / n_evaluations``.
 
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from attnsearch.search.cython_api cimport (
     MAX_TABU_ATTRIBUTES,
     MOVE_NONE,
     CompiledProblem,
+    DescentStats,
     Move,
     ProblemVTable,
     attnsearch_rng,
@@ -99,6 +100,8 @@ cdef enum:
     METHOD_TABU = 4
     METHOD_SAMPLE = 5
     METHOD_TEMPER = 6
+    METHOD_ILS = 7
+    METHOD_DESCEND = 8
 
 
 cdef struct MethodParams:
@@ -137,6 +140,11 @@ cdef struct MethodParams:
     int64_t *cluster_stats      # (n_chains, 2): moves made, spins flipped (per replica)
     int64_t cluster_stride      # row length of the cluster scratch
     bint apply_moves            # sample_deltas: walk (apply each move) or stay
+    # iterated local search
+    int64_t strength            # kicks (or random moves) per perturbation
+    double pause_at             # the first descent returns to Python after this time
+    int64_t *kicks_accepted     # per chain, across chunks
+    char *saved                 # per chain: state + aux copies (no checkpoint/rollback)
 
 
 include "_dispatch.pxi"
@@ -868,6 +876,193 @@ cdef void _sample_chain(const Problem *p, Chains *c, Py_ssize_t chain,
     (<attnsearch_rng *>&c.rng[4 * chain])[0] = local_rng
 
 
+# -- descent to a local optimum (the problem's own, or first improvement) ----------------
+
+cdef int _generic_descend(const Problem *p, char *state, char *aux, attnsearch_rng *rng,
+                          double tolerance, int64_t max_moves, int64_t max_evaluations,
+                          DescentStats *stats) noexcept nogil:
+    """The fallback of a problem without `descend`: first-improvement steps over
+    the enumerable neighbourhood, each scan from a random index; 1 at a local
+    optimum, 0 at a budget (checked between steps)."""
+    cdef int64_t n_moves, start, k, index
+    cdef double delta
+    cdef Move move
+    cdef bint found
+    stats.delta = 0
+    stats.evaluations = 0
+    stats.moves = 0
+    while True:
+        if stats.moves >= max_moves or stats.evaluations >= max_evaluations:
+            return 0
+        n_moves = _n_moves(p, state, aux)
+        found = False
+        if n_moves > 0:
+            start = <int64_t>rng_below(rng, <uint64_t>n_moves)
+            for k in range(n_moves):
+                index = start + k
+                if index >= n_moves:
+                    index -= n_moves
+                _move_at(p, state, aux, index, &move)
+                if move.kind == MOVE_NONE:
+                    continue
+                delta = _delta(p, state, aux, &move)
+                stats.evaluations += 1
+                if delta < -tolerance:
+                    _apply(p, state, aux, &move)
+                    stats.delta += delta
+                    stats.moves += 1
+                    found = True
+                    break
+        if not found:
+            return 1
+
+
+cdef void _descend_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                         const MethodParams *m) noexcept nogil:
+    """Hill climbing with the problem's own descent (TSP: don't-look bits over
+    candidate lists) for up to n_units applied moves."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        double cost = c.cost[chain]
+        int64_t evaluations = 0, moves = 0, left = m.n_units
+        DescentStats stats
+        int done
+    if not _has_descend(p):
+        c.status[chain] = STATUS_CONVERGED
+        return
+    if _out_of_time(c, chain, m.deadline):
+        return
+    while True:
+        done = _descend(p, state, aux, m.tolerance, left, _CLOCK_EVERY, &stats)
+        cost += stats.delta
+        evaluations += stats.evaluations
+        moves += stats.moves
+        left -= stats.moves
+        c.progress[chain] += stats.moves
+        if done:
+            c.status[chain] = STATUS_CONVERGED
+            break
+        if cost <= m.target:
+            c.status[chain] = STATUS_TARGET
+            break
+        if left <= 0 or _out_of_time(c, chain, m.deadline):
+            break
+    _keep_best(c, chain, state, cost)
+    _save_chain(c, chain, cost, evaluations, moves, &local_rng)
+
+
+# -- iterated local search ----------------------------------------------------------------
+
+cdef int _ils_descend(const Problem *p, Chains *c, Py_ssize_t chain, const MethodParams *m,
+                      char *state, char *aux, attnsearch_rng *rng, double *cost,
+                      int64_t *evaluations, int64_t *applied, int64_t *unclocked,
+                      bint pausable) noexcept nogil:
+    """Descend to a local optimum (1), in rounds of _CLOCK_EVERY evaluations; stop
+    early (0) at the deadline (status TIME) or, when pausable, at m.pause_at
+    (the next call resumes: what remains lives in aux)."""
+    cdef DescentStats stats
+    cdef int done
+    cdef bint own = _has_descend(p)
+    while True:
+        if own:
+            done = _descend(p, state, aux, m.tolerance, INT64_MAX, _CLOCK_EVERY, &stats)
+        else:
+            done = _generic_descend(p, state, aux, rng, m.tolerance, INT64_MAX,
+                                    _CLOCK_EVERY, &stats)
+        cost[0] += stats.delta
+        evaluations[0] += stats.evaluations
+        applied[0] += stats.moves
+        unclocked[0] += stats.evaluations
+        if done:
+            return 1
+        if unclocked[0] >= _CLOCK_EVERY:
+            unclocked[0] = 0
+            if _out_of_time(c, chain, m.deadline):
+                return 0
+            if pausable and monotonic() > m.pause_at:
+                return 0
+
+
+cdef void _ils_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                     const MethodParams *m) noexcept nogil:
+    """Iterated local search: iteration 0 descends from the initial state; each
+    further one checkpoints the (local optimum) state, kicks it, descends, and
+    keeps the result when its cost is <= the cost before the kick (minus the
+    tolerance: 0 for exact costs), else rolls back. The current state is then always a best one, so the best state is
+    copied once per chunk, not per improvement. Runs until progress (iterations
+    done) reaches m.n_units."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        attnsearch_rng *rng = &local_rng
+        double cost = c.cost[chain], before, delta
+        int64_t evaluations = 0, applied = 0, unclocked = 0, _kick_move
+        bint own_kick = _has_kick(p)
+        bint own_undo = _has_checkpoint(p) and _has_rollback(p)
+        char *saved = NULL
+        Move move
+        int done = 1
+    if not own_undo:
+        saved = m.saved + chain * (c.state_nbytes + c.aux_nbytes)
+    if _out_of_time(c, chain, m.deadline):
+        return
+    if c.progress[chain] == 0:
+        if _ils_descend(p, c, chain, m, state, aux, rng, &cost, &evaluations, &applied,
+                        &unclocked, True):
+            c.progress[chain] = 1
+            if cost <= m.target:
+                c.status[chain] = STATUS_TARGET
+    while (c.status[chain] == STATUS_RUNNING and c.progress[chain] >= 1
+           and c.progress[chain] < m.n_units):
+        before = cost
+        if own_undo:
+            _checkpoint(p, state, aux)
+        else:
+            memcpy(saved, state, c.state_nbytes)
+            memcpy(saved + c.state_nbytes, aux, c.aux_nbytes)
+        if own_kick:
+            cost += _kick(p, state, aux, rng, m.strength)
+            evaluations += m.strength
+            applied += m.strength
+        else:
+            for _kick_move in range(m.strength):
+                _random_move(p, state, aux, rng, &move)
+                if move.kind == MOVE_NONE:
+                    continue
+                delta = _delta(p, state, aux, &move)
+                _apply(p, state, aux, &move)
+                cost += delta
+                evaluations += 1
+                applied += 1
+        done = _ils_descend(p, c, chain, m, state, aux, rng, &cost, &evaluations, &applied,
+                            &unclocked, False)
+        # Not worse (exact costs), or better by more than the rounding tolerance
+        # (floating-point costs, whose running sum drifts).
+        if cost <= before - m.tolerance:
+            m.kicks_accepted[chain] += 1
+        else:
+            if own_undo:
+                _rollback(p, state, aux)
+            else:
+                memcpy(state, saved, c.state_nbytes)
+                memcpy(aux, saved + c.state_nbytes, c.aux_nbytes)
+            cost = before
+        c.progress[chain] += 1
+        if not done:
+            break
+        if cost <= m.target:
+            c.status[chain] = STATUS_TARGET
+            break
+    # <=: the state kept is the chain's current one at the end of the run, not
+    # the first of equal cost seen at a chunk's end (chunking changes nothing).
+    if cost <= c.best_cost[chain]:
+        _keep_best(c, chain, state, cost)
+    _save_chain(c, chain, cost, evaluations, applied, &local_rng)
+
+
 # -- every method, over all chains ----------------------------------------------------
 
 cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t first, Py_ssize_t last,
@@ -893,6 +1088,10 @@ cdef void _run_all(const Problem *p, Chains *c, Py_ssize_t first, Py_ssize_t las
             _stochastic_chain(p, c, chain, m)
         elif m.method == METHOD_TABU:
             _tabu_chain(p, c, chain, m)
+        elif m.method == METHOD_ILS:
+            _ils_chain(p, c, chain, m)
+        elif m.method == METHOD_DESCEND:
+            _descend_chain(p, c, chain, m)
 
 
 # -- Python entry points ----------------------------------------------------------
@@ -1166,6 +1365,53 @@ def temper(core, arrays, *, replicas, betas, replica_at, swap_attempts, swap_acc
     m.cluster_mark = &mark_view[0, 0]
     m.cluster_stats = &stats_view[0, 0]
     _dispatch(core, replicas, &m, num_threads, use_vtable, groups=arrays)
+
+
+def descend(core, arrays, *, int64_t max_moves, double tolerance, double target,
+            double deadline, int num_threads, bint use_vtable=False):
+    """Up to ``max_moves`` moves of the problem's own descent (``vtable.descend``)
+    on every running chain, in place; a chain at a local optimum gets status
+    "converged"."""
+    cdef MethodParams m = _params(METHOD_DESCEND, max_moves, target, deadline)
+    if not core.provides("descend"):
+        raise TypeError(f"{type(core).__name__} has no descend operation")
+    if max_moves <= 0:
+        return
+    m.tolerance = tolerance
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
+
+
+def iterated_local_search(core, arrays, *, int64_t until, int64_t strength,
+                          double tolerance, double target, double deadline,
+                          double pause_at, int num_threads, bint use_vtable=False):
+    """Iterated local search on every running chain until it has done ``until``
+    iterations (iteration 0 is the first descent; a chain still in it returns
+    after ``pause_at``, resuming on the next call). Kicks accepted per chain
+    accumulate in ``arrays.scratch["ils_accepted"]``; problems without
+    checkpoint/rollback get per-chain copies in ``arrays.scratch["ils_saved"]``."""
+    cdef MethodParams m = _params(METHOD_ILS, until, target, deadline)
+    cdef Py_ssize_t n_chains = arrays.cost.shape[0]
+    cdef int64_t[::1] accepted_view
+    cdef uint8_t[:, ::1] saved_view
+    if not core.provides("descend"):
+        _require_neighbourhood(core)
+    if n_chains == 0:
+        return
+    if "ils_accepted" not in arrays.scratch:
+        arrays.scratch["ils_accepted"] = np.zeros(n_chains, dtype=np.int64)
+    accepted_view = arrays.scratch["ils_accepted"]
+    m.kicks_accepted = &accepted_view[0]
+    if not (core.provides("checkpoint") and core.provides("rollback")):
+        if "ils_saved" not in arrays.scratch:
+            arrays.scratch["ils_saved"] = np.zeros(
+                (n_chains, max(1, arrays.states.view(np.uint8).shape[1]
+                               + arrays.aux.shape[1])), dtype=np.uint8)
+        saved_view = arrays.scratch["ils_saved"]
+        m.saved = <char *>&saved_view[0, 0]
+    m.strength = strength
+    m.tolerance = tolerance
+    m.pause_at = pause_at
+    _dispatch(core, arrays, &m, num_threads, use_vtable)
 
 
 cdef int64_t _neighbourhood_size(object core, object arrays) except -1:

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from ._chains import ChainCounters
 from ._engine import ACCEPT_THRESHOLD, STATUS, TIE_CAPACITY, fast_exp_scalar
+from ._engine import CLOCK_EVERY as ENGINE_CLOCK_EVERY
 from ._rng import ChainRNG
 from .problems.base import ProblemOps
 
@@ -31,7 +32,9 @@ __all__ = [
     "ChainsReference",
     "anneal",
     "climb",
+    "descend",
     "init_chains",
+    "iterated_local_search",
     "sample_deltas",
     "stochastic_climb",
     "tabu",
@@ -49,6 +52,11 @@ _MAX_TABU_ATTRIBUTES = 4
 # (a user's objective may take milliseconds). Only runs stopped by a deadline
 # see the difference, and those are not reproducible in either engine.
 CLOCK_EVERY = 1
+_INT64_MAX = 2**63 - 1
+# The problems' own descents run in rounds of the engine's CLOCK_EVERY
+# evaluations (a generic descent draws a new scan start per round, so the round
+# length is part of the trajectory and must match the engine's).
+_DESCENT_ROUND = ENGINE_CLOCK_EVERY
 
 
 class ChainsReference(ChainCounters):
@@ -489,6 +497,181 @@ def tabu(
             if stop:
                 break
         _save_chain(chains, c, state, cost, evaluations, taken)
+
+
+# -- descent to a local optimum --------------------------------------------------------
+
+
+def _generic_descend(ops, state, rng, tolerance, max_moves, max_evaluations):
+    """Mirror of _engine._generic_descend; returns (done, state, delta, evaluations,
+    moves)."""
+    total = 0.0
+    evaluations = moves = 0
+    while True:
+        if moves >= max_moves or evaluations >= max_evaluations:
+            return 0, state, total, evaluations, moves
+        n_moves = ops.n_moves(state)
+        found = False
+        if n_moves > 0:
+            start = rng.below(n_moves)
+            for k in range(n_moves):
+                index = start + k
+                if index >= n_moves:
+                    index -= n_moves
+                move = ops.move_at(state, index)
+                if move is None:
+                    continue
+                delta = ops.delta(state, move)
+                evaluations += 1
+                if delta < -tolerance:
+                    state = ops.apply(state, move)
+                    total += delta
+                    moves += 1
+                    found = True
+                    break
+        if not found:
+            return 1, state, total, evaluations, moves
+
+
+def descend(chains, *, max_moves, tolerance, target, deadline):
+    """Mirror of _engine.descend (the problem's own descent, ``ops.descend``)."""
+    ops = chains.ops
+    for c in range(len(chains.rngs)):
+        if chains.status[c] != _RUNNING:
+            continue
+        if _out_of_time(chains, c, deadline):
+            continue
+        state = chains.states[c]
+        cost = chains.cost[c]
+        evaluations = moves = 0
+        left = max_moves
+        while True:
+            done, delta, evals, applied = ops.descend(
+                state, tolerance, left, _DESCENT_ROUND
+            )
+            cost += delta
+            evaluations += evals
+            moves += applied
+            left -= applied
+            chains.progress[c] += applied
+            if done:
+                chains.status[c] = _CONVERGED
+                break
+            if cost <= target:
+                chains.status[c] = _TARGET
+                break
+            if left <= 0 or _out_of_time(chains, c, deadline):
+                break
+        _keep_best(chains, c, state, cost)
+        _save_chain(chains, c, state, cost, evaluations, moves)
+
+
+# -- iterated local search -------------------------------------------------------------
+
+
+class _Tally:
+    """The running numbers of one chain's chunk (the kernel's locals)."""
+
+    def __init__(self, state, cost):
+        self.state = state
+        self.cost = cost
+        self.evaluations = 0
+        self.applied = 0
+        self.unclocked = 0
+
+
+def _ils_descend(chains, c, ops, rng, tally, tolerance, deadline, pause_at, pausable):
+    """Mirror of _engine._ils_descend: 1 at a local optimum, 0 when stopped."""
+    own = hasattr(ops, "descend")
+    while True:
+        if own:
+            done, delta, evaluations, moves = ops.descend(
+                tally.state, tolerance, _INT64_MAX, _DESCENT_ROUND
+            )
+        else:
+            done, tally.state, delta, evaluations, moves = _generic_descend(
+                ops, tally.state, rng, tolerance, _INT64_MAX, _DESCENT_ROUND
+            )
+        tally.cost += delta
+        tally.evaluations += evaluations
+        tally.applied += moves
+        tally.unclocked += evaluations
+        if done:
+            return 1
+        if tally.unclocked >= _DESCENT_ROUND:
+            tally.unclocked = 0
+            if _out_of_time(chains, c, deadline):
+                return 0
+            if pausable and time.monotonic() > pause_at:
+                return 0
+
+
+def iterated_local_search(
+    chains, *, until, strength, tolerance, target, deadline, pause_at
+):
+    """Mirror of _engine.iterated_local_search (kick, descend, keep if not worse)."""
+    ops = chains.ops
+    own_kick = hasattr(ops, "kick")
+    own_undo = hasattr(ops, "checkpoint") and hasattr(ops, "rollback")
+    accepted = chains.scratch.setdefault(
+        "ils_accepted", np.zeros(len(chains.rngs), dtype=np.int64)
+    )
+    for c, rng in enumerate(chains.rngs):
+        if chains.status[c] != _RUNNING:
+            continue
+        if _out_of_time(chains, c, deadline):
+            continue
+        tally = _Tally(chains.states[c], chains.cost[c])
+        args = (chains, c, ops, rng, tally, tolerance, deadline, pause_at)
+        if chains.progress[c] == 0:
+            if _ils_descend(*args, True):
+                chains.progress[c] = 1
+                if tally.cost <= target:
+                    chains.status[c] = _TARGET
+        while (
+            chains.status[c] == _RUNNING
+            and chains.progress[c] >= 1
+            and chains.progress[c] < until
+        ):
+            before = tally.cost
+            if own_undo:
+                ops.checkpoint(tally.state)
+            else:
+                saved = ops.copy(tally.state)
+            if own_kick:
+                tally.cost += ops.kick(tally.state, rng, strength)
+                tally.evaluations += strength
+                tally.applied += strength
+            else:
+                for _ in range(strength):
+                    move = ops.random_move(tally.state, rng)
+                    if move is None:
+                        continue
+                    delta = ops.delta(tally.state, move)
+                    tally.state = ops.apply(tally.state, move)
+                    tally.cost += delta
+                    tally.evaluations += 1
+                    tally.applied += 1
+            done = _ils_descend(*args, False)
+            if tally.cost <= before - tolerance:
+                accepted[c] += 1
+            else:
+                if own_undo:
+                    ops.rollback(tally.state)
+                else:
+                    tally.state = saved
+                tally.cost = before
+            chains.progress[c] += 1
+            if not done:
+                break
+            if tally.cost <= target:
+                chains.status[c] = _TARGET
+                break
+        if tally.cost <= chains.best_cost[c]:
+            _keep_best(chains, c, tally.state, tally.cost)
+        _save_chain(
+            chains, c, tally.state, tally.cost, tally.evaluations, tally.applied
+        )
 
 
 def _metropolis_sweep(ops, state, rng, beta, sweep_len, cost, counts, deadline):

@@ -110,6 +110,10 @@ class ChainBackend(Backend, Protocol):
     def has_neighbourhood(self) -> bool:
         """Whether the problem can enumerate its moves (hill climbing, tabu)."""
 
+    def provides(self, operation: str) -> bool:
+        """Whether the problem has the optional operation (``descend``, ``kick``,
+        ``checkpoint``, ``rollback``: cython_api.pxd) of its own."""
+
 
 class CompiledBackend:
     """Chains in NumPy arrays, methods in ``_engine`` (nogil, OpenMP over chains)."""
@@ -199,6 +203,9 @@ class CompiledBackend:
     def has_neighbourhood(self) -> bool:
         return self.core.has_neighbourhood
 
+    def provides(self, operation: str) -> bool:
+        return bool(self.core.provides(operation))
+
     def clone(self) -> CompiledBackend:
         clone = CompiledBackend.__new__(CompiledBackend)
         clone.spec, clone.core = self.spec, self.core
@@ -259,6 +266,9 @@ class ReferenceBackend:
             return type(ops.problem).moves is not Problem.moves
         return hasattr(ops, "n_moves")
 
+    def provides(self, operation: str) -> bool:
+        return hasattr(self.spec.ops, operation)
+
     def clone(self) -> ReferenceBackend:
         clone = ReferenceBackend.__new__(ReferenceBackend)
         clone.spec = self.spec
@@ -266,10 +276,15 @@ class ReferenceBackend:
         return clone
 
     def restart_from_best(self) -> None:
+        # As the compiled backend: through init_chains, so that a state's
+        # workspace (a tour's don't-look queue) is rebuilt exactly as there.
         chains = self.chains
-        for c in range(len(chains.rngs)):
-            chains.states[c] = chains.ops.copy(chains.best_states[c])
-            chains.cost[c] = chains.best_cost[c]
+        export = chains.ops.export
+        _engine_reference.init_chains(
+            chains,
+            np.zeros(len(chains.rngs), dtype=bool),
+            [export(state) for state in chains.best_states],
+        )
         chains.status[:] = STATUS["running"]
 
     def best_states(self) -> list[Any]:
@@ -346,15 +361,17 @@ class Run:
         self.show_progress = bool(progress)
         self.progress_bar: ProgressBar | None = None
         backend = check_backend(backend)
-        self.spec = spec = search_spec(problem)
-        self.problem = problem
-        self.num_chains = check_int(num_chains, "num_chains")
+        # The clock starts before the problem prepares itself (a TSP builds its
+        # greedy start tour here): the time limit covers the whole call.
         self.time_limit = check_time_limit(time_limit)
         self.deadline = (
             time.monotonic() + self.time_limit
             if self.time_limit is not None
             else math.inf
         )
+        self.spec = spec = search_spec(problem)
+        self.problem = problem
+        self.num_chains = check_int(num_chains, "num_chains")
         self.target = check_optional_float(target, "target")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable or None")
@@ -531,13 +548,17 @@ class Run:
             self.close_progress()
             raise
 
-    def loop(self, advance: Callable[[int, int], int], budget: int | None) -> None:
+    def loop(
+        self, advance: Callable[[int, int], int | None], budget: int | None
+    ) -> None:
         """Advance every running chain in ~0.1 s chunks until ``budget`` units
         are done (None: no unit budget), a stop rule fires, or every chain
         stops. ``advance(done, size)`` runs at most ``size`` more units after
         ``done`` and returns how many it ran (annealing ends a chunk at the end
-        of a pass), or 0 when it has nothing left to run ("max_iters", or
-        "time_limit" when a chain's status says so). Sets
+        of a pass; 0 when a chunk ended inside one unit, as iterated local
+        search's first descent of a large problem), or None when it has nothing
+        left to run ("max_iters", or "time_limit" when a chain's status says
+        so). Sets
         ``stop_reason`` and ``units_done``; Ctrl-C ends the run with
         ``"interrupted"``."""
         done = 0
@@ -559,7 +580,7 @@ class Run:
                 start = time.perf_counter()
                 with self.guard():
                     ran = advance(done, size)
-                if ran == 0:  # the method has nothing left to run
+                if ran is None:  # the method has nothing left to run
                     timed_out = np.any(counters.status == STATUS["time_limit"])
                     self.stop_reason = "time_limit" if timed_out else "max_iters"
                     break

@@ -70,6 +70,36 @@ ctypedef int (*tabu_attributes_fn)(const void *data, const char *state, const Mo
 ctypedef void (*propose_fn)(const void *data, const char *state, char *aux,
                             attnsearch_rng *rng, int64_t attempt, Move *move) noexcept nogil
 
+# What one call of `descend` did: the summed cost change, the deltas computed and
+# the moves applied.
+ctypedef struct DescentStats:
+    double delta
+    int64_t evaluations
+    int64_t moves
+
+# Local search to a local optimum with the problem's own neighbourhood (TSP:
+# 2-opt, Or-opt and 3-opt over candidate neighbours with don't-look bits):
+# improve while a move gains more than `tolerance`, stop after `max_moves`
+# applied moves or once `max_evaluations` deltas are computed (checked between
+# the problem's own units of work, so a call may overshoot a little). Returns 1
+# at a local optimum, 0 when stopped by a budget; another call resumes exactly
+# where it stopped (what remains to be examined lives in aux). Deterministic:
+# no random draws. Optional: the engine falls back on first improvement over
+# the enumerable neighbourhood (n_moves / move_at).
+ctypedef int (*descend_fn)(const void *data, char *state, char *aux, double tolerance,
+                           int64_t max_moves, int64_t max_evaluations,
+                           DescentStats *stats) noexcept nogil
+# Iterated local search's perturbation (TSP: `strength` segment-local double
+# bridges): change the state in place, mark what changed for the next descend,
+# return the cost change. Optional: `strength` random moves, applied.
+ctypedef double (*kick_fn)(const void *data, char *state, char *aux, attnsearch_rng *rng,
+                           int64_t strength) noexcept nogil
+# Remember the current state (called at a local optimum: descend returned 1) so
+# that rollback can restore it and its workspace (TSP: a log of the reversals
+# applied since). Optional, in pairs: the engine copies state and aux instead.
+ctypedef void (*checkpoint_fn)(const void *data, char *state, char *aux) noexcept nogil
+ctypedef void (*rollback_fn)(const void *data, char *state, char *aux) noexcept nogil
+
 ctypedef struct ProblemVTable:
     const void *data
     init_fn init
@@ -81,6 +111,11 @@ ctypedef struct ProblemVTable:
     move_at_fn move_at
     tabu_attributes_fn tabu_attributes  # NULL: the move's i is its only attribute
     propose_fn propose                  # NULL: annealing proposes random_move
+    # Added with iterated local search (all optional, NULL = not provided):
+    descend_fn descend                  # NULL: first improvement over move_at
+    kick_fn kick                        # NULL: `strength` random moves
+    checkpoint_fn checkpoint            # NULL (either of the pair): copies of
+    rollback_fn rollback                # state and aux
 
 
 cdef class CompiledProblem:

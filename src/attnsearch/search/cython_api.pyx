@@ -58,6 +58,35 @@ cdef class CompiledProblem:
         """Whether the neighbourhood can be enumerated (hill climbing, tabu)."""
         return self.vtable.n_moves != NULL and self.vtable.move_at != NULL
 
+    def provides(self, name):
+        """Whether the optional operation ``name`` is set in the vtable.
+
+        Parameters
+        ----------
+        name : {"n_moves", "move_at", "tabu_attributes", "propose", "descend", \
+"kick", "checkpoint", "rollback"}
+
+        Raises
+        ------
+        ValueError
+            ``name`` is not an optional operation.
+        """
+        pointers = {
+            "n_moves": self.vtable.n_moves != NULL,
+            "move_at": self.vtable.move_at != NULL,
+            "tabu_attributes": self.vtable.tabu_attributes != NULL,
+            "propose": self.vtable.propose != NULL,
+            "descend": self.vtable.descend != NULL,
+            "kick": self.vtable.kick != NULL,
+            "checkpoint": self.vtable.checkpoint != NULL,
+            "rollback": self.vtable.rollback != NULL,
+        }
+        if name not in pointers:
+            raise ValueError(
+                f"not an optional operation: {name!r} (one of {sorted(pointers)})"
+            )
+        return pointers[name]
+
     def _check_vtable(self):
         """Raise TypeError naming the first required operation left unset."""
         if self.vtable.init == NULL:

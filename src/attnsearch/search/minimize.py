@@ -355,6 +355,11 @@ def minimize(
         given = "maxiter" if maxiter is not None else "maxfev"
         raise ValueError(f"give {given} or {budget}, not both")
     if maxfev is not None:
+        if method == "ils":
+            raise ValueError(
+                "maxfev cannot budget iterated local search (an iteration is a "
+                "whole descent, of unknown length); use maxiter or time_limit"
+            )
         if method == "hill" and options.get("strategy", "best") != "best":
             raise ValueError(
                 "maxfev needs strategy='best' for hill climbing (a first-improvement "

@@ -5,6 +5,7 @@
 * ``stochastic.py``: stochastic hill climbing (softmax over gains).
 * ``tabu.py``: tabu search (tenure, aspiration, arg-best).
 * ``tempering.py``: parallel tempering (replica exchange on a temperature ladder).
+* ``iterated.py``: iterated local search (kick, descend, keep unless worse).
 * ``swarm.py`` + ``_swarm.pyx``: particle swarm (its own kernel: a swarm is not
   a single-state chain).
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from ..result import Result
 from .annealing import SCHEDULES, simulated_annealing, temperature_schedule
 from .hill_climbing import hill_climb
+from .iterated import iterated_local_search
 from .stochastic import stochastic_hill_climb
 from .swarm import particle_swarm
 from .tabu import tabu_search
@@ -32,6 +34,7 @@ __all__ = [
     "SCHEDULES",
     "geometric_ladder",
     "hill_climb",
+    "iterated_local_search",
     "method_function",
     "method_name",
     "parallel_tempering",
@@ -51,6 +54,7 @@ METHODS = {
     "tabu": "tabu_search",
     "pso": "particle_swarm",
     "pt": "parallel_tempering",
+    "ils": "iterated_local_search",
 }
 
 _FUNCTIONS: dict[str, Callable[..., Result]] = {
@@ -60,6 +64,7 @@ _FUNCTIONS: dict[str, Callable[..., Result]] = {
     "tabu_search": tabu_search,
     "particle_swarm": particle_swarm,
     "parallel_tempering": parallel_tempering,
+    "iterated_local_search": iterated_local_search,
 }
 
 

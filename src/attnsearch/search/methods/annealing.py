@@ -170,8 +170,10 @@ def _descend(
     max_sweeps: int | None = None,
 ) -> None:
     """The zero-temperature descent that ends every pass: every chain continues
-    from its best state and descends to a local optimum -- first-improvement hill
-    climbing over the whole neighbourhood where it is enumerable and small, else
+    from its best state and descends to a local optimum -- with the problem's own
+    descent where it has one (a TSP over candidate lists: don't-look bits),
+    first-improvement hill climbing over the whole neighbourhood where it is
+    enumerable and small, else
     zero-temperature sweeps until a sweep improves no chain (at most
     ``max_sweeps``). Stops at the run's deadline. The sweep counters
     (``progress``) are left as they were. ``backend``: the run's by default."""
@@ -180,7 +182,16 @@ def _descend(
     backend.restart_from_best()
     progress = counters.progress.copy()
     running, converged = STATUS["running"], STATUS["converged"]
-    if backend.has_neighbourhood() and not run.spec.large_neighbourhood:
+    if backend.provides("descend"):  # the problem's own (TSP: don't-look bits)
+        while np.any(counters.status == running) and time.monotonic() < run.deadline:
+            backend.call(
+                "descend",
+                max_moves=max(1024, sweep_len),
+                tolerance=tolerance,
+                target=run.internal_target,
+                deadline=run.deadline,
+            )
+    elif backend.has_neighbourhood() and not run.spec.large_neighbourhood:
         while np.any(counters.status == running) and time.monotonic() < run.deadline:
             backend.call(
                 "climb",
@@ -505,10 +516,10 @@ class _TimedPasses:
         self,
         anneal: Callable[[npt.NDArray[np.float64]], None],
         end_pass: Callable[[], None],
-    ) -> Callable[[int, int], int]:
-        def advance(done: int, size: int) -> int:
+    ) -> Callable[[int, int], int | None]:
+        def advance(done: int, size: int) -> int | None:
             if self.pass_index == self.passes:
-                return 0  # every pass done: the run loop stops ("max_iters")
+                return None  # every pass done: the run loop stops ("max_iters")
             if self.fraction == 0.0 and self.pass_index:
                 self.run.chain_backend.restart_from_best()
             left: float

@@ -12,13 +12,13 @@ from ..result import Result
 
 __all__ = ["hill_climb"]
 
-_STRATEGIES = ("best", "first")
+_STRATEGIES = ("auto", "best", "first", "descent")
 
 
 def hill_climb(
     problem: ProblemLike,
     *,
-    strategy: Literal["best", "first"] = "best",
+    strategy: Literal["auto", "best", "first", "descent"] = "auto",
     num_chains: int = 1,
     max_iters: int | None = None,
     initial_states: Any = None,
@@ -39,12 +39,23 @@ def hill_climb(
     improves: hill climbing can stick there, which is why chains are random
     restarts and annealing or tabu search exist.
 
+    With ``strategy="descent"`` the problem descends with its own local
+    search (``cython_api.pxd``'s ``descend``): for a TSP with candidate lists,
+    first improvement over 2-opt, Or-opt (and 3-opt) moves around each city's
+    candidates with don't-look bits — a queue of the cities whose
+    neighbourhood changed — so a pass costs O(n k) evaluations, not the O(n²)
+    of a scan of every move per step; 100 000 cities from a greedy tour
+    descend in seconds. A step is then one applied move.
+
     Parameters
     ----------
     problem : TSP, Ising, QUBO, MaxCut, Problem (with ``moves``) or CompiledProblem
-        Needs an enumerable neighbourhood (TSP: every 2-opt/swap/or-opt move of
-        its ``moves``; Ising: every single flip).
-    strategy : {"best", "first"}
+        Needs an enumerable neighbourhood (TSP: the moves of its ``moves``
+        around each city's candidates, or every pair without candidate lists;
+        Ising: every single flip) or, for ``"descent"``, a descent of its own.
+    strategy : {"auto", "best", "first", "descent"}
+        ``"auto"``: ``"descent"`` when the problem has its own descent (TSP with
+        candidate lists), else ``"best"``.
     num_chains : int, default 1
         Random restarts, run in parallel.
     max_iters : int, optional
@@ -88,12 +99,30 @@ def hill_climb(
         progress=progress,
     )
     max_iters = check_int(max_iters, "max_iters", allow_none=True)
-    require_neighbourhood(run)
+    own_descent = run.chain_backend.provides("descend")
+    if strategy == "auto":
+        strategy = "descent" if own_descent else "best"
+    if strategy == "descent" and not own_descent:
+        raise ValueError(
+            f"{run.spec.name} has no descent of its own (strategy='descent'); "
+            "use 'best' or 'first'"
+        )
+    if strategy != "descent":
+        require_neighbourhood(run)
     best_improvement = strategy == "best"
     tolerance = run.improvement_tolerance()
     chains = run.chain_backend
 
     def advance(done: int, size: int) -> int:
+        if strategy == "descent":
+            chains.call(
+                "descend",
+                max_moves=size,
+                tolerance=tolerance,
+                target=run.internal_target,
+                deadline=run.deadline,
+            )
+            return size
         chains.call(
             "climb",
             max_steps=size,

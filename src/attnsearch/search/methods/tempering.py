@@ -297,6 +297,9 @@ class TemperingBackend:
     def has_neighbourhood(self) -> bool:
         return self.main.has_neighbourhood()
 
+    def provides(self, operation: str) -> bool:
+        return self.main.provides(operation)
+
     def restart_from_best(self) -> None:
         self.main.restart_from_best()
 
@@ -581,10 +584,10 @@ def parallel_tempering(
     def advance(done, size):
         nonlocal window_attempts, window_accepts
         if state["finished"]:
-            return 0
+            return None
         if timed and time.monotonic() >= sweep_deadline:
             finish()
-            return 0
+            return None
         if num_sweeps is not None:
             size = min(size, num_sweeps - done)
         if adapting(done):  # chunks end where the ladder is updated

@@ -1,14 +1,18 @@
 """Compiled core of the symmetric TSP (see _core.pxd for moves and metrics)."""
 
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 import numpy as np
 
 #: Metric names accepted by TSPCore, in the order of the METRIC_* constants.
 METRICS = {"MATRIX": METRIC_MATRIX, "EUC_2D": METRIC_EUC_2D, "CEIL_2D": METRIC_CEIL_2D,
            "ATT": METRIC_ATT, "GEO": METRIC_GEO, "EUCLIDEAN": METRIC_EUCLIDEAN}
-#: Move kind names, as the KIND_* constants.
-MOVE_KINDS = {"2opt": KIND_2OPT, "swap": KIND_SWAP, "oropt": KIND_OROPT}
+#: Move family names, as the FAMILY_* constants.
+MOVE_KINDS = {"2opt": FAMILY_2OPT, "swap": FAMILY_SWAP, "oropt": FAMILY_OROPT,
+              "3opt": FAMILY_3OPT}
+#: Undo-log entries per city (plus a constant) before rollback falls back on a copy.
+LOG_ENTRIES_PER_CITY = 1
+LOG_ENTRIES_EXTRA = 64
 
 
 cdef class TSPCore(CompiledProblem):
@@ -24,25 +28,44 @@ cdef class TSPCore(CompiledProblem):
     x, y : ndarray (n,) float64 or None
         Coordinates (for "GEO": latitude and longitude in radians).
     kinds : sequence of str
-        Move kinds (keys of MOVE_KINDS) used by random moves and enumeration.
+        Move families (keys of MOVE_KINDS) used by random moves and enumeration;
+        the descent uses the 2-opt, or-opt and 3-opt among them.
     weights : sequence of float
-        Probability of each kind for random moves (normalised here).
+        Probability of each family for random moves (normalised here).
     exact_costs : bool
+    neighbours : ndarray (n, k) int32 or None
+        Candidate lists, nearest first (None: uniform moves, no descent).
+    start_tour : ndarray (n,) int32 or None
+        The tour random starts copy (None: random permutations).
+    kick_length : int
+        Longest segment of a double-bridge kick.
+    log_capacity : int, optional
+        Undo-log entries before rollback falls back on a tour copy (default
+        n + 64; the tests shrink it to exercise the fallback).
     """
 
     def __init__(self, Py_ssize_t n, str metric, matrix, x, y, kinds, weights,
-                 bint exact_costs=False):
+                 bint exact_costs=False, neighbours=None, start_tour=None,
+                 Py_ssize_t kick_length=50, log_capacity=None):
         cdef const double[:, ::1] matrix_view
         cdef const double[::1] x_view
         cdef const double[::1] y_view
+        cdef const int32_t[::1] start_view
         cdef Py_ssize_t k
         self._init_args = (n, metric, matrix, x, y, list(kinds),
-                           np.array(weights, dtype=np.float64), exact_costs)
+                           np.array(weights, dtype=np.float64), exact_costs, neighbours,
+                           start_tour, kick_length, log_capacity)
         self.data.n = n
         self.data.metric = METRICS[metric]
         self.data.matrix = NULL
         self.data.x = NULL
         self.data.y = NULL
+        self.data.neighbours = NULL
+        self.data.n_neighbours = 0
+        self.data.start_tour = NULL
+        self.data.kick_length = max(1, kick_length)
+        self.data.log_capacity = (LOG_ENTRIES_PER_CITY * n + LOG_ENTRIES_EXTRA
+                                  if log_capacity is None else max(1, log_capacity))
         keep = []
         if self.data.metric == METRIC_MATRIX:
             matrix_view = np.ascontiguousarray(matrix, dtype=np.float64)
@@ -56,16 +79,29 @@ cdef class TSPCore(CompiledProblem):
             if n:
                 self.data.x = &x_view[0]
                 self.data.y = &y_view[0]
+        self._keepalive = keep
+        self.data.neighbour_distances = NULL
+        if neighbours is not None:
+            self._install_neighbours(neighbours)
+        if start_tour is not None:
+            start_view = np.ascontiguousarray(start_tour, dtype=np.int32)
+            if start_view.shape[0] != n:
+                raise ValueError(f"start_tour must have {n} cities")
+            keep.append(start_view)
+            if n:
+                self.data.start_tour = &start_view[0]
         weights = np.asarray(weights, dtype=np.float64)
         cdf = np.cumsum(weights / weights.sum())
         self.data.n_kinds = len(kinds)
+        self.data.descent_2opt = "2opt" in kinds
+        self.data.descent_oropt = "oropt" in kinds
+        self.data.descent_3opt = "3opt" in kinds
         for k in range(len(kinds)):
             self.data.kinds[k] = MOVE_KINDS[kinds[k]]
             self.data.cdf[k] = cdf[k]
-        self._keepalive = keep
         self.state_size = n
         self.state_dtype = np.dtype(np.int32)
-        self.aux_nbytes = 0
+        self.aux_nbytes = tsp_aux_nbytes(n, self.data.log_capacity)
         self.n_tabu_keys = n
         self.exact_costs = exact_costs
         self.vtable.data = &self.data
@@ -78,6 +114,81 @@ cdef class TSPCore(CompiledProblem):
         self.vtable.move_at = tsp_move_at
         self.vtable.tabu_attributes = tsp_tabu_attributes
         self.vtable.propose = tsp_propose
+        self.vtable.descend = NULL
+        if tsp_can_descend(&self.data):
+            self.vtable.descend = tsp_descend
+        self.vtable.kick = tsp_kick
+        self.vtable.checkpoint = tsp_checkpoint
+        self.vtable.rollback = tsp_rollback
+
+    def _install_neighbours(self, neighbours):
+        """Point the data at candidate lists and their distances."""
+        cdef const int32_t[:, ::1] view
+        cdef double[:, ::1] lengths
+        cdef Py_ssize_t n = self.data.n, i, r
+        self.data.neighbours = NULL
+        self.data.neighbour_distances = NULL
+        self.data.n_neighbours = 0
+        if neighbours is None:
+            return
+        view = np.ascontiguousarray(neighbours, dtype=np.int32)
+        if view.shape[0] != n or view.shape[1] < 1:
+            raise ValueError(f"neighbours must have shape ({n}, k >= 1)")
+        if n and (np.min(view) < 0 or np.max(view) >= n):
+            raise ValueError("neighbours hold cities outside 0..n-1")
+        lengths = np.empty((view.shape[0], view.shape[1]))
+        with nogil:
+            for i in range(view.shape[0]):
+                for r in range(view.shape[1]):
+                    lengths[i, r] = tsp_distance(&self.data, i, view[i, r])
+        self._keepalive += [view, lengths]
+        if n:
+            self.data.neighbours = &view[0, 0]
+            self.data.neighbour_distances = &lengths[0, 0]
+            self.data.n_neighbours = view.shape[1]
+
+    def set_neighbours(self, neighbours):
+        """Install candidate lists ((n, k) ints, nearest first; None: remove)."""
+        self._install_neighbours(neighbours)
+        args = list(self._init_args)
+        args[8] = neighbours
+        self._init_args = tuple(args)
+        self.vtable.descend = NULL
+        if tsp_can_descend(&self.data):
+            self.vtable.descend = tsp_descend
+
+    def set_kick_length(self, Py_ssize_t kick_length):
+        """Set the longest segment of a double-bridge kick."""
+        self.data.kick_length = max(1, kick_length)
+        args = list(self._init_args)
+        args[10] = self.data.kick_length
+        self._init_args = tuple(args)
+
+    def set_start_tour(self, start_tour):
+        """Install the tour random starts copy ((n,) ints; None: random starts)."""
+        cdef const int32_t[::1] view
+        self.data.start_tour = NULL
+        if start_tour is not None:
+            view = np.ascontiguousarray(start_tour, dtype=np.int32)
+            if view.shape[0] != self.data.n:
+                raise ValueError(f"start_tour must have {self.data.n} cities")
+            self._keepalive.append(view)
+            if self.data.n:
+                self.data.start_tour = &view[0]
+        args = list(self._init_args)
+        args[9] = start_tour
+        self._init_args = tuple(args)
+
+    def aux_positions(self, aux):
+        """The position index (pos[city], int32) inside one chain's workspace row."""
+        row = np.asarray(aux).view(np.uint8).reshape(-1)
+        start = sizeof(TSPAux)
+        return row[start : start + 4 * self.data.n].view(np.int32)
+
+    @property
+    def n_neighbours(self):
+        """Candidates per city (0 without candidate lists)."""
+        return self.data.n_neighbours
 
     def tour_lengths(self, tours):
         """Closed length of each row of ``tours`` ((m, n) or (n,) int32 permutations)."""
@@ -97,3 +208,66 @@ cdef class TSPCore(CompiledProblem):
         if not (0 <= a < self.data.n and 0 <= b < self.data.n):
             raise IndexError("city index out of range")
         return tsp_distance(&self.data, a, b)
+
+    def pair_distances(self, a, b):
+        """Distances between cities ``a[i]`` and ``b[i]`` (equal-length int arrays)."""
+        cdef const int64_t[::1] a_view = np.ascontiguousarray(a, dtype=np.int64).ravel()
+        cdef const int64_t[::1] b_view = np.ascontiguousarray(b, dtype=np.int64).ravel()
+        cdef double[::1] out = np.empty(a_view.shape[0])
+        cdef Py_ssize_t i
+        if a_view.shape[0] != b_view.shape[0]:
+            raise ValueError("a and b must have the same length")
+        for i in range(a_view.shape[0]):
+            if not (0 <= a_view[i] < self.data.n and 0 <= b_view[i] < self.data.n):
+                raise IndexError("city index out of range")
+        with nogil:
+            for i in range(a_view.shape[0]):
+                out[i] = tsp_distance(&self.data, a_view[i], b_view[i])
+        return np.asarray(out)
+
+
+def greedy_matching(Py_ssize_t n, edges_a, edges_b):
+    """The greedy-edge fragments: scan the edges in the given order (shortest
+    first) and keep each one whose ends both have degree < 2 and lie in different
+    fragments (union-find with path halving).
+
+    Returns
+    -------
+    links : ndarray (n, 2) int32
+        The (up to two) kept neighbours of each city, -1 where none.
+    """
+    cdef const int64_t[::1] a_view = np.ascontiguousarray(edges_a, dtype=np.int64)
+    cdef const int64_t[::1] b_view = np.ascontiguousarray(edges_b, dtype=np.int64)
+    links_array = np.full((n, 2), -1, dtype=np.int32)
+    cdef int32_t[:, ::1] links = links_array
+    cdef int64_t[::1] parent = np.arange(n, dtype=np.int64)
+    cdef uint8_t[::1] degree = np.zeros(n, dtype=np.uint8)
+    cdef Py_ssize_t e, m = a_view.shape[0]
+    cdef int64_t a, b, ra, rb
+    if b_view.shape[0] != m:
+        raise ValueError("edges_a and edges_b must have the same length")
+    for e in range(m):
+        if not (0 <= a_view[e] < n and 0 <= b_view[e] < n):
+            raise IndexError("city index out of range")
+    with nogil:
+        for e in range(m):
+            a = a_view[e]
+            b = b_view[e]
+            if a == b or degree[a] >= 2 or degree[b] >= 2:
+                continue
+            ra = a
+            while parent[ra] != ra:
+                parent[ra] = parent[parent[ra]]
+                ra = parent[ra]
+            rb = b
+            while parent[rb] != rb:
+                parent[rb] = parent[parent[rb]]
+                rb = parent[rb]
+            if ra == rb:
+                continue
+            parent[ra] = rb
+            links[a, degree[a]] = <int32_t>b
+            links[b, degree[b]] = <int32_t>a
+            degree[a] += 1
+            degree[b] += 1
+    return links_array

@@ -1,8 +1,10 @@
 """Python and NumPy references of the TSP core (``_core.pxd``).
 
 * ``TSPReference`` mirrors the compiled operations line by line, draws included
-  (moves are tuples ``(kind, i, j, k)``); the engine reference runs every method
-  over it and the tests compare trajectories.
+  (moves are tuples ``(kind, i, j, k)``, states are ``TourState``: the tour with
+  the position index, the queue of active cities and the undo log the core keeps
+  in ``aux``); the engine reference runs every method over it and the tests
+  compare trajectories.
 * ``tsplib_distances`` and ``tour_length_reference`` are the vectorised NumPy
   reference of the TSPLIB95 distance functions, the oracle of the compiled tour
   kernels' tests. They follow TSPLIB95's C code operation by operation
@@ -13,19 +15,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from ..._rng import ChainRNG
+    pass
 
 __all__ = [
     "GEO_EARTH_RADIUS",
     "GEO_PI",
     "TSPReference",
+    "TourState",
     "geo_radians",
     "tour_length_reference",
     "tsplib_distances",
@@ -39,8 +41,57 @@ GEO_EARTH_RADIUS = 6378.388
 _DISTANCE_KINDS = ("EUC_2D", "CEIL_2D", "ATT", "GEO", "EUCLIDEAN")
 
 
-_KIND_2OPT, _KIND_SWAP, _KIND_OROPT = 0, 1, 2
-_KIND_CODES = {"2opt": _KIND_2OPT, "swap": _KIND_SWAP, "oropt": _KIND_OROPT}
+# Move families (a TSP's ``moves``) and move kinds, as in _core.pxd.
+_FAMILY_2OPT, _FAMILY_SWAP, _FAMILY_OROPT, _FAMILY_3OPT = 0, 1, 2, 3
+_FAMILY_CODES = {
+    "2opt": _FAMILY_2OPT,
+    "swap": _FAMILY_SWAP,
+    "oropt": _FAMILY_OROPT,
+    "3opt": _FAMILY_3OPT,
+}
+_KIND_2OPT, _KIND_SWAP, _KIND_OROPT, _KIND_OROPT_REV, _KIND_3OPT = 0, 1, 2, 3, 4
+_CANDIDATE_TRIES = 8
+
+
+def _wrap(i, n):
+    """i mod n for i in [-n, 2n)."""
+    if i < 0:
+        return i + n
+    if i >= n:
+        return i - n
+    return i
+
+
+class TourState:
+    """One chain's tour and the workspace the core keeps in ``aux``: the position
+    index, the queue of active cities (don't-look bits off) and the undo log."""
+
+    __slots__ = ("tour", "pos", "queue", "active", "head", "count", "log", "recording")
+
+    def __init__(self, tour):
+        n = len(tour)
+        self.tour = [int(city) for city in tour]
+        self.pos = [0] * n
+        for i, city in enumerate(self.tour):
+            self.pos[city] = i
+        self.queue = list(self.tour)
+        self.active = [True] * n
+        self.head = 0
+        self.count = n
+        self.log = []
+        self.recording = 0
+
+    def copy(self):
+        clone = TourState.__new__(TourState)
+        clone.tour = list(self.tour)
+        clone.pos = list(self.pos)
+        clone.queue = list(self.queue)
+        clone.active = list(self.active)
+        clone.head, clone.count = self.head, self.count
+        clone.log = list(self.log)
+        clone.recording = self.recording
+        return clone
+
 
 #: A tour (int32 cities) and a move ``(kind, i, j, k)``.
 _Tour: TypeAlias = npt.NDArray[np.int32]
@@ -48,29 +99,54 @@ _Move: TypeAlias = tuple[int, int, int, int]
 
 
 class TSPReference:
-    """TSP operations over int32 tour arrays; mirrors _core.pxd.
+    """TSP operations over ``TourState`` chains; mirrors _core.pxd line by line.
 
-    Moves are tuples ``(kind, i, j, k)``.
+    Moves are tuples ``(kind, i, j, k)`` (positions, see _core.pxd). The undo
+    log is unbounded here: the core's fallback on a tour copy when its log is
+    full restores the same tour, which is what the tests check.
     """
 
     def __init__(
         self,
-        n: int,
-        metric: str,
-        matrix: npt.ArrayLike | None,
-        x: npt.ArrayLike | None,
-        y: npt.ArrayLike | None,
-        kinds: Sequence[str],
-        cdf: Iterable[float],
-    ) -> None:
+        n,
+        metric,
+        matrix,
+        x,
+        y,
+        kinds,
+        cdf,
+        neighbours=None,
+        start_tour=None,
+        kick_length=50,
+    ):
         self.n = int(n)
         self.n_tabu_keys = self.n  # tabu attributes: cities
         self.metric = metric
         self.matrix = None if matrix is None else np.asarray(matrix, dtype=np.float64)
         self.x = None if x is None else np.asarray(x, dtype=np.float64)
         self.y = None if y is None else np.asarray(y, dtype=np.float64)
-        self.kinds = [_KIND_CODES[k] for k in kinds]
+        self.kinds = [_FAMILY_CODES[k] for k in kinds]
         self.cdf = [float(c) for c in cdf]
+        if neighbours is None:
+            self.neighbours, self.n_neighbours = None, 0
+        else:
+            neighbours = np.asarray(neighbours)
+            self.neighbours = [int(c) for c in neighbours.ravel()]
+            self.n_neighbours = neighbours.shape[1]
+        self.start_tour = None if start_tour is None else [int(c) for c in start_tour]
+        self.kick_length = max(1, int(kick_length))
+        self.descent_2opt = "2opt" in kinds
+        self.descent_oropt = "oropt" in kinds
+        self.descent_3opt = "3opt" in kinds
+        if (
+            self.neighbours is not None
+            and self.n >= 5
+            and (self.descent_2opt or self.descent_oropt or self.descent_3opt)
+        ):
+            # Only then (tsp_can_descend): otherwise the engine's fallback runs.
+            self.descend = self._descend
+
+    # -- distances, states ---------------------------------------------------
 
     def distance(self, a: int, b: int) -> float:
         a, b = int(a), int(b)
@@ -98,17 +174,20 @@ class TSPReference:
             return t + 1.0 if t < r else t
         return math.sqrt(dx * dx + dy * dy)
 
-    def initial(self, rng: ChainRNG) -> _Tour:
-        tour = np.arange(self.n, dtype=np.int32)
+    def initial(self, rng):
+        if self.start_tour is not None:
+            return TourState(self.start_tour)
+        tour = list(range(self.n))
         for i in range(self.n - 1, 0, -1):
             j = rng.below(i + 1)
             tour[i], tour[j] = tour[j], tour[i]
-        return tour
+        return TourState(tour)
 
-    def prepare(self, tour: npt.ArrayLike) -> _Tour:
-        return np.array(tour, dtype=np.int32)
+    def prepare(self, tour):
+        return TourState(tour)
 
-    def cost(self, tour: _Tour) -> float:
+    def cost(self, state):
+        tour = state.tour
         if self.n < 2:
             return 0.0
         total = 0.0
@@ -116,10 +195,120 @@ class TSPReference:
             total += self.distance(tour[i], tour[i + 1])
         return total + self.distance(tour[self.n - 1], tour[0])
 
-    def random_move(self, tour: _Tour, rng: ChainRNG) -> _Move | None:
+    def copy(self, state):
+        return state.copy()
+
+    def export(self, state):
+        return np.array(state.tour, dtype=np.int32)
+
+    # -- reversals, the undo log, the queue ----------------------------------
+
+    def _reverse_raw(self, st, first, count):
+        t, pos, n = st.tour, st.pos, self.n
+        i, j = first, _wrap(first + count - 1, n)
+        for _ in range(count // 2):
+            a, b = t[i], t[j]
+            t[i], pos[b] = b, i
+            t[j], pos[a] = a, j
+            i = 0 if i + 1 == n else i + 1
+            j = n - 1 if j == 0 else j - 1
+
+    def _redo(self, st, a, b):
+        if b >= 0:
+            self._reverse_raw(st, a, b)
+        else:
+            t, pos = st.tour, st.pos
+            t[a], t[-b - 1] = t[-b - 1], t[a]
+            pos[t[a]], pos[t[-b - 1]] = a, -b - 1
+
+    def _record(self, st, a, b):
+        if st.recording == 1:
+            st.log.append((a, b))
+
+    def _reverse_path(self, st, i, j):
         n = self.n
-        if n < 4:
+        length = j - i + 1
+        if length <= 0:
+            length += n
+        if 2 * length <= n:
+            first, count = i, length
+        else:
+            first, count = _wrap(j + 1, n), n - length
+        if count > 1:
+            self._reverse_raw(st, first, count)
+            self._record(st, first, count)
+
+    def _exchange(self, st, a, b, c, d):
+        pos = st.pos
+        if st.tour[_wrap(pos[a] + 1, self.n)] == b:
+            self._reverse_path(st, pos[b], pos[c])
+        else:
+            self._reverse_path(st, pos[c], pos[b])
+
+    def _activate(self, st, city):
+        if st.active[city]:
+            return
+        st.active[city] = True
+        st.queue[_wrap(st.head + st.count, self.n)] = city
+        st.count += 1
+
+    def _clear_queue(self, st):
+        while st.count > 0:
+            st.active[st.queue[st.head]] = False
+            st.head = _wrap(st.head + 1, self.n)
+            st.count -= 1
+        st.head = 0
+
+    def _next(self, st, city):
+        return st.tour[_wrap(st.pos[city] + 1, self.n)]
+
+    def _prev(self, st, city):
+        return st.tour[_wrap(st.pos[city] - 1, self.n)]
+
+    # -- moves ---------------------------------------------------------------
+
+    def _set_2opt(self, i, j):
+        i, j = min(i, j), max(i, j)
+        if j - i >= 2 and not (i == 0 and j == self.n - 1):
+            return (_KIND_2OPT, i, j, 0)
+        return None
+
+    def _set_oropt(self, i, length, j, forward):
+        n = self.n
+        if n < length + 3 or _wrap(j - i + 1, n) <= length:
             return None
+        return (_KIND_OROPT if forward else _KIND_OROPT_REV, i, j, length)
+
+    def _edge_start(self, st, u, v):
+        if st.tour[_wrap(st.pos[u] + 1, self.n)] == v:
+            return st.pos[u]
+        return st.pos[v]
+
+    def _set_3opt(self, st, t1, t2, t3, t4, t5, t6):
+        n, t = self.n, st.tour
+        i, j, k = sorted(
+            (
+                self._edge_start(st, t1, t2),
+                self._edge_start(st, t3, t4),
+                self._edge_start(st, t5, t6),
+            )
+        )
+        if i == j or j == k or n - (k - i) < 2:
+            return None
+        a, b, c, d, e, f = t[i], t[i + 1], t[j], t[j + 1], t[k], t[_wrap(k + 1, n)]
+        added = {frozenset((t2, t3)), frozenset((t4, t5)), frozenset((t6, t1))}
+        types = (
+            ((a, c), (b, e), (d, f)),
+            ((a, d), (e, b), (c, f)),
+            ((a, d), (e, c), (b, f)),
+            ((a, e), (d, b), (c, f)),
+        )
+        for kind, edges in enumerate(types):
+            if all(frozenset(edge) in added for edge in edges):
+                return (_KIND_3OPT + kind, i, j, k)
+        return None
+
+    def _draw_family(self, rng):
         kind = self.kinds[0]
         if len(self.kinds) > 1:
             u = rng.random()
@@ -128,24 +317,82 @@ class TSPReference:
                 if u < self.cdf[index]:
                     kind = self.kinds[index]
                     break
-        if kind == _KIND_OROPT:
+        return kind
+
+    def _candidate_move(self, st, family, a, r1, direction, length, side, r2, side2):
+        n, K, t, pos = self.n, self.n_neighbours, st.tour, st.pos
+        pa = pos[a]
+        c = self.neighbours[a * K + r1]
+        if family == _FAMILY_2OPT:
+            pc = pos[c]
+            if direction == 0:
+                return self._set_2opt(pa, pc)
+            return self._set_2opt(_wrap(pa - 1, n), _wrap(pc - 1, n))
+        if family == _FAMILY_SWAP:
+            return (_KIND_SWAP, min(pa, pos[c]), max(pa, pos[c]), 0)
+        if family == _FAMILY_OROPT:
+            i = _wrap(pa - length + 1, n) if direction == 0 else pa
+            pc = pos[c]
+            return self._set_oropt(
+                i, length, pc if side == 0 else _wrap(pc - 1, n), direction != side
+            )
+        t2 = t[_wrap(pa + 1, n)] if direction == 0 else t[_wrap(pa - 1, n)]
+        t3 = self.neighbours[t2 * K + r1]
+        if t3 == a:
+            return None
+        t4 = self._next(st, t3) if side == 0 else self._prev(st, t3)
+        if t4 == t2:
+            return None
+        t5 = self.neighbours[t4 * K + r2]
+        if t5 == t3 or t5 == t2:
+            return None
+        t6 = self._next(st, t5) if side2 == 0 else self._prev(st, t5)
+        return self._set_3opt(st, a, t2, t3, t4, t5, t6)
+
+    def random_move(self, st, rng):
+        n, K = self.n, self.n_neighbours
+        if n < 4:
+            return None
+        kind = self._draw_family(rng)
+        if self.neighbours is not None and n >= 5:
+            for _ in range(_CANDIDATE_TRIES):
+                a = rng.below(n)
+                r1 = rng.below(K)
+                direction = rng.below(2)
+                length = side = side2 = r2 = 0
+                if kind == _FAMILY_OROPT:
+                    length = 1 + rng.below(min(3, n - 3))
+                    side = rng.below(2)
+                elif kind == _FAMILY_3OPT:
+                    side = rng.below(2)
+                    r2 = rng.below(K)
+                    side2 = rng.below(2)
+                move = self._candidate_move(
+                    st, kind, a, r1, direction, length, side, r2, side2
+                )
+                if move is not None:
+                    return move
+            return None
+        if kind == _FAMILY_3OPT:
+            return None
+        if kind == _FAMILY_OROPT:
             length = 1 + rng.below(min(3, n - 3))
             i = rng.below(n - length + 1)
             j = (i + length + rng.below(n - length - 1)) % n
-            return (kind, i, j, length)
+            return (_KIND_OROPT, i, j, length)
         i = rng.below(n)
-        if kind == _KIND_2OPT:
+        if kind == _FAMILY_2OPT:
             j = (i + 2 + rng.below(n - 3)) % n
         else:
             j = (i + 1 + rng.below(n - 1)) % n
         return (kind, min(i, j), max(i, j), 0)
 
-    def propose(self, tour: _Tour, rng: ChainRNG, attempt: int) -> _Move | None:
-        return self.random_move(tour, rng)
+    def propose(self, st, rng, attempt):
+        return self.random_move(st, rng)
 
-    def delta(self, t: _Tour, move: _Move) -> float:
+    def delta(self, st, move):
         kind, a, b, length = move
-        n = self.n
+        n, t = self.n, st.tour
         d = self.distance
         if kind == _KIND_2OPT:
             ta, tb, na, nb = t[a], t[b], t[a + 1], t[(b + 1) % n]
@@ -169,85 +416,357 @@ class TSPReference:
                 - d(pb, tb)
                 - d(tb, nb)
             )
-        e = a + length - 1
-        before, after = t[(a - 1 + n) % n], t[(e + 1) % n]
-        s0, sl = t[a], t[e]
-        left, right = t[b], t[(b + 1) % n]
-        return (
-            d(before, after)
-            + d(left, s0)
-            + d(sl, right)
-            - d(before, s0)
-            - d(sl, after)
-            - d(left, right)
-        )
+        if kind in (_KIND_OROPT, _KIND_OROPT_REV):
+            before, after = t[_wrap(a - 1, n)], t[_wrap(a + length, n)]
+            s0, sl = t[a], t[_wrap(a + length - 1, n)]
+            left, right = t[b], t[_wrap(b + 1, n)]
+            first, last = (s0, sl) if kind == _KIND_OROPT else (sl, s0)
+            return (
+                d(before, after)
+                + d(left, first)
+                + d(last, right)
+                - d(before, s0)
+                - d(sl, after)
+                - d(left, right)
+            )
+        ta, tb, c, dd, e = t[a], t[a + 1], t[b], t[b + 1], t[length]
+        f = t[_wrap(length + 1, n)]
+        removed = d(ta, tb) + d(c, dd) + d(e, f)
+        if kind == _KIND_3OPT:
+            return d(ta, c) + d(tb, e) + d(dd, f) - removed
+        if kind == _KIND_3OPT + 1:
+            return d(ta, dd) + d(e, tb) + d(c, f) - removed
+        if kind == _KIND_3OPT + 2:
+            return d(ta, dd) + d(e, c) + d(tb, f) - removed
+        return d(ta, e) + d(dd, tb) + d(c, f) - removed
 
-    def apply(self, t: _Tour, move: _Move) -> _Tour:
-        kind, a, b, length = move
-        n = self.n
+    def _move_cities(self, st, move):
+        kind, i, j, k = move
+        n, t = self.n, st.tour
         if kind == _KIND_2OPT:
-            inside = b - a
-            if inside <= n - inside:
-                first, count = a + 1, inside
-            else:
-                first, count = b + 1, n - inside
-            positions = [(first + k) % n for k in range(count)]
-            t[positions] = t[positions[::-1]]
+            return [t[i], t[i + 1], t[j], t[_wrap(j + 1, n)]]
+        if kind == _KIND_SWAP:
+            return [
+                t[i],
+                t[j],
+                t[_wrap(i - 1, n)],
+                t[_wrap(i + 1, n)],
+                t[_wrap(j - 1, n)],
+                t[_wrap(j + 1, n)],
+            ]
+        if kind in (_KIND_OROPT, _KIND_OROPT_REV):
+            return [
+                t[_wrap(i - 1, n)],
+                t[i],
+                t[_wrap(i + k - 1, n)],
+                t[_wrap(i + k, n)],
+                t[j],
+                t[_wrap(j + 1, n)],
+            ]
+        return [t[i], t[i + 1], t[j], t[j + 1], t[k], t[_wrap(k + 1, n)]]
+
+    def _apply_move(self, st, move):
+        kind, i, j, k = move
+        n, t = self.n, st.tour
+        ex = self._exchange
+        if kind == _KIND_2OPT:
+            ex(st, t[i], t[i + 1], t[j], t[_wrap(j + 1, n)])
         elif kind == _KIND_SWAP:
-            t[a], t[b] = t[b], t[a]
-        else:
-            e = a + length - 1
-            segment = t[a : e + 1].copy()
-            if b > e:
-                t[a : b - length + 1] = t[e + 1 : b + 1].copy()
-                t[b - length + 1 : b + 1] = segment
+            t[i], t[j] = t[j], t[i]
+            st.pos[t[i]], st.pos[t[j]] = i, j
+            self._record(st, i, -j - 1)
+        elif kind in (_KIND_OROPT, _KIND_OROPT_REV):
+            before, s0 = t[_wrap(i - 1, n)], t[i]
+            sl, after = t[_wrap(i + k - 1, n)], t[_wrap(i + k, n)]
+            x, y = t[j], t[_wrap(j + 1, n)]
+            if x == after:
+                ex(st, before, s0, after, y)
+            elif y == before:
+                ex(st, x, before, sl, after)
             else:
-                t[b + 1 + length : e + 1] = t[b + 1 : a].copy()
-                t[b + 1 : b + 1 + length] = segment
-        return t
+                ex(st, before, s0, x, y)
+                ex(st, before, x, after, sl)
+            if kind == _KIND_OROPT and k > 1:
+                ex(st, x, sl, s0, y)
+        else:
+            ta, tb, c, d = t[i], t[i + 1], t[j], t[j + 1]
+            e, f = t[k], t[_wrap(k + 1, n)]
+            if kind == _KIND_3OPT:
+                ex(st, ta, tb, c, d)
+                ex(st, tb, d, e, f)
+            else:
+                ex(st, ta, tb, e, f)
+                if kind == _KIND_3OPT + 3:
+                    ex(st, d, c, tb, f)
+                else:
+                    ex(st, ta, e, d, c)
+                    if kind == _KIND_3OPT + 1:
+                        ex(st, e, c, tb, f)
 
-    def n_moves(self, tour: _Tour) -> int:
-        n = self.n
-        return sum(3 * n * n if k == _KIND_OROPT else n * n for k in self.kinds)
+    def apply(self, st, move):
+        self._apply_move(st, move)
+        return st
 
-    def move_at(self, tour: _Tour, index: int) -> _Move | None:
-        n = self.n
+    # -- the enumerable neighbourhood ----------------------------------------
+
+    def _family_block(self, family):
+        n, K = self.n, self.n_neighbours
+        if self.neighbours is not None and n >= 5:
+            return {
+                _FAMILY_2OPT: n * K * 2,
+                _FAMILY_SWAP: n * K,
+                _FAMILY_OROPT: n * K * 12,
+            }.get(family, n * K * K * 8)
+        if family == _FAMILY_OROPT:
+            return 3 * n * n
+        if family == _FAMILY_3OPT:
+            return 0
+        return n * n
+
+    def n_moves(self, st):
+        return sum(self._family_block(k) for k in self.kinds)
+
+    def move_at(self, st, index):
+        n, K = self.n, self.n_neighbours
         if n < 4:
             return None
-        for kind in self.kinds:
-            block = 3 * n * n if kind == _KIND_OROPT else n * n
+        for family in self.kinds:
+            block = self._family_block(family)
             if index >= block:
                 index -= block
                 continue
-            if kind == _KIND_OROPT:
+            if self.neighbours is not None and n >= 5:
+                cm = self._candidate_move
+                if family == _FAMILY_2OPT:
+                    return cm(
+                        st,
+                        family,
+                        index // (2 * K),
+                        (index // 2) % K,
+                        index % 2,
+                        0,
+                        0,
+                        0,
+                        0,
+                    )
+                if family == _FAMILY_SWAP:
+                    return cm(st, family, index // K, index % K, 0, 0, 0, 0, 0)
+                if family == _FAMILY_OROPT:
+                    r = index % 12
+                    return cm(
+                        st,
+                        family,
+                        index // (12 * K),
+                        (index // 12) % K,
+                        r // 6,
+                        1 + (r // 2) % 3,
+                        r % 2,
+                        0,
+                        0,
+                    )
+                r = index % 8
+                return cm(
+                    st,
+                    family,
+                    index // (8 * K * K),
+                    (index // (8 * K)) % K,
+                    r // 4,
+                    0,
+                    (r // 2) % 2,
+                    (index // 8) % K,
+                    r % 2,
+                )
+            if family == _FAMILY_OROPT:
                 length = index // (n * n) + 1
                 a = (index % (n * n)) // n
                 r = index % n
                 if length > min(3, n - 3) or a > n - length or r >= n - length - 1:
                     return None
-                return (kind, a, (a + length + r) % n, length)
+                return (_KIND_OROPT, a, (a + length + r) % n, length)
             a, b = divmod(index, n)
             if b <= a or (
-                kind == _KIND_2OPT and (b - a < 2 or (a == 0 and b == n - 1))
+                family == _FAMILY_2OPT and (b - a < 2 or (a == 0 and b == n - 1))
             ):
                 return None
-            return (kind, a, b, 0)
+            return (family, a, b, 0)
         return None
 
-    def tabu_attributes(self, t: _Tour, move: _Move) -> tuple[int, ...]:
-        kind, a, b, length = move
-        n = self.n
-        if kind == _KIND_2OPT:
-            return (int(t[a]), int(t[a + 1]), int(t[b]), int(t[(b + 1) % n]))
-        if kind == _KIND_SWAP:
-            return (int(t[a]), int(t[b]))
-        return (int(t[a]), int(t[a + length - 1]), int(t[b]), int(t[(b + 1) % n]))
+    def tabu_attributes(self, st, move):
+        cities = self._move_cities(st, move)
+        count = 2 if move[0] == _KIND_SWAP else min(len(cities), 4)
+        return tuple(cities[:count])
 
-    def copy(self, tour: _Tour) -> _Tour:
-        return tour.copy()
+    # -- descent with don't-look bits ----------------------------------------
 
-    def export(self, tour: _Tour) -> _Tour:
-        return tour.copy()
+    def _apply_if_improving(self, st, move, tolerance, stats):
+        if move is None:
+            return False
+        delta = self.delta(st, move)
+        if not delta < -tolerance:
+            return False
+        cities = self._move_cities(st, move)
+        self._apply_move(st, move)
+        for city in cities:
+            self._activate(st, city)
+        stats[0] += delta
+        stats[2] += 1
+        return True
+
+    def _improve_city(self, st, a, tolerance, stats):
+        n, K, t, pos = self.n, self.n_neighbours, st.tour, st.pos
+        d, nb = self.distance, self.neighbours
+        max_length = min(3, n - 3)
+        for direction in range(2):
+            pa = pos[a]
+            b = t[_wrap(pa + 1, n)] if direction == 0 else t[_wrap(pa - 1, n)]
+            d_ab = d(a, b)
+            far, removal = [0] * 4, [0.0] * 4
+            if self.descent_oropt:
+                for length in range(1, max_length + 1):
+                    sp = (
+                        _wrap(pa - length + 1, n)
+                        if direction == 0
+                        else _wrap(pa + length - 1, n)
+                    )
+                    far[length] = t[sp]
+                    e = t[_wrap(sp - 1, n)] if direction == 0 else t[_wrap(sp + 1, n)]
+                    removal[length] = d_ab + d(far[length], e) - d(b, e)
+            for r in range(K):
+                c = nb[a * K + r]
+                d_ac = d(a, c)
+                g1 = d_ab - d_ac
+                if g1 <= 0:
+                    break
+                pc = pos[c]
+                if self.descent_2opt:
+                    e = t[_wrap(pc + 1, n)] if direction == 0 else t[_wrap(pc - 1, n)]
+                    gain = g1 + d(c, e) - d(b, e)
+                    stats[1] += 1
+                    if gain > 0:
+                        move = self._candidate_move(
+                            st, _FAMILY_2OPT, a, r, direction, 0, 0, 0, 0
+                        )
+                        if self._apply_if_improving(st, move, tolerance, stats):
+                            return True
+                if self.descent_oropt:
+                    for side in range(2):
+                        e = t[_wrap(pc + 1, n)] if side == 0 else t[_wrap(pc - 1, n)]
+                        d_ce = d(c, e)
+                        for length in range(1, max_length + 1):
+                            gain = removal[length] + d_ce - d_ac - d(far[length], e)
+                            stats[1] += 1
+                            if gain > 0:
+                                move = self._candidate_move(
+                                    st,
+                                    _FAMILY_OROPT,
+                                    a,
+                                    r,
+                                    direction,
+                                    length,
+                                    side,
+                                    0,
+                                    0,
+                                )
+                                if self._apply_if_improving(st, move, tolerance, stats):
+                                    return True
+        if not self.descent_3opt:
+            return False
+        for direction in range(2):
+            b = t[_wrap(pos[a] + 1, n)] if direction == 0 else t[_wrap(pos[a] - 1, n)]
+            d_ab = d(a, b)
+            for r in range(K):
+                t3 = nb[b * K + r]
+                g1 = d_ab - d(b, t3)
+                if g1 <= 0:
+                    break
+                if t3 == a:
+                    continue
+                for side in range(2):
+                    t4 = self._next(st, t3) if side == 0 else self._prev(st, t3)
+                    if t4 == b:
+                        continue
+                    open1 = g1 + d(t3, t4)
+                    for r5 in range(K):
+                        t5 = nb[t4 * K + r5]
+                        g2 = open1 - d(t4, t5)
+                        if g2 <= 0:
+                            break
+                        if t5 == t3 or t5 == b:
+                            continue
+                        for side6 in range(2):
+                            t6 = (
+                                self._next(st, t5) if side6 == 0 else self._prev(st, t5)
+                            )
+                            gain = g2 + d(t5, t6) - d(t6, a)
+                            stats[1] += 1
+                            if gain > 0:
+                                move = self._set_3opt(st, a, b, t3, t4, t5, t6)
+                                if self._apply_if_improving(st, move, tolerance, stats):
+                                    return True
+        return False
+
+    def _descend(self, st, tolerance, max_moves, max_evaluations):
+        """Mirror of tsp_descend: (done, delta, evaluations, moves)."""
+        stats = [0.0, 0, 0]
+        while st.count > 0:
+            if stats[2] >= max_moves or stats[1] >= max_evaluations:
+                return 0, stats[0], stats[1], stats[2]
+            a = st.queue[st.head]
+            st.head = _wrap(st.head + 1, self.n)
+            st.count -= 1
+            st.active[a] = False
+            self._improve_city(st, a, tolerance, stats)
+        st.head = 0
+        return 1, stats[0], stats[1], stats[2]
+
+    # -- iterated local search -----------------------------------------------
+
+    def kick(self, st, rng, strength):
+        """Mirror of tsp_kick (segment-local double bridges)."""
+        n, t, d = self.n, st.tour, self.distance
+        if n < 8:
+            return 0.0
+        limit = min(self.kick_length, (n - 2) // 3)
+        total = 0.0
+        for _ in range(strength):
+            p0 = rng.below(n)
+            l1 = 1 + rng.below(limit)
+            l2 = 1 + rng.below(limit)
+            l3 = 1 + rng.below(limit)
+            a, b = t[p0], t[(p0 + 1) % n]
+            c, dd = t[(p0 + l1) % n], t[(p0 + l1 + 1) % n]
+            e, f = t[(p0 + l1 + l2) % n], t[(p0 + l1 + l2 + 1) % n]
+            g, h = t[(p0 + l1 + l2 + l3) % n], t[(p0 + l1 + l2 + l3 + 1) % n]
+            delta = (
+                d(a, f)
+                + d(g, dd)
+                + d(e, b)
+                + d(c, h)
+                - d(a, b)
+                - d(c, dd)
+                - d(e, f)
+                - d(g, h)
+            )
+            self._exchange(st, a, b, g, h)
+            self._exchange(st, a, g, f, e)
+            self._exchange(st, g, e, dd, c)
+            self._exchange(st, e, c, b, h)
+            for city in (a, b, c, dd, e, f, g, h):
+                self._activate(st, city)
+            total += delta
+        return total
+
+    def checkpoint(self, st):
+        st.log = []
+        st.recording = 1
+
+    def rollback(self, st):
+        if st.recording == 1:
+            for a, b in reversed(st.log):
+                self._redo(st, a, b)
+        st.log = []
+        st.recording = 0
+        self._clear_queue(st)
 
 
 def _as_coords(coords: npt.ArrayLike) -> npt.NDArray[np.float64]:

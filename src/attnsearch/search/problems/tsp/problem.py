@@ -19,6 +19,8 @@ from ..._typing import StrPath
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
+from .candidates import candidate_lists, kd_points
+from .construction import greedy_tour, hilbert_tour
 from .tsplib import read_tsplib, read_tsplib_tour
 
 __all__ = ["TSP"]
@@ -27,6 +29,29 @@ __all__ = ["TSP"]
 #: coordinate differences need spans below _MAX_SPAN.
 _MAX_LENGTH = 1e300
 _MAX_SPAN = 1e150
+#: Candidates per city by default (see the ``n_candidates`` parameter): 8 gave the
+#: shortest tours of 8 and 6/7/9/10/12 in iterated local search on pr2392 (10 s,
+#: 3 seeds; see ARCHITECTURE.md), and is the usual neighbour-list size.
+DEFAULT_CANDIDATES = 8
+#: With alpha lists: 6 candidates and kicks of up to 100 cities (pr2392 10 s:
+#: 0.29 % against 0.41 % for 8 and 50; rl5915 30 s: 0.28 % against 0.29 %).
+ALPHA_CANDIDATES = 6
+ALPHA_KICK = 100
+#: Longest kick segment with nearest lists (pr2392: 0.21 % against 0.47 % for 30
+#: and 0.29 % for 100).
+DEFAULT_KICK = 50
+#: Nearest neighbours whose edges the greedy construction scans (at least).
+GREEDY_CANDIDATES = 10
+#: Moves with candidate lists (3-opt needs them), and without.
+DEFAULT_MOVES = ("2opt", "oropt", "3opt")
+DEFAULT_MOVES_WITHOUT_CANDIDATES = ("2opt", "oropt")
+#: ``initial="auto"`` builds a greedy start tour from this many cities on.
+AUTO_GREEDY_CITIES = 1000
+_CANDIDATE_KINDS = ("auto", "nearest", "quadrant", "alpha")
+#: ``candidates="auto"`` computes alpha-nearness for this many cities (below:
+#: nearest lists already serve; above: the ascent costs more than it saves).
+AUTO_ALPHA_CITIES = (1000, 50_000)
+_INITIAL_KINDS = ("auto", "greedy", "spacefill", "random")
 
 
 class TSP:
@@ -43,12 +68,45 @@ class TSP:
         For ``coords``: plain float Euclidean, or a TSPLIB rule (integer
         distances: ``EUC_2D`` rounds, ``CEIL_2D`` rounds up, ``ATT`` is the
         pseudo-Euclidean rule, ``GEO`` takes DDD.MM latitude/longitude).
-    moves : sequence of {"2opt", "swap", "oropt"}, default ("2opt", "oropt")
+    moves : sequence of {"2opt", "swap", "oropt", "3opt"}, optional
         Neighbourhood: 2-opt (reverse a segment), swap (exchange two cities),
-        or-opt (move a segment of 1–3 cities elsewhere). Annealing draws a kind
-        at random with ``move_weights``; hill climbing enumerates them all.
+        or-opt (move a segment of 1–3 cities elsewhere, either way round),
+        3-opt (the sequential 3-opt moves of a depth-3 Lin–Kernighan step:
+        segment reversals and exchanges; needs candidate lists). Annealing and
+        tabu search draw a kind at random with ``move_weights``; hill climbing
+        and iterated local search descend with all of them. Default:
+        ``("2opt", "oropt", "3opt")`` with candidate lists, ``("2opt",
+        "oropt")`` without.
     move_weights : sequence of float, optional
         Relative probabilities of the kinds (default equal).
+    candidates : {"auto", "nearest", "quadrant", "alpha"}, array_like of int, \
+or None, default "auto"
+        Candidate neighbour lists: moves are built around each city's
+        ``n_candidates`` candidates, O(n k) memory, never n × n. ``"nearest"``:
+        the nearest cities, found with a KD-tree on the coordinates (GEO: on
+        the unit sphere) or with ``argpartition`` over the rows of a matrix,
+        ranked by the exact metric. ``"quadrant"``: up to a quarter of them
+        in each quadrant around the city. ``"alpha"``: LKH's alpha-nearness
+        (Helsgaun 2000) — the cities whose edge raises a minimum 1-tree the
+        least, after a subgradient ascent on node penalties — computed on a
+        sparse superset (12 nearest + Delaunay edges), seconds up to ~50 000
+        cities; on clustered instances it finds much better tours than
+        nearest lists. ``"auto"``: alpha from 1 000 to 50 000 cities, nearest
+        otherwise. An ``(n, k)`` integer array gives the lists directly.
+        ``None``: moves between uniformly random positions (the neighbourhood
+        is all ~n² pairs), and no descent of its own.
+    n_candidates : int, optional
+        Candidates per city (default 8; 6 for alpha lists; at most n − 1).
+    initial : {"auto", "greedy", "spacefill", "random"} or array_like, default "auto"
+        Where chains start when no ``initial_states`` are given: the
+        greedy-edge tour (over the candidate edges, fragments joined nearest
+        end first), the order of a Hilbert curve, a random permutation per
+        chain, or the given tour. ``"auto"``: greedy from 1000 cities on,
+        random below. Constructed once, when a method first runs.
+    kick_length : int, optional
+        Longest of the three segments of the double-bridge kick iterated local
+        search applies (segment-local kicks keep each iteration O(k) at any n);
+        default 50, 100 with alpha lists.
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
@@ -56,7 +114,8 @@ class TSP:
     Notes
     -----
     States are ``int32`` permutations of ``range(n)``; the cost is the closed
-    tour length. Every move's delta is O(1).
+    tour length. Every move's delta is O(1); applying a 2-opt move reverses
+    the shorter side of the tour (an array plus a position index per chain).
     """
 
     coords: npt.NDArray[np.float64] | None
@@ -68,8 +127,12 @@ class TSP:
         *,
         distances: npt.ArrayLike | sp.sparray | sp.spmatrix | None = None,
         metric: str | None = None,
-        moves: str | Sequence[str] = ("2opt", "oropt"),
+        moves: str | Sequence[str] | None = None,
         move_weights: npt.ArrayLike | None = None,
+        candidates: str | npt.ArrayLike | None = "auto",
+        n_candidates: int | None = None,
+        initial: str | npt.ArrayLike = "auto",
+        kick_length: int | None = None,
         name: str | None = None,
         optimum: float | None = None,
     ) -> None:
@@ -77,6 +140,12 @@ class TSP:
             raise ValueError("give exactly one of coords and distances")
         self.name = name
         self.optimum = None if optimum is None else float(optimum)
+        if moves is None:
+            moves = (
+                DEFAULT_MOVES_WITHOUT_CANDIDATES
+                if candidates is None
+                else DEFAULT_MOVES
+            )
         self.moves = _check_moves(moves)
         weights = (
             np.ones(len(self.moves))
@@ -121,7 +190,18 @@ class TSP:
             exact = self.metric != "EUCLIDEAN"
         self.distances = matrix
         self.exact_costs = exact
-        cdf = np.cumsum(self.move_weights)
+        if kick_length is not None and (
+            isinstance(kick_length, bool)
+            or not isinstance(kick_length, int | np.integer)
+        ):
+            raise TypeError(f"kick_length must be an integer, got {kick_length!r}")
+        if kick_length is not None and kick_length < 1:
+            raise ValueError(f"kick_length must be at least 1, got {kick_length}")
+        self.kick_length = DEFAULT_KICK if kick_length is None else int(kick_length)
+        self._plane = None if x is None or y is None else np.column_stack((x, y))
+        self._points = (
+            None if self._plane is None else kd_points(self._plane, self.metric)
+        )
         self._core = TSPCore(
             self.n,
             self.metric,
@@ -131,14 +211,168 @@ class TSP:
             list(self.moves),
             self.move_weights,
             exact,
+            kick_length=self.kick_length,
         )
+        self.candidates = None  # (the greedy tour of "alpha" reads it)
+        self.candidate_kind = None if candidates is None else "given"
+        self.candidates = self._candidate_lists(candidates, n_candidates)
+        if kick_length is None and self.candidate_kind == "alpha":
+            self.kick_length = ALPHA_KICK
+            self._core.set_kick_length(self.kick_length)
+        if "3opt" in self.moves and self.candidates is None and self.n > 1:
+            raise ValueError(
+                'moves "3opt" are built over candidate lists: give candidates'
+            )
+        self._core.set_neighbours(self.candidates)
+        self.initial = self._check_initial(initial)
+        self._start = None  # the constructed start tour, built on first use
         self._reference = TSPReference(
-            self.n, self.metric, matrix, x, y, self.moves, cdf
+            self.n,
+            self.metric,
+            matrix,
+            x,
+            y,
+            self.moves,
+            np.cumsum(self.move_weights),
+            neighbours=self.candidates,
+            kick_length=self.kick_length,
         )
+
+    def _candidate_lists(self, candidates, n_candidates):
+        """The (n, k) int32 candidate lists (validated), or None."""
+        if candidates is None:
+            if n_candidates is not None:
+                raise ValueError("n_candidates needs candidates (not None)")
+            return None
+        if isinstance(candidates, str):
+            if candidates not in _CANDIDATE_KINDS:
+                raise ValueError(
+                    f"candidates must be one of {_CANDIDATE_KINDS}, an (n, k) array "
+                    f"or None, got {candidates!r}"
+                )
+            if candidates == "auto":
+                low, high = AUTO_ALPHA_CITIES
+                candidates = "alpha" if low <= self.n <= high else "nearest"
+            k = n_candidates
+            if k is None:
+                k = ALPHA_CANDIDATES if candidates == "alpha" else DEFAULT_CANDIDATES
+            if isinstance(k, bool) or not isinstance(k, int | np.integer):
+                raise TypeError(f"n_candidates must be an integer, got {k!r}")
+            if k <= 0:
+                raise ValueError(f"n_candidates must be positive, got {k}")
+            k = min(int(k), self.n - 1)
+            if k == 0:
+                return None
+            upper_bound = None
+            if candidates == "alpha":
+                if self.n < 5:  # no 1-tree worth the name: nearest cities
+                    candidates = "nearest"
+                else:
+                    upper_bound = float(
+                        self._core.tour_lengths(self.initial_tour("greedy"))[0]
+                    )
+            self.candidate_kind = candidates
+            return candidate_lists(
+                self._core,
+                candidates,
+                k,
+                points=self._points,
+                plane=self._plane,
+                matrix=self.distances,
+                upper_bound=upper_bound,
+            )
+        if n_candidates is not None:
+            raise ValueError("n_candidates applies to a named kind of candidates")
+        lists = np.asarray(candidates)
+        if lists.dtype.kind not in "iu":
+            raise TypeError(f"candidates must hold integers, got dtype {lists.dtype}")
+        if lists.ndim != 2 or lists.shape[0] != self.n or lists.shape[1] < 1:
+            raise ValueError(
+                f"candidates must have shape ({self.n}, k) with k >= 1, got "
+                f"{lists.shape}"
+            )
+        if lists.min() < 0 or lists.max() >= self.n:
+            raise ValueError(f"candidates hold cities outside 0..{self.n - 1}")
+        if np.any(lists == np.arange(self.n)[:, None]):
+            row = int(np.flatnonzero(np.any(lists == np.arange(self.n)[:, None], 1))[0])
+            raise ValueError(f"candidates[{row}] lists city {row} itself")
+        # Nearest first: the descent stops scanning a list at the first
+        # candidate that cannot gain.
+        lengths = self._core.pair_distances(
+            np.repeat(np.arange(self.n), lists.shape[1]), lists.ravel()
+        ).reshape(lists.shape)
+        order = np.argsort(lengths, axis=1, kind="stable")
+        return np.ascontiguousarray(np.take_along_axis(lists, order, 1), np.int32)
+
+    def _check_initial(self, initial):
+        if isinstance(initial, str):
+            if initial not in _INITIAL_KINDS:
+                raise ValueError(
+                    f"initial must be one of {_INITIAL_KINDS} or a tour, got "
+                    f"{initial!r}"
+                )
+            if initial == "auto":
+                initial = "greedy" if self.n >= AUTO_GREEDY_CITIES else "random"
+            if initial == "spacefill" and self.distances is not None:
+                raise ValueError(
+                    'initial="spacefill" needs coordinates, not a distance matrix'
+                )
+            return initial
+        self._given_start = self._check_tours(initial, "initial")[0]
+        return "given"
+
+    def initial_tour(self, kind: str = "greedy") -> npt.NDArray[np.int32]:
+        """A constructed tour (``"greedy"``, ``"spacefill"``) as an int32 array.
+
+        Raises
+        ------
+        ValueError
+            Unknown kind, or a space-filling curve without coordinates.
+        """
+        if kind not in ("greedy", "spacefill"):
+            raise ValueError(f'kind must be "greedy" or "spacefill", got {kind!r}')
+        if kind == "spacefill":
+            if self._plane is None:
+                raise ValueError('"spacefill" needs coordinates, not a distance matrix')
+            return hilbert_tour(self._plane)
+        neighbours = self.candidates
+        if neighbours is None or neighbours.shape[1] < min(
+            GREEDY_CANDIDATES, self.n - 1
+        ):
+            k = min(GREEDY_CANDIDATES, self.n - 1)
+            if k < 1:
+                return np.arange(self.n, dtype=np.int32)
+            neighbours = candidate_lists(
+                self._core,
+                "nearest",
+                k,
+                points=self._points,
+                plane=self._plane,
+                matrix=self.distances,
+            )
+        return greedy_tour(
+            self._core, neighbours, points=self._points, matrix=self.distances
+        )
+
+    def _ensure_start(self):
+        """Build the start tour of ``initial`` once and install it in both cores."""
+        if self._start is not None or self.initial == "random":
+            return
+        if self.initial == "given":
+            start = self._given_start
+        else:
+            start = self.initial_tour(self.initial)
+        self._start = np.ascontiguousarray(start, dtype=np.int32)
+        self._core.set_start_tour(self._start)
+        self._reference.start_tour = [int(c) for c in self._start]
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
-        return f"<TSP{label}: {self.n} cities, {self.metric}, moves={self.moves}>"
+        k = 0 if self.candidates is None else self.candidates.shape[1]
+        return (
+            f"<TSP{label}: {self.n} cities, {self.metric}, moves={self.moves}, "
+            f"{k} {self.candidate_kind or 'no'} candidates>"
+        )
 
     @classmethod
     def from_tsplib(cls, path: StrPath, **kwargs: Any) -> TSP:
@@ -208,6 +442,7 @@ class TSP:
         return cost
 
     def _search_spec(self) -> SearchSpec:
+        self._ensure_start()
         return SearchSpec(
             core=self._core,
             ops=self._reference,
@@ -218,7 +453,8 @@ class TSP:
             size=self.n,
             name="TSP",
             attributes_per_move=4,  # the cities a move reconnects
-            large_neighbourhood=True,  # ~4 n^2 moves: sample instead of enumerating
+            # ~4 n^2 moves, or ~14 n k over candidates: sample, don't enumerate
+            large_neighbourhood=True,
         )
 
 
