@@ -449,7 +449,64 @@ def scaled_dot_product_attention(
     )
 
 
-def _sdpa(
+def _sdpa(q, k, v, *, check_finite=True, **options):
+    """Body of :func:`scaled_dot_product_attention` (see :func:`_sdpa_unchecked`)
+    and its numeric-range promise: with ``check_finite``, finite inputs give a
+    finite result or a ValueError naming the overflow -- never a silent inf/NaN.
+
+    The output is a convex combination of the rows of ``v``, so it is always
+    representable; only the kernel's unnormalised accumulator (up to ``n_k``
+    times ``max |v|``) can overflow on its way there. That case is recomputed
+    exactly, with ``v`` scaled by a power of two. Scores ``scale · q · kᵀ``
+    beyond the dtype's range cannot be represented: that raises.
+    """
+    result = _sdpa_unchecked(q, k, v, check_finite=check_finite, **options)
+    if not check_finite or _result_finite(result, options):
+        return result
+    v = np.asarray(v)
+    dtype = np.result_type(q, k, v)
+    n_k = v.shape[-2]
+    v_max = float(np.max(np.abs(v), initial=0.0))
+    limit = float(np.finfo(dtype).max) / 4
+    if n_k and v_max * n_k > limit:
+        exponent = math.ceil(math.log2(v_max) + math.log2(n_k) - math.log2(limit))
+        scaled = np.multiply(v, 2.0**-exponent, dtype=dtype)  # exact: a power of 2
+        result = _sdpa_unchecked(q, k, scaled, check_finite=False, **options)
+        out = result[0] if isinstance(result, tuple) else result
+        np.multiply(out, 2.0**exponent, out=out)
+        if _result_finite(result, options):
+            return result
+    raise ValueError(_overflow_message(q, k, dtype, options.get("scale")))
+
+
+def _result_finite(result, options):
+    """Whether the output (and weights) are finite and the log-sum-exp has no
+    NaN or +inf (-inf is a query that sees no key)."""
+    parts = list(result) if isinstance(result, tuple) else [result]
+    lse = parts.pop() if options.get("return_lse") else None
+    if not all(np.isfinite(part).all() for part in parts):
+        return False
+    return lse is None or not (np.isnan(lse).any() or np.isposinf(lse).any())
+
+
+def _overflow_message(q, k, dtype, scale):
+    """What overflowed, with the magnitudes the user can act on."""
+    q, k = np.asarray(q), np.asarray(k)
+    scale = _check_scale(scale, q.shape[-1])
+    with np.errstate(over="ignore"):  # a norm beyond float64: reported as inf
+        q_norm = float(np.max(np.linalg.norm(q.astype(np.float64), axis=-1), initial=0))
+        k_norm = float(np.max(np.linalg.norm(k.astype(np.float64), axis=-1), initial=0))
+    bound = abs(scale) * q_norm * k_norm
+    return (
+        f"attention overflows {np.dtype(dtype).name} on finite inputs: the scores "
+        f"scale * q . k reach up to {bound:.3g} (|scale| = {abs(scale):.3g}, "
+        f"largest row norms |q| = {q_norm:.3g}, |k| = {k_norm:.3g}), beyond the "
+        f"{np.finfo(dtype).max:.3g} that {np.dtype(dtype).name} holds; rescale q "
+        "or k (or scale)" + ("" if dtype == np.float64 else ", or compute in float64")
+    )
+
+
+def _sdpa_unchecked(
     q,
     k,
     v,

@@ -159,7 +159,7 @@ def scaled_dot_product_attention_backward(
     >>> dq.shape, dk.shape, dv.shape
     ((2, 4, 32, 16), (2, 4, 32, 16), (2, 4, 32, 16))
     """
-    return _sdpa_backward(
+    grads = _sdpa_backward(
         grad_out,
         q,
         k,
@@ -177,6 +177,45 @@ def scaled_dot_product_attention_backward(
         window=window,
         alibi_slopes=alibi_slopes,
     )
+    if check_finite:
+        for grad, name in zip(grads, ("dq", "dk", "dv"), strict=True):
+            if not np.isfinite(grad).all():
+                raise ValueError(
+                    f"the backward overflows {grad.dtype.name} on finite inputs: "
+                    f"{name} is not finite (gradients reach beyond "
+                    f"{np.finfo(grad.dtype).max:.3g}); rescale q, k, v or grad_out, "
+                    "or compute in float64"
+                )
+    return grads
+
+
+#: The backward recomputes P = exp(s - lse) from the forward's log-sum-exp: a
+#: score rounded by |s| * eps moves P by that much, relatively. Beyond this
+#: relative error the gradients are not trustworthy, so the backward refuses.
+_MAX_SCORE_ROUNDING = 0.05
+
+
+def _check_score_range(q, k, scale, dtype):
+    """Raise when the scores are so large that their rounding makes the
+    recomputed softmax, hence the gradients, unreliable in ``dtype``."""
+    eps = float(np.finfo(dtype).eps)
+    q_max = float(np.max(np.abs(q), initial=0.0))
+    k_max = float(np.max(np.abs(k), initial=0.0))
+    loose = abs(scale) * q.shape[-1] * q_max * k_max  # >= every |score|
+    if not loose * eps > _MAX_SCORE_ROUNDING:
+        return
+    with np.errstate(over="ignore"):
+        q_norm = float(np.max(np.linalg.norm(q.astype(np.float64), axis=-1), initial=0))
+        k_norm = float(np.max(np.linalg.norm(k.astype(np.float64), axis=-1), initial=0))
+    bound = abs(scale) * q_norm * k_norm
+    if bound * eps > _MAX_SCORE_ROUNDING:
+        raise ValueError(
+            f"scores up to {bound:.3g} (|scale| * largest |q| * largest |k|) are too "
+            f"large for a reliable backward in {np.dtype(dtype).name}: their rounding "
+            f"({bound * eps:.2g} in the exponent) changes the recomputed softmax by "
+            f"more than {_MAX_SCORE_ROUNDING:.0%}; rescale q or k (or scale)"
+            + ("" if dtype == np.float64 else ", or compute in float64")
+        )
 
 
 def _sdpa_backward(
@@ -274,6 +313,7 @@ def _sdpa_backward(
                 "lse contains NaN or +inf (only -inf, for a query that sees no key, "
                 "is allowed)"
             )
+        _check_score_range(q, k, scale, dtype)
 
     if backend == "reference":
         ref_mask = None

@@ -114,6 +114,21 @@ def _check_input(x, name, d_features, dtype):
     return arr.astype(dtype, copy=False)
 
 
+def _finite_output(out, layer):
+    """``out``, after checking the promise that finite inputs and weights give a
+    finite output (a float32 layer fed inputs near 1e20 overflows in its
+    projections or scores): raise rather than return inf/NaN silently."""
+    if not np.isfinite(out).all():
+        dtype = out.dtype.name
+        raise ValueError(
+            f"{layer} overflows {dtype} on finite inputs: the output is not finite "
+            f"(projections or attention scores beyond {np.finfo(out.dtype).max:.3g}); "
+            "rescale the inputs or the weights"
+            + ("" if out.dtype == np.float64 else ", or use dtype=np.float64")
+        )
+    return out
+
+
 class _Parameters:
     """Named, shape-checked weight arrays shared by both layers."""
 
@@ -360,10 +375,11 @@ class AttentionHead(_Parameters):
         n_threads = effective_n_threads(num_threads)
         causal = check_bool(causal, "causal")
         if check_bool(keep_for_backward, "keep_for_backward"):
-            return self._forward_keep(x, context, mask, causal, n_threads)
+            out = self._forward_keep(x, context, mask, causal, n_threads)
+            return _finite_output(out, "AttentionHead")
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
-            return scaled_dot_product_attention(
+            out = scaled_dot_product_attention(
                 q,
                 k,
                 v,
@@ -372,6 +388,7 @@ class AttentionHead(_Parameters):
                 check_finite=False,
                 num_threads=n_threads,
             )
+        return _finite_output(out, "AttentionHead")
 
     # -- backward ----------------------------------------------------------
 
@@ -1218,6 +1235,7 @@ class MultiHeadAttention(_Parameters):
                     need_weights,
                     n_threads,
                 )
+        _finite_output(out, "MultiHeadAttention")
         if not batched:
             out = out[0]
         if need_weights:
