@@ -484,8 +484,14 @@ def _result_finite(result, options):
     NaN or +inf (-inf is a query that sees no key)."""
     parts = list(result) if isinstance(result, tuple) else [result]
     lse = parts.pop() if options.get("return_lse") else None
-    if not all(np.isfinite(part).all() for part in parts):
-        return False
+    n_threads = effective_n_threads(options.get("num_threads"))
+    for part in parts:
+        if part.flags.c_contiguous and part.dtype in (np.float32, np.float64):
+            finite = all_finite(part, n_threads)  # one threaded read, no temporary
+        else:
+            finite = np.isfinite(part).all()
+        if not finite:
+            return False
     return lse is None or not (np.isnan(lse).any() or np.isposinf(lse).any())
 
 

@@ -235,7 +235,7 @@ def minimize(
     *,
     x0: npt.ArrayLike | None = None,
     args: tuple[Any, ...] = (),
-    method: Literal["pso", "anneal", "pt", "hill", "stochastic", "tabu"] = "pso",
+    method: Literal["pso", "anneal", "pt", "hill", "stochastic", "tabu", "ils"] = "pso",
     callback: Callable[..., object] | None = None,
     seed: Seed = None,
     maxiter: int | None = None,
