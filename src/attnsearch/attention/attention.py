@@ -132,12 +132,21 @@ def _offsets_for(batch_shape, shape, strides, group):
     return offsets
 
 
-def _check_finite(arr, name, n_threads=1):
+def _all_finite(arr, n_threads=1):
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
-        finite = all_finite(arr, n_threads)  # one threaded read, no temporary
-    else:
-        finite = np.isfinite(arr).all()
-    if not finite:
+        return all_finite(arr, n_threads)  # one threaded read, no temporary
+    return bool(np.isfinite(arr).all())
+
+
+def _largest_row_norm(arr):
+    """The largest Euclidean norm of a row (last axis), in float64 (inf beyond)."""
+    with np.errstate(over="ignore"):
+        norms = np.linalg.norm(np.asarray(arr, dtype=np.float64), axis=-1)
+    return float(np.max(norms, initial=0.0))
+
+
+def _check_finite(arr, name, n_threads=1):
+    if not _all_finite(arr, n_threads):
         raise ValueError(
             f"{name} contains NaN or infinity; pass check_finite=False to let them "
             "propagate"
@@ -485,23 +494,15 @@ def _result_finite(result, options):
     parts = list(result) if isinstance(result, tuple) else [result]
     lse = parts.pop() if options.get("return_lse") else None
     n_threads = effective_n_threads(options.get("num_threads"))
-    for part in parts:
-        if part.flags.c_contiguous and part.dtype in (np.float32, np.float64):
-            finite = all_finite(part, n_threads)  # one threaded read, no temporary
-        else:
-            finite = np.isfinite(part).all()
-        if not finite:
-            return False
+    if not all(_all_finite(part, n_threads) for part in parts):
+        return False
     return lse is None or not (np.isnan(lse).any() or np.isposinf(lse).any())
 
 
 def _overflow_message(q, k, dtype, scale):
     """What overflowed, with the magnitudes the user can act on."""
-    q, k = np.asarray(q), np.asarray(k)
-    scale = _check_scale(scale, q.shape[-1])
-    with np.errstate(over="ignore"):  # a norm beyond float64: reported as inf
-        q_norm = float(np.max(np.linalg.norm(q.astype(np.float64), axis=-1), initial=0))
-        k_norm = float(np.max(np.linalg.norm(k.astype(np.float64), axis=-1), initial=0))
+    scale = _check_scale(scale, np.shape(q)[-1])
+    q_norm, k_norm = _largest_row_norm(q), _largest_row_norm(k)
     bound = abs(scale) * q_norm * k_norm
     return (
         f"attention overflows {np.dtype(dtype).name} on finite inputs: the scores "

@@ -21,6 +21,7 @@ from . import _reference
 from ._backward import attention_backward
 from .attention import (
     _MASK_BOOL,
+    _all_finite,
     _as_float_array,
     _batch_offsets,
     _check_block,
@@ -29,6 +30,7 @@ from .attention import (
     _element_strides,
     _gqa_group,
     _kernel_ready,
+    _largest_row_norm,
     _prepare_mask,
     check_alibi_slopes,
     check_bool,
@@ -179,7 +181,7 @@ def scaled_dot_product_attention_backward(
     )
     if check_finite:
         for grad, name in zip(grads, ("dq", "dk", "dv"), strict=True):
-            if not np.isfinite(grad).all():
+            if not _all_finite(grad):
                 raise ValueError(
                     f"the backward overflows {grad.dtype.name} on finite inputs: "
                     f"{name} is not finite (gradients reach beyond "
@@ -204,10 +206,7 @@ def _check_score_range(q, k, scale, dtype):
     loose = abs(scale) * q.shape[-1] * q_max * k_max  # >= every |score|
     if not loose * eps > _MAX_SCORE_ROUNDING:
         return
-    with np.errstate(over="ignore"):
-        q_norm = float(np.max(np.linalg.norm(q.astype(np.float64), axis=-1), initial=0))
-        k_norm = float(np.max(np.linalg.norm(k.astype(np.float64), axis=-1), initial=0))
-    bound = abs(scale) * q_norm * k_norm
+    bound = abs(scale) * _largest_row_norm(q) * _largest_row_norm(k)
     if bound * eps > _MAX_SCORE_ROUNDING:
         raise ValueError(
             f"scores up to {bound:.3g} (|scale| * largest |q| * largest |k|) are too "

@@ -29,6 +29,7 @@ from .._threading import blas_limited_to_one_thread, effective_n_threads
 from ._backward import linear_grad_input, linear_grad_weight
 from ._kernels import LINEAR_GEMV_MAX_ROWS, linear_forward
 from .attention import (
+    _all_finite,
     _sdpa,
     check_alibi_slopes,
     check_bool,
@@ -118,7 +119,7 @@ def _finite_output(out, layer):
     """``out``, after checking the promise that finite inputs and weights give a
     finite output (a float32 layer fed inputs near 1e20 overflows in its
     projections or scores): raise rather than return inf/NaN silently."""
-    if not np.isfinite(out).all():
+    if not _all_finite(out):
         dtype = out.dtype.name
         raise ValueError(
             f"{layer} overflows {dtype} on finite inputs: the output is not finite "
