@@ -10,7 +10,10 @@
  * cos uses attnsearch_cos: three-part Cody-Waite reduction by 2*pi and a
  * Taylor polynomial in r^2, branch-free and vectorisable; absolute error below
  * 2e-15 for |x| < 1e6 (measured 1.0e-15; tested against np.cos), which covers
- * Rastrigin, Ackley and Griewank on their domains. sin, sqrt and exp: libm.
+ * Rastrigin, Ackley and Griewank on their domains. Beyond the reduction's range
+ * (|x| >= ATTNSEARCH_COS_REDUCED_LIMIT, or not finite) libm's cos answers, so a
+ * user's bounds of 1e16 give true cosines, not a polynomial of a garbage
+ * remainder. sin, sqrt and exp: libm.
  */
 #ifndef ATTNSEARCH_TESTFUNCS_H
 #define ATTNSEARCH_TESTFUNCS_H
@@ -44,7 +47,10 @@ enum {
 #define ATTNSEARCH_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
-static inline double attnsearch_cos(double x)
+/* The reduction's k is exact below 2^29, i.e. |x| < 3.3e9. */
+#define ATTNSEARCH_COS_REDUCED_LIMIT 1e9
+
+static inline double attnsearch_cos_reduced(double x)
 {
     /* k = nearest integer to x / (2 pi), by the 1.5 * 2^52 rounding trick. */
     double k = x * 0.15915494309189533577 + 6755399441055744.0;
@@ -70,6 +76,24 @@ static inline double attnsearch_cos(double x)
     p = ATTNSEARCH_FMA(p, r2, 1.0 / 24.0);                                 /* 1/4! */
     p = ATTNSEARCH_FMA(p, r2, -0.5);                                        /* 1/2! */
     return ATTNSEARCH_FMA(p, r2, 1.0);
+}
+
+static inline double attnsearch_cos(double x)
+{
+    return fabs(x) < ATTNSEARCH_COS_REDUCED_LIMIT ? attnsearch_cos_reduced(x) : cos(x);
+}
+
+/* c[j] = attnsearch_cos(a[j]) for j < n, the same bits, with the common case in
+ * a branch-free loop the compiler vectorises and libm only for the rare
+ * argument beyond the reduction's range. */
+static inline void attnsearch_cos_array(const double *a, double *c, int64_t n)
+{
+    int64_t j, far = 0;
+    for (j = 0; j < n; j++) c[j] = attnsearch_cos_reduced(a[j]);
+    for (j = 0; j < n; j++) far += !(fabs(a[j]) < ATTNSEARCH_COS_REDUCED_LIMIT);
+    if (far)
+        for (j = 0; j < n; j++)
+            if (!(fabs(a[j]) < ATTNSEARCH_COS_REDUCED_LIMIT)) c[j] = cos(a[j]);
 }
 
 /* The body is written once and instantiated twice: with a substituted

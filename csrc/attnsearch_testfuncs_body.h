@@ -21,8 +21,9 @@ static inline double ATTNSEARCH_FUNCTION_NAME(int function, const double *x, int
          * vectorises), then the same sum in the same order: the same bits. */
         for (int64_t j0 = 0; j0 < dim; j0 += ATTNSEARCH_BLOCK) {
             int64_t n = dim - j0 < ATTNSEARCH_BLOCK ? dim - j0 : ATTNSEARCH_BLOCK;
-            double c[ATTNSEARCH_BLOCK];
-            for (j = 0; j < n; j++) c[j] = attnsearch_cos(2.0 * pi * x[j0 + j]);
+            double a[ATTNSEARCH_BLOCK], c[ATTNSEARCH_BLOCK];
+            for (j = 0; j < n; j++) a[j] = 2.0 * pi * x[j0 + j];
+            attnsearch_cos_array(a, c, n);
             for (j = 0; j < n; j++) {
                 double v = x[j0 + j];
                 total += v * v - 10.0 * c[j];
@@ -47,8 +48,9 @@ static inline double ATTNSEARCH_FUNCTION_NAME(int function, const double *x, int
 #ifdef ATTNSEARCH_BLOCKED
         for (int64_t j0 = 0; j0 < dim; j0 += ATTNSEARCH_BLOCK) {
             int64_t n = dim - j0 < ATTNSEARCH_BLOCK ? dim - j0 : ATTNSEARCH_BLOCK;
-            double c[ATTNSEARCH_BLOCK];
-            for (j = 0; j < n; j++) c[j] = attnsearch_cos(2.0 * pi * x[j0 + j]);
+            double a[ATTNSEARCH_BLOCK], c[ATTNSEARCH_BLOCK];
+            for (j = 0; j < n; j++) a[j] = 2.0 * pi * x[j0 + j];
+            attnsearch_cos_array(a, c, n);
             for (j = 0; j < n; j++) {
                 double v = x[j0 + j];
                 squares += v * v;
@@ -70,9 +72,9 @@ static inline double ATTNSEARCH_FUNCTION_NAME(int function, const double *x, int
 #ifdef ATTNSEARCH_BLOCKED
         for (int64_t j0 = 0; j0 < dim; j0 += ATTNSEARCH_BLOCK) {
             int64_t n = dim - j0 < ATTNSEARCH_BLOCK ? dim - j0 : ATTNSEARCH_BLOCK;
-            double c[ATTNSEARCH_BLOCK];
-            for (j = 0; j < n; j++)
-                c[j] = attnsearch_cos(x[j0 + j] / sqrt((double)(j0 + j + 1)));
+            double a[ATTNSEARCH_BLOCK], c[ATTNSEARCH_BLOCK];
+            for (j = 0; j < n; j++) a[j] = x[j0 + j] / sqrt((double)(j0 + j + 1));
+            attnsearch_cos_array(a, c, n);
             for (j = 0; j < n; j++) {
                 double v = x[j0 + j];
                 squares += v * v;

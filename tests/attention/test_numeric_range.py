@@ -103,3 +103,42 @@ def test_layer_in_float64_takes_the_same_inputs(rng):
     x = rng.standard_normal((1, 8, 64)) * 1e20
     layer = MultiHeadAttention(64, 4, seed=0, dtype=np.float64)
     assert np.isfinite(layer(x)).all()
+
+
+def test_one_overflowing_key_is_not_mistaken_for_a_masked_one():
+    # Found by the long fuzz profile: the score -1.7e39 rounded to -inf in
+    # float32, the kernels saw a fully masked row and returned 0, not v.
+    q = np.array([[[0.12573022]]], np.float32)
+    k = np.array([[[-1.3210487e10]]], np.float32)
+    v = np.array([[[0.64042264]]], np.float32)
+    with pytest.raises(ValueError, match="overflows float32"):
+        scaled_dot_product_attention(q, k, v, scale=1e30)
+    expected = _reference.scaled_dot_product_attention(
+        q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), scale=1e30
+    )
+    np.testing.assert_allclose(expected, v)  # what float32 could not represent
+
+
+def test_layer_scores_beyond_the_range_raise():
+    # One token whose score rounds to -inf in float32: the layer saw a fully
+    # masked row and returned its output bias (zeros), silently.
+    layer = MultiHeadAttention(8, 1, seed=0)
+    layer.W_K = layer.W_K * 1e37  # finite projections, a score of -4.5e38
+    x = np.random.default_rng(5).standard_normal((1, 1, 8)).astype(np.float32) * 10
+    with pytest.raises(ValueError, match="overflows float32"):
+        layer(x)
+    assert np.isfinite(MultiHeadAttention(8, 1, seed=0)(x)).all()
+
+
+def test_backward_refuses_huge_scores_built_from_tiny_keys():
+    # Found by the long fuzz profile: scale 1e300 times keys of 1e-267 gives
+    # scores of -1.7e32, but the norm of the keys underflowed to 0, the range
+    # check passed and the backward returned all-zero gradients.
+    q = np.array([[[0.12573022]]])
+    k = np.array([[[-1.32104863e-267]]])
+    v = np.array([[[0.64042265]]])
+    out, lse = scaled_dot_product_attention(q, k, v, scale=1e300, return_lse=True)
+    with pytest.raises(ValueError, match="too large for a reliable backward"):
+        scaled_dot_product_attention_backward(
+            np.ones_like(out), q, k, v, out, lse, scale=1e300
+        )

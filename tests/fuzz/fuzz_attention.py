@@ -15,6 +15,7 @@ from attnsearch.attention import (
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
 )
+from attnsearch.attention.attention import _largest_row_norm
 
 DOCUMENTED = (ValueError, TypeError, MemoryError)
 
@@ -112,7 +113,15 @@ def test_backward_matches_reference_or_raises(inputs, seed):
         return  # float32 gradients of extreme inputs: rounding dominates
     with np.errstate(all="ignore"):
         reference = scaled_dot_product_attention_backward(
-            grad_out, q, k, v, out, lse, backend="reference", **options
+            grad_out,
+            q,
+            k,
+            v,
+            out,
+            lse,
+            backend="reference",
+            check_finite=False,  # its raw values: compared only where finite
+            **options,
         )
     # dq and dk come from dS = P (dP - D): their rounding scales with the
     # products of the inputs' magnitudes, not with the (possibly cancelling)
@@ -125,9 +134,7 @@ def test_backward_matches_reference_or_raises(inputs, seed):
     # Rounding of large scores moves the recomputed softmax (the backward
     # refuses beyond 5 %, see _MAX_SCORE_ROUNDING).
     with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.linalg.norm(q, axis=-1).max(initial=0) * np.linalg.norm(
-            k, axis=-1
-        ).max(initial=0)
+        norms = _largest_row_norm(q) * _largest_row_norm(k)  # no underflow
         relative = max(1e-9, 4 * scale * norms * np.finfo(np.float64).eps)
     for ours, theirs, magnitude in zip(
         grads, reference, (terms, terms, biggest[3] * q.shape[-2]), strict=True

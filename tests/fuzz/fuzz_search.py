@@ -168,7 +168,13 @@ def test_continuous(bounds, name, builtin):
         kwargs = (
             {"num_sweeps": 5} if method is simulated_annealing else {"max_iters": 5}
         )
-        result = method(problem, num_chains=2, seed=3, **kwargs)
+        try:
+            result = method(problem, num_chains=2, seed=3, **kwargs)
+        except ProblemError as error:
+            # A user's function may overflow inside its bounds (x * x at 1e154):
+            # named, not searched on. The built-ins never do.
+            assert not builtin and "the function returned" in str(error), error
+            continue
         _check_result(problem, result)
         assert np.all(result.best_state >= problem.lower)
         assert np.all(result.best_state <= problem.upper)

@@ -304,3 +304,37 @@ def test_tabu_memory_is_estimated():
     ising._core.n_tabu_keys = 10**12  # a third-party problem's claim
     with pytest.raises(MemoryError, match="tabu memory"):
         tabu_search(ising, max_iters=1, seed=0)
+
+
+# -- found by the long fuzz profile ---------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS + [particle_swarm])
+def test_user_function_overflowing_inside_its_bounds_is_named(method):
+    # x * x reaches inf inside these bounds: the running costs became NaN and
+    # the run failed with a confusing delta-vs-cost error (or returned inf).
+    problem = Continuous(lambda x: float(np.sum(x * x)), [(0.0, 1.43e154)])
+    kwargs = {"num_sweeps": 5} if method is simulated_annealing else {"max_iters": 5}
+    with np.errstate(over="ignore"):
+        try:
+            result = method(problem, num_chains=2, seed=3, **kwargs)
+        except ProblemError as error:
+            assert "the function returned inf at x = [" in str(error)
+            return
+    assert np.isfinite(result.objective)
+
+
+def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
+    # ATT distances of ~1e16 are integers float64 cannot add exactly: the
+    # problem was declared exact and the delta-vs-cost check fired on rounding.
+    coords = np.array(
+        [[-3.0172e16, 1.3496e16], [1.3496e16, 1.3496e16], [-7.1475e16, 1.3496e16]]
+        + [[1e16 * k, -1e16 * k] for k in range(4)]
+    )
+    tsp = TSP(coords, metric="ATT")
+    assert not tsp._search_spec().exact
+    assert TSP(coords / 1e12, metric="ATT")._search_spec().exact
+    for method in METHODS:
+        budget = "num_sweeps" if method is simulated_annealing else "max_iters"
+        result = method(tsp, num_chains=2, seed=0, **{budget: 50})
+        assert np.isfinite(result.objective)

@@ -329,6 +329,34 @@ def test_fast_cos_accuracy():
     assert np.max(np.abs(out - np.cos(x))) < 2e-15
 
 
+def test_fast_cos_beyond_its_reduction_range():
+    # The fast reduction's k is exact below 3.3e9; beyond, libm answers (it
+    # returned a polynomial of a garbage remainder, e.g. 1e30, before).
+    x = np.concatenate(
+        [np.geomspace(1e6, 1e300, 2000), -np.geomspace(1e9, 1e16, 50), [np.inf]]
+    )
+    out = np.empty_like(x)
+    _cos_memview(x, out)
+    assert np.max(np.abs(out[:-1] - np.cos(x[:-1]))) < 2e-15
+    assert np.isnan(out[-1])
+
+
+@pytest.mark.parametrize("name", ["rastrigin", "ackley", "griewank"])
+def test_builtins_with_huge_bounds_match_numpy(name):
+    # Found by the long fuzz profile: Ackley on bounds up to 6e16 cost -inf.
+    bounds = [(-1.0, 0.0), (0.0, 6.07622932e16)] * 40  # blocked and scalar paths
+    problem = Continuous.builtin(name, len(bounds), bounds=bounds)
+    points = np.random.default_rng(0).uniform(
+        problem.lower, problem.upper, size=(20, len(bounds))
+    )
+    fast = problem.evaluate(points)
+    assert np.all(np.isfinite(fast))
+    reference = builtin_value_reference(name, points)
+    np.testing.assert_allclose(fast, reference, rtol=1e-12)
+    result = simulated_annealing(problem, num_sweeps=5, num_chains=2, seed=3)
+    assert np.isfinite(result.objective)
+
+
 def test_user_functions_scalar_vectorized_and_maximize():
     def bowl(x):
         return float(((x - 0.25) ** 2).sum())

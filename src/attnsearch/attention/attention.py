@@ -18,7 +18,7 @@ import numpy as np
 from .._backends import check_backend
 from .._threading import effective_n_threads
 from . import _decode_path, _reference
-from ._decode import all_finite
+from ._decode import all_finite, max_abs
 from ._kernels import attention_forward, kernel_constants
 
 __all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
@@ -138,11 +138,43 @@ def _all_finite(arr, n_threads=1):
     return bool(np.isfinite(arr).all())
 
 
+def _max_abs(arr, n_threads=1):
+    """max |x| (0 for an empty array), inf when an element is inf or NaN."""
+    if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
+        return max_abs(arr, n_threads)  # one threaded read, no temporary
+    if arr.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        top = float(np.max(np.abs(arr)))
+    return top if math.isfinite(top) else math.inf
+
+
+def _check_scores_fit(q, k, scale, dtype, n_threads=1, q_max=None, k_max=None):
+    """Raise when the scores ``scale · q · kᵀ`` can pass the largest ``dtype``:
+    beyond it a score rounds to ±inf, which the kernels cannot tell from a
+    masked key (a single overflowing key gave zeros instead of its value). The
+    bound ``|scale| · d · max|q| · max|k|`` costs nothing once the maxima are
+    known; only when it fails are the (tighter) row norms computed."""
+    limit = float(np.finfo(dtype).max)
+    q_max = _max_abs(q, n_threads) if q_max is None else q_max
+    k_max = _max_abs(k, n_threads) if k_max is None else k_max
+    if not abs(scale) * q.shape[-1] * q_max * k_max > limit:
+        return
+    if abs(scale) * _largest_row_norm(q) * _largest_row_norm(k) > limit:
+        raise ValueError(_overflow_message(q, k, dtype, scale))
+
+
 def _largest_row_norm(arr):
-    """The largest Euclidean norm of a row (last axis), in float64 (inf beyond)."""
+    """The largest Euclidean norm of a row (last axis), in float64 (inf beyond).
+    Rows are scaled by the largest magnitude first: squares of 1e-200 underflow
+    to zero and of 1e200 overflow."""
+    arr = np.asarray(arr, dtype=np.float64)
+    top = float(np.max(np.abs(arr), initial=0.0))
+    if top == 0.0 or not math.isfinite(top):
+        return top
+    norms = np.linalg.norm(arr / top, axis=-1)
     with np.errstate(over="ignore"):
-        norms = np.linalg.norm(np.asarray(arr, dtype=np.float64), axis=-1)
-    return float(np.max(norms, initial=0.0))
+        return float(np.max(norms, initial=0.0)) * top
 
 
 def _check_finite(arr, name, n_threads=1):
@@ -576,9 +608,15 @@ def _sdpa_unchecked(
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
 
     if check_finite:
-        _check_finite(q, "q", n_threads)
-        _check_finite(k, "k", n_threads)
-        _check_finite(v, "v", n_threads)
+        # Finiteness and magnitude in one read of each operand.
+        maxima = {}
+        for arr, name in ((q, "q"), (k, "k"), (v, "v")):
+            maxima[name] = _max_abs(arr, n_threads)
+            if maxima[name] == math.inf:
+                _check_finite(arr, name, n_threads)  # raises, naming it
+        _check_scores_fit(
+            q, k, scale, dtype, n_threads, q_max=maxima["q"], k_max=maxima["k"]
+        )
 
     if backend == "reference":
         ref_mask = None

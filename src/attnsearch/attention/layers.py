@@ -30,6 +30,7 @@ from ._backward import linear_grad_input, linear_grad_weight
 from ._kernels import LINEAR_GEMV_MAX_ROWS, linear_forward
 from .attention import (
     _all_finite,
+    _check_scores_fit,
     _sdpa,
     check_alibi_slopes,
     check_bool,
@@ -380,6 +381,7 @@ class AttentionHead(_Parameters):
             return _finite_output(out, "AttentionHead")
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
+            _check_scores_fit(q, k, 1.0 / math.sqrt(q.shape[-1]), q.dtype, n_threads)
             out = scaled_dot_product_attention(
                 q,
                 k,
@@ -889,6 +891,13 @@ class MultiHeadAttention(_Parameters):
         p = self._params
         q, k, v = self._project_qkv(query, key, value, self_attention, n_threads)
         kv = self.n_kv_heads
+        _check_scores_fit(
+            split_heads(q, self.n_heads),
+            split_heads(k, kv),
+            1.0 / math.sqrt(self.d_head),
+            self._dtype,
+            n_threads,
+        )
         merged, weights, lse = self._attend(
             q,
             split_heads(k, kv),

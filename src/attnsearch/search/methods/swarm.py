@@ -17,6 +17,7 @@ from .._typing import Callback, Seed
 from .._validation import check_int
 from ..problems.base import ProblemError
 from ..problems.continuous import Continuous
+from ..problems.continuous._reference import _non_finite_message
 from ..result import Result
 from ._swarm import BOUNDARIES, TOPOLOGIES, swarm_run
 
@@ -186,11 +187,11 @@ class _SwarmReference:
                 f"the function raised {type(error).__name__}: {error}",
                 state=points.copy(),
             ) from error
-        bad = np.flatnonzero(np.isnan(values))
+        bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             point = points[bad[0]]
             raise ProblemError(
-                f"the function returned NaN at x = {point.tolist()}", state=point.copy()
+                _non_finite_message(float(values[bad[0]]), point), state=point.copy()
             )
         return self.sign * values
 

@@ -65,6 +65,17 @@ def builtin_value_reference(name: str, x: npt.ArrayLike) -> npt.NDArray[np.float
     raise ValueError(f"unknown function {name!r}")
 
 
+def _non_finite_message(value: float, x: npt.NDArray[np.float64]) -> str:
+    """Why a user's function value cannot be searched on (NaN, or an infinity
+    whose differences are NaN), and what to return instead."""
+    if math.isnan(value):
+        return f"the function returned NaN at x = {x.tolist()}"
+    return (
+        f"the function returned {value} at x = {x.tolist()}; return a large finite "
+        "value for points to avoid (an infinite cost makes every move from there NaN)"
+    )
+
+
 class ContinuousReference:
     """Python mirror of _core.pxd (states: [x, [f, r, proposals, accepted]]);
     also the engine of user functions."""
@@ -122,10 +133,8 @@ class ContinuousReference:
                 f"at x = {x.tolist()}",
                 state=x.copy(),
             ) from error
-        if math.isnan(value):
-            raise ProblemError(
-                f"the function returned NaN at x = {x.tolist()}", state=x.copy()
-            )
+        if not math.isfinite(value):
+            raise ProblemError(_non_finite_message(value, x), state=x.copy())
         return self.sign * value
 
     def _reflect(self, v: float, i: int) -> float:

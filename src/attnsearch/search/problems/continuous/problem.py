@@ -130,9 +130,9 @@ class Continuous:
     Hill climbing and tabu search use the compass neighbourhood
     ``x_i ± (upper_i − lower_i) / 4^s``, ``s = 1 … 16``, clipped to the box
     (tabu attributes: the coordinate moved). A function that returns NaN or
-    raises stops the run with :class:`~attnsearch.search.ProblemError`, which
-    carries the offending ``state`` and the ``best_state``/``best_cost`` found
-    until then.
+    an infinity, or raises, stops the run with
+    :class:`~attnsearch.search.ProblemError`, which carries the offending
+    ``state`` and the ``best_state``/``best_cost`` found until then.
 
     Examples
     --------

@@ -187,7 +187,12 @@ or None, default "auto"
                 x, y = geo_radians(self.coords[:, 0]), geo_radians(self.coords[:, 1])
             else:
                 x, y = self.coords[:, 0].copy(), self.coords[:, 1].copy()
-            exact = self.metric != "EUCLIDEAN"
+            # Integer metrics add exactly while a tour's length stays far below
+            # 2^53 (GEO distances are at most ~20 000 km).
+            span = float(np.hypot(*np.ptp(self.coords, axis=0)))
+            exact = self.metric == "GEO" or (
+                self.metric != "EUCLIDEAN" and (span + 1.0) * self.n < EXACT_LIMIT
+            )
         self.distances = matrix
         self.exact_costs = exact
         if kick_length is not None and (
