@@ -177,6 +177,23 @@ def _largest_row_norm(arr):
         return float(np.max(norms, initial=0.0)) * top
 
 
+def _broadcast_batch(q_batch, k_batch, v_batch, mask_batch):
+    """The grouped-query groups of k and v and the broadcast batch shape of all
+    operands (k/v heads on axis -3 shared by groups of query heads)."""
+    k_group = _gqa_group(q_batch, k_batch, "k")
+    v_group = _gqa_group(q_batch, v_batch, "v")
+    k_like = k_batch[:-1] + (q_batch[-1],) if k_group > 1 else k_batch
+    v_like = v_batch[:-1] + (q_batch[-1],) if v_group > 1 else v_batch
+    try:
+        batch_shape = np.broadcast_shapes(q_batch, k_like, v_like, mask_batch)
+    except ValueError:
+        raise ValueError(
+            f"batch axes do not broadcast: q {q_batch}, k {k_batch}, v {v_batch}, "
+            f"mask {mask_batch}"
+        ) from None
+    return k_group, v_group, batch_shape
+
+
 def _check_finite(arr, name, n_threads=1):
     if not _all_finite(arr, n_threads):
         raise ValueError(
@@ -593,17 +610,9 @@ def _sdpa_unchecked(
 
     mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
     q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
-    k_group = _gqa_group(q_batch, k_batch, "k")
-    v_group = _gqa_group(q_batch, v_batch, "v")
-    k_like = k_batch[:-1] + (q_batch[-1],) if k_group > 1 else k_batch
-    v_like = v_batch[:-1] + (q_batch[-1],) if v_group > 1 else v_batch
-    try:
-        batch_shape = np.broadcast_shapes(q_batch, k_like, v_like, mask_batch)
-    except ValueError:
-        raise ValueError(
-            f"batch axes do not broadcast: q {q_batch}, k {k_batch}, v {v_batch}, "
-            f"mask {mask_batch}"
-        ) from None
+    k_group, v_group, batch_shape = _broadcast_batch(
+        q_batch, k_batch, v_batch, mask_batch
+    )
 
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
 

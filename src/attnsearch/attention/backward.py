@@ -24,11 +24,11 @@ from .attention import (
     _all_finite,
     _as_float_array,
     _batch_offsets,
+    _broadcast_batch,
     _check_block,
     _check_finite,
     _check_scale,
     _element_strides,
-    _gqa_group,
     _kernel_ready,
     _largest_row_norm,
     _prepare_mask,
@@ -275,17 +275,9 @@ def _sdpa_backward(
 
     mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
     q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
-    k_group = _gqa_group(q_batch, k_batch, "k")
-    v_group = _gqa_group(q_batch, v_batch, "v")
-    k_like = k_batch[:-1] + (q_batch[-1],) if k_group > 1 else k_batch
-    v_like = v_batch[:-1] + (q_batch[-1],) if v_group > 1 else v_batch
-    try:
-        batch_shape = np.broadcast_shapes(q_batch, k_like, v_like, mask_batch)
-    except ValueError:
-        raise ValueError(
-            f"batch axes do not broadcast: q {q_batch}, k {k_batch}, v {v_batch}, "
-            f"mask {mask_batch}"
-        ) from None
+    k_group, v_group, batch_shape = _broadcast_batch(
+        q_batch, k_batch, v_batch, mask_batch
+    )
     out_shape = batch_shape + (n_q, d_v)
     if out.shape != out_shape:
         raise ValueError(
