@@ -309,8 +309,10 @@ def minimize(
     -------
     scipy.optimize.OptimizeResult
         ``x``, ``fun``, ``nfev`` (every evaluation, the polish's included: for a
-        callable, exactly its calls; the search caches the value of each
-        proposed point, so applying a move costs nothing), ``nit``,
+        callable, exactly its calls after the one that checks its signature;
+        the search caches the value of each proposed point, so applying a move
+        costs nothing and a point the neighbourhood repeats is not evaluated
+        again — ``nfev`` can be below ``result.n_evaluations``), ``nit``,
         ``success``, ``status`` (0: budget used or converged or target
         reached, 1: time limit, 99: the callback stopped it), ``message``,
         ``result`` (the attnsearch ``Result`` of the search, before the
