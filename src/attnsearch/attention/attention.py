@@ -177,6 +177,22 @@ def _largest_row_norm(arr):
         return float(np.max(norms, initial=0.0)) * top
 
 
+def _check_qkv_shapes(q, k, v):
+    """The compute dtype and (n_q, n_k, d_k, d_v) of float arrays q, k, v, after
+    checking that they agree."""
+    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
+    n_q, d_k = q.shape[-2:]
+    n_k, d_k2 = k.shape[-2:]
+    n_k2, d_v = v.shape[-2:]
+    if d_k2 != d_k:
+        raise ValueError(f"q and k must share the last axis d_k, got {d_k} and {d_k2}")
+    if n_k2 != n_k:
+        raise ValueError(f"k and v must share axis -2 (n_k), got {n_k} and {n_k2}")
+    if d_k == 0:
+        raise ValueError("d_k must be at least 1 (q and k have an empty last axis)")
+    return dtype, n_q, n_k, d_k, d_v
+
+
 def _broadcast_batch(q_batch, k_batch, v_batch, mask_batch):
     """The grouped-query groups of k and v and the broadcast batch shape of all
     operands (k/v heads on axis -3 shared by groups of query heads)."""
@@ -589,16 +605,7 @@ def _sdpa_unchecked(
     q = _as_float_array(q, "q")
     k = _as_float_array(k, "k")
     v = _as_float_array(v, "v")
-    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
-    n_q, d_k = q.shape[-2:]
-    n_k, d_k2 = k.shape[-2:]
-    n_k2, d_v = v.shape[-2:]
-    if d_k2 != d_k:
-        raise ValueError(f"q and k must share the last axis d_k, got {d_k} and {d_k2}")
-    if n_k2 != n_k:
-        raise ValueError(f"k and v must share axis -2 (n_k), got {n_k} and {n_k2}")
-    if d_k == 0:
-        raise ValueError("d_k must be at least 1 (q and k have an empty last axis)")
+    dtype, n_q, n_k, d_k, d_v = _check_qkv_shapes(q, k, v)
     scale = _check_scale(scale, d_k)
     n_threads = effective_n_threads(num_threads)
     block_q = _check_block(block_q, "block_q", None, 1)

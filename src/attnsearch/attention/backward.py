@@ -27,6 +27,7 @@ from .attention import (
     _broadcast_batch,
     _check_block,
     _check_finite,
+    _check_qkv_shapes,
     _check_scale,
     _element_strides,
     _kernel_ready,
@@ -256,16 +257,7 @@ def _sdpa_backward(
     lse = np.asarray(lse)
     if lse.dtype.kind != "f":
         raise TypeError(f"lse must be a floating-point array, got dtype {lse.dtype}")
-    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
-    n_q, d_k = q.shape[-2:]
-    n_k, d_k2 = k.shape[-2:]
-    n_k2, d_v = v.shape[-2:]
-    if d_k2 != d_k:
-        raise ValueError(f"q and k must share the last axis d_k, got {d_k} and {d_k2}")
-    if n_k2 != n_k:
-        raise ValueError(f"k and v must share axis -2 (n_k), got {n_k} and {n_k2}")
-    if d_k == 0:
-        raise ValueError("d_k must be at least 1 (q and k have an empty last axis)")
+    dtype, n_q, n_k, d_k, d_v = _check_qkv_shapes(q, k, v)
     scale = _check_scale(scale, d_k)
     n_threads = effective_n_threads(num_threads)
     block_q = _check_block(block_q, "block_q", DEFAULT_BLOCK_Q, 1)
