@@ -1,4 +1,17 @@
-"""Build script: compiles every ``.pyx`` under ``src/attnsearch`` with OpenMP.
+"""Build script: compiles every ``.pyx`` under ``src/attnsearch`` with OpenMP, and
+each kernel family once per CPU target for the runtime dispatch.
+
+Kernel families and targets are listed in ``src/attnsearch/_cpu_targets.py``.
+On x86-64 with gcc or clang, a family such as ``attention._kernels`` is built
+for the baseline (``_kernels``, SSE2) and once more per further target
+(``_kernels_avx2``, ``_kernels_avx512``): a small generated C file per variant
+defines the target's name and module init symbol and ``#include``-s the one C
+file Cython generated, which is then compiled with that target's flags
+(NumPy's ``*.dispatch.c`` and PyTorch's per-capability copies of a kernel file
+do the same). ``attnsearch._dispatch`` loads the best variant the CPU runs. A
+target whose flags or probe the compiler rejects is skipped with a message.
+Everything else is compiled for the baseline, so the installed package runs on
+any x86-64 CPU. Other architectures build the portable code once.
 
 Environment variables
 ---------------------
@@ -6,15 +19,18 @@ ATTNSEARCH_FAIL_NO_OPENMP=1
     Abort the build when the compiler cannot build and run an OpenMP program
     (CI sets it). Without it a missing OpenMP gives a loud warning and a
     serial build.
-ATTNSEARCH_NATIVE=0
-    Do not pass ``-march=native``. Use it for wheels that must run on other
-    CPUs than the build machine (the kernels then use SSE2 vectors only and
-    run about 2-4x slower on AVX2/AVX-512 machines).
+ATTNSEARCH_NATIVE=1
+    Build every module once for this machine (``-march=native``) and no
+    variants: for people who build and run on one machine. The result may
+    crash with "Illegal instruction" on another CPU; never ship it.
 ATTNSEARCH_CYTHON_DEBUG=1
-    Turn bounds checks, wraparound and initialisation checks back on.
+    Turn bounds checks, wraparound and initialisation checks back on, and keep
+    debug symbols (otherwise compiled with ``-g0``).
 """
 
 import os
+import platform
+import runpy
 import shutil
 import subprocess
 import sys
@@ -31,6 +47,12 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
 CSRC = ROOT / "csrc"
+# Generated per-target wrapper sources (see the module docstring).
+VARIANT_DIR = Path("build") / "cpu_targets"
+
+_CPU = runpy.run_path(str(SRC / "attnsearch" / "_cpu_targets.py"))
+TARGETS, FAMILIES, variant_module = _CPU["TARGETS"], _CPU["FAMILIES"], _CPU["variant_module"]
+FAMILY_MODULES = {spec["module"]: spec["targets"] for spec in FAMILIES.values()}
 
 OPENMP_TEST_PROGRAM = textwrap.dedent(
     """
@@ -98,28 +120,74 @@ def _openmp_flags(compiler):
     return None
 
 
+def _is_x86_64():
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _native_build():
+    return _env_flag("ATTNSEARCH_NATIVE")
+
+
 class BuildExtWithOpenMP(build_ext):
-    """build_ext that detects OpenMP and vector ISA flags with the real compiler."""
+    """build_ext that detects OpenMP and each CPU target's flags with the real
+    compiler, and builds the extensions in parallel (one per core)."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+
+    def _target_flags(self, compiler):
+        """Target -> the first flag set the compiler accepts (None: skip it)."""
+        chosen = {}
+        for name, target in TARGETS.items():
+            chosen[name] = next(
+                (
+                    list(flags)
+                    for flags in target["flags"]
+                    if _compiler_accepts(
+                        compiler, list(flags), target["probe"] + "int main(void) { return 0; }\n"
+                    )
+                ),
+                None,
+            )
+        return chosen
 
     def build_extensions(self):
         compiler = self.compiler
         compile_flags, link_flags = [], []
-        if compiler.compiler_type != "msvc":
+        unix = compiler.compiler_type != "msvc"
+        if unix:
             compile_flags.append("-O3")
-            if _env_flag("ATTNSEARCH_NATIVE", "1"):
-                if _compiler_accepts(compiler, ["-march=native"]):
-                    compile_flags.append("-march=native")
-                else:
-                    print(
-                        "attnsearch: compiler rejects -march=native; "
-                        "building generic code"
-                    )
+            if not _env_flag("ATTNSEARCH_CYTHON_DEBUG"):
+                compile_flags.append("-g0")
             # Lets `#pragma omp simd` vectorise reductions even in a serial build.
             if _compiler_accepts(compiler, ["-fopenmp-simd"]):
                 compile_flags.append("-fopenmp-simd")
             compile_flags.append("-Wno-unknown-pragmas")
         else:
             compile_flags += ["/O2"]
+
+        target_flags = {"baseline": []}
+        if _native_build():
+            if unix and _compiler_accepts(compiler, ["-march=native"]):
+                target_flags["native"] = ["-march=native"]
+            else:
+                print("attnsearch: compiler rejects -march=native; building generic code")
+                target_flags["native"] = []
+        elif unix and _is_x86_64():
+            target_flags = self._target_flags(compiler)
+            if target_flags["baseline"] is None:
+                raise RuntimeError("attnsearch: the compiler rejects -march=x86-64")
+            for name, flags in target_flags.items():
+                if flags is None:
+                    print(
+                        f"attnsearch: the compiler cannot build the {name} target "
+                        f"({' '.join(TARGETS[name]['flags'][0])}): its variants are "
+                        "skipped and the dispatch uses the next lower target"
+                    )
+        kept = [e for e in self.extensions if target_flags.get(e._attnsearch_target) is not None]
+        self.extensions[:] = kept
 
         omp = _openmp_flags(compiler)
         self.openmp_enabled = omp is not None
@@ -141,13 +209,11 @@ class BuildExtWithOpenMP(build_ext):
             link_flags += omp[1]
 
         for ext in self.extensions:
-            flags = list(compile_flags)
-            if compiler.compiler_type != "msvc" and ext.name.startswith(
-                "attnsearch.search"
-            ):
-                # No fused multiply-adds in the search kernels: their arithmetic then
-                # matches the Python reference bit for bit (the tests compare
-                # trajectories); attention keeps FMA contraction for speed.
+            flags = list(compile_flags) + target_flags[ext._attnsearch_target]
+            if unix and ext.name.startswith("attnsearch.search"):
+                # No contracted multiply-adds in the search kernels: their arithmetic
+                # then matches the Python reference bit for bit (the tests compare
+                # trajectories) on every target; attention keeps FMA contraction.
                 flags.append("-ffp-contract=off")
             ext.extra_compile_args = list(ext.extra_compile_args or []) + flags
             ext.extra_link_args = list(ext.extra_link_args or []) + link_flags
@@ -178,6 +244,23 @@ def _render_templates():
             target.write_text(text, encoding="utf-8")
 
 
+def _variant_source(module, target):
+    """Write the wrapper C file that compiles ``module``'s generated C for ``target``."""
+    generated = SRC.joinpath(*module.split(".")).with_suffix(".c")
+    wrapper = VARIANT_DIR.joinpath(*variant_module(module, target).split(".")).with_suffix(".c")
+    (ROOT / wrapper).parent.mkdir(parents=True, exist_ok=True)
+    init = "PyInit_" + module.rsplit(".", 1)[1]
+    text = (
+        f"/* Generated by setup.py: {module} compiled for the {target} target. */\n"
+        f'#define ATTNSEARCH_TARGET_NAME "{target}"\n'
+        f"#define {init} PyInit_{variant_module(module, target).rsplit('.', 1)[1]}\n"
+        f'#include "{os.path.relpath(ROOT / generated, ROOT / wrapper.parent)}"\n'
+    )
+    if not (ROOT / wrapper).exists() or (ROOT / wrapper).read_text() != text:
+        (ROOT / wrapper).write_text(text)
+    return str(wrapper)
+
+
 def _extensions():
     _render_templates()
     debug = _env_flag("ATTNSEARCH_CYTHON_DEBUG")
@@ -189,23 +272,50 @@ def _extensions():
         "cdivision": True,
         "embedsignature": True,
     }
-    extensions = []
-    for pyx in sorted((SRC / "attnsearch").rglob("*.pyx")):
-        module = ".".join(pyx.relative_to(SRC).with_suffix("").parts)
-        extensions.append(
-            Extension(
-                module,
-                [str(pyx.relative_to(ROOT))],
-                include_dirs=[str(CSRC.relative_to(ROOT)), np.get_include()],
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            )
+    sources = sorted((SRC / "attnsearch").rglob("*.pyx"))
+    if not sources:
+        # An sdist without its .pyx files would otherwise install a package with
+        # no compiled modules, and `import attnsearch` would fail only later.
+        raise RuntimeError(f"attnsearch: no Cython sources under {SRC / 'attnsearch'}")
+
+    def extension(name, source, target):
+        ext = Extension(
+            name,
+            [source],
+            include_dirs=[str(CSRC.relative_to(ROOT)), np.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )
-    return cythonize(
+        if name in FAMILY_MODULES:
+            ext.define_macros.append(("ATTNSEARCH_TARGET_NAME", f'"{target}"'))
+        return ext
+
+    native = _native_build()
+    canonical_target = "native" if native else "baseline"
+    extensions = []
+    for pyx in sources:
+        module = ".".join(pyx.relative_to(SRC).with_suffix("").parts)
+        extensions.append(extension(module, str(pyx.relative_to(ROOT)), canonical_target))
+    extensions = cythonize(
         extensions,
         compiler_directives=directives,
         include_path=[str(SRC)],
         annotate=_env_flag("ATTNSEARCH_CYTHON_ANNOTATE"),
+        nthreads=os.cpu_count() or 1,
     )
+    for ext in extensions:
+        ext._attnsearch_target = canonical_target
+    if native or not _is_x86_64():
+        return extensions
+    for module, targets in FAMILY_MODULES.items():
+        for target in targets:
+            if target == "baseline":
+                continue
+            variant = extension(
+                variant_module(module, target), _variant_source(module, target), target
+            )
+            variant._attnsearch_target = target
+            extensions.append(variant)
+    return extensions
 
 
 setup(

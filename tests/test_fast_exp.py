@@ -11,7 +11,12 @@ import os
 import numpy as np
 import pytest
 
-from attnsearch._fastexp import _exp64_memview, _exp_memview
+from attnsearch._dispatch import kernels
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
+_fastexp = kernels("exp")
 
 F32_LO, F32_HI = np.float32(-87.33654), np.float32(88.37626)
 F64_LO, F64_HI = -708.3964185322641, 709.0895657128241
@@ -20,14 +25,14 @@ F64_LO, F64_HI = -708.3964185322641, 709.0895657128241
 def exp32(x, vector=True):
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = np.empty_like(x)
-    _exp_memview(x, out, vector)
+    _fastexp._exp_memview(x, out, vector)
     return out
 
 
 def exp64(x, vector=True):
     x = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty_like(x)
-    _exp64_memview(x, out, vector)
+    _fastexp._exp64_memview(x, out, vector)
     return out
 
 
@@ -93,20 +98,19 @@ def test_vector_and_scalar_forms_agree_bitwise(exp, dtype, rng):
 
 def test_length_mismatch_raises():
     with pytest.raises(ValueError):
-        _exp_memview(np.zeros(3, np.float32), np.zeros(2, np.float32))
+        _fastexp._exp_memview(np.zeros(3, np.float32), np.zeros(2, np.float32))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [0, 1, 15, 64, 511, 512, 513, 2000])
 def test_softmax_exp_sum_kernel(rng, dtype, n):
-    from attnsearch._fastexp import _exp_sum_memview
 
     x = rng.normal(scale=30, size=n).astype(dtype)
     if n > 3:
         x[:3] = [-np.inf, -1e30, x.max() if n else 0]
     m = float(x.max()) if n else 0.0
     y = x.copy()
-    total = _exp_sum_memview(y, m)
+    total = _fastexp._exp_sum_memview(y, m)
     # The kernel rounds x - m to the dtype first (as any softmax does); exp of that
     # rounded argument is then within 1 ulp, and below-range values flush to zero.
     want = np.exp((x - dtype(m)).astype(np.float64))
@@ -122,4 +126,4 @@ def test_softmax_exp_sum_kernel(rng, dtype, n):
     if n:
         z = x.copy()
         z[n // 2] = np.nan
-        assert np.isnan(_exp_sum_memview(z, m)) and np.isnan(z[n // 2])
+        assert np.isnan(_fastexp._exp_sum_memview(z, m)) and np.isnan(z[n // 2])

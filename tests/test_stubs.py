@@ -8,6 +8,7 @@ import pytest
 
 MODULES = [
     "attnsearch._threads",
+    "attnsearch._cpuinfo",
     "attnsearch._fastexp",
     "attnsearch._blas",
     "attnsearch.attention._kernels",
@@ -19,6 +20,7 @@ MODULES = [
     "attnsearch.search.problems.ising._core",
     "attnsearch.search.problems.tsp._core",
     "attnsearch.search.problems.continuous._core",
+    "attnsearch.search.problems.continuous._functions",
     "attnsearch.search.methods._swarm",
 ]
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._threading import effective_n_threads, openmp_enabled
+__version__ = "0.1.0"  # the one place the version is written (pyproject reads it)
 
-__version__ = "0.1.0"
+from ._dispatch import show_config  # noqa: E402  (after __version__: it reports it)
+from ._threading import effective_n_threads, openmp_enabled  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -22,6 +23,7 @@ __all__ = [
     "get_include",
     "get_pxd_path",
     "openmp_enabled",
+    "show_config",
 ]
 
 

@@ -1,5 +1,6 @@
 """Command line: ``attnsearch`` / ``python -m attnsearch``.
 
+    attnsearch info                 CPU features and the kernels chosen for this CPU
     attnsearch demo                 a short tour (checks itself against the references)
     attnsearch solve tsp FILE.tsp   solve a problem file (tsp, maxcut, qubo, continuous)
     attnsearch bench attention      the attention comparison table (bench/)
@@ -32,6 +33,13 @@ def _demo(args):
     return run_demo(quick=args.quick)
 
 
+def _info(args):
+    from ._dispatch import show_config
+
+    show_config()
+    return 0
+
+
 def _bench(args):
     if args.what == "attention":
         from .benchmarks.attention import main as bench_main
@@ -59,7 +67,16 @@ def build_parser():
         prog="attnsearch",
         description="Fused CPU attention and compiled local search.",
     )
+    from . import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"attnsearch {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    info = sub.add_parser(
+        "info", help="CPU features and the kernels chosen for this CPU"
+    )
+    info.set_defaults(func=_info)
     demo = sub.add_parser("demo", help="a short tour of the package (seconds)")
     demo.add_argument("--quick", action="store_true", help="smaller sizes")
     demo.set_defaults(func=_demo)

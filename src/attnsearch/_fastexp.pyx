@@ -1,5 +1,7 @@
 """Test access to the vectorisable exp of csrc/attnsearch_exp.h (see its accuracy notes)."""
 
+include "attnsearch/_compiled_target.pxi"
+
 cdef extern from "attnsearch_tiles.h" nogil:
     void exp_array_f32 "attnsearch_exp_array_f32"(const float *x, float *y, Py_ssize_t n)
     void exp_array_f64 "attnsearch_exp_array_f64"(const double *x, double *y, Py_ssize_t n)

@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from . import effective_n_threads, openmp_enabled
+from ._dispatch import kernels
 from .attention import MultiHeadAttention, _reference, scaled_dot_product_attention
-from .attention._kernels import kernel_constants
 
 
 def _timed(fn, repeats=3):
@@ -25,7 +25,7 @@ def run_demo(quick=False, out=print):
     """Run the tour; return 0 when every self-check passes, 1 otherwise."""
     ok = True
     threads = effective_n_threads(None)
-    consts = kernel_constants()
+    consts = kernels("attention").kernel_constants()
     out(
         f"attnsearch demo: OpenMP {'on' if openmp_enabled() else 'OFF'}, {threads} "
         f"threads, {consts['lanes_float32']} float32 lanes per vector"

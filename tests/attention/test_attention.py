@@ -5,9 +5,12 @@ import pytest
 from conftest import tolerance
 from threadpoolctl import threadpool_limits
 
+from attnsearch._dispatch import kernels
 from attnsearch.attention import _reference
 from attnsearch.attention import scaled_dot_product_attention as sdpa
-from attnsearch.attention._kernels import kernel_constants
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
 
 BACKENDS = ["cython", "reference"]
 
@@ -379,7 +382,7 @@ def test_bad_parameters_raise():
 
 
 def test_kernel_constants_are_consistent():
-    c = kernel_constants()
+    c = kernels("attention").kernel_constants()
     assert c["panel_float32"] == 2 * c["lanes_float32"]
     assert c["panel_float64"] == 2 * c["lanes_float64"]
     assert 96 % c["row_align"] == 0

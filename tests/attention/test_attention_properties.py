@@ -1,12 +1,16 @@
 """Property-based tests: random shapes, masks and options against the reference."""
 
 import numpy as np
+import pytest
 from conftest import tolerance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnsearch.attention import scaled_dot_product_attention as sdpa
 from attnsearch.attention._reference import scaled_dot_product_attention as ref_sdpa
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
 
 
 @st.composite

@@ -14,6 +14,9 @@ from attnsearch.attention import (
     split_heads,
 )
 
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
 # Error allowed against the reference, relative to max(1, largest entry).
 GRAD_RTOL = {np.float64: 1e-11, np.float32: 2e-5}
 

@@ -14,6 +14,9 @@ from attnsearch.attention import (
     scaled_dot_product_attention_backward,
 )
 
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
 # Error allowed against the reference, relative to max(1, largest entry).
 GRAD_RTOL = {np.float64: 1e-11, np.float32: 2e-5}
 
@@ -235,12 +238,16 @@ def test_forward_lse_includes_window_and_alibi(rng):
 def test_return_lse_takes_the_tiled_kernel_for_short_query_blocks(rng, monkeypatch):
     # The decode path (n_q <= 16) writes no log-sum-exp: return_lse must route
     # the call to the tiled kernel, whose lse the backward can use.
+    import types
+
     from attnsearch.attention import _decode_path
 
     def refuse(*args, **kwargs):
         raise AssertionError("the decode kernel ran")
 
-    monkeypatch.setattr(_decode_path, "decode_forward", refuse)
+    monkeypatch.setattr(
+        _decode_path, "_decode", types.SimpleNamespace(decode_forward=refuse)
+    )
     q, k, v = _inputs(rng, (1, 4, 3, 8), (1, 2, 40, 8), (1, 2, 40, 8), np.float64)
     kwargs = dict(causal=True, window=9, alibi_slopes=np.array([0.1, 0.2, 0.3, 0.4]))
     got, want, _ = _grads(q, k, v, rng=rng, **kwargs)

@@ -6,6 +6,9 @@ import pytest
 
 from attnsearch.attention import KVCache, MultiHeadAttention, alibi_slopes
 
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
 #: Incremental decoding against the full forward: the issue's bounds.
 EQUAL = {
     np.dtype(np.float32): {"rtol": 1e-6, "atol": 1e-6},

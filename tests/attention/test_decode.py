@@ -1,21 +1,22 @@
 """Decode kernel (short query blocks, keys split across threads), sliding windows
 and ALiBi on both kernels, against the NumPy reference."""
 
+import types
+
 import numpy as np
 import pytest
 from conftest import tolerance
 from threadpoolctl import threadpool_limits
 
+from attnsearch._dispatch import kernels
 from attnsearch.attention import _decode_path, _reference
 from attnsearch.attention import scaled_dot_product_attention as sdpa
-from attnsearch.attention._decode import (
-    _dec_pv_memview,
-    _dec_qk_memview,
-    all_finite,
-    decode_constants,
-    stream_read_sum,
-)
 from attnsearch.attention.attention import _sdpa
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
+_decode = kernels("decode")
 
 PATHS = ["decode", "prefill"]
 
@@ -48,7 +49,7 @@ def test_score_micro_kernel(rng, dtype, d, rows):
     base = rng.standard_normal((37, d + 5)).astype(dtype)
     k = base[:, :d]  # row stride d + 5: read in place
     s = np.full((rows, 40), np.nan, dtype)
-    _dec_qk_memview(q, k, s)
+    _decode._dec_qk_memview(q, k, s)
     np.testing.assert_allclose(s[:, :37], q @ k.T, **tolerance(dtype))
     assert np.all(np.isnan(s[:, 37:]))  # nothing written past the keys
 
@@ -62,22 +63,24 @@ def test_pv_micro_kernel(rng, dtype, d, rows):
     o = rng.standard_normal((rows, d)).astype(dtype)
     corr = rng.random(rows).astype(dtype)
     want = o * corr[:, None] + p @ v
-    _dec_pv_memview(p, v, o, corr)
+    _decode._dec_pv_memview(p, v, o, corr)
     np.testing.assert_allclose(o, want, **tolerance(dtype))
 
 
 def test_scan_helpers(rng):
     x = rng.standard_normal(300_001).astype(np.float32)
-    assert stream_read_sum([x, x[:5].copy()], 2) == pytest.approx(
+    assert _decode.stream_read_sum([x, x[:5].copy()], 2) == pytest.approx(
         float(x.sum(dtype=np.float64) + x[:5].sum(dtype=np.float64)), rel=1e-4
     )
-    assert all_finite(x, 2)
+    assert _decode.all_finite(x, 2)
     for bad in (np.nan, np.inf, -np.inf):
         y = x.copy()
         y[123_457] = bad
-        assert not all_finite(y, 2) and not all_finite(y.astype(np.float64), 1)
-    assert all_finite(np.full(10, 3e38, np.float32), 1)
-    assert decode_constants()["micro_rows"] >= 1
+        assert not _decode.all_finite(y, 2) and not _decode.all_finite(
+            y.astype(np.float64), 1
+        )
+    assert _decode.all_finite(np.full(10, 3e38, np.float32), 1)
+    assert _decode.decode_constants()["micro_rows"] >= 1
 
 
 # -- the decode path against the reference ------------------------------------
@@ -136,13 +139,15 @@ def test_decode_matches_reference(rng, dtype, shape, options):
 def test_short_query_blocks_take_the_decode_path(rng, monkeypatch):
     q, k, v = random_qkv(rng, (1,), 4, 2, 16, 900, 32, 32, np.float32)
     calls = []
-    original = _decode_path.decode_forward
+    original = _decode_path._decode.decode_forward
 
     def spy(*args):
         calls.append(args[0].shape)
         return original(*args)
 
-    monkeypatch.setattr(_decode_path, "decode_forward", spy)
+    monkeypatch.setattr(
+        _decode_path, "_decode", types.SimpleNamespace(decode_forward=spy)
+    )
     sdpa(q, k, v)
     assert len(calls) == 1
     sdpa(q[..., :1, :], k, v, causal=True, window=7)

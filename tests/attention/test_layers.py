@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import tolerance
 
+from attnsearch._dispatch import kernels
 from attnsearch.attention import (
     AttentionHead,
     MultiHeadAttention,
@@ -15,6 +16,9 @@ from attnsearch.attention import (
     split_heads,
 )
 from attnsearch.attention._reference import scaled_dot_product_attention as ref_sdpa
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
 
 
 def softmax_rows(scores):
@@ -477,7 +481,7 @@ def test_every_input_width_is_checked(rng):
     with pytest.raises(ValueError, match="value has 8 features"):
         m(x, kv, x)
     assert m(x, kv).shape == (1, 4, 8)
-    from attnsearch.attention._kernels import linear_forward
+    linear_forward = kernels("attention").linear_forward
 
     w = np.zeros((3, 5), np.float32)
     with pytest.raises(ValueError, match="shapes do not match"):
@@ -553,7 +557,8 @@ def test_causal_accepts_bools_only(rng):
 @pytest.mark.parametrize("k, n", [(1, 3), (7, 33), (130, 2100), (1029, 64)])
 def test_linear_forward_matches_numpy(rng, dtype, m, k, n):
     from attnsearch._threading import blas_limited_to_one_thread
-    from attnsearch.attention._kernels import linear_forward
+
+    linear_forward = kernels("attention").linear_forward
 
     x = rng.standard_normal((m, k + 3)).astype(dtype)[:, :k]  # strided rows
     w = rng.standard_normal((k, n)).astype(dtype)

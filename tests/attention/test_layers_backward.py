@@ -6,6 +6,9 @@ import pytest
 
 from attnsearch.attention import AttentionHead, MultiHeadAttention
 
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
 
 def _numeric_grad(f, arr, step=1e-6):
     """Central differences of f() over the entries of arr, perturbed in place (a
@@ -346,11 +349,12 @@ def test_optimiser_steps_keep_the_weights_read_only(rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradient_gemms_match_numpy_and_ignore_the_thread_count(rng, dtype):
-    from attnsearch.attention._backward import (
-        grad_chunks,
-        linear_grad_input,
-        linear_grad_weight,
-    )
+    from attnsearch._dispatch import kernels
+
+    backward = kernels("backward")
+    grad_chunks = backward.grad_chunks
+    linear_grad_input = backward.linear_grad_input
+    linear_grad_weight = backward.linear_grad_weight
 
     m, k, n = 600, 40, 300  # enough work for two row and two column chunks
     assert grad_chunks(m, k, n)[0] < m and grad_chunks(m, k, n)[1] < n

@@ -14,6 +14,9 @@ from attnsearch.attention import (
     scaled_dot_product_attention_backward,
 )
 
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
 
 def _qkv(rng, dtype, shape=(2, 3, 16, 8)):
     return [rng.standard_normal(shape).astype(dtype) for _ in range(3)]

@@ -21,6 +21,9 @@ from attnsearch.search import (
     temperature_schedule,
 )
 
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
 
 def ring_ising(rng, n=40, degree=3):
     edges = {}

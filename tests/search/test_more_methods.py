@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from attnsearch._dispatch import kernels
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
     BUILTIN_FUNCTIONS,
@@ -23,7 +24,9 @@ from attnsearch.search import (
 )
 from attnsearch.search.methods.tabu import default_tenure
 from attnsearch.search.problems.continuous import builtin_value_reference
-from attnsearch.search.problems.continuous._core import _cos_memview
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
 
 
 def small_ising(rng, n=30):
@@ -325,7 +328,7 @@ def test_builtin_functions(rng, name, dim):
 def test_fast_cos_accuracy():
     x = np.linspace(-1e5, 1e5, 1_000_001)
     out = np.empty_like(x)
-    _cos_memview(x, out)
+    kernels("functions")._cos_memview(x, out)
     assert np.max(np.abs(out - np.cos(x))) < 2e-15
 
 
@@ -336,7 +339,7 @@ def test_fast_cos_beyond_its_reduction_range():
         [np.geomspace(1e6, 1e300, 2000), -np.geomspace(1e9, 1e16, 50), [np.inf]]
     )
     out = np.empty_like(x)
-    _cos_memview(x, out)
+    kernels("functions")._cos_memview(x, out)
     assert np.max(np.abs(out[:-1] - np.cos(x[:-1]))) < 2e-15
     assert np.isnan(out[-1])
 

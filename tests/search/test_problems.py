@@ -4,13 +4,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from attnsearch._dispatch import kernels
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import QUBO, TSP, Ising, MaxCut
-from attnsearch.search._engine import check_deltas
 from attnsearch.search._seeding import chain_rng_states
 from attnsearch.search.problems.ising import read_cut
 from attnsearch.search.problems.tsp._core import TSPCore
 from attnsearch.search.problems.tsp._reference import tour_length_reference
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
 
 OPTIMA = {"berlin52": 7542, "eil51": 426, "st70": 675, "kroA100": 21282, "a280": 2579}
 
@@ -30,7 +33,7 @@ def assert_exact_deltas(problem, rng, samples=3000):
     """delta == cost(after) - cost(before) along a random walk, in the kernel."""
     spec = problem._search_spec()
     state = spec.ops.export(spec.ops.initial(_rng_of(rng)))
-    worst, checked, state, aux, rebuilt = check_deltas(
+    worst, checked, state, aux, rebuilt = kernels("search").check_deltas(
         spec.core, state, samples, chain_rng_states(1, 1)[0]
     )
     assert checked > samples // 2 or spec.core.state_size < 4

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from _problems import OneMax
 
+from attnsearch._dispatch import kernels
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
     TSP,
     Continuous,
     Ising,
     MaxCut,
-    _engine,
     _engine_reference,
     geometric_ladder,
     parallel_tempering,
@@ -27,6 +27,11 @@ from attnsearch.search.methods.tempering import (
     default_num_replicas,
     lattice_like,
 )
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
+_engine = kernels("search")
 
 
 def torus(rows, cols, rng, signs=True):

@@ -54,6 +54,8 @@ from ._kernels import LINEAR_TILE_WORK as _TILE_WORK
 
 cnp.import_array()
 
+include "attnsearch/_compiled_target.pxi"
+
 ctypedef cnp.intp_t intp_t
 ctypedef cnp.uint8_t uint8_t
 

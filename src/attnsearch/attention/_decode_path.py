@@ -24,7 +24,9 @@ import functools
 
 import numpy as np
 
-from ._decode import decode_forward
+from .._dispatch import kernels
+
+_decode = kernels("decode")
 
 #: Queries per batch item up to which the decode kernel runs (measured crossover,
 #: see ARCHITECTURE.md).
@@ -146,7 +148,7 @@ def decode_into(
         out[...] = 0  # no query sees any key
         return out
     order, block_start, chunk = plan(k_off, v_off, n_q, kv_hi - kv_lo)
-    decode_forward(
+    _decode.decode_forward(
         q,
         k,
         v,

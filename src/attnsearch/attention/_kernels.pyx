@@ -28,6 +28,8 @@ import numpy as np
 
 cnp.import_array()
 
+include "attnsearch/_compiled_target.pxi"
+
 ctypedef cnp.intp_t intp_t
 ctypedef cnp.uint8_t uint8_t
 

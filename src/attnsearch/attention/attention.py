@@ -16,10 +16,12 @@ import numbers
 import numpy as np
 
 from .._backends import check_backend
+from .._dispatch import kernels
 from .._threading import effective_n_threads
 from . import _decode_path, _reference
-from ._decode import all_finite, max_abs
-from ._kernels import attention_forward, kernel_constants
+
+_kernels = kernels("attention")
+_decode = kernels("decode")
 
 __all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
 
@@ -134,14 +136,14 @@ def _offsets_for(batch_shape, shape, strides, group):
 
 def _all_finite(arr, n_threads=1):
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
-        return all_finite(arr, n_threads)  # one threaded read, no temporary
+        return _decode.all_finite(arr, n_threads)  # one threaded read, no temporary
     return bool(np.isfinite(arr).all())
 
 
 def _max_abs(arr, n_threads=1):
     """max |x| (0 for an empty array), inf when an element is inf or NaN."""
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
-        return max_abs(arr, n_threads)  # one threaded read, no temporary
+        return _decode.max_abs(arr, n_threads)  # one threaded read, no temporary
     if arr.size == 0:
         return 0.0
     with np.errstate(invalid="ignore"):
@@ -766,7 +768,7 @@ def _attention_into(
             n_threads,
         )
     if block_k is None:
-        panel = kernel_constants()[
+        panel = _kernels.kernel_constants()[
             "panel_float32" if dtype == np.float32 else "panel_float64"
         ]
         fit = _KPACK_BUDGET_BYTES // (d_k * dtype.itemsize)
@@ -802,7 +804,7 @@ def _attention_into(
     def row_stride(arr):
         return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
 
-    attention_forward(
+    _kernels.attention_forward(
         q,
         k,
         v,

@@ -16,9 +16,9 @@ import math
 import numpy as np
 
 from .._backends import check_backend
+from .._dispatch import kernels
 from .._threading import effective_n_threads
 from . import _reference
-from ._backward import attention_backward
 from .attention import (
     _MASK_BOOL,
     _all_finite,
@@ -38,6 +38,8 @@ from .attention import (
     check_window,
     visible_bounds,
 )
+
+_backward = kernels("backward")
 
 __all__ = ["scaled_dot_product_attention_backward"]
 
@@ -378,7 +380,7 @@ def _sdpa_backward(
     n_batch_axes = len(batch_shape)
     m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
     kv_groups = (k_group, v_group) if same_kv else (1, 1)
-    attention_backward(
+    _backward.attention_backward(
         q,
         k_run,
         v_run,
@@ -506,7 +508,7 @@ def _backward_into(
         dv[...] = 0
     n_axes = len(batch_shape)
     m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
-    attention_backward(
+    _backward.attention_backward(
         q,
         k,
         v,

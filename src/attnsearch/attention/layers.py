@@ -25,9 +25,8 @@ import numbers
 
 import numpy as np
 
+from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread, effective_n_threads
-from ._backward import linear_grad_input, linear_grad_weight
-from ._kernels import LINEAR_GEMV_MAX_ROWS, linear_forward
 from .attention import (
     _all_finite,
     _check_scores_fit,
@@ -43,6 +42,9 @@ from .cache import KVCache
 from .torch_weights import arrays_of, multihead_parameters
 
 __all__ = ["AttentionHead", "MultiHeadAttention", "alibi_slopes"]
+
+_kernels = kernels("attention")
+_backward = kernels("backward")
 
 
 def _check_dim(value, name, allow_none=False):
@@ -83,7 +85,7 @@ def _linear(x, w, b, n_threads):
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     w = np.ascontiguousarray(w)  # no copy: layer weights are stored C-contiguous
     out = np.empty((rows.shape[0], w.shape[1]), dtype=w.dtype)
-    linear_forward(rows, w, b, out, n_threads)
+    _kernels.linear_forward(rows, w, b, out, n_threads)
     return out.reshape(x.shape[:-1] + (w.shape[1],))
 
 
@@ -92,7 +94,7 @@ def _blas_limit(*n_rows):
     BLAS gemm; a no-op for decode-sized inputs, which never call BLAS (their
     projections stream the weights in our own kernel): entering and leaving the
     limit costs ~20 µs and, on leaving, wakes OpenBLAS's worker threads."""
-    if max(n_rows) > LINEAR_GEMV_MAX_ROWS:
+    if max(n_rows) > _kernels.LINEAR_GEMV_MAX_ROWS:
         return blas_limited_to_one_thread()
     return contextlib.nullcontext()
 
@@ -230,7 +232,7 @@ class _Parameters:
         grads = self.grads
         rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
         dy_rows = dy.reshape(-1, dy.shape[-1])
-        linear_grad_weight(rows, dy_rows, grads[w_name], True, n_threads)
+        _backward.linear_grad_weight(rows, dy_rows, grads[w_name], True, n_threads)
         if b_name in grads:
             grads[b_name] += dy_rows.sum(axis=0)
 
@@ -479,7 +481,7 @@ class AttentionHead(_Parameters):
             self._add_linear_grads(source, dv, "W_V", "b_V", n_threads)
             dx = np.empty(x.shape, dtype=self._dtype)
             dx_rows = dx.reshape(-1, self.d_model)
-            linear_grad_input(
+            _backward.linear_grad_input(
                 dq.reshape(-1, self.d_k), p["W_Q"], dx_rows, False, n_threads
             )
             if c is None:
@@ -487,10 +489,10 @@ class AttentionHead(_Parameters):
             else:
                 dc = np.empty(c.shape, dtype=self._dtype)
                 dc_rows = dc.reshape(-1, self.d_model)
-            linear_grad_input(
+            _backward.linear_grad_input(
                 dk.reshape(-1, self.d_k), p["W_K"], dc_rows, c is None, n_threads
             )
-            linear_grad_input(
+            _backward.linear_grad_input(
                 dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
             )
         return dx if c is None else (dx, dc)
@@ -1313,7 +1315,7 @@ class MultiHeadAttention(_Parameters):
             # out = merged @ W_O + b_O
             self._add_linear_grads(saved["merged"], grad, "W_O", "b_O", n_threads)
             d_merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
-            linear_grad_input(
+            _backward.linear_grad_input(
                 grad.reshape(-1, d), p["W_O"], d_merged.reshape(-1, d), False, n_threads
             )
             # The heads: dq, dk, dv written straight into the projection layout
@@ -1353,7 +1355,7 @@ class MultiHeadAttention(_Parameters):
                 w_qkv = self._w_qkv
                 if w_qkv is None:
                     w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
-                linear_grad_input(
+                _backward.linear_grad_input(
                     d_qkv.reshape(-1, d + 2 * w),
                     w_qkv,
                     d_query.reshape(-1, d),
@@ -1362,7 +1364,7 @@ class MultiHeadAttention(_Parameters):
                 )
                 result = (d_query,)
             else:
-                linear_grad_input(
+                _backward.linear_grad_input(
                     dq.reshape(-1, d),
                     p["W_Q"],
                     d_query.reshape(-1, d),
@@ -1370,11 +1372,11 @@ class MultiHeadAttention(_Parameters):
                     n_threads,
                 )
                 d_key = np.empty(key.shape, dtype=self._dtype)
-                linear_grad_input(
+                _backward.linear_grad_input(
                     dk.reshape(-1, w), p["W_K"], d_key.reshape(-1, e), False, n_threads
                 )
                 if saved["value_is_key"]:
-                    linear_grad_input(
+                    _backward.linear_grad_input(
                         dv.reshape(-1, w),
                         p["W_V"],
                         d_key.reshape(-1, e),
@@ -1384,7 +1386,7 @@ class MultiHeadAttention(_Parameters):
                     result = (d_query, d_key)
                 else:
                     d_value = np.empty(value.shape, dtype=self._dtype)
-                    linear_grad_input(
+                    _backward.linear_grad_input(
                         dv.reshape(-1, w),
                         p["W_V"],
                         d_value.reshape(-1, e),

@@ -41,6 +41,8 @@ import numpy as np
 
 from attnsearch._memory import check_allocation
 
+include "attnsearch/_compiled_target.pxi"
+
 cdef extern from "attnsearch_exp.h" nogil:
     double fast_exp "attnsearch_exp"(double x)
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from .._dispatch import kernels
 from ._chains import ChainCounters
-from ._engine import ACCEPT_THRESHOLD, STATUS, TIE_CAPACITY, fast_exp_scalar
-from ._engine import CLOCK_EVERY as ENGINE_CLOCK_EVERY
 from ._rng import ChainRNG
 from .problems.base import ProblemOps
 
@@ -41,6 +40,15 @@ __all__ = [
     "temper",
 ]
 
+if TYPE_CHECKING:
+    from . import _engine
+else:
+    _engine = kernels("search")
+# The same in every target's variant of the engine.
+ACCEPT_THRESHOLD = _engine.ACCEPT_THRESHOLD
+STATUS = _engine.STATUS
+TIE_CAPACITY = _engine.TIE_CAPACITY
+ENGINE_CLOCK_EVERY = _engine.CLOCK_EVERY
 _RUNNING = STATUS["running"]
 _CONVERGED = STATUS["converged"]
 _TARGET = STATUS["target"]
@@ -191,7 +199,10 @@ def anneal(
                     accept = True
                 else:
                     x = delta * beta
-                    accept = x < ACCEPT_THRESHOLD and rng.random() < fast_exp_scalar(-x)
+                    accept = (
+                        x < ACCEPT_THRESHOLD
+                        and rng.random() < _engine.fast_exp_scalar(-x)
+                    )
                 if accept:
                     state = ops.apply(state, move)
                     cost += delta
@@ -277,7 +288,7 @@ def climb(
 
 
 def _weight(gain: float, top: float, temperature: float) -> float:
-    return fast_exp_scalar((gain - top) / temperature)
+    return _engine.fast_exp_scalar((gain - top) / temperature)
 
 
 def stochastic_climb(
@@ -687,7 +698,7 @@ def _metropolis_sweep(ops, state, rng, beta, sweep_len, cost, counts, deadline):
             accept = True
         else:
             x = delta * beta
-            accept = x < ACCEPT_THRESHOLD and rng.random() < fast_exp_scalar(-x)
+            accept = x < ACCEPT_THRESHOLD and rng.random() < _engine.fast_exp_scalar(-x)
         if accept:
             state = ops.apply(state, move)
             cost += delta
@@ -869,7 +880,7 @@ def _temper_exchange(
                 if x >= 0:
                     accept = True
                 elif x > -ACCEPT_THRESHOLD:
-                    accept = rng.random() < fast_exp_scalar(x)
+                    accept = rng.random() < _engine.fast_exp_scalar(x)
                 else:
                     accept = False
                 if accept:

@@ -34,9 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .._backends import check_backend
+from .._dispatch import kernels
 from .._memory import check_allocation
 from .._threading import effective_n_threads
-from . import _engine, _engine_reference
+from . import _engine_reference
 from ._chains import ChainArrays, ChainCounters
 from ._rng import ChainRNG
 from ._seeding import ChainBlock, calibration_states, chain_rng_states
@@ -58,6 +59,9 @@ from .result import Result
 
 if TYPE_CHECKING:
     from .._progress import ProgressBar
+    from . import _engine
+else:
+    _engine = kernels("search")
 
 __all__ = [
     "Backend",

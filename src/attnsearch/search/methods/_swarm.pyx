@@ -26,6 +26,8 @@ from attnsearch.search.problems.continuous._core cimport (
 
 import numpy as np
 
+include "attnsearch/_compiled_target.pxi"
+
 cdef extern from "attnsearch_clock.h" nogil:
     double monotonic "attnsearch_monotonic"()
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from ..._backends import BackendName, check_backend
+from ..._dispatch import kernels
 from .._chains import ChainCounters
 from .._rng import ChainRNG
 from .._run import Run
@@ -19,7 +20,11 @@ from ..problems.base import ProblemError
 from ..problems.continuous import Continuous
 from ..problems.continuous._reference import _non_finite_message
 from ..result import Result
-from ._swarm import BOUNDARIES, TOPOLOGIES, swarm_run
+
+if TYPE_CHECKING:
+    from . import _swarm
+else:
+    _swarm = kernels("swarm")
 
 __all__ = ["particle_swarm"]
 
@@ -111,7 +116,7 @@ class _SwarmBackend:
         s = self.settings
         core = self.problem._core
         assert core is not None  # self.compiled
-        swarm_run(
+        _swarm.swarm_run(
             core,
             self.arrays,
             n_iters,
@@ -430,13 +435,13 @@ def particle_swarm(
         )
     n_particles = check_int(n_particles, "n_particles")
     backend = check_backend(backend)
-    if topology not in TOPOLOGIES:
+    if topology not in _swarm.TOPOLOGIES:
         raise ValueError(
-            f"topology must be one of {sorted(TOPOLOGIES)}, got {topology!r}"
+            f"topology must be one of {sorted(_swarm.TOPOLOGIES)}, got {topology!r}"
         )
-    if boundary not in BOUNDARIES:
+    if boundary not in _swarm.BOUNDARIES:
         raise ValueError(
-            f"boundary must be one of {sorted(BOUNDARIES)}, got {boundary!r}"
+            f"boundary must be one of {sorted(_swarm.BOUNDARIES)}, got {boundary!r}"
         )
     width = problem.upper - problem.lower
     if velocity_clamp is not None:

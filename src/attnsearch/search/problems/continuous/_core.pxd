@@ -10,7 +10,8 @@
 # x_i +- (upper_i - lower_i) / 4^s for s = 1..N_SCALES, clipped to the box.
 #
 # The operations have exactly the signatures of cython_api's ProblemVTable: the
-# engine inlines them (fused-type dispatch) and ContinuousCore's vtable points at them.
+# engine inlines them (fused-type dispatch), and ContinuousCore's vtable points at
+# their copy in _functions, compiled for the same CPU target as the engine.
 
 from libc.math cimport fmod
 from libc.stdint cimport int64_t
@@ -20,6 +21,7 @@ from attnsearch.search.cython_api cimport (
     MOVE_NONE,
     CompiledProblem,
     Move,
+    ProblemVTable,
     attnsearch_rng,
     rng_below,
     rng_normal,
@@ -187,3 +189,4 @@ cdef inline int continuous_tabu_attributes(const void *data, const char *state,
 
 cdef class ContinuousCore(CompiledProblem):
     cdef ContinuousData data
+    cdef object _functions      # the _functions variant of the chosen CPU target

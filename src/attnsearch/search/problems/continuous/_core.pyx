@@ -1,6 +1,15 @@
-"""Compiled core of the built-in continuous problems (see _core.pxd)."""
+"""Compiled core of the built-in continuous problems (see _core.pxd).
+
+The operations themselves come from ``_functions``, compiled per CPU target: a
+``ContinuousCore`` takes them (vtable and ``values``) from the variant the
+dispatch chose when it was built, the variant the engine and the swarm run.
+"""
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
 
 import numpy as np
+
+from attnsearch._dispatch import kernel_module
 
 #: Built-in function ids (csrc/attnsearch_testfuncs.h).
 FUNCTION_IDS = {"sphere": 0, "rastrigin": 1, "rosenbrock": 2, "ackley": 3,
@@ -42,35 +51,14 @@ cdef class ContinuousCore(CompiledProblem):
         self.aux_nbytes = (AUX_HEADER + lo.shape[0]) * sizeof(double)
         self.n_tabu_keys = lo.shape[0]
         self.exact_costs = False
+        self._functions = kernel_module("functions")
+        self.vtable = (<ProblemVTable *>PyCapsule_GetPointer(
+            self._functions.vtable_capsule(), self._functions.VTABLE_CAPSULE_NAME))[0]
         self.vtable.data = &self.data
-        self.vtable.init = continuous_init
-        self.vtable.cost = continuous_cost
-        self.vtable.random_move = continuous_random_move
-        self.vtable.delta = continuous_delta
-        self.vtable.apply = continuous_apply
-        self.vtable.n_moves = continuous_n_moves
-        self.vtable.move_at = continuous_move_at
-        self.vtable.tabu_attributes = continuous_tabu_attributes
-        self.vtable.propose = continuous_propose
 
     def values(self, points):
         """Function value at each row of ``points`` ((m, dim) or (dim,))."""
-        cdef double[:, ::1] view = np.ascontiguousarray(np.atleast_2d(points),
-                                                        dtype=np.float64)
-        cdef double[::1] out = np.empty(view.shape[0])
-        cdef Py_ssize_t r
-        if view.shape[1] != self.data.dim:
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        if points.ndim != 2 or points.shape[1] != self.data.dim:
             raise ValueError(f"points must have {self.data.dim} columns")
-        with nogil:
-            for r in range(view.shape[0]):
-                out[r] = function_value(self.data.function, &view[r, 0], self.data.dim,
-                                        -1, 0.0)
-        return np.asarray(out)
-
-
-def _cos_memview(const double[::1] x, double[::1] out):
-    """Test access to the package's vectorisable cos."""
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(x.shape[0]):
-            out[i] = attnsearch_cos(x[i])
+        return self._functions.values(self.data.function, points)
