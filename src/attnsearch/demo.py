@@ -106,8 +106,8 @@ def run_demo(quick=False, out=print):
 
     out("\n" + ("all self-checks passed" if ok else "SELF-CHECK FAILED"))
     out(
-        "next: `attnsearch bench attention` and `attnsearch bench search` print the "
-        "comparison tables against the peers"
+        "next: `attnsearch info` names the kernels chosen for this CPU, "
+        "`attnsearch bench` times them against the baseline kernels and NumPy"
     )
     return 0 if ok else 1
 

@@ -259,11 +259,30 @@ def test_demo_quick_runs():
     assert done.stdout.strip()
 
 
-def test_bench_finds_instances_without_the_developers_tree(tmp_path):
-    # Issue 9: `attnsearch bench` used ../shared/data relative to the source tree.
-    from attnsearch.benchmarks.search import _data_dir, _instance
+def test_bench_runs_from_an_installed_copy():
+    # `attnsearch bench` needs nothing beyond the package: shipped instances,
+    # the baseline kernels and the NumPy reference as its baselines.
+    done = run_cli("bench", "--quick", "search")
+    assert done.returncode == 0, done.stderr
+    assert "TSP a280" in done.stdout and "best known 564" in done.stdout
+    assert "kernels" in done.stdout.splitlines()[0]
 
-    assert _data_dir(None) is None or "ATTNSEARCH_DATA" in os.environ
+
+def test_bench_refuses_an_unknown_section():
+    done = run_cli("bench", "tsp")
+    assert done.returncode == 2
+    assert "unknown section 'tsp'" in done.stderr
+
+
+def test_peer_tables_fall_back_on_the_shipped_instances(tmp_path, monkeypatch):
+    # bench/peers reads --data, $ATTNSEARCH_DATA or ../shared/data, else the
+    # copies shipped in attnsearch.data (the tables skip what is missing).
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    if not (bench / "peers").is_dir():
+        pytest.skip("no bench/ folder beside the tests")
+    monkeypatch.syspath_prepend(str(bench))
+    from peers.search import _instance
+
     shipped = _instance(None, "tsplib", "kroA100.tsp")
     assert shipped is not None and shipped.parent.name == "data"
     (tmp_path / "tsplib").mkdir()

@@ -3,7 +3,7 @@
 Everything runs in one process with the same thread count; each figure is
 the median of ``repeats`` runs. GFLOP/s counts 4·B·H·n_q·n_k·d (half of it
 for causal); "MiB" is the peak resident memory a call adds above its inputs
-(its output included). Run ``python bench/compare_attention.py --help``.
+(its output included). Run ``python bench/compare.py attention --help``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ import platform
 
 import numpy as np
 
-from .. import effective_n_threads, openmp_enabled
-from ..attention import MultiHeadAttention, _reference, scaled_dot_product_attention
-from ..attention._kernels import release_scratch
-from ._measure import (
+from attnsearch import effective_n_threads, openmp_enabled
+from attnsearch._dispatch import kernels
+from attnsearch.attention import (
+    MultiHeadAttention,
+    _reference,
+    scaled_dot_product_attention,
+)
+
+from .harness import (
     format_table,
     gemm_ceiling_gflops,
     median_time,
@@ -75,7 +80,9 @@ def attention_rows(sizes, dtypes, threads, repeats, torch, notes):
                     )
 
                 t_ours = median_time(ours, repeats)
-                release_scratch()  # measure memory as a first call would use it
+                kernels(
+                    "attention"
+                ).release_scratch()  # measure memory as a first call would use it
                 m_ours = peak_extra_mib(ours)
                 settle()
 
@@ -189,7 +196,7 @@ def mha_rows(sizes, threads, repeats, torch):
             return layer(x, num_threads=threads)
 
         t_ours = median_time(ours, repeats)
-        release_scratch()
+        kernels("attention").release_scratch()
         m_ours = peak_extra_mib(ours)
         settle()
         t_mod = m_mod = t_hand = m_hand = None
@@ -247,7 +254,7 @@ def big_memory_row(threads):
         return scaled_dot_product_attention(q, k, v, num_threads=threads)
 
     seconds = median_time(ours, repeats=1, warmup=0)
-    release_scratch()
+    kernels("attention").release_scratch()
     mib = peak_extra_mib(ours)
     reference_gib = 8 * BIG_N * BIG_N * 4 / 2**30
     return seconds, mib, reference_gib

@@ -27,7 +27,7 @@ median over the rounds and every ratio compares medians of the same rounds.
   barriers, so a busy core turns a 50 µs call into milliseconds (for torch's
   bundled libgomp as for ours).
 
-Run ``python bench/compare_decode.py --help``.
+Run ``python bench/compare.py decode --help``.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ import time
 
 import numpy as np
 
-from .. import effective_n_threads, openmp_enabled
-from ..attention import MultiHeadAttention
-from ..attention._decode import stream_read_sum
-from ..attention.attention import _sdpa
-from ._measure import format_table, settle
+from attnsearch import effective_n_threads, openmp_enabled
+from attnsearch._dispatch import kernels
+from attnsearch.attention import MultiHeadAttention
+from attnsearch.attention.attention import _sdpa
+
+from .harness import format_table, settle
 
 DECODE_CASES = [
     # (query heads, kv heads, d), n_q, n_kv
@@ -183,7 +184,7 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
         functions = {
             "ours": lambda: _sdpa(q, k, v, num_threads=threads, check_finite=False),
             "checked": lambda: _sdpa(q, k, v, num_threads=threads),
-            "ceiling": lambda: stream_read_sum([k, v], threads),
+            "ceiling": lambda: kernels("decode").stream_read_sum([k, v], threads),
         }
         if torch is not None:
             tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))

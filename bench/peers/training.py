@@ -4,7 +4,7 @@ Everything runs in one process with the same thread count; each figure is the
 median of ``repeats`` runs. GFLOP/s count the forward as 4·B·H·n²·d (half of
 it causal) and the backward as 2.5 times that (its five products against the
 forward's two). "MiB" is the peak resident memory a call adds above its
-inputs. Run ``attnsearch bench training --help``.
+inputs. Run ``python bench/compare.py training --help``.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import time
 
 import numpy as np
 
-from .. import effective_n_threads, openmp_enabled
-from ..attention import (
+from attnsearch import effective_n_threads, openmp_enabled
+from attnsearch._dispatch import kernels
+from attnsearch.attention import (
     Adam,
     MultiHeadAttention,
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
 )
-from ..attention._kernels import release_scratch
-from ._measure import format_table, median_time, peak_extra_mib, settle
+
+from .harness import format_table, median_time, peak_extra_mib, settle
 
 FULL_SIZES = (1024, 4096, 8192)
 QUICK_SIZES = (1024,)
@@ -149,7 +150,7 @@ def big_memory(threads, n=BIG_N):
         kept["bytes"] = out.nbytes + lse.nbytes + sum(g.nbytes for g in grads)
         return out, lse, grads
 
-    release_scratch()
+    kernels("attention").release_scratch()
     mib = peak_extra_mib(both)
     results_mib = kept["bytes"] / 2**20
     return mib, results_mib
@@ -211,7 +212,7 @@ def training_step_rows(
 
 def bridge_row(threads, repeats, torch, n, clock=None):
     """Forward + backward through attnsearch.attention.torch against torch's SDPA."""
-    from ..attention.torch import scaled_dot_product_attention as bridge
+    from attnsearch.attention.torch import scaled_dot_product_attention as bridge
 
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, 8, n, 64, requires_grad=True) for _ in range(3))

@@ -3,7 +3,7 @@ vs scipy.optimize.dual_annealing.
 
 All in one process; what is not installed is skipped with a note
 (``pip install "attnsearch[dask,dimod,bench]"``). Run
-``python bench/compare_ecosystem.py --help``.
+``python bench/compare.py ecosystem --help``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import effective_n_threads, openmp_enabled
-from ._measure import format_table, settle
+from attnsearch import effective_n_threads, openmp_enabled
+
+from .harness import format_table, settle
 from .search import _random_regular_ising
 
 
@@ -25,11 +26,11 @@ def dask_section(out, notes, quick=False):
     try:
         import distributed as dd
 
-        from ..search import dask as search_dask
+        from attnsearch.search import dask as search_dask
     except ImportError:
         notes.append("dask/distributed not installed: no Dask section")
         return None
-    from ..search import Ising, simulated_annealing
+    from attnsearch.search import Ising, simulated_annealing
 
     couplings = _random_regular_ising(200, 3, seed=0)
     ising = Ising(np.zeros(200), couplings)
@@ -117,7 +118,7 @@ def dimod_section(out, notes, quick=False):
     try:
         import dimod
 
-        from ..search import dimod as ours
+        from attnsearch.search import dimod as ours
     except ImportError:
         notes.append("dimod not installed: no dimod section")
         return None
@@ -237,8 +238,8 @@ def minimize_section(out, notes, quick=False):
     """minimize against scipy.optimize.dual_annealing on the built-in functions."""
     from scipy.optimize import dual_annealing
 
-    from ..search import BUILTIN_FUNCTIONS, minimize
-    from ..search.problems.continuous import builtin_value_reference
+    from attnsearch.search import BUILTIN_FUNCTIONS, minimize
+    from attnsearch.search.problems.continuous import builtin_value_reference
 
     budget = 20_000 if quick else 100_000
     cases = [
@@ -316,7 +317,7 @@ def _torus_couplings(rows, cols, seed):
 
 
 def _gset_couplings(data, name):
-    from ..search import MaxCut
+    from attnsearch.search import MaxCut
 
     for folder in (data / "gset", data):
         path = folder / f"{name}.txt"
@@ -336,7 +337,7 @@ def dimod_quality_section(out, notes, data=None, quick=False):
     try:
         import dimod
 
-        from ..search import dimod as ours
+        from attnsearch.search import dimod as ours
     except ImportError:
         notes.append("dimod not installed: no dimod quality section")
         return None
@@ -422,7 +423,10 @@ def dimod_quality_section(out, notes, data=None, quick=False):
         )
         # Parallel tempering with the sweeps of work of one annealing read:
         # rounds = sweeps / replicas (two replicas per rung with cluster moves).
-        from ..search.methods.tempering import default_num_replicas, lattice_like
+        from attnsearch.search.methods.tempering import (
+            default_num_replicas,
+            lattice_like,
+        )
 
         ising = ours._Model(bqm).ising
         replicas = default_num_replicas(ising.n)
@@ -464,8 +468,8 @@ def minimize_quality_section(out, notes, quick=False, seeds=(0, 1, 2)):
     functions; parallel tempering (polished) alongside."""
     from scipy.optimize import dual_annealing
 
-    from ..search import BUILTIN_FUNCTIONS, minimize
-    from ..search.problems.continuous import builtin_value_reference
+    from attnsearch.search import BUILTIN_FUNCTIONS, minimize
+    from attnsearch.search.problems.continuous import builtin_value_reference
 
     cases = [
         ("sphere", 10),
@@ -535,7 +539,7 @@ def minimize_quality_section(out, notes, quick=False, seeds=(0, 1, 2)):
     return rows
 
 
-#: The sections of ``attnsearch bench ecosystem`` (``--sections``).
+#: The sections of ``python bench/compare.py ecosystem`` (``--sections``).
 SECTIONS = ("dask", "dimod", "minimize", "dimod_quality", "minimize_quality")
 
 

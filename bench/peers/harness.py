@@ -1,4 +1,5 @@
-"""Timing and peak-memory helpers shared by the benchmark tables."""
+"""The benchmark harness: timing, peak memory, tables and the machine line that
+every table of ``bench/compare.py`` starts with."""
 
 from __future__ import annotations
 
@@ -92,3 +93,20 @@ def format_table(headers, rows):
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def machine_line():
+    """The CPU, the OpenMP threads and the kernel variant each family runs."""
+    import os
+    import platform
+
+    from attnsearch import _dispatch, effective_n_threads
+
+    info = _dispatch.config()
+    chosen = ", ".join(sorted({e["selected"] for e in info["families"].values()}))
+    runs = ", ".join(info["supported_targets"])
+    return (
+        f"attnsearch {info['version']} on {info['cpu']} ({platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {effective_n_threads(None)} threads by default); "
+        f"kernels: {chosen} (CPU runs: {runs})"
+    )

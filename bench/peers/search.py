@@ -4,8 +4,8 @@ All in one process; peers that are not installed are skipped with a note
 (``pip install "attnsearch[bench]"`` brings them). Instances come from the
 folder given with ``--data`` (``tsplib/`` and ``gset/`` inside it, or the files
 themselves) and otherwise from the small instances shipped in
-``attnsearch.data``, so ``attnsearch bench search`` runs from any installed
-copy. Run ``python bench/compare_search.py --help``.
+``attnsearch.data``, so ``python bench/compare.py search`` runs from any installed
+copy. Run ``python bench/compare.py search --help``.
 """
 
 from __future__ import annotations
@@ -17,23 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import effective_n_threads, openmp_enabled
-from ..search import TSP, Ising, MaxCut, hill_climb, simulated_annealing
-from ._measure import format_table, settle
+from attnsearch import effective_n_threads, openmp_enabled
+from attnsearch.search import TSP, Ising, MaxCut, hill_climb, simulated_annealing
+
+from .harness import format_table, settle
 
 #: G-set graphs of the max-cut rows, first found first: (name, best known cut).
 _MAXCUT_GRAPHS = (("G1", 11624), ("G11", 564))
 
 
 def _data_dir(override=None):
-    """The ``--data`` folder (or ``$ATTNSEARCH_DATA``), or None."""
+    """The ``--data`` folder (or ``$ATTNSEARCH_DATA``, or ``../shared/data`` beside
+    the checkout when it is there), or None."""
     for candidate in (override, os.environ.get("ATTNSEARCH_DATA")):
         if candidate:
             path = Path(candidate)
             if not path.is_dir():
                 raise SystemExit(f"--data {candidate}: not a folder")
             return path.resolve()
-    return None
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    return shared if shared.is_dir() else None
 
 
 def _instance(data, folder, filename):
@@ -43,7 +46,7 @@ def _instance(data, folder, filename):
         for candidate in (data / folder / filename, data / filename):
             if candidate.is_file():
                 return candidate
-    from .. import data as shipped
+    from attnsearch import data as shipped
 
     try:
         return shipped.path(filename)
@@ -420,7 +423,7 @@ def _elkai(tsp, notes):
 
 def pso_section(out, notes, quick=False):
     """PSO on Rastrigin-30 against pyswarms and SciPy's dual_annealing."""
-    from ..search import Continuous, particle_swarm
+    from attnsearch.search import Continuous, particle_swarm
 
     problem = Continuous.builtin("rastrigin", dim=30)
     particles, iterations = 50, (500 if quick else 2000)
@@ -521,7 +524,7 @@ def pso_section(out, notes, quick=False):
 
 def variants_section(out, notes, data, quick=False):
     """Tabu search on G-set max-cut; stochastic HC and tabu vs annealing on TSP."""
-    from ..search import stochastic_hill_climb, tabu_search
+    from attnsearch.search import stochastic_hill_climb, tabu_search
 
     rows = []
     for name, target in (("G1", 11620), ("G22", 13340)):
@@ -633,7 +636,7 @@ def gset_section(out, notes, data, seconds=10.0, graphs=None, methods=None):
     method (parallel tempering) and our annealing with a time limit, 2 chains on
     2 threads, against dwave-samplers' annealer given the same wall time (one
     read: it runs single-threaded), as % of the best known cut."""
-    from ..search import parallel_tempering, tabu_search
+    from attnsearch.search import parallel_tempering, tabu_search
 
     folder = None
     if data is not None:
@@ -694,8 +697,8 @@ def annealing_defaults_section(out, notes, data, sweeps=1000, seeds=(0, 1, 2)):
     move accepted with probability 1/100 per move; no descent), same sweeps and
     seeds, on every problem type: TSP, Ising, QUBO, max-cut, continuous, a
     problem written in Python."""
-    from ..search import QUBO, Continuous, Problem
-    from ..search.problems.base import search_spec
+    from attnsearch.search import QUBO, Continuous, Problem
+    from attnsearch.search.problems.base import search_spec
 
     class BitString(Problem):
         """Maximise the number of adjacent equal bits plus a random field."""
@@ -817,7 +820,7 @@ def pso_quality_section(out, notes, iterations=2000, seeds=range(5)):
     """Particle swarm with its defaults but pyswarms' constants against pyswarms
     GlobalBestPSO (its defaults: periodic walls, no clamp) on four 30-d
     functions, 50 particles, the same iterations and seeds; medians."""
-    from ..search import Continuous, particle_swarm
+    from attnsearch.search import Continuous, particle_swarm
 
     constants = {"w": 0.729, "c1": 1.49445, "c2": 1.49445}
     try:
@@ -924,7 +927,7 @@ def pso_quality_section(out, notes, iterations=2000, seeds=range(5)):
     return rows
 
 
-#: The sections of ``attnsearch bench search`` (``--sections``).
+#: The sections of ``python bench/compare.py search`` (``--sections``).
 SECTIONS = ("ising", "maxcut", "tsp", "pso", "variants", "gset", "defaults", "pso30")
 
 

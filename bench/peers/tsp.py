@@ -14,10 +14,10 @@ that fits (n ≤ 15 000 and distances ≤ 65 535). elkai runs LKH-3 with
 reported as measured; it is skipped above 6 000 cities, where the
 preprocessing alone takes minutes. Empty cells: the peer was not run.
 
-    python bench/compare_tsp.py                # every instance (~15 minutes)
-    python bench/compare_tsp.py --only pr2392  # one row group
-    python bench/compare_tsp.py --quick        # pcb442 and pr2392, short budgets
-    python bench/compare_tsp.py --representation   # applied-move cost against n
+    python bench/compare.py tsp                # every instance (~15 minutes)
+    python bench/compare.py tsp --only pr2392  # one row group
+    python bench/compare.py tsp --quick        # pcb442 and pr2392, short budgets
+    python bench/compare.py tsp --representation   # applied-move cost against n
 """
 
 from __future__ import annotations
@@ -29,9 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import effective_n_threads, openmp_enabled
-from ..search import TSP, hill_climb, iterated_local_search, simulated_annealing
-from ._measure import format_table, peak_extra_mib, settle
+from attnsearch import effective_n_threads, openmp_enabled
+from attnsearch.search import (
+    TSP,
+    hill_climb,
+    iterated_local_search,
+    simulated_annealing,
+)
+
+from .harness import format_table, peak_extra_mib, settle
 from .search import _data_dir, _instance
 
 #: (name, seconds, cities): TSPLIB instances read from --data, then random
@@ -256,7 +262,7 @@ def run(quick=False, data=None, only=None, out=print):
             notes.append(f"{name}.tsp not found (give --data): rows skipped")
             continue
         solve = f"attnsearch solve tsp {path} --threads {_THREADS}" if path else None
-        bench = f"python bench/compare_tsp.py --only {name}{data_arg}"
+        bench = f"python bench/compare.py tsp --only {name}{data_arg}"
         entries = []
         for title, method, flags in (
             ("attnsearch default: iterated_local_search", iterated_local_search, ""),
