@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,12 @@ SECTIONS = ("attention", "decode", "search")
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up."""
+    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up.
+
+    Starts with a pause: BLAS and OpenMP workers of the previous measurement
+    keep spinning for ~0.2 s and would slow this one down.
+    """
+    time.sleep(0.3)
     fn()
     times = []
     for _ in range(repeats):
@@ -74,10 +80,14 @@ def attention_section(quick: bool, threads: int, repeats: int) -> str:
         for causal in (False, True):
             flops = 4.0 * 8 * n * n * 64 / (2 if causal else 1)
 
-            def ours(q=q, k=k, v=v, causal=causal):
-                return scaled_dot_product_attention(
-                    q, k, v, causal=causal, num_threads=threads
-                )
+            ours = partial(
+                scaled_dot_product_attention,
+                q,
+                k,
+                v,
+                causal=causal,
+                num_threads=threads,
+            )
 
             t_ours = median_seconds(ours, repeats)
             t_base = _timed_on("baseline", ours, repeats)
@@ -89,12 +99,10 @@ def attention_section(quick: bool, threads: int, repeats: int) -> str:
                 f"{t_base / t_ours:.1f}x",
             ]
             if n <= 1024:
-                t_ref = median_seconds(
-                    lambda q=q, k=k, v=v, causal=causal: (
-                        _reference.scaled_dot_product_attention(q, k, v, causal=causal)
-                    ),
-                    max(1, repeats // 2),
+                reference = partial(
+                    _reference.scaled_dot_product_attention, q, k, v, causal=causal
                 )
+                t_ref = median_seconds(reference, max(1, repeats // 2))
                 row.append(f"{t_ref / t_ours:.1f}x")
             else:
                 row.append("-")  # the reference would hold 8 n x n float64 scores
@@ -102,10 +110,7 @@ def attention_section(quick: bool, threads: int, repeats: int) -> str:
                 tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
                 sdpa = torch.nn.functional.scaled_dot_product_attention
                 t_torch = median_seconds(
-                    lambda tq=tq, tk=tk, tv=tv, causal=causal: sdpa(
-                        tq, tk, tv, is_causal=causal
-                    ),
-                    repeats,
+                    partial(sdpa, tq, tk, tv, is_causal=causal), repeats
                 )
                 row.append(f"{t_torch / t_ours:.2f}x")
             rows.append(row)
@@ -128,18 +133,13 @@ def decode_section(quick: bool, threads: int, repeats: int) -> str:
         )
         gigabytes = (k.nbytes + v.nbytes) / 1e9
 
-        def ours(q=q, k=k, v=v):
-            return scaled_dot_product_attention(q, k, v, num_threads=threads)
+        ours = partial(scaled_dot_product_attention, q, k, v, num_threads=threads)
 
         t_ours = median_seconds(ours, repeats)
         t_base = _timed_on("baseline", ours, repeats)
         kk, vv = (np.repeat(a, 4, axis=1) for a in (k, v))
-        t_ref = median_seconds(
-            lambda q=q, kk=kk, vv=vv: _reference.scaled_dot_product_attention(
-                q, kk, vv
-            ),
-            max(1, repeats // 2),
-        )
+        reference = partial(_reference.scaled_dot_product_attention, q, kk, vv)
+        t_ref = median_seconds(reference, max(1, repeats // 2))
         row = [
             n_kv,
             f"{t_ours * 1e3:.2f}",
@@ -151,7 +151,7 @@ def decode_section(quick: bool, threads: int, repeats: int) -> str:
             tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
             sdpa = torch.nn.functional.scaled_dot_product_attention
             t_torch = median_seconds(
-                lambda tq=tq, tk=tk, tv=tv: sdpa(tq, tk, tv, enable_gqa=True), repeats
+                partial(sdpa, tq, tk, tv, enable_gqa=True), repeats
             )
             row.append(f"{t_torch / t_ours:.2f}x")
         rows.append(row)
@@ -173,6 +173,7 @@ def search_section(quick: bool, threads: int, repeats: int) -> str:
     tsp = TSP.from_tsplib(DATA_DIR / "a280.tsp")
     tour = iterated_local_search(tsp, time_limit=seconds, seed=0)
     optimum = tsp.optimum  # from the shipped optimal tour
+    assert optimum is not None
     rows.append(
         [
             "TSP a280 (TSPLIB)",
