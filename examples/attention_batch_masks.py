@@ -1,4 +1,5 @@
-"""Attention over a batch of sequences of different lengths, with padding masks.
+"""Attention over a batch of sequences of different lengths, with padding masks
+============================================================================
 
 Shows the fused kernel on (batch, heads, n, d) arrays: a per-key padding mask
 (True = may attend) combined with causal masking, grouped-query heads, and a

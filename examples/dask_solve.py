@@ -1,4 +1,5 @@
-"""Annealing chains spread over a Dask cluster, and attention over a dask array.
+"""Annealing chains spread over a Dask cluster, and attention over a dask array
+============================================================================
 
     python examples/dask_solve.py
 

@@ -1,4 +1,5 @@
-"""attnsearch's samplers in D-Wave Ocean code: any BQM, any labels.
+"""attnsearch's samplers in D-Wave Ocean code: any BQM, any labels
+===============================================================
 
     python examples/dimod_sampler.py
 

@@ -1,4 +1,5 @@
-"""Token-by-token generation with a grouped-query layer and a KV cache.
+"""Token-by-token generation with a grouped-query layer and a KV cache
+===================================================================
 
 A Llama-shaped attention layer (32 query heads sharing 8 key/value heads) is fed
 a prompt, then one position at a time through ``layer(x, cache=cache)``. Each

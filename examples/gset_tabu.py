@@ -1,4 +1,5 @@
-"""Max-cut on a G-set graph with tabu search, against annealing.
+"""Max-cut on a G-set graph with tabu search, against annealing
+============================================================
 
     python examples/gset_tabu.py [GRAPH.txt] [SECONDS]
 

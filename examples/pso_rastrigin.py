@@ -1,4 +1,5 @@
-"""Particle swarms on Rastrigin: topologies, and a user-defined function.
+"""Particle swarms on Rastrigin: topologies, and a user-defined function
+=====================================================================
 
 python examples/pso_rastrigin.py
 """

@@ -1,4 +1,5 @@
-"""A problem written in Python: N queens by min-conflicts local search.
+"""A problem written in Python: N queens by min-conflicts local search
+===================================================================
 
 Place N queens, one per column, so that none attack each other. The state is
 the row of each column's queen; a move puts one queen on another row; the cost

@@ -1,4 +1,5 @@
-"""SciPy-style minimize with attnsearch's global methods.
+"""SciPy-style minimize with attnsearch's global methods
+=====================================================
 
 python examples/scipy_minimize.py
 """

@@ -1,4 +1,5 @@
-"""Load the weights of a torch.nn.MultiheadAttention into attnsearch.
+"""Load the weights of a torch.nn.MultiheadAttention into attnsearch
+=================================================================
 
 With PyTorch installed, the module's state_dict is loaded directly and the two
 outputs are compared. Without it, a state dict in PyTorch's layout is built from

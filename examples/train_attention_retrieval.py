@@ -1,4 +1,5 @@
-"""Train an attention model from random initialisation, in plain NumPy.
+"""Train an attention model from random initialisation, in plain NumPy
+===================================================================
 
 The task needs attention: each sequence holds 16 (key, value) pairs, one pair
 per token, followed by a query token naming one of the keys; the model must

@@ -1,4 +1,5 @@
-"""Solve a TSPLIB instance with simulated annealing and draw the tour.
+"""Solve a TSPLIB instance with simulated annealing and draw the tour
+==================================================================
 
     python examples/tsplib_annealing.py [FILE.tsp] [SECONDS]
 
