@@ -42,6 +42,20 @@ X86_64_V4 = X86_64_V3 + (
     "os_avx512",
 )
 
+# The same levels spelt out for compilers that do not know the names.
+_V3_FLAGS = (
+    "-march=x86-64", "-mtune=generic", "-msse3", "-mssse3", "-msse4.1", "-msse4.2",
+    "-mpopcnt", "-mcx16", "-msahf", "-mavx", "-mavx2", "-mfma", "-mf16c", "-mbmi",
+    "-mbmi2", "-mlzcnt", "-mmovbe", "-mxsave",
+)  # fmt: skip
+_V4_FLAGS = _V3_FLAGS + (
+    "-mavx512f",
+    "-mavx512cd",
+    "-mavx512bw",
+    "-mavx512dq",
+    "-mavx512vl",
+)
+
 #: Targets from the lowest to the highest. ``requires``: the CPU features a
 #: variant needs at run time; ``flags``: alternative flag sets for gcc/clang,
 #: the first the compiler accepts is used (named levels need gcc >= 11 or
@@ -58,29 +72,7 @@ TARGETS: dict[str, dict] = {
     },
     "avx2": {
         "requires": X86_64_V3,
-        "flags": (
-            ("-march=x86-64-v3", "-mtune=generic"),
-            (
-                "-march=x86-64",
-                "-mtune=generic",
-                "-msse3",
-                "-mssse3",
-                "-msse4.1",
-                "-msse4.2",
-                "-mpopcnt",
-                "-mcx16",
-                "-msahf",
-                "-mavx",
-                "-mavx2",
-                "-mfma",
-                "-mf16c",
-                "-mbmi",
-                "-mbmi2",
-                "-mlzcnt",
-                "-mmovbe",
-                "-mxsave",
-            ),
-        ),
+        "flags": (("-march=x86-64-v3", "-mtune=generic"), _V3_FLAGS),
         "probe": "#include <immintrin.h>\n"
         "void probe(float *x) { __m256 v = _mm256_loadu_ps(x);\n"
         "  _mm256_storeu_ps(x, _mm256_fmadd_ps(v, v, v)); }\n",
@@ -88,34 +80,7 @@ TARGETS: dict[str, dict] = {
     },
     "avx512": {
         "requires": X86_64_V4,
-        "flags": (
-            ("-march=x86-64-v4", "-mtune=generic"),
-            (
-                "-march=x86-64",
-                "-mtune=generic",
-                "-msse3",
-                "-mssse3",
-                "-msse4.1",
-                "-msse4.2",
-                "-mpopcnt",
-                "-mcx16",
-                "-msahf",
-                "-mavx",
-                "-mavx2",
-                "-mfma",
-                "-mf16c",
-                "-mbmi",
-                "-mbmi2",
-                "-mlzcnt",
-                "-mmovbe",
-                "-mxsave",
-                "-mavx512f",
-                "-mavx512cd",
-                "-mavx512bw",
-                "-mavx512dq",
-                "-mavx512vl",
-            ),
-        ),
+        "flags": (("-march=x86-64-v4", "-mtune=generic"), _V4_FLAGS),
         "probe": "#include <immintrin.h>\n"
         "void probe(float *x) { __m512 v = _mm512_loadu_ps(x);\n"
         "  _mm512_storeu_ps(x, _mm512_fmadd_ps(v, v, v)); }\n",
