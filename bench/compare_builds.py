@@ -88,9 +88,12 @@ def workloads(threads):
     return out
 
 threads, repeats = int(sys.argv[1]), int(sys.argv[2])
-import attnsearch
-from attnsearch import _dispatch
-targets = sorted({_dispatch.selected_target(f) for f in _dispatch.config()["families"]})
+try:
+    from attnsearch import _dispatch
+except ImportError:  # a build from before the runtime dispatch
+    targets = ["no dispatch"]
+else:
+    targets = sorted({_dispatch.selected_target(f) for f in _dispatch.config()["families"]})
 result = {"targets": targets, "times": {}}
 for name, fn in workloads(threads).items():
     time.sleep(0.2)  # let BLAS/OpenMP workers of the previous workload go idle
