@@ -34,6 +34,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 from pathlib import Path
@@ -51,7 +52,11 @@ CSRC = ROOT / "csrc"
 VARIANT_DIR = Path("build") / "cpu_targets"
 
 _CPU = runpy.run_path(str(SRC / "attnsearch" / "_cpu_targets.py"))
-TARGETS, FAMILIES, variant_module = _CPU["TARGETS"], _CPU["FAMILIES"], _CPU["variant_module"]
+TARGETS, FAMILIES, variant_module = (
+    _CPU["TARGETS"],
+    _CPU["FAMILIES"],
+    _CPU["variant_module"],
+)
 FAMILY_MODULES = {spec["module"]: spec["targets"] for spec in FAMILIES.values()}
 
 OPENMP_TEST_PROGRAM = textwrap.dedent(
@@ -146,12 +151,31 @@ class BuildExtWithOpenMP(build_ext):
                     list(flags)
                     for flags in target["flags"]
                     if _compiler_accepts(
-                        compiler, list(flags), target["probe"] + "int main(void) { return 0; }\n"
+                        compiler,
+                        list(flags),
+                        target["probe"] + "int main(void) { return 0; }\n",
                     )
                 ),
                 None,
             )
         return chosen
+
+    def _remove_stale_variants(self, building):
+        """Delete variant modules of an earlier in-place build that this build
+        does not make (a -march=native build, a target the compiler now
+        rejects): the dispatch would load them beside the new canonical module."""
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        for module, targets in FAMILY_MODULES.items():
+            for target in targets:
+                name = variant_module(module, target)
+                if name == module or name in building:
+                    continue
+                stale = SRC.joinpath(*name.split(".")).with_name(
+                    name.rsplit(".", 1)[1] + suffix
+                )
+                if stale.exists():
+                    print(f"attnsearch: removing the stale variant {stale}")
+                    stale.unlink()
 
     def build_extensions(self):
         compiler = self.compiler
@@ -173,7 +197,9 @@ class BuildExtWithOpenMP(build_ext):
             if unix and _compiler_accepts(compiler, ["-march=native"]):
                 target_flags["native"] = ["-march=native"]
             else:
-                print("attnsearch: compiler rejects -march=native; building generic code")
+                print(
+                    "attnsearch: compiler rejects -march=native; building generic code"
+                )
                 target_flags["native"] = []
         elif unix and _is_x86_64():
             target_flags = self._target_flags(compiler)
@@ -186,8 +212,14 @@ class BuildExtWithOpenMP(build_ext):
                         f"({' '.join(TARGETS[name]['flags'][0])}): its variants are "
                         "skipped and the dispatch uses the next lower target"
                     )
-        kept = [e for e in self.extensions if target_flags.get(e._attnsearch_target) is not None]
+        kept = [
+            e
+            for e in self.extensions
+            if target_flags.get(e._attnsearch_target) is not None
+        ]
         self.extensions[:] = kept
+        if self.inplace:
+            self._remove_stale_variants({e.name for e in kept})
 
         omp = _openmp_flags(compiler)
         self.openmp_enabled = omp is not None
@@ -245,9 +277,11 @@ def _render_templates():
 
 
 def _variant_source(module, target):
-    """Write the wrapper C file that compiles ``module``'s generated C for ``target``."""
+    """Write the wrapper C file that compiles the C of ``module`` for ``target``."""
     generated = SRC.joinpath(*module.split(".")).with_suffix(".c")
-    wrapper = VARIANT_DIR.joinpath(*variant_module(module, target).split(".")).with_suffix(".c")
+    wrapper = VARIANT_DIR.joinpath(
+        *variant_module(module, target).split(".")
+    ).with_suffix(".c")
     (ROOT / wrapper).parent.mkdir(parents=True, exist_ok=True)
     init = "PyInit_" + module.rsplit(".", 1)[1]
     text = (
@@ -294,7 +328,9 @@ def _extensions():
     extensions = []
     for pyx in sources:
         module = ".".join(pyx.relative_to(SRC).with_suffix("").parts)
-        extensions.append(extension(module, str(pyx.relative_to(ROOT)), canonical_target))
+        extensions.append(
+            extension(module, str(pyx.relative_to(ROOT)), canonical_target)
+        )
     extensions = cythonize(
         extensions,
         compiler_directives=directives,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON_PATHS = ["src", "tests", "bench", "examples"]
+PYTHON_PATHS = ["setup.py", "src", "tests", "bench", "examples", "docs", ".ci"]
 
 
 def _run(command):

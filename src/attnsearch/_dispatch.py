@@ -42,6 +42,7 @@ from ._cpu_targets import FAMILIES, TARGETS, variant_module
 
 __all__ = [
     "ENV_TARGET",
+    "allowed_targets",
     "config",
     "cpu_features",
     "kernels",
@@ -154,6 +155,13 @@ def _default_cap() -> str:
         )
         return best
     return requested
+
+
+def allowed_targets() -> tuple[str, ...]:
+    """The targets this process may use: those the CPU runs, up to the cap of
+    ``ATTNSEARCH_CPU_TARGET`` when it is set (lowest first)."""
+    cap = _rank(_default_cap())
+    return tuple(t for t in supported_targets() if _rank(t) <= cap)
 
 
 def _missing_features(target: str) -> list[str]:
