@@ -57,7 +57,7 @@ ENV_TARGET = "ATTNSEARCH_CPU_TARGET"
 TARGET_ORDER = tuple(TARGETS)
 NATIVE = "native"
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _forced: str | None = None
 
 
@@ -218,30 +218,44 @@ def _load(family: str, target: str) -> ModuleType:
     return module
 
 
+# The module each family runs now; emptied when use_target() switches targets.
+_current: dict[str, ModuleType] = {}
+
+
 def kernel_module(family: str) -> ModuleType:
     """The module of ``family``'s variant chosen for this CPU (see :func:`kernels`)."""
-    return _load(family, selected_target(family))
+    module = _current.get(family)
+    if module is None:
+        module = _current[family] = _load(family, selected_target(family))
+    return module
 
 
 class _KernelHandle:
     """Module-like handle: ``handle.f`` is ``f`` of the family's chosen variant.
 
-    The lookup happens at every attribute access (a dict lookup), so a
-    :func:`use_target` block reaches code that fetched the handle at import.
+    It holds a copy of the variant module's namespace, so an attribute is a
+    plain instance lookup (~20 ns, as for a module); :func:`use_target`
+    rebinds every handle, so code that fetched one at import follows a switch.
     """
 
-    __slots__ = ("_family",)
+    _family: str
 
     def __init__(self, family: str):
         if family not in FAMILIES:
             raise KeyError(f"no kernel family {family!r}")
-        self._family = family
+        self._bind(family)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(kernel_module(self._family), name)
+    def _bind(self, family: str) -> None:
+        namespace = vars(self)
+        namespace.clear()
+        namespace.update(vars(kernel_module(family)))
+        namespace["_family"] = family
 
     def __repr__(self) -> str:
         return f"<kernels {self._family!r}: {kernel_module(self._family).__name__}>"
+
+
+_handles: dict[str, _KernelHandle] = {}
 
 
 def kernels(family: str) -> Any:
@@ -257,7 +271,17 @@ def kernels(family: str) -> Any:
     module-like
         Attribute access reaches the chosen variant's module.
     """
-    return _KernelHandle(family)
+    handle = _handles.get(family)
+    if handle is None:
+        with _lock:
+            handle = _handles.setdefault(family, _KernelHandle(family))
+    return handle
+
+
+def _rebind_all() -> None:
+    _current.clear()
+    for family, handle in _handles.items():
+        handle._bind(family)
 
 
 @contextmanager
@@ -280,10 +304,12 @@ def use_target(target: str) -> Iterator[str]:
             f"(missing: {', '.join(_missing_features(target))})"
         )
     previous, _forced = _forced, target
+    _rebind_all()
     try:
         yield target
     finally:
         _forced = previous
+        _rebind_all()
 
 
 def config() -> dict[str, Any]:
