@@ -58,6 +58,13 @@ def workloads(threads):
         out[f"decode 32/8 heads d128 n_kv={n_kv}"] = lambda q=q, k=k, v=v: sdpa(
             q, k, v, num_threads=threads
         )
+    q1 = rng.standard_normal((1, 8, 1, 64)).astype(np.float32)
+    k1, v1 = (
+        rng.standard_normal((1, 8, 4096, 64)).astype(np.float32) for _ in range(2)
+    )
+    out["decode 8/8 heads d64 n_q=1 n_kv=4096"] = lambda: sdpa(
+        q1, k1, v1, num_threads=threads
+    )
     q = rng.standard_normal((1, 8, 16, 64)).astype(np.float32)
     k, v = (rng.standard_normal((1, 8, 4096, 64)).astype(np.float32) for _ in range(2))
     out["decode 8/8 heads d64 n_q=16 n_kv=4096"] = lambda: sdpa(
