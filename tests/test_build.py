@@ -42,3 +42,20 @@ def test_threadpoolctl_limit_is_honoured():
 
 def test_version():
     assert isinstance(attnsearch.__version__, str)
+
+
+def test_the_version_is_written_once():
+    # pyproject reads attnsearch.__version__: the installed metadata agrees, and
+    # so does the command line.
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    assert version("attnsearch") == attnsearch.__version__
+    done = subprocess.run(
+        [sys.executable, "-m", "attnsearch", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == f"attnsearch {attnsearch.__version__}"
