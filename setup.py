@@ -350,6 +350,9 @@ def _extensions():
                 variant_module(module, target), _variant_source(module, target), target
             )
             variant._attnsearch_target = target
+            # The wrapper only #includes Cython's C file: rebuild when that changes.
+            generated = SRC.joinpath(*module.split(".")).with_suffix(".c")
+            variant.depends = [str(generated.relative_to(ROOT))]
             extensions.append(variant)
     return extensions
 

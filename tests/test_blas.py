@@ -11,7 +11,7 @@ from attnsearch._threading import blas_limited_to_one_thread
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
 
-_kernels = kernels("attention")
+_linear = kernels("linear")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -41,7 +41,7 @@ def test_linear_forward(rng, dtype, m, bias, threads):
     b = rng.standard_normal(40).astype(dtype) if bias else None
     out = np.empty((m, 40), dtype)
     with blas_limited_to_one_thread():
-        _kernels.linear_forward(x, w, b, out, threads)
+        _linear.linear_forward(x, w, b, out, threads)
     np.testing.assert_allclose(out, x @ w + (0 if b is None else b), **tolerance(dtype))
 
 
@@ -51,8 +51,8 @@ def test_linear_forward_strided_rows_and_layout_checks(rng):
     w = rng.standard_normal((12, 5))
     out_big = np.zeros((10, 9))
     out = out_big[:, 2:7]
-    _kernels.linear_forward(x, w, None, out, 2)
+    _linear.linear_forward(x, w, None, out, 2)
     np.testing.assert_allclose(out, x @ w, **tolerance(np.float64))
     assert np.all(out_big[:, :2] == 0) and np.all(out_big[:, 7:] == 0)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _kernels.linear_forward(x, np.asfortranarray(w), None, out, 1)
+        _linear.linear_forward(x, np.asfortranarray(w), None, out, 1)

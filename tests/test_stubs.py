@@ -14,6 +14,8 @@ MODULES = [
     "attnsearch.attention._kernels",
     "attnsearch.attention._backward",
     "attnsearch.attention._decode",
+    "attnsearch.attention._linear",
+    "attnsearch.attention._scans",
     "attnsearch.search.cython_api",
     "attnsearch.search._rng",
     "attnsearch.search._engine",

@@ -15,12 +15,12 @@ import platform
 import numpy as np
 
 from attnsearch import effective_n_threads, openmp_enabled
-from attnsearch._dispatch import kernels
 from attnsearch.attention import (
     MultiHeadAttention,
     _reference,
     scaled_dot_product_attention,
 )
+from attnsearch.attention._scratch import release_scratch
 
 from .harness import (
     format_table,
@@ -80,9 +80,7 @@ def attention_rows(sizes, dtypes, threads, repeats, torch, notes):
                     )
 
                 t_ours = median_time(ours, repeats)
-                kernels(
-                    "attention"
-                ).release_scratch()  # measure memory as a first call would use it
+                release_scratch()  # measure memory as a first call would use it
                 m_ours = peak_extra_mib(ours)
                 settle()
 
@@ -196,7 +194,7 @@ def mha_rows(sizes, threads, repeats, torch):
             return layer(x, num_threads=threads)
 
         t_ours = median_time(ours, repeats)
-        kernels("attention").release_scratch()
+        release_scratch()
         m_ours = peak_extra_mib(ours)
         settle()
         t_mod = m_mod = t_hand = m_hand = None
@@ -254,7 +252,7 @@ def big_memory_row(threads):
         return scaled_dot_product_attention(q, k, v, num_threads=threads)
 
     seconds = median_time(ours, repeats=1, warmup=0)
-    kernels("attention").release_scratch()
+    release_scratch()
     mib = peak_extra_mib(ours)
     reference_gib = 8 * BIG_N * BIG_N * 4 / 2**30
     return seconds, mib, reference_gib

@@ -184,7 +184,7 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
         functions = {
             "ours": lambda: _sdpa(q, k, v, num_threads=threads, check_finite=False),
             "checked": lambda: _sdpa(q, k, v, num_threads=threads),
-            "ceiling": lambda: kernels("decode").stream_read_sum([k, v], threads),
+            "ceiling": lambda: kernels("scans").stream_read_sum([k, v], threads),
         }
         if torch is not None:
             tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))

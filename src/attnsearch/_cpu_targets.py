@@ -144,17 +144,27 @@ FAMILIES: dict[str, dict] = {
     "attention": {
         "module": "attnsearch.attention._kernels",
         "targets": VECTOR_TARGETS,
-        "summary": "fused attention forward, linear layers",
+        "summary": "fused attention forward",
     },
     "decode": {
         "module": "attnsearch.attention._decode",
         "targets": VECTOR_TARGETS,
-        "summary": "decode attention (split-KV), scans",
+        "summary": "decode attention (split-KV)",
     },
     "backward": {
         "module": "attnsearch.attention._backward",
         "targets": VECTOR_TARGETS,
-        "summary": "fused attention backward, linear-layer gradients",
+        "summary": "fused attention backward",
+    },
+    "linear": {
+        "module": "attnsearch.attention._linear",
+        "targets": VECTOR_TARGETS,
+        "summary": "the layers' linear maps and their gradients",
+    },
+    "scans": {
+        "module": "attnsearch.attention._scans",
+        "targets": VECTOR_TARGETS,
+        "summary": "threaded finiteness and magnitude checks",
     },
     "exp": {
         "module": "attnsearch._fastexp",

@@ -17,6 +17,7 @@ from attnsearch.attention.attention import _sdpa
 pytestmark = pytest.mark.usefixtures("cpu_target")
 
 _decode = kernels("decode")
+_scans = kernels("scans")
 
 PATHS = ["decode", "prefill"]
 
@@ -69,17 +70,17 @@ def test_pv_micro_kernel(rng, dtype, d, rows):
 
 def test_scan_helpers(rng):
     x = rng.standard_normal(300_001).astype(np.float32)
-    assert _decode.stream_read_sum([x, x[:5].copy()], 2) == pytest.approx(
+    assert _scans.stream_read_sum([x, x[:5].copy()], 2) == pytest.approx(
         float(x.sum(dtype=np.float64) + x[:5].sum(dtype=np.float64)), rel=1e-4
     )
-    assert _decode.all_finite(x, 2)
+    assert _scans.all_finite(x, 2)
     for bad in (np.nan, np.inf, -np.inf):
         y = x.copy()
         y[123_457] = bad
-        assert not _decode.all_finite(y, 2) and not _decode.all_finite(
+        assert not _scans.all_finite(y, 2) and not _scans.all_finite(
             y.astype(np.float64), 1
         )
-    assert _decode.all_finite(np.full(10, 3e38, np.float32), 1)
+    assert _scans.all_finite(np.full(10, 3e38, np.float32), 1)
     assert _decode.decode_constants()["micro_rows"] >= 1
 
 
@@ -142,7 +143,7 @@ def test_short_query_blocks_take_the_decode_path(rng, monkeypatch):
     original = _decode_path._decode.decode_forward
 
     def spy(*args):
-        calls.append(args[0].shape)
+        calls.append(args[0].array.shape)
         return original(*args)
 
     monkeypatch.setattr(

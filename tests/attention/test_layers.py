@@ -481,7 +481,7 @@ def test_every_input_width_is_checked(rng):
     with pytest.raises(ValueError, match="value has 8 features"):
         m(x, kv, x)
     assert m(x, kv).shape == (1, 4, 8)
-    linear_forward = kernels("attention").linear_forward
+    linear_forward = kernels("linear").linear_forward
 
     w = np.zeros((3, 5), np.float32)
     with pytest.raises(ValueError, match="shapes do not match"):
@@ -558,7 +558,7 @@ def test_causal_accepts_bools_only(rng):
 def test_linear_forward_matches_numpy(rng, dtype, m, k, n):
     from attnsearch._threading import blas_limited_to_one_thread
 
-    linear_forward = kernels("attention").linear_forward
+    linear_forward = kernels("linear").linear_forward
 
     x = rng.standard_normal((m, k + 3)).astype(dtype)[:, :k]  # strided rows
     w = rng.standard_normal((k, n)).astype(dtype)

@@ -351,10 +351,10 @@ def test_optimiser_steps_keep_the_weights_read_only(rng):
 def test_gradient_gemms_match_numpy_and_ignore_the_thread_count(rng, dtype):
     from attnsearch._dispatch import kernels
 
-    backward = kernels("backward")
-    grad_chunks = backward.grad_chunks
-    linear_grad_input = backward.linear_grad_input
-    linear_grad_weight = backward.linear_grad_weight
+    linear = kernels("linear")
+    grad_chunks = linear.grad_chunks
+    linear_grad_input = linear.linear_grad_input
+    linear_grad_weight = linear.linear_grad_weight
 
     m, k, n = 600, 40, 300  # enough work for two row and two column chunks
     assert grad_chunks(m, k, n)[0] < m and grad_chunks(m, k, n)[1] < n

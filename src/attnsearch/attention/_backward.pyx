@@ -45,39 +45,47 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.string cimport memcpy, memset
 
-from .._blas cimport gemm_rowmajor_ex
 from .._threads cimport omp_get_thread_num
+from ._common cimport (
+    MASK_BOOL,
+    MASK_NONE,
+    NO_LIMIT,
+    NR_F32,
+    NR_F64,
+    PV_MR,
+    ROW_ALIGN,
+    SCRATCH_ALIGN,
+    VL_F32,
+    VL_F64,
+    AttentionShape,
+    Operand,
+    ScratchLayout,
+    floating,
+    intp_t,
+    layout_add,
+    layout_start,
+    mask_at,
+    pack_k,
+    pack_q,
+    pack_v,
+    panel_width,
+    pv_tile,
+    qk_tile,
+    read_operand,
+    read_shape,
+    round_up,
+    scratch_at,
+    uint8_t,
+)
 
 import numpy as np
 
-from ._kernels import LINEAR_TILE_WORK as _TILE_WORK
+from ._scratch import scratch_buffer
 
 cnp.import_array()
 
 include "attnsearch/_compiled_target.pxi"
 
-ctypedef cnp.intp_t intp_t
-ctypedef cnp.uint8_t uint8_t
-
-cdef extern from "attnsearch_tiles.h" nogil:
-    int ROW_ALIGN "ATTNSEARCH_ROW_ALIGN"
-    int NR_F32 "ATTNSEARCH_NR_F32"
-    int NR_F64 "ATTNSEARCH_NR_F64"
-    int VL_F32 "ATTNSEARCH_VL_F32"
-    int VL_F64 "ATTNSEARCH_VL_F64"
-    int SCRATCH_ALIGN "ATTNSEARCH_ALIGN"
-    int PV_MR "ATTNSEARCH_PV_MR"
-
-    void pack_q_f32 "attnsearch_pack_q_f32"(const float *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, float scale, float *qpack)
-    void pack_q_f64 "attnsearch_pack_q_f64"(const double *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, double scale, double *qpack)
-    void pack_k_f32 "attnsearch_pack_k_f32"(const float *k, Py_ssize_t ldk, int bk, int dk, float *kpack)
-    void pack_k_f64 "attnsearch_pack_k_f64"(const double *k, Py_ssize_t ldk, int bk, int dk, double *kpack)
-    void pack_v_f32 "attnsearch_pack_v_f32"(const float *v, Py_ssize_t ldv, int bk, int dv, int dvp, float *vpack)
-    void pack_v_f64 "attnsearch_pack_v_f64"(const double *v, Py_ssize_t ldv, int bk, int dv, int dvp, double *vpack)
-    void qk_tile_f32 "attnsearch_qk_tile_f32"(const float *qpack, int rows_pad, int dk, const float *kpack, int n_panels, float *s, Py_ssize_t lds, Py_ssize_t visible0)
-    void qk_tile_f64 "attnsearch_qk_tile_f64"(const double *qpack, int rows_pad, int dk, const double *kpack, int n_panels, double *s, Py_ssize_t lds, Py_ssize_t visible0)
-    void pv_tile_f32 "attnsearch_pv_tile_f32"(const float *p, Py_ssize_t ldp, int rows_pad, int bk, const float *v, Py_ssize_t ldv, int dvp, float *o, Py_ssize_t ldo, const float *corr, Py_ssize_t visible0)
-    void pv_tile_f64 "attnsearch_pv_tile_f64"(const double *p, Py_ssize_t ldp, int rows_pad, int bk, const double *v, Py_ssize_t ldv, int dvp, double *o, Py_ssize_t ldo, const double *corr, Py_ssize_t visible0)
 
 cdef extern from "attnsearch_backward.h" nogil:
     void probs_t_f32 "attnsearch_bwd_probs_t_f32"(float *s, Py_ssize_t lds, int rows, int cols, const float *lse)
@@ -91,61 +99,79 @@ cdef extern from "attnsearch_backward.h" nogil:
     double row_dot_f32 "attnsearch_bwd_row_dot_f32"(const float *a, const float *b, int n)
     double row_dot_f64 "attnsearch_bwd_row_dot_f64"(const double *a, const double *b, int n)
 
-ctypedef fused floating:
-    float
-    double
+# One thread's scratch, in this order (see _backward_layout).
+cdef enum BackwardBuffer:
+    BWD_KPACK
+    BWD_VPACK
+    BWD_KTPACK
+    BWD_QPANEL
+    BWD_DOPANEL
+    BWD_QROWS
+    BWD_DOROWS
+    BWD_SCORES
+    BWD_DSCORES
+    BWD_DK
+    BWD_DV
+    BWD_LSE
+    BWD_D
+    BWD_ONES
+    BWD_DQT
 
-# "Every key of the block is visible" for the staircase arguments of the tiles.
-cdef Py_ssize_t NO_LIMIT = 1 << 40
 
-# Mask kinds (as in _kernels.pyx; set by the Python layer).
-cdef enum:
-    MASK_NONE = 0
-    MASK_BOOL = 1
-    MASK_ADDITIVE = 2
-
-
-cdef struct BwdGeometry:
-    # Sizes of one attention problem and the leading dimensions (in elements).
-    Py_ssize_t n_q, n_k, d_k, d_v
-    Py_ssize_t ld_q, ld_k, ld_v, ld_o, ld_do, ld_dq, ld_dk, ld_dv
-    Py_ssize_t mask_ld_row, mask_ld_col
-    int mask_kind
-    bint has_hi                   # an upper bound (causal, or a window's right side)
-    Py_ssize_t hi_offset          # query i sees keys j <= i + hi_offset
-    bint has_lo                   # a lower bound (a window's left side)
-    Py_ssize_t lo_offset          # query i sees keys j >= i + lo_offset
-    const double *slopes          # ALiBi slope per batch item, or NULL
-    Py_ssize_t alibi_offset       # query i sits at key position i + alibi_offset
+cdef struct Backward:
+    # One call: the shape and score rules, the operands, the groups, the blocking.
+    AttentionShape shape
+    Operand q, k, v, out, grad_out, mask, dq, dk, dv   # dk, dv: offsets per group
+    const char *lse               # (n_batch, n_q) row log-sum-exp of the forward
+    const intp_t *items           # batch items of group g: items[group_start[g]:group_start[g+1]]
+    const intp_t *group_start
+    Py_ssize_t n_groups
     Py_ssize_t block_q, block_k   # block_q is a multiple of the panel width
     Py_ssize_t bk_pad             # block_k rounded up to ROW_ALIGN
     Py_ssize_t dk_rows            # d_k rounded up to PV_MR (rows of K^T)
     Py_ssize_t dkp, dvp           # d_k, d_v rounded up to the vector width
     Py_ssize_t nq_pad             # n_q rounded up to block_q
-    double scale
+    ScratchLayout layout
 
 
-cdef inline Py_ssize_t _round_up(Py_ssize_t x, Py_ssize_t multiple) noexcept nogil:
-    """Smallest multiple of `multiple` that is >= x."""
-    return ((x + multiple - 1) // multiple) * multiple
+cdef void _backward_layout(Backward *g, Py_ssize_t itemsize) noexcept nogil:
+    """The one list of a task's buffers: it sizes and carves the scratch."""
+    cdef ScratchLayout *layout = &g.layout
+    cdef Py_ssize_t bk_pad = g.bk_pad, bq = g.block_q
+    layout_start(layout)
+    layout_add(layout, BWD_KPACK, bk_pad * g.shape.d_k * itemsize)
+    layout_add(layout, BWD_VPACK, bk_pad * g.shape.d_v * itemsize)
+    layout_add(layout, BWD_KTPACK, g.dk_rows * bk_pad * itemsize)
+    layout_add(layout, BWD_QPANEL, bq * g.shape.d_k * itemsize)
+    layout_add(layout, BWD_DOPANEL, bq * g.shape.d_v * itemsize)
+    layout_add(layout, BWD_QROWS, bq * g.dkp * itemsize)
+    layout_add(layout, BWD_DOROWS, bq * g.dvp * itemsize)
+    layout_add(layout, BWD_SCORES, bk_pad * bq * itemsize)
+    layout_add(layout, BWD_DSCORES, bk_pad * bq * itemsize)
+    layout_add(layout, BWD_DK, bk_pad * g.dkp * itemsize)
+    layout_add(layout, BWD_DV, bk_pad * g.dvp * itemsize)
+    layout_add(layout, BWD_LSE, g.nq_pad * itemsize)
+    layout_add(layout, BWD_D, g.nq_pad * itemsize)
+    layout_add(layout, BWD_ONES, max(bk_pad, g.dk_rows) * itemsize)
+    layout_add(layout, BWD_DQT, g.dk_rows * g.nq_pad * itemsize)
 
 
-cdef inline Py_ssize_t _first_query(const BwdGeometry *g, Py_ssize_t j0) noexcept nogil:
+cdef inline Py_ssize_t _first_query(const Backward *g, Py_ssize_t j0) noexcept nogil:
     """First query that may see key j0 (the upper bound's horizon; 0 without one)."""
-    if g.has_hi:
-        return min(g.n_q, max(0, j0 - g.hi_offset))
+    if g.shape.vis.has_hi:
+        return min(g.shape.n_q, max(0, j0 - g.shape.vis.hi_offset))
     return 0
 
 
-cdef inline Py_ssize_t _query_end(const BwdGeometry *g, Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
+cdef inline Py_ssize_t _query_end(const Backward *g, Py_ssize_t j0, Py_ssize_t bk) noexcept nogil:
     """One past the last query that may see a key of [j0, j0 + bk): n_q, or with
     a window's left side the last query whose window still reaches j0 + bk - 1."""
-    if g.has_lo:
-        return max(0, min(g.n_q, j0 + bk - g.lo_offset))
-    return g.n_q
+    if g.shape.vis.has_lo:
+        return max(0, min(g.shape.n_q, j0 + bk - g.shape.vis.lo_offset))
+    return g.shape.n_q
 
 
-cdef inline Py_ssize_t _visible_keys(const BwdGeometry *g, Py_ssize_t i0, Py_ssize_t rows,
+cdef inline Py_ssize_t _visible_keys(const Backward *g, Py_ssize_t i0, Py_ssize_t rows,
                                      Py_ssize_t j0, Py_ssize_t bk,
                                      Py_ssize_t *first) noexcept nogil:
     """Keys of block [j0, j0 + bk) that some query of [i0, i0 + rows) may see:
@@ -153,142 +179,153 @@ cdef inline Py_ssize_t _visible_keys(const BwdGeometry *g, Py_ssize_t i0, Py_ssi
     rounded down to a multiple of ROW_ALIGN (tile rows outside are not computed)."""
     cdef Py_ssize_t end = bk
     first[0] = 0
-    if g.has_hi:
-        end = max(0, min(bk, i0 + rows + g.hi_offset - j0))
-    if g.has_lo:
-        first[0] = (min(end, max(0, i0 + g.lo_offset - j0)) // ROW_ALIGN) * ROW_ALIGN
+    if g.shape.vis.has_hi:
+        end = max(0, min(bk, i0 + rows + g.shape.vis.hi_offset - j0))
+    if g.shape.vis.has_lo:
+        first[0] = (min(end, max(0, i0 + g.shape.vis.lo_offset - j0)) // ROW_ALIGN) * ROW_ALIGN
     return end
 
 
-cdef void _tile_score_hook(floating *s, Py_ssize_t lds, const BwdGeometry *g,
-                           const void *mask, double slope, Py_ssize_t i0,
-                           Py_ssize_t rows, Py_ssize_t j0, Py_ssize_t keys) noexcept nogil:
+cdef void _tile_score_hook(floating *s, Py_ssize_t lds, const Backward *g, Py_ssize_t item,
+                           Py_ssize_t i0, Py_ssize_t rows, Py_ssize_t j0,
+                           Py_ssize_t keys) noexcept nogil:
     """Mask, ALiBi and the visible-key bounds on a transposed score tile s[t][r]
     (key j0 + t, query i0 + r), before the exponential, in the forward's order:
     the additive mask is added (a boolean one sets -inf), then ALiBi's
     -slope * |j - (i + alibi_offset)| (computed in float64, rounded once, as
     the forward does), then the entries outside a query's bounds become -inf.
     The one place that decides what a query sees."""
-    cdef Py_ssize_t t, r, first, last, dist
+    cdef const AttentionShape *shape = &g.shape
+    cdef Py_ssize_t t, r, first, last, dist, ld_row = g.mask.ld_row
     cdef const uint8_t *allowed
     cdef const floating *bias
     cdef floating *row
-    if g.mask_kind == MASK_BOOL:
+    cdef double slope
+    if shape.mask_kind == MASK_BOOL:
         for t in range(keys):
             row = s + t * lds
-            allowed = <const uint8_t *>mask + i0 * g.mask_ld_row + (j0 + t) * g.mask_ld_col
+            allowed = <const uint8_t *>mask_at(&g.mask, shape.mask_kind, item, i0, j0 + t, 1)
             for r in range(rows):
-                if not allowed[r * g.mask_ld_row]:
+                if not allowed[r * ld_row]:
                     row[r] = -INFINITY
-    elif g.mask_kind == MASK_ADDITIVE:
+    elif shape.mask_kind != MASK_NONE:
         for t in range(keys):
             row = s + t * lds
-            bias = <const floating *>mask + i0 * g.mask_ld_row + (j0 + t) * g.mask_ld_col
+            bias = <const floating *>mask_at(&g.mask, shape.mask_kind, item, i0, j0 + t,
+                                             sizeof(floating))
             for r in range(rows):
-                row[r] = row[r] + bias[r * g.mask_ld_row]
-    if g.slopes != NULL:
+                row[r] = row[r] + bias[r * ld_row]
+    if shape.slopes != NULL:
+        slope = shape.slopes[item]
         for t in range(keys):
             row = s + t * lds
             for r in range(rows):
-                dist = j0 + t - (i0 + r + g.alibi_offset)
+                dist = j0 + t - (i0 + r + shape.alibi_offset)
                 if dist < 0:
                     dist = -dist
                 row[r] += <floating>(-slope * <double>dist)
-    if g.has_hi:
+    if shape.vis.has_hi:
         # Key j0 + t is seen by queries i >= j0 + t - hi_offset.
         for t in range(keys):
-            first = min(rows, j0 + t - g.hi_offset - i0)
+            first = min(rows, j0 + t - shape.vis.hi_offset - i0)
             row = s + t * lds
             for r in range(first):
                 row[r] = -INFINITY
-    if g.has_lo:
+    if shape.vis.has_lo:
         # ... and by queries i <= j0 + t - lo_offset.
         for t in range(keys):
-            last = max(-1, j0 + t - g.lo_offset - i0)
+            last = max(-1, j0 + t - shape.vis.lo_offset - i0)
             row = s + t * lds
             for r in range(last + 1, rows):
                 row[r] = -INFINITY
 
 
-cdef void _backward_item(
-    const floating *q, const floating *k, const floating *v, const floating *o,
-    const floating *dout, const floating *lse, const void *mask, double slope,
-    floating *dq, floating *dk, floating *dv, bint first_item,
-    const BwdGeometry *g, char *scratch,
-) noexcept nogil:
-    """Add one batch item's dK, dV to dk, dv (set them when `first_item`) and
-    write its dQ into dq. Pointers are offset to this item; `slope` is its
-    ALiBi slope (used when g.slopes is set)."""
-    cdef:
-        int nr, vl
-        Py_ssize_t bk_pad = g.bk_pad, dk_rows = g.dk_rows, dkp = g.dkp, dvp = g.dvp
-        Py_ssize_t d_k = g.d_k, d_v = g.d_v, lds = g.block_q, nq_pad = g.nq_pad
-        Py_ssize_t i, i0, j0, bk, rows, cols, keys, keys_pad, r, t0, jt
-        bint hook = g.mask_kind != MASK_NONE or g.has_hi or g.has_lo or g.slopes != NULL
-        floating *kpack
-        floating *vpack
-        floating *ktpack
-        floating *qpanel
-        floating *dopanel
-        floating *qrows
-        floating *dorows
-        floating *s
-        floating *dp
-        floating *dk_acc
-        floating *dv_acc
-        floating *lse_adj
-        floating *dvec
-        floating *ones
-        floating *dqt
-        char *cursor = scratch
+cdef inline void _probs_t(floating *s, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
+                          const floating *lse) noexcept nogil:
     if floating is float:
-        nr = NR_F32
-        vl = VL_F32
+        probs_t_f32(s, lds, <int>rows, <int>cols, lse)
     else:
-        nr = NR_F64
-        vl = VL_F64
+        probs_t_f64(s, lds, <int>rows, <int>cols, lse)
 
-    # Carve this thread's scratch (64-byte aligned pieces; sizes as in _scratch_bytes).
-    kpack = <floating *>cursor
-    cursor += _round_up(bk_pad * d_k * sizeof(floating), SCRATCH_ALIGN)
-    vpack = <floating *>cursor
-    cursor += _round_up(bk_pad * d_v * sizeof(floating), SCRATCH_ALIGN)
-    ktpack = <floating *>cursor
-    cursor += _round_up(dk_rows * bk_pad * sizeof(floating), SCRATCH_ALIGN)
-    qpanel = <floating *>cursor
-    cursor += _round_up(g.block_q * d_k * sizeof(floating), SCRATCH_ALIGN)
-    dopanel = <floating *>cursor
-    cursor += _round_up(g.block_q * d_v * sizeof(floating), SCRATCH_ALIGN)
-    qrows = <floating *>cursor
-    cursor += _round_up(g.block_q * dkp * sizeof(floating), SCRATCH_ALIGN)
-    dorows = <floating *>cursor
-    cursor += _round_up(g.block_q * dvp * sizeof(floating), SCRATCH_ALIGN)
-    s = <floating *>cursor
-    cursor += _round_up(bk_pad * lds * sizeof(floating), SCRATCH_ALIGN)
-    dp = <floating *>cursor
-    cursor += _round_up(bk_pad * lds * sizeof(floating), SCRATCH_ALIGN)
-    dk_acc = <floating *>cursor
-    cursor += _round_up(bk_pad * dkp * sizeof(floating), SCRATCH_ALIGN)
-    dv_acc = <floating *>cursor
-    cursor += _round_up(bk_pad * dvp * sizeof(floating), SCRATCH_ALIGN)
-    lse_adj = <floating *>cursor
-    cursor += _round_up(nq_pad * sizeof(floating), SCRATCH_ALIGN)
-    dvec = <floating *>cursor
-    cursor += _round_up(nq_pad * sizeof(floating), SCRATCH_ALIGN)
-    ones = <floating *>cursor
-    cursor += _round_up(max(bk_pad, dk_rows) * sizeof(floating), SCRATCH_ALIGN)
-    dqt = <floating *>cursor
+
+cdef inline void _dscores_t(const floating *p, floating *dp, Py_ssize_t ld, Py_ssize_t rows,
+                            Py_ssize_t cols, const floating *d) noexcept nogil:
+    if floating is float:
+        dscores_t_f32(p, dp, ld, <int>rows, <int>cols, d)
+    else:
+        dscores_t_f64(p, dp, ld, <int>rows, <int>cols, d)
+
+
+cdef inline void _pack_kt(const floating *k, Py_ssize_t ldk, Py_ssize_t bk, Py_ssize_t dk,
+                          Py_ssize_t dk_pad, double scale, floating *kt,
+                          Py_ssize_t ldkt) noexcept nogil:
+    if floating is float:
+        pack_kt_f32(k, ldk, <int>bk, <int>dk, <int>dk_pad, <float>scale, kt, ldkt)
+    else:
+        pack_kt_f64(k, ldk, <int>bk, <int>dk, <int>dk_pad, scale, kt, ldkt)
+
+
+cdef inline void _store_t(const floating *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
+                          floating *out, Py_ssize_t ldo) noexcept nogil:
+    if floating is float:
+        store_t_f32(src, lds, <int>rows, <int>cols, out, ldo)
+    else:
+        store_t_f64(src, lds, <int>rows, <int>cols, out, ldo)
+
+
+cdef inline double _row_dot(const floating *a, const floating *b, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return row_dot_f32(a, b, <int>n)
+    else:
+        return row_dot_f64(a, b, <int>n)
+
+
+cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, floating *dv,
+                         bint first_item, char *scratch) noexcept nogil:
+    """Add batch item `item`'s dK, dV to dk, dv (its group's; set them when
+    `first_item`) and write its dQ."""
+    cdef:
+        const AttentionShape *shape = &g.shape
+        floating zero = 0
+        int nr = panel_width(zero)
+        Py_ssize_t bk_pad = g.bk_pad, dk_rows = g.dk_rows, dkp = g.dkp, dvp = g.dvp
+        Py_ssize_t d_k = shape.d_k, d_v = shape.d_v, lds = g.block_q, nq_pad = g.nq_pad
+        Py_ssize_t i, i0, j0, bk, rows, cols, keys, keys_pad, r, t0, jt
+        bint hook = (shape.mask_kind != MASK_NONE or shape.vis.has_hi or shape.vis.has_lo
+                     or shape.slopes != NULL)
+        const floating *q = <const floating *>g.q.base + g.q.offsets[item]
+        const floating *k = <const floating *>g.k.base + g.k.offsets[item]
+        const floating *v = <const floating *>g.v.base + g.v.offsets[item]
+        const floating *o = <const floating *>g.out.base + g.out.offsets[item]
+        const floating *dout = <const floating *>g.grad_out.base + g.grad_out.offsets[item]
+        const floating *lse = <const floating *>g.lse + item * shape.n_q
+        floating *dq = <floating *>g.dq.base + g.dq.offsets[item]
+        Py_ssize_t ld_q = g.q.ld_row, ld_k = g.k.ld_row, ld_v = g.v.ld_row
+        Py_ssize_t ld_o = g.out.ld_row, ld_do = g.grad_out.ld_row
+        Py_ssize_t ld_dk = g.dk.ld_row, ld_dv = g.dv.ld_row
+        floating *kpack = <floating *>scratch_at(&g.layout, scratch, BWD_KPACK)
+        floating *vpack = <floating *>scratch_at(&g.layout, scratch, BWD_VPACK)
+        floating *ktpack = <floating *>scratch_at(&g.layout, scratch, BWD_KTPACK)
+        floating *qpanel = <floating *>scratch_at(&g.layout, scratch, BWD_QPANEL)
+        floating *dopanel = <floating *>scratch_at(&g.layout, scratch, BWD_DOPANEL)
+        floating *qrows = <floating *>scratch_at(&g.layout, scratch, BWD_QROWS)
+        floating *dorows = <floating *>scratch_at(&g.layout, scratch, BWD_DOROWS)
+        floating *s = <floating *>scratch_at(&g.layout, scratch, BWD_SCORES)
+        floating *dp = <floating *>scratch_at(&g.layout, scratch, BWD_DSCORES)
+        floating *dk_acc = <floating *>scratch_at(&g.layout, scratch, BWD_DK)
+        floating *dv_acc = <floating *>scratch_at(&g.layout, scratch, BWD_DV)
+        floating *lse_adj = <floating *>scratch_at(&g.layout, scratch, BWD_LSE)
+        floating *dvec = <floating *>scratch_at(&g.layout, scratch, BWD_D)
+        floating *ones = <floating *>scratch_at(&g.layout, scratch, BWD_ONES)
+        floating *dqt = <floating *>scratch_at(&g.layout, scratch, BWD_DQT)
 
     for r in range(max(bk_pad, dk_rows)):
         ones[r] = 1
     # D = rowsum(dO * O) and the log-sum-exp as the exponential needs it: a
     # query that sees no key (lse = -inf) and the pad queries get +inf, so P = 0.
     for i in range(nq_pad):
-        if i < g.n_q:
-            if floating is float:
-                dvec[i] = <floating>row_dot_f32(dout + i * g.ld_do, o + i * g.ld_o, <int>d_v)
-            else:
-                dvec[i] = <floating>row_dot_f64(dout + i * g.ld_do, o + i * g.ld_o, <int>d_v)
+        if i < shape.n_q:
+            dvec[i] = <floating>_row_dot(dout + i * ld_do, o + i * ld_o, d_v)
             lse_adj[i] = lse[i] if lse[i] != -INFINITY else INFINITY
         else:
             dvec[i] = 0
@@ -296,470 +333,170 @@ cdef void _backward_item(
     memset(dqt, 0, dk_rows * nq_pad * sizeof(floating))
 
     j0 = 0
-    while j0 < g.n_k:
-        bk = min(g.block_k, g.n_k - j0)
+    while j0 < shape.n_k:
+        bk = min(g.block_k, shape.n_k - j0)
         # Key block j0: scale * K (rows, for S^T), V (rows, for dP^T), scale * K^T.
-        if floating is float:
-            pack_q_f32(k + j0 * g.ld_k, g.ld_k, <int>bk, <int>bk_pad, <int>d_k,
-                       <float>g.scale, kpack)
-            pack_q_f32(v + j0 * g.ld_v, g.ld_v, <int>bk, <int>bk_pad, <int>d_v, 1, vpack)
-            pack_kt_f32(k + j0 * g.ld_k, g.ld_k, <int>bk, <int>d_k, <int>dk_rows,
-                        <float>g.scale, ktpack, bk_pad)
-        else:
-            pack_q_f64(k + j0 * g.ld_k, g.ld_k, <int>bk, <int>bk_pad, <int>d_k,
-                       g.scale, kpack)
-            pack_q_f64(v + j0 * g.ld_v, g.ld_v, <int>bk, <int>bk_pad, <int>d_v, 1, vpack)
-            pack_kt_f64(k + j0 * g.ld_k, g.ld_k, <int>bk, <int>d_k, <int>dk_rows,
-                        g.scale, ktpack, bk_pad)
+        pack_q(k + j0 * ld_k, ld_k, bk, bk_pad, d_k, shape.scale, kpack)
+        pack_q(v + j0 * ld_v, ld_v, bk, bk_pad, d_v, 1.0, vpack)
+        _pack_kt(k + j0 * ld_k, ld_k, bk, d_k, dk_rows, shape.scale, ktpack, bk_pad)
         if first_item:
             memset(dk_acc, 0, bk_pad * dkp * sizeof(floating))
             memset(dv_acc, 0, bk_pad * dvp * sizeof(floating))
         else:
             for r in range(bk):
-                memcpy(dk_acc + r * dkp, dk + (j0 + r) * g.ld_dk, d_k * sizeof(floating))
-                memcpy(dv_acc + r * dvp, dv + (j0 + r) * g.ld_dv, d_v * sizeof(floating))
+                memcpy(dk_acc + r * dkp, dk + (j0 + r) * ld_dk, d_k * sizeof(floating))
+                memcpy(dv_acc + r * dvp, dv + (j0 + r) * ld_dv, d_v * sizeof(floating))
 
         i0 = (_first_query(g, j0) // g.block_q) * g.block_q
         while i0 < _query_end(g, j0, bk):
-            rows = min(g.block_q, g.n_q - i0)
+            rows = min(g.block_q, shape.n_q - i0)
             # The tile: keys [jt, jt + keys) = [j0 + t0, j0 + end) of the block.
             keys = _visible_keys(g, i0, rows, j0, bk, &t0) - t0
             if keys <= 0:
                 i0 += g.block_q
                 continue
             jt = j0 + t0
-            keys_pad = _round_up(keys, ROW_ALIGN)
-            cols = _round_up(rows, nr)
+            keys_pad = round_up(keys, ROW_ALIGN)
+            cols = round_up(rows, nr)
             # Query block i0: Q and dO as panels (the "keys" of qk_tile) and as rows.
-            if floating is float:
-                pack_k_f32(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>d_k, qpanel)
-                pack_k_f32(dout + i0 * g.ld_do, g.ld_do, <int>rows, <int>d_v, dopanel)
-                pack_v_f32(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>d_k, <int>dkp, qrows)
-                pack_v_f32(dout + i0 * g.ld_do, g.ld_do, <int>rows, <int>d_v, <int>dvp, dorows)
-            else:
-                pack_k_f64(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>d_k, qpanel)
-                pack_k_f64(dout + i0 * g.ld_do, g.ld_do, <int>rows, <int>d_v, dopanel)
-                pack_v_f64(q + i0 * g.ld_q, g.ld_q, <int>rows, <int>d_k, <int>dkp, qrows)
-                pack_v_f64(dout + i0 * g.ld_do, g.ld_do, <int>rows, <int>d_v, <int>dvp, dorows)
+            pack_k(q + i0 * ld_q, ld_q, rows, d_k, qpanel)
+            pack_k(dout + i0 * ld_do, ld_do, rows, d_v, dopanel)
+            pack_v(q + i0 * ld_q, ld_q, rows, d_k, dkp, qrows)
+            pack_v(dout + i0 * ld_do, ld_do, rows, d_v, dvp, dorows)
 
             # S^T = (scale K) Q^T, masked, then P^T = exp(S^T - lse).
-            if floating is float:
-                qk_tile_f32(kpack + t0 * d_k, <int>keys_pad, <int>d_k, qpanel,
-                            <int>(cols // nr), s, lds, NO_LIMIT)
-            else:
-                qk_tile_f64(kpack + t0 * d_k, <int>keys_pad, <int>d_k, qpanel,
-                            <int>(cols // nr), s, lds, NO_LIMIT)
+            qk_tile(kpack + t0 * d_k, keys_pad, d_k, qpanel, cols // nr, s, lds, NO_LIMIT)
             if hook:
-                _tile_score_hook(s, lds, g, mask, slope, i0, rows, jt, keys)
-            if floating is float:
-                probs_t_f32(s, lds, <int>keys, <int>cols, lse_adj + i0)
-            else:
-                probs_t_f64(s, lds, <int>keys, <int>cols, lse_adj + i0)
+                _tile_score_hook(s, lds, g, item, i0, rows, jt, keys)
+            _probs_t(s, lds, keys, cols, lse_adj + i0)
             if keys_pad > keys:
                 memset(s + keys * lds, 0, (keys_pad - keys) * lds * sizeof(floating))
 
             # dV += P^T dO;  dP^T = V dO^T;  dS^T = P^T * (dP^T - D).
-            if floating is float:
-                pv_tile_f32(s, lds, <int>keys_pad, <int>rows, dorows, dvp, <int>dvp,
-                            dv_acc + t0 * dvp, dvp, ones, NO_LIMIT)
-                qk_tile_f32(vpack + t0 * d_v, <int>keys_pad, <int>d_v, dopanel,
-                            <int>(cols // nr), dp, lds, NO_LIMIT)
-                dscores_t_f32(s, dp, lds, <int>keys_pad, <int>cols, dvec + i0)
-            else:
-                pv_tile_f64(s, lds, <int>keys_pad, <int>rows, dorows, dvp, <int>dvp,
-                            dv_acc + t0 * dvp, dvp, ones, NO_LIMIT)
-                qk_tile_f64(vpack + t0 * d_v, <int>keys_pad, <int>d_v, dopanel,
-                            <int>(cols // nr), dp, lds, NO_LIMIT)
-                dscores_t_f64(s, dp, lds, <int>keys_pad, <int>cols, dvec + i0)
+            pv_tile(s, lds, keys_pad, rows, dorows, dvp, dvp, dv_acc + t0 * dvp, dvp, ones,
+                    NO_LIMIT)
+            qk_tile(vpack + t0 * d_v, keys_pad, d_v, dopanel, cols // nr, dp, lds, NO_LIMIT)
+            _dscores_t(s, dp, lds, keys_pad, cols, dvec + i0)
 
             # dK += dS^T Q (scaled at the end);  dQ^T += (scale K)^T dS^T.
-            if floating is float:
-                pv_tile_f32(dp, lds, <int>keys_pad, <int>rows, qrows, dkp, <int>dkp,
-                            dk_acc + t0 * dkp, dkp, ones, NO_LIMIT)
-                pv_tile_f32(ktpack + t0, bk_pad, <int>dk_rows, <int>keys, dp, lds,
-                            <int>cols, dqt + i0, nq_pad, ones, NO_LIMIT)
-            else:
-                pv_tile_f64(dp, lds, <int>keys_pad, <int>rows, qrows, dkp, <int>dkp,
-                            dk_acc + t0 * dkp, dkp, ones, NO_LIMIT)
-                pv_tile_f64(ktpack + t0, bk_pad, <int>dk_rows, <int>keys, dp, lds,
-                            <int>cols, dqt + i0, nq_pad, ones, NO_LIMIT)
+            pv_tile(dp, lds, keys_pad, rows, qrows, dkp, dkp, dk_acc + t0 * dkp, dkp, ones,
+                    NO_LIMIT)
+            pv_tile(ktpack + t0, bk_pad, dk_rows, keys, dp, lds, cols, dqt + i0, nq_pad,
+                    ones, NO_LIMIT)
             i0 += g.block_q
 
         for r in range(bk):
-            memcpy(dk + (j0 + r) * g.ld_dk, dk_acc + r * dkp, d_k * sizeof(floating))
-            memcpy(dv + (j0 + r) * g.ld_dv, dv_acc + r * dvp, d_v * sizeof(floating))
+            memcpy(dk + (j0 + r) * ld_dk, dk_acc + r * dkp, d_k * sizeof(floating))
+            memcpy(dv + (j0 + r) * ld_dv, dv_acc + r * dvp, d_v * sizeof(floating))
         j0 += bk
 
-    if floating is float:
-        store_t_f32(dqt, nq_pad, <int>g.n_q, <int>d_k, dq, g.ld_dq)
-    else:
-        store_t_f64(dqt, nq_pad, <int>g.n_q, <int>d_k, dq, g.ld_dq)
+    _store_t(dqt, nq_pad, shape.n_q, d_k, dq, g.dq.ld_row)
 
 
-cdef Py_ssize_t _scratch_bytes(const BwdGeometry *g, Py_ssize_t itemsize) noexcept nogil:
-    """Bytes of scratch one thread needs (mirrors the carving in _backward_item)."""
-    cdef Py_ssize_t total = 0, bk_pad = g.bk_pad, bq = g.block_q
-    total += _round_up(bk_pad * g.d_k * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bk_pad * g.d_v * itemsize, SCRATCH_ALIGN)
-    total += _round_up(g.dk_rows * bk_pad * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bq * g.d_k * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bq * g.d_v * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bq * g.dkp * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bq * g.dvp * itemsize, SCRATCH_ALIGN)
-    total += 2 * _round_up(bk_pad * bq * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bk_pad * g.dkp * itemsize, SCRATCH_ALIGN)
-    total += _round_up(bk_pad * g.dvp * itemsize, SCRATCH_ALIGN)
-    total += 2 * _round_up(g.nq_pad * itemsize, SCRATCH_ALIGN)
-    total += _round_up(max(bk_pad, g.dk_rows) * itemsize, SCRATCH_ALIGN)
-    total += _round_up(g.dk_rows * g.nq_pad * itemsize, SCRATCH_ALIGN)
-    return total
-
-
-cdef void _run_groups(
-    const floating *q, const floating *k, const floating *v, const floating *o,
-    const floating *dout, const floating *lse, const void *mask,
-    floating *dq, floating *dk, floating *dv,
-    const intp_t *items, const intp_t *group_start, Py_ssize_t n_groups,
-    const intp_t *q_off, const intp_t *k_off, const intp_t *v_off,
-    const intp_t *o_off, const intp_t *do_off, const intp_t *m_off,
-    const intp_t *dq_off, const intp_t *dk_off, const intp_t *dv_off,
-    const BwdGeometry *g, char *scratch, Py_ssize_t scratch_stride, int n_threads,
-) noexcept nogil:
+cdef void _run_groups(const Backward *g, floating *dummy, char *scratch,
+                      int n_threads) noexcept nogil:
     """One task per dK/dV destination (group), spread over the threads."""
     cdef:
-        Py_ssize_t grp, idx, b, r, c
-        const void *m_ptr
+        Py_ssize_t grp, idx, r, c
         floating *dk_grp
         floating *dv_grp
-        floating scale = <floating>g.scale
-        int elem_mask = g.mask_kind
+        floating scale = <floating>g.shape.scale
     with parallel(num_threads=n_threads):
-        for grp in prange(n_groups, schedule="dynamic"):
-            dk_grp = dk + dk_off[grp]
-            dv_grp = dv + dv_off[grp]
-            for idx in range(group_start[grp], group_start[grp + 1]):
-                b = items[idx]
-                m_ptr = NULL
-                if elem_mask == MASK_BOOL:
-                    m_ptr = <const uint8_t *>mask + m_off[b]
-                elif elem_mask == MASK_ADDITIVE:
-                    m_ptr = <const floating *>mask + m_off[b]
-                _backward_item(
-                    q + q_off[b], k + k_off[b], v + v_off[b], o + o_off[b],
-                    dout + do_off[b], lse + b * g.n_q, m_ptr,
-                    g.slopes[b] if g.slopes != NULL else 0.0,
-                    dq + dq_off[b], dk_grp, dv_grp,
-                    idx == group_start[grp], g,
-                    scratch + omp_get_thread_num() * scratch_stride,
-                )
+        for grp in prange(g.n_groups, schedule="dynamic"):
+            dk_grp = <floating *>g.dk.base + g.dk.offsets[grp]
+            dv_grp = <floating *>g.dv.base + g.dv.offsets[grp]
+            for idx in range(g.group_start[grp], g.group_start[grp + 1]):
+                _backward_item(g, g.items[idx], dk_grp, dv_grp, idx == g.group_start[grp],
+                               scratch + omp_get_thread_num() * g.layout.total)
             # dK was summed from unscaled dS^T Q.
-            for r in range(g.n_k):
-                for c in range(g.d_k):
-                    dk_grp[r * g.ld_dk + c] = dk_grp[r * g.ld_dk + c] * scale
+            for r in range(g.shape.n_k):
+                for c in range(g.shape.d_k):
+                    dk_grp[r * g.dk.ld_row + c] = dk_grp[r * g.dk.ld_row + c] * scale
 
 
-def attention_backward(
-    cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, cnp.ndarray out, cnp.ndarray grad_out,
-    cnp.ndarray lse, mask, int mask_kind,
-    cnp.ndarray dq, cnp.ndarray dk, cnp.ndarray dv,
-    const intp_t[::1] items, const intp_t[::1] group_start,
-    const intp_t[::1] q_offsets, const intp_t[::1] k_offsets, const intp_t[::1] v_offsets,
-    const intp_t[::1] o_offsets, const intp_t[::1] do_offsets, const intp_t[::1] m_offsets,
-    const intp_t[::1] dq_offsets, const intp_t[::1] dk_offsets, const intp_t[::1] dv_offsets,
-    Py_ssize_t n_q, Py_ssize_t n_k, Py_ssize_t d_k, Py_ssize_t d_v,
-    Py_ssize_t ld_q, Py_ssize_t ld_k, Py_ssize_t ld_v, Py_ssize_t ld_o, Py_ssize_t ld_do,
-    Py_ssize_t ld_dq, Py_ssize_t ld_dk, Py_ssize_t ld_dv,
-    Py_ssize_t mask_ld_row, Py_ssize_t mask_ld_col,
-    double scale, bint causal, Py_ssize_t block_q, Py_ssize_t block_k, int num_threads,
-    hi_offset=None, bint has_lo=False, Py_ssize_t lo_offset=0, slopes=None,
-    Py_ssize_t alibi_offset=0,
-):
-    """Run the fused backward over validated arrays (entry point, checks only sizes).
+def attention_backward(q, k, v, out, grad_out, lse, mask, dq, dk, dv, groups, shape,
+                       Py_ssize_t block_q, Py_ssize_t block_k, int num_threads):
+    """Run the fused backward over validated operands (entry point, checks only sizes).
 
     Parameters
     ----------
-    q, k, v, out, grad_out : ndarray
-        float32 or float64 arrays of one dtype; element (b, i, c) at
-        ``base + offsets[b] + i * ld + c``.
+    q, k, v, out, grad_out, mask : _geometry.Operand (mask: or None)
+        As for ``_kernels.attention_forward``.
     lse : ndarray
         C-contiguous ``(n_batch, n_q)`` row log-sum-exp of the forward pass.
-    mask : ndarray or None
-        As for ``attention_forward`` (uint8 or additive, read through
-        ``m_offsets``, ``mask_ld_row`` and ``mask_ld_col``).
-    dq : ndarray
-        Written: item b's row i at ``base + dq_offsets[b] + i * ld_dq``.
-    dk, dv : ndarray
-        Written: one ``(n_k, d)`` slab per key/value destination (group) g at
-        ``base + dk_offsets[g] + j * ld_dk`` (and likewise for dv). Slabs of
-        different groups and rows of dq must not overlap.
-    items, group_start : ndarray of intp
+    dq : _geometry.Operand
+        Written: item b's rows.
+    dk, dv : _geometry.Operand
+        Written: one ``(n_k, d)`` slab per key/value destination (group);
+        their offsets are per group. Slabs of different groups and rows of dq
+        must not overlap.
+    groups : (items, group_start) of intp arrays
         Batch items of group ``g`` are ``items[group_start[g]:group_start[g+1]]``
         (every item once; each group non-empty), processed in that order.
-    scale : float
-        Multiplies q k^T.
-    causal : bool
-        Query i sees keys j <= i + hi_offset (default ``n_k - n_q``: causal).
+    shape : _geometry.AttentionShape
+        Sizes, scale, the visible-key rule and ALiBi.
     block_q, block_k : int
         Queries and keys per tile; ``block_q`` is rounded up to a multiple of
         the panel width.
     num_threads : int
         OpenMP threads (already resolved).
-    hi_offset : int, optional
-        The upper bound's offset when ``causal`` (a window's right side).
-    has_lo, lo_offset : bool, int
-        Query i sees keys j >= i + lo_offset (a window's left side).
-    slopes : ndarray of float64, shape (n_batch,), optional
-        ALiBi slope per batch item: the score of query i and key j gets
-        ``-slope * |j - (i + alibi_offset)|`` after scaling (and the mask).
     """
-    cdef BwdGeometry g
-    cdef Py_ssize_t n_batch = q_offsets.shape[0], n_groups = group_start.shape[0] - 1
-    cdef Py_ssize_t itemsize, scratch_stride
-    cdef int nr, vl, n_threads
-    cdef bint is_float = q.dtype == np.float32
-    cdef char *scratch_ptr
-    cdef cnp.ndarray scratch
-
-    for arr in (k, v, out, grad_out, lse, dq, dk, dv):
-        if arr.dtype != q.dtype:
+    cdef Backward g
+    cdef const intp_t[::1] items = groups[0]
+    cdef const intp_t[::1] group_start = groups[1]
+    cdef cnp.ndarray lse_array = lse
+    cdef bint is_float = q.array.dtype == np.float32
+    cdef int nr = NR_F32 if is_float else NR_F64
+    cdef int vl = VL_F32 if is_float else VL_F64
+    cdef Py_ssize_t itemsize = 4 if is_float else 8
+    cdef char *scratch
+    read_shape(shape, mask, &g.shape)
+    for operand in (k, v, out, grad_out, dq, dk, dv):
+        if operand.array.dtype != q.array.dtype:
             raise ValueError("attention_backward: every array must have q's dtype")
-    if not lse.flags.c_contiguous:
-        raise ValueError("attention_backward: lse must be C-contiguous")
-    if (lse.size != n_batch * n_q or items.shape[0] != n_batch or n_groups < 0
-            or dq_offsets.shape[0] != n_batch or dk_offsets.shape[0] != n_groups
-            or dv_offsets.shape[0] != n_groups
-            or k_offsets.shape[0] != n_batch or v_offsets.shape[0] != n_batch
-            or o_offsets.shape[0] != n_batch or do_offsets.shape[0] != n_batch
-            or m_offsets.shape[0] != n_batch):
+    if lse_array.dtype != q.array.dtype or not lse_array.flags.c_contiguous:
+        raise ValueError("attention_backward: lse must be C-contiguous, of q's dtype")
+    g.n_groups = group_start.shape[0] - 1
+    if (lse_array.size != g.shape.n_batch * g.shape.n_q or items.shape[0] != g.shape.n_batch
+            or g.n_groups < 0 or dk.offsets.shape[0] != g.n_groups
+            or dv.offsets.shape[0] != g.n_groups):
         raise ValueError("attention_backward: array sizes do not match the geometry")
-    if n_batch == 0 or n_groups == 0 or n_q == 0 or n_k == 0:
+    for operand in (q, k, v, out, grad_out, dq):
+        if operand.offsets.shape[0] != g.shape.n_batch:
+            raise ValueError("attention_backward: array sizes do not match the geometry")
+    if mask is not None and mask.offsets.shape[0] != g.shape.n_batch:
+        raise ValueError("attention_backward: array sizes do not match the geometry")
+    if g.shape.n_batch == 0 or g.n_groups == 0 or g.shape.n_q == 0 or g.shape.n_k == 0:
         return
     if block_q < 1 or block_k < 1:
         raise ValueError("attention_backward: block sizes must be positive")
+    read_operand(q, &g.q)
+    read_operand(k, &g.k)
+    read_operand(v, &g.v)
+    read_operand(out, &g.out)
+    read_operand(grad_out, &g.grad_out)
+    read_operand(mask, &g.mask)
+    read_operand(dq, &g.dq)
+    read_operand(dk, &g.dk)
+    read_operand(dv, &g.dv)
+    g.lse = <const char *>cnp.PyArray_DATA(lse_array)
+    g.items = &items[0]
+    g.group_start = &group_start[0]
+    g.block_q = round_up(min(block_q, round_up(g.shape.n_q, nr)), nr)
+    g.block_k = min(block_k, g.shape.n_k)
+    g.bk_pad = round_up(g.block_k, ROW_ALIGN)
+    g.dk_rows = round_up(g.shape.d_k, PV_MR)  # K^T only feeds pv_tile (row groups of PV_MR)
+    g.dkp = round_up(g.shape.d_k, vl)
+    g.dvp = round_up(g.shape.d_v, vl)
+    g.nq_pad = round_up(g.shape.n_q, g.block_q)
+    _backward_layout(&g, itemsize)
 
-    nr = NR_F32 if is_float else NR_F64
-    vl = VL_F32 if is_float else VL_F64
-    itemsize = 4 if is_float else 8
-    g.n_q, g.n_k, g.d_k, g.d_v = n_q, n_k, d_k, d_v
-    g.ld_q, g.ld_k, g.ld_v, g.ld_o, g.ld_do = ld_q, ld_k, ld_v, ld_o, ld_do
-    g.ld_dq, g.ld_dk, g.ld_dv = ld_dq, ld_dk, ld_dv
-    g.mask_ld_row, g.mask_ld_col = mask_ld_row, mask_ld_col
-    g.mask_kind = mask_kind
-    g.has_hi = causal
-    g.hi_offset = n_k - n_q if hi_offset is None else hi_offset
-    g.has_lo = has_lo
-    g.lo_offset = lo_offset
-    g.alibi_offset = alibi_offset
-    g.slopes = NULL
-    cdef cnp.ndarray slope_array
-    if slopes is not None:
-        slope_array = np.ascontiguousarray(slopes, dtype=np.float64)
-        if slope_array.ndim != 1 or slope_array.shape[0] != n_batch:
-            raise ValueError("attention_backward: one ALiBi slope per batch item expected")
-        g.slopes = <const double *>cnp.PyArray_DATA(slope_array)
-    g.block_q = _round_up(min(block_q, _round_up(n_q, nr)), nr)
-    g.block_k = min(block_k, n_k)
-    g.bk_pad = _round_up(g.block_k, ROW_ALIGN)
-    g.dk_rows = _round_up(d_k, PV_MR)  # K^T only feeds pv_tile (row groups of PV_MR)
-    g.dkp = _round_up(d_k, vl)
-    g.dvp = _round_up(d_v, vl)
-    g.nq_pad = _round_up(n_q, g.block_q)
-    g.scale = scale
-
-    n_threads = max(1, min(num_threads, n_groups))
-    scratch_stride = _scratch_bytes(&g, itemsize)
-    # One buffer for all threads, owned by NumPy (a MemoryError surfaces here).
-    scratch = np.empty(n_threads * scratch_stride + SCRATCH_ALIGN, dtype=np.uint8)
-    scratch_ptr = <char *>cnp.PyArray_DATA(scratch)
-    scratch_ptr += (SCRATCH_ALIGN - <size_t>scratch_ptr % SCRATCH_ALIGN) % SCRATCH_ALIGN
-
-    cdef void *m_ptr = NULL
-    if mask is not None:
-        m_ptr = cnp.PyArray_DATA(mask)
-    cdef void *q_ptr = cnp.PyArray_DATA(q)
-    cdef void *k_ptr = cnp.PyArray_DATA(k)
-    cdef void *v_ptr = cnp.PyArray_DATA(v)
-    cdef void *o_ptr = cnp.PyArray_DATA(out)
-    cdef void *do_ptr = cnp.PyArray_DATA(grad_out)
-    cdef void *l_ptr = cnp.PyArray_DATA(lse)
-    cdef void *dq_ptr = cnp.PyArray_DATA(dq)
-    cdef void *dk_ptr = cnp.PyArray_DATA(dk)
-    cdef void *dv_ptr = cnp.PyArray_DATA(dv)
+    cdef int n_threads = <int>max(1, min(num_threads, g.n_groups))
+    buffer = scratch_buffer(n_threads * g.layout.total, SCRATCH_ALIGN, "backward")
+    scratch = <char *>cnp.PyArray_DATA(buffer)
     if is_float:
         with nogil:
-            _run_groups(
-                <const float *>q_ptr, <const float *>k_ptr, <const float *>v_ptr,
-                <const float *>o_ptr, <const float *>do_ptr, <const float *>l_ptr, m_ptr,
-                <float *>dq_ptr, <float *>dk_ptr, <float *>dv_ptr,
-                &items[0], &group_start[0], n_groups,
-                &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
-                &do_offsets[0], &m_offsets[0], &dq_offsets[0], &dk_offsets[0], &dv_offsets[0],
-                &g, scratch_ptr, scratch_stride, n_threads,
-            )
+            _run_groups(&g, <float *>NULL, scratch, n_threads)
     else:
         with nogil:
-            _run_groups(
-                <const double *>q_ptr, <const double *>k_ptr, <const double *>v_ptr,
-                <const double *>o_ptr, <const double *>do_ptr, <const double *>l_ptr, m_ptr,
-                <double *>dq_ptr, <double *>dk_ptr, <double *>dv_ptr,
-                &items[0], &group_start[0], n_groups,
-                &q_offsets[0], &k_offsets[0], &v_offsets[0], &o_offsets[0],
-                &do_offsets[0], &m_offsets[0], &dq_offsets[0], &dk_offsets[0], &dv_offsets[0],
-                &g, scratch_ptr, scratch_stride, n_threads,
-            )
-
-
-# The gradient GEMMs run on a grid of chunks that depends on the shapes only
-# (never on num_threads): every output element comes from the same gemm call
-# whatever the thread count, so the layers' gradients are bitwise identical for
-# any num_threads. Each extra chunk repacks an operand (x for a column chunk of
-# dW = x^T dy, w for a row chunk of dx = dy w^T), so, as linear_forward's grid
-# (_kernels.linear_tiles), the number of chunks grows with the work: 1, 2, 4 or
-# 8 chunks at LINEAR_TILE_WORK multiply-adds.
-
-
-cdef Py_ssize_t _n_chunks(Py_ssize_t work):
-    """Chunks of a gemm of `work` multiply-adds (1, 2, 4 or 8)."""
-    cdef Py_ssize_t chunks = 1
-    for threshold in _TILE_WORK:
-        if work >= threshold:
-            chunks *= 2
-    return chunks
-
-
-def grad_chunks(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n):
-    """(rows per chunk of linear_grad_input's dx (m, k), columns per chunk of
-    linear_grad_weight's dw (k, n)) for x (m, k) and dy (m, n): shapes only."""
-    cdef Py_ssize_t chunks = _n_chunks(m * k * n)
-    cdef Py_ssize_t cols = _round_up((n + chunks - 1) // chunks, 16)
-    return max(1, (m + chunks - 1) // chunks), max(1, cols)
-
-
-cdef void _grad_weight_cols(const floating *x, Py_ssize_t ld_x, const floating *dy,
-                            Py_ssize_t ld_dy, floating *dw, Py_ssize_t ld_dw,
-                            Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
-                            Py_ssize_t cols_per_chunk, int n_threads) noexcept nogil:
-    """dw = x^T dy + beta * dw over chunks of `cols_per_chunk` columns."""
-    cdef Py_ssize_t chunk, c0, c1, n_chunks = (n + cols_per_chunk - 1) // cols_per_chunk
-    with parallel(num_threads=n_threads):
-        for chunk in prange(n_chunks, schedule="dynamic"):
-            c0 = chunk * cols_per_chunk
-            c1 = min(n, c0 + cols_per_chunk)
-            if c1 > c0:
-                gemm_rowmajor_ex(True, False, <int>k, <int>(c1 - c0), <int>m, <floating>1,
-                                 x, <int>ld_x, dy + c0, <int>ld_dy, beta, dw + c0,
-                                 <int>ld_dw)
-
-
-cdef void _grad_input_rows(const floating *dy, Py_ssize_t ld_dy, const floating *w,
-                           Py_ssize_t ld_w, floating *dx, Py_ssize_t ld_dx,
-                           Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, floating beta,
-                           Py_ssize_t rows_per_chunk, int n_threads) noexcept nogil:
-    """dx = dy w^T + beta * dx over chunks of `rows_per_chunk` rows."""
-    cdef Py_ssize_t chunk, r0, r1, n_chunks = (m + rows_per_chunk - 1) // rows_per_chunk
-    with parallel(num_threads=n_threads):
-        for chunk in prange(n_chunks, schedule="dynamic"):
-            r0 = chunk * rows_per_chunk
-            r1 = min(m, r0 + rows_per_chunk)
-            if r1 > r0:
-                gemm_rowmajor_ex(False, True, <int>(r1 - r0), <int>k, <int>n, <floating>1,
-                                 dy + r0 * ld_dy, <int>ld_dy, w, <int>ld_w, beta,
-                                 dx + r0 * ld_dx, <int>ld_dx)
-
-
-cdef Py_ssize_t _check_rows(cnp.ndarray a, str name) except -1:
-    """Row stride (elements) of a 2-d array with unit-stride rows, else raise."""
-    if a.ndim != 2 or (a.shape[1] > 1 and a.strides[1] != a.itemsize) or a.strides[0] % a.itemsize:
-        raise ValueError(f"{name} must be 2-d with unit-stride rows")
-    return a.strides[0] // a.itemsize if a.shape[0] > 1 else max(1, a.shape[1])
-
-
-def linear_grad_weight(cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dw, bint accumulate,
-                       int num_threads):
-    """dw (+)= x^T dy: the weight gradient of ``y = x @ w``, column chunks over threads.
-
-    The chunks (:func:`grad_chunks`) depend on the shapes only, so the result
-    is bitwise identical for every ``num_threads``.
-
-    Parameters
-    ----------
-    x : ndarray, (m, k); dy : ndarray, (m, n); dw : ndarray, (k, n)
-        One float dtype, unit-stride rows (any row stride). The caller limits
-        BLAS to one thread (blas_limited_to_one_thread).
-    accumulate : bool
-        Add to dw instead of overwriting it.
-    num_threads : int
-    """
-    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = dy.shape[1]
-    cdef Py_ssize_t ld_x = _check_rows(x, "x"), ld_dy = _check_rows(dy, "dy")
-    cdef Py_ssize_t ld_dw = _check_rows(dw, "dw")
-    cdef Py_ssize_t cols_per_chunk = grad_chunks(m, k, n)[1]
-    cdef int n_threads = <int>max(1, min(num_threads, (n + cols_per_chunk - 1) // cols_per_chunk))
-    if dy.shape[0] != m or dw.shape[0] != k or dw.shape[1] != n:
-        raise ValueError("linear_grad_weight: shapes do not match")
-    if x.dtype != dy.dtype or x.dtype != dw.dtype or x.dtype not in (np.float32, np.float64):
-        raise ValueError("linear_grad_weight: x, dy, dw must share a float dtype")
-    if k == 0 or n == 0:
-        return
-    if m == 0:
-        if not accumulate:
-            dw[...] = 0
-        return
-    cdef void *x_ptr = cnp.PyArray_DATA(x)
-    cdef void *dy_ptr = cnp.PyArray_DATA(dy)
-    cdef void *dw_ptr = cnp.PyArray_DATA(dw)
-    if x.dtype == np.float32:
-        with nogil:
-            _grad_weight_cols(<const float *>x_ptr, ld_x, <const float *>dy_ptr, ld_dy,
-                              <float *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
-                              cols_per_chunk, n_threads)
-    else:
-        with nogil:
-            _grad_weight_cols(<const double *>x_ptr, ld_x, <const double *>dy_ptr, ld_dy,
-                              <double *>dw_ptr, ld_dw, m, k, n, 1 if accumulate else 0,
-                              cols_per_chunk, n_threads)
-
-
-def linear_grad_input(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray dx, bint accumulate,
-                      int num_threads):
-    """dx (+)= dy w^T: the input gradient of ``y = x @ w``, row chunks over threads.
-
-    The chunks (:func:`grad_chunks`) depend on the shapes only, so the result
-    is bitwise identical for every ``num_threads``.
-
-    Parameters
-    ----------
-    dy : ndarray, (m, n); w : ndarray, (k, n); dx : ndarray, (m, k)
-        One float dtype, unit-stride rows (any row stride).
-    accumulate : bool
-        Add to dx instead of overwriting it.
-    num_threads : int
-    """
-    cdef Py_ssize_t m = dy.shape[0], n = dy.shape[1], k = w.shape[0]
-    cdef Py_ssize_t ld_dy = _check_rows(dy, "dy"), ld_w = _check_rows(w, "w")
-    cdef Py_ssize_t ld_dx = _check_rows(dx, "dx")
-    cdef Py_ssize_t rows_per_chunk = grad_chunks(m, k, n)[0]
-    cdef int n_threads = <int>max(1, min(num_threads, (m + rows_per_chunk - 1) // rows_per_chunk))
-    if w.shape[1] != n or dx.shape[0] != m or dx.shape[1] != k:
-        raise ValueError("linear_grad_input: shapes do not match")
-    if dy.dtype != w.dtype or dy.dtype != dx.dtype or dy.dtype not in (np.float32, np.float64):
-        raise ValueError("linear_grad_input: dy, w, dx must share a float dtype")
-    if m == 0 or k == 0:
-        return
-    if n == 0:
-        if not accumulate:
-            dx[...] = 0
-        return
-    cdef void *dy_ptr = cnp.PyArray_DATA(dy)
-    cdef void *w_ptr = cnp.PyArray_DATA(w)
-    cdef void *dx_ptr = cnp.PyArray_DATA(dx)
-    if dy.dtype == np.float32:
-        with nogil:
-            _grad_input_rows(<const float *>dy_ptr, ld_dy, <const float *>w_ptr, ld_w,
-                             <float *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
-                             rows_per_chunk, n_threads)
-    else:
-        with nogil:
-            _grad_input_rows(<const double *>dy_ptr, ld_dy, <const double *>w_ptr, ld_w,
-                             <double *>dx_ptr, ld_dx, m, k, n, 1 if accumulate else 0,
-                             rows_per_chunk, n_threads)
+            _run_groups(&g, <double *>NULL, scratch, n_threads)

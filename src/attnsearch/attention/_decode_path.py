@@ -21,8 +21,10 @@ How the constants were chosen is in ARCHITECTURE.md ("The decode path").
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from .._dispatch import kernels
 
@@ -116,70 +118,36 @@ def _plan(k_off, v_off, n_q, n_visible):
     return order, block_start, chunk
 
 
-def decode_into(
-    q,
-    k,
-    v,
-    out,
-    *,
-    mask,
-    mask_kind,
-    offsets,
-    row_strides,
-    mask_strides,
-    scale,
-    bounds,
-    slopes,
-    n_threads,
-):
-    """Run the decode kernel on kernel-ready arrays (see ``_attention_into``).
+class DecodePlan(NamedTuple):
+    """How a decode call is cut into tasks (shapes only; see the module docstring)."""
 
-    ``offsets`` = (q, k, v, out, mask) element offsets per batch item,
-    ``row_strides`` = (q, k, v, out) leading dimensions, ``mask_strides`` =
-    (row, column), ``bounds`` = (has_lo, lo_offset, has_hi, hi_offset).
-    """
-    n_q, d_k = q.shape[-2:]
-    n_k, d_v = k.shape[-2], v.shape[-1]
-    q_off, k_off, v_off, o_off, m_off = offsets
-    has_lo, lo_offset, has_hi, hi_offset = bounds
-    kv_lo = max(0, lo_offset) if has_lo else 0
-    kv_hi = min(n_k, n_q + hi_offset) if has_hi else n_k
+    order: npt.NDArray[np.intp]  # batch items grouped by the K/V they read
+    block_start: npt.NDArray[np.intp]  # row blocks of global rows (one K/V each)
+    kv_lo: int  # keys [kv_lo, kv_hi) are visible to some query
+    kv_hi: int
+    chunk: int  # keys per (row block, chunk) task
+    block_k: int = BLOCK_K
+    small_rows: int = SMALL_ROWS
+
+
+def decode_into(q, k, v, out, mask, shape, n_threads):
+    """Run the decode kernel on ``_geometry.Operand``s of kernel-ready arrays
+    and their ``AttentionShape`` (see ``attention._attention_into``)."""
+    vis = shape.visibility
+    kv_lo = max(0, vis.lo_offset) if vis.has_lo else 0
+    kv_hi = min(shape.n_k, shape.n_q + vis.hi_offset) if vis.has_hi else shape.n_k
     if kv_hi <= kv_lo:
-        out[...] = 0  # no query sees any key
-        return out
-    order, block_start, chunk = plan(k_off, v_off, n_q, kv_hi - kv_lo)
+        out.array[...] = 0  # no query sees any key
+        return out.array
+    order, block_start, chunk = plan(k.offsets, v.offsets, shape.n_q, kv_hi - kv_lo)
     _decode.decode_forward(
         q,
         k,
         v,
         out,
         mask,
-        mask_kind,
-        slopes,
-        order,
-        block_start,
-        q_off,
-        k_off,
-        v_off,
-        o_off,
-        m_off,
-        n_q,
-        n_k,
-        d_k,
-        d_v,
-        *row_strides,
-        *mask_strides,
-        scale,
-        has_lo,
-        lo_offset,
-        has_hi,
-        hi_offset,
-        n_k - n_q,
-        kv_lo,
-        kv_hi,
-        chunk,
-        BLOCK_K,
-        SMALL_ROWS,
+        shape,
+        DecodePlan(order, block_start, kv_lo, kv_hi, chunk),
         n_threads,
     )
-    return out
+    return out.array

@@ -9,7 +9,6 @@ the caller asks for the attention weights.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 
@@ -19,13 +18,12 @@ from .._backends import check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
 from . import _decode_path, _reference
+from ._geometry import DEFAULT_BLOCK_K, AttentionShape, Operand, Visibility
 
 _kernels = kernels("attention")
-_decode = kernels("decode")
+_scans = kernels("scans")
 
 __all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
-
-_MASK_NONE, _MASK_BOOL, _MASK_ADDITIVE = 0, 1, 2
 
 #: Query rows per task, largest first: a task packs each key block once for all its
 #: rows, so larger tasks pack less; smaller ones are used when there would be too
@@ -33,8 +31,6 @@ _MASK_NONE, _MASK_BOOL, _MASK_ADDITIVE = 0, 1, 2
 _BLOCK_Q_CHOICES = (384, 192, 96)
 #: Aim for at least this many tasks per thread (dynamic scheduling evens them out).
 _TASKS_PER_THREAD = 4
-#: Default keys per inner block.
-DEFAULT_BLOCK_K = 512
 #: Packed keys of one block stay under this many bytes (L2-sized) for large d_k.
 _KPACK_BUDGET_BYTES = 256 * 1024
 
@@ -82,10 +78,6 @@ def _kernel_ready(arr, dtype, unit_last_axis=True):
     return arr
 
 
-def _element_strides(arr):
-    return tuple(s // arr.dtype.itemsize for s in arr.strides)
-
-
 def _gqa_group(q_batch, kv_batch, name):
     """How many query heads share one head of ``kv`` (1 when not grouped-query)."""
     if len(q_batch) == 0 or len(kv_batch) == 0:
@@ -102,48 +94,16 @@ def _gqa_group(q_batch, kv_batch, name):
     return h_q // h_kv
 
 
-def _batch_offsets(batch_shape, arr, n_batch_axes, group=1):
-    """Element offset of each batch item's matrix in ``arr`` (flattened, C order)."""
-    return _offsets_for(
-        tuple(batch_shape),
-        tuple(arr.shape[:n_batch_axes]),
-        _element_strides(arr)[:n_batch_axes],
-        group,
-    )
-
-
-@functools.lru_cache(maxsize=512)
-def _offsets_for(batch_shape, shape, strides, group):
-    """Cached body of :func:`_batch_offsets` (a decode step repeats the same
-    shapes thousands of times); the result is read-only."""
-    offsets = np.zeros(batch_shape, dtype=np.intp)
-    n_batch_axes = len(shape)
-    lead = len(batch_shape) - n_batch_axes
-    for axis, (size, stride) in enumerate(zip(shape, strides)):
-        if size == 1:
-            continue
-        full_axis = lead + axis
-        index = np.arange(batch_shape[full_axis], dtype=np.intp)
-        if group > 1 and axis == n_batch_axes - 1:
-            index //= group
-        view_shape = [1] * len(batch_shape)
-        view_shape[full_axis] = -1
-        offsets = offsets + (index * stride).reshape(view_shape)
-    offsets = np.ascontiguousarray(offsets.reshape(-1), dtype=np.intp)
-    offsets.flags.writeable = False
-    return offsets
-
-
 def _all_finite(arr, n_threads=1):
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
-        return _decode.all_finite(arr, n_threads)  # one threaded read, no temporary
+        return _scans.all_finite(arr, n_threads)  # one threaded read, no temporary
     return bool(np.isfinite(arr).all())
 
 
 def _max_abs(arr, n_threads=1):
     """max |x| (0 for an empty array), inf when an element is inf or NaN."""
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
-        return _decode.max_abs(arr, n_threads)  # one threaded read, no temporary
+        return _scans.max_abs(arr, n_threads)  # one threaded read, no temporary
     if arr.size == 0:
         return 0.0
     with np.errstate(invalid="ignore"):
@@ -221,24 +181,23 @@ def _check_finite(arr, name, n_threads=1):
 
 
 def _prepare_mask(mask, n_q, n_k, dtype, check_finite):
-    """Validate ``mask``; return (array or None, kind, batch shape)."""
+    """Validate ``mask``; return (array or None, its batch shape). A boolean mask
+    comes back as uint8 (1 = may attend), an additive one in ``dtype``: the
+    kernels tell the two apart by that dtype."""
     if mask is None:
-        return None, _MASK_NONE, ()
+        return None, ()
     mask = np.asarray(mask)
     if mask.ndim == 0:
         raise ValueError("mask must have at least 1 dimension (..., n_k)")
     if mask.ndim == 1:
         mask = mask[None, :]
-    if mask.dtype == np.bool_:
-        kind = _MASK_BOOL
-    elif mask.dtype.kind == "f":
-        kind = _MASK_ADDITIVE
+    if mask.dtype.kind == "f":
         if check_finite and (np.isnan(mask).any() or np.isposinf(mask).any()):
             raise ValueError(
                 "additive mask contains NaN or +inf (use -inf to forbid a key, or a "
                 "boolean mask)"
             )
-    else:
+    elif mask.dtype != np.bool_:
         raise TypeError(
             f"mask must be boolean (True = may attend) or floating (added to the "
             f"scores), got dtype {mask.dtype}"
@@ -249,11 +208,18 @@ def _prepare_mask(mask, n_q, n_k, dtype, check_finite):
             f"mask of shape {mask.shape} does not broadcast to (..., {n_q}, {n_k})"
         )
     # The kernel reads masks through both strides: no copy for broadcast views.
-    if kind == _MASK_BOOL:
+    if mask.dtype == np.bool_:
         mask = mask.view(np.uint8)
     else:
         mask = _kernel_ready(mask, dtype, unit_last_axis=False)
-    return mask, kind, mask.shape[:-2]
+    return mask, mask.shape[:-2]
+
+
+def _reference_mask(mask):
+    """The prepared mask as the NumPy reference takes it (boolean again)."""
+    if mask is None or mask.dtype != np.uint8:
+        return mask
+    return mask.view(np.bool_)
 
 
 def _check_scale(scale, d_k):
@@ -309,20 +275,6 @@ def check_window(window):
         "window must be None, an int W >= 1 or a pair (left, right) of ints >= 0 "
         f"or None, got {window!r}"
     )
-
-
-def visible_bounds(n_q, n_k, causal, window):
-    """``(has_lo, lo_offset, has_hi, hi_offset)``: query i sees the keys j with
-    ``i + lo_offset <= j`` (if has_lo) and ``j <= i + hi_offset`` (if has_hi)."""
-    offset = (
-        n_k - n_q
-    )  # bottom-right alignment: query i sits at key position i + offset
-    left, right = window if window is not None else (None, None)
-    has_hi = causal or right is not None
-    hi_offset = offset + (0 if causal or right is None else right)
-    has_lo = left is not None
-    lo_offset = offset - left if has_lo else 0
-    return has_lo, lo_offset, has_hi, hi_offset
 
 
 def check_alibi_slopes(alibi_slopes, batch_shape):
@@ -617,7 +569,7 @@ def _sdpa_unchecked(
     return_lse = check_bool(return_lse, "return_lse")
     window = check_window(window)
 
-    mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
+    mask, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
     q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
     k_group, v_group, batch_shape = _broadcast_batch(
         q_batch, k_batch, v_batch, mask_batch
@@ -637,14 +589,11 @@ def _sdpa_unchecked(
         )
 
     if backend == "reference":
-        ref_mask = None
-        if mask is not None:
-            ref_mask = mask.view(np.bool_) if mask_kind == _MASK_BOOL else mask
         return _reference.scaled_dot_product_attention(
             q.astype(dtype, copy=False),
             k.astype(dtype, copy=False),
             v.astype(dtype, copy=False),
-            mask=ref_mask,
+            mask=_reference_mask(mask),
             causal=causal,
             scale=scale,
             return_weights=return_weights,
@@ -671,7 +620,6 @@ def _sdpa_unchecked(
         weights=weights,
         lse=lse,
         mask=mask,
-        mask_kind=mask_kind,
         batch_shape=batch_shape,
         k_group=k_group,
         v_group=v_group,
@@ -701,7 +649,6 @@ def _attention_into(
     weights=None,
     lse=None,
     mask=None,
-    mask_kind=_MASK_NONE,
     batch_shape,
     k_group=1,
     v_group=1,
@@ -740,7 +687,22 @@ def _attention_into(
     v = _kernel_ready(v, dtype)
     if out.strides[-1] != dtype.itemsize and d_v > 1:
         raise ValueError("internal: out must have a unit last-axis stride")
-    bounds = visible_bounds(n_q, n_k, causal, window)
+    shape = AttentionShape(
+        n_batch=math.prod(batch_shape),
+        n_q=n_q,
+        n_k=n_k,
+        d_k=d_k,
+        d_v=d_v,
+        scale=scale,
+        visibility=Visibility.of(n_q, n_k, causal, window),
+        slopes=slopes,
+        alibi_offset=n_k - n_q,
+    )
+    q_op = Operand.of(q, batch_shape)
+    k_op = Operand.of(k, batch_shape, k_group)
+    v_op = Operand.of(v, batch_shape, v_group)
+    out_op = Operand.of(out, batch_shape)
+    mask_op = Operand.of(mask, batch_shape) if mask is not None else None
     if path is None:
         decode = _decode_path.use_decode(
             n_q, weights is not None or lse is not None, block_q, block_k
@@ -752,20 +714,8 @@ def _attention_into(
                 "internal: the decode kernel returns neither weights nor lse"
             )
     if decode:
-        return _decode_into(
-            q,
-            k,
-            v,
-            out,
-            mask,
-            mask_kind,
-            batch_shape,
-            k_group,
-            v_group,
-            scale,
-            bounds,
-            slopes,
-            n_threads,
+        return _decode_path.decode_into(
+            q_op, k_op, v_op, out_op, mask_op, shape, n_threads
         )
     if block_k is None:
         panel = _kernels.kernel_constants()[
@@ -773,126 +723,24 @@ def _attention_into(
         ]
         fit = _KPACK_BUDGET_BYTES // (d_k * dtype.itemsize)
         block_k = max(panel, min(DEFAULT_BLOCK_K, (fit // panel) * panel))
-    n_batch = math.prod(batch_shape)
     if block_q is None:
         for block_q in _BLOCK_Q_CHOICES:
-            if n_batch * -(-n_q // block_q) >= _TASKS_PER_THREAD * n_threads:
+            if shape.n_batch * -(-n_q // block_q) >= _TASKS_PER_THREAD * n_threads:
                 break
-    block_q = min(block_q, n_q)
-    block_k = min(block_k, n_k)
-
-    n_batch_axes = len(batch_shape)
-    q_off = _batch_offsets(batch_shape, q, q.ndim - 2)
-    k_off = _batch_offsets(batch_shape, k, k.ndim - 2, k_group)
-    v_off = _batch_offsets(batch_shape, v, v.ndim - 2, v_group)
-    o_off = _batch_offsets(batch_shape, out, n_batch_axes)
-    zeros = np.zeros_like(o_off)
-    w_off = (
-        _batch_offsets(batch_shape, weights, n_batch_axes)
-        if weights is not None
-        else zeros
-    )
-    ld_w = weights.strides[-2] // dtype.itemsize if weights is not None else 0
-    if mask is not None:
-        m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
-        mask_strides = _element_strides(mask)
-        mask_ld_row = mask_strides[-2] if mask.shape[-2] > 1 else 0
-        mask_ld_col = mask_strides[-1] if mask.shape[-1] > 1 else 0
-    else:
-        m_off, mask_ld_row, mask_ld_col = zeros, 0, 0
-
-    def row_stride(arr):
-        return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
-
     _kernels.attention_forward(
-        q,
-        k,
-        v,
-        out,
-        weights,
-        mask,
-        mask_kind,
-        q_off,
-        k_off,
-        v_off,
-        o_off,
-        w_off,
-        m_off,
-        n_q,
-        n_k,
-        d_k,
-        d_v,
-        row_stride(q),
-        row_stride(k),
-        row_stride(v),
-        row_stride(out),
-        ld_w,
-        mask_ld_row,
-        mask_ld_col,
-        scale,
-        bounds[2],
-        block_q,
-        block_k,
-        n_threads,
+        q_op,
+        k_op,
+        v_op,
+        out_op,
+        Operand.of(weights, batch_shape) if weights is not None else None,
         lse,
-        hi_offset=bounds[3],
-        has_lo=bounds[0],
-        lo_offset=bounds[1],
-        slopes=slopes,
-        alibi_offset=n_k - n_q,
+        mask_op,
+        shape,
+        min(block_q, n_q),
+        min(block_k, n_k),
+        n_threads,
     )
     return out
-
-
-def _row_stride(arr):
-    return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
-
-
-def _decode_into(
-    q,
-    k,
-    v,
-    out,
-    mask,
-    mask_kind,
-    batch_shape,
-    k_group,
-    v_group,
-    scale,
-    bounds,
-    slopes,
-    n_threads,
-):
-    """The decode kernel on kernel-ready arrays (see ``_decode_path``)."""
-    n_batch_axes = len(batch_shape)
-    q_off = _batch_offsets(batch_shape, q, q.ndim - 2)
-    k_off = _batch_offsets(batch_shape, k, k.ndim - 2, k_group)
-    v_off = _batch_offsets(batch_shape, v, v.ndim - 2, v_group)
-    o_off = _batch_offsets(batch_shape, out, n_batch_axes)
-    if mask is not None:
-        m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
-        strides = _element_strides(mask)
-        mask_strides = (
-            strides[-2] if mask.shape[-2] > 1 else 0,
-            strides[-1] if mask.shape[-1] > 1 else 0,
-        )
-    else:
-        m_off, mask_strides = np.zeros_like(q_off), (0, 0)
-    return _decode_path.decode_into(
-        q,
-        k,
-        v,
-        out,
-        mask=mask,
-        mask_kind=mask_kind,
-        offsets=(q_off, k_off, v_off, o_off, m_off),
-        row_strides=(_row_stride(q), _row_stride(k), _row_stride(v), _row_stride(out)),
-        mask_strides=mask_strides,
-        scale=scale,
-        bounds=bounds,
-        slopes=slopes,
-        n_threads=n_threads,
-    )
 
 
 def split_heads(x, n_heads):

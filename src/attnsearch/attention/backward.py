@@ -19,24 +19,28 @@ from .._backends import check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
 from . import _reference
+from ._geometry import (
+    DEFAULT_BLOCK_K,
+    AttentionShape,
+    Operand,
+    Visibility,
+    batch_offsets,
+)
 from .attention import (
-    _MASK_BOOL,
     _all_finite,
     _as_float_array,
-    _batch_offsets,
     _broadcast_batch,
     _check_block,
     _check_finite,
     _check_qkv_shapes,
     _check_scale,
-    _element_strides,
     _kernel_ready,
     _largest_row_norm,
     _prepare_mask,
+    _reference_mask,
     check_alibi_slopes,
     check_bool,
     check_window,
-    visible_bounds,
 )
 
 _backward = kernels("backward")
@@ -45,19 +49,13 @@ __all__ = ["scaled_dot_product_attention_backward"]
 
 #: Default queries per backward tile (a multiple of every panel width).
 DEFAULT_BLOCK_Q = 128
-#: Default keys per backward tile.
-DEFAULT_BLOCK_K = 512
-
-
-def _row_stride(arr):
-    return arr.strides[-2] // arr.dtype.itemsize if arr.shape[-2] > 1 else 0
 
 
 def _flat_index(batch_shape, own_batch, group=1):
     """Index of each batch item's matrix in an array of batch shape ``own_batch``
     (flattened, C order), with the broadcast and grouped-query rules."""
     dummy = np.empty(tuple(own_batch) + (1, 1), dtype=np.uint8)
-    return _batch_offsets(batch_shape, dummy, len(own_batch), group)
+    return batch_offsets(batch_shape, dummy, len(own_batch), group)
 
 
 def scaled_dot_product_attention_backward(
@@ -267,7 +265,7 @@ def _sdpa_backward(
     causal = check_bool(causal, "causal")
     window = check_window(window)
 
-    mask, mask_kind, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
+    mask, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
     q_batch, k_batch, v_batch = q.shape[:-2], k.shape[:-2], v.shape[:-2]
     k_group, v_group, batch_shape = _broadcast_batch(
         q_batch, k_batch, v_batch, mask_batch
@@ -288,7 +286,17 @@ def _sdpa_backward(
             f"out), got {lse.shape}"
         )
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
-    bounds = visible_bounds(n_q, n_k, causal, window)
+    shape = AttentionShape(
+        n_batch=math.prod(batch_shape),
+        n_q=n_q,
+        n_k=n_k,
+        d_k=d_k,
+        d_v=d_v,
+        scale=scale,
+        visibility=Visibility.of(n_q, n_k, causal, window),
+        slopes=slopes,
+        alibi_offset=n_k - n_q,
+    )
     if check_finite:
         for arr, name in ((grad_out, "grad_out"), (q, "q"), (k, "k"), (v, "v")):
             _check_finite(arr, name)
@@ -301,9 +309,6 @@ def _sdpa_backward(
         _check_score_range(q, k, scale, dtype)
 
     if backend == "reference":
-        ref_mask = None
-        if mask is not None:
-            ref_mask = mask.view(np.bool_) if mask_kind == _MASK_BOOL else mask
         return _reference.scaled_dot_product_attention_backward(
             grad_out.astype(dtype, copy=False),
             q.astype(dtype, copy=False),
@@ -311,7 +316,7 @@ def _sdpa_backward(
             v.astype(dtype, copy=False),
             out,
             lse,
-            mask=ref_mask,
+            mask=_reference_mask(mask),
             causal=causal,
             scale=scale,
             window=window,
@@ -328,12 +333,9 @@ def _sdpa_backward(
             out,
             lse,
             mask,
-            mask_kind,
             batch_shape,
             (k_group, v_group),
-            scale,
-            bounds,
-            slopes,
+            shape,
             block_q,
             block_k,
             n_threads,
@@ -377,52 +379,23 @@ def _sdpa_backward(
 
     dk_full = np.zeros(kv_shape + (n_k, d_k), dtype=dtype)
     dv_full = np.zeros(kv_shape + (n_k, d_v), dtype=dtype)
-    n_batch_axes = len(batch_shape)
-    m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
     kv_groups = (k_group, v_group) if same_kv else (1, 1)
     _backward.attention_backward(
-        q,
-        k_run,
-        v_run,
-        out,
-        grad_out,
+        Operand.of(q, batch_shape),
+        Operand.of(k_run, batch_shape, kv_groups[0]),
+        Operand.of(v_run, batch_shape, kv_groups[1]),
+        Operand.of(out, batch_shape),
+        Operand.of(grad_out, batch_shape),
         lse,
-        mask,
-        mask_kind,
-        dq_full,
-        dk_full,
-        dv_full,
-        items,
-        group_start,
-        _batch_offsets(batch_shape, q, q.ndim - 2),
-        _batch_offsets(batch_shape, k_run, k_run.ndim - 2, kv_groups[0]),
-        _batch_offsets(batch_shape, v_run, v_run.ndim - 2, kv_groups[1]),
-        _batch_offsets(batch_shape, out, n_batch_axes),
-        _batch_offsets(batch_shape, grad_out, n_batch_axes),
-        m_off,
-        np.arange(math.prod(batch_shape), dtype=np.intp) * (n_q * d_k),
-        np.arange(n_groups, dtype=np.intp) * (n_k * d_k),
-        np.arange(n_groups, dtype=np.intp) * (n_k * d_v),
-        n_q,
-        n_k,
-        d_k,
-        d_v,
-        _row_stride(q),
-        _row_stride(k_run),
-        _row_stride(v_run),
-        _row_stride(out),
-        _row_stride(grad_out),
-        d_k,
-        d_k,
-        d_v,
-        mask_ld_row,
-        mask_ld_col,
-        scale,
-        bounds[2],
+        Operand.of(mask, batch_shape) if mask is not None else None,
+        Operand.of(dq_full, batch_shape),
+        Operand.of(dk_full, kv_shape),
+        Operand.of(dv_full, kv_shape),
+        (items, group_start),
+        shape,
         block_q,
         block_k,
         n_threads,
-        **_bound_args(bounds, slopes, n_q, n_k),
     )
     dq = dq_full
     if dq.shape != q.shape:  # q was broadcast over batch axes: sum its gradients
@@ -435,29 +408,6 @@ def _sdpa_backward(
     return dq, dk.reshape(k.shape), dv.reshape(v.shape)
 
 
-def _bound_args(bounds, slopes, n_q, n_k):
-    """The kernel's keyword arguments for the visible-key bounds and ALiBi."""
-    return dict(
-        hi_offset=bounds[3],
-        has_lo=bounds[0],
-        lo_offset=bounds[1],
-        slopes=slopes,
-        alibi_offset=n_k - n_q,
-    )
-
-
-def _mask_geometry(mask, batch_shape):
-    if mask is None:
-        return np.zeros(math.prod(batch_shape), dtype=np.intp), 0, 0
-    m_off = _batch_offsets(batch_shape, mask, mask.ndim - 2)
-    strides = _element_strides(mask)
-    return (
-        m_off,
-        strides[-2] if mask.shape[-2] > 1 else 0,
-        strides[-1] if mask.shape[-1] > 1 else 0,
-    )
-
-
 def _backward_into(
     grads_out,
     grad_out,
@@ -467,18 +417,14 @@ def _backward_into(
     out,
     lse,
     mask,
-    mask_kind,
     batch_shape,
     groups,
-    scale,
-    bounds,
-    slopes,
+    shape,
     block_q,
     block_k,
     n_threads,
 ):
-    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays;
-    ``bounds`` are ``visible_bounds(...)``, ``slopes`` one ALiBi slope per item."""
+    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
     dq, dk, dv = grads_out
     dtype = dq.dtype
     k_batch = k.shape[:-2]
@@ -490,9 +436,7 @@ def _backward_into(
         or any(g.dtype != dtype or g.strides[-1] != dtype.itemsize for g in grads_out)
     ):
         raise ValueError("internal: grads_out does not fit q, k, v")
-    n_q, d_k = q.shape[-2:]
-    n_k, d_v = v.shape[-2:]
-    if n_q == 0 or n_k == 0 or d_v == 0 or math.prod(batch_shape) == 0:
+    if shape.n_q == 0 or shape.n_k == 0 or shape.d_v == 0 or shape.n_batch == 0:
         for g in grads_out:
             g[...] = 0
         return grads_out
@@ -506,50 +450,21 @@ def _backward_into(
     if np.any(np.diff(group_start) == 0):
         dk[...] = 0  # a key/value head that no query reads
         dv[...] = 0
-    n_axes = len(batch_shape)
-    m_off, mask_ld_row, mask_ld_col = _mask_geometry(mask, batch_shape)
     _backward.attention_backward(
-        q,
-        k,
-        v,
-        out,
-        grad_out,
+        Operand.of(q, batch_shape),
+        Operand.of(k, batch_shape, groups[0]),
+        Operand.of(v, batch_shape, groups[1]),
+        Operand.of(out, batch_shape),
+        Operand.of(grad_out, batch_shape),
         lse,
-        mask,
-        mask_kind,
-        dq,
-        dk,
-        dv,
-        items,
-        group_start,
-        _batch_offsets(batch_shape, q, q.ndim - 2),
-        _batch_offsets(batch_shape, k, k.ndim - 2, groups[0]),
-        _batch_offsets(batch_shape, v, v.ndim - 2, groups[1]),
-        _batch_offsets(batch_shape, out, n_axes),
-        _batch_offsets(batch_shape, grad_out, n_axes),
-        m_off,
-        _batch_offsets(batch_shape, dq, n_axes),
-        _batch_offsets(k_batch, dk, len(k_batch)),
-        _batch_offsets(k_batch, dv, len(k_batch)),
-        n_q,
-        n_k,
-        d_k,
-        d_v,
-        _row_stride(q),
-        _row_stride(k),
-        _row_stride(v),
-        _row_stride(out),
-        _row_stride(grad_out),
-        _row_stride(dq),
-        _row_stride(dk),
-        _row_stride(dv),
-        mask_ld_row,
-        mask_ld_col,
-        scale,
-        bounds[2],
+        Operand.of(mask, batch_shape) if mask is not None else None,
+        Operand.of(dq, batch_shape),
+        Operand.of(dk, k_batch),
+        Operand.of(dv, k_batch),
+        (items, group_start),
+        shape,
         block_q,
         block_k,
         n_threads,
-        **_bound_args(bounds, slopes, n_q, n_k),
     )
     return grads_out

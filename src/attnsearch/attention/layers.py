@@ -1,6 +1,6 @@
 """Attention layers on top of the fused kernel: one head and multi-head attention.
 
-Both layers compute the projections with SciPy's BLAS (``_kernels.linear_forward``)
+Both layers compute the projections with SciPy's BLAS (``_linear.linear_forward``)
 and hand strided views of them to the kernel, so the head split and merge cost
 no copies: the projection ``x @ W`` of shape ``(B, n, H * d_head)`` *is* the
 ``(B, n, H, d_head)`` layout, the kernel reads its ``(B, H, n, d_head)``
@@ -43,8 +43,7 @@ from .torch_weights import arrays_of, multihead_parameters
 
 __all__ = ["AttentionHead", "MultiHeadAttention", "alibi_slopes"]
 
-_kernels = kernels("attention")
-_backward = kernels("backward")
+_linear_kernels = kernels("linear")
 
 
 def _check_dim(value, name, allow_none=False):
@@ -85,7 +84,7 @@ def _linear(x, w, b, n_threads):
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     w = np.ascontiguousarray(w)  # no copy: layer weights are stored C-contiguous
     out = np.empty((rows.shape[0], w.shape[1]), dtype=w.dtype)
-    _kernels.linear_forward(rows, w, b, out, n_threads)
+    _linear_kernels.linear_forward(rows, w, b, out, n_threads)
     return out.reshape(x.shape[:-1] + (w.shape[1],))
 
 
@@ -94,7 +93,7 @@ def _blas_limit(*n_rows):
     BLAS gemm; a no-op for decode-sized inputs, which never call BLAS (their
     projections stream the weights in our own kernel): entering and leaving the
     limit costs ~20 µs and, on leaving, wakes OpenBLAS's worker threads."""
-    if max(n_rows) > _kernels.LINEAR_GEMV_MAX_ROWS:
+    if max(n_rows) > _linear_kernels.LINEAR_GEMV_MAX_ROWS:
         return blas_limited_to_one_thread()
     return contextlib.nullcontext()
 
@@ -232,7 +231,9 @@ class _Parameters:
         grads = self.grads
         rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
         dy_rows = dy.reshape(-1, dy.shape[-1])
-        _backward.linear_grad_weight(rows, dy_rows, grads[w_name], True, n_threads)
+        _linear_kernels.linear_grad_weight(
+            rows, dy_rows, grads[w_name], True, n_threads
+        )
         if b_name in grads:
             grads[b_name] += dy_rows.sum(axis=0)
 
@@ -481,7 +482,7 @@ class AttentionHead(_Parameters):
             self._add_linear_grads(source, dv, "W_V", "b_V", n_threads)
             dx = np.empty(x.shape, dtype=self._dtype)
             dx_rows = dx.reshape(-1, self.d_model)
-            _backward.linear_grad_input(
+            _linear_kernels.linear_grad_input(
                 dq.reshape(-1, self.d_k), p["W_Q"], dx_rows, False, n_threads
             )
             if c is None:
@@ -489,10 +490,10 @@ class AttentionHead(_Parameters):
             else:
                 dc = np.empty(c.shape, dtype=self._dtype)
                 dc_rows = dc.reshape(-1, self.d_model)
-            _backward.linear_grad_input(
+            _linear_kernels.linear_grad_input(
                 dk.reshape(-1, self.d_k), p["W_K"], dc_rows, c is None, n_threads
             )
-            _backward.linear_grad_input(
+            _linear_kernels.linear_grad_input(
                 dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
             )
         return dx if c is None else (dx, dc)
@@ -1315,7 +1316,7 @@ class MultiHeadAttention(_Parameters):
             # out = merged @ W_O + b_O
             self._add_linear_grads(saved["merged"], grad, "W_O", "b_O", n_threads)
             d_merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
-            _backward.linear_grad_input(
+            _linear_kernels.linear_grad_input(
                 grad.reshape(-1, d), p["W_O"], d_merged.reshape(-1, d), False, n_threads
             )
             # The heads: dq, dk, dv written straight into the projection layout
@@ -1355,7 +1356,7 @@ class MultiHeadAttention(_Parameters):
                 w_qkv = self._w_qkv
                 if w_qkv is None:
                     w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
-                _backward.linear_grad_input(
+                _linear_kernels.linear_grad_input(
                     d_qkv.reshape(-1, d + 2 * w),
                     w_qkv,
                     d_query.reshape(-1, d),
@@ -1364,7 +1365,7 @@ class MultiHeadAttention(_Parameters):
                 )
                 result = (d_query,)
             else:
-                _backward.linear_grad_input(
+                _linear_kernels.linear_grad_input(
                     dq.reshape(-1, d),
                     p["W_Q"],
                     d_query.reshape(-1, d),
@@ -1372,11 +1373,11 @@ class MultiHeadAttention(_Parameters):
                     n_threads,
                 )
                 d_key = np.empty(key.shape, dtype=self._dtype)
-                _backward.linear_grad_input(
+                _linear_kernels.linear_grad_input(
                     dk.reshape(-1, w), p["W_K"], d_key.reshape(-1, e), False, n_threads
                 )
                 if saved["value_is_key"]:
-                    _backward.linear_grad_input(
+                    _linear_kernels.linear_grad_input(
                         dv.reshape(-1, w),
                         p["W_V"],
                         d_key.reshape(-1, e),
@@ -1386,7 +1387,7 @@ class MultiHeadAttention(_Parameters):
                     result = (d_query, d_key)
                 else:
                     d_value = np.empty(value.shape, dtype=self._dtype)
-                    _backward.linear_grad_input(
+                    _linear_kernels.linear_grad_input(
                         dv.reshape(-1, w),
                         p["W_V"],
                         d_value.reshape(-1, e),
