@@ -12,21 +12,16 @@ pytestmark = pytest.mark.usefixtures("cpu_target")
 
 def _numeric_grad(f, arr, step=1e-6):
     """Central differences of f() over the entries of arr, perturbed in place (a
-    layer's stored weights are read-only: they are opened for the duration)."""
-    locked = not arr.flags.writeable
-    arr.flags.writeable = True
+    layer's weights: inside ``layer.editing_parameters()``)."""
     grad = np.zeros_like(arr)
-    try:
-        for index in np.ndindex(arr.shape):
-            old = arr[index]
-            arr[index] = old + step
-            plus = f()
-            arr[index] = old - step
-            minus = f()
-            arr[index] = old
-            grad[index] = (plus - minus) / (2 * step)
-    finally:
-        arr.flags.writeable = not locked
+    for index in np.ndindex(arr.shape):
+        old = arr[index]
+        arr[index] = old + step
+        plus = f()
+        arr[index] = old - step
+        minus = f()
+        arr[index] = old
+        grad[index] = (plus - minus) / (2 * step)
     return grad
 
 
@@ -50,10 +45,9 @@ def test_head_gradients_match_finite_differences(rng, cross):
             dc, _numeric_grad(loss, context), rtol=1e-6, atol=1e-8
         )
     for name in head.parameters():
-        param = head._params[name]
-        np.testing.assert_allclose(
-            head.grads[name], _numeric_grad(loss, param), rtol=1e-6, atol=1e-8
-        )
+        with head.editing_parameters() as params:
+            numeric = _numeric_grad(loss, params[name])
+        np.testing.assert_allclose(head.grads[name], numeric, rtol=1e-6, atol=1e-8)
 
 
 def _torch_grads(module, d):
@@ -123,7 +117,8 @@ def test_multihead_gradients_match_finite_differences_without_torch(rng):
 
     np.testing.assert_allclose(dx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
     for name in ("W_Q", "W_V", "W_O", "b_K", "b_O"):
-        numeric = _numeric_grad(loss, layer._params[name])
+        with layer.editing_parameters() as params:
+            numeric = _numeric_grad(loss, params[name])
         np.testing.assert_allclose(layer.grads[name], numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -252,7 +247,8 @@ def test_grouped_query_layer_gradients_match_finite_differences(rng, mode, optio
     for got, arr in zip(result, inputs):
         np.testing.assert_allclose(got, _numeric_grad(loss, arr), rtol=1e-6, atol=1e-8)
     for name in layer.parameters():
-        numeric = _numeric_grad(loss, layer._params[name])
+        with layer.editing_parameters() as params:
+            numeric = _numeric_grad(loss, params[name])
         np.testing.assert_allclose(layer.grads[name], numeric, rtol=1e-6, atol=1e-8)
 
 

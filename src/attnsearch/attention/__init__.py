@@ -3,37 +3,46 @@
 Design overview
 ---------------
 * ``attention.py``: the public function. It validates and converts inputs,
-  resolves the broadcast batch shape into per-item element offsets (so broadcast
-  axes, grouped-query heads and head-split views are read in place), chooses the
-  backend and allocates the output.
-* ``_kernels.pyx``: the fused kernel. Tasks = (batch item, block of query rows),
-  spread over OpenMP threads; each task streams key blocks through an online
-  softmax (float64 row sums) and the register-blocked micro-kernels of
-  ``csrc/attnsearch_tiles.h``. Scratch is per thread and O(block_q * block_k).
-* ``_reference.py``: the NumPy reference (materialises the scores).
-* ``backward.py`` + ``_backward.pyx``: the fused backward pass
-  (FlashAttention-2 style: P recomputed per tile from the saved log-sum-exp;
-  one task per key/value head, so gradients are bitwise thread-invariant).
-* ``optim.py``: ``SGD``, ``Adam``, ``AdamW`` over layers and user arrays.
-* ``torch.py``: the kernels as a ``torch.autograd.Function`` (imported only
-  on demand: ``import attnsearch.attention.torch``; needs torch).
+  resolves the broadcast batch shape, chooses the backend and the kernel
+  (tiled or decode) and allocates the output.
+* ``_geometry.py``: what the kernels read — ``Operand`` (an array with
+  per-item element offsets and strides, so broadcast axes, grouped-query
+  heads and head-split views are read in place), ``Visibility`` (causal and
+  window bounds), ``AttentionShape``.
+* ``_common.pxd``: the kernels' shared declarations (micro-kernels of
+  ``csrc/attnsearch_tiles.h`` and their dtype dispatch, mask kinds, operand
+  structs, scratch layouts); ``_scratch.py``: their per-thread scratch cache.
+* ``_kernels.pyx``: the fused forward. Tasks = (batch item, block of query
+  rows), spread over OpenMP threads; each task streams key blocks through an
+  online softmax (float64 row sums). Scratch is per thread, O(block_q * block_k).
 * ``_decode.pyx`` + ``_decode_path.py``: the decode kernel for short query
   blocks (generation): the query heads of a grouped-query group stacked into
   one row block, the keys split into chunks across threads, the chunks merged
-  by their log-sum-exp in a fixed order (csrc/attnsearch_decode.h).
-* ``layers.py``: ``AttentionHead`` and ``MultiHeadAttention`` (grouped-query,
-  sliding windows, ALiBi, incremental decoding, and backward into
-  ``layer.grads``) on top; ``cache.py``: ``KVCache``.
+  by their log-sum-exp in a fixed order.
+* ``backward.py`` + ``_backward.pyx``: the fused backward pass
+  (FlashAttention-2 style: P recomputed per tile from the saved log-sum-exp;
+  one task per key/value head, so gradients are bitwise thread-invariant).
+* ``_linear.pyx`` (the layers' projections and their gradients) and
+  ``_scans.pyx`` (threaded finiteness and magnitude checks).
+* ``_reference.py``: the NumPy reference (materialises the scores).
+* The layers: ``_parameters.py`` (named weights, gradients, the interface the
+  optimisers of :mod:`attnsearch.optim` use), ``_projections.py``,
+  ``head.py`` (``AttentionHead``), ``multihead.py`` (``MultiHeadAttention``:
+  grouped-query, sliding windows, ALiBi, incremental decoding, backward),
+  ``cache.py`` (``KVCache`` and the layers' cache checks), ``torch_weights.py``
+  (PyTorch state dicts), ``torch.py`` (the kernels as a
+  ``torch.autograd.Function``; imported only on demand, needs torch).
 
-Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
-``softmax(K Qᵀ / sqrt(d))`` is its transpose.
+Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; some texts write
+``softmax(K Qᵀ / sqrt(d))``, its transpose.
 """
 
+from ..optim import SGD, Adam, AdamW
 from .attention import merge_heads, scaled_dot_product_attention, split_heads
 from .backward import scaled_dot_product_attention_backward
 from .cache import KVCache
-from .layers import AttentionHead, MultiHeadAttention, alibi_slopes
-from .optim import SGD, Adam, AdamW
+from .head import AttentionHead
+from .multihead import MultiHeadAttention, alibi_slopes
 
 __all__ = [
     "SGD",

@@ -210,3 +210,47 @@ class KVCache:
                 self._k[:, :, slots + offset] = k[:, :, n_new - kept :]
                 self._v[:, :, slots + offset] = v[:, :, n_new - kept :]
         self._position = start + n_new
+
+
+def check_cache_fits(cache, *, n_batch, n_kv_heads, d_head, dtype):
+    """Raise unless ``cache`` is a :class:`KVCache` a layer of these sizes can use."""
+    if not isinstance(cache, KVCache):
+        raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
+    expected = (n_batch, n_kv_heads, d_head, d_head)
+    got = (cache.batch, cache.n_kv_heads, cache.d_head, cache.d_v)
+    if got != expected:
+        raise ValueError(
+            "cache does not fit this layer and input: (batch, n_kv_heads, "
+            f"d_head, d_v) = {got}, expected {expected} (use layer.new_cache)"
+        )
+    if cache.dtype != dtype:
+        raise TypeError(f"cache holds {cache.dtype} but the layer computes in {dtype}")
+
+
+def positions_per_append(cache, n_new, window_left):
+    """Positions one append may add so that every query still finds its window
+    in ``cache`` (all ``n_new`` for a plain cache); ``window_left`` is how far
+    back a query sees (None: unbounded). Raises when the cache cannot serve."""
+    if not cache.ring:
+        if cache.position + n_new > cache.capacity:
+            raise ValueError(
+                f"KVCache overflow: it holds {cache.position} of "
+                f"{cache.capacity} positions and cannot take {n_new} more"
+            )
+        return n_new
+    if window_left is None:
+        if cache.position + n_new > cache.capacity:
+            raise ValueError(
+                "a ring KVCache drops old positions, which this layer (no "
+                "window, or a window unbounded on the left) still attends to: "
+                "give the layer window=... or use a plain cache"
+            )
+        return n_new
+    piece = cache.capacity - window_left
+    if piece < 1:
+        raise ValueError(
+            f"the ring KVCache holds {cache.capacity} positions but the window "
+            f"reaches {window_left} positions back: it needs a capacity of at least "
+            f"{window_left + 1}"
+        )
+    return piece

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["arrays_of", "multihead_parameters"]
+from ._parameters import check_dim
+
+__all__ = ["arrays_of", "layer_from_state_dict", "multihead_parameters"]
 
 
 #: Separate-projection names (Llama, Mistral, Qwen2, BART ...): ours -> theirs.
@@ -169,3 +171,75 @@ def multihead_parameters(
             raise ValueError(f"{name} from the state dict contains NaN or infinity")
         out[name] = arr
     return out
+
+
+def layer_from_state_dict(
+    cls, state_dict, n_heads, *, n_kv_heads=None, dtype=None, **kwargs
+):
+    """A ``cls`` (:class:`~attnsearch.attention.MultiHeadAttention`) that computes
+    what a PyTorch attention module computes.
+
+    Parameters
+    ----------
+    cls : type
+        The layer class to build.
+    state_dict : mapping
+        Tensors or arrays (torch itself is not imported), either of
+        ``torch.nn.MultiheadAttention``: ``in_proj_weight`` (or
+        ``q_proj_weight``, ``k_proj_weight``, ``v_proj_weight`` when
+        ``kdim``/``vdim`` differ), optional ``in_proj_bias``,
+        ``out_proj.weight`` and optional ``out_proj.bias``; or of separate
+        ``nn.Linear`` projections as in Llama, Mistral or Qwen2 attention
+        (``module.self_attn.state_dict()`` of a Hugging Face model):
+        ``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``,
+        ``o_proj.weight`` (or ``out_proj.weight``) and optional
+        ``*.bias``. This second form also loads grouped-query layers: the
+        key/value projections then have ``n_kv_heads · d_head`` rows.
+    n_heads : int
+        Query heads (``num_heads`` / ``num_attention_heads``).
+    n_kv_heads : int, optional
+        Key/value heads; inferred from the key projection's rows.
+    dtype : optional
+        Defaults to the dtype of the weights (float32 or float64).
+    **kwargs
+        ``window``, ``alibi_slopes``: passed to the constructor.
+
+    Returns
+    -------
+    MultiHeadAttention
+
+    Notes
+    -----
+    The module must use ``batch_first=True`` semantics when comparing
+    outputs (this layer always takes ``(batch, seq, feature)``) and must
+    not use ``add_bias_kv`` or ``add_zero_attn``. Rotary position
+    embeddings (RoPE) are not part of this layer: a Llama attention block
+    rotates q and k before attention, which this layer does not do.
+    A separate-projection state dict with a bias on some projections only
+    (Qwen2: q, k, v) loads into a ``bias=True`` layer with zeros for the
+    missing ones.
+    """
+    weights = arrays_of(state_dict)
+    n_heads = check_dim(n_heads, "n_heads")
+    d_model = weights["W_O"].shape[1]
+    d_kv, kv_width = weights["W_K"].shape
+    if n_kv_heads is None and d_model % n_heads == 0:
+        d_head = d_model // n_heads
+        if kv_width % d_head == 0 and kv_width // d_head >= 1:
+            n_kv_heads = kv_width // d_head
+    if dtype is None:
+        dtype = weights["W_O"].dtype
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float32
+    has_bias = any(name.startswith("b_") for name in weights)
+    layer = cls(
+        d_model,
+        n_heads,
+        n_kv_heads=n_kv_heads,
+        d_kv=d_kv,
+        bias=has_bias,
+        dtype=dtype,
+        **kwargs,
+    )
+    layer.load_torch_state_dict(state_dict)
+    return layer

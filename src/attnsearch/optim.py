@@ -2,10 +2,11 @@
 
 They update parameters **in place** from gradients the caller has computed:
 
-* a layer (``AttentionHead``, ``MultiHeadAttention``, or anything with the
-  same ``_params`` / ``grads`` / ``zero_grad`` interface): its weights and
-  biases, with the gradients that ``layer.backward`` accumulated in
-  ``layer.grads``;
+* a layer (``AttentionHead``, ``MultiHeadAttention``, or any object with the
+  public interface of :class:`attnsearch.attention._parameters.ParameterContainer`:
+  ``named_parameters()``, ``grads``, ``zero_grad()`` and the context manager
+  ``editing_parameters()``): its weights and biases, with the gradients that
+  ``layer.backward`` accumulated in ``layer.grads``;
 * a pair ``(params, grads)`` of dicts of NumPy arrays with the same keys: the
   user's own arrays (an embedding, a classifier), updated in place, with the
   gradient arrays read from ``grads`` at each :meth:`step`.
@@ -38,34 +39,44 @@ def _check_real(value, name, low=0.0, high=None, high_open=False):
 
 
 class _Slot:
-    """One parameter array: where it lives, where its gradient comes from."""
+    """One parameter array: whose it is, where its gradient comes from."""
 
     __slots__ = ("owner", "name", "params", "grads")
 
     def __init__(self, owner, name, params, grads):
         self.owner, self.name, self.params, self.grads = owner, name, params, grads
 
-    def param(self):
-        return self.params[self.name]
+    def param(self, editing=None):
+        """The array (the owner's writeable one while ``editing`` holds them)."""
+        if self.owner is None:
+            return self.params[self.name]
+        if editing is not None:
+            return editing[id(self.owner)][self.name]
+        return self.owner.named_parameters()[self.name]
 
     def grad(self):
-        grads = self.grads() if callable(self.grads) else self.grads
+        grads = self.owner.grads if self.owner is not None else self.grads
         return grads.get(self.name)
+
+
+def _is_layer(item):
+    return all(
+        hasattr(item, attr)
+        for attr in ("named_parameters", "grads", "zero_grad", "editing_parameters")
+    )
 
 
 def _slots(params):
     """Expand the ``params`` argument into parameter slots (see the module doc)."""
-    if hasattr(params, "_params") and hasattr(params, "grads"):
+    if _is_layer(params):
         params = [params]
     elif isinstance(params, tuple) and len(params) == 2 and isinstance(params[0], dict):
         params = [params]
     slots = []
     for item in params:
-        if hasattr(item, "_params") and hasattr(item, "grads"):
-            for name in item._params:
-                slots.append(
-                    _Slot(item, name, item._params, lambda layer=item: layer.grads)
-                )
+        if _is_layer(item):
+            for name in item.named_parameters():
+                slots.append(_Slot(item, name, None, None))
         elif (
             isinstance(item, tuple)
             and len(item) == 2
@@ -135,21 +146,17 @@ class Optimizer:
             updates.append((slot, grad, state))
             if slot.owner is not None and not any(o is slot.owner for o in owners):
                 owners.append(slot.owner)
-        plain = []
         with contextlib.ExitStack() as stack:
             # The layers store their weights read-only (their getters hand out
             # views that cannot be written): an update opens them for writing
             # and, on leaving, locks them again and rebuilds derived weights
             # (MHA's stacked [W_Q | W_K | W_V]).
-            for owner in owners:
-                if hasattr(owner, "_editing_parameters"):
-                    stack.enter_context(owner._editing_parameters())
-                else:
-                    plain.append(owner)
+            editing = {
+                id(owner): stack.enter_context(owner.editing_parameters())
+                for owner in owners
+            }
             for slot, grad, state in updates:
-                self._update(slot.param(), grad, state)
-        for owner in plain:
-            owner._on_parameters_changed()
+                self._update(slot.param(editing), grad, state)
 
     def _update(self, param, grad, state):
         raise NotImplementedError

@@ -1,0 +1,205 @@
+"""Named, validated weight arrays and their gradients: what a trainable layer is.
+
+:class:`ParameterContainer` holds a layer's weights in a dict of C-contiguous
+arrays of the layer's dtype, read-only between updates, and the gradients
+``backward`` accumulates. Optimisers (:mod:`attnsearch.optim`) use only its
+public interface: :meth:`~ParameterContainer.named_parameters`,
+:attr:`~ParameterContainer.grads`, :meth:`~ParameterContainer.zero_grad` and
+:meth:`~ParameterContainer.editing_parameters`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .._dispatch import kernels
+
+__all__ = ["ParameterContainer", "parameter"]
+
+_linear_kernels = kernels("linear")
+
+Array = npt.NDArray[np.floating]
+
+
+def check_dim(value: Any, name: str, allow_none: bool = False) -> int | None:
+    """``value`` as a positive int (None passes when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_layer_dtype(dtype: Any) -> np.dtype:
+    """A layer's compute dtype: float32 or float64."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def xavier_uniform(
+    rng: np.random.Generator, fan_in: int, fan_out: int, dtype: np.dtype
+) -> Array:
+    """Xavier-uniform init as torch.nn.init.xavier_uniform_, shape (fan_in, fan_out)."""
+    bound = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, size=(fan_in, fan_out)).astype(dtype)
+
+
+class ParameterContainer:
+    """Named, shape-checked weight arrays and their accumulated gradients."""
+
+    _shapes: dict[str, tuple[int, ...]]
+    _dtype: np.dtype
+    _params: dict[str, Array]
+    _grads: dict[str, Array]
+    _saved: dict[str, Any] | None
+
+    def _init_parameters(
+        self, shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype
+    ) -> None:
+        self._shapes = dict(shapes)
+        self._dtype = dtype
+        self._params = {}
+
+    def _set(self, name: str, value: Any) -> None:
+        shape = self._shapes[name]
+        arr = np.array(value, dtype=self._dtype, copy=True, order="C")
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        self._params[name] = arr
+        self._parameters_changed()
+
+    def _parameters_changed(self) -> None:
+        # Stored weights are read-only: the getters hand out views of them that
+        # cannot be made writeable, so a write such as `layer.W_K[:] = 0` fails
+        # instead of bypassing validation and the derived (stacked) weights.
+        for arr in self._params.values():
+            arr.flags.writeable = False
+        self._on_parameters_changed()
+
+    def _on_parameters_changed(self) -> None:
+        """Rebuild weights derived from the parameters (none by default)."""
+
+    @contextlib.contextmanager
+    def editing_parameters(self) -> Iterator[dict[str, Array]]:
+        """The stored arrays, writeable for in-place updates (what optimisers
+        use); on exit they are read-only again and derived weights (MHA's
+        stacked ``[W_Q | W_K | W_V]``) are rebuilt, even when the update raised.
+
+        Yields
+        ------
+        dict of str to ndarray
+            The layer's own arrays, keyed like :meth:`parameters`.
+        """
+        for arr in self._params.values():
+            arr.flags.writeable = True  # the layer owns them: always allowed
+        try:
+            yield self._params
+        finally:
+            self._parameters_changed()
+
+    def named_parameters(self) -> dict[str, Array]:
+        """Every weight and bias array by name: read-only views, no copies.
+
+        Returns
+        -------
+        dict of str to ndarray
+        """
+        return {name: arr.view() for name, arr in self._params.items()}
+
+    def parameters(self) -> dict[str, Array]:
+        """Return a dict of copies of every weight and bias array, by name."""
+        return {name: arr.copy() for name, arr in self._params.items()}
+
+    @property
+    def grads(self) -> dict[str, Array]:
+        """Accumulated gradients of the loss, keyed like :meth:`parameters`.
+
+        Each ``backward`` call *adds* to them (so several batches can be
+        accumulated before one optimiser step); :meth:`zero_grad` clears them.
+        The arrays are the layer's own (not copies) and start at zero.
+        """
+        if not hasattr(self, "_grads"):
+            self.zero_grad()
+        return self._grads
+
+    def zero_grad(self) -> None:
+        """Set every gradient in :attr:`grads` to zero (in place when allocated)."""
+        existing = getattr(self, "_grads", None)
+        if existing is not None and existing.keys() == self._params.keys():
+            for arr in existing.values():
+                arr[...] = 0
+        else:
+            self._grads = {
+                name: np.zeros_like(arr) for name, arr in self._params.items()
+            }
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Compute dtype of the layer (float32 or float64)."""
+        return self._dtype
+
+    # -- training plumbing shared by the layers --------------------------------
+
+    def _take_saved(self, grad_out: Any) -> tuple[dict[str, Any], Array]:
+        """The forward's saved state and ``grad_out`` checked against it."""
+        saved = getattr(self, "_saved", None)
+        if saved is None:
+            raise RuntimeError(
+                "backward() needs a forward pass with keep_for_backward=True first "
+                "(each forward's state serves one backward call)"
+            )
+        self._saved = None
+        grad = np.asarray(grad_out)
+        if grad.dtype.kind != "f":
+            raise TypeError(
+                f"grad_out must be a floating-point array, got dtype {grad.dtype}"
+            )
+        if grad.shape != saved["out_shape"]:
+            raise ValueError(
+                f"grad_out must have the shape of the forward's output "
+                f"{saved['out_shape']}, got {grad.shape}"
+            )
+        if not np.isfinite(grad).all():
+            raise ValueError("grad_out contains NaN or infinity")
+        return saved, np.ascontiguousarray(grad, dtype=self._dtype)
+
+    def _add_linear_grads(
+        self, x: Array, dy: Array, w_name: str, b_name: str, n_threads: int
+    ) -> None:
+        """grads[w_name] += x^T dy, grads[b_name] += sum of dy (rows = all but the
+        last axis)."""
+        grads = self.grads
+        rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        dy_rows = dy.reshape(-1, dy.shape[-1])
+        _linear_kernels.linear_grad_weight(
+            rows, dy_rows, grads[w_name], True, n_threads
+        )
+        if b_name in grads:
+            grads[b_name] += dy_rows.sum(axis=0)
+
+
+def parameter(name: str, doc: str) -> property:
+    """A layer attribute for parameter ``name``: reads give a read-only view,
+    assignments are shape-checked copies."""
+
+    def getter(self: ParameterContainer) -> Array | None:
+        arr = self._params.get(name)
+        # A read-only view: assign to the attribute to change a weight.
+        return None if arr is None else arr.view()
+
+    def setter(self: ParameterContainer, value: Any) -> None:
+        if name not in self._shapes:
+            raise AttributeError(f"this layer has no {name} (bias=False?)")
+        self._set(name, value)
+
+    return property(getter, setter, doc=doc)
