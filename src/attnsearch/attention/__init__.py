@@ -25,8 +25,9 @@ Design overview
   sliding windows, ALiBi, incremental decoding, and backward into
   ``layer.grads``) on top; ``cache.py``: ``KVCache``.
 
-Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; the source notes'
-``softmax(K Qᵀ / sqrt(d))`` is its transpose.
+Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V`` (PyTorch's, JAX's
+and the FlashAttention papers'); texts that write ``softmax(K Qᵀ / sqrt(d))``,
+with keys as rows, describe its transpose.
 """
 
 from .attention import merge_heads, scaled_dot_product_attention, split_heads

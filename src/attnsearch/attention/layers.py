@@ -261,7 +261,7 @@ class AttentionHead(_Parameters):
 
     ``Q = X W_Q``, ``K = C W_K``, ``V = C W_V`` where ``X`` is the input and
     ``C`` the context (``X`` itself for self-attention). Rows of ``A`` are
-    queries (the source notes' ``softmax(K Qᵀ)`` is the transpose).
+    queries (``softmax(K Qᵀ)``, with keys as rows, is the transpose).
 
     Parameters
     ----------
@@ -549,9 +549,10 @@ class MultiHeadAttention(_Parameters):
     """Multi-head attention: ``concat(head_1 … head_h) W_O`` with fused heads.
 
     Head ``i`` uses columns ``i·d_head … (i+1)·d_head − 1`` of ``W_Q``, ``W_K``,
-    ``W_V`` (``d_head = d_model / n_heads``), i.e. the k triples of width
-    ``d/k`` of the source notes stored side by side; the concatenated head
-    outputs are projected by the trainable ``W_O`` (d_model × d_model).
+    ``W_V`` (``d_head = d_model / n_heads``), i.e. the projections of the
+    ``n_heads`` heads, each of width ``d_model / n_heads``, stored side by side;
+    the concatenated head outputs are projected by the trainable ``W_O``
+    (d_model × d_model).
 
     Parameters
     ----------
