@@ -6,7 +6,8 @@
 The fused backward over size, dtype, causality and num_threads, over sliding
 window sizes (one thread, n = 8192), its NumPy
 reference (n <= 1024), torch's forward + backward and one MultiHeadAttention
-training step. The comparison table is `attnsearch bench training`.
+training step. The comparison table with torch is
+`python bench/compare.py training`.
 """
 
 import numpy as np

@@ -2,7 +2,8 @@
 
     python bench/progress_overhead.py
 
-G1 from ../shared/data when present, else the G11 torus in tests/data.
+G1 from the developers' data folder (../shared/data beside the checkout: the full
+G-set collection) when present, else the G11 torus in tests/data.
 """
 
 import statistics

@@ -71,6 +71,8 @@ def _guide_pages():
     text = text.replace("](ARCHITECTURE.md)", "](../architecture.md)")
     text = text.replace("](CHANGELOG.md)", "](../changelog.md)")
     text = text.replace("](examples/README.rst)", "](../auto_examples/index.rst)")
+    text = text.replace("](bench/README.md)", "](../benchmarks.md)")
+    text = text.replace("](CONTRIBUTING.md)", "](../contributing.md)")
     sections = re.split(r"^## ", text, flags=re.M)
     guide = DOCS / "guide"
     guide.mkdir(exist_ok=True)

@@ -13,8 +13,9 @@ SHARED_DATA = HERE.parent.parent / "shared" / "data"
 
 
 def data_file(*parts):
-    """A data file from ../shared/data when present, else the small copy shipped
-    with the package (attnsearch.data)."""
+    """A data file from the developers' data folder (../shared/data beside the
+    checkout: the full TSPLIB and G-set collections) when present, else the
+    small copy shipped with the package (attnsearch.data)."""
     shared = SHARED_DATA.joinpath(*parts)
     return shared if shared.is_file() else data.path(parts[-1])
 

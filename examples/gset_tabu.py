@@ -3,7 +3,9 @@
 
     python examples/gset_tabu.py [GRAPH.txt] [SECONDS]
 
-Defaults to G22 (../shared/data) or the G11 torus shipped in attnsearch.data.
+Defaults to G22 from the developers' full G-set folder (../shared/data/gset beside
+the checkout); with small sizes (ATTNSEARCH_EXAMPLES_SMALL=1, as CI and the
+documentation run it), the G11 torus shipped in attnsearch.data.
 """
 
 import sys

@@ -3,9 +3,10 @@
 
     python examples/tsplib_annealing.py [FILE.tsp] [SECONDS]
 
-Defaults to a280 (../shared/data) or berlin52 (shipped in attnsearch.data). With
-matplotlib, the tour and the convergence trace are saved as PNG files in the
-current directory.
+Defaults to a280 (the developers' full TSPLIB folder, ../shared/data/tsplib beside
+the checkout, when it is there, else the copy shipped in attnsearch.data); with
+small sizes (ATTNSEARCH_EXAMPLES_SMALL=1), berlin52. With matplotlib, the tour
+and the convergence trace are saved as PNG files in the current directory.
 """
 
 import sys

@@ -245,7 +245,8 @@ def decode_rows(cases, threads, rounds, torch, dtype=np.float32):
 
 
 def prefill_rows(threads, rounds, torch):
-    """The issue's prefill point (1, 8, 2048, 128): the tiled kernel, unchanged."""
+    """A prefill point, (1, 8, 2048, 128): the tiled kernel, which decoding leaves
+    unchanged."""
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((1, 8, 2048, 128), dtype=np.float32) for _ in "qkv")
     results = {}

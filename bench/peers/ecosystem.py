@@ -300,7 +300,7 @@ def minimize_section(out, notes, quick=False):
     return rows
 
 
-# -- quality sections (issue 12) -------------------------------------------------------
+# -- quality sections: the results against the peers at equal time or evaluations ------
 
 
 def _torus_couplings(rows, cols, seed):

@@ -27,8 +27,8 @@ _MAXCUT_GRAPHS = (("G1", 11624), ("G11", 564))
 
 
 def _data_dir(override=None):
-    """The ``--data`` folder (or ``$ATTNSEARCH_DATA``, or ``../shared/data`` beside
-    the checkout when it is there), or None."""
+    """The ``--data`` folder (or ``$ATTNSEARCH_DATA``, or the developers' data
+    folder ``../shared/data`` beside the checkout when it is there), or None."""
     for candidate in (override, os.environ.get("ATTNSEARCH_DATA")):
         if candidate:
             path = Path(candidate)
@@ -585,7 +585,7 @@ def variants_section(out, notes, data, quick=False):
         )
 
 
-# -- quality sections (issue 12) -------------------------------------------------------
+# -- quality sections: the results against the peers at equal time or evaluations ------
 
 
 def _best_known_table(folder):

@@ -9,7 +9,7 @@ from attnsearch.attention import KVCache, MultiHeadAttention, alibi_slopes
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
 
-#: Incremental decoding against the full forward: the issue's bounds.
+#: Incremental decoding against the full forward: the bounds the README promises.
 EQUAL = {
     np.dtype(np.float32): {"rtol": 1e-6, "atol": 1e-6},
     np.dtype(np.float64): {"rtol": 1e-12, "atol": 1e-12},

@@ -351,7 +351,7 @@ def test_bad_window_alibi_and_flags_raise():
         sdpa(q, q, q, alibi_slopes=np.array([np.nan, 1.0]))
     with pytest.raises(TypeError, match="alibi_slopes must be real"):
         sdpa(q, q, q, alibi_slopes=np.array(["a", "b"]))
-    # Issue 10, item 12: a truthy string used to run causal attention.
+    # Regression: a truthy string used to run causal attention.
     for bad in ("no", 1, None, np.array([True])):
         with pytest.raises(TypeError, match="causal must be a bool"):
             sdpa(q, q, q, causal=bad)

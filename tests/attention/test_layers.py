@@ -28,7 +28,7 @@ def softmax_rows(scores):
 
 
 def head_reference(head, x, context=None, mask=None):
-    """The source notes' head written out: A = softmax(Q K^T / sqrt(d)), H = A V."""
+    """One head written out in float64: A = softmax(Q K^T / sqrt(d)), H = A V."""
     x = np.asarray(x, np.float64)
     c = x if context is None else np.asarray(context, np.float64)
     p = {k: np.asarray(v, np.float64) for k, v in head.parameters().items()}
@@ -243,7 +243,7 @@ def test_state_dict_loading_without_torch(rng):
     "bad_key", ["in_proj_weight", "out_proj.weight", "out_proj.bias"]
 )
 def test_bad_state_dict_leaves_the_layer_unchanged(rng, bad_key):
-    # Issue 10, item 4: a NaN in out_proj.weight used to change W_Q, W_K, W_V and
+    # Regression: a NaN in out_proj.weight used to change W_Q, W_K, W_V and
     # W_O (W_O holding NaN) and leave the stacked QKV weights stale.
     d = 8
     state = {
@@ -445,12 +445,14 @@ def test_matches_a_torch_grouped_query_block(rng, n_kv_heads):
     np.testing.assert_allclose(np.concatenate(steps, 1), want, rtol=1e-4, atol=1e-5)
 
 
-# -- issue 10: items 1, 8, 11 and the causal part of 12 -------------------------
+# -- regressions: unchecked key width, writable weights, thread-dependent
+#    projections, truthy non-bool `causal` -------------------------------------
 
 
 def test_key_defaulting_to_query_is_width_checked_in_a_subprocess():
-    # Item 1: the key defaulted to the query, its width was never checked and the
-    # projection read past W_K (SIGSEGV). A crash must fail this test only.
+    # Unchecked key width: the key defaulted to the query, its width was never
+    # checked and the projection read past W_K (SIGSEGV). A crash must fail this
+    # test only.
     script = textwrap.dedent(
         """
         import numpy as np
@@ -501,8 +503,8 @@ def test_every_input_width_is_checked(rng):
 
 
 def test_weight_getters_are_read_only(rng):
-    # Item 8: `m.W_K[:] = 0` bypassed validation and was seen by cross-attention
-    # but not by self-attention (stale stacked weights).
+    # Writable weights: `m.W_K[:] = 0` bypassed validation and was seen by
+    # cross-attention but not by self-attention (stale stacked weights).
     m = MultiHeadAttention(8, 2, seed=0, dtype=np.float64)
     x = rng.standard_normal((2, 5, 8))
     for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
@@ -524,7 +526,8 @@ def test_weight_getters_are_read_only(rng):
 
 @pytest.mark.parametrize("n", [1, 3, 700])
 def test_layer_output_bitwise_identical_for_any_thread_count(rng, n):
-    # Item 11: the projections' row split per thread changed the float32 output.
+    # Thread-dependent projections: the row split per thread changed the float32
+    # output.
     m = MultiHeadAttention(64, 4, n_kv_heads=2, seed=0)
     x = rng.standard_normal((2, n, 64)).astype(np.float32)
     one = m(x, causal=True, num_threads=1)
@@ -536,7 +539,7 @@ def test_layer_output_bitwise_identical_for_any_thread_count(rng, n):
 
 
 def test_causal_accepts_bools_only(rng):
-    # Item 12 (causal): "no" is truthy and used to run causal attention.
+    # Truthy non-bool `causal`: "no" is truthy and used to run causal attention.
     m = MultiHeadAttention(8, 2, seed=0)
     head = AttentionHead(8, seed=0)
     x = rng.standard_normal((1, 4, 8)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Issue 10, item 9: finite inputs never overflow silently. The output of
+"""Finite inputs never overflow silently. The output of
 attention is a convex combination of the values, so it is always representable:
 an overflowing accumulator is recomputed exactly; scores beyond the dtype's
 range, and layers whose projections overflow, raise a ValueError naming it."""

@@ -275,7 +275,8 @@ def test_bench_refuses_an_unknown_section():
 
 
 def test_peer_tables_fall_back_on_the_shipped_instances(tmp_path, monkeypatch):
-    # bench/peers reads --data, $ATTNSEARCH_DATA or ../shared/data, else the
+    # bench/peers reads --data, $ATTNSEARCH_DATA or the developers' data folder
+    # (../shared/data beside the checkout, when it is there), else the
     # copies shipped in attnsearch.data (the tables skip what is missing).
     bench = Path(__file__).resolve().parents[2] / "bench"
     if not (bench / "peers").is_dir():
@@ -300,7 +301,7 @@ def _npz(tmp_path, name, **arrays):
 
 
 def _hostile_files(tmp_path):
-    """Inputs of the hostile-input probe (issue 10, item 6) that gave tracebacks."""
+    """Inputs of a hostile-input probe of the command line that gave tracebacks."""
     good = _npz(tmp_path, "good.npz", Q=np.ones((3, 3)))
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])

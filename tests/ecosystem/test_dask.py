@@ -435,7 +435,7 @@ def test_attention_bad_shapes_and_dtypes_are_reported_before_computing():
         )
     with pytest.raises(ValueError, match="at least 2"):
         attention_dask.scaled_dot_product_attention(np.ones(3), x, x)
-    # Issue 10, item 12: a truthy string is not a bool (raised before any block).
+    # Regression: a truthy string is not a bool (raised before any block).
     with pytest.raises(TypeError, match="causal must be a bool"):
         attention_dask.scaled_dot_product_attention(x, x, x, causal="no")
 

@@ -33,8 +33,9 @@ Design overview
   (PyTorch state dicts), ``torch.py`` (the kernels as a
   ``torch.autograd.Function``; imported only on demand, needs torch).
 
-Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V``; some texts write
-``softmax(K Qᵀ / sqrt(d))``, its transpose.
+Convention: rows are queries, ``softmax(Q Kᵀ / sqrt(d_k)) V`` (PyTorch's, JAX's
+and the FlashAttention papers'); texts that write ``softmax(K Qᵀ / sqrt(d))``,
+with keys as rows, describe its transpose.
 """
 
 from ..optim import SGD, Adam, AdamW

@@ -331,11 +331,11 @@ def scaled_dot_product_attention(
     """Fused attention ``softmax(q kᵀ · scale + mask) · v`` on NumPy arrays.
 
     Rows are queries: ``A = softmax(Q Kᵀ / √d_k)`` is normalised along each row
-    and the output is ``A V``. (The source notes write ``softmax(K Qᵀ / √d)``:
-    that is the transpose of this convention; the two give the same output up
-    to that transposition.) The fused kernel never stores the ``n_q × n_k``
-    matrix: its extra memory is a few hundred KiB per thread, whatever the
-    sequence length.
+    and the output is ``A V``. (Some texts write ``softmax(K Qᵀ / √d)``, with
+    keys as rows: that is the transpose of this convention; the two give the
+    same output up to that transposition.) The fused kernel never stores the
+    ``n_q × n_k`` matrix: its extra memory is a few hundred KiB per thread,
+    whatever the sequence length.
 
     Parameters
     ----------
