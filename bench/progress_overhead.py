@@ -3,7 +3,7 @@
     python bench/progress_overhead.py
 
 G1 from the developers' data folder (../shared/data beside the checkout: the full
-G-set collection) when present, else the G11 torus in tests/data.
+G-set collection) when present, else the G11 torus shipped in attnsearch.data.
 """
 
 import statistics
@@ -11,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+from attnsearch import data
 from attnsearch.search import MaxCut, simulated_annealing
 
 ROOT = Path(__file__).resolve().parent.parent
 path = ROOT.parent / "shared" / "data" / "gset" / "G1.txt"
 if not path.is_file():
-    path = ROOT / "tests" / "data" / "G11.txt"
+    path = data.path("G11.txt")
 graph = MaxCut.from_gset(path)
 times = {False: [], True: []}
 for _ in range(5):

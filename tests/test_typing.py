@@ -35,7 +35,7 @@ MODULES = [
     "attnsearch.search.problems.ising",
     "attnsearch.search.problems.tsp",
     "attnsearch.search.result",
-    # "attnsearch.attention",  # add once the attention half is typed (issue 9)
+    # "attnsearch.attention",  # add once the attention half is typed
 ]
 #: Modules that need an optional dependency to import.
 OPTIONAL = {"attnsearch.search.dimod": "dimod"}

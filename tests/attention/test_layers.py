@@ -72,7 +72,7 @@ def mha_reference(mha, query, key=None, value=None, mask=None, causal=False):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [False, True])
-def test_attention_head_matches_source_notes_formula(rng, dtype, bias):
+def test_attention_head_matches_the_one_head_formula(rng, dtype, bias):
     head = AttentionHead(12, d_k=8, d_v=5, bias=bias, dtype=dtype, seed=1)
     if bias:
         head.b_Q = rng.normal(size=8)
