@@ -368,23 +368,14 @@ class MultiHeadAttention(ParameterContainer):
         lse = rest.pop(0) if need_lse else None
         return merged, weights, lse
 
-    def _forward(
-        self,
-        query,
-        key,
-        value,
-        self_attention,
-        mask,
-        causal,
-        need_weights,
-        n_threads,
-        saved=None,
-    ):
+    def _forward(self, call, mask, n_threads, saved=None):
         """Projections, attention and output projection of whole sequences;
         with ``saved`` (a dict: keep_for_backward) it also stores the
         projections, the merged heads and their row log-sum-exp in it."""
         p = self._params
-        q, k, v = self._project_qkv(query, key, value, self_attention, n_threads)
+        q, k, v = self._project_qkv(
+            call.query, call.key, call.value, call.self_attention, n_threads
+        )
         kv = self.n_kv_heads
         _check_scores_fit(
             split_heads(q, self.n_heads),
@@ -398,8 +389,8 @@ class MultiHeadAttention(ParameterContainer):
             split_heads(k, kv),
             split_heads(v, kv),
             mask,
-            causal,
-            need_weights,
+            call.causal,
+            call.need_weights,
             n_threads,
             need_lse=saved is not None,
         )
@@ -407,13 +398,11 @@ class MultiHeadAttention(ParameterContainer):
             saved.update(q=q, k=k, v=v, merged=merged, lse=lse)
         return project(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
-    def _forward_in_slices(
-        self, query, key, value, self_attention, mask, causal, need_weights, n_threads
-    ):
+    def _forward_in_slices(self, call, mask, n_threads):
         """_forward over slices of the batch, with a progress bar."""
         from .._progress import ProgressBar
 
-        n_batch = query.shape[0]
+        n_batch = call.n_batch
         size = max(1, -(-n_batch // 20))
         if mask is not None:
             mask = np.asarray(mask)
@@ -425,22 +414,19 @@ class MultiHeadAttention(ParameterContainer):
             for start in range(0, n_batch, size):
                 part = slice(start, start + size)
                 part_mask = mask[part] if mask is not None and mask.ndim == 4 else mask
-                out, weight = self._forward(
-                    query[part],
-                    key[part],
-                    value[part],
-                    self_attention,
-                    part_mask,
-                    causal,
-                    need_weights,
-                    n_threads,
+                part_call = call._replace(
+                    query=call.query[part], key=call.key[part], value=call.value[part]
                 )
+                out, weight = self._forward(part_call, part_mask, n_threads)
                 outs.append(out)
                 weights.append(weight)
                 bar.update(min(n_batch, start + size))
         finally:
             bar.close()
-        return (np.concatenate(outs), np.concatenate(weights) if need_weights else None)
+        return (
+            np.concatenate(outs),
+            np.concatenate(weights) if call.need_weights else None,
+        )
 
     def _forward_cached(self, query, cache, mask, need_weights, n_threads):
         """Project the new tokens, append their keys/values, attend causally."""
@@ -611,16 +597,7 @@ class MultiHeadAttention(ParameterContainer):
                 else self._forward
             )
             with blas_limit(call.n_batch * call.n_q, call.n_batch * call.n_k):
-                out, weights = forward(
-                    call.query,
-                    call.key,
-                    call.value,
-                    call.self_attention,
-                    mask,
-                    call.causal,
-                    call.need_weights,
-                    n_threads,
-                )
+                out, weights = forward(call, mask, n_threads)
         finite_output(out, "MultiHeadAttention")
         if not call.batched:
             out = out[0]
@@ -741,17 +718,7 @@ class MultiHeadAttention(ParameterContainer):
             alibi=self._alibi,
         )
         with blas_limit(call.n_batch * call.n_q, call.n_batch * call.n_k):
-            out, weights = self._forward(
-                call.query,
-                call.key,
-                call.value,
-                call.self_attention,
-                mask,
-                call.causal,
-                call.need_weights,
-                n_threads,
-                saved=saved,
-            )
+            out, weights = self._forward(call, mask, n_threads, saved=saved)
         saved["out_shape"] = out.shape if call.batched else out.shape[1:]
         self._saved = saved
         return out, weights
