@@ -9,7 +9,6 @@
  *   probs_t    P^T = exp(S^T - lse[col])            (lse per query = column)
  *   dscores_t  dS^T = P^T * (dP^T - D[col])         (D = rowsum(dO * O))
  *   pack_kt    scale * K_blk^T, feature-major, for dQ^T += K^T dS^T
- *   store_t    dq = (dQ^T)^T into the caller's strided rows
  *   row_dot    D[i] = sum_c dO[i][c] * O[i][c], accumulated in double
  *
  * Columns are query slots of a tile: `cols` is a multiple of the vector width

@@ -55,19 +55,6 @@ static void ATTNSEARCH_BWD_FN(pack_kt)(const T *k, ptrdiff_t ldk, int bk, int dk
     }
 }
 
-/* out[r][f] = src[f][r] for r < rows, f < cols (out has row stride ldo). */
-static void ATTNSEARCH_BWD_FN(store_t)(const T *src, ptrdiff_t lds, int rows, int cols,
-                                       T *out, ptrdiff_t ldo)
-{
-    for (int r0 = 0; r0 < rows; r0 += 16) {
-        int r1 = r0 + 16 < rows ? r0 + 16 : rows;
-        for (int f = 0; f < cols; f++) {
-            const T *col = src + (ptrdiff_t)f * lds;
-            for (int r = r0; r < r1; r++) out[(ptrdiff_t)r * ldo + f] = col[r];
-        }
-    }
-}
-
 /* sum_c a[c] * b[c] over n terms, accumulated in double. The SIMD reduction
  * (-fopenmp-simd) fixes the summation order at compile time: the result does
  * not depend on the thread that computes it. */

@@ -43,7 +43,7 @@ proportional to n * W, not n^2.
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from .._threads cimport omp_get_thread_num
 from ._common cimport (
@@ -94,8 +94,6 @@ cdef extern from "attnsearch_backward.h" nogil:
     void dscores_t_f64 "attnsearch_bwd_dscores_t_f64"(const double *p, double *dp, Py_ssize_t ld, int rows, int cols, const double *d)
     void pack_kt_f32 "attnsearch_bwd_pack_kt_f32"(const float *k, Py_ssize_t ldk, int bk, int dk, int dk_pad, float scale, float *kt, Py_ssize_t ldkt)
     void pack_kt_f64 "attnsearch_bwd_pack_kt_f64"(const double *k, Py_ssize_t ldk, int bk, int dk, int dk_pad, double scale, double *kt, Py_ssize_t ldkt)
-    void store_t_f32 "attnsearch_bwd_store_t_f32"(const float *src, Py_ssize_t lds, int rows, int cols, float *out, Py_ssize_t ldo)
-    void store_t_f64 "attnsearch_bwd_store_t_f64"(const double *src, Py_ssize_t lds, int rows, int cols, double *out, Py_ssize_t ldo)
     double row_dot_f32 "attnsearch_bwd_row_dot_f32"(const float *a, const float *b, int n)
     double row_dot_f64 "attnsearch_bwd_row_dot_f64"(const double *a, const double *b, int n)
 
@@ -116,6 +114,9 @@ cdef enum BackwardBuffer:
     BWD_D
     BWD_ONES
     BWD_DQT
+    BWD_DK64
+    BWD_DV64
+    BWD_DQT64
 
 
 cdef struct Backward:
@@ -154,6 +155,9 @@ cdef void _backward_layout(Backward *g, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, BWD_D, g.nq_pad * itemsize)
     layout_add(layout, BWD_ONES, max(bk_pad, g.dk_rows) * itemsize)
     layout_add(layout, BWD_DQT, g.dk_rows * g.nq_pad * itemsize)
+    layout_add(layout, BWD_DK64, bk_pad * g.shape.d_k * sizeof(double))
+    layout_add(layout, BWD_DV64, bk_pad * g.shape.d_v * sizeof(double))
+    layout_add(layout, BWD_DQT64, g.shape.d_k * g.nq_pad * sizeof(double))
 
 
 cdef inline Py_ssize_t _first_query(const Backward *g, Py_ssize_t j0) noexcept nogil:
@@ -265,19 +269,20 @@ cdef inline void _pack_kt(const floating *k, Py_ssize_t ldk, Py_ssize_t bk, Py_s
         pack_kt_f64(k, ldk, <int>bk, <int>dk, <int>dk_pad, scale, kt, ldkt)
 
 
-cdef inline void _store_t(const floating *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
-                          floating *out, Py_ssize_t ldo) noexcept nogil:
-    if floating is float:
-        store_t_f32(src, lds, <int>rows, <int>cols, out, ldo)
-    else:
-        store_t_f64(src, lds, <int>rows, <int>cols, out, ldo)
-
-
 cdef inline double _row_dot(const floating *a, const floating *b, Py_ssize_t n) noexcept nogil:
     if floating is float:
         return row_dot_f32(a, b, <int>n)
     else:
         return row_dot_f64(a, b, <int>n)
+
+
+cdef inline void _add_rows(double *acc, Py_ssize_t ld_acc, const floating *part,
+                           Py_ssize_t ld_part, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    """acc[r][c] += part[r][c] for the first rows x cols (the float64 merge)."""
+    cdef Py_ssize_t r, c
+    for r in range(rows):
+        for c in range(cols):
+            acc[r * ld_acc + c] += part[r * ld_part + c]
 
 
 cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, floating *dv,
@@ -290,7 +295,7 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         int nr = panel_width(zero)
         Py_ssize_t bk_pad = g.bk_pad, dk_rows = g.dk_rows, dkp = g.dkp, dvp = g.dvp
         Py_ssize_t d_k = shape.d_k, d_v = shape.d_v, lds = g.block_q, nq_pad = g.nq_pad
-        Py_ssize_t i, i0, j0, bk, rows, cols, keys, keys_pad, r, t0, jt
+        Py_ssize_t i, i0, j0, bk, rows, cols, keys, keys_pad, r, c, t0, jt
         bint hook = (shape.mask_kind != MASK_NONE or shape.vis.has_hi or shape.vis.has_lo
                      or shape.slopes != NULL)
         const floating *q = <const floating *>g.q.base + g.q.offsets[item]
@@ -318,6 +323,9 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         floating *dvec = <floating *>scratch_at(&g.layout, scratch, BWD_D)
         floating *ones = <floating *>scratch_at(&g.layout, scratch, BWD_ONES)
         floating *dqt = <floating *>scratch_at(&g.layout, scratch, BWD_DQT)
+        double *dk64 = <double *>scratch_at(&g.layout, scratch, BWD_DK64)
+        double *dv64 = <double *>scratch_at(&g.layout, scratch, BWD_DV64)
+        double *dqt64 = <double *>scratch_at(&g.layout, scratch, BWD_DQT64)
 
     for r in range(max(bk_pad, dk_rows)):
         ones[r] = 1
@@ -330,7 +338,7 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         else:
             dvec[i] = 0
             lse_adj[i] = INFINITY
-    memset(dqt, 0, dk_rows * nq_pad * sizeof(floating))
+    memset(dqt64, 0, d_k * nq_pad * sizeof(double))
 
     j0 = 0
     while j0 < shape.n_k:
@@ -339,13 +347,14 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         pack_q(k + j0 * ld_k, ld_k, bk, bk_pad, d_k, shape.scale, kpack)
         pack_q(v + j0 * ld_v, ld_v, bk, bk_pad, d_v, 1.0, vpack)
         _pack_kt(k + j0 * ld_k, ld_k, bk, d_k, dk_rows, shape.scale, ktpack, bk_pad)
-        if first_item:
-            memset(dk_acc, 0, bk_pad * dkp * sizeof(floating))
-            memset(dv_acc, 0, bk_pad * dvp * sizeof(floating))
-        else:
-            for r in range(bk):
-                memcpy(dk_acc + r * dkp, dk + (j0 + r) * ld_dk, d_k * sizeof(floating))
-                memcpy(dv_acc + r * dvp, dv + (j0 + r) * ld_dv, d_v * sizeof(floating))
+        # dK and dV of the block sum over query blocks in float64 (each query
+        # block's part is formed in the tile dtype): a float32 sum over
+        # millions of queries would stall at 2^24 times its terms.
+        for r in range(bk):
+            for c in range(d_k):
+                dk64[r * d_k + c] = 0.0 if first_item else dk[(j0 + r) * ld_dk + c]
+            for c in range(d_v):
+                dv64[r * d_v + c] = 0.0 if first_item else dv[(j0 + r) * ld_dv + c]
 
         i0 = (_first_query(g, j0) // g.block_q) * g.block_q
         while i0 < _query_end(g, j0, bk):
@@ -373,24 +382,37 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
                 memset(s + keys * lds, 0, (keys_pad - keys) * lds * sizeof(floating))
 
             # dV += P^T dO;  dP^T = V dO^T;  dS^T = P^T * (dP^T - D).
+            memset(dv_acc + t0 * dvp, 0, keys_pad * dvp * sizeof(floating))
             pv_tile(s, lds, keys_pad, rows, dorows, dvp, dvp, dv_acc + t0 * dvp, dvp, ones,
                     NO_LIMIT)
+            _add_rows(dv64 + t0 * d_v, d_v, dv_acc + t0 * dvp, dvp, keys, d_v)
             qk_tile(vpack + t0 * d_v, keys_pad, d_v, dopanel, cols // nr, dp, lds, NO_LIMIT)
             _dscores_t(s, dp, lds, keys_pad, cols, dvec + i0)
 
             # dK += dS^T Q (scaled at the end);  dQ^T += (scale K)^T dS^T.
+            memset(dk_acc + t0 * dkp, 0, keys_pad * dkp * sizeof(floating))
             pv_tile(dp, lds, keys_pad, rows, qrows, dkp, dkp, dk_acc + t0 * dkp, dkp, ones,
                     NO_LIMIT)
+            _add_rows(dk64 + t0 * d_k, d_k, dk_acc + t0 * dkp, dkp, keys, d_k)
+            for r in range(dk_rows):
+                memset(dqt + r * nq_pad + i0, 0, cols * sizeof(floating))
             pv_tile(ktpack + t0, bk_pad, dk_rows, keys, dp, lds, cols, dqt + i0, nq_pad,
                     ones, NO_LIMIT)
+            _add_rows(dqt64 + i0, nq_pad, dqt + i0, nq_pad, d_k, rows)
             i0 += g.block_q
 
         for r in range(bk):
-            memcpy(dk + (j0 + r) * ld_dk, dk_acc + r * dkp, d_k * sizeof(floating))
-            memcpy(dv + (j0 + r) * ld_dv, dv_acc + r * dvp, d_v * sizeof(floating))
+            for c in range(d_k):
+                dk[(j0 + r) * ld_dk + c] = <floating>dk64[r * d_k + c]
+            for c in range(d_v):
+                dv[(j0 + r) * ld_dv + c] = <floating>dv64[r * d_v + c]
         j0 += bk
 
-    _store_t(dqt, nq_pad, shape.n_q, d_k, dq, g.dq.ld_row)
+    # dq = (dQ^T)^T, in blocks of 16 queries so that both sides stay in cache.
+    for i0 in range(0, shape.n_q, 16):
+        for c in range(d_k):
+            for i in range(i0, min(i0 + 16, shape.n_q)):
+                dq[i * g.dq.ld_row + c] = <floating>dqt64[c * nq_pad + i]
 
 
 cdef void _run_groups(const Backward *g, floating *dummy, char *scratch,

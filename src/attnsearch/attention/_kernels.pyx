@@ -74,6 +74,8 @@ cdef enum ForwardBuffer:
     FWD_VPACK
     FWD_SCORES
     FWD_OUT
+    FWD_OUT64
+    FWD_ONES
     FWD_RUNNING_MAX
     FWD_CORR
     FWD_RUNNING_SUM
@@ -101,6 +103,8 @@ cdef void _forward_layout(Forward *f, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, FWD_VPACK, f.block_k * f.dvp * itemsize)
     layout_add(layout, FWD_SCORES, f.tile_rows_pad * f.lds * itemsize)
     layout_add(layout, FWD_OUT, rows * f.dvp * itemsize)
+    layout_add(layout, FWD_OUT64, rows * f.shape.d_v * sizeof(double))
+    layout_add(layout, FWD_ONES, rows * itemsize)
     layout_add(layout, FWD_RUNNING_MAX, rows * itemsize)
     layout_add(layout, FWD_CORR, rows * itemsize)
     layout_add(layout, FWD_RUNNING_SUM, rows * sizeof(double))
@@ -144,24 +148,27 @@ cdef void _attend_query_block(
         floating *vpack = <floating *>scratch_at(&f.layout, scratch, FWD_VPACK)
         floating *s = <floating *>scratch_at(&f.layout, scratch, FWD_SCORES)
         floating *o = <floating *>scratch_at(&f.layout, scratch, FWD_OUT)
+        double *o64 = <double *>scratch_at(&f.layout, scratch, FWD_OUT64)
+        floating *ones = <floating *>scratch_at(&f.layout, scratch, FWD_ONES)
         floating *running_max = <floating *>scratch_at(&f.layout, scratch, FWD_RUNNING_MAX)
         floating *corr = <floating *>scratch_at(&f.layout, scratch, FWD_CORR)
         double *running_sum = <double *>scratch_at(&f.layout, scratch, FWD_RUNNING_SUM)
         floating *block_max = <floating *>scratch_at(&f.layout, scratch, FWD_BLOCK_MAX)
         floating *s_row
         floating *w_row
-        floating tile_max, m_old, m_new, inv, factor
-        double total
+        floating tile_max, m_old, m_new, factor
+        double total, inv64
 
     if has_hi:
         # The last row of the task sees keys j <= i0 + rows - 1 + hi_offset.
         kv_end = min(shape.n_k, i0 + rows + hi_offset)
 
-    memset(o, 0, rows_pad * dvp * sizeof(floating))
+    memset(o64, 0, rows * d_v * sizeof(double))
     for r in range(rows_pad):
         running_max[r] = -INFINITY
         running_sum[r] = 0.0
         corr[r] = 1
+        ones[r] = 1
     if weights != NULL:
         for r in range(rows * f.n_kblocks):
             block_max[r] = -INFINITY
@@ -241,20 +248,27 @@ cdef void _attend_query_block(
                         memcpy(weights + (i0 + r) * f.weights.ld_row + j0, s_row,
                                tile_bk * sizeof(floating))
                         block_max[r * f.n_kblocks + block_index] = running_max[r]
+                # P V of this block alone in the tile's dtype, then into the
+                # float64 accumulator with the rescale: a float32 sum over
+                # millions of keys would stall at 2^24 times its terms.
+                memset(o + t0 * dvp, 0, round_up(tile_rows, ROW_ALIGN) * dvp * sizeof(floating))
                 pv_tile(s, lds, round_up(tile_rows, ROW_ALIGN), tile_bk, vsrc, ld_vsrc,
-                        dvp, o + t0 * dvp, dvp, corr + t0, visible0)
+                        dvp, o + t0 * dvp, dvp, ones, visible0)
+                for r in range(t0, t0 + tile_rows):
+                    for c in range(d_v):
+                        o64[r * d_v + c] = o64[r * d_v + c] * corr[r] + o[r * dvp + c]
             j0 += bk
             block_index += 1
 
     for r in range(rows):
         total = running_sum[r]
         # A row that sees no key (sum 0) outputs zeros; a NaN sum propagates.
-        inv = 0 if total == 0.0 else <floating>(1.0 / total)
+        inv64 = 0.0 if total == 0.0 else 1.0 / total
         if lse != NULL:
             # log sum_j exp(s_j) = m + log(l); -inf for a row that sees no key.
             lse[i0 + r] = <floating>(running_max[r] + log(total)) if total != 0.0 else -INFINITY
         for c in range(d_v):
-            out[(i0 + r) * f.out.ld_row + c] = o[r * dvp + c] * inv
+            out[(i0 + r) * f.out.ld_row + c] = <floating>(o64[r * d_v + c] * inv64)
         if weights != NULL:
             # Block b was exponentiated against the running max of its time.
             w_row = weights + (i0 + r) * f.weights.ld_row
@@ -263,7 +277,7 @@ cdef void _attend_query_block(
                 bk = min(f.block_k, shape.n_k - j0)
                 factor = 0
                 if total != 0.0:
-                    factor = exp_one(block_max[r * f.n_kblocks + block_index] - running_max[r]) * inv
+                    factor = exp_one(block_max[r * f.n_kblocks + block_index] - running_max[r]) * <floating>inv64
                 for c in range(j0, j0 + bk):
                     w_row[c] = w_row[c] * factor
 
