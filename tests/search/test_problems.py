@@ -7,10 +7,14 @@ import scipy.sparse as sp
 from attnsearch._dispatch import kernels
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import QUBO, TSP, Ising, MaxCut
+from attnsearch.search._run import Run
 from attnsearch.search._seeding import chain_rng_states
 from attnsearch.search.problems.ising import read_cut
 from attnsearch.search.problems.tsp._core import TSPCore
-from attnsearch.search.problems.tsp._reference import tour_length_reference
+from attnsearch.search.problems.tsp._reference import (
+    tour_length_reference,
+    tsplib_distances,
+)
 
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
@@ -116,6 +120,106 @@ def test_tour_length_matches_reference_for_every_metric(rng):
             rtol=1e-12,
         )
         assert tsp.tour_length(np.stack([tour, tour])).shape == (2,)
+
+
+# GEO cities (DDD.MM) where the acos argument is +-1 or a few ulps from it:
+# identical cities, the poles, cities 1e-6 degrees apart, antipodes (180
+# degrees of longitude are TSPLIB's 3.141592 radians, not pi; the last pair
+# gives exactly -1). Pairs of rows 2k, 2k+1.
+GEO_NEAR = [
+    [38.0, 20.0],
+    [38.0, 20.0],
+    [90.0, 0.0],
+    [90.0, 123.45],
+    [-90.0, 0.0],
+    [-90.0, -77.3],
+    [38.0, 20.0],
+    [38.0, 20.000001],
+    [38.0, 20.0],
+    [38.000001, 20.0],
+]
+GEO_ANTIPODES = [
+    [90.0, 0.0],
+    [-90.0, 0.0],
+    [38.0, 20.0],
+    [-38.0, -160.0],
+    [0.0, 0.0],
+    [0.0, 180.0],
+    [45.0, 90.0],
+    [-45.0, -90.0],
+    [89.59, 179.59],
+    [-89.59, -0.01],
+]
+
+
+def cities_on_the_edges(metric, rng):
+    """Random cities, then those where ``metric`` rounds on an edge."""
+    if metric == "GEO":
+        random = rng.uniform([-90, -180], [90, 180], size=(40, 2))
+        return np.vstack([random, GEO_NEAR, GEO_ANTIPODES])
+    edges = [
+        [0.0, 0.0],
+        [1.5, 2.0],  # 2.5 from the first: EUC_2D rounds half up
+        [10.0, 30.0],  # ATT: sqrt(1000 / 10) = 10 exactly
+        [3.0, 4.0],
+        [3.0, 4.0],  # a duplicate city
+        [0.0, 2.4999],
+        [1e7, -1e7],
+    ]
+    return np.vstack([rng.uniform(-1000, 1000, size=(40, 2)), edges])
+
+
+def bits(values):
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+
+
+@pytest.mark.parametrize(
+    "metric", ["EUC_2D", "CEIL_2D", "ATT", "GEO", "EUCLIDEAN", "MATRIX"]
+)
+def test_compiled_and_python_distances_are_the_same_bits(rng, metric):
+    if metric == "MATRIX":
+        matrix = np.triu(rng.uniform(0, 1000, size=(30, 30)), 1)
+        matrix += matrix.T
+        tsp = TSP(distances=matrix)
+    else:
+        coords = cities_on_the_edges(metric, rng)
+        tsp = TSP(coords, metric=metric)
+    i, j = (a.ravel() for a in np.meshgrid(np.arange(tsp.n), np.arange(tsp.n)))
+    compiled = tsp._core.pair_distances(i, j)
+    ops = tsp._search_spec().ops
+    scalar = [ops.distance(a, b) for a, b in zip(i.tolist(), j.tolist())]
+    np.testing.assert_array_equal(bits(compiled), bits(scalar))
+    if metric == "MATRIX":
+        np.testing.assert_array_equal(bits(compiled), bits(matrix[i, j]))
+    else:
+        vectorised = tsplib_distances(coords, i, j, metric)
+        np.testing.assert_array_equal(bits(compiled), bits(vectorised))
+    assert tsp.distance(3, 17) == compiled[3 * tsp.n + 17]
+    if metric == "GEO":
+        near = 40 + np.arange(0, len(GEO_NEAR), 2)
+        antipodes = 40 + len(GEO_NEAR) + np.arange(0, len(GEO_ANTIPODES), 2)
+        # TSPLIB95's shortest and longest GEO distances: 1 and (int)(RRR pi + 1).
+        np.testing.assert_array_equal(tsp._core.pair_distances(near, near + 1), 1.0)
+        np.testing.assert_array_equal(
+            tsp._core.pair_distances(antipodes, antipodes + 1), 20039.0
+        )
+    # Tour lengths through the engine (each CPU target's inlined tsp_distance)
+    # equal the Python sums, bit for bit.
+    tours = np.array([rng.permutation(tsp.n) for _ in range(4)], dtype=np.int32)
+    run = Run(
+        "hill_climb",
+        tsp,
+        num_chains=4,
+        initial_states=tours,
+        seed=0,
+        num_threads=1,
+        time_limit=None,
+        target=None,
+        callback=None,
+        backend="cython",
+    )
+    python = [ops.cost(ops.prepare(tour)) for tour in tours]
+    np.testing.assert_array_equal(bits(run.backend.arrays.cost), bits(python))
 
 
 def test_large_instance_needs_no_matrix(rng):
