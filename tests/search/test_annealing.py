@@ -1,12 +1,13 @@
-"""Annealing and hill climbing: kernel vs Python reference, seeds, threads, stops."""
+"""Simulated annealing (``methods/annealing.py``): kernel against the Python
+reference, automatic temperatures, schedules (explicit, fitted to a time limit),
+reheats, the final descent and quality on known optima."""
 
-import itertools
 import math
 import time
 
 import numpy as np
 import pytest
-from _problems import OneMax
+from _helpers import assert_same_run, ground_energy, sparse_ising, tiny_spin_glass
 
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
@@ -14,35 +15,12 @@ from attnsearch.search import (
     TSP,
     Ising,
     MaxCut,
-    Problem,
-    ProblemError,
-    hill_climb,
     simulated_annealing,
     temperature_schedule,
 )
 
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
-
-
-def ring_ising(rng, n=40, degree=3):
-    edges = {}
-    for i in range(n):
-        for j in rng.choice(n, degree, replace=False):
-            if i != j:
-                edges[(min(i, j), max(i, j))] = float(rng.choice([-1, 1]))
-    return Ising(rng.integers(-1, 2, n).astype(float), edges)
-
-
-def assert_same_run(a, b):
-    """Identical trajectories: same final states, costs and evaluation counts."""
-    assert np.array_equal(np.asarray(a.states), np.asarray(b.states))
-    assert np.array_equal(a.costs, b.costs)
-    assert a.n_evaluations == b.n_evaluations
-    assert a.acceptance_rate == b.acceptance_rate
-    np.testing.assert_array_equal(
-        a.history["best_costs"][-1], b.history["best_costs"][-1]
-    )
 
 
 # -- kernel vs reference -------------------------------------------------------------
@@ -66,7 +44,7 @@ def test_annealing_tsp_kernel_equals_reference(global_random_seed, moves):
 @pytest.mark.parametrize("proposal", ["sequential", "random"])
 @pytest.mark.parametrize("problem_kind", ["ising", "qubo", "maxcut"])
 def test_annealing_spin_problems_kernel_equals_reference(rng, problem_kind, proposal):
-    ising = ring_ising(rng)
+    ising = sparse_ising(rng)
     if proposal == "random":
         ising = Ising(ising.h, ising.J, proposal="random")
     problem = {
@@ -85,89 +63,7 @@ def test_annealing_spin_problems_kernel_equals_reference(rng, problem_kind, prop
     assert_same_run(compiled, python)
 
 
-@pytest.mark.parametrize("strategy", ["best", "first"])
-def test_hill_climb_kernel_equals_reference(global_random_seed, strategy):
-    tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=("2opt", "oropt"))
-    kwargs = dict(
-        strategy=strategy, num_chains=2, seed=global_random_seed, max_iters=25
-    )
-    compiled = hill_climb(tsp, backend="cython", **kwargs)
-    python = hill_climb(tsp, backend="reference", **kwargs)
-    assert_same_run(compiled, python)
-    assert np.array_equal(compiled.params["steps"], python.params["steps"])
-    ising = ring_ising(np.random.default_rng(global_random_seed))
-    assert_same_run(
-        hill_climb(ising, backend="cython", num_chains=3, strategy=strategy, seed=1),
-        hill_climb(ising, backend="reference", num_chains=3, strategy=strategy, seed=1),
-    )
-
-
-def test_vtable_path_equals_specialised_path(rng):
-    # Through function pointers, the built-in problems take the same steps as with
-    # their inlined operations (random proposals: the vtable has no in-order sweep).
-    from attnsearch.search._run import Run
-
-    tsp = TSP(
-        rng.uniform(0, 100, size=(40, 2)),
-        metric="EUC_2D",
-        moves=("2opt", "swap", "oropt"),
-    )
-    ising = Ising(ring_ising(rng).h, ring_ising(rng).J, proposal="random")
-    for problem in (tsp, ising):
-        results = []
-        for use_vtable in (False, True):
-            run = Run(
-                "simulated_annealing",
-                problem,
-                num_chains=2,
-                initial_states=None,
-                seed=5,
-                num_threads=2,
-                time_limit=None,
-                target=None,
-                callback=None,
-                backend="cython",
-                use_vtable=use_vtable,
-            )
-            run.backend.call(
-                "anneal",
-                temperatures=np.geomspace(50, 1, 30),
-                sweep_len=problem.n,
-                target=-math.inf,
-                deadline=math.inf,
-            )
-            run.backend.call(
-                "climb",
-                max_steps=20,
-                best_improvement=True,
-                tolerance=0.0,
-                target=-math.inf,
-                deadline=math.inf,
-            )
-            results.append(run.backend.arrays)
-        for name in ("states", "best_states", "cost", "n_evaluations", "rng"):
-            assert np.array_equal(getattr(results[0], name), getattr(results[1], name))
-
-
-# -- seeds, threads, chunking ----------------------------------------------------------
-
-
-def test_seeds_and_threads(rng):
-    ising = ring_ising(rng, n=200)
-    base = dict(num_sweeps=200, num_chains=6)
-    one = simulated_annealing(ising, seed=3, num_threads=1, **base)
-    two = simulated_annealing(ising, seed=3, num_threads=2, **base)
-    four = simulated_annealing(ising, seed=3, num_threads=4, **base)
-    assert_same_run(one, two)
-    assert_same_run(one, four)
-    other = simulated_annealing(ising, seed=4, num_threads=2, **base)
-    assert not np.array_equal(one.states, other.states)
-    seq = simulated_annealing(ising, seed=np.random.SeedSequence(3), **base)
-    assert_same_run(one, seq)
-    tsp = TSP(rng.uniform(size=(60, 2)))
-    a = hill_climb(tsp, num_chains=4, seed=9, num_threads=1, strategy="first")
-    b = hill_climb(tsp, num_chains=4, seed=9, num_threads=2, strategy="first")
-    assert_same_run(a, b)
+# -- seeds ----------------------------------------------------------------------------
 
 
 def test_chain_results_do_not_depend_on_num_chains(rng):
@@ -188,24 +84,11 @@ def test_chain_results_do_not_depend_on_num_chains(rng):
 # -- quality --------------------------------------------------------------------------
 
 
-def brute_force_ground_energy(ising):
-    best = math.inf
-    for bits in itertools.product([-1, 1], repeat=ising.n):
-        best = min(best, ising.energy(np.array(bits)))
-    return best
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tiny_ising_optimum_found(seed):
-    rng = np.random.default_rng(seed)
-    n = 12
-    J = np.triu(rng.normal(size=(n, n)), 1)
-    ising = Ising(rng.normal(size=n), J + J.T)
-    ground = brute_force_ground_energy(ising)
+    ising = tiny_spin_glass(seed)
     sa = simulated_annealing(ising, num_sweeps=300, num_chains=8, seed=seed)
-    hc = hill_climb(ising, num_chains=64, seed=seed)
-    assert sa.objective == pytest.approx(ground)
-    assert hc.objective == pytest.approx(ground)
+    assert sa.objective == pytest.approx(ground_energy(ising))
     assert ising.energy(sa.best_state) == pytest.approx(sa.objective)
 
 
@@ -214,23 +97,6 @@ def test_annealing_solves_small_tsplib_instances():
     result = simulated_annealing(tsp, num_sweeps=3000, num_chains=4, seed=0)
     assert result.objective <= 426 * 1.02
     assert tsp.tour_length(result.best_state) == result.objective
-
-
-def test_hill_climbing_reaches_a_local_optimum(rng):
-    tsp = TSP(rng.uniform(size=(25, 2)), moves=("2opt",))
-    result = hill_climb(tsp, num_chains=3, seed=0)
-    assert result.stop_reason == "converged"
-    # No 2-opt move improves the returned tours.
-    for tour in result.states:
-        length = tsp.tour_length(tour)
-        for a in range(25):
-            for b in range(a + 2, 25):
-                if a == 0 and b == 24:
-                    continue
-                new = np.concatenate(
-                    [tour[: a + 1], tour[a + 1 : b + 1][::-1], tour[b + 1 :]]
-                )
-                assert tsp.tour_length(new) >= length - 1e-9
 
 
 # -- schedules -------------------------------------------------------------------------
@@ -254,7 +120,7 @@ def test_schedules(kind):
 
 
 def test_explicit_schedule_and_reported_parameters(rng):
-    ising = ring_ising(rng)
+    ising = sparse_ising(rng)
     temps = np.linspace(3.0, 0.0, 50)
     result = simulated_annealing(ising, schedule=temps, seed=0)
     assert result.params["num_sweeps"] == 50 and result.params["schedule"] == "custom"
@@ -272,7 +138,7 @@ def test_explicit_schedule_and_reported_parameters(rng):
 
 
 def test_reheats_start_from_the_best_state(rng):
-    ising = ring_ising(rng, n=80)
+    ising = sparse_ising(rng, n=80)
     single = simulated_annealing(ising, num_sweeps=30, seed=2)
     reheated = simulated_annealing(ising, num_sweeps=30, seed=2, reheats=2)
     assert reheated.params["sweeps_done"] == 90
@@ -294,142 +160,19 @@ def test_time_limit_stretches_the_schedule_and_is_honoured(rng):
     assert capped.stop_reason == "time_limit" and capped.elapsed < 0.2 + 0.5
 
 
-def test_target_callback_and_interrupt(rng):
-    edges = [(i, (i + 1) % 60) for i in range(60)]  # an even cycle: max cut 60
-    g = MaxCut(60, edges, proposal="random")
-    hit = simulated_annealing(g, num_sweeps=10**6, target=60, seed=0)
-    assert hit.stop_reason == "target" and hit.objective == 60
-    seen = []
-
-    def stop_after_three(progress):
-        seen.append(progress)
-        return len(seen) >= 3
-
-    stopped = simulated_annealing(
-        g, num_sweeps=10**6, seed=0, callback=stop_after_three, t_start=5.0, t_end=4.0
-    )
-    assert stopped.stop_reason == "callback" and len(seen) == 3
-    assert {
-        "step",
-        "n_evaluations",
-        "best_cost",
-        "temperature",
-        "acceptance_rate",
-        "elapsed",
-    } <= set(seen[0])
-
-    def interrupt(progress):
-        raise KeyboardInterrupt
-
-    interrupted = simulated_annealing(g, num_sweeps=10**6, seed=0, callback=interrupt)
-    assert interrupted.stop_reason == "interrupted"
-    assert np.all(np.isin(interrupted.best_state, [-1, 1]))
-    climbed = hill_climb(g, num_chains=2, seed=0, callback=interrupt)
-    assert climbed.stop_reason in ("interrupted", "converged")
-
-
-def test_history_is_bounded_and_consistent(rng):
-    ising = ring_ising(rng, n=50)
-    result = simulated_annealing(ising, num_sweeps=20000, num_chains=2, seed=0)
-    history = result.history
-    assert 2 <= len(history["n_evaluations"]) <= 2000
-    assert history["best_costs"].shape == (len(history["n_evaluations"]), 2)
-    assert np.all(np.diff(history["n_evaluations"]) >= 0)
-    assert history["n_evaluations"][-1] == result.n_evaluations
-    assert 0 < result.acceptance_rate < 1
-    assert result.best_chain == int(np.argmin(result.costs))
-
-
-# -- initial states -------------------------------------------------------------------
-
-
-def test_initial_states(rng):
-    tsp = TSP(rng.uniform(size=(20, 2)))
-    start = np.arange(20)
-    result = hill_climb(tsp, initial_states=start, num_chains=2, max_iters=1, seed=0)
-    assert result.params["steps"].tolist() == [1, 1]
-    per_chain = np.stack([np.arange(20), np.arange(20)[::-1]])
-    simulated_annealing(tsp, initial_states=per_chain, num_chains=2, num_sweeps=2)
-    with pytest.raises(ValueError, match="not a permutation"):
-        hill_climb(tsp, initial_states=np.zeros(20, int))
-    with pytest.raises(ValueError, match="initial_states must have shape"):
-        hill_climb(tsp, initial_states=np.stack([start] * 3), num_chains=2)
-    qubo = QUBO(np.eye(3))
-    out = hill_climb(qubo, initial_states=[1, 1, 1])
-    assert out.objective == 0 and set(out.best_state.tolist()) <= {0, 1}
-    with pytest.raises(ValueError, match="0 and 1"):
-        hill_climb(qubo, initial_states=[2, 0, 0])
-
-
-# -- Python problems --------------------------------------------------------------
-
-
-def test_python_problem_runs_every_method():
-    problem = OneMax(30)
-    sa = simulated_annealing(problem, num_sweeps=60, num_chains=2, seed=0)
-    assert (
-        sa.objective == 30
-        and sa.best_cost == -30
-        and sa.params["backend"] == "reference"
-    )
-    hc = hill_climb(problem, num_chains=2, seed=0)
-    assert hc.objective == 30 and hc.stop_reason == "converged"
-    assert hill_climb(OneMax(10, maximize=False), seed=0).objective == 0
-    hit = simulated_annealing(problem, num_sweeps=2000, target=30, seed=1)
-    assert hit.stop_reason == "target"
-    with pytest.raises(ValueError, match="written in Python"):
-        hill_climb(problem, backend="cython")
-
-
-def test_python_problem_default_delta_and_errors():
-    class NoDelta(OneMax):
-        delta = Problem.delta
-
-    assert hill_climb(NoDelta(8), seed=0).objective == 8
-
-    class Broken(OneMax):
-        def cost(self, state):
-            return float("nan") if state.sum() > 3 else int(state.sum())
-
-    with pytest.raises(ProblemError, match="NaN") as info:
-        simulated_annealing(Broken(10), num_sweeps=20, seed=0, t_start=100.0, t_end=1.0)
-    assert info.value.state is not None
-
-    class NoMoves(OneMax):
-        def moves(self, state):
-            return None
-
-    with pytest.raises(TypeError, match="enumerable"):
-        hill_climb(NoMoves(5))
-
-
 # -- bad arguments ----------------------------------------------------------------
 
 
-def test_bad_arguments(rng):
-    ising = ring_ising(rng)
-    for kwargs, error in [
-        (dict(num_chains=0), ValueError),
-        (dict(num_sweeps=0), ValueError),
-        (dict(time_limit=-1), ValueError),
-        (dict(time_limit="1"), TypeError),
-        (dict(target=float("nan")), ValueError),
-        (dict(reheats=-1), ValueError),
-        (dict(t_start=-1.0), ValueError),
-        (dict(t_start=1.0, t_end=2.0), ValueError),
-        (dict(seed=-5), ValueError),
-        (dict(num_threads=0), ValueError),
-        (dict(callback=3), TypeError),
-        (dict(backend="gpu"), ValueError),
+def test_annealing_bad_arguments(rng):
+    ising = sparse_ising(rng)
+    for kwargs in [
+        dict(num_sweeps=0),
+        dict(reheats=-1),
+        dict(t_start=-1.0),
+        dict(t_start=1.0, t_end=2.0),
     ]:
-        with pytest.raises(error):
+        with pytest.raises(ValueError):
             simulated_annealing(ising, **kwargs)
-    with pytest.raises(ValueError, match="strategy"):
-        hill_climb(ising, strategy="steepest")
-    with pytest.raises(ValueError, match="max_iters"):
-        hill_climb(ising, max_iters=0)
-    with pytest.raises(TypeError, match="expected a problem"):
-        hill_climb(np.zeros(3))
 
 
 # -- automatic temperatures, the final descent, schedules fitted to a time limit ----
@@ -448,7 +191,7 @@ def test_cold_end_freezes_per_sweep():
 @pytest.mark.parametrize("problem_kind", ["ising", "tsp"])
 def test_descent_leaves_local_optima(rng, problem_kind):
     if problem_kind == "ising":
-        problem = ring_ising(rng, n=60)
+        problem = sparse_ising(rng, n=60)
         result = simulated_annealing(problem, num_sweeps=5, num_chains=4, seed=1)
         # No single flip improves any returned state.
         for state in np.asarray(result.states):
@@ -473,7 +216,7 @@ def test_descent_leaves_local_optima(rng, problem_kind):
 
 
 def test_schedule_fitted_to_a_time_limit_ends_at_t_end(rng):
-    problem = ring_ising(rng, n=3000)  # < 100 000 sweeps in 0.3 s: all reported
+    problem = sparse_ising(rng, n=3000)  # < 100 000 sweeps in 0.3 s: all reported
     result = simulated_annealing(problem, time_limit=0.3, num_chains=2, seed=0)
     params = result.params
     assert params["time_fitted"] and result.stop_reason in ("max_iters", "time_limit")

@@ -1,5 +1,8 @@
-"""Regression tests of the hostile-input probe (issue 10), search half: every one of
-these crashed, hung, ran past its time limit or answered garbage before."""
+"""The run loop every method shares (``_run.py``): the compiled engine's vtable
+path and its invariance in threads and seeds, targets, callbacks and Ctrl-C,
+time limits (in calibration too), the history, initial states, Python problems
+on the reference engine, memory estimates and the arguments every method
+takes."""
 
 import math
 import os
@@ -11,7 +14,9 @@ import time
 
 import numpy as np
 import pytest
+from _helpers import assert_same_run, sparse_ising
 from _isolation import assert_clean_exit, run_python
+from _problems import OneMax
 
 from attnsearch import effective_n_threads
 from attnsearch._threading import max_threads
@@ -29,6 +34,9 @@ from attnsearch.search import (
     stochastic_hill_climb,
     tabu_search,
 )
+
+# The compiled paths run under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
 
 METHODS = [simulated_annealing, hill_climb, stochastic_hill_climb, tabu_search]
 
@@ -338,3 +346,204 @@ def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
         budget = "num_sweeps" if method is simulated_annealing else "max_iters"
         result = method(tsp, num_chains=2, seed=0, **{budget: 50})
         assert np.isfinite(result.objective)
+
+
+# -- the compiled engine: vtable path, threads, seeds ------------------------------
+
+
+def test_vtable_path_equals_specialised_path(rng):
+    # Through function pointers, the built-in problems take the same steps as with
+    # their inlined operations (random proposals: the vtable has no in-order sweep).
+    from attnsearch.search._run import Run
+
+    tsp = TSP(
+        rng.uniform(0, 100, size=(40, 2)),
+        metric="EUC_2D",
+        moves=("2opt", "swap", "oropt"),
+    )
+    ising = Ising(sparse_ising(rng).h, sparse_ising(rng).J, proposal="random")
+    for problem in (tsp, ising):
+        results = []
+        for use_vtable in (False, True):
+            run = Run(
+                "simulated_annealing",
+                problem,
+                num_chains=2,
+                initial_states=None,
+                seed=5,
+                num_threads=2,
+                time_limit=None,
+                target=None,
+                callback=None,
+                backend="cython",
+                use_vtable=use_vtable,
+            )
+            run.backend.call(
+                "anneal",
+                temperatures=np.geomspace(50, 1, 30),
+                sweep_len=problem.n,
+                target=-math.inf,
+                deadline=math.inf,
+            )
+            run.backend.call(
+                "climb",
+                max_steps=20,
+                best_improvement=True,
+                tolerance=0.0,
+                target=-math.inf,
+                deadline=math.inf,
+            )
+            results.append(run.backend.arrays)
+        for name in ("states", "best_states", "cost", "n_evaluations", "rng"):
+            assert np.array_equal(getattr(results[0], name), getattr(results[1], name))
+
+
+def test_seeds_and_threads(rng):
+    ising = sparse_ising(rng, n=200)
+    base = dict(num_sweeps=200, num_chains=6)
+    one = simulated_annealing(ising, seed=3, num_threads=1, **base)
+    two = simulated_annealing(ising, seed=3, num_threads=2, **base)
+    four = simulated_annealing(ising, seed=3, num_threads=4, **base)
+    assert_same_run(one, two)
+    assert_same_run(one, four)
+    other = simulated_annealing(ising, seed=4, num_threads=2, **base)
+    assert not np.array_equal(one.states, other.states)
+    seq = simulated_annealing(ising, seed=np.random.SeedSequence(3), **base)
+    assert_same_run(one, seq)
+    tsp = TSP(rng.uniform(size=(60, 2)))
+    a = hill_climb(tsp, num_chains=4, seed=9, num_threads=1, strategy="first")
+    b = hill_climb(tsp, num_chains=4, seed=9, num_threads=2, strategy="first")
+    assert_same_run(a, b)
+
+
+# -- stopping rules, history -----------------------------------------------------
+
+
+def test_target_callback_and_interrupt(rng):
+    edges = [(i, (i + 1) % 60) for i in range(60)]  # an even cycle: max cut 60
+    g = MaxCut(60, edges, proposal="random")
+    hit = simulated_annealing(g, num_sweeps=10**6, target=60, seed=0)
+    assert hit.stop_reason == "target" and hit.objective == 60
+    seen = []
+
+    def stop_after_three(progress):
+        seen.append(progress)
+        return len(seen) >= 3
+
+    stopped = simulated_annealing(
+        g, num_sweeps=10**6, seed=0, callback=stop_after_three, t_start=5.0, t_end=4.0
+    )
+    assert stopped.stop_reason == "callback" and len(seen) == 3
+    assert {
+        "step",
+        "n_evaluations",
+        "best_cost",
+        "temperature",
+        "acceptance_rate",
+        "elapsed",
+    } <= set(seen[0])
+
+    def interrupt(progress):
+        raise KeyboardInterrupt
+
+    interrupted = simulated_annealing(g, num_sweeps=10**6, seed=0, callback=interrupt)
+    assert interrupted.stop_reason == "interrupted"
+    assert np.all(np.isin(interrupted.best_state, [-1, 1]))
+    climbed = hill_climb(g, num_chains=2, seed=0, callback=interrupt)
+    assert climbed.stop_reason in ("interrupted", "converged")
+
+
+def test_history_is_bounded_and_consistent(rng):
+    ising = sparse_ising(rng, n=50)
+    result = simulated_annealing(ising, num_sweeps=20000, num_chains=2, seed=0)
+    history = result.history
+    assert 2 <= len(history["n_evaluations"]) <= 2000
+    assert history["best_costs"].shape == (len(history["n_evaluations"]), 2)
+    assert np.all(np.diff(history["n_evaluations"]) >= 0)
+    assert history["n_evaluations"][-1] == result.n_evaluations
+    assert 0 < result.acceptance_rate < 1
+    assert result.best_chain == int(np.argmin(result.costs))
+
+
+# -- initial states -------------------------------------------------------------------
+
+
+def test_initial_states(rng):
+    tsp = TSP(rng.uniform(size=(20, 2)))
+    start = np.arange(20)
+    result = hill_climb(tsp, initial_states=start, num_chains=2, max_iters=1, seed=0)
+    assert result.params["steps"].tolist() == [1, 1]
+    per_chain = np.stack([np.arange(20), np.arange(20)[::-1]])
+    simulated_annealing(tsp, initial_states=per_chain, num_chains=2, num_sweeps=2)
+    with pytest.raises(ValueError, match="not a permutation"):
+        hill_climb(tsp, initial_states=np.zeros(20, int))
+    with pytest.raises(ValueError, match="initial_states must have shape"):
+        hill_climb(tsp, initial_states=np.stack([start] * 3), num_chains=2)
+    qubo = QUBO(np.eye(3))
+    out = hill_climb(qubo, initial_states=[1, 1, 1])
+    assert out.objective == 0 and set(out.best_state.tolist()) <= {0, 1}
+    with pytest.raises(ValueError, match="0 and 1"):
+        hill_climb(qubo, initial_states=[2, 0, 0])
+
+
+# -- Python problems --------------------------------------------------------------
+
+
+def test_python_problem_runs_every_method():
+    problem = OneMax(30)
+    sa = simulated_annealing(problem, num_sweeps=60, num_chains=2, seed=0)
+    assert (
+        sa.objective == 30
+        and sa.best_cost == -30
+        and sa.params["backend"] == "reference"
+    )
+    hc = hill_climb(problem, num_chains=2, seed=0)
+    assert hc.objective == 30 and hc.stop_reason == "converged"
+    assert hill_climb(OneMax(10, maximize=False), seed=0).objective == 0
+    hit = simulated_annealing(problem, num_sweeps=2000, target=30, seed=1)
+    assert hit.stop_reason == "target"
+    with pytest.raises(ValueError, match="written in Python"):
+        hill_climb(problem, backend="cython")
+
+
+def test_python_problem_default_delta_and_errors():
+    class NoDelta(OneMax):
+        delta = Problem.delta
+
+    assert hill_climb(NoDelta(8), seed=0).objective == 8
+
+    class Broken(OneMax):
+        def cost(self, state):
+            return float("nan") if state.sum() > 3 else int(state.sum())
+
+    with pytest.raises(ProblemError, match="NaN") as info:
+        simulated_annealing(Broken(10), num_sweeps=20, seed=0, t_start=100.0, t_end=1.0)
+    assert info.value.state is not None
+
+    class NoMoves(OneMax):
+        def moves(self, state):
+            return None
+
+    with pytest.raises(TypeError, match="enumerable"):
+        hill_climb(NoMoves(5))
+
+
+# -- bad arguments ----------------------------------------------------------------
+
+
+def test_bad_arguments(rng):
+    ising = sparse_ising(rng)
+    for kwargs, error in [
+        (dict(num_chains=0), ValueError),
+        (dict(time_limit=-1), ValueError),
+        (dict(time_limit="1"), TypeError),
+        (dict(target=float("nan")), ValueError),
+        (dict(seed=-5), ValueError),
+        (dict(num_threads=0), ValueError),
+        (dict(callback=3), TypeError),
+        (dict(backend="gpu"), ValueError),
+    ]:
+        with pytest.raises(error):
+            simulated_annealing(ising, **kwargs)
+    with pytest.raises(TypeError, match="expected a problem"):
+        hill_climb(np.zeros(3))

@@ -1,0 +1,47 @@
+"""Helpers shared by the search test modules (pytest puts this folder on
+sys.path, as it does the folder of tests/_problems.py)."""
+
+import itertools
+import math
+
+import numpy as np
+
+from attnsearch.search import Ising
+
+
+def sparse_ising(rng, n=40, degree=3):
+    """A random Ising model: each spin coupled to ``degree`` random others with
+    weights +-1 (fewer where a draw repeats), fields in {-1, 0, 1}."""
+    edges = {}
+    for i in range(n):
+        for j in rng.choice(n, degree, replace=False):
+            if i != j:
+                edges[(min(i, j), max(i, j))] = float(rng.choice([-1, 1]))
+    return Ising(rng.integers(-1, 2, n).astype(float), edges)
+
+
+def tiny_spin_glass(seed, n=12):
+    """A dense Gaussian spin glass small enough for brute force."""
+    rng = np.random.default_rng(seed)
+    J = np.triu(rng.normal(size=(n, n)), 1)
+    return Ising(rng.normal(size=n), J + J.T)
+
+
+def ground_energy(ising):
+    """The lowest energy of ``ising``, by brute force over every spin vector."""
+    best = math.inf
+    for bits in itertools.product([-1, 1], repeat=ising.n):
+        best = min(best, ising.energy(np.array(bits)))
+    return best
+
+
+def assert_same_run(a, b):
+    """Identical trajectories: same final states, costs, counters and best costs."""
+    assert np.array_equal(np.asarray(a.states), np.asarray(b.states))
+    assert np.array_equal(a.costs, b.costs)
+    assert a.n_evaluations == b.n_evaluations
+    assert a.acceptance_counts == b.acceptance_counts
+    assert a.acceptance_rate == b.acceptance_rate
+    np.testing.assert_array_equal(
+        a.history["best_costs"][-1], b.history["best_costs"][-1]
+    )
