@@ -1,20 +1,16 @@
-"""Stochastic hill climbing, tabu search, particle swarm and continuous problems."""
-
-import itertools
-import math
+"""Continuous problems (``problems/continuous/``): kernel against the Python
+reference under every local-search method, the built-in functions and their fast
+cos, user functions (scalar, vectorised, failing) and bad input."""
 
 import numpy as np
 import pytest
 import scipy.optimize
+from _helpers import assert_same_run
 
 from attnsearch._dispatch import kernels
-from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
     BUILTIN_FUNCTIONS,
-    TSP,
     Continuous,
-    Ising,
-    MaxCut,
     ProblemError,
     hill_climb,
     particle_swarm,
@@ -22,75 +18,13 @@ from attnsearch.search import (
     stochastic_hill_climb,
     tabu_search,
 )
-from attnsearch.search.methods.tabu import default_tenure
 from attnsearch.search.problems.continuous import builtin_value_reference
 
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
 
 
-def small_ising(rng, n=30):
-    edges = {}
-    for i in range(n):
-        for j in rng.choice(n, 3, replace=False):
-            if i != j:
-                edges[(min(i, j), max(i, j))] = float(rng.choice([-1, 1]))
-    return Ising(rng.integers(-1, 2, n).astype(float), edges)
-
-
-def assert_same(a, b):
-    assert np.array_equal(np.asarray(a.states), np.asarray(b.states))
-    assert np.array_equal(a.costs, b.costs)
-    assert a.n_evaluations == b.n_evaluations
-
-
 # -- kernel vs reference ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("sample_size", [None, 25])
-@pytest.mark.parametrize("temperature", [0.0, 0.7, 3.0])
-def test_stochastic_hill_climb_kernel_equals_reference(rng, sample_size, temperature):
-    ising = small_ising(rng)
-    kwargs = dict(
-        num_chains=3,
-        seed=5,
-        max_iters=150,
-        sample_size=sample_size,
-        temperature=temperature,
-    )
-    a = stochastic_hill_climb(ising, backend="cython", **kwargs)
-    b = stochastic_hill_climb(ising, backend="reference", **kwargs)
-    assert_same(a, b)
-    tsp = TSP.from_tsplib(DATA / "berlin52.tsp", moves=("2opt", "oropt"))
-    kwargs = dict(num_chains=2, seed=1, max_iters=40, temperature=temperature)
-    assert_same(
-        stochastic_hill_climb(tsp, backend="cython", **kwargs),
-        stochastic_hill_climb(tsp, backend="reference", **kwargs),
-    )
-
-
-@pytest.mark.parametrize("aspiration", [True, False])
-@pytest.mark.parametrize("candidate_size", [None, 40])
-def test_tabu_kernel_equals_reference(rng, aspiration, candidate_size):
-    ising = small_ising(rng)
-    kwargs = dict(
-        num_chains=3,
-        seed=2,
-        max_iters=200,
-        tenure=5,
-        aspiration=aspiration,
-        candidate_size=candidate_size,
-    )
-    assert_same(
-        tabu_search(ising, backend="cython", **kwargs),
-        tabu_search(ising, backend="reference", **kwargs),
-    )
-    tsp = TSP.from_tsplib(DATA / "eil51.tsp")
-    kwargs = dict(num_chains=2, seed=3, max_iters=30, aspiration=aspiration)
-    assert_same(
-        tabu_search(tsp, backend="cython", **kwargs),
-        tabu_search(tsp, backend="reference", **kwargs),
-    )
 
 
 @pytest.mark.parametrize(
@@ -105,204 +39,13 @@ def test_continuous_local_search_kernel_equals_reference(method, step):
         kwargs["num_sweeps"] = 60
     elif method is not hill_climb:
         kwargs["max_iters"] = 40
-    assert_same(
+    assert_same_run(
         method(problem, backend="cython", **kwargs),
         method(problem, backend="reference", **kwargs),
     )
 
 
-@pytest.mark.parametrize("topology", ["global", "ring", "von_neumann"])
-@pytest.mark.parametrize("boundary", ["reflect", "clip", "random", "periodic"])
-def test_particle_swarm_kernel_equals_reference(topology, boundary):
-    for name in ("rastrigin", "rosenbrock"):
-        problem = Continuous.builtin(name, dim=6)
-        kwargs = dict(
-            n_particles=12,
-            max_iters=25,
-            num_chains=2,
-            seed=4,
-            topology=topology,
-            boundary=boundary,
-            velocity_clamp=0.2 if boundary == "clip" else None,
-        )
-        a = particle_swarm(problem, backend="cython", **kwargs)
-        b = particle_swarm(problem, backend="reference", **kwargs)
-        np.testing.assert_allclose(a.states, b.states, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(a.costs, b.costs, rtol=1e-12, atol=1e-12)
-        assert a.n_evaluations == b.n_evaluations == 2 * 12 * 26
-
-
-# -- behaviour -----------------------------------------------------------------
-
-
-def brute_force(ising):
-    return min(
-        ising.energy(np.array(bits))
-        for bits in itertools.product([-1, 1], repeat=ising.n)
-    )
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_tabu_finds_brute_force_optimum(seed):
-    rng = np.random.default_rng(seed)
-    n = 12
-    J = np.triu(rng.normal(size=(n, n)), 1)
-    ising = Ising(rng.normal(size=n), J + J.T)
-    result = tabu_search(ising, max_iters=400, num_chains=2, seed=seed)
-    assert result.objective == pytest.approx(brute_force(ising))
-    assert ising.energy(result.best_state) == pytest.approx(result.objective)
-
-
-def test_tabu_never_returns_to_a_recent_state(rng):
-    ising = small_ising(rng, n=16)
-    tenure = 6
-    problem_states = []
-
-    # Record the walk with a callback-free Python twin: the reference engine with
-    # its states inspected step by step.
-    from attnsearch.search._run import Run
-
-    run = Run(
-        "tabu_search",
-        ising,
-        num_chains=1,
-        initial_states=None,
-        seed=3,
-        num_threads=1,
-        time_limit=None,
-        target=None,
-        callback=None,
-        backend="reference",
-    )
-    for _ in range(120):
-        run.backend.call(
-            "tabu",
-            max_steps=1,
-            tenure=tenure,
-            aspiration=False,
-            candidate_size=0,
-            tolerance=0.0,
-            target=-math.inf,
-            deadline=math.inf,
-        )
-        problem_states.append(run.backend.chains.states[0][0].copy())
-    for t in range(len(problem_states)):
-        for back in range(1, tenure + 1):
-            if t - back >= 0:
-                assert not np.array_equal(problem_states[t], problem_states[t - back])
-
-
-def test_tabu_walks_past_local_optima_and_keeps_the_argbest(rng):
-    ising = small_ising(rng, n=40)
-    climbed = hill_climb(ising, seed=0)
-    walked = tabu_search(
-        ising, max_iters=2000, seed=0, initial_states=climbed.best_state
-    )
-    assert walked.objective <= climbed.objective
-    assert ising.energy(walked.best_state) == walked.objective
-    assert walked.params["steps"][0] == 2000  # it kept going past the optimum
-
-
-def test_default_tenures():
-    ising = Ising(np.zeros(160), {(0, 1): 1.0})
-    tsp = TSP(np.random.default_rng(0).uniform(size=(640, 2)))
-    assert default_tenure(ising._search_spec()) == 20  # min(20, n/4) at least
-    assert default_tenure(Ising(np.zeros(2000), {})._search_spec()) == 125
-    # Couplings of both signs (spin glasses): n/50 above n = 1000.
-    glass = Ising(np.zeros(7000), {(0, 1): 1.0, (1, 2): -1.0})
-    assert default_tenure(glass._search_spec()) == 140
-    assert (
-        default_tenure(
-            Ising(np.zeros(1000), {(0, 1): -1.0, (1, 2): 1.0})._search_spec()
-        )
-        == 20
-    )
-    assert default_tenure(Ising(np.zeros(12), {})._search_spec()) == 3
-    assert default_tenure(tsp._search_spec()) == 10
-    assert default_tenure(Ising(np.zeros(3), {})._search_spec()) == 1
-
-
-def test_tabu_on_gset_grid():
-    g = MaxCut.from_gset(DATA / "G11.txt")
-    result = tabu_search(g, time_limit=3, num_chains=2, seed=0, target=552)
-    assert result.objective >= 552
-    assert g.cut_value(result.best_state) == result.objective
-
-
-def test_stochastic_hill_climb_zero_temperature_is_hill_climbing(rng):
-    ising = small_ising(rng, n=40)
-    greedy = stochastic_hill_climb(
-        ising, temperature=0.0, num_chains=3, seed=1, max_iters=10_000
-    )
-    climbed = hill_climb(ising, num_chains=3, seed=1)
-    assert greedy.stop_reason == "converged"
-    assert np.array_equal(greedy.costs, climbed.costs)
-    hot = stochastic_hill_climb(
-        ising, temperature=50.0, num_chains=1, seed=1, max_iters=300
-    )
-    # Near-uniform choices: it moves at almost every step (the rate itself is
-    # moves taken / candidates evaluated, 40 candidates per step here).
-    moved, proposed = hot.acceptance_counts
-    assert moved / hot.params["steps"].sum() > 0.5
-    assert proposed == hot.n_evaluations == 40 * 300
-    assert hot.acceptance_rate == moved / proposed
-
-
-def test_stochastic_hill_climb_prefers_larger_gains():
-    # A single step from a fixed state, many seeds: the frequency of each move
-    # follows the softmax of the gains, staying included.
-    ising = Ising(np.array([3.0, 1.0, -1.0]), {})
-    start = np.array([1, 1, 1])  # flipping spin i gains 2 * h_i: 6, 2, -2
-    gains = np.array([0.0, 6.0, 2.0, -2.0])  # stay, flip 0, flip 1, flip 2
-    temperature = 2.0
-    expected = np.exp(gains / temperature) / np.exp(gains / temperature).sum()
-    from attnsearch.search._run import Run
-
-    run = Run(
-        "stochastic_hill_climb",
-        ising,
-        num_chains=3000,
-        initial_states=start,
-        seed=0,
-        num_threads=2,
-        time_limit=None,
-        target=None,
-        callback=None,
-        backend="cython",
-    )
-    run.backend.call(
-        "stochastic_climb",
-        max_steps=1,
-        temperature=temperature,
-        sample_size=0,
-        target=-math.inf,
-        deadline=math.inf,
-    )
-    counts = np.zeros(4)
-    for state in run.backend.arrays.states:  # the current states, not the best ones
-        flipped = np.flatnonzero(state != start)
-        counts[0 if flipped.size == 0 else flipped[0] + 1] += 1
-    observed = counts / counts.sum()
-    sigma = np.sqrt(expected * (1 - expected) / counts.sum())
-    assert np.all(np.abs(observed - expected) < 5 * sigma + 1e-3)
-
-
-def test_particle_swarm_sphere_and_quality():
-    sphere = Continuous.builtin("sphere", dim=10)
-    result = particle_swarm(sphere, max_iters=1500, seed=0)
-    assert result.objective < 1e-8
-    assert sphere.evaluate(result.best_state) == pytest.approx(result.objective)
-    ras = Continuous.builtin("rastrigin", dim=10)
-    ring = particle_swarm(
-        ras, topology="ring", boundary="periodic", max_iters=1500, num_chains=2, seed=0
-    )
-    assert ring.objective < 15
-    one = particle_swarm(ras, num_chains=3, max_iters=200, seed=9, num_threads=1)
-    two = particle_swarm(ras, num_chains=3, max_iters=200, seed=9, num_threads=2)
-    assert np.array_equal(one.states, two.states)
-
-
-# -- continuous problems ---------------------------------------------------------
+# -- built-in and user functions ------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_FUNCTIONS))
@@ -434,55 +177,3 @@ def test_continuous_bad_input():
     sphere = Continuous.builtin("sphere", dim=2)
     with pytest.raises(ValueError, match="outside the bounds"):
         hill_climb(sphere, initial_states=[10.0, 0.0])
-
-
-def test_method_bad_arguments(rng):
-    ising = small_ising(rng)
-    sphere = Continuous.builtin("sphere", dim=3)
-    with pytest.raises(ValueError, match="tenure"):
-        tabu_search(ising, tenure=-1)
-    with pytest.raises(ValueError, match="candidate_size"):
-        tabu_search(ising, candidate_size=0)
-    with pytest.raises(ValueError, match="temperature"):
-        stochastic_hill_climb(ising, temperature=-1.0)
-    with pytest.raises(ValueError, match="sample_size"):
-        stochastic_hill_climb(ising, sample_size=0)
-    with pytest.raises(ValueError, match="n_particles"):
-        particle_swarm(sphere, n_particles=0)
-    with pytest.raises(ValueError, match="topology"):
-        particle_swarm(sphere, topology="star")
-    with pytest.raises(ValueError, match="boundary"):
-        particle_swarm(sphere, boundary="bounce")
-    with pytest.raises(ValueError, match="velocity_clamp"):
-        particle_swarm(sphere, velocity_clamp=-0.1)
-    with pytest.raises(ValueError, match="w must be"):
-        particle_swarm(sphere, w=float("nan"))
-    with pytest.raises(TypeError, match="Continuous"):
-        particle_swarm(ising)
-    with pytest.raises(ValueError, match="initial_states"):
-        particle_swarm(sphere, n_particles=4, initial_states=np.zeros((3, 3)))
-
-
-def test_tabu_random_tenure_kernel_equals_reference(rng):
-    ising = small_ising(rng, n=30)
-    kwargs = dict(max_iters=300, num_chains=3, seed=4, tenure=(2, 9))
-    compiled = tabu_search(ising, **kwargs)
-    python = tabu_search(ising, backend="reference", **kwargs)
-    assert_same(compiled, python)
-    assert compiled.params["tenure"] == (2, 9)
-    fixed = tabu_search(ising, max_iters=300, num_chains=3, seed=4, tenure=(5, 5))
-    assert fixed.params["tenure"] == 5
-
-
-@pytest.mark.parametrize(
-    "tenure, match", [((1, 2, 3), "pair"), ((5, 2), "low <= high"), ((-1, 2), "tenure")]
-)
-def test_tabu_bad_tenure_range(rng, tenure, match):
-    with pytest.raises(ValueError, match=match):
-        tabu_search(small_ising(rng), tenure=tenure, max_iters=5)
-
-
-def test_particle_swarm_defaults():
-    params = particle_swarm(Continuous.builtin("sphere", dim=4), max_iters=5).params
-    assert params["topology"] == "von_neumann" and params["boundary"] == "periodic"
-    assert params["grid_columns"] == 8  # 40 particles: a 5 x 8 torus
