@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 
-from attnsearch.search import Ising
+from attnsearch._dispatch import kernels
+from attnsearch.search import ChainRNG, Ising
+from attnsearch.search._seeding import chain_rng_states
+from attnsearch.search.problems.tsp._core import TSPCore
 
 
 def sparse_ising(rng, n=40, degree=3):
@@ -45,3 +48,30 @@ def assert_same_run(a, b):
     np.testing.assert_array_equal(
         a.history["best_costs"][-1], b.history["best_costs"][-1]
     )
+
+
+def assert_exact_deltas(problem, rng, samples=3000):
+    """delta == cost(after) - cost(before) along a random walk, in the kernel."""
+    spec = problem._search_spec()
+    state = spec.ops.export(spec.ops.initial(_rng_of(rng)))
+    worst, checked, state, aux, rebuilt = kernels("search").check_deltas(
+        spec.core, state, samples, chain_rng_states(1, 1)[0]
+    )
+    assert checked > samples // 2 or spec.core.state_size < 4
+    assert worst <= 1e-9 * (1 + spec.core.state_size)
+    if isinstance(spec.core, TSPCore):
+        # The position index kept by apply equals one rebuilt from the tour (the
+        # rest of the TSP workspace is the descent's queue and the undo log).
+        positions = spec.core.aux_positions(aux)
+        np.testing.assert_array_equal(positions, spec.core.aux_positions(rebuilt))
+        np.testing.assert_array_equal(positions[state], np.arange(len(state)))
+    elif spec.core.aux_nbytes:
+        # The cached workspace (Ising local fields) equals one rebuilt from scratch.
+        np.testing.assert_allclose(
+            aux.view(np.float64), rebuilt.view(np.float64), rtol=1e-12, atol=1e-9
+        )
+    return worst
+
+
+def _rng_of(rng):
+    return ChainRNG(rng.integers(1, 2**63, size=4, dtype=np.uint64))
