@@ -8,8 +8,10 @@ import numpy as np
 
 from attnsearch._dispatch import kernels
 from attnsearch.search import ChainRNG, Ising
+from attnsearch.search._run import Run
 from attnsearch.search._seeding import chain_rng_states
 from attnsearch.search.problems.tsp._core import TSPCore
+from attnsearch.search.problems.tsp._reference import tsplib_distances
 
 
 def sparse_ising(rng, n=40, degree=3):
@@ -75,3 +77,32 @@ def assert_exact_deltas(problem, rng, samples=3000):
 
 def _rng_of(rng):
     return ChainRNG(rng.integers(1, 2**63, size=4, dtype=np.uint64))
+
+
+def coords_for(metric, rng, n):
+    if metric == "GEO":
+        return rng.uniform(-60, 60, size=(n, 2))
+    return rng.uniform(0, 1000, size=(n, 2))
+
+
+def brute_distances(tsp, coords):
+    n = tsp.n
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    if tsp.metric == "MATRIX":
+        return tsp.distances
+    return tsplib_distances(coords, i, j, tsp.metric)
+
+
+def run_of(problem, method="iterated_local_search", **kwargs):
+    options = dict(
+        num_chains=2,
+        initial_states=None,
+        seed=3,
+        num_threads=1,
+        time_limit=None,
+        target=None,
+        callback=None,
+        backend="cython",
+    )
+    options.update(kwargs)
+    return Run(method, problem, **options)

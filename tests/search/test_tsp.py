@@ -1,13 +1,24 @@
 """The TSP (``problems/tsp/``): exact deltas in the kernel, TSPLIB optimal tours,
-compiled and Python distances to the bit, tour lengths, large instances and every
-bad input."""
+compiled and Python distances to the bit, tour lengths, large instances, the
+candidate moves and the don't-look-bit descent against the Python mirror, and
+every bad input."""
+
+import math
 
 import numpy as np
 import pytest
-from _helpers import assert_exact_deltas
+from _helpers import assert_exact_deltas, assert_same_run, coords_for, run_of
 
 from attnsearch.data import DATA_DIR as DATA
-from attnsearch.search import TSP
+from attnsearch.search import (
+    TSP,
+    ChainRNG,
+    Ising,
+    hill_climb,
+    simulated_annealing,
+    stochastic_hill_climb,
+    tabu_search,
+)
 from attnsearch.search._run import Run
 from attnsearch.search.problems.tsp._reference import (
     tour_length_reference,
@@ -187,6 +198,144 @@ def test_large_instance_needs_no_matrix(rng):
     assert 0 < tsp.tour_length(tour) < 100_000 * 1.5
 
 
+# -- candidate moves -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["EUC_2D", "GEO"])
+def test_every_enumerated_candidate_move_is_a_tour_with_an_exact_delta(rng, metric):
+    tsp = TSP(
+        coords_for(metric, rng, 13),
+        metric=metric,
+        n_candidates=4,
+        moves=("2opt", "swap", "oropt", "3opt"),
+    )
+    ops = tsp._search_spec().ops
+    state = ops.initial(ChainRNG(rng.integers(1, 2**63, 4, dtype=np.uint64)))
+    valid = 0
+    for index in range(ops.n_moves(state)):
+        move = ops.move_at(state, index)
+        if move is None:
+            continue
+        after = ops.apply(ops.copy(state), move)
+        assert sorted(after.tour) == list(range(13))
+        assert [after.pos[c] for c in after.tour] == list(range(13))
+        assert ops.delta(state, move) == ops.cost(after) - ops.cost(state)
+        valid += 1
+    assert valid > 13 * 4 * 3
+
+
+@pytest.mark.parametrize("moves", [("2opt", "oropt"), ("3opt",), ("2opt", "swap")])
+def test_annealing_and_tabu_with_candidate_moves_equal_the_reference(rng, moves):
+    tsp = TSP.from_tsplib(DATA / "berlin52.tsp", moves=moves, n_candidates=7)
+    kwargs = dict(num_sweeps=6, num_chains=2, seed=5)
+    assert_same_run(
+        simulated_annealing(tsp, backend="cython", **kwargs),
+        simulated_annealing(tsp, backend="reference", **kwargs),
+    )
+    kwargs = dict(max_iters=15, num_chains=2, seed=5, candidate_size=40)
+    assert_same_run(
+        tabu_search(tsp, backend="cython", **kwargs),
+        tabu_search(tsp, backend="reference", **kwargs),
+    )
+    kwargs = dict(max_iters=6, num_chains=1, seed=5, strategy="first")
+    assert_same_run(
+        hill_climb(tsp, backend="cython", **kwargs),
+        hill_climb(tsp, backend="reference", **kwargs),
+    )
+
+
+def test_candidate_moves_are_thread_invariant():
+    tsp = TSP.from_tsplib(DATA / "st70.tsp", moves=("2opt", "oropt", "3opt"))
+    runs = [
+        simulated_annealing(tsp, num_sweeps=30, num_chains=4, seed=2, num_threads=t)
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+    runs = [
+        stochastic_hill_climb(
+            tsp, max_iters=30, sample_size=30, num_chains=4, seed=2, num_threads=t
+        )
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+    runs = [
+        tabu_search(
+            tsp, max_iters=40, candidate_size=50, num_chains=4, seed=2, num_threads=t
+        )
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+
+
+# -- the descent (hill climbing with don't-look bits) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "moves", [("2opt",), ("oropt",), ("2opt", "oropt"), ("2opt", "oropt", "3opt")]
+)
+@pytest.mark.parametrize("instance", ["eil51", "matrix", "geo", "euclidean"])
+def test_descent_equals_the_reference(rng, moves, instance):
+    if instance == "eil51":
+        tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=moves)
+    elif instance == "matrix":
+        coords = rng.uniform(0, 100, size=(45, 2))
+        full = np.round(np.hypot(*(coords[:, None] - coords[None]).transpose(2, 0, 1)))
+        tsp = TSP(distances=full, moves=moves)
+    else:
+        metric = "GEO" if instance == "geo" else "EUCLIDEAN"
+        tsp = TSP(coords_for(metric, rng, 60), metric=metric, moves=moves)
+    kwargs = dict(num_chains=3, seed=4)
+    compiled = hill_climb(tsp, backend="cython", **kwargs)
+    python = hill_climb(tsp, backend="reference", **kwargs)
+    assert compiled.params["strategy"] == python.params["strategy"] == "descent"
+    assert compiled.stop_reason == "converged"
+    np.testing.assert_array_equal(compiled.states, python.states)
+    np.testing.assert_array_equal(compiled.params["steps"], python.params["steps"])
+    assert compiled.acceptance_counts == python.acceptance_counts
+    np.testing.assert_allclose(compiled.costs, python.costs, rtol=1e-12)
+
+
+def test_descent_reaches_a_local_optimum_of_its_moves(rng):
+    tsp = TSP(rng.uniform(size=(300, 2)), moves=("2opt", "oropt"))
+    result = hill_climb(tsp, num_chains=2, seed=0)
+    ops = tsp._search_spec().ops
+    for tour, cost in zip(result.states, result.costs):
+        # Don't-look bits re-examine a city only when one of its own tour edges
+        # changes, while some improving moves are seen only from the other ends:
+        # a fresh pass over every city may still find a few (Bentley 1992).
+        state = ops.prepare(tour)
+        done, delta, evaluations, moves = ops.descend(state, 0.0, 10**9, 10**9)
+        assert done == 1 and evaluations > 0
+        assert moves <= 0.05 * tsp.n and -delta <= 0.03 * cost
+    # Steps are moves applied; max_iters caps them and the run resumes exactly.
+    capped = hill_climb(tsp, num_chains=2, seed=0, max_iters=7)
+    assert capped.stop_reason == "max_iters" and capped.params["steps"].tolist() == [
+        7,
+        7,
+    ]
+
+
+def test_descent_chunks_and_threads_do_not_change_the_result(rng):
+    tsp = TSP(rng.uniform(size=(500, 2)), metric="EUC_2D", initial="spacefill")
+    runs = []
+    for threads, chunk in ((1, 10**9), (2, 13)):
+        run = run_of(tsp, "hill_climb", num_chains=2, num_threads=threads)
+        while (run.backend.arrays.status == 0).any():
+            run.backend.call(
+                "descend",
+                max_moves=chunk,
+                tolerance=0.0,
+                target=-math.inf,
+                deadline=math.inf,
+            )
+        runs.append(run.backend.arrays.states.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match="no descent of its own"):
+        hill_climb(Ising(np.zeros(3), {(0, 1): 1.0}), strategy="descent")
+    with pytest.raises(ValueError, match="no descent of its own"):
+        hill_climb(TSP(rng.uniform(size=(9, 2)), candidates=None), strategy="descent")
+
+
 # -- bad input ---------------------------------------------------------------------
 
 
@@ -224,3 +373,11 @@ def test_tsp_bad_input():
         tsp.tour_length([0, 1, 2])
     with pytest.raises(TypeError, match="integers"):
         tsp.tour_length([0.0, 1, 2, 3, 4])
+
+
+def test_kick_length_bad_input(rng):
+    coords = rng.uniform(size=(30, 2))
+    with pytest.raises(ValueError, match="kick_length"):
+        TSP(coords, kick_length=0)
+    with pytest.raises(TypeError, match="kick_length"):
+        TSP(coords, kick_length=1.5)
