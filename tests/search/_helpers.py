@@ -7,11 +7,26 @@ import math
 import numpy as np
 
 from attnsearch._dispatch import kernels
-from attnsearch.search import ChainRNG, Ising
+from attnsearch.search import (
+    ChainRNG,
+    Ising,
+    hill_climb,
+    simulated_annealing,
+    stochastic_hill_climb,
+    tabu_search,
+)
 from attnsearch.search._run import Run
 from attnsearch.search._seeding import chain_rng_states
 from attnsearch.search.problems.tsp._core import TSPCore
 from attnsearch.search.problems.tsp._reference import tsplib_distances
+
+#: The methods that run one state per chain on any problem with moves.
+LOCAL_SEARCH_METHODS = [
+    simulated_annealing,
+    hill_climb,
+    stochastic_hill_climb,
+    tabu_search,
+]
 
 
 def sparse_ising(rng, n=40, degree=3):

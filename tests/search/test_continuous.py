@@ -5,7 +5,7 @@ cos, user functions (scalar, vectorised, failing) and bad input."""
 import numpy as np
 import pytest
 import scipy.optimize
-from _helpers import assert_same_run
+from _helpers import LOCAL_SEARCH_METHODS, assert_same_run
 
 from attnsearch._dispatch import kernels
 from attnsearch.search import (
@@ -177,3 +177,28 @@ def test_continuous_bad_input():
     sphere = Continuous.builtin("sphere", dim=2)
     with pytest.raises(ValueError, match="outside the bounds"):
         hill_climb(sphere, initial_states=[10.0, 0.0])
+
+
+# Hostile input: these were accepted before, and points or values overflowed.
+def test_bounds_that_would_overflow_are_refused():
+    with pytest.raises(ValueError, match="width"):
+        Continuous(lambda x: float(x.sum()), [(-1e308, 1e308)] * 2)
+    with pytest.raises(ValueError, match="width"):
+        Continuous.builtin("sphere", 2, bounds=[(-1e308, 1e308)] * 2)
+    with pytest.raises(ValueError, match="not finite at the corners"):
+        Continuous.builtin("rosenbrock", 3, bounds=[(-1e100, 1e100)] * 3)
+
+
+@pytest.mark.parametrize("method", LOCAL_SEARCH_METHODS + [particle_swarm])
+def test_user_function_overflowing_inside_its_bounds_is_named(method):
+    # x * x reaches inf inside these bounds: the running costs became NaN and
+    # the run failed with a confusing delta-vs-cost error (or returned inf).
+    problem = Continuous(lambda x: float(np.sum(x * x)), [(0.0, 1.43e154)])
+    kwargs = {"num_sweeps": 5} if method is simulated_annealing else {"max_iters": 5}
+    with np.errstate(over="ignore"):
+        try:
+            result = method(problem, num_chains=2, seed=3, **kwargs)
+        except ProblemError as error:
+            assert "the function returned inf at x = [" in str(error)
+            return
+    assert np.isfinite(result.objective)

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from _helpers import assert_exact_deltas
 
 from attnsearch.data import DATA_DIR as DATA
-from attnsearch.search import QUBO, Ising, MaxCut
+from attnsearch.search import QUBO, Ising, MaxCut, simulated_annealing
 from attnsearch.search.problems.ising import read_cut
 
 # Compared with the reference under every CPU target (tests/conftest.py).
@@ -143,3 +143,27 @@ def test_qubo_and_maxcut_bad_input():
         MaxCut(3, [(0, 1)], [np.nan])
     with pytest.raises(ValueError, match="weights must have shape"):
         MaxCut(3, [(0, 1)], [1, 2])
+
+
+# Hostile input: these were accepted before, and energies overflowed.
+def test_ising_values_that_would_overflow_are_refused():
+    with pytest.raises(ValueError, match="overflow"):
+        Ising(None, {(0, 1): 1e308, (1, 2): 1e308})
+    with pytest.raises(ValueError, match="overflow"):
+        QUBO({(0, 1): 1e308, (1, 2): -1e308})
+    # Large but representable inputs still work and stay finite.
+    huge = Ising(None, {(0, 1): 1e200, (1, 2): -1e200})
+    assert simulated_annealing(huge, num_sweeps=20, seed=0).objective == -2e200
+
+
+# Hostile input: an edgeless graph given as [] and coupling keys that are not
+# pairs of integers were mishandled before.
+def test_edgeless_max_cut_and_malformed_pairs():
+    assert MaxCut(5, []).n == 5
+    assert simulated_annealing(MaxCut(5, []), num_sweeps=5, seed=0).objective == 0
+    with pytest.raises(ValueError, match="not a pair of integer indices"):
+        Ising(None, {"a": 1.0})
+    with pytest.raises(ValueError, match="not a pair of integer indices"):
+        Ising(None, {(0.5, 1): 1.0})
+    with pytest.raises(ValueError, match="not a pair of integer indices"):
+        QUBO({(0, "x"): 1.0})

@@ -2,10 +2,10 @@
 path and its invariance in threads and seeds, targets, callbacks and Ctrl-C,
 time limits (in calibration too), the history, initial states, Python problems
 on the reference engine, memory estimates and the arguments every method
-takes."""
+takes. The tests under the "hostile input" headings are regressions: each of
+those inputs crashed, hung, ran past its time limit or answered garbage before."""
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -14,12 +14,10 @@ import time
 
 import numpy as np
 import pytest
-from _helpers import assert_same_run, sparse_ising
+from _helpers import LOCAL_SEARCH_METHODS, assert_same_run, sparse_ising
 from _isolation import assert_clean_exit, run_python
 from _problems import OneMax
 
-from attnsearch import effective_n_threads
-from attnsearch._threading import max_threads
 from attnsearch.search import (
     QUBO,
     TSP,
@@ -37,315 +35,6 @@ from attnsearch.search import (
 
 # The compiled paths run under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
-
-METHODS = [simulated_annealing, hill_climb, stochastic_hill_climb, tabu_search]
-
-
-# -- 2. empty models ------------------------------------------------------------------
-
-
-def test_empty_models_do_not_crash():
-    # Annealing and stochastic hill climbing read spin 0 of an empty model.
-    completed = run_python(
-        """
-        import numpy as np
-        from attnsearch.search import (QUBO, Ising, MaxCut, hill_climb,
-            simulated_annealing, stochastic_hill_climb, tabu_search)
-        models = [Ising(h=np.zeros(0), J=np.zeros((0, 0))), QUBO(np.zeros((0, 0))),
-                  MaxCut(0, [])]
-        for model in models:
-            for method in (simulated_annealing, stochastic_hill_climb, hill_climb,
-                           tabu_search):
-                for backend in ("cython", "reference"):
-                    result = method(model, seed=0, backend=backend)
-                    assert result.best_state.shape == (0,), result
-                    assert result.n_evaluations == 0, result
-        print("ok")
-        """
-    )
-    assert_clean_exit(completed)
-    assert completed.stdout.strip() == "ok"
-
-
-# -- 3. thread counts ------------------------------------------------------------------
-
-
-def test_thread_counts_are_capped():
-    assert effective_n_threads(5000) <= max_threads()
-    assert effective_n_threads(2**40) <= max_threads()  # no OverflowError
-    assert effective_n_threads(100, n_tasks=3) <= 3
-    assert effective_n_threads(-(2**40)) == 1
-    start = time.perf_counter()
-    ising = Ising(np.zeros(20), {(i, i + 1): 1.0 for i in range(19)})
-    simulated_annealing(ising, num_sweeps=10, seed=0, num_threads=5000)
-    assert time.perf_counter() - start < 5  # 5000 threads took 1.4 s for 1 ms
-
-
-def test_huge_thread_counts_do_not_crash():
-    completed = run_python(
-        """
-        import numpy as np
-        from attnsearch.attention import scaled_dot_product_attention
-        from attnsearch.search import Ising, simulated_annealing
-        ising = Ising(np.zeros(10), {(0, 1): 1.0})
-        for threads in (32767, 65534, 10**6, 2**40):
-            simulated_annealing(ising, num_sweeps=5, num_chains=3, seed=0,
-                                num_threads=threads)
-        q = np.ones((64, 4, 8, 16), np.float32)
-        scaled_dot_product_attention(q, q, q, num_threads=10**6)
-        print("ok")
-        """
-    )
-    assert_clean_exit(completed)
-
-
-# -- 5. time limits and Ctrl-C in every phase ------------------------------------------
-
-
-class SlowOneMax(Problem):
-    """A Python problem whose every evaluation takes ``pause`` seconds."""
-
-    def __init__(self, n=20, pause=0.005, interrupt_after=None):
-        super().__init__()
-        self.n = self.size = n
-        self.pause = pause
-        self.calls = 0
-        self.interrupt_after = interrupt_after
-
-    def initial(self, rng):
-        return np.array([rng.below(2) for _ in range(self.n)])
-
-    def random_move(self, state, rng):
-        return rng.below(self.n)
-
-    def delta(self, state, i):
-        self.calls += 1
-        if self.interrupt_after is not None and self.calls > self.interrupt_after:
-            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
-        time.sleep(self.pause)
-        return 2 * int(state[i]) - 1
-
-    def apply(self, state, i):
-        state[i] ^= 1
-
-    def cost(self, state):
-        return -int(state.sum())
-
-    def moves(self, state):
-        return range(self.n)
-
-
-@pytest.mark.parametrize("method", [simulated_annealing, stochastic_hill_climb])
-def test_calibration_honours_the_time_limit(method):
-    # ~2000 calibration evaluations (10 s here) ran before the first check.
-    start = time.perf_counter()
-    result = method(SlowOneMax(), time_limit=0.5, seed=0)
-    assert time.perf_counter() - start < 3.0
-    assert result.stop_reason == "time_limit"
-    assert result.best_state.shape == (20,)
-
-
-@pytest.mark.parametrize("method", [simulated_annealing, stochastic_hill_climb])
-def test_ctrl_c_while_calibrating_returns_the_best_so_far(method):
-    result = method(SlowOneMax(pause=0, interrupt_after=50), seed=0)
-    assert result.stop_reason == "interrupted"
-    assert result.best_state.shape == (20,)
-
-
-def test_many_chains_honour_the_time_limit():
-    tsp = TSP(np.random.default_rng(0).uniform(size=(200, 2)))
-    for method in (hill_climb, tabu_search):
-        start = time.perf_counter()
-        result = method(tsp, num_chains=10_000, time_limit=1.0, seed=0)
-        assert time.perf_counter() - start < 4.0, method  # 26 s before
-        assert result.stop_reason == "time_limit"
-
-
-def test_ctrl_c_with_many_chains_acts_at_once(tmp_path):
-    script = tmp_path / "many.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import signal
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            import numpy as np
-            from attnsearch.search import TSP, hill_climb
-            tsp = TSP(np.random.default_rng(0).uniform(size=(200, 2)))
-            print("start", flush=True)
-            result = hill_climb(tsp, num_chains=20_000, seed=0)
-            print(result.stop_reason, flush=True)
-            """
-        )
-    )
-    process = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout.readline().strip() == "start"
-    time.sleep(1.5)
-    sent = time.perf_counter()
-    process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=60)
-    assert time.perf_counter() - sent < 10  # 52 s before
-    assert process.returncode == 0 and out.strip() == "interrupted"
-
-
-# -- 7. infinite time limits --------------------------------------------------------
-
-
-@pytest.mark.parametrize("method", METHODS + [particle_swarm])
-def test_infinite_time_limit_is_refused(method):
-    problem = Continuous.builtin("sphere", 2)
-    with pytest.raises(ValueError, match="time_limit must be finite"):
-        method(problem, time_limit=math.inf, seed=0)
-    with pytest.raises(ValueError, match="time_limit must be positive"):
-        method(problem, time_limit=-1.0, seed=0)
-
-
-# -- 9. numbers that overflow -------------------------------------------------------
-
-
-def test_values_that_would_overflow_are_refused():
-    with pytest.raises(ValueError, match="overflow"):
-        TSP([[0, 0], [1e300, 0], [0, 1], [1, 1]])
-    with pytest.raises(ValueError, match="overflow"):
-        TSP(distances=np.full((4, 4), 1e300) - np.diag(np.full(4, 1e300)))
-    with pytest.raises(ValueError, match="overflow"):
-        Ising(None, {(0, 1): 1e308, (1, 2): 1e308})
-    with pytest.raises(ValueError, match="overflow"):
-        QUBO({(0, 1): 1e308, (1, 2): -1e308})
-    with pytest.raises(ValueError, match="width"):
-        Continuous(lambda x: float(x.sum()), [(-1e308, 1e308)] * 2)
-    with pytest.raises(ValueError, match="width"):
-        Continuous.builtin("sphere", 2, bounds=[(-1e308, 1e308)] * 2)
-    with pytest.raises(ValueError, match="not finite at the corners"):
-        Continuous.builtin("rosenbrock", 3, bounds=[(-1e100, 1e100)] * 3)
-    # Large but representable inputs still work and stay finite.
-    big = TSP(np.random.default_rng(0).uniform(0, 1e100, size=(30, 2)))
-    assert np.isfinite(simulated_annealing(big, num_sweeps=20, seed=0).objective)
-    huge = Ising(None, {(0, 1): 1e200, (1, 2): -1e200})
-    assert simulated_annealing(huge, num_sweeps=20, seed=0).objective == -2e200
-
-
-# -- 10. deltas that disagree with costs -------------------------------------------
-
-
-class LyingDelta(Problem):
-    """Every move claims to gain 5, whatever it does."""
-
-    def __init__(self, n=10):
-        super().__init__()
-        self.n = self.size = n
-
-    def initial(self, rng):
-        return np.zeros(self.n, dtype=int)
-
-    def random_move(self, state, rng):
-        return rng.below(self.n)
-
-    def delta(self, state, i):
-        return -5.0
-
-    def apply(self, state, i):
-        state[i] ^= 1
-
-    def cost(self, state):
-        return float(state.sum())
-
-    def moves(self, state):
-        return range(self.n)
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_inconsistent_deltas_are_detected(method):
-    # hill_climb looped forever on this problem.
-    completed_in_time = time.perf_counter()
-    with pytest.raises(ProblemError, match="delta"):
-        method(LyingDelta(), seed=0)
-    assert time.perf_counter() - completed_in_time < 30
-
-
-# -- 12. smaller promises ----------------------------------------------------------
-
-
-def test_smaller_promises():
-    assert MaxCut(5, []).n == 5
-    assert simulated_annealing(MaxCut(5, []), num_sweeps=5, seed=0).objective == 0
-    with pytest.raises(ValueError, match="not a pair of integer indices"):
-        Ising(None, {"a": 1.0})
-    with pytest.raises(ValueError, match="not a pair of integer indices"):
-        Ising(None, {(0.5, 1): 1.0})
-    with pytest.raises(ValueError, match="not a pair of integer indices"):
-        QUBO({(0, "x"): 1.0})
-
-
-def test_python_initial_states_list_versus_shared_state():
-    from _problems import OneMax
-
-    problem = OneMax(4)
-    state = np.array([1, 0, 1, 0])
-    shared = hill_climb(problem, num_chains=3, initial_states=state, max_iters=1)
-    assert shared.params["steps"].tolist() == [1, 1, 1]
-    per_chain = [np.array([1, 1, 1, 0]), np.array([0, 0, 0, 0]), state]
-    each = hill_climb(problem, num_chains=3, initial_states=per_chain, max_iters=1)
-    assert each.costs.tolist() == [-4.0, -1.0, -3.0]
-    with pytest.raises(ValueError, match="one state per chain"):
-        hill_climb(problem, num_chains=3, initial_states=[state, state])
-
-
-def test_huge_chain_counts_are_refused_before_allocating():
-    tsp = TSP(np.random.default_rng(0).uniform(size=(50, 2)))
-    start = time.perf_counter()
-    with pytest.raises(MemoryError, match="chains of TSP needs about"):
-        simulated_annealing(tsp, num_chains=10**11, seed=0)
-    with pytest.raises(MemoryError, match="variables needs about"):
-        MaxCut(10**13, [])
-    with pytest.raises(MemoryError, match="variables needs about"):
-        QUBO({(0, 10**13): 1.0})
-    with pytest.raises(MemoryError, match="-dimensional sphere needs about"):
-        Continuous.builtin("sphere", 10**13)
-    assert time.perf_counter() - start < 5
-
-
-@pytest.mark.skipif(os.cpu_count() is None, reason="needs a CPU count")
-def test_tabu_memory_is_estimated():
-    ising = Ising(np.zeros(10), {(0, 1): 1.0})
-    ising._core.n_tabu_keys = 10**12  # a third-party problem's claim
-    with pytest.raises(MemoryError, match="tabu memory"):
-        tabu_search(ising, max_iters=1, seed=0)
-
-
-# -- found by the long fuzz profile ---------------------------------------------------
-
-
-@pytest.mark.parametrize("method", METHODS + [particle_swarm])
-def test_user_function_overflowing_inside_its_bounds_is_named(method):
-    # x * x reaches inf inside these bounds: the running costs became NaN and
-    # the run failed with a confusing delta-vs-cost error (or returned inf).
-    problem = Continuous(lambda x: float(np.sum(x * x)), [(0.0, 1.43e154)])
-    kwargs = {"num_sweeps": 5} if method is simulated_annealing else {"max_iters": 5}
-    with np.errstate(over="ignore"):
-        try:
-            result = method(problem, num_chains=2, seed=3, **kwargs)
-        except ProblemError as error:
-            assert "the function returned inf at x = [" in str(error)
-            return
-    assert np.isfinite(result.objective)
-
-
-def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
-    # ATT distances of ~1e16 are integers float64 cannot add exactly: the
-    # problem was declared exact and the delta-vs-cost check fired on rounding.
-    coords = np.array(
-        [[-3.0172e16, 1.3496e16], [1.3496e16, 1.3496e16], [-7.1475e16, 1.3496e16]]
-        + [[1e16 * k, -1e16 * k] for k in range(4)]
-    )
-    tsp = TSP(coords, metric="ATT")
-    assert not tsp._search_spec().exact
-    assert TSP(coords / 1e12, metric="ATT")._search_spec().exact
-    for method in METHODS:
-        budget = "num_sweeps" if method is simulated_annealing else "max_iters"
-        result = method(tsp, num_chains=2, seed=0, **{budget: 50})
-        assert np.isfinite(result.objective)
 
 
 # -- the compiled engine: vtable path, threads, seeds ------------------------------
@@ -547,3 +236,195 @@ def test_bad_arguments(rng):
             simulated_annealing(ising, **kwargs)
     with pytest.raises(TypeError, match="expected a problem"):
         hill_climb(np.zeros(3))
+
+
+# -- hostile input: empty models -------------------------------------------------------
+
+
+def test_empty_models_do_not_crash():
+    # Annealing and stochastic hill climbing read spin 0 of an empty model.
+    completed = run_python(
+        """
+        import numpy as np
+        from attnsearch.search import (QUBO, Ising, MaxCut, hill_climb,
+            simulated_annealing, stochastic_hill_climb, tabu_search)
+        models = [Ising(h=np.zeros(0), J=np.zeros((0, 0))), QUBO(np.zeros((0, 0))),
+                  MaxCut(0, [])]
+        for model in models:
+            for method in (simulated_annealing, stochastic_hill_climb, hill_climb,
+                           tabu_search):
+                for backend in ("cython", "reference"):
+                    result = method(model, seed=0, backend=backend)
+                    assert result.best_state.shape == (0,), result
+                    assert result.n_evaluations == 0, result
+        print("ok")
+        """
+    )
+    assert_clean_exit(completed)
+    assert completed.stdout.strip() == "ok"
+
+
+# -- hostile input: time limits and Ctrl-C in every phase ------------------------------
+
+
+class SlowOneMax(Problem):
+    """A Python problem whose every evaluation takes ``pause`` seconds."""
+
+    def __init__(self, n=20, pause=0.005, interrupt_after=None):
+        super().__init__()
+        self.n = self.size = n
+        self.pause = pause
+        self.calls = 0
+        self.interrupt_after = interrupt_after
+
+    def initial(self, rng):
+        return np.array([rng.below(2) for _ in range(self.n)])
+
+    def random_move(self, state, rng):
+        return rng.below(self.n)
+
+    def delta(self, state, i):
+        self.calls += 1
+        if self.interrupt_after is not None and self.calls > self.interrupt_after:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+        time.sleep(self.pause)
+        return 2 * int(state[i]) - 1
+
+    def apply(self, state, i):
+        state[i] ^= 1
+
+    def cost(self, state):
+        return -int(state.sum())
+
+    def moves(self, state):
+        return range(self.n)
+
+
+@pytest.mark.parametrize("method", [simulated_annealing, stochastic_hill_climb])
+def test_calibration_honours_the_time_limit(method):
+    # ~2000 calibration evaluations (10 s here) ran before the first check.
+    start = time.perf_counter()
+    result = method(SlowOneMax(), time_limit=0.5, seed=0)
+    assert time.perf_counter() - start < 3.0
+    assert result.stop_reason == "time_limit"
+    assert result.best_state.shape == (20,)
+
+
+@pytest.mark.parametrize("method", [simulated_annealing, stochastic_hill_climb])
+def test_ctrl_c_while_calibrating_returns_the_best_so_far(method):
+    result = method(SlowOneMax(pause=0, interrupt_after=50), seed=0)
+    assert result.stop_reason == "interrupted"
+    assert result.best_state.shape == (20,)
+
+
+def test_many_chains_honour_the_time_limit():
+    tsp = TSP(np.random.default_rng(0).uniform(size=(200, 2)))
+    for method in (hill_climb, tabu_search):
+        start = time.perf_counter()
+        result = method(tsp, num_chains=10_000, time_limit=1.0, seed=0)
+        assert time.perf_counter() - start < 4.0, method  # 26 s before
+        assert result.stop_reason == "time_limit"
+
+
+def test_ctrl_c_with_many_chains_acts_at_once(tmp_path):
+    script = tmp_path / "many.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import signal
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            import numpy as np
+            from attnsearch.search import TSP, hill_climb
+            tsp = TSP(np.random.default_rng(0).uniform(size=(200, 2)))
+            print("start", flush=True)
+            result = hill_climb(tsp, num_chains=20_000, seed=0)
+            print(result.stop_reason, flush=True)
+            """
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "start"
+    time.sleep(1.5)
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert time.perf_counter() - sent < 10  # 52 s before
+    assert process.returncode == 0 and out.strip() == "interrupted"
+
+
+@pytest.mark.parametrize("method", LOCAL_SEARCH_METHODS + [particle_swarm])
+def test_infinite_time_limit_is_refused(method):
+    problem = Continuous.builtin("sphere", 2)
+    with pytest.raises(ValueError, match="time_limit must be finite"):
+        method(problem, time_limit=math.inf, seed=0)
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        method(problem, time_limit=-1.0, seed=0)
+
+
+# -- hostile input: deltas that disagree with costs ------------------------------------
+
+
+class LyingDelta(Problem):
+    """Every move claims to gain 5, whatever it does."""
+
+    def __init__(self, n=10):
+        super().__init__()
+        self.n = self.size = n
+
+    def initial(self, rng):
+        return np.zeros(self.n, dtype=int)
+
+    def random_move(self, state, rng):
+        return rng.below(self.n)
+
+    def delta(self, state, i):
+        return -5.0
+
+    def apply(self, state, i):
+        state[i] ^= 1
+
+    def cost(self, state):
+        return float(state.sum())
+
+    def moves(self, state):
+        return range(self.n)
+
+
+@pytest.mark.parametrize("method", LOCAL_SEARCH_METHODS)
+def test_inconsistent_deltas_are_detected(method):
+    # hill_climb looped forever on this problem.
+    completed_in_time = time.perf_counter()
+    with pytest.raises(ProblemError, match="delta"):
+        method(LyingDelta(), seed=0)
+    assert time.perf_counter() - completed_in_time < 30
+
+
+# -- hostile input: initial states, memory ---------------------------------------------
+
+
+def test_python_initial_states_list_versus_shared_state():
+    problem = OneMax(4)
+    state = np.array([1, 0, 1, 0])
+    shared = hill_climb(problem, num_chains=3, initial_states=state, max_iters=1)
+    assert shared.params["steps"].tolist() == [1, 1, 1]
+    per_chain = [np.array([1, 1, 1, 0]), np.array([0, 0, 0, 0]), state]
+    each = hill_climb(problem, num_chains=3, initial_states=per_chain, max_iters=1)
+    assert each.costs.tolist() == [-4.0, -1.0, -3.0]
+    with pytest.raises(ValueError, match="one state per chain"):
+        hill_climb(problem, num_chains=3, initial_states=[state, state])
+
+
+def test_huge_chain_counts_are_refused_before_allocating():
+    tsp = TSP(np.random.default_rng(0).uniform(size=(50, 2)))
+    start = time.perf_counter()
+    with pytest.raises(MemoryError, match="chains of TSP needs about"):
+        simulated_annealing(tsp, num_chains=10**11, seed=0)
+    with pytest.raises(MemoryError, match="variables needs about"):
+        MaxCut(10**13, [])
+    with pytest.raises(MemoryError, match="variables needs about"):
+        QUBO({(0, 10**13): 1.0})
+    with pytest.raises(MemoryError, match="-dimensional sphere needs about"):
+        Continuous.builtin("sphere", 10**13)
+    assert time.perf_counter() - start < 5

@@ -3,6 +3,7 @@ and random tenures), brute-force optima, the tabu walk, default tenures and its
 arguments."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -145,6 +146,16 @@ def test_tabu_on_gset_grid():
     result = tabu_search(g, time_limit=3, num_chains=2, seed=0, target=552)
     assert result.objective >= 552
     assert g.cut_value(result.best_state) == result.objective
+
+
+# Hostile input: a third-party problem's huge n_tabu_keys was allocated without
+# an estimate before.
+@pytest.mark.skipif(os.cpu_count() is None, reason="needs a CPU count")
+def test_tabu_memory_is_estimated():
+    ising = Ising(np.zeros(10), {(0, 1): 1.0})
+    ising._core.n_tabu_keys = 10**12  # a third-party problem's claim
+    with pytest.raises(MemoryError, match="tabu memory"):
+        tabu_search(ising, max_iters=1, seed=0)
 
 
 # -- bad arguments -----------------------------------------------------------------

@@ -7,7 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import assert_exact_deltas, assert_same_run, coords_for, run_of
+from _helpers import (
+    LOCAL_SEARCH_METHODS,
+    assert_exact_deltas,
+    assert_same_run,
+    coords_for,
+    run_of,
+)
 
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
@@ -373,6 +379,33 @@ def test_tsp_bad_input():
         tsp.tour_length([0, 1, 2])
     with pytest.raises(TypeError, match="integers"):
         tsp.tour_length([0.0, 1, 2, 3, 4])
+
+
+# Hostile input: these were accepted before, and tour lengths overflowed.
+def test_tsp_values_that_would_overflow_are_refused():
+    with pytest.raises(ValueError, match="overflow"):
+        TSP([[0, 0], [1e300, 0], [0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="overflow"):
+        TSP(distances=np.full((4, 4), 1e300) - np.diag(np.full(4, 1e300)))
+    # Large but representable inputs still work and stay finite.
+    big = TSP(np.random.default_rng(0).uniform(0, 1e100, size=(30, 2)))
+    assert np.isfinite(simulated_annealing(big, num_sweeps=20, seed=0).objective)
+
+
+def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
+    # ATT distances of ~1e16 are integers float64 cannot add exactly: the
+    # problem was declared exact and the delta-vs-cost check fired on rounding.
+    coords = np.array(
+        [[-3.0172e16, 1.3496e16], [1.3496e16, 1.3496e16], [-7.1475e16, 1.3496e16]]
+        + [[1e16 * k, -1e16 * k] for k in range(4)]
+    )
+    tsp = TSP(coords, metric="ATT")
+    assert not tsp._search_spec().exact
+    assert TSP(coords / 1e12, metric="ATT")._search_spec().exact
+    for method in LOCAL_SEARCH_METHODS:
+        budget = "num_sweeps" if method is simulated_annealing else "max_iters"
+        result = method(tsp, num_chains=2, seed=0, **{budget: 50})
+        assert np.isfinite(result.objective)
 
 
 def test_kick_length_bad_input(rng):
