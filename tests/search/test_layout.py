@@ -133,7 +133,8 @@ def test_particle_swarm_counts_personal_best_improvements():
 
 
 def test_out_of_range_tabu_attributes_raise():
-    # Issue 9: attributes outside [0, n_tabu_keys) from a problem were ignored.
+    # Attributes outside [0, n_tabu_keys) have no slot in the tabu memory: they
+    # used to be dropped silently, so those moves were never tabu.
     ising = ring(10)
     ising._core.n_tabu_keys = 3  # spins 3..9 now lie outside the declared range
     with pytest.raises(ProblemError, match="n_tabu_keys"):
