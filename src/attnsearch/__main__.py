@@ -42,7 +42,10 @@ def _solve(args):
     return run_solve(args)
 
 
-def build_parser():
+def build_parser(solve=True):
+    """The command line's parser; with ``solve=False`` the ``solve`` subcommand is
+    only listed. Its own parser takes the method names from the search package,
+    whose import would make ``attnsearch --version`` or ``--help`` 4x slower."""
     parser = _Parser(
         prog="attnsearch",
         description="Fused CPU attention and compiled local search.",
@@ -60,9 +63,14 @@ def build_parser():
     demo = sub.add_parser("demo", help="a short tour of the package (seconds)")
     demo.add_argument("--quick", action="store_true", help="smaller sizes")
     demo.set_defaults(func=_demo)
-    from .cli import add_solve_parser
+    if solve:
+        from .cli import add_solve_parser
 
-    add_solve_parser(sub).set_defaults(func=_solve)
+        add_solve_parser(sub).set_defaults(func=_solve)
+    else:
+        from .cli import SOLVE_HELP
+
+        sub.add_parser("solve", help=SOLVE_HELP)
     # Listed for --help; main() hands `bench` and its options to _bench.main.
     sub.add_parser(
         "bench", help="this machine's kernels against baselines, NumPy, torch"
@@ -78,7 +86,7 @@ def main(argv=None):
         from ._bench import main as bench_main
 
         return bench_main(argv[1:])
-    parser = build_parser()
+    parser = build_parser(solve=argv[:1] == ["solve"])
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -3,7 +3,12 @@
     attnsearch solve tsp FILE.tsp [--method ils|anneal|hill|stochastic|tabu|pt] ...
     attnsearch solve maxcut FILE            (G-set format; parallel tempering)
     attnsearch solve qubo FILE              (.npz with Q, or "i j value" lines)
-    attnsearch solve continuous NAME --dim D [--method pso|anneal|hill|...]
+    attnsearch solve continuous NAME --dim D
+                     [--method pso|anneal|hill|stochastic|tabu|pt|ils]
+
+``--method`` takes the short names of ``attnsearch.search.methods.METHODS``;
+every method but the particle swarm (``pso``, continuous problems only) solves
+every kind of problem.
 
 Human-readable output by default, ``--json`` for machines. Bad paths, malformed
 files and bad options give one line on stderr and exit code 2.
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_solve_parser", "run_solve"]
+__all__ = ["SOLVE_HELP", "add_solve_parser", "run_solve"]
 
 
 class UsageError(Exception):
@@ -41,10 +46,12 @@ def _best_known(path):
     return None
 
 
+#: The line of ``attnsearch --help`` that lists ``solve``.
+SOLVE_HELP = "solve a TSP, max-cut, QUBO or continuous problem"
+
+
 def add_solve_parser(subparsers):
-    solve = subparsers.add_parser(
-        "solve", help="solve a TSP, max-cut, QUBO or continuous problem"
-    )
+    solve = subparsers.add_parser("solve", help=SOLVE_HELP)
     kinds = solve.add_subparsers(dest="kind", required=True)
 
     def common(parser, methods, default):
@@ -90,12 +97,16 @@ def add_solve_parser(subparsers):
         )
         bar.add_argument("--no-progress", dest="progress", action="store_false")
 
-    local = ["anneal", "hill", "stochastic", "tabu", "pt", "ils"]
+    from .search.methods import METHODS
+
+    # The particle swarm moves points through a box: continuous problems only.
+    swarm = [short for short, full in METHODS.items() if full == "particle_swarm"]
+    local = [short for short in METHODS if short not in swarm]
     tsp = kinds.add_parser("tsp", help="a TSPLIB .tsp file")
     tsp.add_argument("file")
     # Iterated local search over candidate lists: what the strongest TSP
     # heuristics do (2-opt + Or-opt + 3-opt, segment-local double bridges).
-    common(tsp, ["ils"] + local[:-1], "ils")
+    common(tsp, ["ils"] + [short for short in local if short != "ils"], "ils")
     tsp.add_argument(
         "--plot",
         default=None,
@@ -121,7 +132,7 @@ def add_solve_parser(subparsers):
     continuous = kinds.add_parser("continuous", help="a built-in benchmark function")
     continuous.add_argument("name")
     continuous.add_argument("--dim", type=int, required=True)
-    common(continuous, ["pso"] + local, "pso")
+    common(continuous, swarm + local, "pso")
     return solve
 
 

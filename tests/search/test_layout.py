@@ -2,6 +2,7 @@
 defined once for every method, problems that break the tabu contract raise, and
 the dispatch generated from one list of problems."""
 
+import inspect
 import math
 import re
 from pathlib import Path
@@ -46,6 +47,39 @@ def test_one_method_table_serves_cli_dask_and_minimize():
     with pytest.raises(ValueError, match="method must be one of"):
         method_name("genetic")
     assert minimize.__name__ == "minimize" and dask.solve.__module__.endswith("dask")
+
+
+def test_cli_and_minimize_offer_and_document_every_method_of_the_table():
+    from typing import Literal, get_args
+
+    from attnsearch import cli
+    from attnsearch.__main__ import build_parser
+    from attnsearch.search import minimize
+
+    parser = build_parser()
+    for kind, operands in [
+        ("tsp", ["a.tsp"]),
+        ("maxcut", ["g.txt"]),
+        ("qubo", ["q.npz"]),
+        ("continuous", ["sphere", "--dim", "2"]),
+    ]:
+        for short, full in METHODS.items():
+            argv = ["solve", kind, *operands, "--method", short]
+            if full == "particle_swarm" and kind != "continuous":
+                with pytest.raises(SystemExit):  # a swarm needs a box
+                    parser.parse_args(argv)
+            else:
+                assert parser.parse_args(argv).method == short
+    listed = [
+        names.split("|") for names in re.findall(r"--method ([a-z|]+)", cli.__doc__)
+    ]
+    assert set().union(*listed) == set(METHODS)
+    method = inspect.signature(minimize).parameters["method"].annotation
+    assert set(get_args(eval(method, {"Literal": Literal}))) == set(METHODS)
+    for short, full in METHODS.items():
+        assert (
+            f'"{short}"' in minimize.__doc__ and f":func:`{full}`" in minimize.__doc__
+        )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +133,8 @@ def test_particle_swarm_counts_personal_best_improvements():
 
 
 def test_out_of_range_tabu_attributes_raise():
-    # Issue 9: attributes outside [0, n_tabu_keys) from a problem were ignored.
+    # Attributes outside [0, n_tabu_keys) have no slot in the tabu memory: they
+    # used to be dropped silently, so those moves were never tabu.
     ising = ring(10)
     ising._core.n_tabu_keys = 3  # spins 3..9 now lie outside the declared range
     with pytest.raises(ProblemError, match="n_tabu_keys"):

@@ -215,73 +215,91 @@ cdef inline int64_t _cache_slot(double delta) noexcept nogil:
     return <int64_t>((bits >> 50) & 7)
 
 
-cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
-                        const MethodParams *m) noexcept nogil:
-    """Metropolis sweeps for one chain: accept delta <= 0 always, else with
-    probability exp(-delta / T); the best state is kept at sweep ends."""
+cdef inline double _metropolis_sweep(const Problem *p, char *state, char *aux,
+                                     attnsearch_rng *rng, double beta, int64_t sweep_len,
+                                     double cost, int64_t *evaluations, int64_t *accepted,
+                                     int64_t *clock_count, double deadline,
+                                     bint *timed_out) noexcept nogil:
+    """One Metropolis sweep at inverse temperature beta: accept delta <= 0 always,
+    else with probability exp(-delta * beta); returns the new cost. Reads the clock
+    every CLOCK_EVERY attempts (``clock_count`` carries over from sweep to sweep)
+    and stops the sweep when the deadline has passed. Annealing and every replica
+    of parallel tempering sweep with it."""
     cdef:
-        char *state = c.states + chain * c.state_nbytes
-        char *aux = c.aux + chain * c.aux_nbytes
-        # A private copy of the stream: two chains' states share a cache line, and
-        # writing them in place on every draw made threads fight over it.
-        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
-        attnsearch_rng *rng = &local_rng
-        double cost = c.cost[chain], delta, temperature, beta, x, probability
-        int64_t evaluations = 0, accepted = 0, sweep, attempt, clock_count = 0, slot
-        Move move
-        bint accept
-        const double *temperatures = m.temperatures
-        int64_t n_sweeps = m.n_units, sweep_len = m.sweep_len
-        double target = m.target, deadline = m.deadline
+        double delta, x, probability
         # exp(-delta * beta) of recent deltas, per sweep (delta -> slot by its top
         # bits): discrete-cost problems (Ising: a handful of distinct deltas) skip
         # nearly every exp. The cached value is the same number exp would return,
         # so decisions are unchanged.
         double cached_delta[8]
         double cached_probability[8]
-    if _out_of_time(c, chain, deadline):
-        return
-    for sweep in range(n_sweeps):
-        temperature = temperatures[sweep]
-        beta = 1.0 / temperature if temperature > 0 else INFINITY
-        for slot in range(8):
-            cached_delta[slot] = NAN
-        for attempt in range(sweep_len):
-            _propose(p, state, aux, rng, attempt, &move)
-            if move.kind == MOVE_NONE:
-                continue
-            delta = _delta(p, state, aux, &move)
-            evaluations += 1
-            if delta <= 0:
-                accept = True
-            else:
-                x = delta * beta
-                if x < _ACCEPT_THRESHOLD:
-                    slot = _cache_slot(delta)
-                    if cached_delta[slot] == delta:
-                        probability = cached_probability[slot]
-                    else:
-                        probability = fast_exp(-x)
-                        cached_delta[slot] = delta
-                        cached_probability[slot] = probability
-                    accept = rng_uniform(rng) < probability
+        int64_t attempt, slot
+        Move move
+        bint accept
+    for slot in range(8):
+        cached_delta[slot] = NAN
+    for attempt in range(sweep_len):
+        _propose(p, state, aux, rng, attempt, &move)
+        if move.kind == MOVE_NONE:
+            continue
+        delta = _delta(p, state, aux, &move)
+        evaluations[0] += 1
+        if delta <= 0:
+            accept = True
+        else:
+            x = delta * beta
+            if x < _ACCEPT_THRESHOLD:
+                slot = _cache_slot(delta)
+                if cached_delta[slot] == delta:
+                    probability = cached_probability[slot]
                 else:
-                    accept = False
-            if accept:
-                _apply(p, state, aux, &move)
-                cost += delta
-                accepted += 1
-            clock_count += 1
-            if clock_count == _CLOCK_EVERY:
-                clock_count = 0
-                if _out_of_time(c, chain, deadline):
-                    break
+                    probability = fast_exp(-x)
+                    cached_delta[slot] = delta
+                    cached_probability[slot] = probability
+                accept = rng_uniform(rng) < probability
+            else:
+                accept = False
+        if accept:
+            _apply(p, state, aux, &move)
+            cost += delta
+            accepted[0] += 1
+        clock_count[0] += 1
+        if clock_count[0] == _CLOCK_EVERY:
+            clock_count[0] = 0
+            if monotonic() > deadline:
+                timed_out[0] = True
+                break
+    return cost
+
+
+cdef void _anneal_chain(const Problem *p, Chains *c, Py_ssize_t chain,
+                        const MethodParams *m) noexcept nogil:
+    """Metropolis sweeps for one chain, one per temperature of the chunk; the best
+    state is kept at sweep ends."""
+    cdef:
+        char *state = c.states + chain * c.state_nbytes
+        char *aux = c.aux + chain * c.aux_nbytes
+        # A private copy of the stream: two chains' states share a cache line, and
+        # writing them in place on every draw made threads fight over it.
+        attnsearch_rng local_rng = (<attnsearch_rng *>&c.rng[4 * chain])[0]
+        double cost = c.cost[chain], temperature, beta
+        int64_t evaluations = 0, accepted = 0, sweep, clock_count = 0
+        bint timed_out = False
+    if _out_of_time(c, chain, m.deadline):
+        return
+    for sweep in range(m.n_units):
+        temperature = m.temperatures[sweep]
+        beta = 1.0 / temperature if temperature > 0 else INFINITY
+        cost = _metropolis_sweep(p, state, aux, &local_rng, beta, m.sweep_len, cost,
+                                 &evaluations, &accepted, &clock_count, m.deadline,
+                                 &timed_out)
         if cost < c.best_cost[chain]:
             _keep_best(c, chain, state, cost)
         c.progress[chain] += 1
-        if c.status[chain] == STATUS_TIME:
+        if timed_out:
+            c.status[chain] = STATUS_TIME
             break
-        if c.best_cost[chain] <= target:
+        if c.best_cost[chain] <= m.target:
             c.status[chain] = STATUS_TARGET
             break
     _save_chain(c, chain, cost, evaluations, accepted, &local_rng)
@@ -581,57 +599,6 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
 
 
 # -- parallel tempering ------------------------------------------------------------
-
-cdef inline double _metropolis_sweep(const Problem *p, char *state, char *aux,
-                                     attnsearch_rng *rng, double beta, int64_t sweep_len,
-                                     double cost, int64_t *evaluations, int64_t *accepted,
-                                     int64_t *clock_count, double deadline,
-                                     bint *timed_out) noexcept nogil:
-    """One Metropolis sweep at inverse temperature beta (annealing's rule and
-    acceptance cache); returns the new cost. Reads the clock every CLOCK_EVERY
-    attempts and stops the sweep when the deadline has passed."""
-    cdef:
-        double delta, x, probability
-        double cached_delta[8]
-        double cached_probability[8]
-        int64_t attempt, slot
-        Move move
-        bint accept
-    for slot in range(8):
-        cached_delta[slot] = NAN
-    for attempt in range(sweep_len):
-        _propose(p, state, aux, rng, attempt, &move)
-        if move.kind == MOVE_NONE:
-            continue
-        delta = _delta(p, state, aux, &move)
-        evaluations[0] += 1
-        if delta <= 0:
-            accept = True
-        else:
-            x = delta * beta
-            if x < _ACCEPT_THRESHOLD:
-                slot = _cache_slot(delta)
-                if cached_delta[slot] == delta:
-                    probability = cached_probability[slot]
-                else:
-                    probability = fast_exp(-x)
-                    cached_delta[slot] = delta
-                    cached_probability[slot] = probability
-                accept = rng_uniform(rng) < probability
-            else:
-                accept = False
-        if accept:
-            _apply(p, state, aux, &move)
-            cost += delta
-            accepted[0] += 1
-        clock_count[0] += 1
-        if clock_count[0] == _CLOCK_EVERY:
-            clock_count[0] = 0
-            if monotonic() > deadline:
-                timed_out[0] = True
-                break
-    return cost
-
 
 cdef inline double _flip_cluster_spin(const Problem *p, char *state, char *aux,
                                       int64_t i, double cost) noexcept nogil:

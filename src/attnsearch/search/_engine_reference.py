@@ -186,41 +186,63 @@ def anneal(
             continue
         state = chains.states[c]
         cost = chains.cost[c]
-        evaluations = accepted = clock_count = 0
+        counts = _SweepCounts()
         for temperature in temperatures:
             beta = 1.0 / temperature if temperature > 0 else math.inf
-            for attempt in range(sweep_len):
-                move = ops.propose(state, rng, attempt)
-                if move is None:
-                    continue
-                delta = ops.delta(state, move)
-                evaluations += 1
-                if delta <= 0:
-                    accept = True
-                else:
-                    x = delta * beta
-                    accept = (
-                        x < ACCEPT_THRESHOLD
-                        and rng.random() < _engine.fast_exp_scalar(-x)
-                    )
-                if accept:
-                    state = ops.apply(state, move)
-                    cost += delta
-                    accepted += 1
-                clock_count += 1
-                if clock_count == CLOCK_EVERY:
-                    clock_count = 0
-                    if _out_of_time(chains, c, deadline):
-                        break
+            state, cost = _metropolis_sweep(
+                ops, state, rng, beta, sweep_len, cost, counts, deadline
+            )
             if cost < chains.best_cost[c]:
                 _keep_best(chains, c, state, cost)
             chains.progress[c] += 1
-            if chains.status[c] == _TIME:
+            if counts.timed_out:
+                chains.status[c] = _TIME
                 break
             if chains.best_cost[c] <= target:
                 chains.status[c] = _TARGET
                 break
-        _save_chain(chains, c, state, cost, evaluations, accepted)
+        _save_chain(chains, c, state, cost, counts.evaluations, counts.accepted)
+
+
+class _SweepCounts:
+    """What _engine._metropolis_sweep updates through pointers: the evaluations
+    and acceptances it adds, the attempts since the last clock read (carried from
+    sweep to sweep) and whether the deadline passed."""
+
+    __slots__ = ("evaluations", "accepted", "clock_count", "timed_out")
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+        self.accepted = 0
+        self.clock_count = 0
+        self.timed_out = False
+
+
+def _metropolis_sweep(ops, state, rng, beta, sweep_len, cost, counts, deadline):
+    """Mirror of _engine._metropolis_sweep; updates ``counts`` (a _SweepCounts) in
+    place and returns (state, cost)."""
+    for attempt in range(sweep_len):
+        move = ops.propose(state, rng, attempt)
+        if move is None:
+            continue
+        delta = ops.delta(state, move)
+        counts.evaluations += 1
+        if delta <= 0:
+            accept = True
+        else:
+            x = delta * beta
+            accept = x < ACCEPT_THRESHOLD and rng.random() < _engine.fast_exp_scalar(-x)
+        if accept:
+            state = ops.apply(state, move)
+            cost += delta
+            counts.accepted += 1
+        counts.clock_count += 1
+        if counts.clock_count == CLOCK_EVERY:
+            counts.clock_count = 0
+            if time.monotonic() > deadline:
+                counts.timed_out = True
+                break
+    return state, cost
 
 
 def climb(
@@ -685,33 +707,6 @@ def iterated_local_search(
         )
 
 
-def _metropolis_sweep(ops, state, rng, beta, sweep_len, cost, counts, deadline):
-    """Mirror of _engine._metropolis_sweep; ``counts`` = [evaluations, accepted,
-    clock_count, timed_out], updated in place. Returns (state, cost)."""
-    for attempt in range(sweep_len):
-        move = ops.propose(state, rng, attempt)
-        if move is None:
-            continue
-        delta = ops.delta(state, move)
-        counts[0] += 1
-        if delta <= 0:
-            accept = True
-        else:
-            x = delta * beta
-            accept = x < ACCEPT_THRESHOLD and rng.random() < _engine.fast_exp_scalar(-x)
-        if accept:
-            state = ops.apply(state, move)
-            cost += delta
-            counts[1] += 1
-        counts[2] += 1
-        if counts[2] == CLOCK_EVERY:
-            counts[2] = 0
-            if time.monotonic() > deadline:
-                counts[3] = True
-                break
-    return state, cost
-
-
 def _flip_cluster_spin(ops, state, i, cost):
     """Mirror of _engine._flip_cluster_spin; returns (state, cost)."""
     cost += ops.delta(state, i)
@@ -780,7 +775,7 @@ def temper(
         for c in running:  # _temper_sweep, one task per replica
             for slot in range(per_chain):
                 row = c * per_chain + int(replica_at[c, slot])
-                counts = [0, 0, 0, False]
+                counts = _SweepCounts()
                 state, cost = _metropolis_sweep(
                     ops,
                     replicas.states[row],
@@ -793,9 +788,9 @@ def temper(
                 )
                 replicas.states[row] = state
                 replicas.cost[row] = cost
-                replicas.n_evaluations[row] = counts[0]
-                replicas.n_accepted[row] = counts[1]
-                if counts[3]:
+                replicas.n_evaluations[row] = counts.evaluations
+                replicas.n_accepted[row] = counts.accepted
+                if counts.timed_out:
                     replicas.status[row] = _TIME
         for c in running:  # _temper_exchange, one task per chain
             _temper_exchange(

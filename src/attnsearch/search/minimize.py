@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["minimize", "MINIMIZE_METHODS"]
 
 #: ``method`` of :func:`minimize` -> the attnsearch function that runs it (the
-#: package's one table of method names).
+#: package's one table of method names; the ``Literal`` of ``minimize``'s
+#: ``method`` and its docstring list the same names, which a test checks).
 MINIMIZE_METHODS = METHODS
 
 _MESSAGES = {
@@ -265,10 +266,11 @@ def minimize(
         others uniform in the box). Must lie within ``bounds``.
     args : tuple
         Extra arguments of ``fun``.
-    method : {"pso", "anneal", "pt", "hill", "stochastic", "tabu"}
-        :func:`particle_swarm`, :func:`simulated_annealing`,
-        :func:`parallel_tempering`, :func:`hill_climb`,
-        :func:`stochastic_hill_climb` or :func:`tabu_search`.
+    method : {"pso", "anneal", "pt", "hill", "stochastic", "tabu", "ils"}
+        A short name of ``MINIMIZE_METHODS``: :func:`particle_swarm`,
+        :func:`simulated_annealing`, :func:`parallel_tempering`,
+        :func:`hill_climb`, :func:`stochastic_hill_climb`, :func:`tabu_search`
+        or :func:`iterated_local_search`.
     callback : callable, optional
         Called about every 0.1 s, as SciPy does: ``callback(intermediate_result)``
         (an ``OptimizeResult`` with ``x``, ``fun``, ``nfev``, ``nit``) when its
@@ -278,14 +280,16 @@ def minimize(
     seed : None, int or numpy.random.SeedSequence
     maxiter : int, optional
         Iterations: swarm iterations, annealing sweeps (``d`` proposals each),
-        or climbing / tabu steps (one neighbourhood each).
+        tempering rounds (a sweep of every replica), climbing / tabu steps (one
+        neighbourhood each), or iterated local search's kicks (each followed by
+        a descent).
     maxfev : int, optional
         Function evaluations instead: the starting points and any calibration
         (automatic temperatures of ``"anneal"`` and ``"stochastic"``: 4 random
         walks of 500 moves, 2004 evaluations) come first, the rest becomes
         iterations of the method. ``nfev`` then stays within one iteration of
         it. (Not with ``method="hill", strategy="first"``, whose steps have no
-        fixed cost.)
+        fixed cost, nor with ``"ils"``, whose iterations are whole descents.)
     vectorized : bool
     num_chains : int, default 1
         Independent chains (swarms), run in parallel.

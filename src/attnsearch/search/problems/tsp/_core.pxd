@@ -74,6 +74,7 @@ ctypedef struct TSPData:
     const double *matrix        # n x n, METRIC_MATRIX only
     const double *x             # coordinates (GEO: latitude in radians)
     const double *y             # (GEO: longitude in radians)
+    double geo_earth_radius     # _reference.GEO_EARTH_RADIUS: TSPLIB95's, written once
     int n_kinds                 # move families in use, in order, with cumulative weights
     int kinds[4]
     double cdf[4]
@@ -127,14 +128,24 @@ cdef inline int32_t *tsp_backup(const TSPData *p, const char *aux) noexcept nogi
 # -- distances ------------------------------------------------------------------------
 
 cdef inline double tsp_distance(const TSPData *p, int64_t a, int64_t b) noexcept nogil:
-    cdef double dx, dy, r, t, q1, q2, q3
+    """Distance between cities a and b: TSPLIB95's rules, operation by operation
+    as _reference.py's formulas (the tests compare the bits)."""
+    cdef double dx, dy, r, t, q1, q2, q3, cosine
     if p.metric == METRIC_MATRIX:
         return p.matrix[a * p.n + b]
     if p.metric == METRIC_GEO:
         q1 = cos(p.y[a] - p.y[b])
         q2 = cos(p.x[a] - p.x[b])
         q3 = cos(p.x[a] + p.x[b])
-        return floor(6378.388 * acos(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3)) + 1.0)
+        cosine = 0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3)
+        # Rounding never carries this form of the argument past +-1 (each product
+        # is bounded by the rounded 1 +- q1, which add up to at most 2), but acos
+        # would be NaN there: every implementation clips, so none relies on it.
+        if cosine > 1.0:
+            cosine = 1.0
+        elif cosine < -1.0:
+            cosine = -1.0
+        return floor(p.geo_earth_radius * acos(cosine) + 1.0)
     dx = p.x[a] - p.x[b]
     dy = p.y[a] - p.y[b]
     if p.metric == METRIC_EUC_2D:

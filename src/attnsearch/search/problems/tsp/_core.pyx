@@ -4,6 +4,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 
 import numpy as np
 
+from attnsearch.search.problems.tsp._reference import GEO_EARTH_RADIUS as _GEO_EARTH_RADIUS
+
 #: Metric names accepted by TSPCore, in the order of the METRIC_* constants.
 METRICS = {"MATRIX": METRIC_MATRIX, "EUC_2D": METRIC_EUC_2D, "CEIL_2D": METRIC_CEIL_2D,
            "ATT": METRIC_ATT, "GEO": METRIC_GEO, "EUCLIDEAN": METRIC_EUCLIDEAN}
@@ -60,6 +62,7 @@ cdef class TSPCore(CompiledProblem):
         self.data.matrix = NULL
         self.data.x = NULL
         self.data.y = NULL
+        self.data.geo_earth_radius = _GEO_EARTH_RADIUS
         self.data.neighbours = NULL
         self.data.n_neighbours = 0
         self.data.start_tour = NULL

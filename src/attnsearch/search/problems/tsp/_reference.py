@@ -5,15 +5,19 @@
   the position index, the queue of active cities and the undo log the core keeps
   in ``aux``); the engine reference runs every method over it and the tests
   compare trajectories.
-* ``tsplib_distances`` and ``tour_length_reference`` are the vectorised NumPy
-  reference of the TSPLIB95 distance functions, the oracle of the compiled tour
-  kernels' tests. They follow TSPLIB95's C code operation by operation
-  (``nint(v) = (int)(v + 0.5)``, GEO with truncated degrees, ``PI = 3.141592``
-  and ``RRR = 6378.388``) because the published optima depend on its rounding.
+* The TSPLIB95 distance functions are written once each (``_FORMULAS``)
+  and evaluated two ways: on Python floats by ``TSPReference.distance`` and on
+  NumPy arrays by ``tsplib_distances`` and ``tour_length_reference``, the oracle
+  of the compiled tour kernels' tests. They follow TSPLIB95's C code operation by
+  operation (``nint(v) = (int)(v + 0.5)``, GEO with truncated degrees,
+  ``GEO_PI = 3.141592`` and ``GEO_EARTH_RADIUS = 6378.388``) because the
+  published optima depend on its rounding, and ``_core.pxd``'s ``tsp_distance``
+  computes the same bits.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -35,10 +39,110 @@ __all__ = [
 
 #: TSPLIB95's value of pi in the GEO distance (its C code, not ``math.pi``).
 GEO_PI = 3.141592
-#: TSPLIB95's earth radius in km in the GEO distance.
+#: TSPLIB95's earth radius in km in the GEO distance (the compiled core reads it
+#: from here).
 GEO_EARTH_RADIUS = 6378.388
 
 _DISTANCE_KINDS = ("EUC_2D", "CEIL_2D", "ATT", "GEO", "EUCLIDEAN")
+
+
+# -- TSPLIB95 distances ---------------------------------------------------------------
+
+
+class _ScalarMath:
+    """The operations of the distance formulas on Python floats (the compiled
+    core's arithmetic: the C library's sqrt, cos and acos; float results)."""
+
+    sqrt = staticmethod(math.sqrt)
+    cos = staticmethod(math.cos)
+    acos = staticmethod(math.acos)
+
+    @staticmethod
+    def floor(value: float) -> float:
+        return float(math.floor(value))
+
+    @staticmethod
+    def ceil(value: float) -> float:
+        return float(math.ceil(value))
+
+    @staticmethod
+    def clip_unit(value: float) -> float:
+        """``value`` clipped to [-1, 1] (NaN stays NaN, as with np.clip)."""
+        return -1.0 if value < -1.0 else 1.0 if value > 1.0 else value
+
+    @staticmethod
+    def where(condition: bool, if_true: float, if_false: float) -> float:
+        return if_true if condition else if_false
+
+
+class _ArrayMath:
+    """The same operations on NumPy arrays. cos and acos still come from the C
+    library, element by element: NumPy's SIMD arccos differs from it in the last
+    bit on AVX-512 machines, and this reference must give the compiled bits."""
+
+    sqrt = staticmethod(np.sqrt)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    cos = staticmethod(np.vectorize(math.cos, otypes=[np.float64]))
+    acos = staticmethod(np.vectorize(math.acos, otypes=[np.float64]))
+    where = staticmethod(np.where)
+
+    @staticmethod
+    def clip_unit(value: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.clip(value, -1.0, 1.0)
+
+
+# TSPLIB95's distance of every metric, written once over the operations of ``m``
+# (``_ScalarMath`` for two cities, ``_ArrayMath`` for arrays of them) and the two
+# cities' coordinates (GEO: latitude and longitude in radians, see geo_radians).
+
+
+def _euclidean(m, xa, ya, xb, yb):
+    dx = xa - xb
+    dy = ya - yb
+    return m.sqrt(dx * dx + dy * dy)
+
+
+def _euc_2d(m, xa, ya, xb, yb):
+    # nint(v) = (int)(v + 0.5) equals floor(v + 0.5) because v >= 0.
+    return m.floor(_euclidean(m, xa, ya, xb, yb) + 0.5)
+
+
+def _ceil_2d(m, xa, ya, xb, yb):
+    return m.ceil(_euclidean(m, xa, ya, xb, yb))
+
+
+def _att(m, xa, ya, xb, yb):
+    dx = xa - xb
+    dy = ya - yb
+    pseudo = m.sqrt((dx * dx + dy * dy) / 10.0)
+    rounded = m.floor(pseudo + 0.5)
+    return m.where(rounded < pseudo, rounded + 1.0, rounded)
+
+
+def _geo(m, latitude_a, longitude_a, latitude_b, longitude_b):
+    q1 = m.cos(longitude_a - longitude_b)
+    q2 = m.cos(latitude_a - latitude_b)
+    q3 = m.cos(latitude_a + latitude_b)
+    # Rounding never carries this form of the argument past +-1 (each product is
+    # bounded by the rounded 1 +- q1, which add up to at most 2), but acos is
+    # undefined there: every implementation clips, so none relies on it.
+    cosine = m.clip_unit(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3))
+    # (int)(v) equals floor(v) because v >= 1.
+    return m.floor(GEO_EARTH_RADIUS * m.acos(cosine) + 1.0)
+
+
+_FORMULAS = {
+    "EUCLIDEAN": _euclidean,
+    "EUC_2D": _euc_2d,
+    "CEIL_2D": _ceil_2d,
+    "ATT": _att,
+    "GEO": _geo,
+}
+#: ``formula(x_a, y_a, x_b, y_b)`` of each metric on two cities' coordinates, and
+#: on arrays of them (partials of module-level functions: problems pickle).
+_SCALAR_FORMULAS = {k: functools.partial(f, _ScalarMath) for k, f in _FORMULAS.items()}
+_ARRAY_FORMULAS = {k: functools.partial(f, _ArrayMath) for k, f in _FORMULAS.items()}
 
 
 # Move families (a TSP's ``moves``) and move kinds, as in _core.pxd.
@@ -123,8 +227,10 @@ class TSPReference:
         self.n_tabu_keys = self.n  # tabu attributes: cities
         self.metric = metric
         self.matrix = None if matrix is None else np.asarray(matrix, dtype=np.float64)
-        self.x = None if x is None else np.asarray(x, dtype=np.float64)
-        self.y = None if y is None else np.asarray(y, dtype=np.float64)
+        # Python floats: the formulas run on them far faster than on NumPy scalars.
+        self.x = None if x is None else [float(v) for v in x]
+        self.y = None if y is None else [float(v) for v in y]
+        self._formula = None if metric == "MATRIX" else _SCALAR_FORMULAS[metric]
         self.kinds = [_FAMILY_CODES[k] for k in kinds]
         self.cdf = [float(c) for c in cdf]
         if neighbours is None:
@@ -149,30 +255,13 @@ class TSPReference:
     # -- distances, states ---------------------------------------------------
 
     def distance(self, a: int, b: int) -> float:
-        a, b = int(a), int(b)
-        if self.metric == "MATRIX":
-            assert self.matrix is not None
+        """Distance between cities ``a`` and ``b`` (mirror of ``tsp_distance``)."""
+        if self._formula is None:
+            assert self.matrix is not None  # MATRIX
             return float(self.matrix[a, b])
         x, y = self.x, self.y
         assert x is not None and y is not None  # every other metric has coords
-        if self.metric == "GEO":
-            q1 = math.cos(y[a] - y[b])
-            q2 = math.cos(x[a] - x[b])
-            q3 = math.cos(x[a] + x[b])
-            return math.floor(
-                6378.388 * math.acos(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3)) + 1.0
-            )
-        dx = float(x[a] - x[b])
-        dy = float(y[a] - y[b])
-        if self.metric == "EUC_2D":
-            return math.floor(math.sqrt(dx * dx + dy * dy) + 0.5)
-        if self.metric == "CEIL_2D":
-            return math.ceil(math.sqrt(dx * dx + dy * dy))
-        if self.metric == "ATT":
-            r = math.sqrt((dx * dx + dy * dy) / 10.0)
-            t = math.floor(r + 0.5)
-            return t + 1.0 if t < r else t
-        return math.sqrt(dx * dx + dy * dy)
+        return self._formula(x[a], y[a], x[b], y[b])
 
     def initial(self, rng):
         if self.start_tour is not None:
@@ -854,16 +943,18 @@ def tsplib_distances(
     * ``GEO``: each DDD.MM value ``v`` becomes
       ``PI * (deg + 5.0 * (v - deg) / 3.0) / 180.0`` with ``deg = (int) v``
       (truncated: the published optima need it, though TSPLIB95's text says
-      nint) and ``PI = 3.141592``; then ``q1 = cos(lon_i - lon_j)``,
+      nint) and ``PI = GEO_PI = 3.141592``; then ``q1 = cos(lon_i - lon_j)``,
       ``q2 = cos(lat_i - lat_j)``, ``q3 = cos(lat_i + lat_j)`` and the distance
-      is ``(int)(6378.388 * acos(0.5*((1+q1)*q2 - (1-q1)*q3)) + 1.0)``. The
-      acos argument is clipped to [-1, 1] against rounding. As in TSPLIB95, a
-      node is at distance 1, not 0, from itself under ``GEO``.
+      is ``(int)(RRR * acos(0.5*((1+q1)*q2 - (1-q1)*q3)) + 1.0)`` with
+      ``RRR = GEO_EARTH_RADIUS = 6378.388``. The acos argument is clipped to
+      [-1, 1] (a no-op in IEEE arithmetic, kept by every implementation). As in
+      TSPLIB95, a node is at distance 1, not 0, from itself under ``GEO``.
 
     The sums ``xd*xd + yd*yd`` are rounded after each operation (NumPy never
     fuses them into a fused multiply-add); a compiled kernel that lets the
     compiler contract them can round a distance that lies on a .5 boundary the
-    other way.
+    other way. ``cos`` and ``acos`` are the C library's, as in the compiled
+    kernels, so every distance has their bits.
 
     Examples
     --------
@@ -889,27 +980,10 @@ def _distances(
     kind: str,
 ) -> npt.NDArray[np.float64]:
     """The body of :func:`tsplib_distances`, on checked arguments."""
+    x, y = coords[:, 0], coords[:, 1]
     if kind == "GEO":
-        latitude = geo_radians(coords[:, 0])
-        longitude = geo_radians(coords[:, 1])
-        q1 = np.cos(longitude[i] - longitude[j])
-        q2 = np.cos(latitude[i] - latitude[j])
-        q3 = np.cos(latitude[i] + latitude[j])
-        cosine = np.clip(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3), -1.0, 1.0)
-        return np.trunc(GEO_EARTH_RADIUS * np.arccos(cosine) + 1.0)
-    dx = coords[i, 0] - coords[j, 0]
-    dy = coords[i, 1] - coords[j, 1]
-    squared = dx * dx + dy * dy
-    if kind == "EUCLIDEAN":
-        return np.sqrt(squared)
-    if kind == "EUC_2D":
-        # (int)(v + 0.5) equals floor(v + 0.5) because v >= 0.
-        return np.floor(np.sqrt(squared) + 0.5)
-    if kind == "CEIL_2D":
-        return np.ceil(np.sqrt(squared))
-    pseudo = np.sqrt(squared / 10.0)  # ATT
-    rounded = np.floor(pseudo + 0.5)
-    return np.where(rounded < pseudo, rounded + 1.0, rounded)
+        x, y = geo_radians(x), geo_radians(y)
+    return _ARRAY_FORMULAS[kind](x[i], y[i], x[j], y[j])
 
 
 def tour_length_reference(

@@ -1,0 +1,76 @@
+"""Particle swarm (``methods/swarm.py`` and its kernel ``_swarm.pyx``): kernel
+against the Python mirror for every topology and boundary, quality, thread
+invariance, defaults and its arguments."""
+
+import numpy as np
+import pytest
+from _helpers import sparse_ising
+
+from attnsearch.search import (
+    Continuous,
+    particle_swarm,
+)
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
+
+@pytest.mark.parametrize("topology", ["global", "ring", "von_neumann"])
+@pytest.mark.parametrize("boundary", ["reflect", "clip", "random", "periodic"])
+def test_particle_swarm_kernel_equals_reference(topology, boundary):
+    for name in ("rastrigin", "rosenbrock"):
+        problem = Continuous.builtin(name, dim=6)
+        kwargs = dict(
+            n_particles=12,
+            max_iters=25,
+            num_chains=2,
+            seed=4,
+            topology=topology,
+            boundary=boundary,
+            velocity_clamp=0.2 if boundary == "clip" else None,
+        )
+        a = particle_swarm(problem, backend="cython", **kwargs)
+        b = particle_swarm(problem, backend="reference", **kwargs)
+        np.testing.assert_allclose(a.states, b.states, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.costs, b.costs, rtol=1e-12, atol=1e-12)
+        assert a.n_evaluations == b.n_evaluations == 2 * 12 * 26
+
+
+def test_particle_swarm_sphere_and_quality():
+    sphere = Continuous.builtin("sphere", dim=10)
+    result = particle_swarm(sphere, max_iters=1500, seed=0)
+    assert result.objective < 1e-8
+    assert sphere.evaluate(result.best_state) == pytest.approx(result.objective)
+    ras = Continuous.builtin("rastrigin", dim=10)
+    ring = particle_swarm(
+        ras, topology="ring", boundary="periodic", max_iters=1500, num_chains=2, seed=0
+    )
+    assert ring.objective < 15
+    one = particle_swarm(ras, num_chains=3, max_iters=200, seed=9, num_threads=1)
+    two = particle_swarm(ras, num_chains=3, max_iters=200, seed=9, num_threads=2)
+    assert np.array_equal(one.states, two.states)
+
+
+def test_particle_swarm_defaults():
+    params = particle_swarm(Continuous.builtin("sphere", dim=4), max_iters=5).params
+    assert params["topology"] == "von_neumann" and params["boundary"] == "periodic"
+    assert params["grid_columns"] == 8  # 40 particles: a 5 x 8 torus
+
+
+def test_particle_swarm_bad_arguments(rng):
+    ising = sparse_ising(rng, n=30)
+    sphere = Continuous.builtin("sphere", dim=3)
+    with pytest.raises(ValueError, match="n_particles"):
+        particle_swarm(sphere, n_particles=0)
+    with pytest.raises(ValueError, match="topology"):
+        particle_swarm(sphere, topology="star")
+    with pytest.raises(ValueError, match="boundary"):
+        particle_swarm(sphere, boundary="bounce")
+    with pytest.raises(ValueError, match="velocity_clamp"):
+        particle_swarm(sphere, velocity_clamp=-0.1)
+    with pytest.raises(ValueError, match="w must be"):
+        particle_swarm(sphere, w=float("nan"))
+    with pytest.raises(TypeError, match="Continuous"):
+        particle_swarm(ising)
+    with pytest.raises(ValueError, match="initial_states"):
+        particle_swarm(sphere, n_particles=4, initial_states=np.zeros((3, 3)))

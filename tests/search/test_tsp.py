@@ -1,0 +1,416 @@
+"""The TSP (``problems/tsp/``): exact deltas in the kernel, TSPLIB optimal tours,
+compiled and Python distances to the bit, tour lengths, large instances, the
+candidate moves and the don't-look-bit descent against the Python mirror, and
+every bad input."""
+
+import math
+
+import numpy as np
+import pytest
+from _helpers import (
+    LOCAL_SEARCH_METHODS,
+    assert_exact_deltas,
+    assert_same_run,
+    coords_for,
+    run_of,
+)
+
+from attnsearch.data import DATA_DIR as DATA
+from attnsearch.search import (
+    TSP,
+    ChainRNG,
+    Ising,
+    hill_climb,
+    simulated_annealing,
+    stochastic_hill_climb,
+    tabu_search,
+)
+from attnsearch.search._run import Run
+from attnsearch.search.problems.tsp._reference import (
+    tour_length_reference,
+    tsplib_distances,
+)
+
+# Compared with the reference under every CPU target (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
+OPTIMA = {"berlin52": 7542, "eil51": 426, "st70": 675, "kroA100": 21282, "a280": 2579}
+
+
+@pytest.mark.parametrize(
+    "moves",
+    [("2opt",), ("swap",), ("oropt",), ("3opt",), ("2opt", "swap", "oropt", "3opt")],
+)
+@pytest.mark.parametrize("metric", ["EUCLIDEAN", "EUC_2D", "CEIL_2D", "ATT", "GEO"])
+@pytest.mark.parametrize("candidates", ["nearest", None])
+def test_tsp_deltas_are_exact(rng, moves, metric, candidates):
+    if candidates is None and "3opt" in moves:
+        pytest.skip("3-opt moves are built over candidate lists")
+    n = int(rng.integers(4, 40))
+    coords = (
+        rng.uniform(-80, 80, size=(n, 2))
+        if metric == "GEO"
+        else rng.uniform(0, 1000, size=(n, 2))
+    )
+    problem = TSP(coords, metric=metric, moves=moves, candidates=candidates)
+    worst = assert_exact_deltas(problem, rng)
+    if metric != "EUCLIDEAN":
+        assert worst == 0.0  # integer distances: exact
+
+
+def test_tsp_matrix_deltas_and_tiny_instances(rng):
+    n = 9
+    m = rng.integers(1, 100, size=(n, n)).astype(float)
+    m = np.triu(m, 1)
+    m = m + m.T
+    assert (
+        assert_exact_deltas(TSP(distances=m, moves=("2opt", "swap", "oropt")), rng)
+        == 0.0
+    )
+    for small in (1, 2, 3):
+        tsp = TSP(rng.uniform(size=(small, 2)))
+        assert tsp.tour_length(np.arange(small)) >= 0
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMA))
+def test_tsplib_optimal_tours(name):
+    problem = TSP.from_tsplib(DATA / f"{name}.tsp")
+    tour = TSP.read_tour(DATA / f"{name}.opt.tour")
+    assert (
+        problem.n == len(tour) == int("".join(ch for ch in name if ch.isdigit())[-3:])
+    )
+    assert problem.tour_length(tour) == OPTIMA[name]
+    assert problem.optimum == OPTIMA[name]  # read from the .opt.tour beside the file
+    assert tour_length_reference(tour, problem.coords, kind="EUC_2D") == OPTIMA[name]
+
+
+def test_tour_length_matches_reference_for_every_metric(rng):
+    coords = rng.uniform(-80, 80, size=(50, 2))
+    for metric in ["EUCLIDEAN", "EUC_2D", "CEIL_2D", "ATT", "GEO"]:
+        tsp = TSP(coords, metric=metric)
+        tour = rng.permutation(50)
+        np.testing.assert_allclose(
+            tsp.tour_length(tour),
+            tour_length_reference(tour, coords, kind=metric),
+            rtol=1e-12,
+        )
+        assert tsp.tour_length(np.stack([tour, tour])).shape == (2,)
+
+
+# GEO cities (DDD.MM) where the acos argument is +-1 or a few ulps from it:
+# identical cities, the poles, cities 1e-6 degrees apart, antipodes (180
+# degrees of longitude are TSPLIB's 3.141592 radians, not pi; the last pair
+# gives exactly -1). Pairs of rows 2k, 2k+1.
+GEO_NEAR = [
+    [38.0, 20.0],
+    [38.0, 20.0],
+    [90.0, 0.0],
+    [90.0, 123.45],
+    [-90.0, 0.0],
+    [-90.0, -77.3],
+    [38.0, 20.0],
+    [38.0, 20.000001],
+    [38.0, 20.0],
+    [38.000001, 20.0],
+]
+GEO_ANTIPODES = [
+    [90.0, 0.0],
+    [-90.0, 0.0],
+    [38.0, 20.0],
+    [-38.0, -160.0],
+    [0.0, 0.0],
+    [0.0, 180.0],
+    [45.0, 90.0],
+    [-45.0, -90.0],
+    [89.59, 179.59],
+    [-89.59, -0.01],
+]
+
+
+def cities_on_the_edges(metric, rng):
+    """Random cities, then those where ``metric`` rounds on an edge."""
+    if metric == "GEO":
+        random = rng.uniform([-90, -180], [90, 180], size=(40, 2))
+        return np.vstack([random, GEO_NEAR, GEO_ANTIPODES])
+    edges = [
+        [0.0, 0.0],
+        [1.5, 2.0],  # 2.5 from the first: EUC_2D rounds half up
+        [10.0, 30.0],  # ATT: sqrt(1000 / 10) = 10 exactly
+        [3.0, 4.0],
+        [3.0, 4.0],  # a duplicate city
+        [0.0, 2.4999],
+        [1e7, -1e7],
+    ]
+    return np.vstack([rng.uniform(-1000, 1000, size=(40, 2)), edges])
+
+
+def bits(values):
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+
+
+@pytest.mark.parametrize(
+    "metric", ["EUC_2D", "CEIL_2D", "ATT", "GEO", "EUCLIDEAN", "MATRIX"]
+)
+def test_compiled_and_python_distances_are_the_same_bits(rng, metric):
+    if metric == "MATRIX":
+        matrix = np.triu(rng.uniform(0, 1000, size=(30, 30)), 1)
+        matrix += matrix.T
+        tsp = TSP(distances=matrix)
+    else:
+        coords = cities_on_the_edges(metric, rng)
+        tsp = TSP(coords, metric=metric)
+    i, j = (a.ravel() for a in np.meshgrid(np.arange(tsp.n), np.arange(tsp.n)))
+    compiled = tsp._core.pair_distances(i, j)
+    ops = tsp._search_spec().ops
+    scalar = [ops.distance(a, b) for a, b in zip(i.tolist(), j.tolist())]
+    np.testing.assert_array_equal(bits(compiled), bits(scalar))
+    if metric == "MATRIX":
+        np.testing.assert_array_equal(bits(compiled), bits(matrix[i, j]))
+    else:
+        vectorised = tsplib_distances(coords, i, j, metric)
+        np.testing.assert_array_equal(bits(compiled), bits(vectorised))
+    assert tsp.distance(3, 17) == compiled[3 * tsp.n + 17]
+    if metric == "GEO":
+        near = 40 + np.arange(0, len(GEO_NEAR), 2)
+        antipodes = 40 + len(GEO_NEAR) + np.arange(0, len(GEO_ANTIPODES), 2)
+        # TSPLIB95's shortest and longest GEO distances: 1 and (int)(RRR pi + 1).
+        np.testing.assert_array_equal(tsp._core.pair_distances(near, near + 1), 1.0)
+        np.testing.assert_array_equal(
+            tsp._core.pair_distances(antipodes, antipodes + 1), 20039.0
+        )
+    # Tour lengths through the engine (each CPU target's inlined tsp_distance)
+    # equal the Python sums, bit for bit.
+    tours = np.array([rng.permutation(tsp.n) for _ in range(4)], dtype=np.int32)
+    run = Run(
+        "hill_climb",
+        tsp,
+        num_chains=4,
+        initial_states=tours,
+        seed=0,
+        num_threads=1,
+        time_limit=None,
+        target=None,
+        callback=None,
+        backend="cython",
+    )
+    python = [ops.cost(ops.prepare(tour)) for tour in tours]
+    np.testing.assert_array_equal(bits(run.backend.arrays.cost), bits(python))
+
+
+def test_large_instance_needs_no_matrix(rng):
+    tsp = TSP(rng.uniform(size=(100_000, 2)))
+    assert tsp.distances is None
+    tour = rng.permutation(100_000)
+    assert 0 < tsp.tour_length(tour) < 100_000 * 1.5
+
+
+# -- candidate moves -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["EUC_2D", "GEO"])
+def test_every_enumerated_candidate_move_is_a_tour_with_an_exact_delta(rng, metric):
+    tsp = TSP(
+        coords_for(metric, rng, 13),
+        metric=metric,
+        n_candidates=4,
+        moves=("2opt", "swap", "oropt", "3opt"),
+    )
+    ops = tsp._search_spec().ops
+    state = ops.initial(ChainRNG(rng.integers(1, 2**63, 4, dtype=np.uint64)))
+    valid = 0
+    for index in range(ops.n_moves(state)):
+        move = ops.move_at(state, index)
+        if move is None:
+            continue
+        after = ops.apply(ops.copy(state), move)
+        assert sorted(after.tour) == list(range(13))
+        assert [after.pos[c] for c in after.tour] == list(range(13))
+        assert ops.delta(state, move) == ops.cost(after) - ops.cost(state)
+        valid += 1
+    assert valid > 13 * 4 * 3
+
+
+@pytest.mark.parametrize("moves", [("2opt", "oropt"), ("3opt",), ("2opt", "swap")])
+def test_annealing_and_tabu_with_candidate_moves_equal_the_reference(rng, moves):
+    tsp = TSP.from_tsplib(DATA / "berlin52.tsp", moves=moves, n_candidates=7)
+    kwargs = dict(num_sweeps=6, num_chains=2, seed=5)
+    assert_same_run(
+        simulated_annealing(tsp, backend="cython", **kwargs),
+        simulated_annealing(tsp, backend="reference", **kwargs),
+    )
+    kwargs = dict(max_iters=15, num_chains=2, seed=5, candidate_size=40)
+    assert_same_run(
+        tabu_search(tsp, backend="cython", **kwargs),
+        tabu_search(tsp, backend="reference", **kwargs),
+    )
+    kwargs = dict(max_iters=6, num_chains=1, seed=5, strategy="first")
+    assert_same_run(
+        hill_climb(tsp, backend="cython", **kwargs),
+        hill_climb(tsp, backend="reference", **kwargs),
+    )
+
+
+def test_candidate_moves_are_thread_invariant():
+    tsp = TSP.from_tsplib(DATA / "st70.tsp", moves=("2opt", "oropt", "3opt"))
+    runs = [
+        simulated_annealing(tsp, num_sweeps=30, num_chains=4, seed=2, num_threads=t)
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+    runs = [
+        stochastic_hill_climb(
+            tsp, max_iters=30, sample_size=30, num_chains=4, seed=2, num_threads=t
+        )
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+    runs = [
+        tabu_search(
+            tsp, max_iters=40, candidate_size=50, num_chains=4, seed=2, num_threads=t
+        )
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+
+
+# -- the descent (hill climbing with don't-look bits) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "moves", [("2opt",), ("oropt",), ("2opt", "oropt"), ("2opt", "oropt", "3opt")]
+)
+@pytest.mark.parametrize("instance", ["eil51", "matrix", "geo", "euclidean"])
+def test_descent_equals_the_reference(rng, moves, instance):
+    if instance == "eil51":
+        tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=moves)
+    elif instance == "matrix":
+        coords = rng.uniform(0, 100, size=(45, 2))
+        full = np.round(np.hypot(*(coords[:, None] - coords[None]).transpose(2, 0, 1)))
+        tsp = TSP(distances=full, moves=moves)
+    else:
+        metric = "GEO" if instance == "geo" else "EUCLIDEAN"
+        tsp = TSP(coords_for(metric, rng, 60), metric=metric, moves=moves)
+    kwargs = dict(num_chains=3, seed=4)
+    compiled = hill_climb(tsp, backend="cython", **kwargs)
+    python = hill_climb(tsp, backend="reference", **kwargs)
+    assert compiled.params["strategy"] == python.params["strategy"] == "descent"
+    assert compiled.stop_reason == "converged"
+    np.testing.assert_array_equal(compiled.states, python.states)
+    np.testing.assert_array_equal(compiled.params["steps"], python.params["steps"])
+    assert compiled.acceptance_counts == python.acceptance_counts
+    np.testing.assert_allclose(compiled.costs, python.costs, rtol=1e-12)
+
+
+def test_descent_reaches_a_local_optimum_of_its_moves(rng):
+    tsp = TSP(rng.uniform(size=(300, 2)), moves=("2opt", "oropt"))
+    result = hill_climb(tsp, num_chains=2, seed=0)
+    ops = tsp._search_spec().ops
+    for tour, cost in zip(result.states, result.costs):
+        # Don't-look bits re-examine a city only when one of its own tour edges
+        # changes, while some improving moves are seen only from the other ends:
+        # a fresh pass over every city may still find a few (Bentley 1992).
+        state = ops.prepare(tour)
+        done, delta, evaluations, moves = ops.descend(state, 0.0, 10**9, 10**9)
+        assert done == 1 and evaluations > 0
+        assert moves <= 0.05 * tsp.n and -delta <= 0.03 * cost
+    # Steps are moves applied; max_iters caps them and the run resumes exactly.
+    capped = hill_climb(tsp, num_chains=2, seed=0, max_iters=7)
+    assert capped.stop_reason == "max_iters" and capped.params["steps"].tolist() == [
+        7,
+        7,
+    ]
+
+
+def test_descent_chunks_and_threads_do_not_change_the_result(rng):
+    tsp = TSP(rng.uniform(size=(500, 2)), metric="EUC_2D", initial="spacefill")
+    runs = []
+    for threads, chunk in ((1, 10**9), (2, 13)):
+        run = run_of(tsp, "hill_climb", num_chains=2, num_threads=threads)
+        while (run.backend.arrays.status == 0).any():
+            run.backend.call(
+                "descend",
+                max_moves=chunk,
+                tolerance=0.0,
+                target=-math.inf,
+                deadline=math.inf,
+            )
+        runs.append(run.backend.arrays.states.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match="no descent of its own"):
+        hill_climb(Ising(np.zeros(3), {(0, 1): 1.0}), strategy="descent")
+    with pytest.raises(ValueError, match="no descent of its own"):
+        hill_climb(TSP(rng.uniform(size=(9, 2)), candidates=None), strategy="descent")
+
+
+# -- bad input ---------------------------------------------------------------------
+
+
+def test_tsp_bad_input():
+    with pytest.raises(ValueError, match="exactly one"):
+        TSP()
+    with pytest.raises(ValueError, match="exactly one"):
+        TSP(np.ones((3, 2)), distances=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        TSP(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="at least one city"):
+        TSP(np.ones((0, 2)))
+    with pytest.raises(ValueError, match="not finite"):
+        TSP(np.array([[0, 0], [np.nan, 1]]))
+    with pytest.raises(ValueError, match="metric"):
+        TSP(np.ones((3, 2)), metric="MANHATTAN")
+    with pytest.raises(ValueError, match="not symmetric"):
+        TSP(distances=np.array([[0, 1], [2, 0]]))
+    with pytest.raises(ValueError, match="negative"):
+        TSP(distances=np.array([[0, -1], [-1, 0]]))
+    with pytest.raises(ValueError, match="not finite"):
+        TSP(distances=np.array([[0, np.inf], [np.inf, 0]]))
+    with pytest.raises(ValueError, match="square"):
+        TSP(distances=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="moves"):
+        TSP(np.ones((5, 2)), moves=("4opt",))
+    with pytest.raises(ValueError, match="moves"):
+        TSP(np.ones((5, 2)), moves=("2opt", "2opt"))
+    with pytest.raises(ValueError, match="move_weights"):
+        TSP(np.ones((5, 2)), moves=("2opt", "swap"), move_weights=[1, -1])
+    tsp = TSP(np.random.default_rng(0).uniform(size=(5, 2)))
+    with pytest.raises(ValueError, match="not a permutation"):
+        tsp.tour_length([0, 1, 2, 3, 3])
+    with pytest.raises(ValueError, match="5 cities"):
+        tsp.tour_length([0, 1, 2])
+    with pytest.raises(TypeError, match="integers"):
+        tsp.tour_length([0.0, 1, 2, 3, 4])
+
+
+# Hostile input: these were accepted before, and tour lengths overflowed.
+def test_tsp_values_that_would_overflow_are_refused():
+    with pytest.raises(ValueError, match="overflow"):
+        TSP([[0, 0], [1e300, 0], [0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="overflow"):
+        TSP(distances=np.full((4, 4), 1e300) - np.diag(np.full(4, 1e300)))
+    # Large but representable inputs still work and stay finite.
+    big = TSP(np.random.default_rng(0).uniform(0, 1e100, size=(30, 2)))
+    assert np.isfinite(simulated_annealing(big, num_sweeps=20, seed=0).objective)
+
+
+def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
+    # ATT distances of ~1e16 are integers float64 cannot add exactly: the
+    # problem was declared exact and the delta-vs-cost check fired on rounding.
+    coords = np.array(
+        [[-3.0172e16, 1.3496e16], [1.3496e16, 1.3496e16], [-7.1475e16, 1.3496e16]]
+        + [[1e16 * k, -1e16 * k] for k in range(4)]
+    )
+    tsp = TSP(coords, metric="ATT")
+    assert not tsp._search_spec().exact
+    assert TSP(coords / 1e12, metric="ATT")._search_spec().exact
+    for method in LOCAL_SEARCH_METHODS:
+        budget = "num_sweeps" if method is simulated_annealing else "max_iters"
+        result = method(tsp, num_chains=2, seed=0, **{budget: 50})
+        assert np.isfinite(result.objective)
+
+
+def test_kick_length_bad_input(rng):
+    coords = rng.uniform(size=(30, 2))
+    with pytest.raises(ValueError, match="kick_length"):
+        TSP(coords, kick_length=0)
+    with pytest.raises(TypeError, match="kick_length"):
+        TSP(coords, kick_length=1.5)
