@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
-from typing import Literal, overload
+
+from .._validation import check_bool, check_int
 
 __all__ = [
+    "check_bool",
     "check_int",
     "check_optional_float",
     "check_time_limit",
@@ -24,61 +25,6 @@ __all__ = [
 #: ``-rounding_tolerance(scale)`` to count as an improvement, so that noise
 #: cannot make a descent cycle.
 RELATIVE_TOLERANCE = 1e-12
-
-
-@overload
-def check_int(
-    value: object,
-    name: str,
-    *,
-    minimum: int = ...,
-    maximum: int | None = ...,
-    allow_none: Literal[False] = ...,
-) -> int: ...
-@overload
-def check_int(
-    value: object,
-    name: str,
-    *,
-    minimum: int = ...,
-    maximum: int | None = ...,
-    allow_none: bool,
-) -> int | None: ...
-def check_int(
-    value: object,
-    name: str,
-    *,
-    minimum: int = 1,
-    maximum: int | None = None,
-    allow_none: bool = False,
-) -> int | None:
-    """``value`` as an int in ``[minimum, maximum]`` (None passes with allow_none).
-
-    Raises
-    ------
-    TypeError
-        Not an integer (bools, floats and strings are refused; NumPy integers
-        are accepted).
-    ValueError
-        Out of range.
-    """
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            # operator.index is the check: TypeError without __index__.
-            value = operator.index(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(
-                f"{name} must be an int, got {type(value).__name__} {value!r}"
-            ) from None
-    value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be an int {bound}, got {value}")
-    return value
 
 
 def check_optional_float(
