@@ -12,10 +12,12 @@ allocated.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from .._backends import check_backend
+from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
 from . import _reference
@@ -26,6 +28,7 @@ from ._geometry import (
     Visibility,
     batch_offsets,
 )
+from ._typing import Array, PreparedMask, Window
 from .attention import (
     _all_finite,
     _as_float_array,
@@ -43,7 +46,13 @@ from .attention import (
     check_window,
 )
 
-_backward = kernels("backward")
+if TYPE_CHECKING:
+    from . import _backward
+else:
+    _backward = kernels("backward")
+
+#: dq, dk, dv.
+Gradients: TypeAlias = tuple[Array, Array, Array]
 
 __all__ = ["scaled_dot_product_attention_backward"]
 
@@ -51,7 +60,9 @@ __all__ = ["scaled_dot_product_attention_backward"]
 DEFAULT_BLOCK_Q = 128
 
 
-def _flat_index(batch_shape, own_batch, group=1):
+def _flat_index(
+    batch_shape: tuple[int, ...], own_batch: tuple[int, ...], group: int = 1
+) -> npt.NDArray[np.intp]:
     """Index of each batch item's matrix in an array of batch shape ``own_batch``
     (flattened, C order), with the broadcast and grouped-query rules."""
     dummy = np.empty(tuple(own_batch) + (1, 1), dtype=np.uint8)
@@ -59,24 +70,24 @@ def _flat_index(batch_shape, own_batch, group=1):
 
 
 def scaled_dot_product_attention_backward(
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
+    grad_out: npt.ArrayLike,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    out: npt.ArrayLike,
+    lse: npt.ArrayLike,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    check_finite=True,
-    num_threads=None,
-    backend="auto",
-    block_q=None,
-    block_k=None,
-    window=None,
-    alibi_slopes=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    check_finite: bool = True,
+    num_threads: int | None = None,
+    backend: BackendName = "auto",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+) -> Gradients:
     """Gradients of scaled dot-product attention: ``(dq, dk, dv)`` from ``grad_out``.
 
     Given ``out, lse = scaled_dot_product_attention(q, k, v, ...,
@@ -198,7 +209,7 @@ def scaled_dot_product_attention_backward(
 _MAX_SCORE_ROUNDING = 0.05
 
 
-def _check_score_range(q, k, scale, dtype):
+def _check_score_range(q: Array, k: Array, scale: float, dtype: np.dtype) -> None:
     """Raise when the scores are so large that their rounding makes the
     recomputed softmax, hence the gradients, unreliable in ``dtype``."""
     eps = float(np.finfo(dtype).eps)
@@ -219,25 +230,25 @@ def _check_score_range(q, k, scale, dtype):
 
 
 def _sdpa_backward(
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
+    grad_out: npt.ArrayLike,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    out: npt.ArrayLike,
+    lse: npt.ArrayLike | None,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    check_finite=True,
-    num_threads=None,
-    backend="auto",
-    block_q=None,
-    block_k=None,
-    window=None,
-    alibi_slopes=None,
-    grads_out=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    check_finite: bool = True,
+    num_threads: int | None = None,
+    backend: BackendName = "auto",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+    grads_out: Gradients | None = None,
+) -> Gradients:
     """Body of :func:`scaled_dot_product_attention_backward`. ``grads_out``
     (private, used by the layers) is a tuple of three arrays of the shapes of
     q, k, v with unit last-axis strides (e.g. head-split views of one fused
@@ -409,21 +420,21 @@ def _sdpa_backward(
 
 
 def _backward_into(
-    grads_out,
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
-    mask,
-    batch_shape,
-    groups,
-    shape,
-    block_q,
-    block_k,
-    n_threads,
-):
+    grads_out: Gradients,
+    grad_out: Array,
+    q: Array,
+    k: Array,
+    v: Array,
+    out: Array,
+    lse: Array,
+    mask: PreparedMask | None,
+    batch_shape: tuple[int, ...],
+    groups: tuple[int, int],
+    shape: AttentionShape,
+    block_q: int,
+    block_k: int,
+    n_threads: int,
+) -> Gradients:
     """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
     dq, dk, dv = grads_out
     dtype = dq.dtype
