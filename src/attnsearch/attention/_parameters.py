@@ -13,21 +13,29 @@ from __future__ import annotations
 import contextlib
 import numbers
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from .._dispatch import kernels
+from ._typing import Array
 
-__all__ = ["ParameterContainer", "parameter"]
+if TYPE_CHECKING:
+    from . import _linear as _linear_kernels
+else:
+    _linear_kernels = kernels("linear")
 
-_linear_kernels = kernels("linear")
+__all__ = ["ParameterContainer", "optional_parameter", "parameter"]
 
-Array = npt.NDArray[np.floating]
+_T_co = TypeVar("_T_co", covariant=True)
 
 
-def check_dim(value: Any, name: str, allow_none: bool = False) -> int | None:
+@overload
+def check_dim(value: object, name: str, allow_none: Literal[False] = ...) -> int: ...
+@overload
+def check_dim(value: object, name: str, allow_none: bool) -> int | None: ...
+def check_dim(value: object, name: str, allow_none: bool = False) -> int | None:
     """``value`` as a positive int (None passes when ``allow_none``)."""
     if value is None and allow_none:
         return None
@@ -36,7 +44,7 @@ def check_dim(value: Any, name: str, allow_none: bool = False) -> int | None:
     return int(value)
 
 
-def check_layer_dtype(dtype: Any) -> np.dtype:
+def check_layer_dtype(dtype: npt.DTypeLike) -> np.dtype:
     """A layer's compute dtype: float32 or float64."""
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -68,7 +76,7 @@ class ParameterContainer:
         self._dtype = dtype
         self._params = {}
 
-    def _set(self, name: str, value: Any) -> None:
+    def _set(self, name: str, value: npt.ArrayLike) -> None:
         shape = self._shapes[name]
         arr = np.array(value, dtype=self._dtype, copy=True, order="C")
         if arr.shape != shape:
@@ -150,7 +158,7 @@ class ParameterContainer:
 
     # -- training plumbing shared by the layers --------------------------------
 
-    def _take_saved(self, grad_out: Any) -> tuple[dict[str, Any], Array]:
+    def _take_saved(self, grad_out: npt.ArrayLike) -> tuple[dict[str, Any], Array]:
         """The forward's saved state and ``grad_out`` checked against it."""
         saved = getattr(self, "_saved", None)
         if saved is None:
@@ -188,16 +196,48 @@ class ParameterContainer:
             grads[b_name] += dy_rows.sum(axis=0)
 
 
-def parameter(name: str, doc: str) -> property:
-    """A layer attribute for parameter ``name``: reads give a read-only view,
-    assignments are shape-checked copies."""
+if TYPE_CHECKING:
+
+    class ParameterAttribute(Protocol[_T_co]):
+        """A layer attribute made by :func:`parameter` (a ``property``), as type
+        checkers see it: read on a layer it gives ``_T_co``, and it is set from
+        any array_like."""
+
+        @overload
+        def __get__(
+            self, instance: None, owner: type[Any], /
+        ) -> ParameterAttribute[_T_co]: ...
+        @overload
+        def __get__(
+            self, instance: ParameterContainer, owner: type[Any] | None = None, /
+        ) -> _T_co: ...
+        def __set__(
+            self, instance: ParameterContainer, value: npt.ArrayLike, /
+        ) -> None: ...
+
+
+def parameter(name: str, doc: str) -> ParameterAttribute[Array]:
+    """A layer attribute for parameter ``name``, which every layer of the class
+    has (a weight): reads give a read-only view, assignments are shape-checked
+    copies."""
+    return cast("ParameterAttribute[Array]", _parameter_property(name, doc))
+
+
+def optional_parameter(name: str, doc: str) -> ParameterAttribute[Array | None]:
+    """As :func:`parameter`, for a parameter that a layer may lack (a bias with
+    ``bias=False``): reads give None then."""
+    return cast("ParameterAttribute[Array | None]", _parameter_property(name, doc))
+
+
+def _parameter_property(name: str, doc: str) -> property:
+    """The property of :func:`parameter` and :func:`optional_parameter`."""
 
     def getter(self: ParameterContainer) -> Array | None:
         arr = self._params.get(name)
         # A read-only view: assign to the attribute to change a weight.
         return None if arr is None else arr.view()
 
-    def setter(self: ParameterContainer, value: Any) -> None:
+    def setter(self: ParameterContainer, value: npt.ArrayLike) -> None:
         if name not in self._shapes:
             raise AttributeError(f"this layer has no {name} (bias=False?)")
         self._set(name, value)

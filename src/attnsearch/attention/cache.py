@@ -18,11 +18,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import Array
 
 __all__ = ["KVCache"]
 
 
-def _positive_int(value, name):
+def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
@@ -74,15 +77,15 @@ class KVCache:
 
     def __init__(
         self,
-        batch,
-        n_kv_heads,
-        capacity,
-        d_head,
+        batch: int,
+        n_kv_heads: int,
+        capacity: int,
+        d_head: int,
         *,
-        d_v=None,
-        dtype=np.float32,
-        ring=False,
-    ):
+        d_v: int | None = None,
+        dtype: npt.DTypeLike = np.float32,
+        ring: bool = False,
+    ) -> None:
         self.batch = _positive_int(batch, "batch")
         self.n_kv_heads = _positive_int(n_kv_heads, "n_kv_heads")
         self.capacity = _positive_int(capacity, "capacity")
@@ -93,7 +96,7 @@ class KVCache:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         if not isinstance(ring, (bool, np.bool_)):
             raise TypeError(f"ring must be a bool, got {type(ring).__name__}")
-        self.dtype = dtype
+        self.dtype: np.dtype = dtype
         self.ring = bool(ring)
         slots = 2 * self.capacity if self.ring else self.capacity
         shape = (self.batch, self.n_kv_heads, slots)
@@ -102,32 +105,32 @@ class KVCache:
         self._v = np.zeros(shape + (self.d_v,), dtype)
         self._position = 0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"KVCache(batch={self.batch}, n_kv_heads={self.n_kv_heads}, "
             f"capacity={self.capacity}, d_head={self.d_head}, d_v={self.d_v}, "
             f"dtype={self.dtype.name}, ring={self.ring}, length={self.length})"
         )
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.length
 
     @property
-    def position(self):
+    def position(self) -> int:
         """Positions appended since the last reset."""
         return self._position
 
     @property
-    def length(self):
+    def length(self) -> int:
         """Positions held (``min(position, capacity)``)."""
         return min(self._position, self.capacity)
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of the preallocated buffers."""
         return self._k.nbytes + self._v.nbytes
 
-    def _view(self, buffer):
+    def _view(self, buffer: Array) -> Array:
         length = self.length
         start = (self._position - length) % self.capacity if self.ring else 0
         view = buffer[:, :, start : start + length]
@@ -135,20 +138,20 @@ class KVCache:
         return view
 
     @property
-    def keys(self):
+    def keys(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_head)``, oldest first."""
         return self._view(self._k)
 
     @property
-    def values(self):
+    def values(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_v)``, oldest first."""
         return self._view(self._v)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every position (the buffers are kept)."""
         self._position = 0
 
-    def _check(self, array, name, width):
+    def _check(self, array: npt.ArrayLike, name: str, width: int) -> Array:
         arr = np.asarray(array)
         if arr.dtype != self.dtype:
             raise TypeError(
@@ -165,7 +168,7 @@ class KVCache:
             raise ValueError(f"{name} contains NaN or infinity")
         return arr
 
-    def append(self, k, v):
+    def append(self, k: npt.ArrayLike, v: npt.ArrayLike) -> None:
         """Copy new positions into the cache.
 
         Parameters
@@ -212,7 +215,9 @@ class KVCache:
         self._position = start + n_new
 
 
-def check_cache_fits(cache, *, n_batch, n_kv_heads, d_head, dtype):
+def check_cache_fits(
+    cache: object, *, n_batch: int, n_kv_heads: int, d_head: int, dtype: np.dtype
+) -> None:
     """Raise unless ``cache`` is a :class:`KVCache` a layer of these sizes can use."""
     if not isinstance(cache, KVCache):
         raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
@@ -227,7 +232,7 @@ def check_cache_fits(cache, *, n_batch, n_kv_heads, d_head, dtype):
         raise TypeError(f"cache holds {cache.dtype} but the layer computes in {dtype}")
 
 
-def positions_per_append(cache, n_new, window_left):
+def positions_per_append(cache: KVCache, n_new: int, window_left: int | None) -> int:
     """Positions one append may add so that every query still finds its window
     in ``cache`` (all ``n_new`` for a plain cache); ``window_left`` is how far
     back a query sees (None: unbounded). Raises when the cache cannot serve."""
