@@ -13,7 +13,10 @@ is imported only when this module is.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from .attention import scaled_dot_product_attention as _sdpa_numpy
@@ -22,7 +25,7 @@ from .backward import scaled_dot_product_attention_backward as _sdpa_backward_nu
 __all__ = ["AttentionFunction", "scaled_dot_product_attention"]
 
 
-def _as_numpy(tensor, name):
+def _as_numpy(tensor: object, name: str) -> np.ndarray:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.device.type != "cpu":
@@ -40,7 +43,16 @@ class AttentionFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, causal, scale, num_threads):
+    def forward(
+        ctx: Any,  # torch's FunctionCtx, which keeps our ``options`` too
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: npt.NDArray[Any] | None,
+        causal: bool,
+        scale: float | None,
+        num_threads: int | None,
+    ) -> torch.Tensor:
         out, lse = _sdpa_numpy(
             _as_numpy(q, "query"),
             _as_numpy(k, "key"),
@@ -58,7 +70,7 @@ class AttentionFunction(torch.autograd.Function):
         return out_t
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         q, k, v, out, lse = ctx.saved_tensors
         mask, causal, scale, num_threads = ctx.options
         grad = grad_out.detach().contiguous().to(out.dtype).numpy()
@@ -90,17 +102,17 @@ class AttentionFunction(torch.autograd.Function):
 
 
 def scaled_dot_product_attention(
-    query,
-    key,
-    value,
-    attn_mask=None,
-    dropout_p=0.0,
-    is_causal=False,
-    scale=None,
-    enable_gqa=False,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | npt.ArrayLike | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
     *,
-    num_threads=None,
-):
+    num_threads: int | None = None,
+) -> torch.Tensor:
     """Drop-in for ``torch.nn.functional.scaled_dot_product_attention`` on CPU.
 
     Parameters
@@ -146,7 +158,7 @@ def scaled_dot_product_attention(
             raise ValueError("pass either attn_mask or is_causal, not both (as torch)")
         mask = (
             attn_mask.detach().cpu().numpy()
-            if torch.is_tensor(attn_mask)
+            if isinstance(attn_mask, torch.Tensor)
             else np.asarray(attn_mask)
         )
     causal = bool(is_causal)
