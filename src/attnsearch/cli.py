@@ -19,9 +19,21 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .search import QUBO, TSP, Continuous, MaxCut, Result
+    from .search._typing import StrPath
+
+    #: What ``attnsearch solve`` solves (the kind is ``args.kind``).
+    CliProblem: TypeAlias = TSP | MaxCut | QUBO | Continuous
+    _ParserT = TypeVar("_ParserT", bound=argparse.ArgumentParser)
 
 __all__ = ["SOLVE_HELP", "add_solve_parser", "run_solve"]
 
@@ -30,7 +42,7 @@ class UsageError(Exception):
     """A problem with the user's input: reported in one line, exit code 2."""
 
 
-def _best_known(path):
+def _best_known(path: StrPath) -> float | None:
     """Best-known value of a G-set graph from a best_known.tsv beside the file."""
     table = Path(path).with_name("best_known.tsv")
     if not table.is_file():
@@ -50,11 +62,15 @@ def _best_known(path):
 SOLVE_HELP = "solve a TSP, max-cut, QUBO or continuous problem"
 
 
-def add_solve_parser(subparsers):
+def add_solve_parser(
+    subparsers: argparse._SubParsersAction[_ParserT],
+) -> _ParserT:
     solve = subparsers.add_parser("solve", help=SOLVE_HELP)
     kinds = solve.add_subparsers(dest="kind", required=True)
 
-    def common(parser, methods, default):
+    def common(
+        parser: argparse.ArgumentParser, methods: list[str], default: str
+    ) -> None:
         parser.add_argument("--method", choices=methods, default=default)
         parser.add_argument(
             "--time-limit",
@@ -136,9 +152,11 @@ def add_solve_parser(subparsers):
     return solve
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> tuple[CliProblem, str, float | None]:
     from .search import TSP, Continuous, MaxCut
     from .search.problems.ising import read_qubo
+
+    problem: CliProblem
 
     if args.kind == "continuous":
         try:
@@ -166,7 +184,9 @@ def _load(args):
         raise UsageError(str(error)) from None
 
 
-def _write_solution(args, problem, result):
+def _write_solution(
+    args: argparse.Namespace, problem: CliProblem, result: Result
+) -> None:
     state = np.asarray(result.best_state)
     path = Path(args.out)
     if args.kind == "tsp":
@@ -191,7 +211,7 @@ def _write_solution(args, problem, result):
         )
 
 
-def _finite_or_none(value):
+def _finite_or_none(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -201,12 +221,12 @@ def _finite_or_none(value):
     return value
 
 
-def _strict_json(record):
+def _strict_json(record: dict[str, Any]) -> str:
     """Standard JSON (no NaN/Infinity tokens): non-finite numbers become null."""
     return json.dumps(_finite_or_none(record), allow_nan=False)
 
 
-def run_solve(args, out=print):
+def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
     """Run ``attnsearch solve`` for parsed ``args``; return the exit code."""
     from . import search
     from .search.methods import METHODS
@@ -258,9 +278,9 @@ def run_solve(args, out=print):
 
             matplotlib.use("Agg")
             figure = (
-                plot.tour(problem, result.best_state)
+                plot.tour(cast("TSP", problem), result.best_state)
                 if args.kind == "tsp"
-                else plot.cut(problem, result.best_state)
+                else plot.cut(cast("MaxCut", problem), result.best_state)
             )
             figure.savefig(args.plot)
         except ImportError as error:
