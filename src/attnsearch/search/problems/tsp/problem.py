@@ -230,7 +230,8 @@ or None, default "auto"
             )
         self._core.set_neighbours(self.candidates)
         self.initial = self._check_initial(initial)
-        self._start = None  # the constructed start tour, built on first use
+        # The constructed start tour, built on first use.
+        self._start: npt.NDArray[np.int32] | None = None
         self._reference = TSPReference(
             self.n,
             self.metric,
