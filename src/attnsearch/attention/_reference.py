@@ -20,6 +20,7 @@ __all__ = [
     "alibi_bias",
     "causal_mask",
     "expand_kv_heads",
+    "masked_scores",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
     "window_mask",
@@ -71,6 +72,49 @@ def alibi_bias(slopes: npt.ArrayLike, n_q: int, n_k: int) -> npt.NDArray[np.floa
     ``slopes.shape + (n_q, n_k)``."""
     distance = np.abs(np.arange(n_k)[None, :] - (np.arange(n_q)[:, None] + (n_k - n_q)))
     return -np.asarray(slopes, np.float64)[..., None, None] * distance
+
+
+def masked_scores(
+    q: Array,
+    k: Array,
+    *,
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+    rows: npt.NDArray[np.intp] | None = None,
+) -> Array:
+    """The scaled scores ``q kᵀ · scale + mask + ALiBi``, ``-inf`` where the mask,
+    the window or causality hides a key, in the dtype of ``q`` and ``k`` (one
+    dtype, heads already expanded).
+
+    ``rows`` (indices into the query axis) restricts the result to those
+    queries, each keeping its position among all ``q.shape[-2]`` (causality,
+    window and ALiBi depend on it).
+    """
+    dtype = q.dtype
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1])
+    every_row = rows is None
+    picked = slice(None) if rows is None else rows
+    scores = np.matmul(q[..., picked, :], np.swapaxes(k, -1, -2)) * dtype.type(scale)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if not every_row and mask.ndim >= 2 and mask.shape[-2] == n_q:
+            mask = mask[..., picked, :]
+        if mask.dtype == np.bool_:
+            scores = np.where(mask, scores, dtype.type(-np.inf))
+        else:
+            scores = scores + mask.astype(dtype, copy=False)
+    if alibi_slopes is not None:
+        scores = scores + alibi_bias(alibi_slopes, n_q, n_k)[..., picked, :].astype(dtype)
+    if window is not None:
+        scores = np.where(window_mask(n_q, n_k, window)[picked], scores, dtype.type(-np.inf))
+    if causal:
+        scores = np.where(causal_mask(n_q, n_k)[picked], scores, dtype.type(-np.inf))
+    return scores
 
 
 @overload
@@ -193,24 +237,15 @@ def scaled_dot_product_attention(
     k = expand_kv_heads(q, np.asarray(k))
     v = expand_kv_heads(q, np.asarray(v))
     dtype = np.result_type(q, k, v)
-    if scale is None:
-        scale = 1.0 / np.sqrt(q.shape[-1])
-    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * dtype.type(scale)
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.dtype == np.bool_:
-            scores = np.where(mask, scores, dtype.type(-np.inf))
-        else:
-            scores = scores + mask.astype(dtype, copy=False)
-    n_q, n_k = q.shape[-2], k.shape[-2]
-    if alibi_slopes is not None:
-        scores = scores + alibi_bias(alibi_slopes, n_q, n_k).astype(dtype)
-    if window is not None:
-        scores = np.where(window_mask(n_q, n_k, window), scores, dtype.type(-np.inf))
-    if causal:
-        scores = np.where(
-            causal_mask(q.shape[-2], k.shape[-2]), scores, dtype.type(-np.inf)
-        )
+    scores = masked_scores(
+        q.astype(dtype, copy=False),
+        k.astype(dtype, copy=False),
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        window=window,
+        alibi_slopes=alibi_slopes,
+    )
     row_max = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
     # Rows that see nothing have max -inf: shift by 0 so that exp gives exact zeros.
     row_max = np.where(row_max == -np.inf, dtype.type(0), row_max)

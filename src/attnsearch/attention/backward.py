@@ -28,7 +28,7 @@ from ._geometry import (
     Visibility,
     batch_offsets,
 )
-from ._typing import Array, PreparedMask, Window
+from ._typing import Array, PreparedMask, Window, WindowSides
 from .attention import (
     _all_finite,
     _as_float_array,
@@ -154,6 +154,14 @@ def scaled_dot_product_attention_backward(
     over its items, key blocks and query blocks; no sum is split between
     threads. So the result does not depend on ``num_threads``, bit for bit.
 
+    **Rows masked by a large finite value.** A query whose every visible key
+    carries a huge additive mask (Hugging Face's ``(1 - mask) *
+    finfo(dtype).min``, ``-1e9``) attends uniformly in the forward, as in
+    torch's math backend; its ``lse`` is then too large to hold
+    ``log(row sum)``, so such rows (``|lse| > 512``) get their row maximum and
+    sum recomputed (in NumPy, a chunk of rows at a time) and the kernel uses
+    ``P = exp((S − max) − log(sum))``: the gradients of the forward that ran.
+
     **Windows.** Key blocks and query blocks that no window connects are
     skipped, and each tile computes only the keys some of its queries see, so
     a window of ``W`` keys costs ``~n_q · (W + block_q)`` per head: the
@@ -227,6 +235,74 @@ def _check_score_range(q: Array, k: Array, scale: float, dtype: np.dtype) -> Non
             f"more than {_MAX_SCORE_ROUNDING:.0%}; rescale q or k (or scale)"
             + ("" if dtype == np.float64 else ", or compute in float64")
         )
+
+
+#: The kernel recomputes P = exp(s - lse), whose rounding moves P by |lse| * eps
+#: relatively (6e-5 in float32, 1e-13 in float64 at this bound). Rows beyond it
+#: (masked by a large finite value, or with huge logits) take the split form.
+_SPLIT_LSE = 512.0
+
+#: Bytes of scores the split form materialises at a time.
+_SPLIT_CHUNK_BYTES = 1 << 26
+
+
+def _split_log_sum_exp(
+    q: Array,
+    k: Array,
+    lse: Array,
+    mask: PreparedMask | None,
+    causal: bool,
+    scale: float,
+    window: WindowSides | None,
+    slopes: Array | None,
+    batch_shape: tuple[int, ...],
+) -> tuple[Array, Array | None]:
+    """``(shift, log_sum)`` with ``P = exp((S - shift) - log_sum)`` in every row.
+
+    A row whose visible scores are all dominated by a large finite additive
+    mask (the Hugging Face ``(1 - mask) * finfo.min`` idiom, ``-1e9``) has
+    ``|lse|`` so large that ``lse = m + log(l)`` rounds ``log(l)`` away: the
+    forward is right (it shifts by the row max ``m``), but ``exp(s - lse)``
+    would give every visible key ``P ≈ 1``. Those rows are recomputed here, in
+    NumPy, as the forward saw them (row max and row sum of the same masked
+    scores), so the kernel differentiates the forward that ran. Other rows keep
+    ``shift = lse``, ``log_sum = 0`` (None when no row needs it): bit for bit
+    the plain ``exp(s - lse)``.
+    """
+    dtype = lse.dtype
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    with np.errstate(invalid="ignore"):
+        split = np.isfinite(lse) & (np.abs(lse) > _SPLIT_LSE)
+    if not split.any():
+        return lse, None
+    shift = lse.copy()
+    log_sum = np.zeros_like(lse)
+    rows = np.flatnonzero(split.reshape(-1, n_q).any(axis=0))
+    k_heads = _reference.expand_kv_heads(q, k)
+    per_row = max(1, math.prod(batch_shape) * n_k * dtype.itemsize)
+    chunk = max(1, _SPLIT_CHUNK_BYTES // per_row)
+    for start in range(0, rows.size, chunk):
+        picked = rows[start : start + chunk]
+        scores = _reference.masked_scores(
+            q,
+            k_heads,
+            mask=_reference_mask(mask),
+            causal=causal,
+            scale=scale,
+            window=window,
+            alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
+            rows=picked,
+        )
+        scores = np.broadcast_to(scores, batch_shape + (picked.size, n_k))
+        row_max = np.max(scores, axis=-1, initial=-np.inf)
+        finite_max = np.where(np.isfinite(row_max), row_max, dtype.type(0))
+        row_sum = np.exp(scores - finite_max[..., None]).sum(axis=-1, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_row_sum = np.log(row_sum).astype(dtype)
+        here = split[..., picked]
+        shift[..., picked] = np.where(here, finite_max, shift[..., picked])
+        log_sum[..., picked] = np.where(here, log_row_sum, dtype.type(0))
+    return shift, log_sum
 
 
 def _sdpa_backward(
@@ -334,6 +410,18 @@ def _sdpa_backward(
             alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
         )
 
+    lse = np.ascontiguousarray(lse, dtype=dtype)
+    shift, log_sum = _split_log_sum_exp(
+        q.astype(dtype, copy=False),
+        k.astype(dtype, copy=False),
+        lse,
+        mask,
+        causal,
+        scale,
+        window,
+        slopes,
+        batch_shape,
+    )
     if grads_out is not None:
         return _backward_into(
             grads_out,
@@ -342,7 +430,7 @@ def _sdpa_backward(
             k,
             v,
             out,
-            lse,
+            (shift, log_sum),
             mask,
             batch_shape,
             (k_group, v_group),
@@ -365,7 +453,6 @@ def _sdpa_backward(
     v = _kernel_ready(v, dtype)
     out = _kernel_ready(out, dtype)
     grad_out = _kernel_ready(grad_out, dtype)
-    lse = np.ascontiguousarray(lse, dtype=dtype)
 
     # Which batch items share a dK/dV destination. Usually k and v have one batch
     # shape: a destination is one of k's matrices. Otherwise each item gets its
@@ -397,7 +484,8 @@ def _sdpa_backward(
         Operand.of(v_run, batch_shape, kv_groups[1]),
         Operand.of(out, batch_shape),
         Operand.of(grad_out, batch_shape),
-        lse,
+        shift,
+        log_sum,
         Operand.of(mask, batch_shape) if mask is not None else None,
         Operand.of(dq_full, batch_shape),
         Operand.of(dk_full, kv_shape),
@@ -426,7 +514,7 @@ def _backward_into(
     k: Array,
     v: Array,
     out: Array,
-    lse: Array,
+    softmax_rows: tuple[Array, Array | None],
     mask: PreparedMask | None,
     batch_shape: tuple[int, ...],
     groups: tuple[int, int],
@@ -435,7 +523,8 @@ def _backward_into(
     block_k: int,
     n_threads: int,
 ) -> Gradients:
-    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
+    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays.
+    ``softmax_rows`` is ``(shift, log_sum)`` of :func:`_split_log_sum_exp`."""
     dq, dk, dv = grads_out
     dtype = dq.dtype
     k_batch = k.shape[:-2]
@@ -452,7 +541,7 @@ def _backward_into(
             g[...] = 0
         return grads_out
     q, k, v, out, grad_out = (_kernel_ready(a, dtype) for a in (q, k, v, out, grad_out))
-    lse = np.ascontiguousarray(lse, dtype=dtype)
+    shift, log_sum = softmax_rows
     group_of_item = _flat_index(batch_shape, k_batch, groups[0])
     n_groups = math.prod(k_batch)
     items = np.argsort(group_of_item, kind="stable").astype(np.intp)
@@ -467,7 +556,8 @@ def _backward_into(
         Operand.of(v, batch_shape, groups[1]),
         Operand.of(out, batch_shape),
         Operand.of(grad_out, batch_shape),
-        lse,
+        shift,
+        log_sum,
         Operand.of(mask, batch_shape) if mask is not None else None,
         Operand.of(dq, batch_shape),
         Operand.of(dk, k_batch),
