@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from ._validation import check_bool
+
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
@@ -174,28 +176,51 @@ class Optimizer:
         """Update every parameter in place from its current gradient.
 
         Parameters without a gradient (a missing key in a ``grads`` dict) are
-        left alone, as torch skips parameters whose ``.grad`` is None. Every
-        gradient is checked (shape, finiteness) before any parameter changes.
+        left alone, as torch skips parameters whose ``.grad`` is None.
+
+        All or nothing: every gradient is checked (a floating ndarray of the
+        parameter's shape, finite), every parameter is checked writeable, and
+        every update (new parameter and optimiser state) is computed aside and
+        checked finite before the first parameter or state changes. A refused
+        step raises and leaves parameters, gradients and state as they were.
+
+        Raises
+        ------
+        TypeError
+            A gradient that is not a real floating-point ndarray (a list, a
+            complex or integer array).
+        ValueError
+            A gradient of the wrong shape or not finite, a read-only parameter,
+            or an update that is not finite (a learning rate so large that the
+            step overflows, ``eps=0`` with a zero gradient).
         """
-        # Check every gradient first: a bad one changes no parameter.
-        updates: list[tuple[_Slot, Array, dict[str, Any]]] = []
+        checked: list[tuple[_Slot, Array, Array, dict[str, Any]]] = []
         owners: list[Trainable] = []
         for slot, state in zip(self._slots, self.state):
             grad = slot.grad()
             if grad is None:
                 continue
             param = slot.param()
-            if grad.shape != param.shape:
-                raise ValueError(
-                    f"gradient of {slot.name!r} has shape {grad.shape}, the "
-                    f"parameter {param.shape}"
-                )
-            grad = np.asarray(grad, dtype=param.dtype)
-            if not np.isfinite(grad).all():
-                raise ValueError(f"gradient of {slot.name!r} contains NaN or infinity")
-            updates.append((slot, grad, state))
+            checked.append((slot, self._checked_grad(slot, grad, param), param, state))
             if slot.owner is not None and not any(o is slot.owner for o in owners):
                 owners.append(slot.owner)
+        proposals = []
+        for slot, grad, param, state in checked:
+            new_param = np.array(param, copy=True)
+            new_state = {
+                key: value.copy() if isinstance(value, np.ndarray) else value
+                for key, value in state.items()
+            }
+            with np.errstate(all="ignore"):  # checked just below
+                self._update(new_param, grad, new_state)
+            if not np.isfinite(new_param).all():
+                raise ValueError(
+                    f"the {type(self).__name__} step of {slot.name!r} is not finite "
+                    f"(it would write NaN or infinity into the parameter): the "
+                    f"learning rate overflows {new_param.dtype}, or eps is 0 with "
+                    "a zero gradient; no parameter was changed"
+                )
+            proposals.append((slot, new_param, state, new_state))
         with contextlib.ExitStack() as stack:
             # The layers store their weights read-only (their getters hand out
             # views that cannot be written): an update opens them for writing
@@ -205,8 +230,41 @@ class Optimizer:
                 id(owner): stack.enter_context(owner.editing_parameters())
                 for owner in owners
             }
-            for slot, grad, state in updates:
-                self._update(slot.param(editing), grad, state)
+            for slot, new_param, state, new_state in proposals:
+                slot.param(editing)[...] = new_param
+                state.clear()
+                state.update(new_state)
+
+    @staticmethod
+    def _checked_grad(slot: _Slot, grad: object, param: Array) -> Array:
+        """``grad`` as an array of ``param``'s dtype, or an exception naming it."""
+        name = slot.name
+        if not isinstance(grad, np.ndarray) or grad.dtype.kind != "f":
+            kind = (
+                f"dtype {grad.dtype}"
+                if isinstance(grad, np.ndarray)
+                else type(grad).__name__
+            )
+            raise TypeError(
+                f"gradient of {name!r} must be a real floating-point ndarray, "
+                f"got {kind}"
+            )
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"gradient of {name!r} has shape {grad.shape}, the parameter "
+                f"{param.shape}"
+            )
+        if not np.isfinite(grad).all():
+            raise ValueError(f"gradient of {name!r} contains NaN or infinity")
+        if slot.owner is None:
+            if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+                raise TypeError(f"parameter {name!r} must be a floating ndarray")
+            if not param.flags.writeable:
+                raise ValueError(
+                    f"parameter {name!r} is read-only (replaced after the optimiser "
+                    "was made?); no parameter was changed"
+                )
+        return np.asarray(grad, dtype=param.dtype)
 
     def _update(self, param: Array, grad: Array, state: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -256,7 +314,7 @@ class SGD(Optimizer):
         self.momentum = _check_real(momentum, "momentum")
         self.dampening = _check_real(dampening, "dampening")
         self.weight_decay = _check_real(weight_decay, "weight_decay")
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening 0")
 
@@ -315,7 +373,7 @@ class Adam(Optimizer):
         )
         self.eps = _check_real(eps, "eps")
         self.weight_decay = _check_real(weight_decay, "weight_decay")
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
 
     def _update(self, param: Array, grad: Array, state: dict[str, Any]) -> None:
         t = param.dtype.type

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from attnsearch.attention import (
-    AttentionHead,
     MultiHeadAttention,
     _reference,
     scaled_dot_product_attention,
@@ -45,12 +44,18 @@ def _qkv(rng, dtype, shape):
 
 
 def _tolerance(dtype):
-    return {"rtol": 2e-4, "atol": 2e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    return (
+        {"rtol": 2e-4, "atol": 2e-5}
+        if dtype == np.float32
+        else {"rtol": 1e-10, "atol": 1e-12}
+    )
 
 
 @pytest.mark.parametrize(("dtype", "bias"), _CASES)
 @pytest.mark.parametrize("block_q", [None, 8])
-def test_rows_masked_by_a_finite_bias_get_the_forwards_gradients(rng, dtype, bias, block_q):
+def test_rows_masked_by_a_finite_bias_get_the_forwards_gradients(
+    rng, dtype, bias, block_q
+):
     q, k, v = _qkv(rng, dtype, (2, 3, 40, 16))
     mask = _padded_causal_mask(dtype, bias)
     out, lse = scaled_dot_product_attention(q, k, v, mask=mask, return_lse=True)
@@ -88,7 +93,9 @@ def test_hugging_face_idiom_matches_torch_math_backend(rng, dtype, bias):
     mask = _padded_causal_mask(dtype, bias, pad=(11, 3))
     out, lse = scaled_dot_product_attention(q, k, v, mask=mask, return_lse=True)
     grad_out = rng.standard_normal(out.shape).astype(dtype)
-    grads = scaled_dot_product_attention_backward(grad_out, q, k, v, out, lse, mask=mask)
+    grads = scaled_dot_product_attention_backward(
+        grad_out, q, k, v, out, lse, mask=mask
+    )
 
     tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
     with sdpa_kernel(SDPBackend.MATH):
@@ -108,7 +115,9 @@ def test_rows_dominated_by_alibi_and_window_take_the_same_path(rng):
     k, v = (rng.standard_normal((2, 2, 24, 8)) for _ in range(2))
     mask = np.zeros((24, 24))
     mask[:7] = -1e18
-    kwargs = dict(mask=mask, causal=True, window=(5, None), alibi_slopes=[0.5, 0.25, 0.1, 0.05])
+    kwargs = dict(
+        mask=mask, causal=True, window=(5, None), alibi_slopes=[0.5, 0.25, 0.1, 0.05]
+    )
     out, lse = scaled_dot_product_attention(q, k, v, return_lse=True, **kwargs)
     grad_out = rng.standard_normal(out.shape)
     grads = scaled_dot_product_attention_backward(grad_out, q, k, v, out, lse, **kwargs)
@@ -128,7 +137,9 @@ def test_huge_logits_without_a_mask_are_split_too(rng):
     assert np.abs(lse).max() > 512
     grad_out = rng.standard_normal(out.shape)
     grads = scaled_dot_product_attention_backward(grad_out, q, k, v, out, lse)
-    expected = _reference.scaled_dot_product_attention_backward(grad_out, q, k, v, out, lse)
+    expected = _reference.scaled_dot_product_attention_backward(
+        grad_out, q, k, v, out, lse
+    )
     for got, want in zip(grads, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
@@ -152,13 +163,21 @@ def test_multihead_layer_with_a_padding_mask_matches_torch(rng, dtype):
     t_mask = torch.tensor(np.repeat(mask, h, axis=1).reshape(2 * h, n, n))
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    with sdpa_kernel(SDPBackend.MATH):  # torch's fused CPU kernel has the rounded-lse defect
+    with sdpa_kernel(
+        SDPBackend.MATH
+    ):  # torch's fused CPU kernel has the rounded-lse defect
         t_out = module(tx, tx, tx, need_weights=False, attn_mask=t_mask)[0]
     t_out.backward(torch.tensor(grad_out))
     tol = _tolerance(dtype)
     np.testing.assert_allclose(out, t_out.detach().numpy(), **tol)
     np.testing.assert_allclose(dx, tx.grad.numpy(), **tol)
     w = module.in_proj_weight.grad.numpy()
-    for name, want in (("W_Q", w[:d].T), ("W_K", w[d : 2 * d].T), ("W_V", w[2 * d :].T)):
+    for name, want in (
+        ("W_Q", w[:d].T),
+        ("W_K", w[d : 2 * d].T),
+        ("W_V", w[2 * d :].T),
+    ):
         np.testing.assert_allclose(layer.grads[name], want, **tol)
-    np.testing.assert_allclose(layer.grads["W_O"], module.out_proj.weight.grad.numpy().T, **tol)
+    np.testing.assert_allclose(
+        layer.grads["W_O"], module.out_proj.weight.grad.numpy().T, **tol
+    )

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._dispatch import kernels
+from .._validation import finite_as
 from ._typing import Array
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class ParameterContainer:
     _params: dict[str, Array]
     _grads: dict[str, Array]
     _saved: dict[str, Any] | None
+    _parameter_version: int
 
     def _init_parameters(
         self, shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype
@@ -78,11 +80,12 @@ class ParameterContainer:
 
     def _set(self, name: str, value: npt.ArrayLike) -> None:
         shape = self._shapes[name]
-        arr = np.array(value, dtype=self._dtype, copy=True, order="C")
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinity")
+        given = np.asarray(value)
+        if given.dtype.kind not in "fiu" or given.dtype == np.bool_:
+            raise TypeError(f"{name} must be a real array, got dtype {given.dtype}")
+        if given.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {given.shape}")
+        arr = np.array(finite_as(given, self._dtype, name), copy=True, order="C")
         self._params[name] = arr
         self._parameters_changed()
 
@@ -92,6 +95,8 @@ class ParameterContainer:
         # instead of bypassing validation and the derived (stacked) weights.
         for arr in self._params.values():
             arr.flags.writeable = False
+        # What a saved forward compares in backward() (torch's version counter).
+        self._parameter_version = getattr(self, "_parameter_version", 0) + 1
         self._on_parameters_changed()
 
     def _on_parameters_changed(self) -> None:
@@ -158,15 +163,29 @@ class ParameterContainer:
 
     # -- training plumbing shared by the layers --------------------------------
 
-    def _take_saved(self, grad_out: npt.ArrayLike) -> tuple[dict[str, Any], Array]:
-        """The forward's saved state and ``grad_out`` checked against it."""
+    def _keep_forward(self, saved: dict[str, Any]) -> None:
+        """Keep a *successful* forward's state for backward(), stamped with the
+        parameters' version (a refused forward keeps nothing)."""
+        saved["parameter_version"] = self._parameter_version
+        self._saved = saved
+
+    def _saved_forward(self, grad_out: npt.ArrayLike) -> tuple[dict[str, Any], Array]:
+        """The forward's saved state and ``grad_out`` checked against it. The
+        state stays until :meth:`_finish_backward`: a refused backward can be
+        retried."""
         saved = getattr(self, "_saved", None)
         if saved is None:
             raise RuntimeError(
                 "backward() needs a forward pass with keep_for_backward=True first "
                 "(each forward's state serves one backward call)"
             )
-        self._saved = None
+        if saved["parameter_version"] != self._parameter_version:
+            raise RuntimeError(
+                "the layer's parameters changed after the forward pass that "
+                "backward() would differentiate (an optimiser step, a weight "
+                "assignment): its gradients would be those of another "
+                "computation; run the forward again (keep_for_backward=True)"
+            )
         grad = np.asarray(grad_out)
         if grad.dtype.kind != "f":
             raise TypeError(
@@ -181,19 +200,58 @@ class ParameterContainer:
             raise ValueError("grad_out contains NaN or infinity")
         return saved, np.ascontiguousarray(grad, dtype=self._dtype)
 
-    def _add_linear_grads(
-        self, x: Array, dy: Array, w_name: str, b_name: str, n_threads: int
+    def _linear_grads(
+        self,
+        pending: dict[str, Array],
+        x: Array,
+        dy: Array,
+        w_name: str,
+        b_name: str,
+        n_threads: int,
     ) -> None:
-        """grads[w_name] += x^T dy, grads[b_name] += sum of dy (rows = all but the
-        last axis)."""
-        grads = self.grads
+        """pending[w_name] = x^T dy, pending[b_name] = sum of dy (rows = all but
+        the last axis): gradients that :meth:`_finish_backward` adds."""
         rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
         dy_rows = dy.reshape(-1, dy.shape[-1])
+        pending[w_name] = np.empty(self._shapes[w_name], dtype=self._dtype)
         _linear_kernels.linear_grad_weight(
-            rows, dy_rows, grads[w_name], True, n_threads
+            rows, dy_rows, pending[w_name], False, n_threads
         )
-        if b_name in grads:
-            grads[b_name] += dy_rows.sum(axis=0)
+        if b_name in self._params:
+            pending[b_name] = dy_rows.sum(axis=0)
+
+    def _finish_backward(
+        self, pending: Mapping[str, Array], results: tuple[Array, ...]
+    ) -> None:
+        """Check what a backward computed, then add it to :attr:`grads` and drop
+        the saved forward; a refused backward changes neither."""
+        for name, arr in (*pending.items(), *enumerate(results)):
+            if not np.isfinite(arr).all():
+                what = (
+                    f"the gradient of {name}"
+                    if isinstance(name, str)
+                    else "an input gradient"
+                )
+                raise ValueError(
+                    f"the backward overflows {self._dtype}: {what} is not finite; "
+                    "rescale the inputs or grad_out, or use a float64 layer "
+                    "(grads and the saved forward are unchanged)"
+                )
+        grads = self.grads
+        for name, arr in pending.items():
+            grads[name] += arr
+        self._saved = None
+
+
+def snapshot(arr: Array) -> Array:
+    """A private copy of ``arr`` for a saved forward (the caller may reuse its
+    buffer before backward), keeping broadcast axes (stride 0) unexpanded."""
+    if not isinstance(arr, np.ndarray):
+        return arr
+    compact = arr[
+        tuple(slice(0, 1) if step == 0 else slice(None) for step in arr.strides)
+    ]
+    return np.broadcast_to(compact.copy(), arr.shape)
 
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread
+from .._validation import finite_as
 from ._typing import Array
 from .attention import _all_finite
 
@@ -66,9 +67,7 @@ def check_input(x: object, name: str, d_features: int, dtype: np.dtype) -> Array
             f"{name} has {arr.shape[-1]} features on its last axis, expected "
             f"{d_features}"
         )
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr.astype(dtype, copy=False)
+    return finite_as(arr, dtype, name)
 
 
 def finite_output(out: Array, layer: str) -> Array:

@@ -60,6 +60,9 @@ def window_mask(n_q: int, n_k: int, window: int | WindowSides) -> npt.NDArray[np
     position = np.arange(n_q)[:, None] + (n_k - n_q)
     key = np.arange(n_k)[None, :]
     band = np.ones((n_q, n_k), dtype=bool)
+    # Sides longer than both sequences hide nothing (and would overflow int64).
+    left = None if left is not None and left >= n_q + n_k else left
+    right = None if right is not None and right >= n_q + n_k else right
     if left is not None:
         band &= key >= position - left
     if right is not None:
@@ -109,9 +112,13 @@ def masked_scores(
         else:
             scores = scores + mask.astype(dtype, copy=False)
     if alibi_slopes is not None:
-        scores = scores + alibi_bias(alibi_slopes, n_q, n_k)[..., picked, :].astype(dtype)
+        scores = scores + alibi_bias(alibi_slopes, n_q, n_k)[..., picked, :].astype(
+            dtype
+        )
     if window is not None:
-        scores = np.where(window_mask(n_q, n_k, window)[picked], scores, dtype.type(-np.inf))
+        scores = np.where(
+            window_mask(n_q, n_k, window)[picked], scores, dtype.type(-np.inf)
+        )
     if causal:
         scores = np.where(causal_mask(n_q, n_k)[picked], scores, dtype.type(-np.inf))
     return scores

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
+from .._validation import check_bool
 from . import _decode_path, _reference
 from ._geometry import DEFAULT_BLOCK_K, AttentionShape, Operand, Visibility
 from ._typing import Array, PreparedMask, Window, WindowSides
@@ -262,25 +263,24 @@ def _check_scale(scale: object, d_k: int) -> float:
     return scale
 
 
-def check_bool(value: object, name: str) -> bool:
-    """``value`` as a Python bool; only ``bool`` and ``numpy.bool_`` are accepted.
-
-    A string such as ``"no"`` is truthy: silently treating it as True would run
-    the opposite of what was asked, so anything else is a ``TypeError``.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+#: A window side this long reaches past any sequence: it is unbounded (None).
+#: Kept far below 2**63 so that positions minus sides never overflow int64.
+_UNBOUNDED_SIDE = 2**62
 
 
 def check_window(window: object) -> WindowSides | None:
-    """Normalise ``window`` to None or ``(left, right)`` (None = unbounded side)."""
+    """Normalise ``window`` to None or ``(left, right)`` (None = unbounded side).
+
+    Sides of ``2**62`` keys or more reach past any sequence and become None, so
+    that no huge side overflows the kernels' 64-bit position arithmetic.
+    """
     if window is None:
         return None
     if isinstance(window, numbers.Integral) and not isinstance(window, bool):
         if window < 1:
             raise ValueError(f"window must be at least 1 (keys), got {window}")
-        return (int(window) - 1, int(window) - 1)
+        width = int(window)
+        return None if width > _UNBOUNDED_SIDE else (width - 1, width - 1)
     if isinstance(window, (tuple, list)) and len(window) == 2:
         sides: list[int | None] = []
         for name, side in zip(("left", "right"), window):
@@ -294,7 +294,8 @@ def check_window(window: object) -> WindowSides | None:
                 )
             if side < 0:
                 raise ValueError(f"window {name} side must be >= 0, got {side}")
-            sides.append(int(side))
+            length = int(side)
+            sides.append(None if length >= _UNBOUNDED_SIDE else length)
         left, right = sides
         if left is None and right is None:
             return None
@@ -338,6 +339,27 @@ def check_alibi_slopes(
             "(heads,), or (batch, heads))"
         )
     return np.ascontiguousarray(np.broadcast_to(slopes, batch_shape).reshape(-1))
+
+
+def check_alibi_range(
+    slopes: npt.NDArray[np.float64] | None, n_q: int, n_k: int, dtype: np.dtype
+) -> None:
+    """Raise when an ALiBi bias ``-slope · distance`` can pass ``dtype``'s range:
+    rounded to -inf it would hide a key (a query far from every key would see
+    none), to +inf (a negative slope) it would give NaN."""
+    if slopes is None or slopes.size == 0:
+        return
+    slope = float(np.max(np.abs(slopes)))
+    distance = max(n_q, n_k)  # no query-key pair is farther apart
+    limit = float(np.finfo(dtype).max) / 4
+    if slope * distance > limit:
+        raise ValueError(
+            f"the ALiBi bias -slope * distance reaches {slope * distance:.3g} "
+            f"(largest |alibi_slopes| = {slope:.3g}, distances up to {distance}), "
+            f"beyond the range of {np.dtype(dtype).name} (keep it under "
+            f"{limit:.3g}): such a bias would round to infinity and hide keys; use "
+            "smaller slopes"
+        )
 
 
 @overload
@@ -654,7 +676,16 @@ def _sdpa(
         np.multiply(out, 2.0**exponent, out=out)
         if _result_finite(result, options):
             return result
-    raise ValueError(_overflow_message(q, k, dtype, options.get("scale")))
+    raise ValueError(
+        _overflow_message(
+            q,
+            k,
+            dtype,
+            options.get("scale"),
+            alibi_slopes=options.get("alibi_slopes"),
+            mask=options.get("mask"),
+        )
+    )
 
 
 def _result_finite(result: Array | tuple[Array, ...], options: dict[str, Any]) -> bool:
@@ -669,18 +700,53 @@ def _result_finite(result: Array | tuple[Array, ...], options: dict[str, Any]) -
 
 
 def _overflow_message(
-    q: npt.ArrayLike, k: npt.ArrayLike, dtype: npt.DTypeLike, scale: object
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    dtype: npt.DTypeLike,
+    scale: object,
+    *,
+    alibi_slopes: npt.ArrayLike | None = None,
+    mask: npt.ArrayLike | None = None,
 ) -> str:
-    """What overflowed, with the magnitudes the user can act on."""
+    """What overflowed, with the magnitudes the user can act on: the scores
+    ``scale · q · k``, or what is added to them (ALiBi bias, additive mask)."""
+    name = np.dtype(dtype).name
+    limit = float(np.finfo(dtype).max)
     scale = _check_scale(scale, np.shape(q)[-1])
     q_norm, k_norm = _largest_row_norm(q), _largest_row_norm(k)
     bound = abs(scale) * q_norm * k_norm
+    advice = "" if name == "float64" else ", or compute in float64"
+    added = []
+    if alibi_slopes is not None:
+        slope = float(
+            np.max(np.abs(np.asarray(alibi_slopes, dtype=np.float64)), initial=0.0)
+        )
+        distance = max(np.shape(q)[-2], np.shape(k)[-2])
+        added.append(
+            (
+                "the ALiBi bias -slope * distance",
+                slope * distance,
+                f"largest |slope| = {slope:.3g} over distances up to {distance}",
+            )
+        )
+    if mask is not None and np.asarray(mask).dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            finite = np.abs(np.asarray(mask, dtype=np.float64))
+            top = float(np.max(finite[np.isfinite(finite)], initial=0.0))
+        added.append(("the additive mask", top, f"largest finite |mask| = {top:.3g}"))
+    for what, size, detail in added:
+        if bound <= limit / 2 and size > limit / 2:
+            return (
+                f"attention overflows {name} on finite inputs: {what} reaches "
+                f"{size:.3g} ({detail}), and added to the scores (up to {bound:.3g}) "
+                f"it passes the {limit:.3g} that {name} holds; use smaller values"
+                + advice
+            )
     return (
-        f"attention overflows {np.dtype(dtype).name} on finite inputs: the scores "
+        f"attention overflows {name} on finite inputs: the scores "
         f"scale * q . k reach up to {bound:.3g} (|scale| = {abs(scale):.3g}, "
         f"largest row norms |q| = {q_norm:.3g}, |k| = {k_norm:.3g}), beyond the "
-        f"{np.finfo(dtype).max:.3g} that {np.dtype(dtype).name} holds; rescale q "
-        "or k (or scale)" + ("" if dtype == np.float64 else ", or compute in float64")
+        f"{limit:.3g} that {name} holds; rescale q or k (or scale)" + advice
     )
 
 
@@ -719,6 +785,7 @@ def _sdpa_unchecked(
     causal = check_bool(causal, "causal")
     return_weights = check_bool(return_weights, "return_weights")
     return_lse = check_bool(return_lse, "return_lse")
+    check_finite = check_bool(check_finite, "check_finite")
     window = check_window(window)
 
     mask, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
@@ -728,6 +795,7 @@ def _sdpa_unchecked(
     )
 
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
+    check_alibi_range(slopes, n_q, n_k, dtype)
 
     if check_finite:
         # Finiteness and magnitude in one read of each operand.

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
+from .._validation import check_bool
 from . import _reference
 from ._geometry import (
     DEFAULT_BLOCK_K,
@@ -41,8 +42,8 @@ from .attention import (
     _largest_row_norm,
     _prepare_mask,
     _reference_mask,
+    check_alibi_range,
     check_alibi_slopes,
-    check_bool,
     check_window,
 )
 
@@ -350,6 +351,7 @@ def _sdpa_backward(
     block_q = _check_block(block_q, "block_q", DEFAULT_BLOCK_Q, 1)
     block_k = _check_block(block_k, "block_k", DEFAULT_BLOCK_K, 1)
     causal = check_bool(causal, "causal")
+    check_finite = check_bool(check_finite, "check_finite")
     window = check_window(window)
 
     mask, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
@@ -373,6 +375,7 @@ def _sdpa_backward(
             f"out), got {lse.shape}"
         )
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
+    check_alibi_range(slopes, n_q, n_k, dtype)
     shape = AttentionShape(
         n_batch=math.prod(batch_shape),
         n_q=n_q,

@@ -16,10 +16,15 @@ no reordering of keys), at the price of twice the memory of a plain ring.
 from __future__ import annotations
 
 import numbers
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from .._validation import check_bool
 from ._typing import Array
 
 __all__ = ["KVCache"]
@@ -29,6 +34,12 @@ def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def _read_only_alias(buffer: Array) -> Array:
+    """An array over ``buffer``'s memory whose base is a read-only memoryview:
+    neither it nor any view of it can be made writeable."""
+    return np.asarray(memoryview(cast(Any, buffer)).toreadonly())
 
 
 class KVCache:
@@ -58,12 +69,24 @@ class KVCache:
     Attributes
     ----------
     keys, values : ndarray, shape (batch, n_kv_heads, length, d)
-        Read-only views of the filled part, oldest position first.
+        Read-only views of the filled part, oldest position first. They are
+        read-only for good: their base is a read-only buffer, so
+        ``flags.writeable = True`` is refused (write through :meth:`append`,
+        which checks what it stores). A later append may overwrite what a
+        ring cache's earlier view shows; copy a view to keep it.
     length : int
         Positions in ``keys``/``values`` (at most ``capacity``).
     position : int
         Positions appended since the last :meth:`reset`: the absolute position
         of the next token (a ring cache's view starts at ``position - length``).
+
+    Notes
+    -----
+    **Threads.** :meth:`append`, :meth:`reset` and a layer's cached call each
+    hold the cache's lock, so concurrent appends are never lost (four threads
+    appending ``n`` positions each leave ``position == 4 n``); their order is
+    the order in which the threads get the lock. Decoding several sequences in
+    parallel wants one cache per sequence (or one batch).
 
     Examples
     --------
@@ -94,16 +117,19 @@ class KVCache:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        if not isinstance(ring, (bool, np.bool_)):
-            raise TypeError(f"ring must be a bool, got {type(ring).__name__}")
         self.dtype: np.dtype = dtype
-        self.ring = bool(ring)
+        self.ring = check_bool(ring, "ring")
         slots = 2 * self.capacity if self.ring else self.capacity
         shape = (self.batch, self.n_kv_heads, slots)
         # np.zeros: untouched pages cost no memory until they are written.
         self._k = np.zeros(shape + (self.d_head,), dtype)
         self._v = np.zeros(shape + (self.d_v,), dtype)
+        # What keys/values slice: arrays over a read-only memoryview of the
+        # buffers, so that no view handed out can be made writeable again.
+        self._k_read = _read_only_alias(self._k)
+        self._v_read = _read_only_alias(self._v)
         self._position = 0
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return (
@@ -130,26 +156,52 @@ class KVCache:
         """Bytes of the preallocated buffers."""
         return self._k.nbytes + self._v.nbytes
 
-    def _view(self, buffer: Array) -> Array:
+    def _view(self, read_only_buffer: Array) -> Array:
         length = self.length
         start = (self._position - length) % self.capacity if self.ring else 0
-        view = buffer[:, :, start : start + length]
-        view.flags.writeable = False
-        return view
+        return read_only_buffer[:, :, start : start + length]
 
     @property
     def keys(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_head)``, oldest first."""
-        return self._view(self._k)
+        return self._view(self._k_read)
 
     @property
     def values(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_v)``, oldest first."""
-        return self._view(self._v)
+        return self._view(self._v_read)
 
     def reset(self) -> None:
         """Forget every position (the buffers are kept)."""
-        self._position = 0
+        with self._lock:
+            self._position = 0
+
+    @contextmanager
+    def _all_or_nothing(self, n_new: int) -> Iterator[None]:
+        """Hold the lock; if the block raises (a layer's refused call, Ctrl-C),
+        put back the position and the slots that up to ``n_new`` appends
+        overwrote, so that the cache is as it was before the block."""
+        with self._lock:
+            position = self._position
+            saved = None
+            if self.ring and n_new > 0:
+                kept = min(n_new, self.capacity)
+                slots = (position + np.arange(kept)) % self.capacity
+                saved = (
+                    slots,
+                    self._k[:, :, slots].copy(),
+                    self._v[:, :, slots].copy(),
+                )
+            try:
+                yield
+            except BaseException:
+                if saved is not None:
+                    slots, k_old, v_old = saved
+                    for offset in (0, self.capacity):
+                        self._k[:, :, slots + offset] = k_old
+                        self._v[:, :, slots + offset] = v_old
+                self._position = position
+                raise
 
     def _check(self, array: npt.ArrayLike, name: str, width: int) -> Array:
         arr = np.asarray(array)
@@ -194,6 +246,10 @@ class KVCache:
             raise ValueError(f"k has {n_new} new positions but v has {v.shape[2]}")
         if n_new == 0:
             return
+        with self._lock:
+            self._store(k, v, n_new)
+
+    def _store(self, k: Array, v: Array, n_new: int) -> None:
         start = self._position
         if not self.ring:
             if start + n_new > self.capacity:

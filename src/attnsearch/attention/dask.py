@@ -112,10 +112,11 @@ def scaled_dot_product_attention(
         raise ImportError(
             'attnsearch.attention.dask needs dask: pip install "attnsearch[dask]"'
         ) from None
-    from .attention import check_bool
+    from .._validation import check_bool
     from .attention import scaled_dot_product_attention as sdpa
 
     causal = check_bool(causal, "causal")  # before any block is built
+    check_finite = check_bool(check_finite, "check_finite")
     q, k, v = _as_dask(q, "q"), _as_dask(k, "k"), _as_dask(v, "v")
     for x, name in ((q, "q"), (k, "k"), (v, "v")):
         if x.ndim < 2:

@@ -8,24 +8,26 @@ attention the fused forward and backward kernels; the weights live in a
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread, effective_n_threads
+from .._validation import check_bool
 from ._parameters import (
     ParameterContainer,
     check_dim,
     check_layer_dtype,
     optional_parameter,
     parameter,
+    snapshot,
     xavier_uniform,
 )
 from ._projections import check_input, finite_output, project
 from ._typing import Array, Seed
-from .attention import _check_scores_fit, check_bool, scaled_dot_product_attention
+from .attention import _check_scores_fit, scaled_dot_product_attention
 from .backward import _sdpa_backward
 
 if TYPE_CHECKING:
@@ -95,7 +97,7 @@ class AttentionHead(ParameterContainer):
         self.d_model = check_dim(d_model, "d_model")
         self.d_k = check_dim(d_k, "d_k", allow_none=True) or self.d_model
         self.d_v = check_dim(d_v, "d_v", allow_none=True) or self.d_k
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         shapes: dict[str, tuple[int, ...]] = {
             "W_Q": (self.d_model, self.d_k),
             "W_K": (self.d_model, self.d_k),
@@ -169,8 +171,10 @@ class AttentionHead(ParameterContainer):
         n_threads = effective_n_threads(num_threads)
         causal = check_bool(causal, "causal")
         if check_bool(keep_for_backward, "keep_for_backward"):
-            out = self._forward_keep(x, context, mask, causal, n_threads)
-            return finite_output(out, "AttentionHead")
+            out, saved = self._forward_keep(x, context, mask, causal, n_threads)
+            finite_output(out, "AttentionHead")
+            self._keep_forward(saved)
+            return out
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
             _check_scores_fit(q, k, 1.0 / math.sqrt(q.shape[-1]), q.dtype, n_threads)
@@ -194,14 +198,16 @@ class AttentionHead(ParameterContainer):
         mask: npt.ArrayLike | None,
         causal: bool,
         n_threads: int,
-    ) -> Array:
-        """Forward pass that saves its state for :meth:`backward`."""
-        x = check_input(x, "x", self.d_model, self._dtype)
+    ) -> tuple[Array, dict[str, Any]]:
+        """Forward pass and the state :meth:`backward` needs (private copies of
+        the inputs and mask: the caller may reuse its buffers in between)."""
+        x = snapshot(check_input(x, "x", self.d_model, self._dtype))
         c = (
             None
             if context is None
-            else check_input(context, "context", self.d_model, self._dtype)
+            else snapshot(check_input(context, "context", self.d_model, self._dtype))
         )
+        mask = None if mask is None else snapshot(np.asarray(mask))
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, c, n_threads)
             out, lse = scaled_dot_product_attention(
@@ -214,7 +220,7 @@ class AttentionHead(ParameterContainer):
                 num_threads=n_threads,
                 return_lse=True,
             )
-        self._saved = dict(
+        saved = dict(
             x=x,
             context=c,
             q=q,
@@ -226,7 +232,7 @@ class AttentionHead(ParameterContainer):
             causal=causal,
             out_shape=out.shape,
         )
-        return out
+        return out, saved
 
     def backward(
         self, grad_out: npt.ArrayLike, *, num_threads: int | None = None
@@ -258,8 +264,9 @@ class AttentionHead(ParameterContainer):
             ``grad_out`` of the wrong shape, not floating, or not finite.
         """
         n_threads = effective_n_threads(num_threads)
-        saved, grad = self._take_saved(grad_out)
+        saved, grad = self._saved_forward(grad_out)
         p = self._params
+        pending: dict[str, Array] = {}
         x, c = saved["x"], saved["context"]
         with blas_limited_to_one_thread():
             dq, dk, dv = _sdpa_backward(
@@ -275,9 +282,9 @@ class AttentionHead(ParameterContainer):
                 num_threads=n_threads,
             )
             source = x if c is None else c
-            self._add_linear_grads(x, dq, "W_Q", "b_Q", n_threads)
-            self._add_linear_grads(source, dk, "W_K", "b_K", n_threads)
-            self._add_linear_grads(source, dv, "W_V", "b_V", n_threads)
+            self._linear_grads(pending, x, dq, "W_Q", "b_Q", n_threads)
+            self._linear_grads(pending, source, dk, "W_K", "b_K", n_threads)
+            self._linear_grads(pending, source, dv, "W_V", "b_V", n_threads)
             dx = np.empty(x.shape, dtype=self._dtype)
             dx_rows = dx.reshape(-1, self.d_model)
             _linear_kernels.linear_grad_input(
@@ -294,6 +301,7 @@ class AttentionHead(ParameterContainer):
             _linear_kernels.linear_grad_input(
                 dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
             )
+        self._finish_backward(pending, (dx,) if c is None else (dx, dc))
         return dx if c is None else (dx, dc)
 
     def attention_weights(

@@ -21,12 +21,14 @@ import numpy.typing as npt
 
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread, effective_n_threads
+from .._validation import check_bool
 from ._parameters import (
     ParameterContainer,
     check_dim,
     check_layer_dtype,
     optional_parameter,
     parameter,
+    snapshot,
     xavier_uniform,
 )
 from ._projections import blas_limit, check_input, finite_output, project
@@ -35,7 +37,6 @@ from .attention import (
     _check_scores_fit,
     _sdpa,
     check_alibi_slopes,
-    check_bool,
     check_window,
     split_heads,
 )
@@ -693,17 +694,24 @@ class MultiHeadAttention(ParameterContainer):
             progress=progress,
             cache=cache,
         )
+        average_weights = check_bool(average_weights, "average_weights")
+        progress = check_bool(progress, "progress")
         mask = self._combined_mask(
             mask, key_padding_mask, call.batched, call.n_batch, call.n_k
         )
         n_threads = effective_n_threads(num_threads)
         if cache is not None:
-            with blas_limit(call.n_batch * call.n_q):
+            # All or nothing: a refused call (a mask of the wrong shape, an
+            # overflow, Ctrl-C) leaves the cache's position and slots as they were.
+            with cache._all_or_nothing(call.n_q), blas_limit(call.n_batch * call.n_q):
                 out, weights = self._forward_cached(
                     call.query, cache, mask, call.need_weights, n_threads
                 )
+                finite_output(out, "MultiHeadAttention")
         elif call.keep_for_backward:
-            out, weights = self._forward_kept(call, mask, n_threads)
+            out, weights, saved = self._forward_kept(call, mask, n_threads)
+            finite_output(out, "MultiHeadAttention")
+            self._keep_forward(saved)
         else:
             forward = (
                 self._forward_in_slices
@@ -743,6 +751,7 @@ class MultiHeadAttention(ParameterContainer):
                 f"{self.d_model}), got {np.shape(query)}"
             )
         need_weights = check_bool(need_weights, "need_weights")
+        progress = check_bool(progress, "progress")
         keep_for_backward = check_bool(keep_for_backward, "keep_for_backward")
         if keep_for_backward and cache is not None:
             raise ValueError(
@@ -820,8 +829,14 @@ class MultiHeadAttention(ParameterContainer):
 
     def _forward_kept(
         self, call: _Call, mask: npt.ArrayLike | None, n_threads: int
-    ) -> tuple[Array, Array | None]:
-        """The forward of whole sequences that keeps what backward() needs."""
+    ) -> tuple[Array, Array | None, dict[str, Any]]:
+        """The forward of whole sequences and what backward() needs (private
+        copies of the inputs and mask: the caller may reuse its buffers)."""
+        query = snapshot(call.query)
+        key = query if call.key is call.query else snapshot(call.key)
+        value = key if call.value_is_key else snapshot(call.value)
+        call = call._replace(query=query, key=key, value=value)
+        mask = None if mask is None else snapshot(np.asarray(mask))
         saved = dict(
             query=call.query,
             key=call.key,
@@ -837,8 +852,7 @@ class MultiHeadAttention(ParameterContainer):
         with blas_limit(call.n_batch * call.n_q, call.n_batch * call.n_k):
             out, weights = self._forward(call, mask, n_threads, saved=saved)
         saved["out_shape"] = out.shape if call.batched else out.shape[1:]
-        self._saved = saved
-        return out, weights
+        return out, weights, saved
 
     # -- backward ----------------------------------------------------------
 
@@ -885,7 +899,8 @@ class MultiHeadAttention(ParameterContainer):
         one single-threaded BLAS call per thread.
         """
         n_threads = effective_n_threads(num_threads)
-        saved, grad = self._take_saved(grad_out)
+        saved, grad = self._saved_forward(grad_out)
+        pending: dict[str, Array] = {}
         if not saved["batched"]:
             grad = grad[None]
         p = self._params
@@ -898,7 +913,7 @@ class MultiHeadAttention(ParameterContainer):
         result: tuple[Array, ...]
         with blas_limited_to_one_thread():
             # out = merged @ W_O + b_O
-            self._add_linear_grads(saved["merged"], grad, "W_O", "b_O", n_threads)
+            self._linear_grads(pending, saved["merged"], grad, "W_O", "b_O", n_threads)
             d_merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
             _linear_kernels.linear_grad_input(
                 grad.reshape(-1, d), p["W_O"], d_merged.reshape(-1, d), False, n_threads
@@ -932,9 +947,9 @@ class MultiHeadAttention(ParameterContainer):
                 ),
             )
             # q, k, v = x @ W + b
-            self._add_linear_grads(query, dq, "W_Q", "b_Q", n_threads)
-            self._add_linear_grads(key, dk, "W_K", "b_K", n_threads)
-            self._add_linear_grads(value, dv, "W_V", "b_V", n_threads)
+            self._linear_grads(pending, query, dq, "W_Q", "b_Q", n_threads)
+            self._linear_grads(pending, key, dk, "W_K", "b_K", n_threads)
+            self._linear_grads(pending, value, dv, "W_V", "b_V", n_threads)
             d_query = np.empty(query.shape, dtype=self._dtype)
             if fused:
                 w_qkv = self._w_qkv
@@ -979,6 +994,7 @@ class MultiHeadAttention(ParameterContainer):
                         n_threads,
                     )
                     result = (d_query, d_key, d_value)
+        self._finish_backward(pending, result)
         if not saved["batched"]:
             result = tuple(r[0] for r in result)
         return result[0] if len(result) == 1 else result

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from .._validation import check_bool
 from .attention import scaled_dot_product_attention as _sdpa_numpy
 from .backward import scaled_dot_product_attention_backward as _sdpa_backward_numpy
 
@@ -33,6 +34,23 @@ def _as_numpy(tensor: object, name: str) -> np.ndarray:
     if tensor.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"{name} must be float32 or float64, got {tensor.dtype}")
     return tensor.detach().numpy()
+
+
+def _mask_as_numpy(attn_mask: object, dtype: torch.dtype) -> np.ndarray:
+    """``attn_mask`` for the NumPy kernels: boolean stays boolean, a floating
+    mask takes the query's dtype (as torch requires; bfloat16 has no NumPy
+    dtype)."""
+    if not isinstance(attn_mask, torch.Tensor):
+        return np.asarray(attn_mask)
+    mask = attn_mask.detach().cpu()
+    if mask.is_floating_point():
+        mask = mask.to(dtype)
+    elif mask.dtype != torch.bool:
+        raise TypeError(
+            "attn_mask must be boolean (True = may attend) or floating, got "
+            f"{mask.dtype}"
+        )
+    return mask.numpy()
 
 
 class AttentionFunction(torch.autograd.Function):
@@ -71,6 +89,16 @@ class AttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradients would have to be differentiable
+            # themselves. Ours are not; returning them would silently drop their
+            # dependence on q, k, v from a gradient penalty or Hessian product.
+            raise RuntimeError(
+                "attnsearch's attention has no second-order gradients: its backward "
+                "cannot run under create_graph=True (gradient penalties, "
+                "Hessian-vector products); use torch's own "
+                "scaled_dot_product_attention for those"
+            )
         q, k, v, out, lse = ctx.saved_tensors
         mask, causal, scale, num_threads = ctx.options
         grad = grad_out.detach().contiguous().to(out.dtype).numpy()
@@ -152,16 +180,14 @@ def scaled_dot_product_attention(
                 "key/value have a different number of heads than query: pass "
                 "enable_gqa=True for grouped-query attention (as torch requires)"
             )
+    is_causal = check_bool(is_causal, "is_causal")
+    enable_gqa = check_bool(enable_gqa, "enable_gqa")
     mask = None
     if attn_mask is not None:
         if is_causal:
             raise ValueError("pass either attn_mask or is_causal, not both (as torch)")
-        mask = (
-            attn_mask.detach().cpu().numpy()
-            if isinstance(attn_mask, torch.Tensor)
-            else np.asarray(attn_mask)
-        )
-    causal = bool(is_causal)
+        mask = _mask_as_numpy(attn_mask, query.dtype)
+    causal = is_causal
     n_q, n_k = query.shape[-2], key.shape[-2]
     if causal and n_q != n_k:
         mask = np.tril(np.ones((n_q, n_k), dtype=bool))  # torch's top-left alignment

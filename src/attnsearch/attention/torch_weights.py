@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .._validation import finite_as
 from ._parameters import check_dim
 
 if TYPE_CHECKING:
@@ -34,9 +35,16 @@ _OUTPUT = ("o_proj", "out_proj")
 _LayerT = TypeVar("_LayerT", bound="MultiHeadAttention")
 
 
-def _numpy(value: object) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
+def _numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch.Tensor (torch is optional here)
+        value = value.detach().cpu()
+        try:
+            value = value.numpy()
+        except TypeError:
+            if not value.is_floating_point():
+                raise
+            # bfloat16 and the float8s have no NumPy dtype; float32 holds them exactly.
+            value = value.float().numpy()
     return np.asarray(value)
 
 
@@ -169,15 +177,15 @@ def multihead_parameters(
                 new[name] = np.zeros(shapes[name])
     out: dict[str, np.ndarray] = {}
     for name, value in new.items():
-        arr = np.array(value, dtype=dtype, order="C")
-        if arr.shape != tuple(shapes[name]):
+        given = np.asarray(value)
+        if given.shape != tuple(shapes[name]):
             raise ValueError(
-                f"{name} from the state dict has shape {arr.shape}, expected "
+                f"{name} from the state dict has shape {given.shape}, expected "
                 f"{tuple(shapes[name])}"
             )
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} from the state dict contains NaN or infinity")
-        out[name] = arr
+        out[name] = np.array(
+            finite_as(given, dtype, f"{name} from the state dict"), order="C"
+        )
     return out
 
 
