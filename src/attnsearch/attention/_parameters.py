@@ -218,7 +218,8 @@ class ParameterContainer:
             rows, dy_rows, pending[w_name], False, n_threads
         )
         if b_name in self._params:
-            pending[b_name] = dy_rows.sum(axis=0)
+            with np.errstate(over="ignore"):  # _finish_backward refuses non-finite
+                pending[b_name] = dy_rows.sum(axis=0)
 
     def _finish_backward(
         self, pending: Mapping[str, Array], results: tuple[Array, ...]

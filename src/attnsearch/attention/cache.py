@@ -183,23 +183,20 @@ class KVCache:
         overwrote, so that the cache is as it was before the block."""
         with self._lock:
             position = self._position
-            saved = None
-            if self.ring and n_new > 0:
+            if self.ring:
                 kept = min(n_new, self.capacity)
                 slots = (position + np.arange(kept)) % self.capacity
-                saved = (
-                    slots,
-                    self._k[:, :, slots].copy(),
-                    self._v[:, :, slots].copy(),
-                )
+                copies: tuple[int, ...] = (0, self.capacity)
+            else:
+                slots = np.arange(position, min(position + n_new, self.capacity))
+                copies = (0,)
+            k_old, v_old = self._k[:, :, slots], self._v[:, :, slots]  # copies
             try:
                 yield
             except BaseException:
-                if saved is not None:
-                    slots, k_old, v_old = saved
-                    for offset in (0, self.capacity):
-                        self._k[:, :, slots + offset] = k_old
-                        self._v[:, :, slots + offset] = v_old
+                for offset in copies:
+                    self._k[:, :, slots + offset] = k_old
+                    self._v[:, :, slots + offset] = v_old
                 self._position = position
                 raise
 
