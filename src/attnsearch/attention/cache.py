@@ -15,6 +15,7 @@ no reordering of keys), at the price of twice the memory of a plain ring.
 
 from __future__ import annotations
 
+import math
 import numbers
 import threading
 from collections.abc import Iterator
@@ -129,6 +130,10 @@ class KVCache:
         self._k_read = _read_only_alias(self._k)
         self._v_read = _read_only_alias(self._v)
         self._position = 0
+        # Largest |key| appended since the reset: the layer's score-range check
+        # reads it instead of the whole cache (a ring's dropped keys may keep it
+        # high, which only makes the check look at the row norms).
+        self._key_bound = 0.0
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -175,6 +180,7 @@ class KVCache:
         """Forget every position (the buffers are kept)."""
         with self._lock:
             self._position = 0
+            self._key_bound = 0.0
 
     @contextmanager
     def _all_or_nothing(self, n_new: int) -> Iterator[None]:
@@ -182,7 +188,7 @@ class KVCache:
         put back the position and the slots that up to ``n_new`` appends
         overwrote, so that the cache is as it was before the block."""
         with self._lock:
-            position = self._position
+            position, key_bound = self._position, self._key_bound
             if self.ring:
                 kept = min(n_new, self.capacity)
                 slots = (position + np.arange(kept)) % self.capacity
@@ -197,10 +203,13 @@ class KVCache:
                 for offset in copies:
                     self._k[:, :, slots + offset] = k_old
                     self._v[:, :, slots + offset] = v_old
-                self._position = position
+                self._position, self._key_bound = position, key_bound
                 raise
 
-    def _check(self, array: npt.ArrayLike, name: str, width: int) -> Array:
+    def _check(
+        self, array: npt.ArrayLike, name: str, width: int
+    ) -> tuple[Array, float]:
+        """``array`` checked for the cache, and its largest magnitude."""
         arr = np.asarray(array)
         if arr.dtype != self.dtype:
             raise TypeError(
@@ -213,9 +222,10 @@ class KVCache:
                 f"{name} must have shape (batch={self.batch}, "
                 f"n_kv_heads={self.n_kv_heads}, n_new, {width}), got {arr.shape}"
             )
-        if not np.isfinite(arr).all():
+        top = float(np.max(np.abs(arr), initial=0.0))
+        if not math.isfinite(top):
             raise ValueError(f"{name} contains NaN or infinity")
-        return arr
+        return arr, top
 
     def append(self, k: npt.ArrayLike, v: npt.ArrayLike) -> None:
         """Copy new positions into the cache.
@@ -236,8 +246,8 @@ class KVCache:
             (plain cache) more positions than the capacity left; the cache is
             unchanged.
         """
-        k = self._check(k, "k", self.d_head)
-        v = self._check(v, "v", self.d_v)
+        k, k_top = self._check(k, "k", self.d_head)
+        v, _ = self._check(v, "v", self.d_v)
         n_new = k.shape[2]
         if v.shape[2] != n_new:
             raise ValueError(f"k has {n_new} new positions but v has {v.shape[2]}")
@@ -245,6 +255,7 @@ class KVCache:
             return
         with self._lock:
             self._store(k, v, n_new)
+            self._key_bound = max(self._key_bound, k_top)
 
     def _store(self, k: Array, v: Array, n_new: int) -> None:
         start = self._position

@@ -510,6 +510,14 @@ class MultiHeadAttention(ParameterContainer):
         for start in range(0, n_new, piece):
             part = slice(start, start + piece)
             cache.append(k_heads[:, :, part], v_heads[:, :, part])
+            _check_scores_fit(  # as the uncached forward does: never a silent inf
+                split_heads(q[:, part], self.n_heads),
+                cache.keys,
+                1.0 / math.sqrt(self.d_head),
+                self._dtype,
+                n_threads,
+                k_max=cache._key_bound,
+            )
             merged[:, part], weights, _ = self._attend(
                 q[:, part],
                 cache.keys,
