@@ -472,32 +472,19 @@ def _sdpa_backward(
         v_run = np.repeat(v, v_group, axis=-3) if v_group > 1 else v
         k_run = np.broadcast_to(k_run, batch_shape + k.shape[-2:])
         v_run = np.broadcast_to(v_run, batch_shape + v.shape[-2:])
-    n_groups = math.prod(kv_shape)
-    items = np.argsort(group_of_item, kind="stable").astype(np.intp)
-    counts = np.bincount(group_of_item, minlength=n_groups)
-    group_start = np.zeros(n_groups + 1, dtype=np.intp)
-    np.cumsum(counts, out=group_start[1:])
-
     dk_full = np.zeros(kv_shape + (n_k, d_k), dtype=dtype)
     dv_full = np.zeros(kv_shape + (n_k, d_v), dtype=dtype)
-    kv_groups = (k_group, v_group) if same_kv else (1, 1)
-    _backward.attention_backward(
-        Operand.of(q, batch_shape),
-        Operand.of(k_run, batch_shape, kv_groups[0]),
-        Operand.of(v_run, batch_shape, kv_groups[1]),
-        Operand.of(out, batch_shape),
-        Operand.of(grad_out, batch_shape),
-        shift,
-        log_sum,
-        Operand.of(mask, batch_shape) if mask is not None else None,
-        Operand.of(dq_full, batch_shape),
-        Operand.of(dk_full, kv_shape),
-        Operand.of(dv_full, kv_shape),
-        (items, group_start),
+    _run_kernel(
+        (q, k_run, v_run, out, grad_out),
+        (shift, log_sum),
+        mask,
+        (dq_full, dk_full, dv_full),
+        batch_shape,
+        kv_shape,
+        group_of_item,
+        (k_group, v_group) if same_kv else (1, 1),
         shape,
-        block_q,
-        block_k,
-        n_threads,
+        (block_q, block_k, n_threads),
     )
     dq = dq_full
     if dq.shape != q.shape:  # q was broadcast over batch axes: sum its gradients
@@ -546,29 +533,61 @@ def _backward_into(
     q, k, v, out, grad_out = (_kernel_ready(a, dtype) for a in (q, k, v, out, grad_out))
     shift, log_sum = softmax_rows
     group_of_item = _flat_index(batch_shape, k_batch, groups[0])
-    n_groups = math.prod(k_batch)
+    if np.bincount(group_of_item, minlength=math.prod(k_batch)).min(initial=1) == 0:
+        dk[...] = 0  # a key/value head that no query reads
+        dv[...] = 0
+    _run_kernel(
+        (q, k, v, out, grad_out),
+        softmax_rows,
+        mask,
+        grads_out,
+        batch_shape,
+        k_batch,
+        group_of_item,
+        groups,
+        shape,
+        (block_q, block_k, n_threads),
+    )
+    return grads_out
+
+
+def _run_kernel(
+    inputs: tuple[Array, Array, Array, Array, Array],
+    softmax_rows: tuple[Array, Array | None],
+    mask: PreparedMask | None,
+    grads: Gradients,
+    batch_shape: tuple[int, ...],
+    kv_shape: tuple[int, ...],
+    group_of_item: npt.NDArray[np.intp],
+    kv_groups: tuple[int, int],
+    shape: AttentionShape,
+    blocking: tuple[int, int, int],
+) -> None:
+    """The fused kernel over ``inputs = (q, k, v, out, grad_out)``, writing
+    ``grads = (dq, dk, dv)``; dk/dv have batch shape ``kv_shape`` and item ``b``
+    adds into destination ``group_of_item[b]`` (the kernel's task unit)."""
+    q, k, v, out, grad_out = inputs
+    dq, dk, dv = grads
+    n_groups = math.prod(kv_shape)
     items = np.argsort(group_of_item, kind="stable").astype(np.intp)
     group_start = np.zeros(n_groups + 1, dtype=np.intp)
     np.cumsum(np.bincount(group_of_item, minlength=n_groups), out=group_start[1:])
-    if np.any(np.diff(group_start) == 0):
-        dk[...] = 0  # a key/value head that no query reads
-        dv[...] = 0
+    block_q, block_k, n_threads = blocking
     _backward.attention_backward(
         Operand.of(q, batch_shape),
-        Operand.of(k, batch_shape, groups[0]),
-        Operand.of(v, batch_shape, groups[1]),
+        Operand.of(k, batch_shape, kv_groups[0]),
+        Operand.of(v, batch_shape, kv_groups[1]),
         Operand.of(out, batch_shape),
         Operand.of(grad_out, batch_shape),
-        shift,
-        log_sum,
+        softmax_rows[0],
+        softmax_rows[1],
         Operand.of(mask, batch_shape) if mask is not None else None,
         Operand.of(dq, batch_shape),
-        Operand.of(dk, k_batch),
-        Operand.of(dv, k_batch),
+        Operand.of(dk, kv_shape),
+        Operand.of(dv, kv_shape),
         (items, group_start),
         shape,
         block_q,
         block_k,
         n_threads,
     )
-    return grads_out
