@@ -152,8 +152,10 @@ def test_given_candidate_lists_are_sorted_and_checked(rng):
 def test_candidate_bad_input(rng):
     coords = rng.uniform(size=(30, 2))
     for bad in (0, -3):
-        with pytest.raises(ValueError, match="n_candidates must be positive"):
+        with pytest.raises(ValueError, match="n_candidates must be an int >= 1"):
             TSP(coords, n_candidates=bad)
+    with pytest.raises(ValueError, match="n_candidates must be an int that fits"):
+        TSP(coords, n_candidates=2**64)
     for bad in (2.5, True, "8"):
         with pytest.raises(TypeError, match="n_candidates"):
             TSP(coords, n_candidates=bad)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ..._typing import StrPath
+from ..._validation import check_int
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
@@ -211,14 +212,8 @@ or None, default "auto"
             )
         self.distances = matrix
         self.exact_costs = exact
-        if kick_length is not None and (
-            isinstance(kick_length, bool)
-            or not isinstance(kick_length, int | np.integer)
-        ):
-            raise TypeError(f"kick_length must be an integer, got {kick_length!r}")
-        if kick_length is not None and kick_length < 1:
-            raise ValueError(f"kick_length must be at least 1, got {kick_length}")
-        self.kick_length = DEFAULT_KICK if kick_length is None else int(kick_length)
+        kick_length = check_int(kick_length, "kick_length", allow_none=True)
+        self.kick_length = DEFAULT_KICK if kick_length is None else kick_length
         self._plane = None if x is None or y is None else np.column_stack((x, y))
         self._points = (
             None if self._plane is None else kd_points(self._plane, self.metric)
@@ -281,11 +276,7 @@ or None, default "auto"
             k = n_candidates
             if k is None:
                 k = ALPHA_CANDIDATES if candidates == "alpha" else DEFAULT_CANDIDATES
-            if isinstance(k, bool) or not isinstance(k, int | np.integer):
-                raise TypeError(f"n_candidates must be an integer, got {k!r}")
-            if k <= 0:
-                raise ValueError(f"n_candidates must be positive, got {k}")
-            k = min(int(k), self.n - 1)
+            k = min(check_int(k, "n_candidates"), self.n - 1)
             if k == 0:
                 return None
             upper_bound = None
