@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -212,17 +213,54 @@ def test_bad_input_is_one_line_and_exit_code_2(args, words):
         ("# only a comment\n", "no 'i j value'"),
         ("0 0 1\n-1 2 3\n", "line 2"),
         ("0 0 nan\n", "not a finite number"),
+        # Hostile input: values that overflow the energies printed two NumPy
+        # warnings and blamed an "offset" the file lacks.
+        (
+            "0 0 1e308\n1 1 1e308\n0 1 1\n",
+            r"line 1: value '1e308' takes the sum of \|values\| to 1e\+308, above "
+            r"1e\+300: energies could overflow float64",
+        ),
+        # The Ising form's terms sum to 1.125e300: the line past 1e300 is named.
+        ("0 1 1e300\n1 2 5e299\n", r"line 2: value '5e299' .* to 1.5e\+300"),
+        ("0 0 1e308\n0 0 1e308\n", r"line 2: .*\(0, 0\) past the float64 range"),
+        (
+            "offset 1.79769313e308\n0 0 1e300\n",
+            r"line 1: offset 1.79769e\+308 overflows",
+        ),
     ],
 )
 def test_malformed_qubo_file(tmp_path, content, words):
     path = tmp_path / "bad.txt"
     path.write_text(content)
-    with pytest.raises(ValueError, match=words):
-        read_qubo(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning before the error
+        with pytest.raises(ValueError, match=words) as error:
+            read_qubo(path)
+    assert str(path) in str(error.value)
     done = run_cli("solve", "qubo", path)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_qubo_files_near_the_energy_limit_are_read(tmp_path):
+    # The model decides: |values| summing past 1e300 are fine while the Ising
+    # form's biases and couplings stay below (here 7e299).
+    path = tmp_path / "large.txt"
+    path.write_text("0 1 7e299\n1 2 -7e299\n")
+    assert read_qubo(path).n == 3
+
+
+def test_overflowing_gset_weights_are_one_clear_line(tmp_path):
+    path = tmp_path / "huge.txt"
+    path.write_text("3 2\n1 2 1e308\n2 3 1e308\n")
+    done = run_cli("solve", "maxcut", path, "--time-limit", "0.1")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"attnsearch: error: {path}, line 2: weight '1e308' takes the sum of "
+        "|weights| to 1e+308, above 1e+300: cut values and energies could "
+        "overflow float64; rescale the weights"
+    ]
 
 
 def test_malformed_tsplib_file_is_one_line(tmp_path):
