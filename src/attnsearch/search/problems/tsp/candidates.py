@@ -418,16 +418,20 @@ def distinct_sites(points):
     without coincident cities ``first`` and ``site_of`` are ``range(n)``) and
     ``site_of[i]`` the site of city ``i``."""
     n = points.shape[0]
-    _, first, inverse = np.unique(
-        points, axis=0, return_index=True, return_inverse=True
-    )
-    if len(first) == n:
+    order = np.lexsort(points.T[::-1])  # by coordinates, equal points together
+    ordered = points[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    if new.all():
         every = np.arange(n)
         return every, every
+    first = np.minimum.reduceat(order, np.flatnonzero(new))
     by_first = np.argsort(first)
     number = np.empty(len(first), dtype=np.int64)
     number[by_first] = np.arange(len(first))
-    return first[by_first], number[np.ravel(inverse)]
+    site_of = np.empty(n, dtype=np.int64)
+    site_of[order] = number[np.cumsum(new) - 1]
+    return first[by_first], site_of
 
 
 def crowded(site_of):
