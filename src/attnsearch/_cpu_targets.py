@@ -143,8 +143,8 @@ VECTOR_TARGETS = ("baseline", "avx2", "avx512")
 FAMILIES: dict[str, dict] = {
     "attention": {
         "module": "attnsearch.attention._kernels",
-        "targets": VECTOR_TARGETS,
-        "summary": "fused attention forward",
+        "targets": VECTOR_TARGETS + ("avx512_bf16",),
+        "summary": "fused attention forward (bfloat16 tiles on AVX512-BF16)",
     },
     "decode": {
         "module": "attnsearch.attention._decode",

@@ -204,11 +204,14 @@ def test_custom_scale(rng, scale):
     )
 
 
-def test_mixed_dtypes_promote_and_float16_runs_in_float32(rng):
+def test_float32_float64_promote_and_float16_keeps_its_dtype(rng):
     q, k, v = random_qkv(rng, (), 5, 6, 4, 4, np.float32)
     assert sdpa(q, k.astype(np.float64), v).dtype == np.float64
-    out16 = sdpa(q.astype(np.float16), k.astype(np.float16), v.astype(np.float16))
-    assert out16.dtype == np.float32
+    half = [a.astype(np.float16) for a in (q, k, v)]
+    out16 = sdpa(*half)
+    assert out16.dtype == np.float16
+    with pytest.raises(TypeError, match="float16"):
+        sdpa(half[0], k, v)
 
 
 def test_non_contiguous_read_only_and_memmap_inputs(rng, tmp_path):

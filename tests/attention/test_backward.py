@@ -265,12 +265,19 @@ def test_degenerate_sizes(rng):
     assert np.all(dq == 0) and dk.shape == k.shape and dv.shape == v.shape
 
 
-def test_float16_and_mixed_inputs_compute_in_wider_dtype(rng):
+def test_float16_computes_in_float32_and_returns_float16(rng):
     q, k, v = _inputs(rng, (1, 10, 8), (1, 12, 8), (1, 12, 8), np.float16)
     out, lse = scaled_dot_product_attention(q, k, v, return_lse=True)
-    assert out.dtype == lse.dtype == np.float32
+    assert out.dtype == np.float16 and lse.dtype == np.float32
     grads = scaled_dot_product_attention_backward(out, q, k, v, out, lse)
-    assert all(g.dtype == np.float32 for g in grads)
+    assert all(g.dtype == np.float16 for g in grads)
+    wide = [a.astype(np.float32) for a in (q, k, v)]
+    out32, lse32 = scaled_dot_product_attention(*wide, return_lse=True)
+    expected = scaled_dot_product_attention_backward(
+        out.astype(np.float32), *wide, out32, lse32
+    )
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got.astype(np.float32), want, rtol=2e-3, atol=2e-3)
 
 
 class TestErrors:

@@ -42,6 +42,30 @@ cdef extern from "attnsearch_tiles.h" nogil:
     float expf_scalar "attnsearch_expf"(float x)
     double exp_scalar "attnsearch_exp"(double x)
 
+cdef extern from "attnsearch_reduced.h" nogil:
+    ctypedef unsigned short uint16_t
+    ctypedef unsigned int uint32_t
+    int HAVE_BF16_TILES "ATTNSEARCH_HAVE_BF16_TILES"
+    int BF16_NR "ATTNSEARCH_BF16_NR"
+    void pack_q_r "attnsearch_pack_q_r"(int kind, const uint16_t *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, float scale, float *qpack)
+    void pack_k_r "attnsearch_pack_k_r"(int kind, const uint16_t *k, Py_ssize_t ldk, int bk, int dk, float *kpack)
+    void pack_v_r "attnsearch_pack_v_r"(int kind, const uint16_t *v, Py_ssize_t ldv, int bk, int dv, int dvp, float *vpack)
+    void store_r "attnsearch_store_r"(int kind, const double *src, double scale, int n, uint16_t *dst)
+    void bf16_pack_q "attnsearch_bf16_pack_q"(const uint16_t *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, uint32_t *qpair)
+    void bf16_pack_k "attnsearch_bf16_pack_k"(const uint16_t *k, Py_ssize_t ldk, int bk, int dk, uint32_t *kpair)
+    void bf16_pack_v "attnsearch_bf16_pack_v"(const uint16_t *v, Py_ssize_t ldv, int bk, int dv, int dvp, uint32_t *vpair)
+    void bf16_p_row "attnsearch_bf16_p_row"(const float *p, int n, int width, uint16_t *dst)
+    void bf16_qk_tile "attnsearch_bf16_qk_tile"(const uint32_t *qpair, int rows_pad, int dk, const uint32_t *kpair, int n_panels, float scale, float *s, Py_ssize_t lds, Py_ssize_t visible0)
+    void bf16_pv_tile "attnsearch_bf16_pv_tile"(const uint32_t *ppair, Py_ssize_t ldpp, int rows_pad, int bk, const uint32_t *vpair, int dvp, float *o, Py_ssize_t ldo, Py_ssize_t visible0)
+
+# How q, k, v and out are stored: in the compute dtype, or as 16-bit floats
+# (bfloat16, float16) that the float32 kernels widen while packing.
+cdef enum Storage:
+    STORE_NATIVE = 0
+    STORE_BF16 = 1
+    STORE_F16 = 2
+
+
 # "Every key of the block is visible" for the staircase argument of the tiles.
 cdef extern from *:
     """
@@ -285,6 +309,69 @@ cdef inline floating tile_row_max(const floating *x, Py_ssize_t n) noexcept nogi
     if top == -INFINITY and has_nan(x, n):
         return <floating>NAN
     return top
+
+
+# -- operands stored in 16 bits ------------------------------------------------------
+
+cdef inline int storage_of(object array, Storage *storage, Py_ssize_t *itemsize) except -1:
+    """The storage of a kernel operand: float32/float64 arrays are native;
+    uint16 arrays hold bfloat16 bits and float16 arrays float16 (both computed
+    in float32)."""
+    dtype = array.dtype
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        storage[0] = STORE_NATIVE
+        itemsize[0] = dtype.itemsize
+    elif dtype.kind == "u" and dtype.itemsize == 2:
+        storage[0] = STORE_BF16
+        itemsize[0] = 2
+    elif dtype.kind == "f" and dtype.itemsize == 2:
+        storage[0] = STORE_F16
+        itemsize[0] = 2
+    else:
+        raise ValueError(f"internal: no kernel storage for dtype {dtype}")
+    return 0
+
+
+cdef inline void pack_q_from(Storage storage, const char *q, Py_ssize_t ldq, Py_ssize_t rows,
+                             Py_ssize_t rows_pad, Py_ssize_t dk, double scale,
+                             floating *qpack) noexcept nogil:
+    """pack_q of rows stored natively or in 16 bits (float32 compute only)."""
+    if storage == STORE_NATIVE:
+        pack_q(<const floating *>q, ldq, rows, rows_pad, dk, scale, qpack)
+    elif floating is float:
+        pack_q_r(storage, <const uint16_t *>q, ldq, <int>rows, <int>rows_pad, <int>dk,
+                 <float>scale, qpack)
+
+
+cdef inline void pack_k_from(Storage storage, const char *k, Py_ssize_t ldk, Py_ssize_t bk,
+                             Py_ssize_t dk, floating *kpack) noexcept nogil:
+    """pack_k of keys stored natively or in 16 bits (float32 compute only)."""
+    if storage == STORE_NATIVE:
+        pack_k(<const floating *>k, ldk, bk, dk, kpack)
+    elif floating is float:
+        pack_k_r(storage, <const uint16_t *>k, ldk, <int>bk, <int>dk, kpack)
+
+
+cdef inline void pack_v_from(Storage storage, const char *v, Py_ssize_t ldv, Py_ssize_t bk,
+                             Py_ssize_t dv, Py_ssize_t dvp, floating *vpack) noexcept nogil:
+    """pack_v of values stored natively or in 16 bits (float32 compute only)."""
+    if storage == STORE_NATIVE:
+        pack_v(<const floating *>v, ldv, bk, dv, dvp, vpack)
+    elif floating is float:
+        pack_v_r(storage, <const uint16_t *>v, ldv, <int>bk, <int>dv, <int>dvp, vpack)
+
+
+cdef inline void store_row(Storage storage, const double *src, double scale, Py_ssize_t n,
+                           char *dst, floating dummy) noexcept nogil:
+    """dst[:n] = src[:n] * scale, rounded once to the storage dtype."""
+    cdef Py_ssize_t c
+    cdef floating *native
+    if storage == STORE_NATIVE:
+        native = <floating *>dst
+        for c in range(n):
+            native[c] = <floating>(src[c] * scale)
+    else:
+        store_r(storage, src, scale, <int>n, <uint16_t *>dst)
 
 
 # -- scratch layouts --------------------------------------------------------------

@@ -22,6 +22,8 @@ from libc.string cimport memcpy, memset
 
 from .._threads cimport omp_get_thread_num
 from ._common cimport (
+    BF16_NR,
+    HAVE_BF16_TILES,
     MASK_NONE,
     NO_LIMIT,
     NR_F32,
@@ -29,12 +31,21 @@ from ._common cimport (
     PV_MR,
     ROW_ALIGN,
     SCRATCH_ALIGN,
+    STORE_BF16,
+    STORE_NATIVE,
     VL_F32,
     VL_F64,
     AttentionShape,
     Operand,
     ScratchLayout,
+    Storage,
     add_alibi,
+    bf16_p_row,
+    bf16_pack_k,
+    bf16_pack_q,
+    bf16_pack_v,
+    bf16_pv_tile,
+    bf16_qk_tile,
     exp_one,
     exp_sum,
     floating,
@@ -42,9 +53,9 @@ from ._common cimport (
     layout_add,
     layout_start,
     mask_at,
-    pack_k,
-    pack_q,
-    pack_v,
+    pack_k_from,
+    pack_q_from,
+    pack_v_from,
     panel_width,
     pv_tile,
     qk_tile,
@@ -52,7 +63,11 @@ from ._common cimport (
     read_shape,
     round_up,
     scratch_at,
+    storage_of,
+    store_row,
     tile_row_max,
+    uint16_t,
+    uint32_t,
 )
 
 import numpy as np
@@ -80,12 +95,16 @@ cdef enum ForwardBuffer:
     FWD_CORR
     FWD_RUNNING_SUM
     FWD_BLOCK_MAX
+    FWD_PPAIR
 
 
 cdef struct Forward:
     # One call: the shape and score rules, the operands, the blocking, the scratch.
     AttentionShape shape
     Operand q, k, v, out, weights, mask
+    Storage storage               # of q, k, v and out (weights and lse: compute dtype)
+    Py_ssize_t store_size         # bytes per element of q, k, v and out
+    bint bf16_tiles               # bfloat16 operands on the vdpbf16ps tiles
     char *lse                     # (n_batch, n_q) row log-sum-exp, or NULL
     Py_ssize_t block_q, block_k   # query rows per task, keys per inner block
     Py_ssize_t tile_rows          # query rows per score tile (a multiple of ROW_ALIGN)
@@ -110,16 +129,18 @@ cdef void _forward_layout(Forward *f, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, FWD_RUNNING_SUM, rows * sizeof(double))
     layout_add(layout, FWD_BLOCK_MAX,
                rows * f.n_kblocks * itemsize if f.weights.base != NULL else 0)
+    layout_add(layout, FWD_PPAIR, f.tile_rows_pad * f.lds * 2 if f.bf16_tiles else 0)
 
 
 cdef void _attend_query_block(
-    const floating *q, const floating *k, const floating *v, floating *out,
+    const char *q, const char *k, const char *v, char *out,
     floating *weights, floating *lse, const Forward *f, Py_ssize_t item,
     Py_ssize_t i0, Py_ssize_t rows, char *scratch,
 ) noexcept nogil:
     """Attention output for query rows [i0, i0 + rows) of batch item `item`.
 
-    The pointers are already offset to this batch item; `weights` is NULL
+    The pointers are already offset to this batch item (bytes: q, k, v and out
+    may be stored in 16 bits, see Storage); `weights` is NULL
     unless the caller asked for the attention matrix, `lse` (the row
     log-sum-exp, kept for the backward pass) unless asked for. Each packed key/value
     block is shared by all sub-tiles of TILE_ROWS rows of the task, which
@@ -138,7 +159,9 @@ cdef void _attend_query_block(
         # Values are read in place only when the block is one contiguous run of
         # whole vectors: a strided V (a head view of a fused projection) would be
         # re-walked, page by page, by every row group of the micro-kernel.
-        bint pack_values = d_v != dvp or f.v.ld_row != d_v
+        bint pack_values = d_v != dvp or f.v.ld_row != d_v or f.storage != STORE_NATIVE
+        bint bf16_tiles = f.bf16_tiles
+        Py_ssize_t esize = f.store_size
         bint has_lo = shape.vis.has_lo, has_hi = shape.vis.has_hi
         Py_ssize_t lo_offset = shape.vis.lo_offset, hi_offset = shape.vis.hi_offset
         double slope = shape.slopes[item] if shape.slopes != NULL else 0.0
@@ -154,6 +177,7 @@ cdef void _attend_query_block(
         floating *corr = <floating *>scratch_at(&f.layout, scratch, FWD_CORR)
         double *running_sum = <double *>scratch_at(&f.layout, scratch, FWD_RUNNING_SUM)
         floating *block_max = <floating *>scratch_at(&f.layout, scratch, FWD_BLOCK_MAX)
+        uint16_t *ppair = <uint16_t *>scratch_at(&f.layout, scratch, FWD_PPAIR)
         floating *s_row
         floating *w_row
         floating tile_max, m_old, m_new, factor
@@ -174,7 +198,12 @@ cdef void _attend_query_block(
             block_max[r] = -INFINITY
 
     if kv_end > 0:
-        pack_q(q + i0 * f.q.ld_row, f.q.ld_row, rows, rows_pad, d_k, shape.scale, qpack)
+        if bf16_tiles:
+            bf16_pack_q(<const uint16_t *>(q + i0 * f.q.ld_row * esize), f.q.ld_row,
+                        <int>rows, <int>rows_pad, <int>d_k, <uint32_t *>qpack)
+        else:
+            pack_q_from(f.storage, q + i0 * f.q.ld_row * esize, f.q.ld_row, rows, rows_pad,
+                        d_k, shape.scale, qpack)
         j0 = 0
         if has_lo:
             # Start at the block holding the first key the task's first row sees.
@@ -182,13 +211,22 @@ cdef void _attend_query_block(
         block_index = j0 // f.block_k
         while j0 < kv_end:
             bk = min(f.block_k, kv_end - j0)
-            pack_k(k + j0 * f.k.ld_row, f.k.ld_row, bk, d_k, kpack)
-            if pack_values:
-                pack_v(v + j0 * f.v.ld_row, f.v.ld_row, bk, d_v, dvp, vpack)
+            if bf16_tiles:
+                bf16_pack_k(<const uint16_t *>(k + j0 * f.k.ld_row * esize), f.k.ld_row,
+                            <int>bk, <int>d_k, <uint32_t *>kpack)
+                bf16_pack_v(<const uint16_t *>(v + j0 * f.v.ld_row * esize), f.v.ld_row,
+                            <int>bk, <int>d_v, <int>dvp, <uint32_t *>vpack)
+            else:
+                pack_k_from(f.storage, k + j0 * f.k.ld_row * esize, f.k.ld_row, bk, d_k, kpack)
+            if bf16_tiles:
+                pass
+            elif pack_values:
+                pack_v_from(f.storage, v + j0 * f.v.ld_row * esize, f.v.ld_row, bk, d_v,
+                            dvp, vpack)
                 vsrc = vpack
                 ld_vsrc = dvp
             else:
-                vsrc = v + j0 * f.v.ld_row
+                vsrc = <const floating *>v + j0 * f.v.ld_row
                 ld_vsrc = f.v.ld_row
 
             t0 = -f.tile_rows
@@ -208,8 +246,14 @@ cdef void _attend_query_block(
                 visible0 = NO_LIMIT
                 if has_hi:
                     visible0 = i0 + t0 + hi_offset - j0 + 1
-                qk_tile(qpack + t0 * d_k, round_up(tile_rows, ROW_ALIGN), d_k,
-                        kpack, (tile_bk + nr - 1) // nr, s, lds, visible0)
+                if bf16_tiles:
+                    bf16_qk_tile(<const uint32_t *>qpack + t0 * ((d_k + 1) // 2),
+                                 <int>round_up(tile_rows, ROW_ALIGN), <int>d_k,
+                                 <const uint32_t *>kpack, <int>((tile_bk + BF16_NR - 1) // BF16_NR),
+                                 <float>shape.scale, <float *>s, lds, visible0)
+                else:
+                    qk_tile(qpack + t0 * d_k, round_up(tile_rows, ROW_ALIGN), d_k,
+                            kpack, (tile_bk + nr - 1) // nr, s, lds, visible0)
                 for r in range(t0, t0 + tile_rows):
                     s_row = s + (r - t0) * lds
                     row_len = tile_bk
@@ -248,12 +292,25 @@ cdef void _attend_query_block(
                         memcpy(weights + (i0 + r) * f.weights.ld_row + j0, s_row,
                                tile_bk * sizeof(floating))
                         block_max[r * f.n_kblocks + block_index] = running_max[r]
+                    if bf16_tiles:
+                        # P rounded to bfloat16 (as FlashAttention), zero past the row.
+                        bf16_p_row(<const float *>s_row, <int>row_len,
+                                   <int>round_up(tile_bk, 2), ppair + (r - t0) * lds)
                 # P V of this block alone in the tile's dtype, then into the
                 # float64 accumulator with the rescale: a float32 sum over
                 # millions of keys would stall at 2^24 times its terms.
                 memset(o + t0 * dvp, 0, round_up(tile_rows, ROW_ALIGN) * dvp * sizeof(floating))
-                pv_tile(s, lds, round_up(tile_rows, ROW_ALIGN), tile_bk, vsrc, ld_vsrc,
-                        dvp, o + t0 * dvp, dvp, ones, visible0)
+                if bf16_tiles:
+                    # Pad rows of the row groups read zeros, not a stale tile.
+                    memset(ppair + tile_rows * lds, 0,
+                           (round_up(tile_rows, ROW_ALIGN) - tile_rows) * lds * 2)
+                    bf16_pv_tile(<const uint32_t *>ppair, lds // 2,
+                                 <int>round_up(tile_rows, ROW_ALIGN), <int>tile_bk,
+                                 <const uint32_t *>vpack, <int>dvp, <float *>(o + t0 * dvp),
+                                 dvp, visible0)
+                else:
+                    pv_tile(s, lds, round_up(tile_rows, ROW_ALIGN), tile_bk, vsrc, ld_vsrc,
+                            dvp, o + t0 * dvp, dvp, ones, visible0)
                 for r in range(t0, t0 + tile_rows):
                     for c in range(d_v):
                         o64[r * d_v + c] = o64[r * d_v + c] * corr[r] + o[r * dvp + c]
@@ -267,8 +324,8 @@ cdef void _attend_query_block(
         if lse != NULL:
             # log sum_j exp(s_j) = m + log(l); -inf for a row that sees no key.
             lse[i0 + r] = <floating>(running_max[r] + log(total)) if total != 0.0 else -INFINITY
-        for c in range(d_v):
-            out[(i0 + r) * f.out.ld_row + c] = <floating>(o64[r * d_v + c] * inv64)
+        store_row(f.storage, o64 + r * d_v, inv64, d_v,
+                  out + (i0 + r) * f.out.ld_row * esize, dummy)
         if weights != NULL:
             # Block b was exponentiated against the running max of its time.
             w_row = weights + (i0 + r) * f.weights.ld_row
@@ -301,10 +358,10 @@ cdef void _run_tasks(const Forward *f, floating *dummy, char *scratch, int n_thr
             if f.lse != NULL:
                 l_ptr = <floating *>f.lse + b * f.shape.n_q
             _attend_query_block(
-                <const floating *>f.q.base + f.q.offsets[b],
-                <const floating *>f.k.base + f.k.offsets[b],
-                <const floating *>f.v.base + f.v.offsets[b],
-                <floating *>f.out.base + f.out.offsets[b],
+                f.q.base + f.q.offsets[b] * f.store_size,
+                f.k.base + f.k.offsets[b] * f.store_size,
+                f.v.base + f.v.offsets[b] * f.store_size,
+                f.out.base + f.out.offsets[b] * f.store_size,
                 w_ptr, l_ptr, f, b, i0, min(f.block_q, f.shape.n_q - i0),
                 scratch + omp_get_thread_num() * f.layout.total,
             )
@@ -317,7 +374,11 @@ def attention_forward(q, k, v, out, weights, lse, mask, shape,
     Parameters
     ----------
     q, k, v, out : _geometry.Operand
-        float32 or float64 arrays of one dtype, unit column stride; `out` is written.
+        Arrays of one dtype, unit column stride; `out` is written. float32 or
+        float64 (the compute dtype), or 16-bit storage computed in float32:
+        uint16 arrays holding bfloat16 bits, or float16. bfloat16 operands run
+        on the vdpbf16ps tiles where the target has AVX512-BF16 (P rounded to
+        bfloat16), else they are widened while packed.
     weights : _geometry.Operand or None
         Zero-filled ``(.., n_q, n_k)`` buffer to receive the attention matrix.
     lse : ndarray or None
@@ -335,7 +396,12 @@ def attention_forward(q, k, v, out, weights, lse, mask, shape,
         OpenMP threads (already resolved).
     """
     cdef Forward f
-    cdef bint is_float = q.array.dtype == np.float32
+    storage_of(q.array, &f.storage, &f.store_size)
+    for operand in (k, v, out):
+        if operand.array.dtype != q.array.dtype:
+            raise ValueError("attention_forward: q, k, v and out must share one dtype")
+    cdef bint is_float = q.array.dtype != np.float64
+    f.bf16_tiles = HAVE_BF16_TILES and f.storage == STORE_BF16
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
     cdef Py_ssize_t itemsize = 4 if is_float else 8
@@ -351,10 +417,14 @@ def attention_forward(q, k, v, out, weights, lse, mask, shape,
     f.lse = NULL
     if lse is not None:
         lse_array = lse
-        if (lse_array.dtype != q.array.dtype or not lse_array.flags.c_contiguous
+        if (lse_array.dtype != (np.float32 if is_float else np.float64)
+                or not lse_array.flags.c_contiguous
                 or lse_array.size != f.shape.n_batch * f.shape.n_q):
-            raise ValueError("attention_forward: lse must be C-contiguous (n_batch, n_q) of q's dtype")
+            raise ValueError("attention_forward: lse must be C-contiguous (n_batch, n_q) "
+                             "of the compute dtype")
         f.lse = <char *>cnp.PyArray_DATA(lse_array)
+    if weights is not None and weights.array.dtype != (np.float32 if is_float else np.float64):
+        raise ValueError("attention_forward: weights must have the compute dtype")
     f.block_q = block_q
     f.block_k = block_k
     f.rows_pad_max = round_up(min(block_q, f.shape.n_q), ROW_ALIGN)

@@ -20,7 +20,7 @@ from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
 from .._validation import check_bool
-from . import _decode_path, _reference
+from . import _decode_path, _precision, _reference
 from ._geometry import DEFAULT_BLOCK_K, AttentionShape, Operand, Visibility
 from ._typing import Array, PreparedMask, Window, WindowSides
 
@@ -49,17 +49,10 @@ def _as_float_array(x: npt.ArrayLike | None, name: str) -> Array:
     if x is None:
         raise TypeError(f"{name} must be an array, got None")
     arr = np.asarray(x)
-    if arr.dtype.kind == "f":
-        if arr.dtype.itemsize < 4:
-            arr = arr.astype(np.float32)  # float16 runs in float32
-        elif arr.dtype.itemsize > 8:
-            raise TypeError(
-                f"{name} has dtype {arr.dtype}; only float16/32/64 are supported"
-            )
-    else:
+    if not _precision.is_floating(arr.dtype):
         raise TypeError(
-            f"{name} must be a floating-point array (float32 or float64), "
-            f"got dtype {arr.dtype}"
+            f"{name} must be a floating-point array (float32, float64, bfloat16 or "
+            f"float16), got dtype {arr.dtype}"
         )
     if arr.ndim < 2:
         raise ValueError(
@@ -104,6 +97,8 @@ def _gqa_group(q_batch: tuple[int, ...], kv_batch: tuple[int, ...], name: str) -
 
 
 def _all_finite(arr: Array, n_threads: int = 1) -> bool:
+    if _precision.is_reduced(arr.dtype):
+        return _precision.max_abs_reduced(arr) < math.inf
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
         return _scans.all_finite(arr, n_threads)  # one threaded read, no temporary
     return bool(np.isfinite(arr).all())
@@ -111,6 +106,8 @@ def _all_finite(arr: Array, n_threads: int = 1) -> bool:
 
 def _max_abs(arr: Array, n_threads: int = 1) -> float:
     """max |x| (0 for an empty array), inf when an element is inf or NaN."""
+    if _precision.is_reduced(arr.dtype):
+        return _precision.max_abs_reduced(arr)
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
         return _scans.max_abs(arr, n_threads)  # one threaded read, no temporary
     if arr.size == 0:
@@ -160,8 +157,15 @@ def _check_qkv_shapes(
     q: Array, k: Array, v: Array
 ) -> tuple[np.dtype, int, int, int, int]:
     """The compute dtype and (n_q, n_k, d_k, d_v) of float arrays q, k, v, after
-    checking that they agree."""
-    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
+    checking that they agree (16-bit operands: one dtype, computed in float32)."""
+    storage = _precision.reduced_storage(
+        q.dtype, k.dtype, v.dtype, names=("q", "k", "v")
+    )
+    dtype = (
+        np.dtype(np.float32)
+        if storage is not None
+        else np.result_type(q.dtype, k.dtype, v.dtype)
+    )
     n_q, d_k = q.shape[-2:]
     n_k, d_k2 = k.shape[-2:]
     n_k2, d_v = v.shape[-2:]
@@ -808,11 +812,15 @@ def _sdpa_unchecked(
             q, k, scale, dtype, n_threads, q_max=maxima["q"], k_max=maxima["k"]
         )
 
+    storage = _precision.reduced_storage(q.dtype, k.dtype, v.dtype)
+    out_dtype = dtype if storage is None else storage
     if backend == "reference":
-        return _reference.scaled_dot_product_attention(
-            q.astype(dtype, copy=False),
-            k.astype(dtype, copy=False),
-            v.astype(dtype, copy=False),
+        # 16-bit operands: the reference computes in float64 (then rounds once).
+        exact = dtype if storage is None else np.dtype(np.float64)
+        result = _reference.scaled_dot_product_attention(
+            q.astype(exact, copy=False),
+            k.astype(exact, copy=False),
+            v.astype(exact, copy=False),
             mask=_reference_mask(mask),
             causal=causal,
             scale=scale,
@@ -821,12 +829,21 @@ def _sdpa_unchecked(
             window=window,
             alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
         )
+        if storage is None:
+            return result
+        parts = list(result) if isinstance(result, tuple) else [result]
+        parts[0] = parts[0].astype(storage)
+        if return_weights:
+            parts[1] = parts[1].astype(storage)
+        if return_lse:
+            parts[-1] = parts[-1].astype(dtype)
+        return parts[0] if len(parts) == 1 else tuple(parts)
 
     if out is None:
-        out = np.empty(batch_shape + (n_q, d_v), dtype=dtype)
-    elif out.shape != batch_shape + (n_q, d_v) or out.dtype != dtype:
+        out = np.empty(batch_shape + (n_q, d_v), dtype=out_dtype)
+    elif out.shape != batch_shape + (n_q, d_v) or out.dtype != out_dtype:
         raise ValueError(
-            f"internal: out must be {dtype} of shape {batch_shape + (n_q, d_v)}"
+            f"internal: out must be {out_dtype} of shape {batch_shape + (n_q, d_v)}"
         )
     weights = (
         np.zeros(batch_shape + (n_q, n_k), dtype=dtype) if return_weights else None
@@ -853,9 +870,9 @@ def _sdpa_unchecked(
         path=path,
     )
     results = [out]
-    if weights is not None:  # return_weights
-        results.append(weights)
-    if lse is not None:  # return_lse
+    if weights is not None:  # return_weights, in the operands' dtype
+        results.append(weights if storage is None else weights.astype(storage))
+    if lse is not None:  # return_lse, in the compute dtype (float32 for 16-bit)
         results.append(lse)
     return results[0] if len(results) == 1 else tuple(results)
 
@@ -889,9 +906,11 @@ def _attention_into(
     slope per batch item or None; ``path`` forces "decode" or "prefill".
     ``lse`` (optional, C-contiguous ``batch_shape + (n_q,)``) receives the row
     log-sum-exp; it is written by the tiled kernel only, so it selects that
-    kernel (as ``weights`` does).
+    kernel (as ``weights`` does). 16-bit operands (``out`` of their dtype; weights
+    and lse of the compute dtype, float32) run in float32.
     """
-    dtype = out.dtype
+    storage = out.dtype
+    dtype = _precision.compute_dtype(storage)
     n_q, d_k = q.shape[-2:]
     n_k = k.shape[-2]
     d_v = v.shape[-1]
@@ -902,10 +921,10 @@ def _attention_into(
     if n_k == 0:
         out[...] = 0
         return out
-    q = _kernel_ready(q, dtype)
-    k = _kernel_ready(k, dtype)
-    v = _kernel_ready(v, dtype)
-    if out.strides[-1] != dtype.itemsize and d_v > 1:
+    q = _kernel_ready(q, storage)
+    k = _kernel_ready(k, storage)
+    v = _kernel_ready(v, storage)
+    if out.strides[-1] != storage.itemsize and d_v > 1:
         raise ValueError("internal: out must have a unit last-axis stride")
     shape = AttentionShape(
         n_batch=math.prod(batch_shape),
@@ -918,10 +937,6 @@ def _attention_into(
         slopes=slopes,
         alibi_offset=n_k - n_q,
     )
-    q_op = Operand.of(q, batch_shape)
-    k_op = Operand.of(k, batch_shape, k_group)
-    v_op = Operand.of(v, batch_shape, v_group)
-    out_op = Operand.of(out, batch_shape)
     mask_op = Operand.of(mask, batch_shape) if mask is not None else None
     if path is None:
         decode = _decode_path.use_decode(
@@ -934,8 +949,28 @@ def _attention_into(
                 "internal: the decode kernel returns neither weights nor lse"
             )
     if decode:
+        if storage != dtype:
+            # The decode kernel reads float32/float64 only: widen, then round once.
+            wide = np.empty(out.shape, dtype=dtype)
+            _decode_path.decode_into(
+                Operand.of(q.astype(dtype), batch_shape),
+                Operand.of(k.astype(dtype), batch_shape, k_group),
+                Operand.of(v.astype(dtype), batch_shape, v_group),
+                Operand.of(wide, batch_shape),
+                mask_op,
+                shape,
+                n_threads,
+            )
+            out[...] = wide.astype(storage)
+            return out
         return _decode_path.decode_into(
-            q_op, k_op, v_op, out_op, mask_op, shape, n_threads
+            Operand.of(q, batch_shape),
+            Operand.of(k, batch_shape, k_group),
+            Operand.of(v, batch_shape, v_group),
+            Operand.of(out, batch_shape),
+            mask_op,
+            shape,
+            n_threads,
         )
     if block_k is None:
         panel = _kernels.kernel_constants()[
@@ -954,10 +989,10 @@ def _attention_into(
             _BLOCK_Q_CHOICES[-1],
         )
     _kernels.attention_forward(
-        q_op,
-        k_op,
-        v_op,
-        out_op,
+        Operand.of(_precision.kernel_view(q), batch_shape),
+        Operand.of(_precision.kernel_view(k), batch_shape, k_group),
+        Operand.of(_precision.kernel_view(v), batch_shape, v_group),
+        Operand.of(_precision.kernel_view(out), batch_shape),
         Operand.of(weights, batch_shape) if weights is not None else None,
         lse,
         mask_op,

@@ -21,7 +21,7 @@ from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
 from .._validation import check_bool
-from . import _reference
+from . import _precision, _reference
 from ._geometry import (
     DEFAULT_BLOCK_K,
     AttentionShape,
@@ -346,6 +346,11 @@ def _sdpa_backward(
     if lse.dtype.kind != "f":
         raise TypeError(f"lse must be a floating-point array, got dtype {lse.dtype}")
     dtype, n_q, n_k, d_k, d_v = _check_qkv_shapes(q, k, v)
+    # 16-bit q, k, v: computed in float32 (grad_out and out widened too), the
+    # gradients rounded once to the inputs' dtype, as torch returns them.
+    storage = _precision.reduced_storage(q.dtype, k.dtype, v.dtype)
+    if storage is not None and grads_out is not None:
+        raise TypeError("internal: grads_out takes float32/float64 operands")
     scale = _check_scale(scale, d_k)
     n_threads = effective_n_threads(num_threads)
     block_q = _check_block(block_q, "block_q", DEFAULT_BLOCK_Q, 1)
@@ -398,13 +403,53 @@ def _sdpa_backward(
             )
         _check_score_range(q, k, scale, dtype)
 
+    grads = _computed_grads(
+        grad_out,
+        q,
+        k,
+        v,
+        out,
+        lse,
+        mask,
+        (causal, scale, window, slopes),
+        (batch_shape, k_group, v_group),
+        shape,
+        (backend, block_q, block_k, n_threads),
+        grads_out,
+    )
+    if storage is None:
+        return grads
+    return tuple(g.astype(storage) for g in grads)  # type: ignore[return-value]
+
+
+def _computed_grads(
+    grad_out: Array,
+    q: Array,
+    k: Array,
+    v: Array,
+    out: Array,
+    lse: Array,
+    mask: Array | None,
+    options: tuple[bool, float, Window, Array | None],
+    batching: tuple[tuple[int, ...], int, int],
+    shape: AttentionShape,
+    tuning: tuple[str, int, int, int],
+    grads_out: Gradients | None,
+) -> Gradients:
+    """dq, dk, dv of checked operands, in the compute dtype."""
+    causal, scale, window, slopes = options
+    batch_shape, k_group, v_group = batching
+    backend, block_q, block_k, n_threads = tuning
+    dtype = _precision.compute_dtype(q.dtype)
+    n_q, n_k, d_k, d_v = shape.n_q, shape.n_k, shape.d_k, shape.d_v
+    k_batch, v_batch = k.shape[:-2], v.shape[:-2]
     if backend == "reference":
         return _reference.scaled_dot_product_attention_backward(
             grad_out.astype(dtype, copy=False),
             q.astype(dtype, copy=False),
             k.astype(dtype, copy=False),
             v.astype(dtype, copy=False),
-            out,
+            out.astype(dtype, copy=False),
             lse,
             mask=_reference_mask(mask),
             causal=causal,
