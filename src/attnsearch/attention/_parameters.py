@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from .._dispatch import kernels
 from .._validation import finite_as
+from . import _precision
 from ._typing import Array
 
 if TYPE_CHECKING:
@@ -46,10 +47,22 @@ def check_dim(value: object, name: str, allow_none: bool = False) -> int | None:
 
 
 def check_layer_dtype(dtype: npt.DTypeLike) -> np.dtype:
-    """A layer's compute dtype: float32 or float64."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    """A layer's dtype: float32, float64, bfloat16 or float16 (the 16-bit ones
+    name the dtype of inputs, outputs and attention operands; see
+    :class:`ParameterContainer`)."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        dtype = _precision.bfloat16()
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not (
+        dtype in (np.float32, np.float64) or _precision.is_reduced(dtype)
+    ):
+        raise TypeError(
+            "dtype must be float32, float64, bfloat16 (ml_dtypes.bfloat16) or "
+            f"float16, got {dtype}"
+        )
     return dtype
 
 
@@ -62,10 +75,20 @@ def xavier_uniform(
 
 
 class ParameterContainer:
-    """Named, shape-checked weight arrays and their accumulated gradients."""
+    """Named, shape-checked weight arrays and their accumulated gradients.
+
+    A layer of a 16-bit dtype (bfloat16, float16) is a mixed-precision layer,
+    as torch's autocast makes one: its parameters and gradients are float32
+    master copies (what an optimiser updates; 16-bit weights would lose the
+    small updates), its projections accumulate in float32, and the attention
+    runs on 16-bit q, k, v (the tile kernels), with inputs, outputs and input
+    gradients in the 16-bit dtype. ``_dtype`` is the float32/float64 dtype of
+    the computation, ``_storage`` the 16-bit dtype or None.
+    """
 
     _shapes: dict[str, tuple[int, ...]]
     _dtype: np.dtype
+    _storage: np.dtype | None
     _params: dict[str, Array]
     _grads: dict[str, Array]
     _saved: dict[str, Any] | None
@@ -75,8 +98,17 @@ class ParameterContainer:
         self, shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype
     ) -> None:
         self._shapes = dict(shapes)
-        self._dtype = dtype
+        self._storage = dtype if _precision.is_reduced(dtype) else None
+        self._dtype = _precision.compute_dtype(dtype)
         self._params = {}
+
+    def _narrow(self, arr: Array) -> Array:
+        """``arr`` rounded to the layer's 16-bit dtype (unchanged otherwise)."""
+        return arr if self._storage is None else arr.astype(self._storage)
+
+    def _widen(self, arr: Array) -> Array:
+        """``arr`` in the compute dtype (16-bit values are exact in float32)."""
+        return arr if arr.dtype == self._dtype else arr.astype(self._dtype)
 
     def _set(self, name: str, value: npt.ArrayLike) -> None:
         shape = self._shapes[name]
@@ -158,8 +190,10 @@ class ParameterContainer:
 
     @property
     def dtype(self) -> np.dtype:
-        """Compute dtype of the layer (float32 or float64)."""
-        return self._dtype
+        """The layer's dtype: of its inputs, outputs and attention operands
+        (float32, float64, bfloat16 or float16; parameters of a 16-bit layer are
+        float32)."""
+        return self._dtype if self._storage is None else self._storage
 
     # -- training plumbing shared by the layers --------------------------------
 
@@ -187,7 +221,7 @@ class ParameterContainer:
                 "computation; run the forward again (keep_for_backward=True)"
             )
         grad = np.asarray(grad_out)
-        if grad.dtype.kind != "f":
+        if not _precision.is_floating(grad.dtype):
             raise TypeError(
                 f"grad_out must be a floating-point array, got dtype {grad.dtype}"
             )
@@ -196,9 +230,10 @@ class ParameterContainer:
                 f"grad_out must have the shape of the forward's output "
                 f"{saved['out_shape']}, got {grad.shape}"
             )
+        grad = np.ascontiguousarray(grad, dtype=self._dtype)
         if not np.isfinite(grad).all():
             raise ValueError("grad_out contains NaN or infinity")
-        return saved, np.ascontiguousarray(grad, dtype=self._dtype)
+        return saved, grad
 
     def _linear_grads(
         self,

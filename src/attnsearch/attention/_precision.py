@@ -16,9 +16,11 @@ from ._typing import Array
 
 __all__ = [
     "REDUCED_NAMES",
+    "bfloat16",
     "compute_dtype",
     "is_reduced",
     "kernel_view",
+    "largest",
     "max_abs_reduced",
     "reduced_storage",
 ]
@@ -28,6 +30,18 @@ REDUCED_NAMES = ("bfloat16", "float16")
 
 #: Largest finite bit pattern (sign cleared) of each dtype: infinity comes next.
 _FINITE_BITS = {"bfloat16": 0x7F7F, "float16": 0x7BFF}
+
+
+def bfloat16() -> np.dtype:
+    """The bfloat16 dtype (imports the optional ``ml_dtypes``)."""
+    try:
+        import ml_dtypes
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "bfloat16 needs the optional package ml_dtypes: pip install "
+            "'attnsearch[bfloat16]' (or pip install ml_dtypes)"
+        ) from err
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 def is_reduced(dtype: np.dtype) -> bool:
@@ -66,6 +80,14 @@ def reduced_storage(*dtypes: np.dtype, names: tuple[str, ...] = ()) -> np.dtype 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype the kernels compute in for operands of ``dtype``."""
     return np.dtype(np.float32) if is_reduced(dtype) else np.dtype(dtype)
+
+
+def largest(dtype: np.dtype) -> float:
+    """The largest finite value of a floating dtype, 16-bit ones included."""
+    dtype = np.dtype(dtype)
+    if dtype.name == "bfloat16":
+        return float(np.array(_FINITE_BITS["bfloat16"], np.uint16).view(dtype))
+    return float(np.finfo(dtype).max)
 
 
 def kernel_view(arr: Array) -> Array:

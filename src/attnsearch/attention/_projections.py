@@ -18,6 +18,7 @@ import numpy as np
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread
 from .._validation import finite_as
+from . import _precision
 from ._typing import Array
 from .attention import _all_finite
 
@@ -53,10 +54,18 @@ def blas_limit(*n_rows: int) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
-def check_input(x: object, name: str, d_features: int, dtype: np.dtype) -> Array:
-    """``x`` as an array of the layer dtype with last axis ``d_features``."""
+def check_input(
+    x: object,
+    name: str,
+    d_features: int,
+    dtype: np.dtype,
+    storage: np.dtype | None = None,
+) -> Array:
+    """``x`` as an array of the layer's compute dtype with last axis
+    ``d_features``; a 16-bit layer (``storage``) rounds it to its dtype first
+    (the value it computes with is the one a 16-bit input holds)."""
     arr = np.asarray(x)
-    if arr.dtype.kind != "f":
+    if not _precision.is_floating(arr.dtype):
         raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
     if arr.ndim < 2:
         raise ValueError(
@@ -67,7 +76,18 @@ def check_input(x: object, name: str, d_features: int, dtype: np.dtype) -> Array
             f"{name} has {arr.shape[-1]} features on its last axis, expected "
             f"{d_features}"
         )
-    return finite_as(arr, dtype, name)
+    if storage is None:
+        return finite_as(arr, dtype, name)
+    if not _all_finite(arr):
+        raise ValueError(f"{name} contains NaN or infinity")
+    with np.errstate(over="ignore"):
+        rounded = arr.astype(storage, copy=False)
+    if not _all_finite(rounded):
+        raise ValueError(
+            f"{name} has values out of the range of {storage.name} (largest "
+            f"{_precision.largest(storage):.3g}); rescale it or use a float32 layer"
+        )
+    return rounded.astype(dtype)
 
 
 def finite_output(out: Array, layer: str) -> Array:
@@ -78,7 +98,8 @@ def finite_output(out: Array, layer: str) -> Array:
         dtype = out.dtype.name
         raise ValueError(
             f"{layer} overflows {dtype} on finite inputs: the output is not finite "
-            f"(projections or attention scores beyond {np.finfo(out.dtype).max:.3g}); "
+            f"(projections or attention scores beyond "
+            f"{_precision.largest(out.dtype):.3g}); "
             "rescale the inputs or the weights"
             + ("" if out.dtype == np.float64 else ", or use dtype=np.float64")
         )

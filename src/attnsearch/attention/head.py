@@ -55,8 +55,11 @@ class AttentionHead(ParameterContainer):
         Width of values and of the output; defaults to ``d_k``.
     bias : bool, default False
         Add biases ``b_Q``, ``b_K``, ``b_V`` to the projections.
-    dtype : {np.float32, np.float64}
-        Compute dtype; inputs are converted to it.
+    dtype : {np.float32, np.float64, ml_dtypes.bfloat16, np.float16}
+        The layer's dtype; inputs are converted to it. A 16-bit layer is a
+        mixed-precision one (see :class:`ParameterContainer`): float32
+        parameters, gradients and projections, attention on 16-bit q, k, v,
+        16-bit outputs.
     seed : None, int or np.random.SeedSequence
         Seeds the Xavier-uniform initialisation (biases start at zero).
 
@@ -118,17 +121,19 @@ class AttentionHead(ParameterContainer):
     def __repr__(self) -> str:
         return (
             f"AttentionHead(d_model={self.d_model}, d_k={self.d_k}, d_v={self.d_v}, "
-            f"bias={self.bias}, dtype={self._dtype.name})"
+            f"bias={self.bias}, dtype={self.dtype.name})"
         )
 
     def _project(
         self, x: npt.ArrayLike, context: npt.ArrayLike | None, n_threads: int
     ) -> tuple[Array, Array, Array]:
-        x = check_input(x, "x", self.d_model, self._dtype)
+        x = check_input(x, "x", self.d_model, self._dtype, self._storage)
         context = (
             x
             if context is None
-            else check_input(context, "context", self.d_model, self._dtype)
+            else check_input(
+                context, "context", self.d_model, self._dtype, self._storage
+            )
         )
         p = self._params
         return (
@@ -179,9 +184,9 @@ class AttentionHead(ParameterContainer):
             q, k, v = self._project(x, context, n_threads)
             _check_scores_fit(q, k, 1.0 / math.sqrt(q.shape[-1]), q.dtype, n_threads)
             out = scaled_dot_product_attention(
-                q,
-                k,
-                v,
+                self._narrow(q),
+                self._narrow(k),
+                self._narrow(v),
                 mask=mask,
                 causal=causal,
                 check_finite=False,
@@ -201,15 +206,18 @@ class AttentionHead(ParameterContainer):
     ) -> tuple[Array, dict[str, Any]]:
         """Forward pass and the state :meth:`backward` needs (private copies of
         the inputs and mask: the caller may reuse its buffers in between)."""
-        x = snapshot(check_input(x, "x", self.d_model, self._dtype))
+        storage = self._storage
+        x = snapshot(check_input(x, "x", self.d_model, self._dtype, storage))
         c = (
             None
             if context is None
-            else snapshot(check_input(context, "context", self.d_model, self._dtype))
+            else snapshot(
+                check_input(context, "context", self.d_model, self._dtype, storage)
+            )
         )
         mask = None if mask is None else snapshot(np.asarray(mask))
         with blas_limited_to_one_thread():
-            q, k, v = self._project(x, c, n_threads)
+            q, k, v = (self._narrow(a) for a in self._project(x, c, n_threads))
             out, lse = scaled_dot_product_attention(
                 q,
                 k,
@@ -220,13 +228,15 @@ class AttentionHead(ParameterContainer):
                 num_threads=n_threads,
                 return_lse=True,
             )
+        # The backward differentiates what ran: the 16-bit q, k, v and output
+        # (exact in float32), in float32.
         saved = dict(
             x=x,
             context=c,
-            q=q,
-            k=k,
-            v=v,
-            out=out,
+            q=self._widen(q),
+            k=self._widen(k),
+            v=self._widen(v),
+            out=self._widen(out),
             lse=lse,
             mask=mask,
             causal=causal,
@@ -302,7 +312,7 @@ class AttentionHead(ParameterContainer):
                 dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
             )
         self._finish_backward(pending, (dx,) if c is None else (dx, dc))
-        return dx if c is None else (dx, dc)
+        return self._narrow(dx) if c is None else (self._narrow(dx), self._narrow(dc))
 
     def attention_weights(
         self,

@@ -123,7 +123,11 @@ class MultiHeadAttention(ParameterContainer):
         defaults to ``d_model``.
     bias : bool, default True
         Biases on all four projections.
-    dtype : {np.float32, np.float64}
+    dtype : {np.float32, np.float64, ml_dtypes.bfloat16, np.float16}
+        A 16-bit layer is a mixed-precision one: float32 parameters, gradients,
+        projections and KV cache; attention on 16-bit q, k, v (the bfloat16
+        tile kernels where the CPU has them); 16-bit outputs and input
+        gradients.
     seed : None, int or np.random.SeedSequence
         Xavier-uniform weights, zero biases, reproducible from the seed.
     window : int or (int or None, int or None), optional
@@ -270,7 +274,7 @@ class MultiHeadAttention(ParameterContainer):
             extra += ", alibi_slopes=..."
         return (
             f"MultiHeadAttention(d_model={self.d_model}, n_heads={self.n_heads}"
-            f"{extra}, d_kv={self.d_kv}, bias={self.bias}, dtype={self._dtype.name})"
+            f"{extra}, d_kv={self.d_kv}, bias={self.bias}, dtype={self.dtype.name})"
         )
 
     def _on_parameters_changed(self) -> None:
@@ -386,7 +390,7 @@ class MultiHeadAttention(ParameterContainer):
         h, d = self.n_heads, self.d_model
         n_batch, n_q, _ = q.shape
         # The kernel writes each head straight into the (B, n_q, H, d_head) layout.
-        merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
+        merged = np.empty((n_batch, n_q, d), dtype=q.dtype)
         results = _sdpa(
             split_heads(q, h),
             k_heads,
@@ -430,6 +434,9 @@ class MultiHeadAttention(ParameterContainer):
             self._dtype,
             n_threads,
         )
+        # A 16-bit layer attends on 16-bit q, k, v (the tile kernels); the
+        # backward differentiates those values, exact in float32.
+        q, k, v = self._narrow(q), self._narrow(k), self._narrow(v)
         merged, weights, lse = self._attend(
             q,
             split_heads(k, kv),
@@ -440,7 +447,9 @@ class MultiHeadAttention(ParameterContainer):
             n_threads,
             need_lse=saved is not None,
         )
+        merged = self._widen(merged)
         if saved is not None:
+            q, k, v = self._widen(q), self._widen(k), self._widen(v)
             saved.update(q=q, k=k, v=v, merged=merged, lse=lse)
         return project(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
@@ -728,7 +737,7 @@ class MultiHeadAttention(ParameterContainer):
             )
             with blas_limit(call.n_batch * call.n_q, call.n_batch * call.n_k):
                 out, weights = forward(call, mask, n_threads)
-        finite_output(out, "MultiHeadAttention")
+        out = self._narrow(finite_output(out, "MultiHeadAttention"))
         if not call.batched:
             out = out[0]
         if not call.need_weights:
@@ -773,7 +782,7 @@ class MultiHeadAttention(ParameterContainer):
         causal = check_bool(causal, "causal")
         self_attention = key is None and value is None
         value_is_key = value is None or value is key
-        query = check_input(query, "query", self.d_model, self._dtype)
+        query = check_input(query, "query", self.d_model, self._dtype, self._storage)
         if key is None:
             if value is not None and self.d_kv != self.d_model:
                 raise ValueError(
@@ -783,9 +792,11 @@ class MultiHeadAttention(ParameterContainer):
                 )
             key = query
         else:  # key given: not self-attention
-            key = check_input(key, "key", self.d_kv, self._dtype)
+            key = check_input(key, "key", self.d_kv, self._dtype, self._storage)
         value = (
-            key if value_is_key else check_input(value, "value", self.d_kv, self._dtype)
+            key
+            if value_is_key
+            else check_input(value, "value", self.d_kv, self._dtype, self._storage)
         )
         if not batched:
             query, key, value = query[None], key[None], value[None]
@@ -1005,4 +1016,5 @@ class MultiHeadAttention(ParameterContainer):
         self._finish_backward(pending, result)
         if not saved["batched"]:
             result = tuple(r[0] for r in result)
+        result = tuple(self._narrow(r) for r in result)
         return result[0] if len(result) == 1 else result

@@ -1,11 +1,12 @@
 """PyTorch bridge: attnsearch's fused attention as a ``torch.autograd.Function``.
 
 ``attnsearch.attention.torch.scaled_dot_product_attention`` takes the
-arguments of ``torch.nn.functional.scaled_dot_product_attention`` (CPU float32
-or float64 tensors, no dropout) and runs attnsearch's forward kernel, keeping
-the row log-sum-exp; autograd then calls attnsearch's fused backward. A PyTorch
-model trains with our kernels by swapping the one call. Tensors are shared
-with NumPy without copies (``Tensor.numpy()`` / ``torch.from_numpy``).
+arguments of ``torch.nn.functional.scaled_dot_product_attention`` (CPU float32,
+float64, bfloat16 or float16 tensors, no dropout) and runs attnsearch's forward
+kernel, keeping the row log-sum-exp; autograd then calls attnsearch's fused
+backward. A PyTorch model trains with our kernels by swapping the one call.
+Tensors are shared with NumPy without copies (``Tensor.numpy()`` /
+``torch.from_numpy``).
 
 Needs torch (``pip install "attnsearch[bench]"`` pins the tested version); it
 is imported only when this module is.
@@ -20,10 +21,14 @@ import numpy.typing as npt
 import torch
 
 from .._validation import check_bool
+from . import _precision
 from .attention import scaled_dot_product_attention as _sdpa_numpy
 from .backward import scaled_dot_product_attention_backward as _sdpa_backward_numpy
 
 __all__ = ["AttentionFunction", "scaled_dot_product_attention"]
+
+
+_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
 
 def _as_numpy(tensor: object, name: str) -> np.ndarray:
@@ -31,9 +36,26 @@ def _as_numpy(tensor: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.device.type != "cpu":
         raise ValueError(f"{name} must be on the CPU, got device {tensor.device}")
-    if tensor.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{name} must be float32 or float64, got {tensor.dtype}")
-    return tensor.detach().numpy()
+    if tensor.dtype not in _DTYPES:
+        raise TypeError(
+            f"{name} must be float32, float64, bfloat16 or float16, got {tensor.dtype}"
+        )
+    return _numpy_view(tensor.detach())
+
+
+def _numpy_view(tensor: torch.Tensor) -> np.ndarray:
+    """The tensor's memory as a NumPy array, no copy (bfloat16 as
+    ``ml_dtypes.bfloat16``, which NumPy lacks)."""
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(_precision.bfloat16())
+    return tensor.numpy()
+
+
+def _tensor_view(arr: np.ndarray) -> torch.Tensor:
+    """The inverse of :func:`_numpy_view`."""
+    if arr.dtype.name == "bfloat16":
+        return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(arr)
 
 
 def _mask_as_numpy(attn_mask: object, dtype: torch.dtype) -> np.ndarray:
@@ -44,7 +66,9 @@ def _mask_as_numpy(attn_mask: object, dtype: torch.dtype) -> np.ndarray:
         return np.asarray(attn_mask)
     mask = attn_mask.detach().cpu()
     if mask.is_floating_point():
-        mask = mask.to(dtype)
+        # 16-bit queries take a float32 mask: the kernels add it in float32.
+        wide = dtype in (torch.bfloat16, torch.float16)
+        mask = mask.to(torch.float32 if wide else dtype)
     elif mask.dtype != torch.bool:
         raise TypeError(
             "attn_mask must be boolean (True = may attend) or floating, got "
@@ -82,7 +106,7 @@ class AttentionFunction(torch.autograd.Function):
             num_threads=num_threads,
             return_lse=True,
         )
-        out_t = torch.from_numpy(out)
+        out_t = _tensor_view(out)
         ctx.save_for_backward(q, k, v, out_t, torch.from_numpy(lse))
         ctx.options = (mask, causal, scale, num_threads)
         return out_t
@@ -101,13 +125,13 @@ class AttentionFunction(torch.autograd.Function):
             )
         q, k, v, out, lse = ctx.saved_tensors
         mask, causal, scale, num_threads = ctx.options
-        grad = grad_out.detach().contiguous().to(out.dtype).numpy()
+        grad = _numpy_view(grad_out.detach().contiguous().to(out.dtype))
         dq, dk, dv = _sdpa_backward_numpy(
             grad,
-            q.detach().numpy(),
-            k.detach().numpy(),
-            v.detach().numpy(),
-            out.numpy(),
+            _numpy_view(q.detach()),
+            _numpy_view(k.detach()),
+            _numpy_view(v.detach()),
+            _numpy_view(out),
             lse.numpy(),
             mask=mask,
             causal=causal,
@@ -115,7 +139,7 @@ class AttentionFunction(torch.autograd.Function):
             check_finite=False,
             num_threads=num_threads,
         )
-        grads = [torch.from_numpy(g) for g in (dq, dk, dv)]
+        grads = [_tensor_view(g) for g in (dq, dk, dv)]
         needs = ctx.needs_input_grad[:3]
         return (
             *(
@@ -146,8 +170,8 @@ def scaled_dot_product_attention(
     Parameters
     ----------
     query, key, value : torch.Tensor
-        CPU float32/float64 tensors ``(..., n_q, d_k)``, ``(..., n_k, d_k)``,
-        ``(..., n_k, d_v)``.
+        CPU float32/float64/bfloat16/float16 tensors ``(..., n_q, d_k)``,
+        ``(..., n_k, d_k)``, ``(..., n_k, d_v)``.
     attn_mask : torch.Tensor or array_like, optional
         Boolean (True = may attend) or additive float, as in torch.
     dropout_p : float
