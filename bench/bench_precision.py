@@ -1,0 +1,163 @@
+"""16-bit attention against our float32 and torch's float32/bfloat16/float16.
+
+    python bench/bench_precision.py [--threads 2] [--rounds 7] [--quick]
+
+Prefill shapes (1, 8, n, d) of the issue that asked for bfloat16 (n 1024-8192,
+d 64/128, causal and not), forward only, plus one forward+backward row. One
+process, a fixed thread count, median over interleaved rounds (every variant
+runs once per round, so a noisy neighbour slows them all alike); GF/s count
+4·n_q·n_k·d flops (halved when causal) and the ratios divide by our float32 in
+the same run. Prints which kernel ran (``attnsearch info``'s target) and whether
+the CPU has AVX512-BF16 and AMX: the bfloat16 tile kernel runs only on the
+first, float16 always converts to float32 while packing.
+
+Needs torch (``pip install "attnsearch[bench]"``) and ml_dtypes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import ml_dtypes
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attnsearch import _dispatch
+from attnsearch.attention import (
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
+
+SHAPES = [(1024, 64), (4096, 64), (2048, 128), (8192, 64)]
+
+
+def _time_rounds(variants: dict, rounds: int) -> dict[str, float]:
+    for fn in variants.values():  # warm-up: page in, thread pools started
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _forward_variants(n: int, d: int, causal: bool, threads: int) -> dict:
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 8, n, d)).astype(np.float32) for _ in range(3))
+    ours = {
+        "ours f32": (q, k, v),
+        "ours bf16": tuple(a.astype(ml_dtypes.bfloat16) for a in (q, k, v)),
+        "ours f16": tuple(a.astype(np.float16) for a in (q, k, v)),
+    }
+    tensors = [torch.from_numpy(a) for a in (q, k, v)]
+    theirs = {
+        "torch f32": tensors,
+        "torch bf16": [t.bfloat16() for t in tensors],
+        "torch f16": [t.half() for t in tensors],
+    }
+    variants = {
+        name: (
+            lambda ops=ops: scaled_dot_product_attention(
+                *ops, causal=causal, num_threads=threads
+            )
+        )
+        for name, ops in ours.items()
+    }
+    variants.update(
+        {
+            name: (
+                lambda ops=ops: F.scaled_dot_product_attention(*ops, is_causal=causal)
+            )
+            for name, ops in theirs.items()
+        }
+    )
+    return variants
+
+
+def _training_variants(n: int, d: int, threads: int) -> dict:
+    """Forward with lse, then backward (causal): ours per dtype, torch autograd."""
+    rng = np.random.default_rng(1)
+    base = [rng.standard_normal((1, 8, n, d)).astype(np.float32) for _ in range(4)]
+
+    def ours(dtype):
+        q, k, v, g = (a.astype(dtype) for a in base)
+
+        def run():
+            out, lse = scaled_dot_product_attention(
+                q, k, v, causal=True, return_lse=True, num_threads=threads
+            )
+            scaled_dot_product_attention_backward(
+                g, q, k, v, out, lse, causal=True, num_threads=threads
+            )
+
+        return run
+
+    def theirs(dtype):
+        q, k, v, g = (torch.from_numpy(a).to(dtype) for a in base)
+        q, k, v = (t.requires_grad_() for t in (q, k, v))
+
+        def run():
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            torch.autograd.grad(out, (q, k, v), g)
+
+        return run
+
+    return {
+        "ours f32": ours(np.float32),
+        "ours bf16": ours(ml_dtypes.bfloat16),
+        "ours f16": ours(np.float16),
+        "torch f32": theirs(torch.float32),
+        "torch bf16": theirs(torch.bfloat16),
+        "torch f16": theirs(torch.float16),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="the first two shapes")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    features = _dispatch.cpu_features()
+    print(
+        f"attention kernel: {_dispatch.selected_target('attention')}; "
+        f"avx512_bf16={features.get('avx512_bf16', False)} "
+        f"amx_bf16={features.get('amx_bf16', False)}; {args.threads} threads, "
+        f"median of {args.rounds} interleaved rounds; GF/s (ratio to ours f32)"
+    )
+    names = [f"{who} {t}" for who in ("ours", "torch") for t in ("f32", "bf16", "f16")]
+    print(f"{'workload':<28}" + "".join(f"{n:>18}" for n in names))
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    rows = [
+        (f"n {n}, d {d}{', causal' if causal else ''}", n, d, causal)
+        for n, d in shapes
+        for causal in (False, True)
+    ]
+    for label, n, d, causal in rows:
+        times = _time_rounds(_forward_variants(n, d, causal, args.threads), args.rounds)
+        flops = 4.0 * n * n * d * 8 * (0.5 if causal else 1.0)
+        base = times["ours f32"]
+        print(
+            f"{label:<28}"
+            + "".join(
+                f"{flops / times[m] / 1e9:10.0f} ({base / times[m]:4.2f})"
+                for m in names
+            )
+        )
+    n, d = 1024, 64
+    times = _time_rounds(_training_variants(n, d, args.threads), args.rounds)
+    base = times["ours f32"]
+    print(
+        f"{'fwd+bwd n 1024, d 64, causal':<28}"
+        + "".join(f"{times[m] * 1e3:7.1f} ms ({base / times[m]:4.2f})" for m in names)
+    )
+
+
+if __name__ == "__main__":
+    main()
