@@ -3,7 +3,9 @@
     python bench/bench_precision.py [--threads 2] [--rounds 7] [--quick]
 
 Prefill shapes (1, 8, n, d) of the issue that asked for bfloat16 (n 1024-8192,
-d 64/128, causal and not), forward only, plus one forward+backward row. One
+d 64/128, causal and not), forward only; then forward+backward (1, 8, 4096, 64)
+causal, and MultiHeadAttention(512, 8) on (8, 512, 512): a forward and a
+training step (forward, backward, AdamW) against torch.nn.MultiheadAttention. One
 process, a fixed thread count, median over interleaved rounds (every variant
 runs once per round, so a noisy neighbour slows them all alike); GF/s count
 4·n_q·n_k·d flops (halved when causal) and the ratios divide by our float32 in
@@ -117,6 +119,62 @@ def _training_variants(n: int, d: int, threads: int) -> dict:
     }
 
 
+def _layer_variants(threads: int, train: bool) -> dict:
+    """MultiHeadAttention(512, 8) on (8, 512, 512), causal: a forward, or a
+    training step (forward, backward, AdamW); ours per dtype against
+    torch.nn.MultiheadAttention converted to the dtype with torch.optim.AdamW."""
+    from attnsearch.attention import MultiHeadAttention
+    from attnsearch.optim import AdamW
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 512, 512)).astype(np.float32)
+    grad = rng.standard_normal((8, 512, 512)).astype(np.float32)
+
+    def ours(dtype):
+        layer = MultiHeadAttention(512, 8, dtype=dtype, seed=0)
+        opt = AdamW(layer, lr=1e-4)
+        xs, gs = x.astype(dtype), grad.astype(dtype)
+
+        def run():
+            if not train:
+                layer(xs, causal=True, num_threads=threads)
+                return
+            opt.zero_grad()
+            layer(xs, causal=True, keep_for_backward=True, num_threads=threads)
+            layer.backward(gs, num_threads=threads)
+            opt.step()
+
+        return run
+
+    def theirs(dtype):
+        layer = torch.nn.MultiheadAttention(512, 8, batch_first=True).to(dtype)
+        opt = torch.optim.AdamW(layer.parameters(), lr=1e-4)
+        xs = torch.from_numpy(x).to(dtype)
+        gs = torch.from_numpy(grad).to(dtype)
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(512).to(dtype)
+
+        def run():
+            if not train:
+                with torch.no_grad():
+                    layer(xs, xs, xs, attn_mask=causal, need_weights=False)
+                return
+            opt.zero_grad()
+            out = layer(xs, xs, xs, attn_mask=causal, need_weights=False)[0]
+            out.backward(gs)
+            opt.step()
+
+        return run
+
+    return {
+        "ours f32": ours(np.float32),
+        "ours bf16": ours(ml_dtypes.bfloat16),
+        "ours f16": ours(np.float16),
+        "torch f32": theirs(torch.float32),
+        "torch bf16": theirs(torch.bfloat16),
+        "torch f16": theirs(torch.float16),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -150,13 +208,20 @@ def main() -> None:
                 for m in names
             )
         )
-    n, d = 1024, 64
-    times = _time_rounds(_training_variants(n, d, args.threads), args.rounds)
-    base = times["ours f32"]
-    print(
-        f"{'fwd+bwd n 1024, d 64, causal':<28}"
-        + "".join(f"{times[m] * 1e3:7.1f} ms ({base / times[m]:4.2f})" for m in names)
-    )
+    timed_rows = [
+        ("fwd+bwd n 4096, d 64, causal", _training_variants(4096, 64, args.threads)),
+        ("MHA(512, 8) forward", _layer_variants(args.threads, train=False)),
+        ("MHA(512, 8) AdamW step", _layer_variants(args.threads, train=True)),
+    ]
+    for label, variants in timed_rows:
+        times = _time_rounds(variants, args.rounds)
+        base = times["ours f32"]
+        print(
+            f"{label:<28}"
+            + "".join(
+                f"{times[m] * 1e3:7.0f} ms ({base / times[m]:4.2f})" for m in names
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -324,6 +324,30 @@ static void attnsearch_bf16_pv_tile(const uint32_t *ppair, ptrdiff_t ldpp, int r
         }
     }
 }
+/* o[0:rows_pad][0:ncols] += x . w for a GEMM of bfloat16 operands (the layers'
+ * projections): xpair holds rows of x as pairs of features (a bfloat16 row is
+ * that layout already, ldx in pairs), wpair the pairs of w's rows as
+ * attnsearch_bf16_pack_v packs them (ldw pairs per row, ncols a multiple of 16
+ * at most ldw). rows_pad is a multiple of 6. */
+static void attnsearch_bf16_gemm_tile(const uint32_t *xpair, ptrdiff_t ldx, int rows_pad,
+                                      int n_pairs, const uint32_t *wpair, int ldw, int ncols,
+                                      float *o, ptrdiff_t ldo)
+{
+    for (int r = 0; r < rows_pad; r += ATTNSEARCH_BF16_PV_MR) {
+        const uint32_t *x_rows = xpair + (ptrdiff_t)r * ldx;
+        float *o_rows = o + (ptrdiff_t)r * ldo;
+        for (int c0 = 0; c0 < ncols; c0 += 64) {
+            int nv = (ncols - c0) / 16;
+            if (nv > 4) nv = 4;
+            switch (nv) {
+            case 4: attnsearch_bf16_pv_micro(x_rows, ldx, n_pairs, wpair + c0, ldw, o_rows + c0, ldo, 4); break;
+            case 3: attnsearch_bf16_pv_micro(x_rows, ldx, n_pairs, wpair + c0, ldw, o_rows + c0, ldo, 3); break;
+            case 2: attnsearch_bf16_pv_micro(x_rows, ldx, n_pairs, wpair + c0, ldw, o_rows + c0, ldo, 2); break;
+            default: attnsearch_bf16_pv_micro(x_rows, ldx, n_pairs, wpair + c0, ldw, o_rows + c0, ldo, 1); break;
+            }
+        }
+    }
+}
 #else
 #define ATTNSEARCH_HAVE_BF16_TILES 0
 #define ATTNSEARCH_BF16_NR 32
@@ -349,6 +373,10 @@ static void attnsearch_bf16_pv_tile(const uint32_t *ppair, ptrdiff_t ldpp, int r
                                     int bk, const uint32_t *vpair, int dvp, float *o,
                                     ptrdiff_t ldo, ptrdiff_t visible0)
 { (void)ppair; (void)ldpp; (void)rows_pad; (void)bk; (void)vpair; (void)dvp; (void)o; (void)ldo; (void)visible0; }
+static void attnsearch_bf16_gemm_tile(const uint32_t *xpair, ptrdiff_t ldx, int rows_pad,
+                                      int n_pairs, const uint32_t *wpair, int ldw, int ncols,
+                                      float *o, ptrdiff_t ldo)
+{ (void)xpair; (void)ldx; (void)rows_pad; (void)n_pairs; (void)wpair; (void)ldw; (void)ncols; (void)o; (void)ldo; }
 #endif
 
 #endif

@@ -241,3 +241,52 @@ def test_torch_bridge_takes_16_bit_tensors(name):
     for got, r in zip((q, k, v), ref):
         assert got.grad.dtype == dtype
         assert (got.grad.double() - r.grad).abs().max() <= 4 * tol * r.grad.abs().max()
+
+
+@pytest.mark.parametrize(
+    "n, n_in, n_out", [(1, 2, 1), (5, 6, 130), (97, 64, 40), (200, 512, 384)]
+)
+def test_bfloat16_projection_gemm_matches_reference(rng, n, n_in, n_out):
+    from attnsearch._dispatch import kernels
+
+    attention_kernels = kernels("attention")
+    if not attention_kernels.BF16_TILES:
+        pytest.skip("this target has no bfloat16 tiles")
+    x = rng.standard_normal((n, n_in)).astype(BF16)
+    w = rng.standard_normal((n_in, n_out)).astype(np.float32)
+    b = rng.standard_normal(n_out).astype(np.float32)
+    packed = attention_kernels.bf16_pack_weight(w.astype(BF16).view(np.uint16))
+    outs = []
+    for threads in (1, 2, 3):
+        out = np.empty((n, n_out), BF16)
+        attention_kernels.bf16_linear(
+            x.view(np.uint16), packed, n_out, b, out.view(np.uint16), threads
+        )
+        outs.append(out.view(np.uint16))
+    assert all(np.array_equal(outs[0], o) for o in outs[1:])
+    want = _reference.linear_16(x, w, b, BF16).astype(np.float64)
+    got = outs[0].view(BF16).astype(np.float64)
+    # float32 accumulation, then one rounding: at most one bfloat16 ulp apart.
+    assert np.all(
+        np.abs(got - want) <= 2**-7 * np.abs(want) + 1e-6 * np.abs(want).max()
+    )
+
+
+def test_bfloat16_gemm_refuses_what_does_not_fit(rng):
+    from attnsearch._dispatch import kernels
+
+    attention_kernels = kernels("attention")
+    if not attention_kernels.BF16_TILES:
+        pytest.skip("this target has no bfloat16 tiles")
+    with pytest.raises(ValueError, match="even"):
+        attention_kernels.bf16_pack_weight(np.zeros((3, 4), np.uint16))
+    packed = attention_kernels.bf16_pack_weight(np.zeros((4, 4), np.uint16))
+    out = np.empty((2, 4), np.uint16)
+    with pytest.raises(ValueError, match="do not fit"):
+        attention_kernels.bf16_linear(
+            np.zeros((2, 6), np.uint16), packed, 4, None, out, 1
+        )
+    with pytest.raises(ValueError, match="bias"):
+        attention_kernels.bf16_linear(
+            np.zeros((2, 4), np.uint16), packed, 4, np.zeros(3, np.float32), out, 1
+        )

@@ -47,6 +47,7 @@ cdef extern from "attnsearch_reduced.h" nogil:
     ctypedef unsigned int uint32_t
     int HAVE_BF16_TILES "ATTNSEARCH_HAVE_BF16_TILES"
     int BF16_NR "ATTNSEARCH_BF16_NR"
+    int PV_MR_BF16 "ATTNSEARCH_BF16_PV_MR"
     void pack_q_r "attnsearch_pack_q_r"(int kind, const uint16_t *q, Py_ssize_t ldq, int rows, int rows_pad, int dk, float scale, float *qpack)
     void pack_k_r "attnsearch_pack_k_r"(int kind, const uint16_t *k, Py_ssize_t ldk, int bk, int dk, float *kpack)
     void pack_v_r "attnsearch_pack_v_r"(int kind, const uint16_t *v, Py_ssize_t ldv, int bk, int dv, int dvp, float *vpack)
@@ -57,6 +58,8 @@ cdef extern from "attnsearch_reduced.h" nogil:
     void bf16_p_row "attnsearch_bf16_p_row"(const float *p, int n, int width, uint16_t *dst)
     void bf16_qk_tile "attnsearch_bf16_qk_tile"(const uint32_t *qpair, int rows_pad, int dk, const uint32_t *kpair, int n_panels, float scale, float *s, Py_ssize_t lds, Py_ssize_t visible0)
     void bf16_pv_tile "attnsearch_bf16_pv_tile"(const uint32_t *ppair, Py_ssize_t ldpp, int rows_pad, int bk, const uint32_t *vpair, int dvp, float *o, Py_ssize_t ldo, Py_ssize_t visible0)
+    void bf16_gemm_tile "attnsearch_bf16_gemm_tile"(const uint32_t *xpair, Py_ssize_t ldx, int rows_pad, int n_pairs, const uint32_t *wpair, int ldw, int ncols, float *o, Py_ssize_t ldo)
+    uint16_t float_to_bf16 "attnsearch_float_to_bf16"(float x)
 
 # How q, k, v and out are stored: in the compute dtype, or as 16-bit floats
 # (bfloat16, float16) that the float32 kernels widen while packing.

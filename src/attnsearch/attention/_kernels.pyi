@@ -19,3 +19,15 @@ def attention_forward(
     num_threads: int,
 ) -> None: ...
 def kernel_constants() -> dict[str, int]: ...
+
+BF16_TILES: bool
+
+def bf16_pack_weight(weight: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint32]: ...
+def bf16_linear(
+    x: npt.NDArray[np.uint16],
+    w_packed: npt.NDArray[np.uint32],
+    n_out: int,
+    bias: npt.NDArray[np.float32] | None,
+    out: npt.NDArray[np.uint16],
+    num_threads: int,
+) -> None: ...

@@ -33,6 +33,7 @@ from ._common cimport (
     SCRATCH_ALIGN,
     STORE_BF16,
     STORE_NATIVE,
+    PV_MR_BF16,
     VL_F32,
     VL_F64,
     AttentionShape,
@@ -45,8 +46,10 @@ from ._common cimport (
     bf16_pack_q,
     bf16_pack_v,
     bf16_pv_tile,
+    bf16_gemm_tile,
     bf16_qk_tile,
     exp_one,
+    float_to_bf16,
     exp_sum,
     floating,
     fold_mask,
@@ -446,6 +449,108 @@ def attention_forward(q, k, v, out, weights, lse, mask, shape,
     else:
         with nogil:
             _run_tasks(&f, <double *>NULL, scratch, n_threads)
+
+
+# -- bfloat16 GEMM for the layers' projections ------------------------------------
+
+#: Rows and columns of the output a GEMM task owns: its float32 accumulator
+#: (96 x 128 floats, 48 KiB) stays in L1/L2 while the task streams its column
+#: slice of the packed weights (n_pairs x 128 pairs: 256 KiB at 512 inputs).
+cdef int GEMM_ROWS = 96
+cdef int GEMM_COLS = 128
+
+#: Whether this variant multiplies bfloat16 on vdpbf16ps tiles.
+BF16_TILES = bool(HAVE_BF16_TILES)
+
+
+def bf16_pack_weight(const uint16_t[:, ::1] weight not None):
+    """The (n_in, n_out) bfloat16 bit patterns of a weight as the GEMM reads
+    them: pairs of rows interleaved, (n_in / 2, round_up(n_out, 16)) uint32."""
+    cdef int n_in = weight.shape[0], n_out = weight.shape[1]
+    if n_in % 2:
+        raise ValueError("bf16_pack_weight: the number of inputs must be even")
+    cdef int ldw = round_up(max(n_out, 1), 16)
+    packed = np.empty((n_in // 2, ldw), dtype=np.uint32)
+    cdef uint32_t[:, ::1] dst = packed
+    if n_in and n_out:
+        with nogil:
+            bf16_pack_v(&weight[0, 0], n_out, n_in, n_out, ldw, &dst[0, 0])
+    return packed
+
+
+cdef void _gemm_task(const uint16_t *x, Py_ssize_t n_rows, int n_in, const uint32_t *w,
+                     int ldw, int n_out, const float *bias, uint16_t *out,
+                     Py_ssize_t task, int n_col_blocks, float *acc,
+                     uint16_t *tail) noexcept nogil:
+    cdef Py_ssize_t r0 = (task // n_col_blocks) * GEMM_ROWS
+    cdef int c0 = <int>(task % n_col_blocks) * GEMM_COLS
+    cdef int rows = <int>min(<Py_ssize_t>GEMM_ROWS, n_rows - r0)
+    cdef int cols = min(GEMM_COLS, n_out - c0)
+    cdef int cols_pad = round_up(cols, 16)
+    cdef int rows_full = rows - rows % PV_MR_BF16
+    cdef int r, c
+    cdef float b
+    for r in range(round_up(rows, PV_MR_BF16)):
+        for c in range(cols_pad):
+            acc[r * GEMM_COLS + c] = 0
+    # Whole groups of 6 rows read x in place (a bfloat16 row is its pairs);
+    # the last partial group goes through a zero-padded copy.
+    if rows_full:
+        bf16_gemm_tile(<const uint32_t *>(x + r0 * n_in), n_in // 2, rows_full,
+                       n_in // 2, w + c0, ldw, cols_pad, acc, GEMM_COLS)
+    if rows > rows_full:
+        memset(tail, 0, PV_MR_BF16 * n_in * sizeof(uint16_t))
+        memcpy(tail, x + (r0 + rows_full) * n_in,
+               (rows - rows_full) * n_in * sizeof(uint16_t))
+        bf16_gemm_tile(<const uint32_t *>tail, n_in // 2, PV_MR_BF16, n_in // 2,
+                       w + c0, ldw, cols_pad, acc + rows_full * GEMM_COLS, GEMM_COLS)
+    for r in range(rows):
+        for c in range(cols):
+            b = bias[c0 + c] if bias != NULL else 0
+            out[(r0 + r) * n_out + c0 + c] = float_to_bf16(acc[r * GEMM_COLS + c] + b)
+
+
+def bf16_linear(const uint16_t[:, ::1] x not None, const uint32_t[:, ::1] w_packed not None,
+                n_out, bias, uint16_t[:, ::1] out not None, int num_threads):
+    """out = x @ w + bias for bfloat16 bit patterns x (n, n_in), the packed
+    weight of :func:`bf16_pack_weight`, an optional float32 bias (n_out,):
+    float32 accumulation, one rounding to bfloat16. Tasks are (96-row, 128-column)
+    blocks of the output, each summed in a fixed order: the same bits for any
+    thread count."""
+    if not HAVE_BF16_TILES:
+        raise RuntimeError("bf16_linear: this kernel variant has no bfloat16 tiles")
+    cdef Py_ssize_t n_rows = x.shape[0]
+    cdef int n_in = x.shape[1], n_cols = n_out, ldw = w_packed.shape[1]
+    if n_in % 2 or w_packed.shape[0] != n_in // 2 or ldw < n_cols or ldw % 16:
+        raise ValueError("bf16_linear: x and the packed weight do not fit")
+    if out.shape[0] != n_rows or out.shape[1] != n_cols:
+        raise ValueError("bf16_linear: out must be (n, n_out)")
+    cdef const float[::1] bias_view
+    cdef const float *bias_ptr = NULL
+    if bias is not None:
+        bias_view = bias
+        if bias_view.shape[0] != n_cols:
+            raise ValueError("bf16_linear: bias must have n_out entries")
+        bias_ptr = &bias_view[0]
+    if n_rows == 0 or n_cols == 0:
+        return
+    cdef int n_col_blocks = (n_cols + GEMM_COLS - 1) // GEMM_COLS
+    cdef Py_ssize_t n_tasks = ((n_rows + GEMM_ROWS - 1) // GEMM_ROWS) * n_col_blocks
+    cdef int n_threads = <int>max(1, min(<Py_ssize_t>num_threads, n_tasks))
+    cdef Py_ssize_t per_thread = round_up(
+        GEMM_ROWS * GEMM_COLS * sizeof(float) + PV_MR_BF16 * max(n_in, 1) * sizeof(uint16_t),
+        SCRATCH_ALIGN)
+    buffer = scratch_buffer(n_threads * per_thread, SCRATCH_ALIGN, "bf16 projection")
+    cdef char *scratch = <char *>cnp.PyArray_DATA(buffer)
+    cdef char *mine
+    cdef Py_ssize_t task
+    cdef const uint16_t *x_ptr = &x[0, 0] if n_in else NULL
+    with nogil, parallel(num_threads=n_threads):
+        mine = scratch + omp_get_thread_num() * per_thread
+        for task in prange(n_tasks, schedule="dynamic"):
+            _gemm_task(x_ptr, n_rows, n_in, &w_packed[0, 0], ldw, n_cols, bias_ptr,
+                       &out[0, 0], task, n_col_blocks, <float *>mine,
+                       <uint16_t *>(mine + GEMM_ROWS * GEMM_COLS * sizeof(float)))
 
 
 def kernel_constants():

@@ -104,7 +104,54 @@ class ParameterContainer:
 
     def _narrow(self, arr: Array) -> Array:
         """``arr`` rounded to the layer's 16-bit dtype (unchanged otherwise)."""
-        return arr if self._storage is None else arr.astype(self._storage)
+        if self._storage is None or arr.dtype == self._storage:
+            return arr
+        return arr.astype(self._storage)
+
+    def _project_reduced(
+        self, x: Array, key: str, w: Array, b: Array | None, n_threads: int
+    ) -> Array:
+        """``x @ w + b`` of a 16-bit layer, in its dtype: the weights rounded to
+        16 bits (as autocast rounds them; the float32 masters stay), float32
+        accumulation, one rounding of the result. bfloat16 on a CPU with the
+        tiles runs our vdpbf16ps GEMM (SciPy's BLAS has no bfloat16 GEMM);
+        otherwise float32 BLAS on the widened values. ``key`` names ``w`` in
+        the cache of rounded/packed weights, cleared when parameters change."""
+        storage = self._storage
+        assert storage is not None
+        tiles = storage.name == "bfloat16" and w.shape[0] % 2 == 0
+        attention_kernels = kernels("attention")
+        tiles = tiles and attention_kernels.BF16_TILES
+        key = f"{key}:{'tiles' if tiles else 'float32'}"  # the target may change
+        cached = self._reduced_weights.get(key)
+        if cached is None:
+            rounded = w.astype(storage)
+            cached = (
+                attention_kernels.bf16_pack_weight(rounded.view(np.uint16))
+                if tiles
+                else rounded.astype(self._dtype)
+            )
+            self._reduced_weights[key] = cached
+        n_out = w.shape[1]
+        rows = x.reshape(-1, x.shape[-1])
+        if tiles:
+            rows16 = np.ascontiguousarray(rows, dtype=storage)
+            out = np.empty((rows.shape[0], n_out), dtype=storage)
+            bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+            attention_kernels.bf16_linear(
+                rows16.view(np.uint16),
+                cached,
+                n_out,
+                bias,
+                out.view(np.uint16),
+                n_threads,
+            )
+        else:
+            wide = np.ascontiguousarray(rows, dtype=self._dtype)
+            out = np.empty((rows.shape[0], n_out), dtype=self._dtype)
+            _linear_kernels.linear_forward(wide, cached, b, out, n_threads)
+            out = out.astype(storage)
+        return out.reshape(x.shape[:-1] + (n_out,))
 
     def _widen(self, arr: Array) -> Array:
         """``arr`` in the compute dtype (16-bit values are exact in float32)."""
@@ -129,6 +176,7 @@ class ParameterContainer:
             arr.flags.writeable = False
         # What a saved forward compares in backward() (torch's version counter).
         self._parameter_version = getattr(self, "_parameter_version", 0) + 1
+        self._reduced_weights: dict[str, Array] = {}  # rebuilt on first use
         self._on_parameters_changed()
 
     def _on_parameters_changed(self) -> None:

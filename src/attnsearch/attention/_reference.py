@@ -20,6 +20,7 @@ __all__ = [
     "alibi_bias",
     "causal_mask",
     "expand_kv_heads",
+    "linear_16",
     "masked_scores",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
@@ -269,6 +270,15 @@ def scaled_dot_product_attention(
             lse = row_max[..., 0] + np.log(row_sum[..., 0])
         results.append(np.where(row_sum[..., 0] == 0.0, -np.inf, lse).astype(dtype))
     return results[0] if len(results) == 1 else tuple(results)
+
+
+def linear_16(x: Array, w: Array, b: Array | None, dtype: np.dtype) -> Array:
+    """A 16-bit layer's projection: x and w rounded to ``dtype``, the product in
+    float64, plus b, rounded once to ``dtype`` (the bfloat16 GEMM's reference)."""
+    x64 = x.astype(dtype).astype(np.float64)
+    w64 = w.astype(dtype).astype(np.float64)
+    out = x64 @ w64 + (0.0 if b is None else np.asarray(b, np.float64))
+    return out.astype(dtype)
 
 
 def sum_to_shape(grad: Array, shape: tuple[int, ...]) -> Array:

@@ -136,6 +136,16 @@ class AttentionHead(ParameterContainer):
             )
         )
         p = self._params
+        if self._storage is not None:
+            return (
+                self._project_reduced(x, "W_Q", p["W_Q"], p.get("b_Q"), n_threads),
+                self._project_reduced(
+                    context, "W_K", p["W_K"], p.get("b_K"), n_threads
+                ),
+                self._project_reduced(
+                    context, "W_V", p["W_V"], p.get("b_V"), n_threads
+                ),
+            )
         return (
             project(x, p["W_Q"], p.get("b_Q"), n_threads),
             project(context, p["W_K"], p.get("b_K"), n_threads),

@@ -364,13 +364,21 @@ class MultiHeadAttention(ParameterContainer):
         p = self._params
         d, w = self.d_model, self.kv_width
         if self_attention and self._w_qkv is not None:
-            qkv = project(query, self._w_qkv, self._b_qkv, n_threads)
+            qkv = self._projection(query, "qkv", self._w_qkv, self._b_qkv, n_threads)
             return qkv[..., :d], qkv[..., d : d + w], qkv[..., d + w :]
         return (
-            project(query, p["W_Q"], p.get("b_Q"), n_threads),
-            project(key, p["W_K"], p.get("b_K"), n_threads),
-            project(value, p["W_V"], p.get("b_V"), n_threads),
+            self._projection(query, "W_Q", p["W_Q"], p.get("b_Q"), n_threads),
+            self._projection(key, "W_K", p["W_K"], p.get("b_K"), n_threads),
+            self._projection(value, "W_V", p["W_V"], p.get("b_V"), n_threads),
         )
+
+    def _projection(
+        self, x: Array, key: str, w: Array, b: Array | None, n_threads: int
+    ) -> Array:
+        """``x @ w + b``; a 16-bit layer's in its dtype (its bfloat16 GEMM)."""
+        if self._storage is None:
+            return project(x, w, b, n_threads)
+        return self._project_reduced(x, key, w, b, n_threads)
 
     def _attend(
         self,
@@ -447,11 +455,11 @@ class MultiHeadAttention(ParameterContainer):
             n_threads,
             need_lse=saved is not None,
         )
-        merged = self._widen(merged)
         if saved is not None:
             q, k, v = self._widen(q), self._widen(k), self._widen(v)
-            saved.update(q=q, k=k, v=v, merged=merged, lse=lse)
-        return project(merged, p["W_O"], p.get("b_O"), n_threads), weights
+            saved.update(q=q, k=k, v=v, merged=self._widen(merged), lse=lse)
+        out = self._projection(merged, "W_O", p["W_O"], p.get("b_O"), n_threads)
+        return out, weights
 
     def _forward_in_slices(
         self, call: _Call, mask: npt.ArrayLike | None, n_threads: int
@@ -512,6 +520,8 @@ class MultiHeadAttention(ParameterContainer):
                 "fewer positions per call"
             )
         q, k, v = self._project_qkv(query, query, query, True, n_threads)
+        # The cache holds the compute dtype (16-bit values exact in float32).
+        q, k, v = self._widen(q), self._widen(k), self._widen(v)
         kv = self.n_kv_heads
         k_heads, v_heads = split_heads(k, kv), split_heads(v, kv)
         merged = np.empty(query.shape[:2] + (self.d_model,), dtype=self._dtype)
@@ -536,7 +546,8 @@ class MultiHeadAttention(ParameterContainer):
                 need_weights,
                 n_threads,
             )
-        return project(merged, p["W_O"], p.get("b_O"), n_threads), weights
+        out = self._projection(merged, "W_O", p["W_O"], p.get("b_O"), n_threads)
+        return out, weights
 
     def _combined_mask(
         self,
