@@ -151,27 +151,32 @@ def _gset_with_best_known(tmp_path, best_known):
     return graph
 
 
+BELOW_ANY_CUT = 20
+
+
 def test_a_cut_above_the_best_known_is_not_a_shortfall(tmp_path):
     # Hostile-input report: G81's cut of 14054, above the 14030 of Benlic & Hao's
     # table, printed "(optimum 14030, gap 0.17 %)". A best-known value is not an
-    # optimum, and a better result has a negative gap that says so.
-    graph = _gset_with_best_known(tmp_path, 500)
+    # optimum, and a better result has a negative gap that says so. The "best
+    # known" here is far below what the first descent finds (G11's best is 564),
+    # so the test does not depend on how much search a loaded machine does.
+    graph = _gset_with_best_known(tmp_path, BELOW_ANY_CUT)
     done = run_cli("solve", "maxcut", graph, "--time-limit", "0.3")
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("cut"))
     cut = float(line.split()[1])
-    assert cut > 500
-    gap = 100 * (500 - cut) / 500
+    assert cut > BELOW_ANY_CUT
+    gap = 100 * (BELOW_ANY_CUT - cut) / BELOW_ANY_CUT
     assert line.endswith(
-        f"(best known 500, gap {gap:+.2f} %: better than the best known)"
+        f"(best known {BELOW_ANY_CUT}, gap {gap:+.2f} %: better than the best known)"
     )
     assert "optimum" not in done.stdout
     done = run_cli("solve", "maxcut", graph, "--time-limit", "0.3", "--json")
     report = json.loads(done.stdout)
-    assert report["optimum"] is None and report["best_known"] == 500
+    assert report["optimum"] is None and report["best_known"] == BELOW_ANY_CUT
     assert report["reference"] == "best known"
     assert report["gap_percent"] == pytest.approx(
-        100 * (500 - report["objective"]) / 500
+        100 * (BELOW_ANY_CUT - report["objective"]) / BELOW_ANY_CUT
     )
     assert report["gap_percent"] < 0
 
