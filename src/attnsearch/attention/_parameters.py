@@ -53,17 +53,17 @@ def check_layer_dtype(dtype: npt.DTypeLike) -> np.dtype:
     if isinstance(dtype, str) and dtype == "bfloat16":
         dtype = _precision.bfloat16()
     try:
-        dtype = np.dtype(dtype)
+        checked: np.dtype | None = np.dtype(dtype)
     except TypeError:
-        dtype = None
-    if dtype is None or not (
-        dtype in (np.float32, np.float64) or _precision.is_reduced(dtype)
+        checked = None
+    if checked is None or not (
+        checked in (np.float32, np.float64) or _precision.is_reduced(checked)
     ):
         raise TypeError(
             "dtype must be float32, float64, bfloat16 (ml_dtypes.bfloat16) or "
-            f"float16, got {dtype}"
+            f"float16, got {dtype!r}"
         )
-    return dtype
+    return checked
 
 
 def xavier_uniform(
