@@ -85,8 +85,10 @@ def test_errors(rng):
         scaled_dot_product_attention(q, k, v)
     with pytest.raises(NotImplementedError, match="dropout"):
         scaled_dot_product_attention(q, k, v, dropout_p=0.1, enable_gqa=True)
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="mixed dtypes"):
         scaled_dot_product_attention(q.to(torch.bfloat16), k, v, enable_gqa=True)
+    with pytest.raises(TypeError, match="float32, float64, bfloat16 or float16"):
+        scaled_dot_product_attention(q.to(torch.int32), k, v, enable_gqa=True)
     with pytest.raises(ValueError, match="not both"):
         scaled_dot_product_attention(
             q,
