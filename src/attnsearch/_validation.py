@@ -95,5 +95,3 @@ def check_int(
     if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be an int {bound}, got {value}")
     return value
-
-

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from ._seeding import CALIBRATION_CHAINS, seed_sequence
 from ._typing import Progress, Seed
-from ._validation import check_int, check_time_limit
+from ._validation import check_bool, check_int, check_time_limit
 from .methods import METHODS, method_function
 from .methods.annealing import _CALIBRATION_MOVES
 from .methods.tempering import default_num_replicas
@@ -336,8 +336,7 @@ def minimize(
         raise ValueError(
             f"method must be one of {sorted(MINIMIZE_METHODS)}, got {method!r}"
         )
-    if not isinstance(polish, bool | np.bool_):
-        raise TypeError(f"polish must be True or False, got {polish!r}")
+    polish = check_bool(polish, "polish")
     problem = _problem(fun, bounds, args, vectorized)
     # The user's callable, counting its calls (None for a built-in name).
     counted = problem.func if isinstance(problem.func, _Counted) else None
