@@ -6,7 +6,7 @@
  * dP^T = V dO^T, pv_tile for dV += P^T dO, dK += dS^T Q and dQ^T += K^T dS^T);
  * this header adds only what lies between them:
  *
- *   probs_t    P^T = exp(S^T - lse[col])            (lse per query = column)
+ *   probs_t    P^T = exp((S^T - shift[col]) - log_sum[col])  (per query = column)
  *   dscores_t  dS^T = P^T * (dP^T - D[col])         (D = rowsum(dO * O))
  *   pack_kt    scale * K_blk^T, feature-major, for dQ^T += K^T dS^T
  *   row_dot    D[i] = sum_c dO[i][c] * O[i][c], accumulated in double

@@ -6,20 +6,23 @@
 #define V ATTNSEARCH_BWD_V
 #define VL ATTNSEARCH_BWD_VL
 
-/* s[r][c] = exp(s[r][c] - lse[c]) for rows x cols (cols a multiple of VL).
- * Masked scores are -inf and give 0; a query column with lse = +inf (a query
+/* s[r][c] = exp((s[r][c] - shift[c]) - log_sum[c]) for rows x cols (cols a
+ * multiple of VL). shift is the row log-sum-exp and log_sum 0, except for rows
+ * whose lse is too large to hold log(row sum) in T: there shift is the row max.
+ * Masked scores are -inf and give 0; a query column with shift = +inf (a query
  * that sees no key, or a pad column) gives 0 as well. */
 static void ATTNSEARCH_BWD_FN(probs_t)(T *s, ptrdiff_t lds, int rows, int cols,
-                                       const T *lse)
+                                       const T *shift, const T *log_sum)
 {
     for (int r = 0; r < rows; r++) {
         T *row = s + (ptrdiff_t)r * lds;
         int c = 0;
 #if ATTNSEARCH_HAVE_VECTOR_EXT
         for (; c + VL <= cols; c += VL)
-            *(V *)(row + c) = ATTNSEARCH_BWD_EXP_VEC(*(const V *)(row + c) - *(const V *)(lse + c));
+            *(V *)(row + c) = ATTNSEARCH_BWD_EXP_VEC(
+                (*(const V *)(row + c) - *(const V *)(shift + c)) - *(const V *)(log_sum + c));
 #endif
-        for (; c < cols; c++) row[c] = ATTNSEARCH_BWD_EXP(row[c] - lse[c]);
+        for (; c < cols; c++) row[c] = ATTNSEARCH_BWD_EXP((row[c] - shift[c]) - log_sum[c]);
     }
 }
 

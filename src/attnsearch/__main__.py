@@ -14,35 +14,37 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit code 2, as argparse uses)."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _demo(args):
+def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(quick=args.quick)
 
 
-def _info(args):
+def _info(args: argparse.Namespace) -> int:
     from ._dispatch import show_config
 
     show_config()
     return 0
 
 
-def _solve(args):
+def _solve(args: argparse.Namespace) -> int:
     from .cli import run_solve
 
     return run_solve(args)
 
 
-def build_parser(solve=True):
+def build_parser(solve: bool = True) -> argparse.ArgumentParser:
     """The command line's parser; with ``solve=False`` the ``solve`` subcommand is
     only listed. Its own parser takes the method names from the search package,
     whose import would make ``attnsearch --version`` or ``--help`` 4x slower."""
@@ -78,7 +80,7 @@ def build_parser(solve=True):
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     from .cli import UsageError
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -13,7 +13,7 @@ from typing import Literal, overload
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "check_bool", "check_int"]
+__all__ = ["INT64_MAX", "check_bool", "check_int", "finite_as"]
 
 #: The largest count the kernels hold (int64 / Py_ssize_t).
 INT64_MAX = 2**63 - 1
@@ -29,6 +29,24 @@ def check_bool(value: object, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
+def finite_as(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` converted to ``dtype``, refusing NaN/infinity before the cast and
+    values the cast takes out of range (1e300 into float32) after it, each
+    with its own message naming ``name``."""
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    with np.errstate(over="ignore"):  # refused just below, with a message
+        out = arr.astype(dtype, copy=False)
+    if out is not arr and out.dtype.kind == "f" and not np.isfinite(out).all():
+        top = float(np.max(np.abs(arr)))
+        raise ValueError(
+            f"{name} has values up to {top:.3g}, out of the range of "
+            f"{np.dtype(dtype).name} (largest {np.finfo(dtype).max:.3g}); rescale "
+            "it or use a float64 layer"
+        )
+    return out
 
 
 @overload

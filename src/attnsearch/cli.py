@@ -12,6 +12,13 @@ every kind of problem.
 
 Human-readable output by default, ``--json`` for machines. Bad paths, malformed
 files and bad options give one line on stderr and exit code 2.
+
+The result is compared with a reference value when one is known: a proven
+optimum (a TSPLIB ``.opt.tour`` beside the file, a benchmark function's
+minimum), the user's ``--optimum`` (taken as given), or a best-known value that
+is not proven (a G-set ``best_known.tsv`` beside the file). The gap is signed:
+positive when the result falls short of the reference, negative when it is
+better, and the result line then says so.
 """
 
 from __future__ import annotations
@@ -19,18 +26,49 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 import numpy as np
 
-__all__ = ["SOLVE_HELP", "add_solve_parser", "run_solve"]
+if TYPE_CHECKING:
+    import argparse
+
+    from .search import QUBO, TSP, Continuous, MaxCut, Result
+    from .search._typing import StrPath
+
+    #: What ``attnsearch solve`` solves (the kind is ``args.kind``).
+    CliProblem: TypeAlias = TSP | MaxCut | QUBO | Continuous
+    _ParserT = TypeVar("_ParserT", bound=argparse.ArgumentParser)
+
+__all__ = ["SOLVE_HELP", "add_solve_parser", "run_solve", "signed_gap"]
 
 
 class UsageError(Exception):
     """A problem with the user's input: reported in one line, exit code 2."""
 
 
-def _best_known(path):
+#: Kinds whose objective is maximised (the others are minimised).
+_MAXIMISED = frozenset({"maxcut"})
+#: What a reference value is: proven, the user's, or the best known so far.
+OPTIMUM, GIVEN, BEST_KNOWN = "optimum", "given optimum", "best known"
+
+#: A reference value and its kind (one of the three above).
+Reference: TypeAlias = tuple[float, str]
+
+
+def signed_gap(objective: float, reference: float, maximise: bool) -> float | None:
+    """The gap in percent of ``objective`` to ``reference``: positive when the
+    objective falls short of it, negative when it is better (None when the
+    reference is 0)."""
+    if reference == 0:
+        return None
+    shortfall = reference - objective if maximise else objective - reference
+    return 100.0 * shortfall / abs(reference)
+
+
+def _best_known(path: StrPath) -> float | None:
     """Best-known value of a G-set graph from a best_known.tsv beside the file."""
     table = Path(path).with_name("best_known.tsv")
     if not table.is_file():
@@ -50,11 +88,15 @@ def _best_known(path):
 SOLVE_HELP = "solve a TSP, max-cut, QUBO or continuous problem"
 
 
-def add_solve_parser(subparsers):
+def add_solve_parser(
+    subparsers: argparse._SubParsersAction[_ParserT],
+) -> _ParserT:
     solve = subparsers.add_parser("solve", help=SOLVE_HELP)
     kinds = solve.add_subparsers(dest="kind", required=True)
 
-    def common(parser, methods, default):
+    def common(
+        parser: argparse.ArgumentParser, methods: list[str], default: str
+    ) -> None:
         parser.add_argument("--method", choices=methods, default=default)
         parser.add_argument(
             "--time-limit",
@@ -76,7 +118,7 @@ def add_solve_parser(subparsers):
             "--optimum",
             type=float,
             default=None,
-            help="known optimum, to report the gap",
+            help="known optimum, to report the gap (taken as given)",
         )
         parser.add_argument(
             "--out",
@@ -136,16 +178,22 @@ def add_solve_parser(subparsers):
     return solve
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> tuple[CliProblem, str, Reference | None]:
+    """``(problem, label, reference)``: ``reference`` is ``(value, kind)`` with
+    kind OPTIMUM (a TSPLIB optimal tour, a benchmark function's minimum) or
+    BEST_KNOWN (a G-set table), or None."""
     from .search import TSP, Continuous, MaxCut
     from .search.problems.ising import read_qubo
+
+    problem: CliProblem
 
     if args.kind == "continuous":
         try:
             problem = Continuous.builtin(args.name, dim=args.dim)
         except (ValueError, MemoryError) as error:
             raise UsageError(str(error)) from None
-        return problem, f"{args.name} in {args.dim} dimensions", problem.minimum
+        label = f"{args.name} in {args.dim} dimensions"
+        return problem, label, _reference(problem.minimum, OPTIMUM)
     path = Path(args.file)
     if not path.exists():
         raise UsageError(f"{path}: no such file")
@@ -155,18 +203,45 @@ def _load(args):
         if args.kind == "tsp":
             problem = TSP.from_tsplib(path)
             label = f"{problem.name} ({problem.n} cities, {problem.metric})"
-            return problem, label, problem.optimum
+            # The length of the .opt.tour beside the file: a proven optimum.
+            return problem, label, _reference(problem.optimum, OPTIMUM)
         if args.kind == "maxcut":
             problem = MaxCut.from_gset(path)
             label = f"{path.stem} ({problem.n} vertices, {len(problem.weights)} edges)"
-            return problem, label, _best_known(path)
+            # Published best cuts (Benlic & Hao's table): not proven optimal.
+            return problem, label, _reference(_best_known(path), BEST_KNOWN)
         problem = read_qubo(path)
         return problem, f"{path.name} ({problem.n} variables)", None
     except (ValueError, OSError, KeyError, MemoryError) as error:
         raise UsageError(str(error)) from None
 
 
-def _write_solution(args, problem, result):
+def _reference(value: float | None, kind: str) -> Reference | None:
+    return None if value is None else (float(value), kind)
+
+
+def _reference_text(
+    objective: float, reference: Reference, gap: float | None, maximise: bool
+) -> str:
+    """The parenthesis of the result line: the reference, the signed gap, and
+    whether the result is better than the reference."""
+    value, kind = reference
+    text = f"   ({BEST_KNOWN if kind == BEST_KNOWN else OPTIMUM} {value:.10g}"
+    if gap is not None:
+        text += f", gap {gap:+.2f} %" if objective != value else ", gap 0.00 %"
+    better = objective > value if maximise else objective < value
+    if better:
+        text += {
+            BEST_KNOWN: ": better than the best known",
+            GIVEN: ": better than the given optimum",
+            OPTIMUM: ": better than the stated optimum",
+        }[kind]
+    return text + ")"
+
+
+def _write_solution(
+    args: argparse.Namespace, problem: CliProblem, result: Result
+) -> None:
     state = np.asarray(result.best_state)
     path = Path(args.out)
     if args.kind == "tsp":
@@ -191,7 +266,7 @@ def _write_solution(args, problem, result):
         )
 
 
-def _finite_or_none(value):
+def _finite_or_none(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -201,18 +276,25 @@ def _finite_or_none(value):
     return value
 
 
-def _strict_json(record):
+def _strict_json(record: dict[str, Any]) -> str:
     """Standard JSON (no NaN/Infinity tokens): non-finite numbers become null."""
     return json.dumps(_finite_or_none(record), allow_nan=False)
 
 
-def run_solve(args, out=print):
+def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
     """Run ``attnsearch solve`` for parsed ``args``; return the exit code."""
     from . import search
+    from ._validation import INT64_MAX, check_bool, check_int
     from .search.methods import METHODS
 
-    if args.chains < 1:
-        raise UsageError("--chains must be at least 1")
+    try:
+        check_int(args.chains, "--chains")
+        check_int(args.threads, "--threads", minimum=-INT64_MAX, allow_none=True)
+        check_bool(args.json, "--json")
+        if args.progress is not None:
+            check_bool(args.progress, "--progress")
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
     if args.time_limit is not None and not (
         math.isfinite(args.time_limit) and args.time_limit > 0
     ):
@@ -221,9 +303,9 @@ def run_solve(args, out=print):
         raise UsageError("--threads must not be 0")
     if args.optimum is not None and not math.isfinite(args.optimum):
         raise UsageError("--optimum must be a finite number")
-    problem, label, optimum = _load(args)
+    problem, label, reference = _load(args)
     if args.optimum is not None:
-        optimum = args.optimum
+        reference = (float(args.optimum), GIVEN)
     method_name = METHODS[args.method]
     method = getattr(search, method_name)
     progress = args.progress
@@ -241,9 +323,10 @@ def run_solve(args, out=print):
     except (ValueError, TypeError, MemoryError) as error:
         raise UsageError(str(error)) from None
     objective = float(result.objective)
+    maximise = args.kind in _MAXIMISED
     gap = None
-    if optimum is not None and optimum != 0:
-        gap = 100.0 * abs(objective - optimum) / abs(optimum)
+    if reference is not None:
+        gap = signed_gap(objective, reference[0], maximise)
     rate = result.n_evaluations / result.elapsed if result.elapsed > 0 else float("nan")
     if args.out:
         try:
@@ -258,9 +341,9 @@ def run_solve(args, out=print):
 
             matplotlib.use("Agg")
             figure = (
-                plot.tour(problem, result.best_state)
+                plot.tour(cast("TSP", problem), result.best_state)
                 if args.kind == "tsp"
-                else plot.cut(problem, result.best_state)
+                else plot.cut(cast("MaxCut", problem), result.best_state)
             )
             figure.savefig(args.plot)
         except ImportError as error:
@@ -281,7 +364,19 @@ def run_solve(args, out=print):
                     "kind": args.kind,
                     "method": method_name,
                     "objective": objective,
-                    "optimum": optimum,
+                    # A proven optimum or the user's; a best-known value is
+                    # not one. The gap is signed: < 0 is better than it.
+                    "optimum": (
+                        None
+                        if reference is None or reference[1] == BEST_KNOWN
+                        else reference[0]
+                    ),
+                    "best_known": (
+                        reference[0]
+                        if reference is not None and reference[1] == BEST_KNOWN
+                        else None
+                    ),
+                    "reference": None if reference is None else reference[1],
                     "gap_percent": gap,
                     "best_state": np.asarray(result.best_state).tolist(),
                     "seconds": result.elapsed,
@@ -301,9 +396,8 @@ def run_solve(args, out=print):
         f"{result.params.get('num_threads')} threads, seed {args.seed})"
     )
     line = f"{names[args.kind]:<12}{objective:.10g}"
-    if optimum is not None:
-        line += f"   (optimum {optimum:.10g}"
-        line += f", gap {gap:.2f} %)" if gap is not None else ")"
+    if reference is not None:
+        line += _reference_text(objective, reference, gap, maximise)
     out(line)
     out(
         f"{'time':<12}{result.elapsed:.2f} s, {rate / 1e6:.1f} M evaluations/s, "

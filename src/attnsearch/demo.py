@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -10,8 +12,10 @@ from . import effective_n_threads, openmp_enabled
 from ._dispatch import kernels
 from .attention import MultiHeadAttention, _reference, scaled_dot_product_attention
 
+_T = TypeVar("_T")
 
-def _timed(fn, repeats=3):
+
+def _timed(fn: Callable[[], _T], repeats: int = 3) -> tuple[_T, float]:
     """Result of fn() and its fastest wall time over a few runs."""
     best = float("inf")
     for _ in range(repeats):
@@ -21,11 +25,11 @@ def _timed(fn, repeats=3):
     return result, best
 
 
-def run_demo(quick=False, out=print):
+def run_demo(quick: bool = False, out: Callable[[str], object] = print) -> int:
     """Run the tour; return 0 when every self-check passes, 1 otherwise."""
     ok = True
     threads = effective_n_threads(None)
-    consts = kernels("attention").kernel_constants()
+    consts: dict[str, int] = kernels("attention").kernel_constants()
     out(
         f"attnsearch demo: OpenMP {'on' if openmp_enabled() else 'OFF'}, {threads} "
         f"threads, {consts['lanes_float32']} float32 lanes per vector"
@@ -112,7 +116,9 @@ def run_demo(quick=False, out=print):
     return 0 if ok else 1
 
 
-def _search_tour(rng, quick, out):
+def _search_tour(
+    rng: np.random.Generator, quick: bool, out: Callable[[str], object]
+) -> bool:
     """Local search part of the demo; returns whether its self-checks passed."""
     from .search import TSP, MaxCut, hill_climb, simulated_annealing
 

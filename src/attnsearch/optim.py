@@ -21,13 +21,53 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+from ._validation import check_bool
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
 
+Array: TypeAlias = npt.NDArray[np.floating]
 
-def _check_real(value, name, low=0.0, high=None, high_open=False):
+
+class Trainable(Protocol):
+    """What an optimiser needs of a layer (see the module docstring); the
+    layers' :class:`~attnsearch.attention._parameters.ParameterContainer` has it."""
+
+    def named_parameters(self) -> Mapping[str, Array]: ...
+
+    @property
+    def grads(self) -> Mapping[str, Array]: ...
+
+    def zero_grad(self) -> None: ...
+
+    def editing_parameters(
+        self,
+    ) -> contextlib.AbstractContextManager[Mapping[str, Array]]: ...
+
+
+#: A ``(params, grads)`` pair of dicts of floating arrays with the same keys (the
+#: dtype is checked at run time).
+ArrayPair: TypeAlias = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
+
+#: The ``params`` argument of an optimiser: a layer, a pair, or a list of those.
+Params: TypeAlias = Trainable | ArrayPair | Iterable[Trainable | ArrayPair]
+
+
+def _check_real(
+    value: object,
+    name: str,
+    low: float = 0.0,
+    high: float | None = None,
+    high_open: bool = False,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
@@ -43,37 +83,48 @@ class _Slot:
 
     __slots__ = ("owner", "name", "params", "grads")
 
-    def __init__(self, owner, name, params, grads):
+    def __init__(
+        self,
+        owner: Trainable | None,
+        name: str,
+        params: dict[str, np.ndarray] | None,
+        grads: dict[str, np.ndarray] | None,
+    ) -> None:
         self.owner, self.name, self.params, self.grads = owner, name, params, grads
 
-    def param(self, editing=None):
+    def param(self, editing: dict[int, Mapping[str, Array]] | None = None) -> Array:
         """The array (the owner's writeable one while ``editing`` holds them)."""
         if self.owner is None:
+            assert self.params is not None  # a (params, grads) pair's slot
             return self.params[self.name]
         if editing is not None:
             return editing[id(self.owner)][self.name]
         return self.owner.named_parameters()[self.name]
 
-    def grad(self):
+    def grad(self) -> Array | None:
         grads = self.owner.grads if self.owner is not None else self.grads
+        assert grads is not None  # a layer's, or a (params, grads) pair's
         return grads.get(self.name)
 
 
-def _is_layer(item):
+def _is_layer(item: object) -> TypeIs[Trainable]:
     return all(
         hasattr(item, attr)
         for attr in ("named_parameters", "grads", "zero_grad", "editing_parameters")
     )
 
 
-def _slots(params):
+def _slots(params: Params) -> list[_Slot]:
     """Expand the ``params`` argument into parameter slots (see the module doc)."""
+    items: Iterable[object]
     if _is_layer(params):
-        params = [params]
+        items = [params]
     elif isinstance(params, tuple) and len(params) == 2 and isinstance(params[0], dict):
-        params = [params]
+        items = [params]
+    else:
+        items = params
     slots = []
-    for item in params:
+    for item in items:
         if _is_layer(item):
             for name in item.named_parameters():
                 slots.append(_Slot(item, name, None, None))
@@ -103,13 +154,13 @@ def _slots(params):
 class Optimizer:
     """Base class: parameter slots, per-slot state, ``step`` and ``zero_grad``."""
 
-    def __init__(self, params):
+    def __init__(self, params: Params) -> None:
         self._slots = _slots(params)
-        self.state = [dict() for _ in self._slots]
+        self.state: list[dict[str, Any]] = [dict() for _ in self._slots]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Zero every gradient this optimiser reads (layers' and the user's)."""
-        owners = []
+        owners: list[Trainable] = []
         for slot in self._slots:
             if slot.owner is not None:
                 if not any(o is slot.owner for o in owners):
@@ -121,31 +172,55 @@ class Optimizer:
         for owner in owners:
             owner.zero_grad()
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter in place from its current gradient.
 
         Parameters without a gradient (a missing key in a ``grads`` dict) are
-        left alone, as torch skips parameters whose ``.grad`` is None. Every
-        gradient is checked (shape, finiteness) before any parameter changes.
+        left alone, as torch skips parameters whose ``.grad`` is None.
+
+        All or nothing: every gradient is checked (a floating ndarray of the
+        parameter's shape, finite), every parameter is checked writeable, and
+        every update (new parameter and optimiser state) is computed aside and
+        checked finite before the first parameter or state changes. A refused
+        step raises and leaves parameters, gradients and state as they were.
+
+        Raises
+        ------
+        TypeError
+            A gradient that is not a real floating-point ndarray (a list, a
+            complex or integer array).
+        ValueError
+            A gradient of the wrong shape or not finite, a read-only parameter,
+            or an update that is not finite (a learning rate so large that the
+            step overflows, ``eps=0`` with a zero gradient).
         """
-        # Check every gradient first: a bad one changes no parameter.
-        updates, owners = [], []
+        checked: list[tuple[_Slot, Array, Array, dict[str, Any]]] = []
+        owners: list[Trainable] = []
         for slot, state in zip(self._slots, self.state):
             grad = slot.grad()
             if grad is None:
                 continue
             param = slot.param()
-            if grad.shape != param.shape:
-                raise ValueError(
-                    f"gradient of {slot.name!r} has shape {grad.shape}, the "
-                    f"parameter {param.shape}"
-                )
-            grad = np.asarray(grad, dtype=param.dtype)
-            if not np.isfinite(grad).all():
-                raise ValueError(f"gradient of {slot.name!r} contains NaN or infinity")
-            updates.append((slot, grad, state))
+            checked.append((slot, self._checked_grad(slot, grad, param), param, state))
             if slot.owner is not None and not any(o is slot.owner for o in owners):
                 owners.append(slot.owner)
+        proposals = []
+        for slot, grad, param, state in checked:
+            new_param = np.array(param, copy=True)
+            new_state = {
+                key: value.copy() if isinstance(value, np.ndarray) else value
+                for key, value in state.items()
+            }
+            with np.errstate(all="ignore"):  # checked just below
+                self._update(new_param, grad, new_state)
+            if not np.isfinite(new_param).all():
+                raise ValueError(
+                    f"the {type(self).__name__} step of {slot.name!r} is not finite "
+                    f"(it would write NaN or infinity into the parameter): the "
+                    f"learning rate overflows {new_param.dtype}, or eps is 0 with "
+                    "a zero gradient; no parameter was changed"
+                )
+            proposals.append((slot, new_param, state, new_state))
         with contextlib.ExitStack() as stack:
             # The layers store their weights read-only (their getters hand out
             # views that cannot be written): an update opens them for writing
@@ -155,10 +230,43 @@ class Optimizer:
                 id(owner): stack.enter_context(owner.editing_parameters())
                 for owner in owners
             }
-            for slot, grad, state in updates:
-                self._update(slot.param(editing), grad, state)
+            for slot, new_param, state, new_state in proposals:
+                slot.param(editing)[...] = new_param
+                state.clear()
+                state.update(new_state)
 
-    def _update(self, param, grad, state):
+    @staticmethod
+    def _checked_grad(slot: _Slot, grad: object, param: Array) -> Array:
+        """``grad`` as an array of ``param``'s dtype, or an exception naming it."""
+        name = slot.name
+        if not isinstance(grad, np.ndarray) or grad.dtype.kind != "f":
+            kind = (
+                f"dtype {grad.dtype}"
+                if isinstance(grad, np.ndarray)
+                else type(grad).__name__
+            )
+            raise TypeError(
+                f"gradient of {name!r} must be a real floating-point ndarray, "
+                f"got {kind}"
+            )
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"gradient of {name!r} has shape {grad.shape}, the parameter "
+                f"{param.shape}"
+            )
+        if not np.isfinite(grad).all():
+            raise ValueError(f"gradient of {name!r} contains NaN or infinity")
+        if slot.owner is None:
+            if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+                raise TypeError(f"parameter {name!r} must be a floating ndarray")
+            if not param.flags.writeable:
+                raise ValueError(
+                    f"parameter {name!r} is read-only (replaced after the optimiser "
+                    "was made?); no parameter was changed"
+                )
+        return np.asarray(grad, dtype=param.dtype)
+
+    def _update(self, param: Array, grad: Array, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
@@ -194,23 +302,23 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        momentum=0.0,
-        dampening=0.0,
-        weight_decay=0.0,
-        nesterov=False,
-    ):
+        params: Params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         super().__init__(params)
         self.lr = _check_real(lr, "lr")
         self.momentum = _check_real(momentum, "momentum")
         self.dampening = _check_real(dampening, "dampening")
         self.weight_decay = _check_real(weight_decay, "weight_decay")
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening 0")
 
-    def _update(self, param, grad, state):
+    def _update(self, param: Array, grad: Array, state: dict[str, Any]) -> None:
         t = param.dtype.type
         if self.weight_decay != 0:
             grad = grad + t(self.weight_decay) * param
@@ -248,13 +356,13 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0.0,
-        amsgrad=False,
-    ):
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
         super().__init__(params)
         self.lr = _check_real(lr, "lr")
         if len(betas) != 2:
@@ -265,9 +373,9 @@ class Adam(Optimizer):
         )
         self.eps = _check_real(eps, "eps")
         self.weight_decay = _check_real(weight_decay, "weight_decay")
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
 
-    def _update(self, param, grad, state):
+    def _update(self, param: Array, grad: Array, state: dict[str, Any]) -> None:
         t = param.dtype.type
         beta1, beta2 = self.betas
         if not state:
@@ -313,11 +421,11 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=1e-2,
-        amsgrad=False,
-    ):
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

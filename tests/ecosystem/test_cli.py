@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def test_solve_tsp_json_reports_every_field_and_a_valid_tour(tmp_path):
         "method",
         "objective",
         "optimum",
+        "best_known",
+        "reference",
         "gap_percent",
         "best_state",
         "seconds",
@@ -68,7 +71,9 @@ def test_solve_tsp_json_reports_every_field_and_a_valid_tour(tmp_path):
         assert key in report
     # The default TSP method: iterated local search over candidate lists.
     assert report["method"] == "iterated_local_search"
+    # berlin52.opt.tour beside the file: a proven optimum.
     assert report["optimum"] == 7542
+    assert report["reference"] == "optimum" and report["best_known"] is None
     tour = report["best_state"]
     assert sorted(tour) == list(range(52))
     assert report["gap_percent"] == pytest.approx(
@@ -121,6 +126,11 @@ def test_solve_maxcut_finds_the_known_cut_and_writes_spins(tmp_path):
     report = json.loads(done.stdout)
     assert report["method"] == "parallel_tempering"  # the max-cut default
     assert report["optimum"] == 564
+    assert report["reference"] == "given optimum" and report["best_known"] is None
+    # Signed, and a cut is maximised: positive when short of the optimum.
+    assert report["gap_percent"] == pytest.approx(
+        100 * (564 - report["objective"]) / 564
+    )
     spins = np.array([int(s) for s in spins_file.read_text().strip().split(",")])
     assert set(np.unique(spins)) <= {-1, 1}
     # The reported cut is the cut of the written spins.
@@ -129,6 +139,82 @@ def test_solve_maxcut_finds_the_known_cut_and_writes_spins(tmp_path):
     graph = MaxCut.from_gset(DATA / "G11.txt")
     assert graph.cut_value(spins) == pytest.approx(report["objective"])
     assert report["objective"] >= 0.98 * 564
+
+
+def _gset_with_best_known(tmp_path, best_known):
+    """G11 in a folder whose best_known.tsv gives ``best_known`` for it."""
+    graph = tmp_path / "G11.txt"
+    graph.write_bytes((DATA / "G11.txt").read_bytes())
+    (tmp_path / "best_known.tsv").write_text(
+        f"name\tn\tm\tbest_known_cut\nG11\t800\t1600\t{best_known}\n"
+    )
+    return graph
+
+
+def test_a_cut_above_the_best_known_is_not_a_shortfall(tmp_path):
+    # Hostile-input report: G81's cut of 14054, above the 14030 of Benlic & Hao's
+    # table, printed "(optimum 14030, gap 0.17 %)". A best-known value is not an
+    # optimum, and a better result has a negative gap that says so.
+    graph = _gset_with_best_known(tmp_path, 500)
+    done = run_cli("solve", "maxcut", graph, "--time-limit", "0.3")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("cut"))
+    cut = float(line.split()[1])
+    assert cut > 500
+    gap = 100 * (500 - cut) / 500
+    assert line.endswith(
+        f"(best known 500, gap {gap:+.2f} %: better than the best known)"
+    )
+    assert "optimum" not in done.stdout
+    done = run_cli("solve", "maxcut", graph, "--time-limit", "0.3", "--json")
+    report = json.loads(done.stdout)
+    assert report["optimum"] is None and report["best_known"] == 500
+    assert report["reference"] == "best known"
+    assert report["gap_percent"] == pytest.approx(
+        100 * (500 - report["objective"]) / 500
+    )
+    assert report["gap_percent"] < 0
+
+
+def test_a_cut_below_the_best_known_has_a_positive_gap(tmp_path):
+    graph = _gset_with_best_known(tmp_path, 564)
+    done = run_cli("solve", "maxcut", graph, "--method", "hill", "--chains", "1")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("cut"))
+    cut = float(line.split()[1])
+    assert cut < 564  # a single descent from a random cut
+    assert line.endswith(f"(best known 564, gap {100 * (564 - cut) / 564:+.2f} %)")
+
+
+def test_a_tour_below_a_wrong_optimum_says_so():
+    done = run_cli(
+        "solve", "tsp", DATA / "berlin52.tsp", "--time-limit", "0.3",
+        "--optimum", "8000", "--json",
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    assert report["objective"] < 8000
+    assert report["optimum"] == 8000 and report["reference"] == "given optimum"
+    assert report["gap_percent"] == pytest.approx(
+        100 * (report["objective"] - 8000) / 8000
+    )
+    done = run_cli(
+        "solve", "tsp", DATA / "berlin52.tsp", "--time-limit", "0.3",
+        "--optimum", "8000",
+    )  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("tour length"))
+    assert line.endswith(": better than the given optimum)")
+    assert "gap -" in line
+
+
+def test_signed_gap():
+    from attnsearch.cli import signed_gap
+
+    assert signed_gap(110.0, 100.0, maximise=False) == pytest.approx(10.0)
+    assert signed_gap(90.0, 100.0, maximise=False) == pytest.approx(-10.0)
+    assert signed_gap(90.0, 100.0, maximise=True) == pytest.approx(10.0)
+    assert signed_gap(14054.0, 14030.0, maximise=True) == pytest.approx(-0.171, 1e-2)
+    assert signed_gap(-5.0, -10.0, maximise=False) == pytest.approx(50.0)
+    assert signed_gap(1.0, 0.0, maximise=False) is None
 
 
 @pytest.mark.parametrize("method", ["pso", "anneal", "hill", "stochastic", "tabu"])
@@ -148,7 +234,7 @@ def test_solve_continuous_every_method(method):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert len(report["best_state"]) == 4
-    assert report["optimum"] == 0
+    assert report["optimum"] == 0 and report["reference"] == "optimum"
     assert report["objective"] < 0.1  # from ~35 at random points; time-limited
 
 
@@ -189,6 +275,7 @@ def test_qubo_coordinate_list_and_npz_agree(tmp_path):
         (["solve", "continuous", "sphere", "--dim", "0"], "dim"),
         (["solve", "tsp", DATA / "berlin52.tsp", "--method", "pso"], "--method"),
         (["solve", "tsp", DATA / "berlin52.tsp", "--chains", "0"], "--chains"),
+        (["solve", "tsp", DATA / "berlin52.tsp", "--threads", "9" * 30], "--threads"),
         (["solve", "tsp", DATA / "berlin52.tsp", "--time-limit", "-1"], "--time-limit"),
         (["solve", "tsp", DATA / "berlin52.tsp", "--seed", "abc"], "--seed"),
         (["solve"], "kind"),
@@ -212,17 +299,54 @@ def test_bad_input_is_one_line_and_exit_code_2(args, words):
         ("# only a comment\n", "no 'i j value'"),
         ("0 0 1\n-1 2 3\n", "line 2"),
         ("0 0 nan\n", "not a finite number"),
+        # Hostile input: values that overflow the energies printed two NumPy
+        # warnings and blamed an "offset" the file lacks.
+        (
+            "0 0 1e308\n1 1 1e308\n0 1 1\n",
+            r"line 1: value '1e308' takes the sum of \|values\| to 1e\+308, above "
+            r"1e\+300: energies could overflow float64",
+        ),
+        # The Ising form's terms sum to 1.125e300: the line past 1e300 is named.
+        ("0 1 1e300\n1 2 5e299\n", r"line 2: value '5e299' .* to 1.5e\+300"),
+        ("0 0 1e308\n0 0 1e308\n", r"line 2: .*\(0, 0\) past the float64 range"),
+        (
+            "offset 1.79769313e308\n0 0 1e300\n",
+            r"line 1: offset 1.79769e\+308 overflows",
+        ),
     ],
 )
 def test_malformed_qubo_file(tmp_path, content, words):
     path = tmp_path / "bad.txt"
     path.write_text(content)
-    with pytest.raises(ValueError, match=words):
-        read_qubo(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning before the error
+        with pytest.raises(ValueError, match=words) as error:
+            read_qubo(path)
+    assert str(path) in str(error.value)
     done = run_cli("solve", "qubo", path)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_qubo_files_near_the_energy_limit_are_read(tmp_path):
+    # The model decides: |values| summing past 1e300 are fine while the Ising
+    # form's biases and couplings stay below (here 7e299).
+    path = tmp_path / "large.txt"
+    path.write_text("0 1 7e299\n1 2 -7e299\n")
+    assert read_qubo(path).n == 3
+
+
+def test_overflowing_gset_weights_are_one_clear_line(tmp_path):
+    path = tmp_path / "huge.txt"
+    path.write_text("3 2\n1 2 1e308\n2 3 1e308\n")
+    done = run_cli("solve", "maxcut", path, "--time-limit", "0.1")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"attnsearch: error: {path}, line 2: weight '1e308' takes the sum of "
+        "|weights| to 1e+308, above 1e+300: cut values and energies could "
+        "overflow float64; rescale the weights"
+    ]
 
 
 def test_malformed_tsplib_file_is_one_line(tmp_path):

@@ -2,15 +2,25 @@
 exact metric), quadrant, alpha-nearness and given lists, for every kind of
 instance and size, and their bad input."""
 
+import itertools
+
 import numpy as np
 import pytest
 from _helpers import brute_distances, coords_for
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
     TSP,
+    hill_climb,
     iterated_local_search,
+    parallel_tempering,
+    simulated_annealing,
+    stochastic_hill_climb,
+    tabu_search,
 )
+from attnsearch.search.problems.tsp.candidates import _SiteDistances, _superset
 
 METRICS = ["EUCLIDEAN", "EUC_2D", "CEIL_2D", "ATT", "GEO"]
 
@@ -142,8 +152,10 @@ def test_given_candidate_lists_are_sorted_and_checked(rng):
 def test_candidate_bad_input(rng):
     coords = rng.uniform(size=(30, 2))
     for bad in (0, -3):
-        with pytest.raises(ValueError, match="n_candidates must be positive"):
+        with pytest.raises(ValueError, match="n_candidates must be an int >= 1"):
             TSP(coords, n_candidates=bad)
+    with pytest.raises(ValueError, match="n_candidates must be an int that fits"):
+        TSP(coords, n_candidates=2**64)
     for bad in (2.5, True, "8"):
         with pytest.raises(TypeError, match="n_candidates"):
             TSP(coords, n_candidates=bad)
@@ -159,3 +171,175 @@ def test_large_instance_candidates_are_n_times_k():
     rng = np.random.default_rng(0)
     tsp = TSP(rng.uniform(size=(100_000, 2)), n_candidates=8)
     assert tsp.candidates.shape == (100_000, 8) and tsp.distances is None
+
+
+# -- degenerate geometry: coincident, collinear and equal sites ----------------------
+
+
+def _road(stops, per_stop, step=(1.0, 1.0)):
+    """``stops`` sites along a straight road, ``per_stop`` cities at each."""
+    t = np.arange(float(stops))
+    return np.repeat(np.column_stack((t * step[0], t * step[1])), per_stop, axis=0)
+
+
+def _site_optimum(sites):
+    """Shortest closed tour over a few distinct sites (brute force): the optimum
+    of any instance whose cities sit at these sites (Euclidean: a site's twins
+    are visited in a row at no cost)."""
+    best = np.inf
+    for perm in itertools.permutations(range(1, len(sites))):
+        order = (0, *perm)
+        best = min(
+            best,
+            sum(
+                np.hypot(*(sites[a] - sites[b]))
+                for a, b in zip(order, np.roll(order, 1))
+            ),
+        )
+    return best
+
+
+_SIX = np.array([[3.0, 91.0], [40.0, 12.0], [77.0, 60.0], [15.0, 40.0], [90.0, 5.0],
+                 [55.0, 88.0]])  # fmt: skip
+
+#: Degenerate layouts and their optimal tour lengths. The first two are the
+#: hostile-input report's: default candidates refused them (a site with more
+#: twins than the alpha superset's 12 nearest cut it off: "no 1-tree").
+DEGENERATE_LAYOUTS = {
+    # 100 stops on a diagonal road, each stop and its 12 customers at one site.
+    "road of 100 stops x 13": (_road(100, 13), 2 * 99 * np.sqrt(2)),
+    "two depots x 500 parcels": (np.repeat([[0.0, 0.0], [3.0, 4.0]], 500, 0), 10.0),
+    "all 1200 cities at one site": (np.full((1200, 2), 7.5), 0.0),
+    "one city and 1199 at another site": (
+        np.vstack(([[6.0, 8.0]], np.zeros((1199, 2)))),
+        20.0,
+    ),
+    # Distinct but collinear, in clusters of 15 further apart than 12 nearest.
+    "collinear clusters, no twins": (
+        _road(100, 1, (10.0, 20.0)).repeat(15, 0)
+        + np.repeat(np.arange(15)[None, :] * 1e-3, 100, 0).reshape(-1, 1) * [1, 2],
+        2 * np.hypot(990.014, 1980.028),
+    ),
+    "vertical road x 12": (_road(100, 12, (0.0, 1.0)), 198.0),
+}
+
+
+@pytest.mark.parametrize("name", list(DEGENERATE_LAYOUTS))
+def test_default_candidates_solve_degenerate_layouts(name):
+    coords, optimum = DEGENERATE_LAYOUTS[name]
+    n = len(coords)
+    tsp = TSP(coords)  # every default: alpha candidates from 1000 cities on
+    lists = tsp.candidates
+    k = lists.shape[1]
+    assert lists.shape == (n, k) and k >= 1
+    assert not np.any(lists == np.arange(n)[:, None])
+    assert all(len(set(row)) == k for row in lists.tolist())
+    n_sites = len(np.unique(coords, axis=0))
+    assert tsp.n_sites == n_sites
+    if n_sites < n:
+        assert f"{n} cities at {n_sites} sites" in repr(tsp)
+    result = iterated_local_search(tsp, seed=0, time_limit=5, target=optimum + 1e-9)
+    tour = result.best_state
+    assert sorted(tour.tolist()) == list(range(n))
+    assert result.objective == pytest.approx(tsp.tour_length(tour), abs=1e-9)
+    assert result.objective == pytest.approx(optimum, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", [*DEGENERATE_LAYOUTS, "geo circle"])
+def test_alpha_superset_spans_degenerate_layouts(name):
+    # The 1-trees' sparse superset is connected by construction: Delaunay (or the
+    # hull on the sphere) over the distinct sites, points Qhull leaves out tied
+    # to their nearest, the path along the line where Qhull refuses.
+    if name == "geo circle":  # 200 sites on the equator, 13 cities at each
+        lon = np.linspace(-170.0, 170.0, 200)
+        coords = np.repeat(np.column_stack((np.zeros(200), lon)), 13, 0)
+        tsp = TSP(coords, metric="GEO", candidates="alpha")
+    else:
+        tsp = TSP(DEGENERATE_LAYOUTS[name][0], candidates="alpha")
+    first, _ = tsp._sites
+    n = len(first)
+    if n >= 5:
+        assert tsp.candidate_kind == "alpha"
+    edges, lengths = _superset(
+        _SiteDistances(tsp._core, first),
+        min(12, n - 1),
+        points=tsp._points[first],
+        plane=tsp._plane[first],
+    )
+    assert np.all(np.isfinite(lengths))
+    graph = coo_matrix((np.ones(len(edges)), tuple(edges.T)), shape=(n, n))
+    assert connected_components(graph, directed=False)[0] == 1
+
+
+def test_crowded_sites_list_their_twins_in_order_and_other_sites():
+    # 30 sites with 1 to 20 cities each, shuffled: each city lists its previous
+    # and next twin (index order) and cities of other sites.
+    rng = np.random.default_rng(4)
+    sites = rng.uniform(0, 100, (30, 2))
+    coords = np.repeat(sites, np.arange(30) % 20 + 1, axis=0)
+    coords = coords[rng.permutation(len(coords))]
+    tsp = TSP(coords, n_candidates=8)
+    first, site_of = tsp._sites
+    for city, row in enumerate(tsp.candidates.tolist()):
+        twins = np.flatnonzero(site_of == site_of[city])
+        at = int(np.searchsorted(twins, city))
+        neighbours = set(twins[max(at - 1, 0) : at + 2].tolist()) - {city}
+        assert neighbours <= set(row)
+        assert any(site_of[c] != site_of[city] for c in row)
+        d = tsp._core.pair_distances(np.full(8, city), np.array(row))
+        assert np.all(np.diff(d) >= 0)  # nearest first
+
+
+def test_a_pair_of_twins_keeps_the_lists_of_the_cities():
+    # Two cities at one site are left as they are: the nearest lists are the k
+    # nearest cities (a280 has such a pair), the kind does not change.
+    tsp = TSP.from_tsplib(DATA / "a280.tsp")
+    assert (tsp.n, tsp.n_sites) == (280, 279)
+    full = brute_distances(tsp, tsp.coords)
+    np.fill_diagonal(full, np.inf)
+    mine = np.take_along_axis(full, tsp.candidates.astype(np.int64), axis=1)
+    np.testing.assert_array_equal(mine, np.sort(full, axis=1)[:, :8])
+
+
+_SMALL_LAYOUTS = {
+    "road of 10 stops x 13": (_road(10, 13), 2 * 9 * np.sqrt(2)),
+    "two depots x 20": (np.repeat([[0.0, 0.0], [3.0, 4.0]], 20, 0), 10.0),
+    "one city and 29 at another site": (
+        np.vstack(([[7.0, 7.0]], np.zeros((29, 2)))),
+        2 * np.hypot(7, 7),
+    ),
+    "all 25 at one site": (np.full((25, 2), 5.0), 0.0),
+    "six sites x 4, shuffled": (
+        np.repeat(_SIX, 4, 0)[np.random.default_rng(3).permutation(24)],
+        _site_optimum(_SIX),
+    ),
+    "40 collinear, shuffled": (
+        _road(40, 1)[np.random.default_rng(3).permutation(40)],
+        2 * 39 * np.sqrt(2),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        simulated_annealing,
+        hill_climb,
+        stochastic_hill_climb,
+        tabu_search,
+        parallel_tempering,
+        iterated_local_search,
+    ],
+)
+@pytest.mark.parametrize("name", list(_SMALL_LAYOUTS))
+def test_every_method_solves_small_degenerate_layouts(method, name):
+    coords, optimum = _SMALL_LAYOUTS[name]
+    tsp = TSP(coords)
+    result = method(tsp, seed=0)  # every default
+    tour = result.best_state
+    assert sorted(tour.tolist()) == list(range(len(coords)))
+    assert result.objective == pytest.approx(tsp.tour_length(tour), abs=1e-9)
+    assert result.objective >= optimum - 1e-9
+    if method in (hill_climb, stochastic_hill_climb):
+        return  # a descent stops at a local optimum; stochastic climbs wander
+    assert result.objective == pytest.approx(optimum, rel=1e-12, abs=1e-12)

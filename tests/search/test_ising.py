@@ -2,6 +2,8 @@
 the kernel, the energy formulas, the exact conversions between the three, the
 G-set witness cut and every bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -151,6 +153,20 @@ def test_ising_values_that_would_overflow_are_refused():
         Ising(None, {(0, 1): 1e308, (1, 2): 1e308})
     with pytest.raises(ValueError, match="overflow"):
         QUBO({(0, 1): 1e308, (1, 2): -1e308})
+    # Hostile input: the sums overflowed with NumPy warnings, and a QUBO's
+    # error blamed its offset. Each names the term that passes the limit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"Q\[0, 0\] = 1e\+308 takes the sum"):
+            QUBO({(0, 0): 1e308, (1, 1): 1e308})
+        with pytest.raises(ValueError, match=r"Q's Ising form sum to .*\[1, 1\]"):
+            QUBO(np.array([[1.0, 0.0], [0.0, 1e308]]))
+        with pytest.raises(ValueError, match=r"edge 1 \(1, 2\) of weight 1e\+308"):
+            MaxCut(3, [(0, 1), (1, 2)], [1.0, 1e308])
+        with pytest.raises(ValueError, match="biases and couplings sum to inf"):
+            Ising([1e308, 1e308], {})
+        with pytest.raises(ValueError, match="offset 1.79769e\\+308 overflows"):
+            QUBO({(0, 0): 1e300}, offset=1.79769313e308)
     # Large but representable inputs still work and stay finite.
     huge = Ising(None, {(0, 1): 1e200, (1, 2): -1e200})
     assert simulated_annealing(huge, num_sweeps=20, seed=0).objective == -2e200

@@ -5,6 +5,7 @@ everything else is written to tmp_path by the test itself.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -607,13 +608,33 @@ MALFORMED_GSET = {
     "nan weight": ("3 1\n1 2 nan\n", 2, "weight 'nan'"),
     "inf weight": ("3 1\n1 2 -inf\n", 2, "weight '-inf'"),
     "text weight": ("3 1\n1 2 one\n", 2, "weight 'one' is not a finite number"),
+    # Hostile input: two NumPy warnings, then an error about an offset the
+    # file lacks; the line whose weight takes the energy scale past 1e300.
+    "weights that overflow": (
+        "3 2\n1 2 1e308\n2 3 1e308\n",
+        2,
+        r"weight '1e308' takes the sum of \|weights\| to 1e\+308, above 1e\+300: "
+        "cut values and energies could overflow float64",
+    ),
+    "weights past 1e300": (
+        "3 2\n1 2 6e299\n2 3 -6e299\n",
+        3,
+        r"weight '-6e299' takes the sum of \|weights\| to 1.2e\+300",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED_GSET))
 def test_malformed_gset(tmp_path, case):
     text, line, pattern = MALFORMED_GSET[case]
-    raises_at(read_gset, write(tmp_path, text, "bad.txt"), line, pattern)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning before the error
+        raises_at(read_gset, write(tmp_path, text, "bad.txt"), line, pattern)
+
+
+def test_gset_weights_up_to_the_energy_limit_are_read(tmp_path):
+    n, edges, weights = read_gset(write(tmp_path, "3 2\n1 2 5e299\n2 3 -5e299\n"))
+    assert weights.tolist() == [5e299, -5e299]
 
 
 MALFORMED_CUTS = {

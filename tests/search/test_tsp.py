@@ -414,3 +414,8 @@ def test_kick_length_bad_input(rng):
         TSP(coords, kick_length=0)
     with pytest.raises(TypeError, match="kick_length"):
         TSP(coords, kick_length=1.5)
+    with pytest.raises(TypeError, match="kick_length"):
+        TSP(coords, kick_length=True)
+    # Beyond 64 bits: refused by name, not an OverflowError from the core.
+    with pytest.raises(ValueError, match="kick_length must be an int that fits"):
+        TSP(coords, kick_length=2**70)

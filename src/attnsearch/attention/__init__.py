@@ -25,6 +25,8 @@ Design overview
 * ``_linear.pyx`` (the layers' projections and their gradients) and
   ``_scans.pyx`` (threaded finiteness and magnitude checks).
 * ``_reference.py``: the NumPy reference (materialises the scores).
+* ``_typing.py``: the type aliases of the signatures (``Array``, ``Window``,
+  ``Seed``, ``PreparedMask``).
 * The layers: ``_parameters.py`` (named weights, gradients, the interface the
   optimisers of :mod:`attnsearch.optim` use), ``_projections.py``,
   ``head.py`` (``AttentionHead``), ``multihead.py`` (``MultiHeadAttention``:

@@ -12,6 +12,7 @@ def attention_backward(
     out: Operand,
     grad_out: Operand,
     lse: npt.NDArray[np.floating],
+    log_sum: npt.NDArray[np.floating] | None,
     mask: Operand | None,
     dq: Operand,
     dk: Operand,

@@ -88,8 +88,8 @@ include "attnsearch/_compiled_target.pxi"
 
 
 cdef extern from "attnsearch_backward.h" nogil:
-    void probs_t_f32 "attnsearch_bwd_probs_t_f32"(float *s, Py_ssize_t lds, int rows, int cols, const float *lse)
-    void probs_t_f64 "attnsearch_bwd_probs_t_f64"(double *s, Py_ssize_t lds, int rows, int cols, const double *lse)
+    void probs_t_f32 "attnsearch_bwd_probs_t_f32"(float *s, Py_ssize_t lds, int rows, int cols, const float *shift, const float *log_sum)
+    void probs_t_f64 "attnsearch_bwd_probs_t_f64"(double *s, Py_ssize_t lds, int rows, int cols, const double *shift, const double *log_sum)
     void dscores_t_f32 "attnsearch_bwd_dscores_t_f32"(const float *p, float *dp, Py_ssize_t ld, int rows, int cols, const float *d)
     void dscores_t_f64 "attnsearch_bwd_dscores_t_f64"(const double *p, double *dp, Py_ssize_t ld, int rows, int cols, const double *d)
     void pack_kt_f32 "attnsearch_bwd_pack_kt_f32"(const float *k, Py_ssize_t ldk, int bk, int dk, int dk_pad, float scale, float *kt, Py_ssize_t ldkt)
@@ -111,6 +111,7 @@ cdef enum BackwardBuffer:
     BWD_DK
     BWD_DV
     BWD_LSE
+    BWD_LOG_SUM
     BWD_D
     BWD_ONES
     BWD_DQT
@@ -123,7 +124,11 @@ cdef struct Backward:
     # One call: the shape and score rules, the operands, the groups, the blocking.
     AttentionShape shape
     Operand q, k, v, out, grad_out, mask, dq, dk, dv   # dk, dv: offsets per group
-    const char *lse               # (n_batch, n_q) row log-sum-exp of the forward
+    # P = exp((S - shift) - log_sum) per query row, both (n_batch, n_q): shift is the
+    # forward's log-sum-exp and log_sum 0 (NULL), except for rows whose lse is too
+    # large to carry its log(row sum) (see backward.py): there shift = row max.
+    const char *shift
+    const char *log_sum
     const intp_t *items           # batch items of group g: items[group_start[g]:group_start[g+1]]
     const intp_t *group_start
     Py_ssize_t n_groups
@@ -152,6 +157,7 @@ cdef void _backward_layout(Backward *g, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, BWD_DK, bk_pad * g.dkp * itemsize)
     layout_add(layout, BWD_DV, bk_pad * g.dvp * itemsize)
     layout_add(layout, BWD_LSE, g.nq_pad * itemsize)
+    layout_add(layout, BWD_LOG_SUM, g.nq_pad * itemsize)
     layout_add(layout, BWD_D, g.nq_pad * itemsize)
     layout_add(layout, BWD_ONES, max(bk_pad, g.dk_rows) * itemsize)
     layout_add(layout, BWD_DQT, g.dk_rows * g.nq_pad * itemsize)
@@ -245,11 +251,11 @@ cdef void _tile_score_hook(floating *s, Py_ssize_t lds, const Backward *g, Py_ss
 
 
 cdef inline void _probs_t(floating *s, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
-                          const floating *lse) noexcept nogil:
+                          const floating *shift, const floating *log_sum) noexcept nogil:
     if floating is float:
-        probs_t_f32(s, lds, <int>rows, <int>cols, lse)
+        probs_t_f32(s, lds, <int>rows, <int>cols, shift, log_sum)
     else:
-        probs_t_f64(s, lds, <int>rows, <int>cols, lse)
+        probs_t_f64(s, lds, <int>rows, <int>cols, shift, log_sum)
 
 
 cdef inline void _dscores_t(const floating *p, floating *dp, Py_ssize_t ld, Py_ssize_t rows,
@@ -303,7 +309,9 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         const floating *v = <const floating *>g.v.base + g.v.offsets[item]
         const floating *o = <const floating *>g.out.base + g.out.offsets[item]
         const floating *dout = <const floating *>g.grad_out.base + g.grad_out.offsets[item]
-        const floating *lse = <const floating *>g.lse + item * shape.n_q
+        const floating *lse = <const floating *>g.shift + item * shape.n_q
+        const floating *log_sum = (NULL if g.log_sum == NULL else
+                                   <const floating *>g.log_sum + item * shape.n_q)
         floating *dq = <floating *>g.dq.base + g.dq.offsets[item]
         Py_ssize_t ld_q = g.q.ld_row, ld_k = g.k.ld_row, ld_v = g.v.ld_row
         Py_ssize_t ld_o = g.out.ld_row, ld_do = g.grad_out.ld_row
@@ -320,6 +328,7 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         floating *dk_acc = <floating *>scratch_at(&g.layout, scratch, BWD_DK)
         floating *dv_acc = <floating *>scratch_at(&g.layout, scratch, BWD_DV)
         floating *lse_adj = <floating *>scratch_at(&g.layout, scratch, BWD_LSE)
+        floating *log_sum_adj = <floating *>scratch_at(&g.layout, scratch, BWD_LOG_SUM)
         floating *dvec = <floating *>scratch_at(&g.layout, scratch, BWD_D)
         floating *ones = <floating *>scratch_at(&g.layout, scratch, BWD_ONES)
         floating *dqt = <floating *>scratch_at(&g.layout, scratch, BWD_DQT)
@@ -335,9 +344,11 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         if i < shape.n_q:
             dvec[i] = <floating>_row_dot(dout + i * ld_do, o + i * ld_o, d_v)
             lse_adj[i] = lse[i] if lse[i] != -INFINITY else INFINITY
+            log_sum_adj[i] = 0 if log_sum == NULL else log_sum[i]
         else:
             dvec[i] = 0
             lse_adj[i] = INFINITY
+            log_sum_adj[i] = 0
     memset(dqt64, 0, d_k * nq_pad * sizeof(double))
 
     j0 = 0
@@ -377,7 +388,7 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
             qk_tile(kpack + t0 * d_k, keys_pad, d_k, qpanel, cols // nr, s, lds, NO_LIMIT)
             if hook:
                 _tile_score_hook(s, lds, g, item, i0, rows, jt, keys)
-            _probs_t(s, lds, keys, cols, lse_adj + i0)
+            _probs_t(s, lds, keys, cols, lse_adj + i0, log_sum_adj + i0)
             if keys_pad > keys:
                 memset(s + keys * lds, 0, (keys_pad - keys) * lds * sizeof(floating))
 
@@ -436,7 +447,7 @@ cdef void _run_groups(const Backward *g, floating *dummy, char *scratch,
                     dk_grp[r * g.dk.ld_row + c] = dk_grp[r * g.dk.ld_row + c] * scale
 
 
-def attention_backward(q, k, v, out, grad_out, lse, mask, dq, dk, dv, groups, shape,
+def attention_backward(q, k, v, out, grad_out, lse, log_sum, mask, dq, dk, dv, groups, shape,
                        Py_ssize_t block_q, Py_ssize_t block_k, int num_threads):
     """Run the fused backward over validated operands (entry point, checks only sizes).
 
@@ -445,7 +456,13 @@ def attention_backward(q, k, v, out, grad_out, lse, mask, dq, dk, dv, groups, sh
     q, k, v, out, grad_out, mask : _geometry.Operand (mask: or None)
         As for ``_kernels.attention_forward``.
     lse : ndarray
-        C-contiguous ``(n_batch, n_q)`` row log-sum-exp of the forward pass.
+        C-contiguous ``(n_batch, n_q)`` row log-sum-exp of the forward pass,
+        or, in the rows where ``log_sum`` is not 0, the row maximum of the
+        scores.
+    log_sum : ndarray or None
+        Like ``lse``: ``log(sum(exp(S - lse)))`` of each row, so that
+        ``P = exp((S - lse) - log_sum)``; None means zeros (``lse`` is the
+        log-sum-exp in every row).
     dq : _geometry.Operand
         Written: item b's rows.
     dk, dv : _geometry.Operand
@@ -467,6 +484,7 @@ def attention_backward(q, k, v, out, grad_out, lse, mask, dq, dk, dv, groups, sh
     cdef const intp_t[::1] items = groups[0]
     cdef const intp_t[::1] group_start = groups[1]
     cdef cnp.ndarray lse_array = lse
+    cdef cnp.ndarray log_sum_array = log_sum
     cdef bint is_float = q.array.dtype == np.float32
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
@@ -478,6 +496,10 @@ def attention_backward(q, k, v, out, grad_out, lse, mask, dq, dk, dv, groups, sh
             raise ValueError("attention_backward: every array must have q's dtype")
     if lse_array.dtype != q.array.dtype or not lse_array.flags.c_contiguous:
         raise ValueError("attention_backward: lse must be C-contiguous, of q's dtype")
+    if log_sum_array is not None and (
+            log_sum_array.dtype != q.array.dtype or not log_sum_array.flags.c_contiguous
+            or log_sum_array.size != lse_array.size):
+        raise ValueError("attention_backward: log_sum must be C-contiguous, of lse's size and dtype")
     g.n_groups = group_start.shape[0] - 1
     if (lse_array.size != g.shape.n_batch * g.shape.n_q or items.shape[0] != g.shape.n_batch
             or g.n_groups < 0 or dk.offsets.shape[0] != g.n_groups
@@ -501,7 +523,9 @@ def attention_backward(q, k, v, out, grad_out, lse, mask, dq, dk, dv, groups, sh
     read_operand(dq, &g.dq)
     read_operand(dk, &g.dk)
     read_operand(dv, &g.dv)
-    g.lse = <const char *>cnp.PyArray_DATA(lse_array)
+    g.shift = <const char *>cnp.PyArray_DATA(lse_array)
+    g.log_sum = (NULL if log_sum_array is None
+                 else <const char *>cnp.PyArray_DATA(log_sum_array))
     g.items = &items[0]
     g.group_start = &group_start[0]
     g.block_q = round_up(min(block_q, round_up(g.shape.n_q, nr)), nr)

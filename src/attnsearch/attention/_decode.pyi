@@ -1,8 +1,7 @@
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
+from ._decode_path import DecodePlan
 from ._geometry import AttentionShape, Operand
 
 _COMPILED_TARGET: str
@@ -14,7 +13,7 @@ def decode_forward(
     out: Operand,
     mask: Operand | None,
     shape: AttentionShape,
-    plan: Any,
+    plan: DecodePlan,
     num_threads: int,
 ) -> None: ...
 def decode_constants() -> dict[str, int]: ...

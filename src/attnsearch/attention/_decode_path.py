@@ -21,14 +21,22 @@ How the constants were chosen is in ARCHITECTURE.md ("The decode path").
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from .._dispatch import kernels
+from ._geometry import AttentionShape, Operand
+from ._typing import Array
 
-_decode = kernels("decode")
+if TYPE_CHECKING:
+    from . import _decode
+else:
+    _decode = kernels("decode")
+
+#: What :func:`plan` returns: group order, row block boundaries, keys per chunk.
+Plan: TypeAlias = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], int]
 
 #: Queries per batch item up to which the decode kernel runs (measured crossover,
 #: see ARCHITECTURE.md).
@@ -48,7 +56,9 @@ MIN_CHUNK = 512
 TARGET_TASKS = 128
 
 
-def use_decode(n_q, extra_outputs, block_q, block_k):
+def use_decode(
+    n_q: int, extra_outputs: bool, block_q: int | None, block_k: int | None
+) -> bool:
     """True when ``scaled_dot_product_attention`` should take the decode path.
 
     ``extra_outputs``: the weights or the row log-sum-exp were asked for; only
@@ -62,7 +72,9 @@ def use_decode(n_q, extra_outputs, block_q, block_k):
     )
 
 
-def plan(k_off, v_off, n_q, n_visible):
+def plan(
+    k_off: npt.NDArray[np.intp], v_off: npt.NDArray[np.intp], n_q: int, n_visible: int
+) -> Plan:
     """Group order, row block boundaries and chunk size (shapes only), cached.
 
     See :func:`_plan` for the meaning of the results.
@@ -71,7 +83,7 @@ def plan(k_off, v_off, n_q, n_visible):
 
 
 @functools.lru_cache(maxsize=256)
-def _plan_cached(k_bytes, v_bytes, n_q, n_visible):
+def _plan_cached(k_bytes: bytes, v_bytes: bytes, n_q: int, n_visible: int) -> Plan:
     order, block_start, chunk = _plan(
         np.frombuffer(k_bytes, dtype=np.intp),
         np.frombuffer(v_bytes, dtype=np.intp),
@@ -83,7 +95,9 @@ def _plan_cached(k_bytes, v_bytes, n_q, n_visible):
     return order, block_start, chunk
 
 
-def _plan(k_off, v_off, n_q, n_visible):
+def _plan(
+    k_off: npt.NDArray[np.intp], v_off: npt.NDArray[np.intp], n_q: int, n_visible: int
+) -> Plan:
     """Group order, row block boundaries and chunk size (shapes only).
 
     Returns
@@ -130,7 +144,15 @@ class DecodePlan(NamedTuple):
     small_rows: int = SMALL_ROWS
 
 
-def decode_into(q, k, v, out, mask, shape, n_threads):
+def decode_into(
+    q: Operand,
+    k: Operand,
+    v: Operand,
+    out: Operand,
+    mask: Operand | None,
+    shape: AttentionShape,
+    n_threads: int,
+) -> Array:
     """Run the decode kernel on ``_geometry.Operand``s of kernel-ready arrays
     and their ``AttentionShape`` (see ``attention._attention_into``)."""
     vis = shape.visibility

@@ -57,6 +57,11 @@ class Visibility(NamedTuple):
         n_q``."""
         offset = n_k - n_q
         left, right = window if window is not None else (None, None)
+        # A side longer than both sequences hides nothing: unbounded.
+        if left is not None and left >= n_q + n_k:
+            left = None
+        if right is not None and right >= n_q + n_k:
+            right = None
         has_hi = causal or right is not None
         hi_offset = offset + (0 if causal or right is None else right)
         has_lo = left is not None

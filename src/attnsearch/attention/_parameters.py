@@ -13,21 +13,30 @@ from __future__ import annotations
 import contextlib
 import numbers
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from .._dispatch import kernels
+from .._validation import finite_as
+from ._typing import Array
 
-__all__ = ["ParameterContainer", "parameter"]
+if TYPE_CHECKING:
+    from . import _linear as _linear_kernels
+else:
+    _linear_kernels = kernels("linear")
 
-_linear_kernels = kernels("linear")
+__all__ = ["ParameterContainer", "optional_parameter", "parameter"]
 
-Array = npt.NDArray[np.floating]
+_T_co = TypeVar("_T_co", covariant=True)
 
 
-def check_dim(value: Any, name: str, allow_none: bool = False) -> int | None:
+@overload
+def check_dim(value: object, name: str, allow_none: Literal[False] = ...) -> int: ...
+@overload
+def check_dim(value: object, name: str, allow_none: bool) -> int | None: ...
+def check_dim(value: object, name: str, allow_none: bool = False) -> int | None:
     """``value`` as a positive int (None passes when ``allow_none``)."""
     if value is None and allow_none:
         return None
@@ -36,7 +45,7 @@ def check_dim(value: Any, name: str, allow_none: bool = False) -> int | None:
     return int(value)
 
 
-def check_layer_dtype(dtype: Any) -> np.dtype:
+def check_layer_dtype(dtype: npt.DTypeLike) -> np.dtype:
     """A layer's compute dtype: float32 or float64."""
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -60,6 +69,7 @@ class ParameterContainer:
     _params: dict[str, Array]
     _grads: dict[str, Array]
     _saved: dict[str, Any] | None
+    _parameter_version: int
 
     def _init_parameters(
         self, shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype
@@ -68,13 +78,14 @@ class ParameterContainer:
         self._dtype = dtype
         self._params = {}
 
-    def _set(self, name: str, value: Any) -> None:
+    def _set(self, name: str, value: npt.ArrayLike) -> None:
         shape = self._shapes[name]
-        arr = np.array(value, dtype=self._dtype, copy=True, order="C")
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinity")
+        given = np.asarray(value)
+        if given.dtype.kind not in "fiu" or given.dtype == np.bool_:
+            raise TypeError(f"{name} must be a real array, got dtype {given.dtype}")
+        if given.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {given.shape}")
+        arr = np.array(finite_as(given, self._dtype, name), copy=True, order="C")
         self._params[name] = arr
         self._parameters_changed()
 
@@ -84,6 +95,8 @@ class ParameterContainer:
         # instead of bypassing validation and the derived (stacked) weights.
         for arr in self._params.values():
             arr.flags.writeable = False
+        # What a saved forward compares in backward() (torch's version counter).
+        self._parameter_version = getattr(self, "_parameter_version", 0) + 1
         self._on_parameters_changed()
 
     def _on_parameters_changed(self) -> None:
@@ -150,15 +163,29 @@ class ParameterContainer:
 
     # -- training plumbing shared by the layers --------------------------------
 
-    def _take_saved(self, grad_out: Any) -> tuple[dict[str, Any], Array]:
-        """The forward's saved state and ``grad_out`` checked against it."""
+    def _keep_forward(self, saved: dict[str, Any]) -> None:
+        """Keep a *successful* forward's state for backward(), stamped with the
+        parameters' version (a refused forward keeps nothing)."""
+        saved["parameter_version"] = self._parameter_version
+        self._saved = saved
+
+    def _saved_forward(self, grad_out: npt.ArrayLike) -> tuple[dict[str, Any], Array]:
+        """The forward's saved state and ``grad_out`` checked against it. The
+        state stays until :meth:`_finish_backward`: a refused backward can be
+        retried."""
         saved = getattr(self, "_saved", None)
         if saved is None:
             raise RuntimeError(
                 "backward() needs a forward pass with keep_for_backward=True first "
                 "(each forward's state serves one backward call)"
             )
-        self._saved = None
+        if saved["parameter_version"] != self._parameter_version:
+            raise RuntimeError(
+                "the layer's parameters changed after the forward pass that "
+                "backward() would differentiate (an optimiser step, a weight "
+                "assignment): its gradients would be those of another "
+                "computation; run the forward again (keep_for_backward=True)"
+            )
         grad = np.asarray(grad_out)
         if grad.dtype.kind != "f":
             raise TypeError(
@@ -173,31 +200,103 @@ class ParameterContainer:
             raise ValueError("grad_out contains NaN or infinity")
         return saved, np.ascontiguousarray(grad, dtype=self._dtype)
 
-    def _add_linear_grads(
-        self, x: Array, dy: Array, w_name: str, b_name: str, n_threads: int
+    def _linear_grads(
+        self,
+        pending: dict[str, Array],
+        x: Array,
+        dy: Array,
+        w_name: str,
+        b_name: str,
+        n_threads: int,
     ) -> None:
-        """grads[w_name] += x^T dy, grads[b_name] += sum of dy (rows = all but the
-        last axis)."""
-        grads = self.grads
+        """pending[w_name] = x^T dy, pending[b_name] = sum of dy (rows = all but
+        the last axis): gradients that :meth:`_finish_backward` adds."""
         rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
         dy_rows = dy.reshape(-1, dy.shape[-1])
+        pending[w_name] = np.empty(self._shapes[w_name], dtype=self._dtype)
         _linear_kernels.linear_grad_weight(
-            rows, dy_rows, grads[w_name], True, n_threads
+            rows, dy_rows, pending[w_name], False, n_threads
         )
-        if b_name in grads:
-            grads[b_name] += dy_rows.sum(axis=0)
+        if b_name in self._params:
+            with np.errstate(over="ignore"):  # _finish_backward refuses non-finite
+                pending[b_name] = dy_rows.sum(axis=0)
+
+    def _finish_backward(
+        self, pending: Mapping[str, Array], results: tuple[Array, ...]
+    ) -> None:
+        """Check what a backward computed, then add it to :attr:`grads` and drop
+        the saved forward; a refused backward changes neither."""
+        for name, arr in (*pending.items(), *enumerate(results)):
+            if not np.isfinite(arr).all():
+                what = (
+                    f"the gradient of {name}"
+                    if isinstance(name, str)
+                    else "an input gradient"
+                )
+                raise ValueError(
+                    f"the backward overflows {self._dtype}: {what} is not finite; "
+                    "rescale the inputs or grad_out, or use a float64 layer "
+                    "(grads and the saved forward are unchanged)"
+                )
+        grads = self.grads
+        for name, arr in pending.items():
+            grads[name] += arr
+        self._saved = None
 
 
-def parameter(name: str, doc: str) -> property:
-    """A layer attribute for parameter ``name``: reads give a read-only view,
-    assignments are shape-checked copies."""
+def snapshot(arr: Array) -> Array:
+    """A private copy of ``arr`` for a saved forward (the caller may reuse its
+    buffer before backward), keeping broadcast axes (stride 0) unexpanded."""
+    if not isinstance(arr, np.ndarray):
+        return arr
+    compact = arr[
+        tuple(slice(0, 1) if step == 0 else slice(None) for step in arr.strides)
+    ]
+    return np.broadcast_to(compact.copy(), arr.shape)
+
+
+if TYPE_CHECKING:
+
+    class ParameterAttribute(Protocol[_T_co]):
+        """A layer attribute made by :func:`parameter` (a ``property``), as type
+        checkers see it: read on a layer it gives ``_T_co``, and it is set from
+        any array_like."""
+
+        @overload
+        def __get__(
+            self, instance: None, owner: type[Any], /
+        ) -> ParameterAttribute[_T_co]: ...
+        @overload
+        def __get__(
+            self, instance: ParameterContainer, owner: type[Any] | None = None, /
+        ) -> _T_co: ...
+        def __set__(
+            self, instance: ParameterContainer, value: npt.ArrayLike, /
+        ) -> None: ...
+
+
+def parameter(name: str, doc: str) -> ParameterAttribute[Array]:
+    """A layer attribute for parameter ``name``, which every layer of the class
+    has (a weight): reads give a read-only view, assignments are shape-checked
+    copies."""
+    return cast("ParameterAttribute[Array]", _parameter_property(name, doc))
+
+
+def optional_parameter(name: str, doc: str) -> ParameterAttribute[Array | None]:
+    """As :func:`parameter`, for a parameter that a layer may lack (a bias with
+    ``bias=False``): reads give None then."""
+    return cast("ParameterAttribute[Array | None]", _parameter_property(name, doc))
+
+
+def _parameter_property(name: str, doc: str) -> property:
+    """The property of :func:`parameter` and :func:`optional_parameter`."""
 
     def getter(self: ParameterContainer) -> Array | None:
         arr = self._params.get(name)
         # A read-only view: assign to the attribute to change a weight.
         return None if arr is None else arr.view()
 
-    def setter(self: ParameterContainer, value: Any) -> None:
+    def setter(self: ParameterContainer, value: npt.ArrayLike) -> None:
         if name not in self._shapes:
             raise AttributeError(f"this layer has no {name} (bias=False?)")
         self._set(name, value)

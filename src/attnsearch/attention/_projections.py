@@ -11,20 +11,22 @@ speed of the attention kernel that runs right after it on the same cores.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread
+from .._validation import finite_as
+from ._typing import Array
 from .attention import _all_finite
 
+if TYPE_CHECKING:
+    from . import _linear as _linear_kernels
+else:
+    _linear_kernels = kernels("linear")
+
 __all__ = ["blas_limit", "check_input", "finite_output", "project"]
-
-_linear_kernels = kernels("linear")
-
-Array = npt.NDArray[np.floating]
 
 
 def project(x: Array, w: Array, b: Array | None, n_threads: int) -> Array:
@@ -41,7 +43,7 @@ def project(x: Array, w: Array, b: Array | None, n_threads: int) -> Array:
     return out.reshape(x.shape[:-1] + (w.shape[1],))
 
 
-def blas_limit(*n_rows: int) -> contextlib.AbstractContextManager[Any]:
+def blas_limit(*n_rows: int) -> contextlib.AbstractContextManager[None]:
     """``blas_limited_to_one_thread()`` when a projection of this many rows runs a
     BLAS gemm; a no-op for decode-sized inputs, which never call BLAS (their
     projections stream the weights in our own kernel): entering and leaving the
@@ -51,7 +53,7 @@ def blas_limit(*n_rows: int) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
-def check_input(x: Any, name: str, d_features: int, dtype: np.dtype) -> Array:
+def check_input(x: object, name: str, d_features: int, dtype: np.dtype) -> Array:
     """``x`` as an array of the layer dtype with last axis ``d_features``."""
     arr = np.asarray(x)
     if arr.dtype.kind != "f":
@@ -65,9 +67,7 @@ def check_input(x: Any, name: str, d_features: int, dtype: np.dtype) -> Array:
             f"{name} has {arr.shape[-1]} features on its last axis, expected "
             f"{d_features}"
         )
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr.astype(dtype, copy=False)
+    return finite_as(arr, dtype, name)
 
 
 def finite_output(out: Array, layer: str) -> Array:

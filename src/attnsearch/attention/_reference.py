@@ -9,19 +9,25 @@ True = may attend; a query that sees no key gets zeros, never NaN.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import Array, Window, WindowSides
 
 __all__ = [
     "alibi_bias",
     "causal_mask",
     "expand_kv_heads",
+    "masked_scores",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
     "window_mask",
 ]
 
 
-def expand_kv_heads(q, kv):
+def expand_kv_heads(q: Array, kv: Array) -> Array:
     """Repeat the head axis (-3) of ``kv`` so that it matches ``q``'s (grouped-query).
 
     When ``kv`` has ``H_kv`` heads and ``q`` has ``H_q = g * H_kv``, key/value
@@ -35,12 +41,12 @@ def expand_kv_heads(q, kv):
     return np.repeat(kv, h_q // h_kv, axis=-3)
 
 
-def causal_mask(n_q, n_k):
+def causal_mask(n_q: int, n_k: int) -> npt.NDArray[np.bool_]:
     """Boolean (n_q, n_k) matrix: query i may see key j when j <= i + (n_k - n_q)."""
     return np.arange(n_k)[None, :] <= np.arange(n_q)[:, None] + (n_k - n_q)
 
 
-def window_mask(n_q, n_k, window):
+def window_mask(n_q: int, n_k: int, window: int | WindowSides) -> npt.NDArray[np.bool_]:
     """Boolean (n_q, n_k) band: query i (at key position p = i + n_k - n_q) may see
     key j when ``p - left <= j <= p + right``.
 
@@ -54,6 +60,9 @@ def window_mask(n_q, n_k, window):
     position = np.arange(n_q)[:, None] + (n_k - n_q)
     key = np.arange(n_k)[None, :]
     band = np.ones((n_q, n_k), dtype=bool)
+    # Sides longer than both sequences hide nothing (and would overflow int64).
+    left = None if left is not None and left >= n_q + n_k else left
+    right = None if right is not None and right >= n_q + n_k else right
     if left is not None:
         band &= key >= position - left
     if right is not None:
@@ -61,26 +70,143 @@ def window_mask(n_q, n_k, window):
     return band
 
 
-def alibi_bias(slopes, n_q, n_k):
+def alibi_bias(slopes: npt.ArrayLike, n_q: int, n_k: int) -> npt.NDArray[np.float64]:
     """ALiBi bias ``-slope * |j - (i + n_k - n_q)|`` in float64, shape
     ``slopes.shape + (n_q, n_k)``."""
     distance = np.abs(np.arange(n_k)[None, :] - (np.arange(n_q)[:, None] + (n_k - n_q)))
     return -np.asarray(slopes, np.float64)[..., None, None] * distance
 
 
-def scaled_dot_product_attention(
-    q,
-    k,
-    v,
+def masked_scores(
+    q: Array,
+    k: Array,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    return_weights=False,
-    return_lse=False,
-    window=None,
-    alibi_slopes=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+    rows: npt.NDArray[np.intp] | None = None,
+) -> Array:
+    """The scaled scores ``q kᵀ · scale + mask + ALiBi``, ``-inf`` where the mask,
+    the window or causality hides a key, in the dtype of ``q`` and ``k`` (one
+    dtype, heads already expanded).
+
+    ``rows`` (indices into the query axis) restricts the result to those
+    queries, each keeping its position among all ``q.shape[-2]`` (causality,
+    window and ALiBi depend on it).
+    """
+    dtype = q.dtype
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1])
+    every_row = rows is None
+    picked = slice(None) if rows is None else rows
+    scores = np.matmul(q[..., picked, :], np.swapaxes(k, -1, -2)) * dtype.type(scale)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if not every_row and mask.ndim >= 2 and mask.shape[-2] == n_q:
+            mask = mask[..., picked, :]
+        if mask.dtype == np.bool_:
+            scores = np.where(mask, scores, dtype.type(-np.inf))
+        else:
+            scores = scores + mask.astype(dtype, copy=False)
+    if alibi_slopes is not None:
+        scores = scores + alibi_bias(alibi_slopes, n_q, n_k)[..., picked, :].astype(
+            dtype
+        )
+    if window is not None:
+        scores = np.where(
+            window_mask(n_q, n_k, window)[picked], scores, dtype.type(-np.inf)
+        )
+    if causal:
+        scores = np.where(causal_mask(n_q, n_k)[picked], scores, dtype.type(-np.inf))
+    return scores
+
+
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[False] = ...,
+    return_lse: Literal[False] = ...,
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> Array: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[True],
+    return_lse: Literal[False] = ...,
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> tuple[Array, Array]: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[False] = ...,
+    return_lse: Literal[True],
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> tuple[Array, Array]: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[True],
+    return_lse: Literal[True],
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> tuple[Array, Array, Array]: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: bool = ...,
+    return_lse: bool = ...,
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> Array | tuple[Array, ...]: ...
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    return_weights: bool = False,
+    return_lse: bool = False,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+) -> Array | tuple[Array, ...]:
     """softmax(q k^T * scale + mask) v over the last two axes, batch axes broadcast.
 
     Parameters
@@ -118,24 +244,15 @@ def scaled_dot_product_attention(
     k = expand_kv_heads(q, np.asarray(k))
     v = expand_kv_heads(q, np.asarray(v))
     dtype = np.result_type(q, k, v)
-    if scale is None:
-        scale = 1.0 / np.sqrt(q.shape[-1])
-    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * dtype.type(scale)
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.dtype == np.bool_:
-            scores = np.where(mask, scores, dtype.type(-np.inf))
-        else:
-            scores = scores + mask.astype(dtype, copy=False)
-    n_q, n_k = q.shape[-2], k.shape[-2]
-    if alibi_slopes is not None:
-        scores = scores + alibi_bias(alibi_slopes, n_q, n_k).astype(dtype)
-    if window is not None:
-        scores = np.where(window_mask(n_q, n_k, window), scores, dtype.type(-np.inf))
-    if causal:
-        scores = np.where(
-            causal_mask(q.shape[-2], k.shape[-2]), scores, dtype.type(-np.inf)
-        )
+    scores = masked_scores(
+        q.astype(dtype, copy=False),
+        k.astype(dtype, copy=False),
+        mask=mask,
+        causal=causal,
+        scale=scale,
+        window=window,
+        alibi_slopes=alibi_slopes,
+    )
     row_max = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
     # Rows that see nothing have max -inf: shift by 0 so that exp gives exact zeros.
     row_max = np.where(row_max == -np.inf, dtype.type(0), row_max)
@@ -144,17 +261,17 @@ def scaled_dot_product_attention(
     safe_sum = np.where(row_sum == 0.0, 1.0, row_sum)
     weights = (probabilities / safe_sum).astype(dtype, copy=False)
     out = np.matmul(weights, v)
-    results = (out,)
+    results = [out]
     if return_weights:
-        results += (weights,)
+        results.append(weights)
     if return_lse:
         with np.errstate(divide="ignore"):
             lse = row_max[..., 0] + np.log(row_sum[..., 0])
-        results += (np.where(row_sum[..., 0] == 0.0, -np.inf, lse).astype(dtype),)
-    return results[0] if len(results) == 1 else results
+        results.append(np.where(row_sum[..., 0] == 0.0, -np.inf, lse).astype(dtype))
+    return results[0] if len(results) == 1 else tuple(results)
 
 
-def sum_to_shape(grad, shape):
+def sum_to_shape(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum ``grad`` over the axes that were broadcast from ``shape`` (NumPy rules)."""
     lead = grad.ndim - len(shape)
     grad = grad.sum(axis=tuple(range(lead))) if lead else grad
@@ -162,7 +279,7 @@ def sum_to_shape(grad, shape):
     return grad.sum(axis=axes, keepdims=True) if axes else grad
 
 
-def reduce_kv_heads(grad, q_ndim, kv_shape):
+def reduce_kv_heads(grad: Array, q_ndim: int, kv_shape: tuple[int, ...]) -> Array:
     """Gradient of :func:`expand_kv_heads` followed by broadcasting: sum the query
     heads of each group of axis -3, then the broadcast axes, down to ``kv_shape``."""
     if q_ndim >= 3 and len(kv_shape) >= 3:
@@ -175,19 +292,19 @@ def reduce_kv_heads(grad, q_ndim, kv_shape):
 
 
 def scaled_dot_product_attention_backward(
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
+    grad_out: npt.ArrayLike,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    out: npt.ArrayLike,
+    lse: npt.ArrayLike,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    window=None,
-    alibi_slopes=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+) -> tuple[Array, Array, Array]:
     """Gradients (dq, dk, dv) of ``sum(grad_out * attention(q, k, v))``.
 
     Written for clarity: the attention matrix ``P`` is recomputed in full, then

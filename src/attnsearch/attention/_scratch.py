@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["CACHE_LIMIT", "release_scratch", "scratch_buffer"]
 
@@ -22,9 +23,10 @@ CACHE_LIMIT = 64 * 1024 * 1024
 _cache = threading.local()
 
 
-def scratch_buffer(nbytes: int, alignment: int, owner: str) -> np.ndarray:
+def scratch_buffer(nbytes: int, alignment: int, owner: str) -> npt.NDArray[np.uint8]:
     """A uint8 array of at least ``nbytes`` whose data is ``alignment``-aligned,
     reused by the next call of ``owner`` (a kernel's name) on this thread."""
+    buffers: dict[str, npt.NDArray[np.uint8] | None] | None
     buffers = getattr(_cache, "buffers", None)
     if buffers is None:
         buffers = _cache.buffers = {}

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
+import numpy.typing as npt
 
-from .._backends import check_backend
+from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
+from .._validation import check_bool
 from . import _decode_path, _reference
 from ._geometry import DEFAULT_BLOCK_K, AttentionShape, Operand, Visibility
+from ._typing import Array, PreparedMask, Window, WindowSides
 
-_kernels = kernels("attention")
-_scans = kernels("scans")
+if TYPE_CHECKING:
+    from . import _kernels, _scans
+else:
+    _kernels = kernels("attention")
+    _scans = kernels("scans")
 
 __all__ = ["scaled_dot_product_attention", "split_heads", "merge_heads"]
 
@@ -34,8 +41,10 @@ _TASKS_PER_THREAD = 4
 #: Packed keys of one block stay under this many bytes (L2-sized) for large d_k.
 _KPACK_BUDGET_BYTES = 256 * 1024
 
+_ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
-def _as_float_array(x, name):
+
+def _as_float_array(x: npt.ArrayLike | None, name: str) -> Array:
     """Return ``x`` as an ndarray of a floating dtype, or raise naming ``name``."""
     if x is None:
         raise TypeError(f"{name} must be an array, got None")
@@ -59,7 +68,7 @@ def _as_float_array(x, name):
     return arr
 
 
-def _kernel_ready(arr, dtype, unit_last_axis=True):
+def _kernel_ready(arr: Array, dtype: np.dtype, unit_last_axis: bool = True) -> Array:
     """``arr`` in ``dtype``, native byte order, aligned, strides in whole elements
     and (with ``unit_last_axis``) a unit last-axis stride.
 
@@ -78,7 +87,7 @@ def _kernel_ready(arr, dtype, unit_last_axis=True):
     return arr
 
 
-def _gqa_group(q_batch, kv_batch, name):
+def _gqa_group(q_batch: tuple[int, ...], kv_batch: tuple[int, ...], name: str) -> int:
     """How many query heads share one head of ``kv`` (1 when not grouped-query)."""
     if len(q_batch) == 0 or len(kv_batch) == 0:
         return 1
@@ -94,13 +103,13 @@ def _gqa_group(q_batch, kv_batch, name):
     return h_q // h_kv
 
 
-def _all_finite(arr, n_threads=1):
+def _all_finite(arr: Array, n_threads: int = 1) -> bool:
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
         return _scans.all_finite(arr, n_threads)  # one threaded read, no temporary
     return bool(np.isfinite(arr).all())
 
 
-def _max_abs(arr, n_threads=1):
+def _max_abs(arr: Array, n_threads: int = 1) -> float:
     """max |x| (0 for an empty array), inf when an element is inf or NaN."""
     if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
         return _scans.max_abs(arr, n_threads)  # one threaded read, no temporary
@@ -111,7 +120,15 @@ def _max_abs(arr, n_threads=1):
     return top if math.isfinite(top) else math.inf
 
 
-def _check_scores_fit(q, k, scale, dtype, n_threads=1, q_max=None, k_max=None):
+def _check_scores_fit(
+    q: Array,
+    k: Array,
+    scale: float,
+    dtype: np.dtype,
+    n_threads: int = 1,
+    q_max: float | None = None,
+    k_max: float | None = None,
+) -> None:
     """Raise when the scores ``scale · q · kᵀ`` can pass the largest ``dtype``:
     beyond it a score rounds to ±inf, which the kernels cannot tell from a
     masked key (a single overflowing key gave zeros instead of its value). The
@@ -126,7 +143,7 @@ def _check_scores_fit(q, k, scale, dtype, n_threads=1, q_max=None, k_max=None):
         raise ValueError(_overflow_message(q, k, dtype, scale))
 
 
-def _largest_row_norm(arr):
+def _largest_row_norm(arr: npt.ArrayLike) -> float:
     """The largest Euclidean norm of a row (last axis), in float64 (inf beyond).
     Rows are scaled by the largest magnitude first: squares of 1e-200 underflow
     to zero and of 1e200 overflow."""
@@ -139,7 +156,9 @@ def _largest_row_norm(arr):
         return float(np.max(norms, initial=0.0)) * top
 
 
-def _check_qkv_shapes(q, k, v):
+def _check_qkv_shapes(
+    q: Array, k: Array, v: Array
+) -> tuple[np.dtype, int, int, int, int]:
     """The compute dtype and (n_q, n_k, d_k, d_v) of float arrays q, k, v, after
     checking that they agree."""
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
@@ -155,7 +174,12 @@ def _check_qkv_shapes(q, k, v):
     return dtype, n_q, n_k, d_k, d_v
 
 
-def _broadcast_batch(q_batch, k_batch, v_batch, mask_batch):
+def _broadcast_batch(
+    q_batch: tuple[int, ...],
+    k_batch: tuple[int, ...],
+    v_batch: tuple[int, ...],
+    mask_batch: tuple[int, ...],
+) -> tuple[int, int, tuple[int, ...]]:
     """The grouped-query groups of k and v and the broadcast batch shape of all
     operands (k/v heads on axis -3 shared by groups of query heads)."""
     k_group = _gqa_group(q_batch, k_batch, "k")
@@ -172,7 +196,7 @@ def _broadcast_batch(q_batch, k_batch, v_batch, mask_batch):
     return k_group, v_group, batch_shape
 
 
-def _check_finite(arr, name, n_threads=1):
+def _check_finite(arr: Array, name: str, n_threads: int = 1) -> None:
     if not _all_finite(arr, n_threads):
         raise ValueError(
             f"{name} contains NaN or infinity; pass check_finite=False to let them "
@@ -180,7 +204,9 @@ def _check_finite(arr, name, n_threads=1):
         )
 
 
-def _prepare_mask(mask, n_q, n_k, dtype, check_finite):
+def _prepare_mask(
+    mask: npt.ArrayLike | None, n_q: int, n_k: int, dtype: np.dtype, check_finite: bool
+) -> tuple[PreparedMask | None, tuple[int, ...]]:
     """Validate ``mask``; return (array or None, its batch shape). A boolean mask
     comes back as uint8 (1 = may attend), an additive one in ``dtype``: the
     kernels tell the two apart by that dtype."""
@@ -215,14 +241,16 @@ def _prepare_mask(mask, n_q, n_k, dtype, check_finite):
     return mask, mask.shape[:-2]
 
 
-def _reference_mask(mask):
+def _reference_mask(
+    mask: PreparedMask | None,
+) -> PreparedMask | npt.NDArray[np.bool_] | None:
     """The prepared mask as the NumPy reference takes it (boolean again)."""
     if mask is None or mask.dtype != np.uint8:
         return mask
     return mask.view(np.bool_)
 
 
-def _check_scale(scale, d_k):
+def _check_scale(scale: object, d_k: int) -> float:
     if scale is None:
         return 1.0 / math.sqrt(d_k)
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
@@ -235,27 +263,26 @@ def _check_scale(scale, d_k):
     return scale
 
 
-def check_bool(value, name):
-    """``value`` as a Python bool; only ``bool`` and ``numpy.bool_`` are accepted.
+#: A window side this long reaches past any sequence: it is unbounded (None).
+#: Kept far below 2**63 so that positions minus sides never overflow int64.
+_UNBOUNDED_SIDE = 2**62
 
-    A string such as ``"no"`` is truthy: silently treating it as True would run
-    the opposite of what was asked, so anything else is a ``TypeError``.
+
+def check_window(window: object) -> WindowSides | None:
+    """Normalise ``window`` to None or ``(left, right)`` (None = unbounded side).
+
+    Sides of ``2**62`` keys or more reach past any sequence and become None, so
+    that no huge side overflows the kernels' 64-bit position arithmetic.
     """
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-
-
-def check_window(window):
-    """Normalise ``window`` to None or ``(left, right)`` (None = unbounded side)."""
     if window is None:
         return None
     if isinstance(window, numbers.Integral) and not isinstance(window, bool):
         if window < 1:
             raise ValueError(f"window must be at least 1 (keys), got {window}")
-        return (int(window) - 1, int(window) - 1)
+        width = int(window)
+        return None if width > _UNBOUNDED_SIDE else (width - 1, width - 1)
     if isinstance(window, (tuple, list)) and len(window) == 2:
-        sides = []
+        sides: list[int | None] = []
         for name, side in zip(("left", "right"), window):
             if side is None:
                 sides.append(None)
@@ -267,17 +294,31 @@ def check_window(window):
                 )
             if side < 0:
                 raise ValueError(f"window {name} side must be >= 0, got {side}")
-            sides.append(int(side))
-        if sides == [None, None]:
+            length = int(side)
+            sides.append(None if length >= _UNBOUNDED_SIDE else length)
+        left, right = sides
+        if left is None and right is None:
             return None
-        return tuple(sides)
+        return (left, right)
     raise TypeError(
         "window must be None, an int W >= 1 or a pair (left, right) of ints >= 0 "
         f"or None, got {window!r}"
     )
 
 
-def check_alibi_slopes(alibi_slopes, batch_shape):
+@overload
+def check_alibi_slopes(alibi_slopes: None, batch_shape: tuple[int, ...]) -> None: ...
+@overload
+def check_alibi_slopes(
+    alibi_slopes: npt.ArrayLike, batch_shape: tuple[int, ...]
+) -> npt.NDArray[np.float64]: ...
+@overload
+def check_alibi_slopes(
+    alibi_slopes: npt.ArrayLike | None, batch_shape: tuple[int, ...]
+) -> npt.NDArray[np.float64] | None: ...
+def check_alibi_slopes(
+    alibi_slopes: npt.ArrayLike | None, batch_shape: tuple[int, ...]
+) -> npt.NDArray[np.float64] | None:
     """ALiBi slopes broadcast to ``batch_shape``, flattened, as float64 (or None)."""
     if alibi_slopes is None:
         return None
@@ -300,7 +341,36 @@ def check_alibi_slopes(alibi_slopes, batch_shape):
     return np.ascontiguousarray(np.broadcast_to(slopes, batch_shape).reshape(-1))
 
 
-def _check_block(value, name, default, minimum):
+def check_alibi_range(
+    slopes: npt.NDArray[np.float64] | None, n_q: int, n_k: int, dtype: np.dtype
+) -> None:
+    """Raise when an ALiBi bias ``-slope · distance`` can pass ``dtype``'s range:
+    rounded to -inf it would hide a key (a query far from every key would see
+    none), to +inf (a negative slope) it would give NaN."""
+    if slopes is None or slopes.size == 0:
+        return
+    slope = float(np.max(np.abs(slopes)))
+    distance = max(n_q, n_k)  # no query-key pair is farther apart
+    limit = float(np.finfo(dtype).max) / 4
+    if slope * distance > limit:
+        raise ValueError(
+            f"the ALiBi bias -slope * distance reaches {slope * distance:.3g} "
+            f"(largest |alibi_slopes| = {slope:.3g}, distances up to {distance}), "
+            f"beyond the range of {np.dtype(dtype).name} (keep it under "
+            f"{limit:.3g}): such a bias would round to infinity and hide keys; use "
+            "smaller slopes"
+        )
+
+
+@overload
+def _check_block(value: object, name: str, default: int, minimum: int) -> int: ...
+@overload
+def _check_block(
+    value: object, name: str, default: None, minimum: int
+) -> int | None: ...
+def _check_block(
+    value: object, name: str, default: int | None, minimum: int
+) -> int | None:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -310,24 +380,119 @@ def _check_block(value, name, default, minimum):
     return int(value)
 
 
+@overload
 def scaled_dot_product_attention(
-    q,
-    k,
-    v,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    return_weights=False,
-    check_finite=True,
-    num_threads=None,
-    backend="auto",
-    block_q=None,
-    block_k=None,
-    return_lse=False,
-    window=None,
-    alibi_slopes=None,
-):
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[False] = ...,
+    check_finite: bool = ...,
+    num_threads: int | None = ...,
+    backend: BackendName = ...,
+    block_q: int | None = ...,
+    block_k: int | None = ...,
+    return_lse: Literal[False] = ...,
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> Array: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[True],
+    check_finite: bool = ...,
+    num_threads: int | None = ...,
+    backend: BackendName = ...,
+    block_q: int | None = ...,
+    block_k: int | None = ...,
+    return_lse: Literal[False] = ...,
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> tuple[Array, Array]: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[False] = ...,
+    check_finite: bool = ...,
+    num_threads: int | None = ...,
+    backend: BackendName = ...,
+    block_q: int | None = ...,
+    block_k: int | None = ...,
+    return_lse: Literal[True],
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> tuple[Array, Array]: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: Literal[True],
+    check_finite: bool = ...,
+    num_threads: int | None = ...,
+    backend: BackendName = ...,
+    block_q: int | None = ...,
+    block_k: int | None = ...,
+    return_lse: Literal[True],
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> tuple[Array, Array, Array]: ...
+@overload
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = ...,
+    causal: bool = ...,
+    scale: float | None = ...,
+    return_weights: bool = ...,
+    check_finite: bool = ...,
+    num_threads: int | None = ...,
+    backend: BackendName = ...,
+    block_q: int | None = ...,
+    block_k: int | None = ...,
+    return_lse: bool = ...,
+    window: Window = ...,
+    alibi_slopes: npt.ArrayLike | None = ...,
+) -> Array | tuple[Array, ...]: ...
+def scaled_dot_product_attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    return_weights: bool = False,
+    check_finite: bool = True,
+    num_threads: int | None = None,
+    backend: BackendName = "auto",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    return_lse: bool = False,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+) -> Array | tuple[Array, ...]:
     """Fused attention ``softmax(q kᵀ · scale + mask) · v`` on NumPy arrays.
 
     Rows are queries: ``A = softmax(Q Kᵀ / √d_k)`` is normalised along each row
@@ -477,7 +642,14 @@ def scaled_dot_product_attention(
     )
 
 
-def _sdpa(q, k, v, *, check_finite=True, **options):
+def _sdpa(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    check_finite: bool = True,
+    **options: Any,
+) -> Array | tuple[Array, ...]:
     """Body of :func:`scaled_dot_product_attention` (see :func:`_sdpa_unchecked`)
     and its numeric-range promise: with ``check_finite``, finite inputs give a
     finite result or a ValueError naming the overflow -- never a silent inf/NaN.
@@ -504,10 +676,19 @@ def _sdpa(q, k, v, *, check_finite=True, **options):
         np.multiply(out, 2.0**exponent, out=out)
         if _result_finite(result, options):
             return result
-    raise ValueError(_overflow_message(q, k, dtype, options.get("scale")))
+    raise ValueError(
+        _overflow_message(
+            q,
+            k,
+            dtype,
+            options.get("scale"),
+            alibi_slopes=options.get("alibi_slopes"),
+            mask=options.get("mask"),
+        )
+    )
 
 
-def _result_finite(result, options):
+def _result_finite(result: Array | tuple[Array, ...], options: dict[str, Any]) -> bool:
     """Whether the output (and weights) are finite and the log-sum-exp has no
     NaN or +inf (-inf is a query that sees no key)."""
     parts = list(result) if isinstance(result, tuple) else [result]
@@ -518,40 +699,77 @@ def _result_finite(result, options):
     return lse is None or not (np.isnan(lse).any() or np.isposinf(lse).any())
 
 
-def _overflow_message(q, k, dtype, scale):
-    """What overflowed, with the magnitudes the user can act on."""
+def _overflow_message(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    dtype: npt.DTypeLike,
+    scale: object,
+    *,
+    alibi_slopes: npt.ArrayLike | None = None,
+    mask: npt.ArrayLike | None = None,
+) -> str:
+    """What overflowed, with the magnitudes the user can act on: the scores
+    ``scale · q · k``, or what is added to them (ALiBi bias, additive mask)."""
+    name = np.dtype(dtype).name
+    limit = float(np.finfo(dtype).max)
     scale = _check_scale(scale, np.shape(q)[-1])
     q_norm, k_norm = _largest_row_norm(q), _largest_row_norm(k)
     bound = abs(scale) * q_norm * k_norm
+    advice = "" if name == "float64" else ", or compute in float64"
+    added = []
+    if alibi_slopes is not None:
+        slope = float(
+            np.max(np.abs(np.asarray(alibi_slopes, dtype=np.float64)), initial=0.0)
+        )
+        distance = max(np.shape(q)[-2], np.shape(k)[-2])
+        added.append(
+            (
+                "the ALiBi bias -slope * distance",
+                slope * distance,
+                f"largest |slope| = {slope:.3g} over distances up to {distance}",
+            )
+        )
+    if mask is not None and np.asarray(mask).dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            finite = np.abs(np.asarray(mask, dtype=np.float64))
+            top = float(np.max(finite[np.isfinite(finite)], initial=0.0))
+        added.append(("the additive mask", top, f"largest finite |mask| = {top:.3g}"))
+    for what, size, detail in added:
+        if bound <= limit / 2 and size > limit / 2:
+            return (
+                f"attention overflows {name} on finite inputs: {what} reaches "
+                f"{size:.3g} ({detail}), and added to the scores (up to {bound:.3g}) "
+                f"it passes the {limit:.3g} that {name} holds; use smaller values"
+                + advice
+            )
     return (
-        f"attention overflows {np.dtype(dtype).name} on finite inputs: the scores "
+        f"attention overflows {name} on finite inputs: the scores "
         f"scale * q . k reach up to {bound:.3g} (|scale| = {abs(scale):.3g}, "
         f"largest row norms |q| = {q_norm:.3g}, |k| = {k_norm:.3g}), beyond the "
-        f"{np.finfo(dtype).max:.3g} that {np.dtype(dtype).name} holds; rescale q "
-        "or k (or scale)" + ("" if dtype == np.float64 else ", or compute in float64")
+        f"{limit:.3g} that {name} holds; rescale q or k (or scale)" + advice
     )
 
 
 def _sdpa_unchecked(
-    q,
-    k,
-    v,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    return_weights=False,
-    check_finite=True,
-    num_threads=None,
-    backend="auto",
-    block_q=None,
-    block_k=None,
-    window=None,
-    alibi_slopes=None,
-    out=None,
-    return_lse=False,
-    path=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    return_weights: bool = False,
+    check_finite: bool = True,
+    num_threads: int | None = None,
+    backend: BackendName = "auto",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+    out: Array | None = None,
+    return_lse: bool = False,
+    path: Literal["decode", "prefill"] | None = None,
+) -> Array | tuple[Array, ...]:
     """Body of :func:`scaled_dot_product_attention`; ``out`` (private) receives the
     result in place (any strides with a unit last axis), as the layers use it;
     ``path`` (private: None, "decode" or "prefill") forces a kernel."""
@@ -567,6 +785,7 @@ def _sdpa_unchecked(
     causal = check_bool(causal, "causal")
     return_weights = check_bool(return_weights, "return_weights")
     return_lse = check_bool(return_lse, "return_lse")
+    check_finite = check_bool(check_finite, "check_finite")
     window = check_window(window)
 
     mask, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
@@ -576,6 +795,7 @@ def _sdpa_unchecked(
     )
 
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
+    check_alibi_range(slopes, n_q, n_k, dtype)
 
     if check_finite:
         # Finiteness and magnitude in one read of each operand.
@@ -632,35 +852,35 @@ def _sdpa_unchecked(
         slopes=slopes,
         path=path,
     )
-    results = (out,)
-    if return_weights:
-        results += (weights,)
-    if return_lse:
-        results += (lse,)
-    return results[0] if len(results) == 1 else results
+    results = [out]
+    if weights is not None:  # return_weights
+        results.append(weights)
+    if lse is not None:  # return_lse
+        results.append(lse)
+    return results[0] if len(results) == 1 else tuple(results)
 
 
 def _attention_into(
-    q,
-    k,
-    v,
-    out,
+    q: Array,
+    k: Array,
+    v: Array,
+    out: Array,
     *,
-    weights=None,
-    lse=None,
-    mask=None,
-    batch_shape,
-    k_group=1,
-    v_group=1,
-    causal=False,
-    scale,
-    n_threads,
-    block_q=None,
-    block_k=None,
-    window=None,
-    slopes=None,
-    path=None,
-):
+    weights: Array | None = None,
+    lse: Array | None = None,
+    mask: PreparedMask | None = None,
+    batch_shape: tuple[int, ...],
+    k_group: int = 1,
+    v_group: int = 1,
+    causal: bool = False,
+    scale: float,
+    n_threads: int,
+    block_q: int | None = None,
+    block_k: int | None = None,
+    window: WindowSides | None = None,
+    slopes: npt.NDArray[np.float64] | None = None,
+    path: Literal["decode", "prefill"] | None = None,
+) -> Array:
     """Run the kernel on checked arrays, writing into ``out`` (any strides, unit last).
 
     ``out`` has shape ``batch_shape + (n_q, d_v)``; ``q``/``k``/``v``/``mask``
@@ -724,9 +944,15 @@ def _attention_into(
         fit = _KPACK_BUDGET_BYTES // (d_k * dtype.itemsize)
         block_k = max(panel, min(DEFAULT_BLOCK_K, (fit // panel) * panel))
     if block_q is None:
-        for block_q in _BLOCK_Q_CHOICES:
-            if shape.n_batch * -(-n_q // block_q) >= _TASKS_PER_THREAD * n_threads:
-                break
+        # The largest that gives every thread enough tasks, else the smallest.
+        block_q = next(
+            (
+                choice
+                for choice in _BLOCK_Q_CHOICES
+                if shape.n_batch * -(-n_q // choice) >= _TASKS_PER_THREAD * n_threads
+            ),
+            _BLOCK_Q_CHOICES[-1],
+        )
     _kernels.attention_forward(
         q_op,
         k_op,
@@ -743,7 +969,7 @@ def _attention_into(
     return out
 
 
-def split_heads(x, n_heads):
+def split_heads(x: npt.NDArray[_ScalarT], n_heads: int) -> npt.NDArray[_ScalarT]:
     """View ``(..., n, n_heads * d_head)`` as ``(..., n_heads, n, d_head)`` (no copy).
 
     Parameters
@@ -779,7 +1005,7 @@ def split_heads(x, n_heads):
     return np.swapaxes(split, -3, -2)
 
 
-def merge_heads(x):
+def merge_heads(x: npt.NDArray[_ScalarT]) -> npt.NDArray[_ScalarT]:
     """Inverse of :func:`split_heads`: ``(..., H, n, d)`` -> ``(..., n, H * d)``.
 
     Returns a view when ``x`` came from :func:`split_heads` (or is laid out

@@ -12,12 +12,15 @@ allocated.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from .._backends import check_backend
+from .._backends import BackendName, check_backend
 from .._dispatch import kernels
 from .._threading import effective_n_threads
+from .._validation import check_bool
 from . import _reference
 from ._geometry import (
     DEFAULT_BLOCK_K,
@@ -26,6 +29,7 @@ from ._geometry import (
     Visibility,
     batch_offsets,
 )
+from ._typing import Array, PreparedMask, Window, WindowSides
 from .attention import (
     _all_finite,
     _as_float_array,
@@ -38,12 +42,18 @@ from .attention import (
     _largest_row_norm,
     _prepare_mask,
     _reference_mask,
+    check_alibi_range,
     check_alibi_slopes,
-    check_bool,
     check_window,
 )
 
-_backward = kernels("backward")
+if TYPE_CHECKING:
+    from . import _backward
+else:
+    _backward = kernels("backward")
+
+#: dq, dk, dv.
+Gradients: TypeAlias = tuple[Array, Array, Array]
 
 __all__ = ["scaled_dot_product_attention_backward"]
 
@@ -51,7 +61,9 @@ __all__ = ["scaled_dot_product_attention_backward"]
 DEFAULT_BLOCK_Q = 128
 
 
-def _flat_index(batch_shape, own_batch, group=1):
+def _flat_index(
+    batch_shape: tuple[int, ...], own_batch: tuple[int, ...], group: int = 1
+) -> npt.NDArray[np.intp]:
     """Index of each batch item's matrix in an array of batch shape ``own_batch``
     (flattened, C order), with the broadcast and grouped-query rules."""
     dummy = np.empty(tuple(own_batch) + (1, 1), dtype=np.uint8)
@@ -59,24 +71,24 @@ def _flat_index(batch_shape, own_batch, group=1):
 
 
 def scaled_dot_product_attention_backward(
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
+    grad_out: npt.ArrayLike,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    out: npt.ArrayLike,
+    lse: npt.ArrayLike,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    check_finite=True,
-    num_threads=None,
-    backend="auto",
-    block_q=None,
-    block_k=None,
-    window=None,
-    alibi_slopes=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    check_finite: bool = True,
+    num_threads: int | None = None,
+    backend: BackendName = "auto",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+) -> Gradients:
     """Gradients of scaled dot-product attention: ``(dq, dk, dv)`` from ``grad_out``.
 
     Given ``out, lse = scaled_dot_product_attention(q, k, v, ...,
@@ -143,6 +155,14 @@ def scaled_dot_product_attention_backward(
     over its items, key blocks and query blocks; no sum is split between
     threads. So the result does not depend on ``num_threads``, bit for bit.
 
+    **Rows masked by a large finite value.** A query whose every visible key
+    carries a huge additive mask (Hugging Face's ``(1 - mask) *
+    finfo(dtype).min``, ``-1e9``) attends uniformly in the forward, as in
+    torch's math backend; its ``lse`` is then too large to hold
+    ``log(row sum)``, so such rows (``|lse| > 512``) get their row maximum and
+    sum recomputed (in NumPy, a chunk of rows at a time) and the kernel uses
+    ``P = exp((S − max) − log(sum))``: the gradients of the forward that ran.
+
     **Windows.** Key blocks and query blocks that no window connects are
     skipped, and each tile computes only the keys some of its queries see, so
     a window of ``W`` keys costs ``~n_q · (W + block_q)`` per head: the
@@ -198,7 +218,7 @@ def scaled_dot_product_attention_backward(
 _MAX_SCORE_ROUNDING = 0.05
 
 
-def _check_score_range(q, k, scale, dtype):
+def _check_score_range(q: Array, k: Array, scale: float, dtype: np.dtype) -> None:
     """Raise when the scores are so large that their rounding makes the
     recomputed softmax, hence the gradients, unreliable in ``dtype``."""
     eps = float(np.finfo(dtype).eps)
@@ -218,26 +238,94 @@ def _check_score_range(q, k, scale, dtype):
         )
 
 
+#: The kernel recomputes P = exp(s - lse), whose rounding moves P by |lse| * eps
+#: relatively (6e-5 in float32, 1e-13 in float64 at this bound). Rows beyond it
+#: (masked by a large finite value, or with huge logits) take the split form.
+_SPLIT_LSE = 512.0
+
+#: Bytes of scores the split form materialises at a time.
+_SPLIT_CHUNK_BYTES = 1 << 26
+
+
+def _split_log_sum_exp(
+    q: Array,
+    k: Array,
+    lse: Array,
+    mask: PreparedMask | None,
+    causal: bool,
+    scale: float,
+    window: WindowSides | None,
+    slopes: Array | None,
+    batch_shape: tuple[int, ...],
+) -> tuple[Array, Array | None]:
+    """``(shift, log_sum)`` with ``P = exp((S - shift) - log_sum)`` in every row.
+
+    A row whose visible scores are all dominated by a large finite additive
+    mask (the Hugging Face ``(1 - mask) * finfo.min`` idiom, ``-1e9``) has
+    ``|lse|`` so large that ``lse = m + log(l)`` rounds ``log(l)`` away: the
+    forward is right (it shifts by the row max ``m``), but ``exp(s - lse)``
+    would give every visible key ``P ≈ 1``. Those rows are recomputed here, in
+    NumPy, as the forward saw them (row max and row sum of the same masked
+    scores), so the kernel differentiates the forward that ran. Other rows keep
+    ``shift = lse``, ``log_sum = 0`` (None when no row needs it): bit for bit
+    the plain ``exp(s - lse)``.
+    """
+    dtype = lse.dtype
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    with np.errstate(invalid="ignore"):
+        split = np.isfinite(lse) & (np.abs(lse) > _SPLIT_LSE)
+    if not split.any():
+        return lse, None
+    shift = lse.copy()
+    log_sum = np.zeros_like(lse)
+    rows = np.flatnonzero(split.reshape(-1, n_q).any(axis=0))
+    k_heads = _reference.expand_kv_heads(q, k)
+    per_row = max(1, math.prod(batch_shape) * n_k * dtype.itemsize)
+    chunk = max(1, _SPLIT_CHUNK_BYTES // per_row)
+    for start in range(0, rows.size, chunk):
+        picked = rows[start : start + chunk]
+        scores = _reference.masked_scores(
+            q,
+            k_heads,
+            mask=_reference_mask(mask),
+            causal=causal,
+            scale=scale,
+            window=window,
+            alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
+            rows=picked,
+        )
+        scores = np.broadcast_to(scores, batch_shape + (picked.size, n_k))
+        row_max = np.max(scores, axis=-1, initial=-np.inf)
+        finite_max = np.where(np.isfinite(row_max), row_max, dtype.type(0))
+        row_sum = np.exp(scores - finite_max[..., None]).sum(axis=-1, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_row_sum = np.log(row_sum).astype(dtype)
+        here = split[..., picked]
+        shift[..., picked] = np.where(here, finite_max, shift[..., picked])
+        log_sum[..., picked] = np.where(here, log_row_sum, dtype.type(0))
+    return shift, log_sum
+
+
 def _sdpa_backward(
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
+    grad_out: npt.ArrayLike,
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    out: npt.ArrayLike,
+    lse: npt.ArrayLike | None,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    check_finite=True,
-    num_threads=None,
-    backend="auto",
-    block_q=None,
-    block_k=None,
-    window=None,
-    alibi_slopes=None,
-    grads_out=None,
-):
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    check_finite: bool = True,
+    num_threads: int | None = None,
+    backend: BackendName = "auto",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    window: Window = None,
+    alibi_slopes: npt.ArrayLike | None = None,
+    grads_out: Gradients | None = None,
+) -> Gradients:
     """Body of :func:`scaled_dot_product_attention_backward`. ``grads_out``
     (private, used by the layers) is a tuple of three arrays of the shapes of
     q, k, v with unit last-axis strides (e.g. head-split views of one fused
@@ -263,6 +351,7 @@ def _sdpa_backward(
     block_q = _check_block(block_q, "block_q", DEFAULT_BLOCK_Q, 1)
     block_k = _check_block(block_k, "block_k", DEFAULT_BLOCK_K, 1)
     causal = check_bool(causal, "causal")
+    check_finite = check_bool(check_finite, "check_finite")
     window = check_window(window)
 
     mask, mask_batch = _prepare_mask(mask, n_q, n_k, dtype, check_finite)
@@ -286,6 +375,7 @@ def _sdpa_backward(
             f"out), got {lse.shape}"
         )
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
+    check_alibi_range(slopes, n_q, n_k, dtype)
     shape = AttentionShape(
         n_batch=math.prod(batch_shape),
         n_q=n_q,
@@ -323,6 +413,18 @@ def _sdpa_backward(
             alibi_slopes=None if slopes is None else slopes.reshape(batch_shape),
         )
 
+    lse = np.ascontiguousarray(lse, dtype=dtype)
+    shift, log_sum = _split_log_sum_exp(
+        q.astype(dtype, copy=False),
+        k.astype(dtype, copy=False),
+        lse,
+        mask,
+        causal,
+        scale,
+        window,
+        slopes,
+        batch_shape,
+    )
     if grads_out is not None:
         return _backward_into(
             grads_out,
@@ -331,7 +433,7 @@ def _sdpa_backward(
             k,
             v,
             out,
-            lse,
+            (shift, log_sum),
             mask,
             batch_shape,
             (k_group, v_group),
@@ -354,7 +456,6 @@ def _sdpa_backward(
     v = _kernel_ready(v, dtype)
     out = _kernel_ready(out, dtype)
     grad_out = _kernel_ready(grad_out, dtype)
-    lse = np.ascontiguousarray(lse, dtype=dtype)
 
     # Which batch items share a dK/dV destination. Usually k and v have one batch
     # shape: a destination is one of k's matrices. Otherwise each item gets its
@@ -371,31 +472,19 @@ def _sdpa_backward(
         v_run = np.repeat(v, v_group, axis=-3) if v_group > 1 else v
         k_run = np.broadcast_to(k_run, batch_shape + k.shape[-2:])
         v_run = np.broadcast_to(v_run, batch_shape + v.shape[-2:])
-    n_groups = math.prod(kv_shape)
-    items = np.argsort(group_of_item, kind="stable").astype(np.intp)
-    counts = np.bincount(group_of_item, minlength=n_groups)
-    group_start = np.zeros(n_groups + 1, dtype=np.intp)
-    np.cumsum(counts, out=group_start[1:])
-
     dk_full = np.zeros(kv_shape + (n_k, d_k), dtype=dtype)
     dv_full = np.zeros(kv_shape + (n_k, d_v), dtype=dtype)
-    kv_groups = (k_group, v_group) if same_kv else (1, 1)
-    _backward.attention_backward(
-        Operand.of(q, batch_shape),
-        Operand.of(k_run, batch_shape, kv_groups[0]),
-        Operand.of(v_run, batch_shape, kv_groups[1]),
-        Operand.of(out, batch_shape),
-        Operand.of(grad_out, batch_shape),
-        lse,
-        Operand.of(mask, batch_shape) if mask is not None else None,
-        Operand.of(dq_full, batch_shape),
-        Operand.of(dk_full, kv_shape),
-        Operand.of(dv_full, kv_shape),
-        (items, group_start),
+    _run_kernel(
+        (q, k_run, v_run, out, grad_out),
+        (shift, log_sum),
+        mask,
+        (dq_full, dk_full, dv_full),
+        batch_shape,
+        kv_shape,
+        group_of_item,
+        (k_group, v_group) if same_kv else (1, 1),
         shape,
-        block_q,
-        block_k,
-        n_threads,
+        (block_q, block_k, n_threads),
     )
     dq = dq_full
     if dq.shape != q.shape:  # q was broadcast over batch axes: sum its gradients
@@ -409,22 +498,23 @@ def _sdpa_backward(
 
 
 def _backward_into(
-    grads_out,
-    grad_out,
-    q,
-    k,
-    v,
-    out,
-    lse,
-    mask,
-    batch_shape,
-    groups,
-    shape,
-    block_q,
-    block_k,
-    n_threads,
-):
-    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays."""
+    grads_out: Gradients,
+    grad_out: Array,
+    q: Array,
+    k: Array,
+    v: Array,
+    out: Array,
+    softmax_rows: tuple[Array, Array | None],
+    mask: PreparedMask | None,
+    batch_shape: tuple[int, ...],
+    groups: tuple[int, int],
+    shape: AttentionShape,
+    block_q: int,
+    block_k: int,
+    n_threads: int,
+) -> Gradients:
+    """Run the kernel writing dq, dk, dv into the caller's (strided) arrays.
+    ``softmax_rows`` is ``(shift, log_sum)`` of :func:`_split_log_sum_exp`."""
     dq, dk, dv = grads_out
     dtype = dq.dtype
     k_batch = k.shape[:-2]
@@ -441,30 +531,63 @@ def _backward_into(
             g[...] = 0
         return grads_out
     q, k, v, out, grad_out = (_kernel_ready(a, dtype) for a in (q, k, v, out, grad_out))
-    lse = np.ascontiguousarray(lse, dtype=dtype)
+    shift, log_sum = softmax_rows
     group_of_item = _flat_index(batch_shape, k_batch, groups[0])
-    n_groups = math.prod(k_batch)
+    if np.bincount(group_of_item, minlength=math.prod(k_batch)).min(initial=1) == 0:
+        dk[...] = 0  # a key/value head that no query reads
+        dv[...] = 0
+    _run_kernel(
+        (q, k, v, out, grad_out),
+        softmax_rows,
+        mask,
+        grads_out,
+        batch_shape,
+        k_batch,
+        group_of_item,
+        groups,
+        shape,
+        (block_q, block_k, n_threads),
+    )
+    return grads_out
+
+
+def _run_kernel(
+    inputs: tuple[Array, Array, Array, Array, Array],
+    softmax_rows: tuple[Array, Array | None],
+    mask: PreparedMask | None,
+    grads: Gradients,
+    batch_shape: tuple[int, ...],
+    kv_shape: tuple[int, ...],
+    group_of_item: npt.NDArray[np.intp],
+    kv_groups: tuple[int, int],
+    shape: AttentionShape,
+    blocking: tuple[int, int, int],
+) -> None:
+    """The fused kernel over ``inputs = (q, k, v, out, grad_out)``, writing
+    ``grads = (dq, dk, dv)``; dk/dv have batch shape ``kv_shape`` and item ``b``
+    adds into destination ``group_of_item[b]`` (the kernel's task unit)."""
+    q, k, v, out, grad_out = inputs
+    dq, dk, dv = grads
+    n_groups = math.prod(kv_shape)
     items = np.argsort(group_of_item, kind="stable").astype(np.intp)
     group_start = np.zeros(n_groups + 1, dtype=np.intp)
     np.cumsum(np.bincount(group_of_item, minlength=n_groups), out=group_start[1:])
-    if np.any(np.diff(group_start) == 0):
-        dk[...] = 0  # a key/value head that no query reads
-        dv[...] = 0
+    block_q, block_k, n_threads = blocking
     _backward.attention_backward(
         Operand.of(q, batch_shape),
-        Operand.of(k, batch_shape, groups[0]),
-        Operand.of(v, batch_shape, groups[1]),
+        Operand.of(k, batch_shape, kv_groups[0]),
+        Operand.of(v, batch_shape, kv_groups[1]),
         Operand.of(out, batch_shape),
         Operand.of(grad_out, batch_shape),
-        lse,
+        softmax_rows[0],
+        softmax_rows[1],
         Operand.of(mask, batch_shape) if mask is not None else None,
         Operand.of(dq, batch_shape),
-        Operand.of(dk, k_batch),
-        Operand.of(dv, k_batch),
+        Operand.of(dk, kv_shape),
+        Operand.of(dv, kv_shape),
         (items, group_start),
         shape,
         block_q,
         block_k,
         n_threads,
     )
-    return grads_out

@@ -15,17 +15,32 @@ no reordering of keys), at the price of twice the memory of a plain ring.
 
 from __future__ import annotations
 
+import math
 import numbers
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
+
+from .._validation import check_bool
+from ._typing import Array
 
 __all__ = ["KVCache"]
 
 
-def _positive_int(value, name):
+def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def _read_only_alias(buffer: Array) -> Array:
+    """An array over ``buffer``'s memory whose base is a read-only memoryview:
+    neither it nor any view of it can be made writeable."""
+    return np.asarray(memoryview(cast(Any, buffer)).toreadonly())
 
 
 class KVCache:
@@ -55,12 +70,24 @@ class KVCache:
     Attributes
     ----------
     keys, values : ndarray, shape (batch, n_kv_heads, length, d)
-        Read-only views of the filled part, oldest position first.
+        Read-only views of the filled part, oldest position first. They are
+        read-only for good: their base is a read-only buffer, so
+        ``flags.writeable = True`` is refused (write through :meth:`append`,
+        which checks what it stores). A later append may overwrite what a
+        ring cache's earlier view shows; copy a view to keep it.
     length : int
         Positions in ``keys``/``values`` (at most ``capacity``).
     position : int
         Positions appended since the last :meth:`reset`: the absolute position
         of the next token (a ring cache's view starts at ``position - length``).
+
+    Notes
+    -----
+    **Threads.** :meth:`append`, :meth:`reset` and a layer's cached call each
+    hold the cache's lock, so concurrent appends are never lost (four threads
+    appending ``n`` positions each leave ``position == 4 n``); their order is
+    the order in which the threads get the lock. Decoding several sequences in
+    parallel wants one cache per sequence (or one batch).
 
     Examples
     --------
@@ -74,15 +101,15 @@ class KVCache:
 
     def __init__(
         self,
-        batch,
-        n_kv_heads,
-        capacity,
-        d_head,
+        batch: int,
+        n_kv_heads: int,
+        capacity: int,
+        d_head: int,
         *,
-        d_v=None,
-        dtype=np.float32,
-        ring=False,
-    ):
+        d_v: int | None = None,
+        dtype: npt.DTypeLike = np.float32,
+        ring: bool = False,
+    ) -> None:
         self.batch = _positive_int(batch, "batch")
         self.n_kv_heads = _positive_int(n_kv_heads, "n_kv_heads")
         self.capacity = _positive_int(capacity, "capacity")
@@ -91,64 +118,98 @@ class KVCache:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        if not isinstance(ring, (bool, np.bool_)):
-            raise TypeError(f"ring must be a bool, got {type(ring).__name__}")
-        self.dtype = dtype
-        self.ring = bool(ring)
+        self.dtype: np.dtype = dtype
+        self.ring = check_bool(ring, "ring")
         slots = 2 * self.capacity if self.ring else self.capacity
         shape = (self.batch, self.n_kv_heads, slots)
         # np.zeros: untouched pages cost no memory until they are written.
         self._k = np.zeros(shape + (self.d_head,), dtype)
         self._v = np.zeros(shape + (self.d_v,), dtype)
+        # What keys/values slice: arrays over a read-only memoryview of the
+        # buffers, so that no view handed out can be made writeable again.
+        self._k_read = _read_only_alias(self._k)
+        self._v_read = _read_only_alias(self._v)
         self._position = 0
+        # Largest |key| appended since the reset: the layer's score-range check
+        # reads it instead of the whole cache (a ring's dropped keys may keep it
+        # high, which only makes the check look at the row norms).
+        self._key_bound = 0.0
+        self._lock = threading.RLock()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"KVCache(batch={self.batch}, n_kv_heads={self.n_kv_heads}, "
             f"capacity={self.capacity}, d_head={self.d_head}, d_v={self.d_v}, "
             f"dtype={self.dtype.name}, ring={self.ring}, length={self.length})"
         )
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.length
 
     @property
-    def position(self):
+    def position(self) -> int:
         """Positions appended since the last reset."""
         return self._position
 
     @property
-    def length(self):
+    def length(self) -> int:
         """Positions held (``min(position, capacity)``)."""
         return min(self._position, self.capacity)
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of the preallocated buffers."""
         return self._k.nbytes + self._v.nbytes
 
-    def _view(self, buffer):
+    def _view(self, read_only_buffer: Array) -> Array:
         length = self.length
         start = (self._position - length) % self.capacity if self.ring else 0
-        view = buffer[:, :, start : start + length]
-        view.flags.writeable = False
-        return view
+        return read_only_buffer[:, :, start : start + length]
 
     @property
-    def keys(self):
+    def keys(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_head)``, oldest first."""
-        return self._view(self._k)
+        return self._view(self._k_read)
 
     @property
-    def values(self):
+    def values(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_v)``, oldest first."""
-        return self._view(self._v)
+        return self._view(self._v_read)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every position (the buffers are kept)."""
-        self._position = 0
+        with self._lock:
+            self._position = 0
+            self._key_bound = 0.0
 
-    def _check(self, array, name, width):
+    @contextmanager
+    def _all_or_nothing(self, n_new: int) -> Iterator[None]:
+        """Hold the lock; if the block raises (a layer's refused call, Ctrl-C),
+        put back the position and the slots that up to ``n_new`` appends
+        overwrote, so that the cache is as it was before the block."""
+        with self._lock:
+            position, key_bound = self._position, self._key_bound
+            if self.ring:
+                kept = min(n_new, self.capacity)
+                slots = (position + np.arange(kept)) % self.capacity
+                copies: tuple[int, ...] = (0, self.capacity)
+            else:
+                slots = np.arange(position, min(position + n_new, self.capacity))
+                copies = (0,)
+            k_old, v_old = self._k[:, :, slots], self._v[:, :, slots]  # copies
+            try:
+                yield
+            except BaseException:
+                for offset in copies:
+                    self._k[:, :, slots + offset] = k_old
+                    self._v[:, :, slots + offset] = v_old
+                self._position, self._key_bound = position, key_bound
+                raise
+
+    def _check(
+        self, array: npt.ArrayLike, name: str, width: int
+    ) -> tuple[Array, float]:
+        """``array`` checked for the cache, and its largest magnitude."""
         arr = np.asarray(array)
         if arr.dtype != self.dtype:
             raise TypeError(
@@ -161,11 +222,12 @@ class KVCache:
                 f"{name} must have shape (batch={self.batch}, "
                 f"n_kv_heads={self.n_kv_heads}, n_new, {width}), got {arr.shape}"
             )
-        if not np.isfinite(arr).all():
+        top = float(np.max(np.abs(arr), initial=0.0))
+        if not math.isfinite(top):
             raise ValueError(f"{name} contains NaN or infinity")
-        return arr
+        return arr, top
 
-    def append(self, k, v):
+    def append(self, k: npt.ArrayLike, v: npt.ArrayLike) -> None:
         """Copy new positions into the cache.
 
         Parameters
@@ -184,13 +246,18 @@ class KVCache:
             (plain cache) more positions than the capacity left; the cache is
             unchanged.
         """
-        k = self._check(k, "k", self.d_head)
-        v = self._check(v, "v", self.d_v)
+        k, k_top = self._check(k, "k", self.d_head)
+        v, _ = self._check(v, "v", self.d_v)
         n_new = k.shape[2]
         if v.shape[2] != n_new:
             raise ValueError(f"k has {n_new} new positions but v has {v.shape[2]}")
         if n_new == 0:
             return
+        with self._lock:
+            self._store(k, v, n_new)
+            self._key_bound = max(self._key_bound, k_top)
+
+    def _store(self, k: Array, v: Array, n_new: int) -> None:
         start = self._position
         if not self.ring:
             if start + n_new > self.capacity:
@@ -212,7 +279,9 @@ class KVCache:
         self._position = start + n_new
 
 
-def check_cache_fits(cache, *, n_batch, n_kv_heads, d_head, dtype):
+def check_cache_fits(
+    cache: object, *, n_batch: int, n_kv_heads: int, d_head: int, dtype: np.dtype
+) -> None:
     """Raise unless ``cache`` is a :class:`KVCache` a layer of these sizes can use."""
     if not isinstance(cache, KVCache):
         raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
@@ -227,7 +296,7 @@ def check_cache_fits(cache, *, n_batch, n_kv_heads, d_head, dtype):
         raise TypeError(f"cache holds {cache.dtype} but the layer computes in {dtype}")
 
 
-def positions_per_append(cache, n_new, window_left):
+def positions_per_append(cache: KVCache, n_new: int, window_left: int | None) -> int:
     """Positions one append may add so that every query still finds its window
     in ``cache`` (all ``n_new`` for a plain cache); ``window_left`` is how far
     back a query sees (None: unbounded). Raises when the cache cannot serve."""

@@ -13,12 +13,29 @@ Needs the ``dask`` extra: ``pip install "attnsearch[dask]"``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import numpy as np
+import numpy.typing as npt
+
+from ._typing import Array
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = ["scaled_dot_product_attention"]
 
 
-def _block_attention(q, k, v, mask, causal, scale, check_finite, num_threads):
+def _block_attention(
+    q: Array,
+    k: Array,
+    v: Array,
+    mask: npt.NDArray[Any] | None,
+    causal: bool,
+    scale: float | None,
+    check_finite: bool,
+    num_threads: int,
+) -> Array:
     from .attention import scaled_dot_product_attention as sdpa
 
     return sdpa(
@@ -33,7 +50,7 @@ def _block_attention(q, k, v, mask, causal, scale, check_finite, num_threads):
     )
 
 
-def _as_dask(x, name):
+def _as_dask(x: da.Array | npt.ArrayLike, name: str) -> da.Array:
     import dask.array as da
 
     if isinstance(x, da.Array):
@@ -42,7 +59,7 @@ def _as_dask(x, name):
     return da.from_array(array, chunks=array.shape, name=False)
 
 
-def _check_core_axes_whole(x, name, core_ndim):
+def _check_core_axes_whole(x: da.Array, name: str, core_ndim: int) -> None:
     for axis in range(x.ndim - core_ndim, x.ndim):
         if len(x.chunks[axis]) > 1:
             raise ValueError(
@@ -53,16 +70,16 @@ def _check_core_axes_whole(x, name, core_ndim):
 
 
 def scaled_dot_product_attention(
-    q,
-    k,
-    v,
+    q: da.Array | npt.ArrayLike,
+    k: da.Array | npt.ArrayLike,
+    v: da.Array | npt.ArrayLike,
     *,
-    mask=None,
-    causal=False,
-    scale=None,
-    check_finite=True,
-    num_threads=1,
-):
+    mask: da.Array | npt.ArrayLike | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    check_finite: bool = True,
+    num_threads: int = 1,
+) -> da.Array:
     """Fused attention on dask arrays chunked along batch axes.
 
     Parameters
@@ -95,10 +112,11 @@ def scaled_dot_product_attention(
         raise ImportError(
             'attnsearch.attention.dask needs dask: pip install "attnsearch[dask]"'
         ) from None
-    from .attention import check_bool
+    from .._validation import check_bool
     from .attention import scaled_dot_product_attention as sdpa
 
     causal = check_bool(causal, "causal")  # before any block is built
+    check_finite = check_bool(check_finite, "check_finite")
     q, k, v = _as_dask(q, "q"), _as_dask(k, "k"), _as_dask(v, "v")
     for x, name in ((q, "q"), (k, "k"), (v, "v")):
         if x.ndim < 2:
@@ -110,18 +128,16 @@ def scaled_dot_product_attention(
 
     # Shapes, dtypes and grouped heads are validated by the NumPy function on
     # zero-stride stand-ins with one query and one key (no memory, no data).
-    def stand_in(x, core):
+    def stand_in(x: da.Array, core: tuple[int, ...]) -> npt.NDArray[Any]:
         shape = x.shape[: x.ndim - len(core)] + core
         return np.broadcast_to(np.zeros((), x.dtype), shape)
 
-    mask_core = None
-    if mask is not None:
-        mask_core = (1,) * min(2, mask.ndim)
+    mask_probe = None if mask is None else stand_in(mask, (1,) * min(2, mask.ndim))
     probe = sdpa(
         stand_in(q, (1, q.shape[-1])),
         stand_in(k, (1, k.shape[-1])),
         stand_in(v, (1, v.shape[-1])),
-        mask=None if mask is None else stand_in(mask, mask_core),
+        mask=mask_probe,
         causal=False,
         scale=1.0 if scale is None else scale,
         check_finite=False,
@@ -137,12 +153,12 @@ def scaled_dot_product_attention(
     if mask is not None:
         inputs.append(("mask", mask, min(2, mask.ndim)))
 
-    def batch_axes(x, core):
+    def batch_axes(x: da.Array, core: int) -> tuple[int, int]:
         offset = n_batch - (x.ndim - core)
         return offset, x.ndim - core
 
     # Output chunks per batch axis: from the first input that spans the axis.
-    out_chunks = []
+    out_chunks: list[tuple[int, ...]] = []
     for axis in range(n_batch):
         size = batch_shape[axis]
         chunks = (size,)
@@ -156,7 +172,7 @@ def scaled_dot_product_attention(
 
     # Grouped heads (axis -3 of k/v smaller than q's): a block of query heads
     # must start on a group boundary, so rechunk q's head axis if needed.
-    def group_of(x, core):
+    def group_of(x: da.Array, core: int) -> int:
         offset, nb = batch_axes(x, core)
         local = n_batch - 1 - offset
         if n_batch == 0 or not 0 <= local < nb:
@@ -178,9 +194,11 @@ def scaled_dot_product_attention(
 
     starts = [np.concatenate([[0], np.cumsum(c)]) for c in out_chunks]
 
-    def block_of(x, core, index, is_kv):
+    def block_of(
+        x: da.Array, core: int, index: tuple[int, ...], is_kv: bool
+    ) -> da.Array:
         offset, nb = batch_axes(x, core)
-        slices = []
+        slices: list[slice] = []
         for local in range(nb):
             axis = local + offset
             if x.shape[local] == 1 and batch_shape[axis] != 1:
@@ -213,7 +231,7 @@ def scaled_dot_product_attention(
         )
         blocks[index] = da.from_delayed(task, shape=shape + (n_q, d_v), dtype=out_dtype)
 
-    def nest(prefix):
+    def nest(prefix: tuple[int, ...]) -> list[Any]:
         depth = len(prefix)
         if depth == n_batch:
             block = blocks[prefix] if n_batch else blocks[()]
@@ -221,5 +239,5 @@ def scaled_dot_product_attention(
         return [nest(prefix + (i,)) for i in range(grid[depth])]
 
     if n_batch == 0:
-        return blocks[()]
+        return cast("da.Array", blocks[()])  # the one block, held in an object array
     return da.block(nest(()))

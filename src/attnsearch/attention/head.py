@@ -8,25 +8,34 @@ attention the fused forward and backward kernels; the weights live in a
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread, effective_n_threads
+from .._validation import check_bool
 from ._parameters import (
     ParameterContainer,
     check_dim,
     check_layer_dtype,
+    optional_parameter,
     parameter,
+    snapshot,
     xavier_uniform,
 )
 from ._projections import check_input, finite_output, project
-from .attention import _check_scores_fit, check_bool, scaled_dot_product_attention
+from ._typing import Array, Seed
+from .attention import _check_scores_fit, scaled_dot_product_attention
 from .backward import _sdpa_backward
 
-__all__ = ["AttentionHead"]
+if TYPE_CHECKING:
+    from . import _linear as _linear_kernels
+else:
+    _linear_kernels = kernels("linear")
 
-_linear_kernels = kernels("linear")
+__all__ = ["AttentionHead"]
 
 
 class AttentionHead(ParameterContainer):
@@ -71,18 +80,25 @@ class AttentionHead(ParameterContainer):
     W_Q = parameter("W_Q", "Query projection, (d_model, d_k).")
     W_K = parameter("W_K", "Key projection, (d_model, d_k).")
     W_V = parameter("W_V", "Value projection, (d_model, d_v).")
-    b_Q = parameter("b_Q", "Query bias, (d_k,), or None.")
-    b_K = parameter("b_K", "Key bias, (d_k,), or None.")
-    b_V = parameter("b_V", "Value bias, (d_v,), or None.")
+    b_Q = optional_parameter("b_Q", "Query bias, (d_k,), or None.")
+    b_K = optional_parameter("b_K", "Key bias, (d_k,), or None.")
+    b_V = optional_parameter("b_V", "Value bias, (d_v,), or None.")
 
     def __init__(
-        self, d_model, d_k=None, d_v=None, *, bias=False, dtype=np.float32, seed=None
-    ):
+        self,
+        d_model: int,
+        d_k: int | None = None,
+        d_v: int | None = None,
+        *,
+        bias: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        seed: Seed = None,
+    ) -> None:
         self.d_model = check_dim(d_model, "d_model")
         self.d_k = check_dim(d_k, "d_k", allow_none=True) or self.d_model
         self.d_v = check_dim(d_v, "d_v", allow_none=True) or self.d_k
-        self.bias = bool(bias)
-        shapes = {
+        self.bias = check_bool(bias, "bias")
+        shapes: dict[str, tuple[int, ...]] = {
             "W_Q": (self.d_model, self.d_k),
             "W_K": (self.d_model, self.d_k),
             "W_V": (self.d_model, self.d_v),
@@ -93,18 +109,21 @@ class AttentionHead(ParameterContainer):
         rng = np.random.default_rng(seed)
         for name, shape in shapes.items():
             if name.startswith("W"):
-                self._params[name] = xavier_uniform(rng, *shape, self._dtype)
+                fan_in, fan_out = shape
+                self._params[name] = xavier_uniform(rng, fan_in, fan_out, self._dtype)
             else:
                 self._params[name] = np.zeros(shape, self._dtype)
         self._parameters_changed()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"AttentionHead(d_model={self.d_model}, d_k={self.d_k}, d_v={self.d_v}, "
             f"bias={self.bias}, dtype={self._dtype.name})"
         )
 
-    def _project(self, x, context, n_threads):
+    def _project(
+        self, x: npt.ArrayLike, context: npt.ArrayLike | None, n_threads: int
+    ) -> tuple[Array, Array, Array]:
         x = check_input(x, "x", self.d_model, self._dtype)
         context = (
             x
@@ -120,14 +139,14 @@ class AttentionHead(ParameterContainer):
 
     def __call__(
         self,
-        x,
-        context=None,
+        x: npt.ArrayLike,
+        context: npt.ArrayLike | None = None,
         *,
-        mask=None,
-        causal=False,
-        num_threads=None,
-        keep_for_backward=False,
-    ):
+        mask: npt.ArrayLike | None = None,
+        causal: bool = False,
+        num_threads: int | None = None,
+        keep_for_backward: bool = False,
+    ) -> Array:
         """Return ``H = softmax(Q Kᵀ / √d_k + mask) V``.
 
         Parameters
@@ -152,8 +171,10 @@ class AttentionHead(ParameterContainer):
         n_threads = effective_n_threads(num_threads)
         causal = check_bool(causal, "causal")
         if check_bool(keep_for_backward, "keep_for_backward"):
-            out = self._forward_keep(x, context, mask, causal, n_threads)
-            return finite_output(out, "AttentionHead")
+            out, saved = self._forward_keep(x, context, mask, causal, n_threads)
+            finite_output(out, "AttentionHead")
+            self._keep_forward(saved)
+            return out
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, context, n_threads)
             _check_scores_fit(q, k, 1.0 / math.sqrt(q.shape[-1]), q.dtype, n_threads)
@@ -170,14 +191,23 @@ class AttentionHead(ParameterContainer):
 
     # -- backward ----------------------------------------------------------
 
-    def _forward_keep(self, x, context, mask, causal, n_threads):
-        """Forward pass that saves its state for :meth:`backward`."""
-        x = check_input(x, "x", self.d_model, self._dtype)
+    def _forward_keep(
+        self,
+        x: npt.ArrayLike,
+        context: npt.ArrayLike | None,
+        mask: npt.ArrayLike | None,
+        causal: bool,
+        n_threads: int,
+    ) -> tuple[Array, dict[str, Any]]:
+        """Forward pass and the state :meth:`backward` needs (private copies of
+        the inputs and mask: the caller may reuse its buffers in between)."""
+        x = snapshot(check_input(x, "x", self.d_model, self._dtype))
         c = (
             None
             if context is None
-            else check_input(context, "context", self.d_model, self._dtype)
+            else snapshot(check_input(context, "context", self.d_model, self._dtype))
         )
+        mask = None if mask is None else snapshot(np.asarray(mask))
         with blas_limited_to_one_thread():
             q, k, v = self._project(x, c, n_threads)
             out, lse = scaled_dot_product_attention(
@@ -190,7 +220,7 @@ class AttentionHead(ParameterContainer):
                 num_threads=n_threads,
                 return_lse=True,
             )
-        self._saved = dict(
+        saved = dict(
             x=x,
             context=c,
             q=q,
@@ -202,9 +232,11 @@ class AttentionHead(ParameterContainer):
             causal=causal,
             out_shape=out.shape,
         )
-        return out
+        return out, saved
 
-    def backward(self, grad_out, *, num_threads=None):
+    def backward(
+        self, grad_out: npt.ArrayLike, *, num_threads: int | None = None
+    ) -> Array | tuple[Array, Array]:
         """Back-propagate ``grad_out = ∂L/∂H`` through the last forward pass.
 
         The forward must have been called with ``keep_for_backward=True``; its
@@ -232,8 +264,9 @@ class AttentionHead(ParameterContainer):
             ``grad_out`` of the wrong shape, not floating, or not finite.
         """
         n_threads = effective_n_threads(num_threads)
-        saved, grad = self._take_saved(grad_out)
+        saved, grad = self._saved_forward(grad_out)
         p = self._params
+        pending: dict[str, Array] = {}
         x, c = saved["x"], saved["context"]
         with blas_limited_to_one_thread():
             dq, dk, dv = _sdpa_backward(
@@ -249,9 +282,9 @@ class AttentionHead(ParameterContainer):
                 num_threads=n_threads,
             )
             source = x if c is None else c
-            self._add_linear_grads(x, dq, "W_Q", "b_Q", n_threads)
-            self._add_linear_grads(source, dk, "W_K", "b_K", n_threads)
-            self._add_linear_grads(source, dv, "W_V", "b_V", n_threads)
+            self._linear_grads(pending, x, dq, "W_Q", "b_Q", n_threads)
+            self._linear_grads(pending, source, dk, "W_K", "b_K", n_threads)
+            self._linear_grads(pending, source, dv, "W_V", "b_V", n_threads)
             dx = np.empty(x.shape, dtype=self._dtype)
             dx_rows = dx.reshape(-1, self.d_model)
             _linear_kernels.linear_grad_input(
@@ -268,11 +301,18 @@ class AttentionHead(ParameterContainer):
             _linear_kernels.linear_grad_input(
                 dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
             )
+        self._finish_backward(pending, (dx,) if c is None else (dx, dc))
         return dx if c is None else (dx, dc)
 
     def attention_weights(
-        self, x, context=None, *, mask=None, causal=False, num_threads=None
-    ):
+        self,
+        x: npt.ArrayLike,
+        context: npt.ArrayLike | None = None,
+        *,
+        mask: npt.ArrayLike | None = None,
+        causal: bool = False,
+        num_threads: int | None = None,
+    ) -> Array:
         """Return the attention matrix ``A`` of shape (..., n, m); rows sum to 1
         (or are all zero for a query that sees no key)."""
         n_threads = effective_n_threads(num_threads)

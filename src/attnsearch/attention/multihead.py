@@ -13,25 +13,30 @@ sequences kept for ``backward`` (``_forward_kept``), or new positions against a
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from .._dispatch import kernels
 from .._threading import blas_limited_to_one_thread, effective_n_threads
+from .._validation import check_bool
 from ._parameters import (
     ParameterContainer,
     check_dim,
     check_layer_dtype,
+    optional_parameter,
     parameter,
+    snapshot,
     xavier_uniform,
 )
 from ._projections import blas_limit, check_input, finite_output, project
+from ._typing import Array, Seed, Window
 from .attention import (
     _check_scores_fit,
     _sdpa,
     check_alibi_slopes,
-    check_bool,
     check_window,
     split_heads,
 )
@@ -39,17 +44,22 @@ from .backward import _sdpa_backward
 from .cache import KVCache, check_cache_fits, positions_per_append
 from .torch_weights import layer_from_state_dict, multihead_parameters
 
-__all__ = ["MultiHeadAttention", "alibi_slopes"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
-_linear_kernels = kernels("linear")
+    from . import _linear as _linear_kernels
+else:
+    _linear_kernels = kernels("linear")
+
+__all__ = ["MultiHeadAttention", "alibi_slopes"]
 
 
 class _Call(NamedTuple):
     """One validated call of :class:`MultiHeadAttention` (inputs batched)."""
 
-    query: np.ndarray
-    key: np.ndarray
-    value: np.ndarray
+    query: Array
+    key: Array
+    value: Array
     self_attention: bool
     value_is_key: bool
     batched: bool
@@ -61,7 +71,7 @@ class _Call(NamedTuple):
     keep_for_backward: bool
 
 
-def alibi_slopes(n_heads):
+def alibi_slopes(n_heads: int) -> npt.NDArray[np.float64]:
     """The ALiBi slopes of Press et al. (2022) for ``n_heads`` heads, float64.
 
     A geometric sequence starting at ``2**(-8 / n)`` with that ratio for a
@@ -77,7 +87,7 @@ def alibi_slopes(n_heads):
     """
     n = check_dim(n_heads, "n_heads")
 
-    def power_of_two(m):
+    def power_of_two(m: int) -> list[float]:
         start = 2.0 ** (-(2.0 ** -(math.log2(m) - 3)))
         return [start * start**i for i in range(m)]
 
@@ -166,24 +176,28 @@ class MultiHeadAttention(ParameterContainer):
     W_K = parameter("W_K", "Key projection, (d_kv, n_kv_heads * d_head).")
     W_V = parameter("W_V", "Value projection, (d_kv, n_kv_heads * d_head).")
     W_O = parameter("W_O", "Output projection, (d_model, d_model).")
-    b_Q = parameter("b_Q", "Query bias or None.")
-    b_K = parameter("b_K", "Key bias or None.")
-    b_V = parameter("b_V", "Value bias or None.")
-    b_O = parameter("b_O", "Output bias or None.")
+    b_Q = optional_parameter("b_Q", "Query bias or None.")
+    b_K = optional_parameter("b_K", "Key bias or None.")
+    b_V = optional_parameter("b_V", "Value bias or None.")
+    b_O = optional_parameter("b_O", "Output bias or None.")
+
+    # The stacked [W_Q | W_K | W_V] and its bias (None: cross-attention widths).
+    _w_qkv: Array | None
+    _b_qkv: Array | None
 
     def __init__(
         self,
-        d_model,
-        n_heads,
+        d_model: int,
+        n_heads: int,
         *,
-        n_kv_heads=None,
-        d_kv=None,
-        bias=True,
-        dtype=np.float32,
-        seed=None,
-        window=None,
-        alibi_slopes=None,
-    ):
+        n_kv_heads: int | None = None,
+        d_kv: int | None = None,
+        bias: bool = True,
+        dtype: npt.DTypeLike = np.float32,
+        seed: Seed = None,
+        window: Window = None,
+        alibi_slopes: npt.ArrayLike | None = None,
+    ) -> None:
         self.d_model = check_dim(d_model, "d_model")
         self.n_heads = check_dim(n_heads, "n_heads")
         if self.d_model % self.n_heads:
@@ -201,12 +215,17 @@ class MultiHeadAttention(ParameterContainer):
         self.d_kv = check_dim(d_kv, "d_kv", allow_none=True) or self.d_model
         self.bias = check_bool(bias, "bias")
         self.window = check_window(window)
-        self._alibi = None
+        self._alibi: npt.NDArray[np.float64] | None = None
         if alibi_slopes is not None:
             self._alibi = check_alibi_slopes(alibi_slopes, (self.n_heads,))
             self._alibi.flags.writeable = False
         d, e, w = self.d_model, self.d_kv, self.kv_width
-        shapes = {"W_Q": (d, d), "W_K": (e, w), "W_V": (e, w), "W_O": (d, d)}
+        shapes: dict[str, tuple[int, ...]] = {
+            "W_Q": (d, d),
+            "W_K": (e, w),
+            "W_V": (e, w),
+            "W_O": (d, d),
+        }
         if self.bias:
             shapes.update(b_Q=(d,), b_K=(w,), b_V=(w,), b_O=(d,))
         self._init_parameters(shapes, check_layer_dtype(dtype))
@@ -232,16 +251,16 @@ class MultiHeadAttention(ParameterContainer):
         self._parameters_changed()
 
     @property
-    def kv_width(self):
+    def kv_width(self) -> int:
         """Columns of ``W_K``/``W_V``: ``n_kv_heads * d_head``."""
         return self.n_kv_heads * self.d_head
 
     @property
-    def alibi_slopes(self):
+    def alibi_slopes(self) -> npt.NDArray[np.float64] | None:
         """The ALiBi slopes (read-only, float64) or None."""
         return self._alibi
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ""
         if self.n_kv_heads != self.n_heads:
             extra += f", n_kv_heads={self.n_kv_heads}"
@@ -254,7 +273,7 @@ class MultiHeadAttention(ParameterContainer):
             f"{extra}, d_kv={self.d_kv}, bias={self.bias}, dtype={self._dtype.name})"
         )
 
-    def _on_parameters_changed(self):
+    def _on_parameters_changed(self) -> None:
         # Self-attention projects q, k and v with one GEMM over the stacked weights.
         p = self._params
         if self.d_kv == self.d_model and "W_Q" in p and "W_K" in p and "W_V" in p:
@@ -267,7 +286,7 @@ class MultiHeadAttention(ParameterContainer):
         else:
             self._w_qkv = self._b_qkv = None
 
-    def new_cache(self, batch, capacity, *, ring=False):
+    def new_cache(self, batch: int, capacity: int, *, ring: bool = False) -> KVCache:
         """A :class:`KVCache` that fits this layer (heads, widths, dtype).
 
         Parameters
@@ -293,8 +312,14 @@ class MultiHeadAttention(ParameterContainer):
 
     @classmethod
     def from_torch_state_dict(
-        cls, state_dict, n_heads, *, n_kv_heads=None, dtype=None, **kwargs
-    ):
+        cls,
+        state_dict: Mapping[str, Any],
+        n_heads: int,
+        *,
+        n_kv_heads: int | None = None,
+        dtype: npt.DTypeLike | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Build a layer that computes what a PyTorch attention module computes.
 
         See :func:`attnsearch.attention.torch_weights.layer_from_state_dict`
@@ -309,7 +334,7 @@ class MultiHeadAttention(ParameterContainer):
             cls, state_dict, n_heads, n_kv_heads=n_kv_heads, dtype=dtype, **kwargs
         )
 
-    def load_torch_state_dict(self, state_dict):
+    def load_torch_state_dict(self, state_dict: Mapping[str, Any]) -> Self:
         """Load the weights of a PyTorch state dict (in place).
 
         See :meth:`from_torch_state_dict` for the accepted keys. Raises
@@ -324,7 +349,14 @@ class MultiHeadAttention(ParameterContainer):
 
     # -- forward -----------------------------------------------------------
 
-    def _project_qkv(self, query, key, value, self_attention, n_threads):
+    def _project_qkv(
+        self,
+        query: Array,
+        key: Array,
+        value: Array,
+        self_attention: bool,
+        n_threads: int,
+    ) -> tuple[Array, Array, Array]:
         p = self._params
         d, w = self.d_model, self.kv_width
         if self_attention and self._w_qkv is not None:
@@ -337,8 +369,16 @@ class MultiHeadAttention(ParameterContainer):
         )
 
     def _attend(
-        self, q, k_heads, v_heads, mask, causal, need_weights, n_threads, need_lse=False
-    ):
+        self,
+        q: Array,
+        k_heads: Array,
+        v_heads: Array,
+        mask: npt.ArrayLike | None,
+        causal: bool,
+        need_weights: bool,
+        n_threads: int,
+        need_lse: bool = False,
+    ) -> tuple[Array, Array | None, Array | None]:
         """Attention of projected queries ``q`` (B, n_q, d_model) on head-split
         keys and values; returns the merged heads (B, n_q, d_model), the weights
         (or None) and the heads' row log-sum-exp (B, n_heads, n_q) (or None;
@@ -368,7 +408,13 @@ class MultiHeadAttention(ParameterContainer):
         lse = rest.pop(0) if need_lse else None
         return merged, weights, lse
 
-    def _forward(self, call, mask, n_threads, saved=None):
+    def _forward(
+        self,
+        call: _Call,
+        mask: npt.ArrayLike | None,
+        n_threads: int,
+        saved: dict[str, Any] | None = None,
+    ) -> tuple[Array, Array | None]:
         """Projections, attention and output projection of whole sequences;
         with ``saved`` (a dict: keep_for_backward) it also stores the
         projections, the merged heads and their row log-sum-exp in it."""
@@ -398,7 +444,9 @@ class MultiHeadAttention(ParameterContainer):
             saved.update(q=q, k=k, v=v, merged=merged, lse=lse)
         return project(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
-    def _forward_in_slices(self, call, mask, n_threads):
+    def _forward_in_slices(
+        self, call: _Call, mask: npt.ArrayLike | None, n_threads: int
+    ) -> tuple[Array, Array | None]:
         """_forward over slices of the batch, with a progress bar."""
         from .._progress import ProgressBar
 
@@ -409,7 +457,8 @@ class MultiHeadAttention(ParameterContainer):
             if mask.ndim == 4 and mask.shape[0] == 1:
                 mask = np.broadcast_to(mask, (n_batch,) + mask.shape[1:])
         bar = ProgressBar(n_batch, "MultiHeadAttention", unit="seq")
-        outs, weights = [], []
+        outs: list[Array] = []
+        weights: list[Array] = []
         try:
             for start in range(0, n_batch, size):
                 part = slice(start, start + size)
@@ -419,7 +468,8 @@ class MultiHeadAttention(ParameterContainer):
                 )
                 out, weight = self._forward(part_call, part_mask, n_threads)
                 outs.append(out)
-                weights.append(weight)
+                if weight is not None:  # need_weights
+                    weights.append(weight)
                 bar.update(min(n_batch, start + size))
         finally:
             bar.close()
@@ -428,7 +478,14 @@ class MultiHeadAttention(ParameterContainer):
             np.concatenate(weights) if call.need_weights else None,
         )
 
-    def _forward_cached(self, query, cache, mask, need_weights, n_threads):
+    def _forward_cached(
+        self,
+        query: Array,
+        cache: KVCache,
+        mask: npt.ArrayLike | None,
+        need_weights: bool,
+        n_threads: int,
+    ) -> tuple[Array, Array | None]:
         """Project the new tokens, append their keys/values, attend causally."""
         p = self._params
         n_new = query.shape[1]
@@ -445,7 +502,7 @@ class MultiHeadAttention(ParameterContainer):
                 f"{piece}; mask/key_padding_mask/need_weights need one piece: pass "
                 "fewer positions per call"
             )
-        q, k, v = self._project_qkv(query, None, None, True, n_threads)
+        q, k, v = self._project_qkv(query, query, query, True, n_threads)
         kv = self.n_kv_heads
         k_heads, v_heads = split_heads(k, kv), split_heads(v, kv)
         merged = np.empty(query.shape[:2] + (self.d_model,), dtype=self._dtype)
@@ -453,6 +510,14 @@ class MultiHeadAttention(ParameterContainer):
         for start in range(0, n_new, piece):
             part = slice(start, start + piece)
             cache.append(k_heads[:, :, part], v_heads[:, :, part])
+            _check_scores_fit(  # as the uncached forward does: never a silent inf
+                split_heads(q[:, part], self.n_heads),
+                cache.keys,
+                1.0 / math.sqrt(self.d_head),
+                self._dtype,
+                n_threads,
+                k_max=cache._key_bound,
+            )
             merged[:, part], weights, _ = self._attend(
                 q[:, part],
                 cache.keys,
@@ -464,7 +529,14 @@ class MultiHeadAttention(ParameterContainer):
             )
         return project(merged, p["W_O"], p.get("b_O"), n_threads), weights
 
-    def _combined_mask(self, mask, key_padding_mask, batched, n_batch, n_k):
+    def _combined_mask(
+        self,
+        mask: npt.ArrayLike | None,
+        key_padding_mask: npt.ArrayLike | None,
+        batched: bool,
+        n_batch: int,
+        n_k: int,
+    ) -> npt.ArrayLike | None:
         if key_padding_mask is None:
             return mask
         kpm = np.asarray(key_padding_mask)
@@ -488,22 +560,73 @@ class MultiHeadAttention(ParameterContainer):
             return np.where(allowed, mask, -np.inf).astype(self._dtype)
         raise TypeError(f"mask must be boolean or floating, got dtype {mask.dtype}")
 
+    @overload
     def __call__(
         self,
-        query,
-        key=None,
-        value=None,
+        query: npt.ArrayLike,
+        key: npt.ArrayLike | None = ...,
+        value: npt.ArrayLike | None = ...,
         *,
-        mask=None,
-        key_padding_mask=None,
-        causal=None,
-        need_weights=False,
-        average_weights=True,
-        num_threads=None,
-        progress=False,
-        cache=None,
-        keep_for_backward=False,
-    ):
+        mask: npt.ArrayLike | None = ...,
+        key_padding_mask: npt.ArrayLike | None = ...,
+        causal: bool | None = ...,
+        need_weights: Literal[False] = ...,
+        average_weights: bool = ...,
+        num_threads: int | None = ...,
+        progress: bool = ...,
+        cache: KVCache | None = ...,
+        keep_for_backward: bool = ...,
+    ) -> Array: ...
+    @overload
+    def __call__(
+        self,
+        query: npt.ArrayLike,
+        key: npt.ArrayLike | None = ...,
+        value: npt.ArrayLike | None = ...,
+        *,
+        mask: npt.ArrayLike | None = ...,
+        key_padding_mask: npt.ArrayLike | None = ...,
+        causal: bool | None = ...,
+        need_weights: Literal[True],
+        average_weights: bool = ...,
+        num_threads: int | None = ...,
+        progress: bool = ...,
+        cache: KVCache | None = ...,
+        keep_for_backward: bool = ...,
+    ) -> tuple[Array, Array]: ...
+    @overload
+    def __call__(
+        self,
+        query: npt.ArrayLike,
+        key: npt.ArrayLike | None = ...,
+        value: npt.ArrayLike | None = ...,
+        *,
+        mask: npt.ArrayLike | None = ...,
+        key_padding_mask: npt.ArrayLike | None = ...,
+        causal: bool | None = ...,
+        need_weights: bool = ...,
+        average_weights: bool = ...,
+        num_threads: int | None = ...,
+        progress: bool = ...,
+        cache: KVCache | None = ...,
+        keep_for_backward: bool = ...,
+    ) -> Array | tuple[Array, Array]: ...
+    def __call__(
+        self,
+        query: npt.ArrayLike,
+        key: npt.ArrayLike | None = None,
+        value: npt.ArrayLike | None = None,
+        *,
+        mask: npt.ArrayLike | None = None,
+        key_padding_mask: npt.ArrayLike | None = None,
+        causal: bool | None = None,
+        need_weights: bool = False,
+        average_weights: bool = True,
+        num_threads: int | None = None,
+        progress: bool = False,
+        cache: KVCache | None = None,
+        keep_for_backward: bool = False,
+    ) -> Array | tuple[Array, Array]:
         """Multi-head attention forward pass.
 
         Parameters
@@ -579,17 +702,24 @@ class MultiHeadAttention(ParameterContainer):
             progress=progress,
             cache=cache,
         )
+        average_weights = check_bool(average_weights, "average_weights")
+        progress = check_bool(progress, "progress")
         mask = self._combined_mask(
             mask, key_padding_mask, call.batched, call.n_batch, call.n_k
         )
         n_threads = effective_n_threads(num_threads)
         if cache is not None:
-            with blas_limit(call.n_batch * call.n_q):
+            # All or nothing: a refused call (a mask of the wrong shape, an
+            # overflow, Ctrl-C) leaves the cache's position and slots as they were.
+            with cache._all_or_nothing(call.n_q), blas_limit(call.n_batch * call.n_q):
                 out, weights = self._forward_cached(
                     call.query, cache, mask, call.need_weights, n_threads
                 )
+                finite_output(out, "MultiHeadAttention")
         elif call.keep_for_backward:
-            out, weights = self._forward_kept(call, mask, n_threads)
+            out, weights, saved = self._forward_kept(call, mask, n_threads)
+            finite_output(out, "MultiHeadAttention")
+            self._keep_forward(saved)
         else:
             forward = (
                 self._forward_in_slices
@@ -603,22 +733,23 @@ class MultiHeadAttention(ParameterContainer):
             out = out[0]
         if not call.need_weights:
             return out
+        assert weights is not None  # need_weights
         if average_weights:
             weights = weights.mean(axis=1)
         return out, weights if call.batched else weights[0]
 
     def _prepare_call(
         self,
-        query,
-        key,
-        value,
+        query: npt.ArrayLike,
+        key: npt.ArrayLike | None,
+        value: npt.ArrayLike | None,
         *,
-        causal,
-        need_weights,
-        keep_for_backward,
-        progress,
-        cache,
-    ):
+        causal: bool | None,
+        need_weights: bool,
+        keep_for_backward: bool,
+        progress: bool,
+        cache: KVCache | None,
+    ) -> _Call:
         """Validate a call's inputs and flags: the inputs as batched arrays of the
         layer dtype, and what the call asks for (a :class:`_Call`)."""
         batched = np.ndim(query) == 3
@@ -628,6 +759,7 @@ class MultiHeadAttention(ParameterContainer):
                 f"{self.d_model}), got {np.shape(query)}"
             )
         need_weights = check_bool(need_weights, "need_weights")
+        progress = check_bool(progress, "progress")
         keep_for_backward = check_bool(keep_for_backward, "keep_for_backward")
         if keep_for_backward and cache is not None:
             raise ValueError(
@@ -650,7 +782,7 @@ class MultiHeadAttention(ParameterContainer):
                     "key= as well as value="
                 )
             key = query
-        elif not self_attention:
+        else:  # key given: not self-attention
             key = check_input(key, "key", self.d_kv, self._dtype)
         value = (
             key if value_is_key else check_input(value, "value", self.d_kv, self._dtype)
@@ -703,8 +835,16 @@ class MultiHeadAttention(ParameterContainer):
             keep_for_backward,
         )
 
-    def _forward_kept(self, call, mask, n_threads):
-        """The forward of whole sequences that keeps what backward() needs."""
+    def _forward_kept(
+        self, call: _Call, mask: npt.ArrayLike | None, n_threads: int
+    ) -> tuple[Array, Array | None, dict[str, Any]]:
+        """The forward of whole sequences and what backward() needs (private
+        copies of the inputs and mask: the caller may reuse its buffers)."""
+        query = snapshot(call.query)
+        key = query if call.key is call.query else snapshot(call.key)
+        value = key if call.value_is_key else snapshot(call.value)
+        call = call._replace(query=query, key=key, value=value)
+        mask = None if mask is None else snapshot(np.asarray(mask))
         saved = dict(
             query=call.query,
             key=call.key,
@@ -720,12 +860,13 @@ class MultiHeadAttention(ParameterContainer):
         with blas_limit(call.n_batch * call.n_q, call.n_batch * call.n_k):
             out, weights = self._forward(call, mask, n_threads, saved=saved)
         saved["out_shape"] = out.shape if call.batched else out.shape[1:]
-        self._saved = saved
-        return out, weights
+        return out, weights, saved
 
     # -- backward ----------------------------------------------------------
 
-    def backward(self, grad_out, *, num_threads=None):
+    def backward(
+        self, grad_out: npt.ArrayLike, *, num_threads: int | None = None
+    ) -> Array | tuple[Array, ...]:
         """Back-propagate ``grad_out = ∂L/∂out`` through the last forward pass.
 
         The forward must have been called with ``keep_for_backward=True`` (and
@@ -766,7 +907,8 @@ class MultiHeadAttention(ParameterContainer):
         one single-threaded BLAS call per thread.
         """
         n_threads = effective_n_threads(num_threads)
-        saved, grad = self._take_saved(grad_out)
+        saved, grad = self._saved_forward(grad_out)
+        pending: dict[str, Array] = {}
         if not saved["batched"]:
             grad = grad[None]
         p = self._params
@@ -776,9 +918,10 @@ class MultiHeadAttention(ParameterContainer):
         n_batch, n_q, _ = query.shape
         n_k = key.shape[1]
         fused = saved["self_attention"]
+        result: tuple[Array, ...]
         with blas_limited_to_one_thread():
             # out = merged @ W_O + b_O
-            self._add_linear_grads(saved["merged"], grad, "W_O", "b_O", n_threads)
+            self._linear_grads(pending, saved["merged"], grad, "W_O", "b_O", n_threads)
             d_merged = np.empty((n_batch, n_q, d), dtype=self._dtype)
             _linear_kernels.linear_grad_input(
                 grad.reshape(-1, d), p["W_O"], d_merged.reshape(-1, d), False, n_threads
@@ -812,9 +955,9 @@ class MultiHeadAttention(ParameterContainer):
                 ),
             )
             # q, k, v = x @ W + b
-            self._add_linear_grads(query, dq, "W_Q", "b_Q", n_threads)
-            self._add_linear_grads(key, dk, "W_K", "b_K", n_threads)
-            self._add_linear_grads(value, dv, "W_V", "b_V", n_threads)
+            self._linear_grads(pending, query, dq, "W_Q", "b_Q", n_threads)
+            self._linear_grads(pending, key, dk, "W_K", "b_K", n_threads)
+            self._linear_grads(pending, value, dv, "W_V", "b_V", n_threads)
             d_query = np.empty(query.shape, dtype=self._dtype)
             if fused:
                 w_qkv = self._w_qkv
@@ -859,6 +1002,7 @@ class MultiHeadAttention(ParameterContainer):
                         n_threads,
                     )
                     result = (d_query, d_key, d_value)
+        self._finish_backward(pending, result)
         if not saved["batched"]:
             result = tuple(r[0] for r in result)
         return result[0] if len(result) == 1 else result

@@ -13,16 +13,20 @@ is imported only when this module is.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import torch
 
+from .._validation import check_bool
 from .attention import scaled_dot_product_attention as _sdpa_numpy
 from .backward import scaled_dot_product_attention_backward as _sdpa_backward_numpy
 
 __all__ = ["AttentionFunction", "scaled_dot_product_attention"]
 
 
-def _as_numpy(tensor, name):
+def _as_numpy(tensor: object, name: str) -> np.ndarray:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.device.type != "cpu":
@@ -30,6 +34,23 @@ def _as_numpy(tensor, name):
     if tensor.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"{name} must be float32 or float64, got {tensor.dtype}")
     return tensor.detach().numpy()
+
+
+def _mask_as_numpy(attn_mask: object, dtype: torch.dtype) -> np.ndarray:
+    """``attn_mask`` for the NumPy kernels: boolean stays boolean, a floating
+    mask takes the query's dtype (as torch requires; bfloat16 has no NumPy
+    dtype)."""
+    if not isinstance(attn_mask, torch.Tensor):
+        return np.asarray(attn_mask)
+    mask = attn_mask.detach().cpu()
+    if mask.is_floating_point():
+        mask = mask.to(dtype)
+    elif mask.dtype != torch.bool:
+        raise TypeError(
+            "attn_mask must be boolean (True = may attend) or floating, got "
+            f"{mask.dtype}"
+        )
+    return mask.numpy()
 
 
 class AttentionFunction(torch.autograd.Function):
@@ -40,7 +61,16 @@ class AttentionFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, causal, scale, num_threads):
+    def forward(
+        ctx: Any,  # torch's FunctionCtx, which keeps our ``options`` too
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: npt.NDArray[Any] | None,
+        causal: bool,
+        scale: float | None,
+        num_threads: int | None,
+    ) -> torch.Tensor:
         out, lse = _sdpa_numpy(
             _as_numpy(q, "query"),
             _as_numpy(k, "key"),
@@ -58,7 +88,17 @@ class AttentionFunction(torch.autograd.Function):
         return out_t
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradients would have to be differentiable
+            # themselves. Ours are not; returning them would silently drop their
+            # dependence on q, k, v from a gradient penalty or Hessian product.
+            raise RuntimeError(
+                "attnsearch's attention has no second-order gradients: its backward "
+                "cannot run under create_graph=True (gradient penalties, "
+                "Hessian-vector products); use torch's own "
+                "scaled_dot_product_attention for those"
+            )
         q, k, v, out, lse = ctx.saved_tensors
         mask, causal, scale, num_threads = ctx.options
         grad = grad_out.detach().contiguous().to(out.dtype).numpy()
@@ -90,17 +130,17 @@ class AttentionFunction(torch.autograd.Function):
 
 
 def scaled_dot_product_attention(
-    query,
-    key,
-    value,
-    attn_mask=None,
-    dropout_p=0.0,
-    is_causal=False,
-    scale=None,
-    enable_gqa=False,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | npt.ArrayLike | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
     *,
-    num_threads=None,
-):
+    num_threads: int | None = None,
+) -> torch.Tensor:
     """Drop-in for ``torch.nn.functional.scaled_dot_product_attention`` on CPU.
 
     Parameters
@@ -140,16 +180,14 @@ def scaled_dot_product_attention(
                 "key/value have a different number of heads than query: pass "
                 "enable_gqa=True for grouped-query attention (as torch requires)"
             )
+    is_causal = check_bool(is_causal, "is_causal")
+    enable_gqa = check_bool(enable_gqa, "enable_gqa")
     mask = None
     if attn_mask is not None:
         if is_causal:
             raise ValueError("pass either attn_mask or is_causal, not both (as torch)")
-        mask = (
-            attn_mask.detach().cpu().numpy()
-            if torch.is_tensor(attn_mask)
-            else np.asarray(attn_mask)
-        )
-    causal = bool(is_causal)
+        mask = _mask_as_numpy(attn_mask, query.dtype)
+    causal = is_causal
     n_q, n_k = query.shape[-2], key.shape[-2]
     if causal and n_q != n_k:
         mask = np.tril(np.ones((n_q, n_k), dtype=bool))  # torch's top-left alignment

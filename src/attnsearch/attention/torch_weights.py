@@ -14,11 +14,16 @@ bad state dict never leaves a half-loaded layer behind.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
+from .._validation import finite_as
 from ._parameters import check_dim
+
+if TYPE_CHECKING:
+    from .multihead import MultiHeadAttention
 
 __all__ = ["arrays_of", "layer_from_state_dict", "multihead_parameters"]
 
@@ -27,10 +32,19 @@ __all__ = ["arrays_of", "layer_from_state_dict", "multihead_parameters"]
 _SEPARATE = {"W_Q": "q_proj", "W_K": "k_proj", "W_V": "v_proj"}
 _OUTPUT = ("o_proj", "out_proj")
 
+_LayerT = TypeVar("_LayerT", bound="MultiHeadAttention")
 
-def _numpy(value):
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
+
+def _numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch.Tensor (torch is optional here)
+        value = value.detach().cpu()
+        try:
+            value = value.numpy()
+        except TypeError:
+            if not value.is_floating_point():
+                raise
+            # bfloat16 and the float8s have no NumPy dtype; float32 holds them exactly.
+            value = value.float().numpy()
     return np.asarray(value)
 
 
@@ -68,13 +82,15 @@ def arrays_of(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
     if unsupported:
         raise ValueError(f"add_bias_kv is not supported (found {sorted(unsupported)})")
     if "q_proj.weight" in keys:
-        output = next((name for name in _OUTPUT if f"{name}.weight" in keys), None)
+        output = next(
+            (name for name in _OUTPUT if f"{name}.weight" in keys), _OUTPUT[0]
+        )
         needed = [f"{name}.weight" for name in _SEPARATE.values()]
-        needed.append(f"{output or _OUTPUT[0]}.weight")
+        needed.append(f"{output}.weight")
         missing = [name for name in needed if name not in keys]
         if missing:
             raise KeyError(f"state dict lacks {missing}; keys present: {sorted(keys)}")
-        out = {}
+        out: dict[str, np.ndarray] = {}
         for ours, theirs in list(_SEPARATE.items()) + [("W_O", output)]:
             out[ours] = _numpy(state_dict[f"{theirs}.weight"]).T
             bias = state_dict.get(f"{theirs}.bias")
@@ -159,23 +175,29 @@ def multihead_parameters(
         for name in ("b_Q", "b_K", "b_V", "b_O"):
             if name not in new:  # e.g. Qwen2: no bias on the output projection
                 new[name] = np.zeros(shapes[name])
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, value in new.items():
-        arr = np.array(value, dtype=dtype, order="C")
-        if arr.shape != tuple(shapes[name]):
+        given = np.asarray(value)
+        if given.shape != tuple(shapes[name]):
             raise ValueError(
-                f"{name} from the state dict has shape {arr.shape}, expected "
+                f"{name} from the state dict has shape {given.shape}, expected "
                 f"{tuple(shapes[name])}"
             )
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} from the state dict contains NaN or infinity")
-        out[name] = arr
+        out[name] = np.array(
+            finite_as(given, dtype, f"{name} from the state dict"), order="C"
+        )
     return out
 
 
 def layer_from_state_dict(
-    cls, state_dict, n_heads, *, n_kv_heads=None, dtype=None, **kwargs
-):
+    cls: type[_LayerT],
+    state_dict: Mapping[str, Any],
+    n_heads: int,
+    *,
+    n_kv_heads: int | None = None,
+    dtype: npt.DTypeLike | None = None,
+    **kwargs: Any,
+) -> _LayerT:
     """A ``cls`` (:class:`~attnsearch.attention.MultiHeadAttention`) that computes
     what a PyTorch attention module computes.
 

@@ -623,7 +623,7 @@ def parallel_tempering(
     adapt_until_time = time.monotonic() + _ADAPT_SHARE * (
         sweep_deadline - time.monotonic()
     )
-    state = {"finished": False, "window": (0, 0), "adaptations": 0}
+    state: dict[str, Any] = {"finished": False, "window": (0, 0), "adaptations": 0}
     window_attempts = tempering.swap_attempts.copy()
     window_accepts = tempering.swap_accepts.copy()
 

@@ -57,7 +57,33 @@ def _pair_key(key: object, name: str) -> tuple[int, int]:
 
 #: Energies are sums of |h| and |J|: beyond this they could overflow float64
 #: (deltas are up to twice a local field, sweeps add many of them).
-_MAX_ENERGY_SCALE = 1e300
+MAX_ENERGY_SCALE = 1e300
+
+
+class EnergyScaleError(ValueError):
+    """A model whose energies could overflow float64: its terms sum past
+    ``MAX_ENERGY_SCALE`` in absolute value (``part="terms"``, ``scale`` their
+    sum), or its offset overflows once the constant terms of a transform are
+    added (``part="offset"``). The file readers catch it to name the line."""
+
+    def __init__(self, message: str, part: str = "terms", scale: float = math.inf):
+        super().__init__(message)
+        self.part = part
+        self.scale = scale
+
+
+def _absolute_sum(*arrays: npt.NDArray[np.float64]) -> float:
+    """Sum of the absolute values of ``arrays`` (inf past float64, no warning)."""
+    with np.errstate(over="ignore"):
+        return float(sum(np.abs(a).sum() for a in arrays))
+
+
+def _first_past_limit(values: npt.NDArray[np.float64]) -> int:
+    """Index of the first value whose running sum of |values| passes
+    ``MAX_ENERGY_SCALE`` (the sum must pass it)."""
+    with np.errstate(over="ignore"):
+        running = np.cumsum(np.abs(values))
+    return int(np.argmax(~(running <= MAX_ENERGY_SCALE)))
 
 
 def _check_model_size(n: int, n_pairs: int, what: str) -> None:
@@ -298,6 +324,14 @@ class Ising:
         offset: float,
     ) -> None:
         self.proposal = getattr(self, "proposal", "sequential")
+        scale = _absolute_sum(h, values)
+        if not scale <= MAX_ENERGY_SCALE:
+            raise EnergyScaleError(
+                f"the biases and couplings sum to {scale:.3g} in absolute value: "
+                f"energies could overflow float64 (the limit is "
+                f"{MAX_ENERGY_SCALE:.0e}); rescale the model",
+                scale=scale,
+            )
         if not math.isfinite(offset):
             raise ValueError(f"offset must be finite, got {offset}")
         self.n = len(h)
@@ -305,15 +339,7 @@ class Ising:
         self.offset = offset
         self.pairs = (rows, cols, values)
         indptr, indices, weights = _symmetric_csr(self.n, rows, cols, values)
-        with np.errstate(over="ignore"):
-            scale = np.abs(h).sum() + np.abs(values).sum()
-        self.energy_scale = float(scale)
-        if not scale <= _MAX_ENERGY_SCALE:
-            raise ValueError(
-                f"the biases and couplings sum to {scale:.3g} in absolute value: "
-                f"energies could overflow float64 (the limit is "
-                f"{_MAX_ENERGY_SCALE:.0e}); rescale the model"
-            )
+        self.energy_scale = scale
         self.exact_costs = bool(
             np.all(h * 4 == np.round(h * 4))
             and np.all(values * 4 == np.round(values * 4))
@@ -495,13 +521,42 @@ class QUBO:
         return f"<QUBO: {self.n} variables, {len(self.pairs[0])} quadratic terms>"
 
     def to_ising(self) -> Ising:
-        """The equivalent Ising model in ``s = 2x - 1`` (same energies)."""
+        """The equivalent Ising model in ``s = 2x - 1`` (same energies).
+
+        Raises
+        ------
+        ValueError
+            The Ising form's biases and couplings sum past 1e300 in absolute
+            value, naming the term of Q that takes the sum of ``|Q|`` past it,
+            or the offset overflows float64 with the form's constant.
+        """
         rows, cols, values = self.pairs
         # x = (1 + s)/2: q x = q/2 + q s/2; w x x' = w/4 (1 + s + s' + s s').
-        h = self.linear / 2.0
-        np.add.at(h, rows, values / 4.0)
-        np.add.at(h, cols, values / 4.0)
-        offset = self.offset + self.linear.sum() / 2.0 + values.sum() / 4.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            h = self.linear / 2.0
+            np.add.at(h, rows, values / 4.0)
+            np.add.at(h, cols, values / 4.0)
+            scale = _absolute_sum(h, values / 4.0)
+            if not scale <= MAX_ENERGY_SCALE:
+                terms = np.concatenate((self.linear, values))
+                k = _first_past_limit(terms)
+                n = len(self.linear)
+                i, j = (k, k) if k < n else (rows[k - n], cols[k - n])
+                raise EnergyScaleError(
+                    f"the biases and couplings of Q's Ising form sum to "
+                    f"{scale:.3g} in absolute value, above {MAX_ENERGY_SCALE:.0e}: "
+                    f"energies could overflow float64; rescale Q (Q[{i}, {j}] = "
+                    f"{terms[k]:.6g} takes the sum of |Q| past the limit)",
+                    scale=scale,
+                )
+            offset = self.offset + self.linear.sum() / 2.0 + values.sum() / 4.0
+        if not math.isfinite(offset):
+            raise EnergyScaleError(
+                f"offset {self.offset:.6g} overflows float64 once the constant of "
+                f"the Ising form is added; rescale the model",
+                part="offset",
+                scale=scale,
+            )
         return Ising._from_pairs(h, rows, cols, values / 4.0, offset, self.proposal)
 
     def energy(self, x: npt.ArrayLike) -> float | npt.NDArray[np.float64]:
@@ -603,6 +658,19 @@ class MaxCut:
         if not np.all(np.isfinite(weights)):
             k = np.flatnonzero(~np.isfinite(weights))[0]
             raise ValueError(f"weight of edge {k} is not finite ({weights[k]})")
+        # The Ising form's couplings are the weights: their sum bounds the cut
+        # values and the energies.
+        scale = _absolute_sum(weights)
+        if not scale <= MAX_ENERGY_SCALE:
+            k = _first_past_limit(weights)
+            raise EnergyScaleError(
+                f"the edge weights sum to {scale:.3g} in absolute value, above "
+                f"{MAX_ENERGY_SCALE:.0e}: cut values and energies could overflow "
+                f"float64; rescale the weights (edge {k} ({edges[k, 0]}, "
+                f"{edges[k, 1]}) of weight {weights[k]:.6g} takes the sum past "
+                f"the limit)",
+                scale=scale,
+            )
         lo = np.minimum(edges[:, 0], edges[:, 1]).astype(np.int64)
         hi = np.maximum(edges[:, 0], edges[:, 1]).astype(np.int64)
         keys = lo * max(self.n, 1) + hi

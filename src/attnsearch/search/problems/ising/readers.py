@@ -6,6 +6,7 @@ is a ``ValueError`` naming the file and the line.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import TYPE_CHECKING
@@ -53,8 +54,9 @@ def read_gset(
         (message with file and line): a header that is not two integers
         ``n >= 1``, ``m >= 0``; an edge line that is not ``i j w``; a vertex
         outside ``1..n``; a self-loop; an edge given twice as ``(i, j)`` or
-        ``(j, i)``; a weight that is not a finite number; more or fewer than
-        ``m`` edge lines.
+        ``(j, i)``; a weight that is not a finite number, or that takes the
+        sum of ``|w|`` past 1e300 (cut values and energies could overflow
+        float64); more or fewer than ``m`` edge lines.
 
     Notes
     -----
@@ -80,9 +82,12 @@ def read_gset(
             f"{n_vertices}, m = {n_edges}",
         )
 
+    from .problem import MAX_ENERGY_SCALE
+
     endpoints: list[tuple[int, int]] = []
     weights: list[float] = []
     line_of_edge: dict[tuple[int, int], int] = {}  # (min, max) 1-based -> its line
+    total = 0.0  # sum of |w|: the max-cut's energy scale (Python floats: no warning)
     while (item := source.next_nonblank()) is not None:
         lineno, text = item
         if len(weights) == n_edges:
@@ -112,7 +117,16 @@ def read_gset(
                 f"edge ({i}, {j}) given twice (first on line {line_of_edge[key]})",
             )
         line_of_edge[key] = lineno
-        weights.append(parse_decimal(source, lineno, fields[2], "weight"))
+        weight = parse_decimal(source, lineno, fields[2], "weight")
+        total += abs(weight)
+        if not total <= MAX_ENERGY_SCALE:
+            raise source.error(
+                lineno,
+                f"weight {shorten(fields[2])} takes the sum of |weights| to "
+                f"{total:.3g}, above {MAX_ENERGY_SCALE:.0e}: cut values and "
+                "energies could overflow float64; rescale the weights",
+            )
+        weights.append(weight)
         endpoints.append((i, j))
     if len(weights) != n_edges:
         raise source.error(
@@ -214,11 +228,14 @@ def read_qubo(path: StrPath) -> QUBO:
         A malformed file, naming the path (and the line of a text entry): not an
         ``.npz`` archive, no ``Q``, ``Q`` not a real square matrix, an ``offset``
         that is not one finite number, an entry that is not ``i j value``, a
-        negative index or a non-finite value.
+        negative index or a non-finite value; values whose absolute sum takes
+        the model's terms past 1e300 (energies could overflow float64: the
+        line that passes the limit is named) or entries of one pair that add
+        up past the float64 range.
     """
     import zipfile
 
-    from .problem import QUBO
+    from .problem import MAX_ENERGY_SCALE, QUBO, EnergyScaleError
 
     path = os.fsdecode(os.fspath(path))
     if path.endswith(".npz"):
@@ -250,6 +267,10 @@ def read_qubo(path: StrPath) -> QUBO:
     source = Lines.open(path, "QUBO")
     entries: dict[tuple[int, int], float] = {}
     offset = 0.0
+    offset_line = 0
+    # Each entry's line and |value|, to name the line that takes the model's
+    # terms past the energy limit (the model decides, on the summed entries).
+    lines: list[tuple[int, str, float]] = []
     for lineno, raw in enumerate(source.lines, start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -257,6 +278,7 @@ def read_qubo(path: StrPath) -> QUBO:
         fields = line.split()
         if fields[0].lower() == "offset" and len(fields) == 2:
             offset = parse_decimal(source, lineno, fields[1], "offset")
+            offset_line = lineno
             continue
         if len(fields) != 3:
             raise source.error(lineno, f"expected 'i j value', got {shorten(line)}")
@@ -265,10 +287,32 @@ def read_qubo(path: StrPath) -> QUBO:
         value = parse_decimal(source, lineno, fields[2], "value")
         if i < 0 or j < 0:
             raise source.error(lineno, "negative index")
-        entries[(i, j)] = entries.get((i, j), 0.0) + value
+        total = entries.get((i, j), 0.0) + value
+        if not math.isfinite(total):
+            raise source.error(
+                lineno,
+                f"value {shorten(fields[2])} adds up with the earlier entries of "
+                f"({i}, {j}) past the float64 range; rescale the values",
+            )
+        entries[(i, j)] = total
+        lines.append((lineno, fields[2], abs(value)))
     if not entries:
         raise ValueError(f"{path}: no 'i j value' entries")
     try:
         return QUBO(entries, offset=offset)
+    except EnergyScaleError as error:
+        if error.part == "offset":
+            raise source.error(offset_line, str(error)) from None
+        running = 0.0
+        for lineno, token, size in lines:
+            running += size
+            if not running <= MAX_ENERGY_SCALE:
+                raise source.error(
+                    lineno,
+                    f"value {shorten(token)} takes the sum of |values| to "
+                    f"{running:.3g}, above {MAX_ENERGY_SCALE:.0e}: energies "
+                    "could overflow float64; rescale the values",
+                ) from None
+        raise ValueError(f"{path}: {error}") from None
     except (ValueError, MemoryError) as error:
         raise ValueError(f"{path}: {error}") from None

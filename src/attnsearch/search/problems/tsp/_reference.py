@@ -409,6 +409,7 @@ class TSPReference:
         return kind
 
     def _candidate_move(self, st, family, a, r1, direction, length, side, r2, side2):
+        assert self.neighbours is not None  # callers check: candidate moves only
         n, K, t, pos = self.n, self.n_neighbours, st.tour, st.pos
         pa = pos[a]
         c = self.neighbours[a * K + r1]
@@ -702,6 +703,7 @@ class TSPReference:
         return True
 
     def _improve_city(self, st, a, tolerance, stats):
+        assert self.neighbours is not None  # self.descend is set only with them
         n, K, t, pos = self.n, self.n_neighbours, st.tour, st.pos
         d, nb = self.distance, self.neighbours
         max_length = min(3, n - 3)

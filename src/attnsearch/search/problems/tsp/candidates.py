@@ -16,6 +16,15 @@ a city's k nearest neighbours are the ones worth evaluating.
   plain nearest neighbours of a city at a cluster's edge all lie inside the
   cluster, and the tour could never leave it through a candidate edge.
 
+* Coincident cities (*twins*: several cities at one site, the depot of many
+  parcels): from ``CROWDED_SITE`` cities at one site on, every kind is
+  computed over the distinct sites, then each city lists its previous and
+  next twin (in index order) and, for each candidate site, that site's first
+  and last city (``_expand_sites``). Lists of the cities themselves would hold
+  only twins as soon as a site has more than ``k`` cities, and the tour could
+  never leave it through a candidate edge; a pair of twins only takes one slot
+  of the other's list, and is left as it is.
+
 Each list is sorted by distance (nearest first), which the descent relies on
 to stop scanning a city's candidates once none can gain.
 """
@@ -25,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["candidate_lists", "kd_points"]
+__all__ = ["CROWDED_SITE", "candidate_lists", "crowded", "distinct_sites", "kd_points"]
 
 #: Rows of the matrix handled at a time by the argpartition path.
 _MATRIX_BLOCK = 1024
@@ -149,10 +158,57 @@ ALPHA_SUPERSET = 12
 ALPHA_ITERATIONS = 100
 
 
+def _principal_order(points):
+    """Edges between consecutive points along their principal axis (collinear
+    points: the path along the line), or for points in 3-d (GEO: on one circle
+    of the sphere) around the circle in their principal plane, closed."""
+    centred = points - points.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    along = centred @ axes[0]
+    if points.shape[1] == 3 and axes.shape[0] > 1:
+        order = np.argsort(np.arctan2(centred @ axes[1], along), kind="stable")
+        order = np.append(order, order[0])
+    else:
+        order = np.argsort(along, kind="stable")
+    return np.column_stack((order[:-1], order[1:]))
+
+
+def _spanning_edges(points, plane):
+    """Edges that contain a minimum spanning tree of distinct points: Delaunay
+    (planar metrics) or the convex hull of the unit-sphere points (GEO), each
+    point Qhull leaves out (too close to another to resolve) tied to its
+    nearest kept point; for degenerate input (fewer than 4 points, collinear
+    sites, sites on one circle of the sphere: Qhull refuses), the path along
+    the principal axis (or around the circle), which is the tree there. The
+    superset is thereby always connected."""
+    from scipy.spatial import ConvexHull, Delaunay, QhullError
+
+    n = points.shape[0]
+    if n < 4:
+        return _principal_order(points)
+    try:
+        if points.shape[1] == 3:
+            simplices = ConvexHull(points).simplices
+        else:
+            simplices = Delaunay(plane).simplices
+    except QhullError:
+        return _principal_order(points)
+    edges = simplices[:, [0, 1, 1, 2, 0, 2]].reshape(-1, 2).astype(np.int64)
+    kept = np.zeros(n, dtype=bool)
+    kept[simplices.ravel()] = True
+    if not kept.all():
+        inside = np.flatnonzero(kept)
+        left_out = np.flatnonzero(~kept)
+        _, nearest = cKDTree(points[inside]).query(points[left_out])
+        edges = np.vstack((edges, np.column_stack((left_out, inside[nearest]))))
+    return edges
+
+
 def _superset(core, k, points=None, plane=None, matrix=None):
     """Undirected edges (i < j) the 1-trees may use: each city's nearest
-    neighbours, plus the Delaunay edges (planar metrics) or the convex hull of
-    the unit-sphere points (GEO), which contain the minimum spanning tree."""
+    neighbours, plus edges that contain a minimum spanning tree: the Delaunay
+    edges or the hull of the unit-sphere points (``_spanning_edges``), or for a
+    matrix its minimum spanning tree. Always connected."""
     n = core.state_size
     if matrix is not None:
         near = _matrix_nearest(matrix, k)
@@ -161,19 +217,9 @@ def _superset(core, k, points=None, plane=None, matrix=None):
     a = np.repeat(np.arange(n), near.shape[1])
     b = near.ravel()
     pairs = [np.column_stack((np.minimum(a, b), np.maximum(a, b)))]
-    if matrix is None and n >= 4:
-        from scipy.spatial import ConvexHull, Delaunay, QhullError
-
-        try:
-            if points.shape[1] == 3:
-                simplices = ConvexHull(points).simplices
-            else:
-                simplices = Delaunay(plane).simplices
-        except QhullError:  # degenerate (collinear) input: nearest lists only
-            simplices = np.zeros((0, 3), dtype=np.int64)
-        for u, v in ((0, 1), (1, 2), (0, 2)):
-            x, y = simplices[:, u], simplices[:, v]
-            pairs.append(np.column_stack((np.minimum(x, y), np.maximum(x, y))))
+    if matrix is None:
+        x, y = _spanning_edges(points, plane).T
+        pairs.append(np.column_stack((np.minimum(x, y), np.maximum(x, y))))
     if matrix is not None:
         from scipy.sparse.csgraph import minimum_spanning_tree
 
@@ -232,8 +278,11 @@ def _one_tree(n, edges, weights, incidence):
     shifted = weights - weights.min() + 1.0  # an MST ignores a common shift
     graph = coo_matrix((shifted, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
     tree = minimum_spanning_tree(graph).tocoo()
-    if tree.nnz != n - 1:
-        raise ValueError("the candidate superset is disconnected: no 1-tree")
+    if tree.nnz != n - 1:  # the superset contains a spanning tree: never
+        raise ValueError(
+            "alpha candidates: the candidate superset is disconnected (no 1-tree); "
+            'candidates="nearest" needs none'
+        )
     # Edges are unique and sorted (np.unique): find each tree edge by its key.
     keys = edges[:, 0] * n + edges[:, 1]
     lo, hi = np.minimum(tree.row, tree.col), np.maximum(tree.row, tree.col)
@@ -359,8 +408,124 @@ def _alpha_nearest(core, k, points=None, plane=None, matrix=None, upper_bound=No
     return _rerank(rows, core, k)
 
 
+#: Lists are built over the distinct sites when a site holds this many cities.
+CROWDED_SITE = 3
+
+
+def distinct_sites(points):
+    """The distinct sites of the cities: ``(first, site_of)`` with ``first`` the
+    lowest city index at each site (sites numbered in that order, so that
+    without coincident cities ``first`` and ``site_of`` are ``range(n)``) and
+    ``site_of[i]`` the site of city ``i``."""
+    n = points.shape[0]
+    order = np.lexsort(points.T[::-1])  # by coordinates, equal points together
+    ordered = points[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    if new.all():
+        every = np.arange(n)
+        return every, every
+    first = np.minimum.reduceat(order, np.flatnonzero(new))
+    by_first = np.argsort(first)
+    number = np.empty(len(first), dtype=np.int64)
+    number[by_first] = np.arange(len(first))
+    site_of = np.empty(n, dtype=np.int64)
+    site_of[order] = number[np.cumsum(new) - 1]
+    return first[by_first], site_of
+
+
+def crowded(site_of):
+    """Whether a site holds ``CROWDED_SITE`` cities or more (lists over sites)."""
+    return site_of.size > 0 and int(np.bincount(site_of).max()) >= CROWDED_SITE
+
+
+class _SiteDistances:
+    """A core's distances between sites (their first cities), for the lists of
+    the distinct sites."""
+
+    def __init__(self, core, first):
+        self.state_size = len(first)
+        self._core = core
+        self._first = first
+
+    def pair_distances(self, a, b):
+        return self._core.pair_distances(self._first[a], self._first[b])
+
+
+def _first_occurrences(rows, k):
+    """Per row, the first k distinct values >= 0 of ``rows`` in column order,
+    and how many there are (at most k)."""
+    n, width = rows.shape
+    position = np.broadcast_to(np.arange(width), rows.shape)
+    order = np.lexsort((position, rows), axis=1)  # by value, then position
+    values = np.take_along_axis(rows, order, axis=1)
+    drop = values < 0
+    drop[:, 1:] |= values[:, 1:] == values[:, :-1]
+    dropped = np.empty_like(drop)
+    np.put_along_axis(dropped, order, drop, axis=1)
+    keep = ~dropped & (np.cumsum(~dropped, axis=1) <= k)
+    chosen = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+    picked = np.take_along_axis(rows, chosen, axis=1)
+    count = keep.sum(axis=1)
+    picked[np.arange(k)[None, :] >= count[:, None]] = -1
+    return picked, count
+
+
+def _expand_sites(site_rows, site_of, k, points, core):
+    """City lists from the lists of the distinct sites: per city, its next and
+    previous twin (cities of its site, cyclically in index order), then for
+    each candidate site (in list order) its first and last city, then further
+    twins; a row still short (a small site among few) is completed with the
+    city's nearest cities. Sorted by distance (stable: twins, then the sites'
+    order)."""
+    n = site_of.shape[0]
+    n_sites = int(site_of.max()) + 1
+    by_site = np.argsort(site_of, kind="stable")  # cities by (site, index)
+    sizes = np.bincount(site_of, minlength=n_sites)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_site] = np.arange(n) - starts[site_of[by_site]]
+    own_start, own_size = starts[site_of], sizes[site_of]
+
+    def twin(offset):
+        other = rank + offset
+        inside = (other >= 0) & (other < own_size)
+        return np.where(inside, by_site[own_start + np.where(inside, other, 0)], -1)
+
+    columns = [twin(1), twin(-1)]
+    if site_rows is not None:
+        listed = site_rows[site_of]  # (n, k_sites) candidate sites of each city
+        first = by_site[starts[listed]]
+        last = by_site[starts[listed] + sizes[listed] - 1]
+        for j in range(listed.shape[1]):
+            columns += [first[:, j], last[:, j]]
+    for offset in range(2, k + 1):
+        columns += [twin(offset), twin(-offset)]
+    rows = np.column_stack(columns)
+    rows[rows == np.arange(n)[:, None]] = -1
+    rows, count = _first_occurrences(rows, k)
+    short = np.flatnonzero(count < k)
+    if short.size:
+        m = min(n, 2 * k + 1)
+        _, near = cKDTree(points).query(points[short], k=m)
+        near = np.asarray(near, dtype=np.int64).reshape(short.size, m)
+        near[near == short[:, None]] = -1
+        rows[short], _ = _first_occurrences(np.hstack((rows[short], near)), k)
+    lengths = core.pair_distances(np.repeat(np.arange(n), k), rows.ravel())
+    order = np.argsort(lengths.reshape(n, k), axis=1, kind="stable")
+    return np.take_along_axis(rows, order, axis=1)
+
+
 def candidate_lists(
-    core, kind, k, *, points=None, plane=None, matrix=None, upper_bound=None
+    core,
+    kind,
+    k,
+    *,
+    points=None,
+    plane=None,
+    matrix=None,
+    upper_bound=None,
+    sites=None,
 ):
     """The ``(n, k)`` int32 candidate lists of a TSP, nearest first.
 
@@ -379,11 +544,46 @@ def candidate_lists(
         The distance matrix (EXPLICIT instances).
     upper_bound : float, optional
         A tour length (``"alpha"``: the target of the subgradient steps).
+    sites : tuple of ndarray, optional
+        ``distinct_sites(points)``, when already known (computed otherwise).
+        When a site holds ``CROWDED_SITE`` cities or more, the lists are built
+        over the distinct sites (``"alpha"`` over fewer than 5 sites:
+        ``"nearest"``) and expanded.
 
     Returns
     -------
     ndarray of int32, shape (n, k)
     """
+    if matrix is None:
+        first, site_of = distinct_sites(points) if sites is None else sites
+        if crowded(site_of):
+            k_sites = min(k, len(first) - 1)
+            site_rows = None
+            if k_sites >= 1:
+                site_kind = "nearest" if kind == "alpha" and len(first) < 5 else kind
+                site_rows = _lists(
+                    _SiteDistances(core, first),
+                    site_kind,
+                    k_sites,
+                    points=points[first],
+                    plane=plane[first],
+                    upper_bound=upper_bound,
+                ).astype(np.int64)
+            rows = _expand_sites(site_rows, site_of, k, points, core)
+            return np.ascontiguousarray(rows, dtype=np.int32)
+    return _lists(
+        core,
+        kind,
+        k,
+        points=points,
+        plane=plane,
+        matrix=matrix,
+        upper_bound=upper_bound,
+    )
+
+
+def _lists(core, kind, k, *, points=None, plane=None, matrix=None, upper_bound=None):
+    """``candidate_lists`` of distinct points (or a matrix)."""
     if kind == "alpha":
         rows = _alpha_nearest(
             core, k, points=points, plane=plane, matrix=matrix, upper_bound=upper_bound

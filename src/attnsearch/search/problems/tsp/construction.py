@@ -96,7 +96,7 @@ def _join(paths, points=None, matrix=None):
             free = np.flatnonzero(~used[owner])
             slot = int(free[np.argmin(matrix[tail, flat[free]])])
         else:
-            if tree is None or 2 * remaining < alive.size // 2:
+            if tree is None or alive is None or 2 * remaining < alive.size // 2:
                 alive = np.flatnonzero(~used[owner])
                 tree = cKDTree(points[flat[alive]])
             count = 8

@@ -16,10 +16,11 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ..._typing import StrPath
+from ..._validation import check_int
 from ..base import EXACT_LIMIT, SearchSpec
 from ._core import METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
-from .candidates import candidate_lists, kd_points
+from .candidates import candidate_lists, crowded, distinct_sites, kd_points
 from .construction import greedy_tour, hilbert_tour
 from .tsplib import read_tsplib, read_tsplib_tour
 
@@ -92,7 +93,13 @@ or None, default "auto"
         sparse superset (12 nearest + Delaunay edges), seconds up to ~50 000
         cities; on clustered instances it finds much better tours than
         nearest lists. ``"auto"``: alpha from 1 000 to 50 000 cities, nearest
-        otherwise. An ``(n, k)`` integer array gives the lists directly.
+        otherwise. When three or more cities share a site (a depot and its
+        parcels), the lists are built over the distinct sites: each city
+        lists its neighbouring twins and the cities of its site's candidate
+        sites (``n_sites`` and the ``repr`` give the number of sites; alpha
+        over fewer than 5 sites is nearest). Collinear sites, sites on one
+        circle and equal sites are all solved with every kind. An ``(n, k)``
+        integer array gives the lists directly.
         ``None``: moves between uniformly random positions (the neighbourhood
         is all ~n² pairs), and no descent of its own.
     n_candidates : int, optional
@@ -110,6 +117,16 @@ or None, default "auto"
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
+
+    Attributes
+    ----------
+    n : int
+        Number of cities.
+    n_sites : int
+        Number of distinct sites (coordinates; ``n`` for a matrix).
+    candidate_kind : str or None
+        The kind of lists built (``"alpha"``, ``"nearest"``, ``"quadrant"``,
+        ``"given"``), after ``"auto"`` and the small-instance rule.
 
     Notes
     -----
@@ -195,18 +212,16 @@ or None, default "auto"
             )
         self.distances = matrix
         self.exact_costs = exact
-        if kick_length is not None and (
-            isinstance(kick_length, bool)
-            or not isinstance(kick_length, int | np.integer)
-        ):
-            raise TypeError(f"kick_length must be an integer, got {kick_length!r}")
-        if kick_length is not None and kick_length < 1:
-            raise ValueError(f"kick_length must be at least 1, got {kick_length}")
-        self.kick_length = DEFAULT_KICK if kick_length is None else int(kick_length)
+        kick_length = check_int(kick_length, "kick_length", allow_none=True)
+        self.kick_length = DEFAULT_KICK if kick_length is None else kick_length
         self._plane = None if x is None or y is None else np.column_stack((x, y))
         self._points = (
             None if self._plane is None else kd_points(self._plane, self.metric)
         )
+        # Coincident cities (a depot and its parcels): candidate lists are built
+        # over the distinct sites.
+        self._sites = None if self._points is None else distinct_sites(self._points)
+        self.n_sites = self.n if self._sites is None else len(self._sites[0])
         self._core = TSPCore(
             self.n,
             self.metric,
@@ -230,7 +245,8 @@ or None, default "auto"
             )
         self._core.set_neighbours(self.candidates)
         self.initial = self._check_initial(initial)
-        self._start = None  # the constructed start tour, built on first use
+        # The constructed start tour, built on first use.
+        self._start: npt.NDArray[np.int32] | None = None
         self._reference = TSPReference(
             self.n,
             self.metric,
@@ -261,16 +277,17 @@ or None, default "auto"
             k = n_candidates
             if k is None:
                 k = ALPHA_CANDIDATES if candidates == "alpha" else DEFAULT_CANDIDATES
-            if isinstance(k, bool) or not isinstance(k, int | np.integer):
-                raise TypeError(f"n_candidates must be an integer, got {k!r}")
-            if k <= 0:
-                raise ValueError(f"n_candidates must be positive, got {k}")
-            k = min(int(k), self.n - 1)
+            k = min(check_int(k, "n_candidates"), self.n - 1)
             if k == 0:
                 return None
             upper_bound = None
             if candidates == "alpha":
-                if self.n < 5:  # no 1-tree worth the name: nearest cities
+                # Over fewer than 5 cities (or sites, when the lists are built
+                # over sites): no 1-tree worth the name, nearest cities instead.
+                over = self.n
+                if self._sites is not None and crowded(self._sites[1]):
+                    over = self.n_sites
+                if over < 5:
                     candidates = "nearest"
                 else:
                     upper_bound = float(
@@ -285,6 +302,7 @@ or None, default "auto"
                 plane=self._plane,
                 matrix=self.distances,
                 upper_bound=upper_bound,
+                sites=self._sites,
             )
         if n_candidates is not None:
             raise ValueError("n_candidates applies to a named kind of candidates")
@@ -354,6 +372,7 @@ or None, default "auto"
                 points=self._points,
                 plane=self._plane,
                 matrix=self.distances,
+                sites=self._sites,
             )
         return greedy_tour(
             self._core, neighbours, points=self._points, matrix=self.distances
@@ -374,9 +393,10 @@ or None, default "auto"
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
         k = 0 if self.candidates is None else self.candidates.shape[1]
+        sites = f" at {self.n_sites} sites" if self.n_sites < self.n else ""
         return (
-            f"<TSP{label}: {self.n} cities, {self.metric}, moves={self.moves}, "
-            f"{k} {self.candidate_kind or 'no'} candidates>"
+            f"<TSP{label}: {self.n} cities{sites}, {self.metric}, "
+            f"moves={self.moves}, {k} {self.candidate_kind or 'no'} candidates>"
         )
 
     @classmethod
