@@ -116,8 +116,7 @@ def main() -> None:
             run: pool.submit(run_one, *run, args.limit, args.timeout) for run in runs
         }
     print(
-        f"time_limit={args.limit:g} s; within = elapsed <= 1.1 * limit + one "
-        "evaluation"
+        f"time_limit={args.limit:g} s; within = elapsed <= 1.1 * limit + one evaluation"
     )
     header = f"| method | problem | {' | '.join(f'{p:g} s/eval' for p in pauses)} |"
     print(header)

@@ -287,3 +287,28 @@ def test_problem_flags_refuse_non_bools():
     with pytest.raises(TypeError, match="Careless.maximize must be a bool"):
         hill_climb(Careless(3), seed=0)
     assert Continuous(lambda x: -float(x.sum()), [(0, 1)], maximize=np.True_).maximize
+
+
+def test_the_kick_length_is_checked():
+    # TSP's kick length (the segments of iterated local search's kick): an int
+    # the core can hold, named; a long one is clamped to the tour, not a leak.
+    coords = np.random.default_rng(0).uniform(size=(12, 2))
+    with pytest.raises(ValueError, match="kick_length"):
+        TSP(coords, kick_length=2**64)
+    with pytest.raises(TypeError, match="kick_length"):
+        TSP(coords, kick_length="50")
+    tsp = TSP(coords, kick_length=2**62)
+    result = iterated_local_search(tsp, seed=0, max_iters=20)
+    assert result.stop_reason == "max_iters"
+
+
+@pytest.mark.parametrize("method", CHAIN_METHODS, ids=_name)
+def test_rounding_through_huge_costs_is_no_lie(method):
+    # One edge of 1.8e16 (past 2**53): tempering's hot replicas cross it and
+    # come back, their running costs rounded relative to the costs they went
+    # through. The check of deltas against costs allows for that (it took the
+    # rounding for a lying delta once it checked the replicas).
+    matrix = np.ones((5, 5))
+    matrix[0, 1] = matrix[1, 0] = 1.8014398509481978e16 + 1.0
+    result = method(TSP(distances=matrix), num_chains=2, seed=0, **_budget(method, 5))
+    assert result.objective == 5.0

@@ -670,6 +670,9 @@ class Run:
             return
         costs = np.abs(np.asarray(counters.cost, dtype=float))
         self._cost_magnitude = float(np.max(costs[np.isfinite(costs)], initial=0.0))
+        checked = getattr(self.backend, "checked_chains", None)
+        for chains in checked() if checked is not None else ():
+            self._note_cost_magnitude(chains)  # parallel tempering's replicas
         try:
             while True:
                 remaining = (budget - done) if budget is not None else None
@@ -736,6 +739,15 @@ class Run:
                     f"{values[bad[0]]!r}: the problem's delta (or cost) gave a "
                     "non-finite value"
                 )
+        self._note_cost_magnitude(chains)
+
+    def _note_cost_magnitude(self, chains: CompiledBackend | ReferenceBackend) -> None:
+        """Keep the largest running cost seen: a running sum rounds relative to
+        the costs it went through, not to the one it is back to (a replica of
+        parallel tempering that crossed an edge of 1e16 and came back)."""
+        costs = np.abs(np.asarray(chains.counters.cost, dtype=float))
+        largest = float(np.max(costs[np.isfinite(costs)], initial=0.0))
+        self._cost_magnitude = max(self._cost_magnitude, largest)
 
     def _check_one_chain(self, chains: CompiledBackend | ReferenceBackend) -> None:
         counters = chains.counters
