@@ -701,6 +701,26 @@ def test_time_limit(method):
     assert 0.15 < elapsed < 3.0
 
 
+@pytest.mark.parametrize("polish", [True, False])
+@pytest.mark.parametrize("method", METHODS)
+def test_time_limit_with_a_slow_function(method, polish):
+    # The limit covers the whole call: the search's clock started after the
+    # evaluation that checks the function's signature (0.40 s for a 0.25 s
+    # limit), and a first call spent SciPy's import on a polish with no time
+    # left ("anneal": 0.91 s for a 0.5 s limit at 0.1 s/evaluation).
+    pause, limit = 0.1, 0.25
+
+    def slow(x):
+        time.sleep(pause)
+        return sphere(x)
+
+    start = time.perf_counter()
+    res = minimize(slow, BOUNDS, method=method, seed=0, time_limit=limit, polish=polish)
+    elapsed = time.perf_counter() - start
+    assert res.message == "Time limit reached."
+    assert elapsed <= 1.1 * limit + pause, elapsed
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_target(method):
     res = minimize(
