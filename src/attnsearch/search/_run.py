@@ -137,6 +137,7 @@ class CompiledBackend:
         initial: npt.ArrayLike | None,
         n_threads: int,
         use_vtable: bool = False,
+        deadline: float = math.inf,
     ) -> None:
         core = spec.core
         assert core is not None  # the caller checked: compiled problems only
@@ -156,10 +157,40 @@ class CompiledBackend:
         if initial is not None:
             self.arrays.states[:] = initial
             random_start[:] = False
-        self.call("init_chains", random_start=random_start)
+        self._init_chains(random_start, deadline)
         bad = np.flatnonzero(self.arrays.status == STATUS["bad_initial_state"])
         if bad.size:
             raise ValueError(f"initial state of chain {bad[0]} is not a valid state")
+
+    def _init_chains(
+        self, random_start: npt.NDArray[np.bool_], deadline: float
+    ) -> None:
+        """``init_chains`` on every chain, in slices of ~0.1 s when there is a
+        deadline (a million chains, or the replicas of a long ladder, take
+        seconds): once it has passed, the chains left start from copies of the
+        last one initialised, as in the engine reference (the run is over)."""
+        if deadline == math.inf:
+            self.call("init_chains", random_start=random_start)
+            return
+        arrays = self.arrays
+        n_chains = len(arrays.cost)
+        first, size = 0, self._slice
+        try:
+            while first < n_chains:
+                if first > 0 and time.monotonic() > deadline:
+                    for name in ("states", "best_states", "aux", "cost", "best_cost"):
+                        values = getattr(arrays, name)
+                        values[first:] = values[first - 1]
+                    break
+                last = min(n_chains, first + size)
+                arrays.active_chains = (first, last)
+                start = time.perf_counter()
+                self.call("init_chains", random_start=random_start)
+                if time.perf_counter() - start < 0.5 * _CHUNK_SECONDS:
+                    size *= 2
+                first = last
+        finally:
+            arrays.active_chains = None
 
     def call(self, method: str, **params: Any) -> Any:
         entry = getattr(_engine, method)
@@ -436,7 +467,10 @@ class Run:
             seed = seed.root
         self.seed = seed
         self.first_chain = first_chain
-        rng_states = chain_rng_states(seed, self.num_chains, first_chain)
+        # (a million chains take ~20 s to seed: not past the time limit)
+        rng_states = chain_rng_states(
+            seed, self.num_chains, first_chain, self._deadline
+        )
         # Targets are objectives (cut size, tour length, the user's value); the
         # engine compares minimised costs.
         self.internal_target = (
@@ -466,7 +500,7 @@ class Run:
             )
         if spec.core is not None and backend != "reference":
             self.backend = CompiledBackend(
-                spec, rng_states, initial, self.n_threads, use_vtable
+                spec, rng_states, initial, self.n_threads, use_vtable, self.deadline
             )
         else:
             if spec.ops is None:

@@ -242,7 +242,7 @@ class TemperingBackend:
         self.n_ladders = n_ladders
         n_replicas = n_rungs * n_ladders
         replica_states = replica_rng_states(
-            run.seed, n_chains, n_replicas, run.first_chain
+            run.seed, n_chains, n_replicas, run.first_chain, run.deadline
         )
         compiled = spec.core is not None and requested != "reference"
         self.replicas: Any
@@ -252,8 +252,10 @@ class TemperingBackend:
             replica_initial = None
             if initial is not None:
                 replica_initial = np.repeat(initial, n_replicas, axis=0)
+            # Past the deadline, the replicas left start from copies (a long
+            # ladder of a large problem takes seconds to initialise).
             self.replicas = CompiledBackend(
-                spec, replica_states, replica_initial, n_threads
+                spec, replica_states, replica_initial, n_threads, deadline=run.deadline
             )
             costs = self.replicas.arrays.cost.reshape(n_chains, n_replicas)
             best = np.arange(n_chains) * n_replicas + np.argmin(costs, axis=1)
