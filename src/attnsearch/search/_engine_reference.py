@@ -795,6 +795,8 @@ def iterated_local_search(
             if tally.cost <= target:
                 chains.status[c] = _TARGET
                 break
+        if resume is not None:  # not resumed (already at `until`): later, then
+            paused[c] = resume
         # Between iterations only (as the engine's chunks end): a paused
         # iteration's state is no candidate yet.
         if c not in paused and tally.cost <= chains.best_cost[c]:
