@@ -348,3 +348,18 @@ def test_seeding_stops_at_the_deadline():
     cut = replica_rng_states(7, 3, 1000, deadline=-math.inf)
     assert np.array_equal(cut[:1024], replica_rng_states(7, 3, 1000)[:1024])
     assert (cut[1024:] == cut[1023]).all()
+
+
+@pytest.mark.parametrize("method, kind", _python_kinds(["problem", "function"]))
+def test_many_chains_of_a_slow_objective_honour_the_time_limit(method, kind):
+    # Eight chains (swarms) at 0.1 s an evaluation, 0.5 s: every swarm
+    # evaluated its first particle and the Result recomputed every chain's
+    # final cost after the limit (0.9-1.2 s).
+    pause, limit = 0.1, 0.5
+    problem = _python_problem(kind, pause=pause)
+    start = time.perf_counter()
+    result = method(problem, seed=0, time_limit=limit, num_chains=8)
+    elapsed = time.perf_counter() - start
+    assert result.stop_reason == "time_limit"
+    assert elapsed <= 1.1 * limit + pause, elapsed
+    assert np.all(np.isfinite(result.costs))

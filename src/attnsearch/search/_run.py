@@ -364,9 +364,18 @@ class ReferenceBackend:
     def best_state(self, chain: int) -> Any:
         return self.chains.ops.export(self.chains.best_states[chain])
 
-    def final_costs(self) -> npt.NDArray[np.float64]:
+    def final_costs(self, until: float = math.inf) -> npt.NDArray[np.float64]:
+        """The chains' best costs recomputed from their states, the best chain
+        first; past ``until`` (the end of a time limit: a slow Python cost
+        times many chains), the others keep their running best costs, which
+        the run checked against recomputed ones as it went."""
         ops = self.chains.ops
-        return np.array([ops.cost(s) for s in self.chains.best_states], dtype=float)
+        costs = np.array(self.chains.best_cost, dtype=float)
+        for k, c in enumerate(np.argsort(costs, kind="stable")):
+            if k and time.monotonic() > until:
+                break
+            costs[c] = ops.cost(self.chains.best_states[c])
+        return costs
 
     def final_cost(self, chain: int) -> float:
         return float(self.chains.ops.cost(self.chains.best_states[chain]))
@@ -513,10 +522,12 @@ class Run:
     def deadline(self) -> float:
         """When the search must stop (``time.monotonic()`` seconds; inf without a
         time limit): the end of the time limit, less the time ``result`` will
-        take to recompute the final costs of a slow Python problem, so that the
-        whole call, result included, ends within the limit (plus the evaluation
-        running when it passes)."""
-        return self._deadline - self.num_chains * self._cost_seconds()
+        take to recompute the best chain's final cost of a slow Python problem
+        (the other chains' are recomputed while time is left:
+        ``ReferenceBackend.final_costs``), so that the whole call, result
+        included, ends within the limit (plus the evaluation running when it
+        passes)."""
+        return self._deadline - self._cost_seconds()
 
     def _cost_seconds(self) -> float:
         """The mean time of one cost evaluation from scratch of a Python
@@ -904,7 +915,11 @@ class Run:
         self.close_progress()
         backend = self.backend
         counters = backend.counters
-        costs = np.asarray(backend.final_costs(), dtype=float)
+        main = getattr(backend, "main", backend)  # parallel tempering's chains
+        if isinstance(main, ReferenceBackend):
+            costs = main.final_costs(until=self._deadline)
+        else:
+            costs = np.asarray(backend.final_costs(), dtype=float)
         best = int(np.argmin(costs))
         best_cost = float(costs[best])
         if self.spec.core is not None:  # one conversion of all the rows

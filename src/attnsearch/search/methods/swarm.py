@@ -78,6 +78,13 @@ class SwarmArrays(ChainCounters):
         self.rng = np.ascontiguousarray(rng_states, dtype=np.uint64).copy()
 
 
+def _copy_swarm(a: SwarmArrays, source: int, c: int) -> None:
+    """Swarm ``c`` as a copy of swarm ``source``, its evaluations not counted."""
+    for name in ("x", "v", "pbest", "pbest_f", "best", "best_f", "status"):
+        values = getattr(a, name)
+        values[c] = values[source]
+
+
 class _SwarmBackend:
     """Swarms updated by the compiled kernel (built-ins) or the Python reference."""
 
@@ -108,6 +115,11 @@ class _SwarmBackend:
             self.rngs = [ChainRNG(state) for state in self.arrays.rng]
             self.reference = _SwarmReference(problem, settings)
             for c, rng in enumerate(self.rngs):
+                if c > 0 and time.monotonic() > run.deadline:
+                    # The run is over: the swarms left are copies, evaluated
+                    # nowhere (as the chains of _engine_reference.init_chains).
+                    _copy_swarm(self.arrays, c - 1, c)
+                    continue
                 self.reference.initialise(
                     self.arrays, c, rng, random_start[c], run.deadline
                 )
