@@ -184,6 +184,26 @@ def test_every_method_honours_the_time_limit_with_slow_objectives(
     assert np.isfinite(result.objective)
 
 
+@pytest.mark.parametrize(
+    "method, kind",
+    [
+        pytest.param(method, kind, id=f"{_name(method)}-{kind}")
+        for method in ALL_METHODS
+        for kind in _compiled_kinds(method)
+    ],
+)
+def test_every_method_honours_the_time_limit_on_compiled_problems(method, kind):
+    # The kernels read the clock every 4096 evaluations (microseconds each):
+    # the promise is the same 10 %, plus scheduling slack on a loaded machine.
+    limit = 0.2
+    start = time.perf_counter()
+    result = method(_compiled_problems()[kind], seed=0, time_limit=limit)
+    elapsed = time.perf_counter() - start
+    # (annealing fits its schedule to the limit and ends it: "max_iters")
+    assert result.stop_reason in ("time_limit", "converged", "max_iters")
+    assert elapsed <= 1.1 * limit + 0.1, elapsed
+
+
 def _count_cases():
     """(method, keyword arguments, error, text the message names) for every
     count parameter of every method; each must be refused before any work."""
