@@ -1,6 +1,7 @@
 """Fuzz targets of the search half: problem constructors and every method."""
 
 import math
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,24 +16,29 @@ from attnsearch.search import (
     Continuous,
     Ising,
     MaxCut,
+    Problem,
     ProblemError,
-    hill_climb,
+    parallel_tempering,
     particle_swarm,
     simulated_annealing,
-    stochastic_hill_climb,
-    tabu_search,
 )
+from attnsearch.search.methods import METHODS as METHOD_TABLE
+from attnsearch.search.methods import method_function
 
 DOCUMENTED = (TypeError, ValueError, MemoryError, ProblemError)
-METHODS = [simulated_annealing, hill_climb, stochastic_hill_climb, tabu_search]
+#: Every method of the table but the swarm (it takes Continuous problems only).
+METHODS = [
+    method_function(name) for name in METHOD_TABLE.values() if name != "particle_swarm"
+]
 
 # Floats from the whole range, the special values included.
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
-def _budget(method):
-    return {"num_sweeps": 8} if method is simulated_annealing else {"max_iters": 8}
+def _budget(method, units=8):
+    sweeps = method in (simulated_annealing, parallel_tempering)
+    return {"num_sweeps" if sweeps else "max_iters": units}
 
 
 def _check_result(problem, result):
@@ -73,8 +79,9 @@ def test_tsp_from_a_matrix(matrix, symmetrise):
         tsp = TSP(distances=matrix)
     except DOCUMENTED:
         return
-    result = hill_climb(tsp, num_chains=2, seed=0, max_iters=5)
-    _check_result(tsp, result)
+    for method in METHODS:
+        result = method(tsp, num_chains=2, seed=0, **_budget(method, 5))
+        _check_result(tsp, result)
 
 
 @given(
@@ -114,8 +121,9 @@ def test_qubo(entries, offset):
         qubo = QUBO(entries, offset=offset)
     except DOCUMENTED:
         return
-    result = tabu_search(qubo, max_iters=10, seed=0)
-    _check_result(qubo, result)
+    for method in METHODS:
+        result = method(qubo, seed=0, **_budget(method, 10))
+        _check_result(qubo, result)
 
 
 @given(
@@ -165,11 +173,8 @@ def test_continuous(bounds, name, builtin):
     except DOCUMENTED:
         return
     for method in METHODS + [particle_swarm]:
-        kwargs = (
-            {"num_sweeps": 5} if method is simulated_annealing else {"max_iters": 5}
-        )
         try:
-            result = method(problem, num_chains=2, seed=3, **kwargs)
+            result = method(problem, num_chains=2, seed=3, **_budget(method, 5))
         except ProblemError as error:
             # A user's function may overflow inside its bounds (x * x at 1e154):
             # named, not searched on. The built-ins never do.
@@ -199,8 +204,7 @@ def test_method_arguments(
         or time_limit <= 0.2
     )
     problem = Continuous.builtin("sphere", 3)
-    budget = "num_sweeps" if method is simulated_annealing else "max_iters"
-    kwargs = {budget: max_iters if max_iters is not None else 4}
+    kwargs = _budget(method, max_iters if max_iters is not None else 4)
     try:
         result = method(
             problem,
@@ -231,3 +235,89 @@ def test_initial_states(states, method):
     except DOCUMENTED:
         return
     _check_result(ising, result)
+
+
+class Misbehaving(Problem):
+    """A Python problem that misbehaves as told: every evaluation (delta or
+    cost) sleeps ``pause`` seconds, the deltas of move ``liar`` are off by
+    ``lie``, and from evaluation ``after`` on the delta (or cost) is ``bad``."""
+
+    def __init__(self, n, pause, liar, lie, bad, bad_in, after):
+        super().__init__()
+        self.n = self.size = n
+        self.pause, self.liar, self.lie = pause, liar, lie
+        self.bad, self.bad_in, self.after = bad, bad_in, after
+        self.calls = 0
+
+    def _value(self, value, where):
+        self.calls += 1
+        if self.pause:
+            time.sleep(self.pause)
+        if self.bad is not None and where == self.bad_in and self.calls > self.after:
+            return self.bad
+        return value
+
+    def initial(self, rng):
+        return np.array([rng.below(2) for _ in range(self.n)])
+
+    def random_move(self, state, rng):
+        return rng.below(self.n)
+
+    def delta(self, state, i):
+        lie = self.lie if i == self.liar else 0.0
+        return self._value(1 - 2 * int(state[i]) + lie, "delta")
+
+    def apply(self, state, i):
+        state[i] ^= 1
+
+    def cost(self, state):
+        return self._value(float(state.sum()), "cost")
+
+    def moves(self, state):
+        return range(self.n)
+
+
+@given(
+    method=st.sampled_from(METHODS + [particle_swarm]),
+    n=st.integers(1, 12),
+    pause=st.sampled_from([0.0, 0.0, 0.001, 0.004]),
+    liar=st.integers(-1, 11),
+    lie=st.sampled_from([0.0, -3.0, 0.5, 1e6]),
+    bad=st.sampled_from([None, None, math.inf, -math.inf, math.nan]),
+    bad_in=st.sampled_from(["delta", "cost"]),
+    after=st.integers(0, 200),
+    time_limit=st.sampled_from([None, 0.05, 0.2]),
+    units=st.sampled_from([None, 1, 30]),
+)
+def test_slow_or_lying_python_problems(
+    method, n, pause, liar, lie, bad, bad_in, after, time_limit, units
+):
+    # Every method on a Python problem that is slow, lies about some deltas or
+    # turns non-finite: a finite result, or ProblemError; never a hang (the
+    # watchdog), and never past the time limit by more than 10 % and an
+    # evaluation (plus a little scheduling slack: the exact bound is
+    # tests/search/test_methods.py's).
+    if method is particle_swarm:
+        calls = [0]
+
+        def function(x):
+            calls[0] += 1
+            if pause:
+                time.sleep(pause)
+            return bad if bad is not None and calls[0] > after else float(x @ x)
+
+        problem = Continuous(function, [(-1.0, 1.0)] * n)
+    else:
+        problem = Misbehaving(n, pause, liar, lie, bad, bad_in, after)
+    budget = {} if units is None else _budget(method, units)
+    if time_limit is None and units is None:
+        budget = _budget(method, 200)
+    start = time.perf_counter()
+    try:
+        result = method(problem, seed=0, time_limit=time_limit, **budget)
+    except ProblemError:
+        return
+    elapsed = time.perf_counter() - start
+    _check_result(problem, result)
+    if time_limit is not None:
+        assert elapsed <= 1.1 * time_limit + pause + 0.05, elapsed

@@ -61,6 +61,24 @@ def test_ils_generic_fallbacks_equal_the_reference(rng):
     assert iterated_local_search(OneMax(12), max_iters=5, seed=0).objective == 12
 
 
+def test_ils_reference_pauses_change_nothing(monkeypatch):
+    # The reference pauses the descents after kicks at the end of a chunk and
+    # resumes them in the next. A chain already at the next chunk's `until`
+    # (ahead of the slowest chain) dropped its paused iteration and kicked the
+    # half-descended tour: trajectories depended on timing (the comparisons
+    # with the kernel failed under load).
+    import attnsearch.search.methods.iterated as iterated
+
+    monkeypatch.setattr(iterated, "_CHUNK_SECONDS", 1e-3)
+    rng = np.random.default_rng(42)
+    tsp = TSP(rng.uniform(0, 100, size=(18, 2)), metric="EUC_2D", candidates=None)
+    kwargs = dict(num_chains=2, seed=1, max_iters=25)
+    compiled = iterated_local_search(tsp, backend="cython", **kwargs)
+    for _ in range(2):
+        python = iterated_local_search(tsp, backend="reference", **kwargs)
+        assert_same_run(compiled, python)
+
+
 def test_ils_rollback_from_an_overflowing_log_equals_the_reference():
     tsp = TSP.from_tsplib(DATA / "st70.tsp", moves=("2opt", "oropt", "3opt"))
     args = list(tsp._core._init_args)

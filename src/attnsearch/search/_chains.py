@@ -66,7 +66,9 @@ class ChainArrays(ChainCounters):
     ) -> None:
         super().__init__(n_chains)
         self.states = np.zeros((n_chains, state_size), dtype=state_dtype)
-        self.best_states = np.zeros_like(self.states)
+        # np.zeros: pages are touched when written (zeros_like writes them all,
+        # seconds for the replicas of a long ladder).
+        self.best_states = np.zeros(self.states.shape, dtype=self.states.dtype)
         self.aux = np.zeros((n_chains, aux_nbytes), dtype=np.uint8)
         self.rng = np.ascontiguousarray(rng_states, dtype=np.uint64).copy()
         self.scratch: dict[Any, Any] = {}

@@ -14,9 +14,10 @@ also the engine of problems written in Python.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -55,9 +56,12 @@ _TARGET = STATUS["target"]
 _TIME = STATUS["time_limit"]
 _BAD_TABU_ATTRIBUTE = STATUS["bad_tabu_attribute"]
 _MAX_TABU_ATTRIBUTES = 4
-# The compiled engine reads the clock every _engine.CLOCK_EVERY evaluations; this
-# mirror reads it at every one: a Python evaluation costs far more than the read
-# (a user's objective may take milliseconds). Only runs stopped by a deadline
+# The compiled engine reads the clock every _engine.CLOCK_EVERY evaluations,
+# between steps; this mirror reads it after every evaluation, inside a step's scan
+# too (a step the deadline cuts is abandoned, the chain keeping its state), and
+# initialises no further chain once the deadline has passed: a Python evaluation
+# costs far more than the read (a user's objective may take a second), and a
+# time limit must hold within one evaluation. Only runs stopped by a deadline
 # see the difference, and those are not reproducible in either engine.
 CLOCK_EVERY = 1
 _INT64_MAX = 2**63 - 1
@@ -93,6 +97,8 @@ class ChainsReference(ChainCounters):
 
 def _copy_scratch(value):
     """An independent copy of one entry of ``ChainsReference.scratch``."""
+    if isinstance(value, dict):  # iterated local search's paused iterations
+        return copy.deepcopy(value)
     if isinstance(value, list):
         return [dict(memory) for memory in value]
     if isinstance(value, np.ndarray):
@@ -109,6 +115,12 @@ def _out_of_time(chains: ChainsReference, c: int, deadline: float) -> bool:
         chains.status[c] = _TIME
         return True
     return False
+
+
+def _cut(chains: ChainsReference, c: int, deadline: float) -> bool:
+    """After an evaluation inside a step (this mirror's clock read, see
+    CLOCK_EVERY): past the deadline, the chain stops with the step unfinished."""
+    return _out_of_time(chains, c, deadline)
 
 
 def _should_stop(
@@ -155,10 +167,26 @@ def init_chains(
     chains: ChainsReference,
     random_start: npt.NDArray[np.bool_],
     initial_states: Sequence[Any] | np.ndarray | None = None,
+    deadline: float | Callable[[], float] = math.inf,
 ) -> None:
-    """Mirror of _engine.init_chains (given states come as a list, one per chain)."""
+    """Mirror of _engine.init_chains (given states come as a list, one per chain).
+
+    Once ``deadline`` has passed (a number, or a function that returns it: the
+    run's moves earlier as it learns how slow the problem's cost is), the
+    chains not yet initialised start from copies of the last one that was,
+    without evaluating anything: the run is then over (a slow Python objective
+    times the replicas of parallel tempering, or the calibration chains), and
+    every chain still holds a state and its cost. The first chain is always
+    initialised."""
     ops = chains.ops
     for c, rng in enumerate(chains.rngs):
+        limit = deadline() if callable(deadline) else deadline
+        if c > 0 and time.monotonic() > limit:
+            state = ops.copy(chains.states[c - 1])
+            chains.states[c] = state
+            chains.cost[c] = chains.cost[c - 1]
+            _keep_best(chains, c, state, chains.cost[c])
+            continue
         if random_start[c]:
             state = ops.initial(rng)
         else:
@@ -277,6 +305,8 @@ def climb(
                         continue
                     delta = ops.delta(state, move)
                     evaluations += 1
+                    if _cut(chains, c, deadline):
+                        break
                     if delta < chosen_delta:
                         chosen_delta, chosen = delta, move
                 found = chosen_delta < -tolerance
@@ -291,9 +321,13 @@ def climb(
                         continue
                     delta = ops.delta(state, move)
                     evaluations += 1
+                    if _cut(chains, c, deadline):
+                        break
                     if delta < -tolerance:
                         chosen_delta, chosen, found = delta, move, True
                         break
+            if chains.status[c] == _TIME:
+                break
             if not found:
                 chains.status[c] = _CONVERGED
                 break
@@ -351,6 +385,8 @@ def stochastic_climb(
                     continue
                 delta = ops.delta(state, move)
                 evaluations += 1
+                if _cut(chains, c, deadline):
+                    break
                 if not enumerate_all:
                     deltas.append(delta)
                 gain = -delta
@@ -362,6 +398,8 @@ def stochastic_climb(
                         top = gain
                     else:
                         total += _weight(gain, top, temperature)
+            if chains.status[c] == _TIME:
+                break
             if temperature > 0:
                 u = rng.random() * total
                 cumulative = _weight(0.0, top, temperature)
@@ -372,6 +410,8 @@ def stochastic_climb(
                             if move is None:
                                 continue
                             gain = -ops.delta(state, move)
+                            if _cut(chains, c, deadline):
+                                break
                         else:
                             if deltas[k] == math.inf:
                                 continue
@@ -382,6 +422,8 @@ def stochastic_climb(
                             break
                 else:
                     chosen = -1
+            if chains.status[c] == _TIME:
+                break
             chains.progress[c] += 1
             if chosen < 0:
                 if temperature <= 0 and enumerate_all:
@@ -471,6 +513,8 @@ def tabu(
                     continue
                 delta = ops.delta(state, move)
                 evaluations += 1
+                if _cut(chains, c, deadline):
+                    break
                 if delta < best_any:
                     best_any, any_move, have_any = delta, move, True
                 if delta > best_allowed:
@@ -498,7 +542,7 @@ def tabu(
                     if ties > 1 and rng.below(ties) != 0:
                         continue
                     allowed_move = move
-            if chains.status[c] == _BAD_TABU_ATTRIBUTE:
+            if chains.status[c] in (_BAD_TABU_ATTRIBUTE, _TIME):
                 break
             if not have_any:
                 chains.status[c] = _CONVERGED
@@ -535,13 +579,27 @@ def tabu(
 # -- descent to a local optimum --------------------------------------------------------
 
 
-def _generic_descend(ops, state, rng, tolerance, max_moves, max_evaluations):
+def _generic_descend(
+    ops,
+    state,
+    rng,
+    tolerance,
+    max_moves,
+    max_evaluations,
+    deadline=math.inf,
+    pause_at=math.inf,
+):
     """Mirror of _engine._generic_descend; returns (done, state, delta, evaluations,
-    moves)."""
+    moves). This mirror also stops (0) after an evaluation past ``deadline``
+    (abandoning the step: see CLOCK_EVERY) and between steps past ``pause_at``
+    (a chunk of a slow Python problem's first descent ends on time; the next
+    call resumes with the next step, so pausing changes nothing)."""
     total = 0.0
     evaluations = moves = 0
     while True:
         if moves >= max_moves or evaluations >= max_evaluations:
+            return 0, state, total, evaluations, moves
+        if evaluations and time.monotonic() > pause_at:
             return 0, state, total, evaluations, moves
         n_moves = ops.n_moves(state)
         found = False
@@ -556,6 +614,8 @@ def _generic_descend(ops, state, rng, tolerance, max_moves, max_evaluations):
                     continue
                 delta = ops.delta(state, move)
                 evaluations += 1
+                if time.monotonic() > deadline:
+                    return 0, state, total, evaluations, moves
                 if delta < -tolerance:
                     state = ops.apply(state, move)
                     total += delta
@@ -614,7 +674,9 @@ class _Tally:
 
 
 def _ils_descend(chains, c, ops, rng, tally, tolerance, deadline, pause_at, pausable):
-    """Mirror of _engine._ils_descend: 1 at a local optimum, 0 when stopped."""
+    """Mirror of _engine._ils_descend: 1 at a local optimum, 0 when stopped. The
+    generic descent reads the clock after every evaluation here (CLOCK_EVERY)
+    and returns early at the deadline or, pausable, between steps at pause_at."""
     own = hasattr(ops, "descend")
     while True:
         if own:
@@ -623,7 +685,14 @@ def _ils_descend(chains, c, ops, rng, tally, tolerance, deadline, pause_at, paus
             )
         else:
             done, tally.state, delta, evaluations, moves = _generic_descend(
-                ops, tally.state, rng, tolerance, _INT64_MAX, _DESCENT_ROUND
+                ops,
+                tally.state,
+                rng,
+                tolerance,
+                _INT64_MAX,
+                _DESCENT_ROUND,
+                deadline,
+                pause_at if pausable else math.inf,
             )
         tally.cost += delta
         tally.evaluations += evaluations
@@ -631,7 +700,7 @@ def _ils_descend(chains, c, ops, rng, tally, tolerance, deadline, pause_at, paus
         tally.unclocked += evaluations
         if done:
             return 1
-        if tally.unclocked >= _DESCENT_ROUND:
+        if not own or tally.unclocked >= _DESCENT_ROUND:
             tally.unclocked = 0
             if _out_of_time(chains, c, deadline):
                 return 0
@@ -642,13 +711,21 @@ def _ils_descend(chains, c, ops, rng, tally, tolerance, deadline, pause_at, paus
 def iterated_local_search(
     chains, *, until, strength, tolerance, target, deadline, pause_at
 ):
-    """Mirror of _engine.iterated_local_search (kick, descend, keep if not worse)."""
+    """Mirror of _engine.iterated_local_search (kick, descend, keep if not worse).
+
+    Unlike the engine's, the descents after a kick may pause here too (at
+    ``pause_at``, between steps): the iteration is kept in
+    ``chains.scratch["ils_paused"]`` and resumes exactly where it stopped at the
+    next call, so the trajectory is the same, but a slow Python problem (or one
+    whose delta lies, which would descend forever) returns to the run loop,
+    its checks and its callback every chunk."""
     ops = chains.ops
     own_kick = hasattr(ops, "kick")
     own_undo = hasattr(ops, "checkpoint") and hasattr(ops, "rollback")
     accepted = chains.scratch.setdefault(
         "ils_accepted", np.zeros(len(chains.rngs), dtype=np.int64)
     )
+    paused = chains.scratch.setdefault("ils_paused", {})
     for c, rng in enumerate(chains.rngs):
         if chains.status[c] != _RUNNING:
             continue
@@ -661,31 +738,49 @@ def iterated_local_search(
                 chains.progress[c] = 1
                 if tally.cost <= target:
                     chains.status[c] = _TARGET
+        resume = paused.pop(c, None)
+        saved = None
         while (
             chains.status[c] == _RUNNING
             and chains.progress[c] >= 1
             and chains.progress[c] < until
         ):
-            before = tally.cost
-            if own_undo:
-                ops.checkpoint(tally.state)
+            if resume is not None:  # an iteration paused in its descent
+                before, saved = resume
+                resume = None
             else:
-                saved = ops.copy(tally.state)
-            if own_kick:
-                tally.cost += ops.kick(tally.state, rng, strength)
-                tally.evaluations += strength
-                tally.applied += strength
-            else:
-                for _ in range(strength):
-                    move = ops.random_move(tally.state, rng)
-                    if move is None:
-                        continue
-                    delta = ops.delta(tally.state, move)
-                    tally.state = ops.apply(tally.state, move)
-                    tally.cost += delta
-                    tally.evaluations += 1
-                    tally.applied += 1
-            done = _ils_descend(*args, False)
+                before = tally.cost
+                if own_undo:
+                    ops.checkpoint(tally.state)
+                else:
+                    saved = ops.copy(tally.state)
+                if own_kick:
+                    tally.cost += ops.kick(tally.state, rng, strength)
+                    tally.evaluations += strength
+                    tally.applied += strength
+                else:
+                    for _ in range(strength):
+                        move = ops.random_move(tally.state, rng)
+                        if move is None:
+                            continue
+                        delta = ops.delta(tally.state, move)
+                        tally.state = ops.apply(tally.state, move)
+                        tally.cost += delta
+                        tally.evaluations += 1
+                        tally.applied += 1
+                        if _cut(chains, c, deadline):
+                            break
+                if chains.status[c] == _TIME:  # the kick was cut (CLOCK_EVERY)
+                    if own_undo:
+                        ops.rollback(tally.state)
+                    else:
+                        tally.state = saved
+                    tally.cost = before
+                    break
+            done = _ils_descend(*args, True)
+            if not done and chains.status[c] == _RUNNING:  # paused: resumes later
+                paused[c] = (before, saved)
+                break
             if tally.cost <= before - tolerance:
                 accepted[c] += 1
             else:
@@ -700,7 +795,11 @@ def iterated_local_search(
             if tally.cost <= target:
                 chains.status[c] = _TARGET
                 break
-        if tally.cost <= chains.best_cost[c]:
+        if resume is not None:  # not resumed (already at `until`): later, then
+            paused[c] = resume
+        # Between iterations only (as the engine's chunks end): a paused
+        # iteration's state is no candidate yet.
+        if c not in paused and tally.cost <= chains.best_cost[c]:
             _keep_best(chains, c, tally.state, tally.cost)
         _save_chain(
             chains, c, tally.state, tally.cost, tally.evaluations, tally.applied
@@ -775,6 +874,10 @@ def temper(
         for c in running:  # _temper_sweep, one task per replica
             for slot in range(per_chain):
                 row = c * per_chain + int(replica_at[c, slot])
+                if time.monotonic() > deadline:  # see CLOCK_EVERY: no sweep starts
+                    replicas.n_evaluations[row] = replicas.n_accepted[row] = 0
+                    replicas.status[row] = _TIME
+                    continue
                 counts = _SweepCounts()
                 state, cost = _metropolis_sweep(
                     ops,

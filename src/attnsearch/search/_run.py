@@ -43,6 +43,7 @@ from ._rng import ChainRNG
 from ._seeding import ChainBlock, calibration_states, chain_rng_states
 from ._typing import Callback, Progress, Seed
 from ._validation import (
+    check_bool,
     check_int,
     check_optional_float,
     check_time_limit,
@@ -73,6 +74,7 @@ __all__ = [
 ]
 
 STATUS = _engine.STATUS
+TIE_CAPACITY = _engine.TIE_CAPACITY
 _CHUNK_SECONDS = 0.1
 _MAX_HISTORY = 1000
 
@@ -118,6 +120,10 @@ class ChainBackend(Backend, Protocol):
         """Whether the problem has the optional operation (``descend``, ``kick``,
         ``checkpoint``, ``rollback``: cython_api.pxd) of its own."""
 
+    def checked_chains(self) -> Sequence[CompiledBackend | ReferenceBackend]:
+        """The chains whose running costs are sums of the deltas they applied:
+        what :meth:`Run.check_costs` compares with costs recomputed from scratch."""
+
 
 class CompiledBackend:
     """Chains in NumPy arrays, methods in ``_engine`` (nogil, OpenMP over chains)."""
@@ -131,6 +137,7 @@ class CompiledBackend:
         initial: npt.ArrayLike | None,
         n_threads: int,
         use_vtable: bool = False,
+        deadline: float = math.inf,
     ) -> None:
         core = spec.core
         assert core is not None  # the caller checked: compiled problems only
@@ -150,10 +157,40 @@ class CompiledBackend:
         if initial is not None:
             self.arrays.states[:] = initial
             random_start[:] = False
-        self.call("init_chains", random_start=random_start)
+        self._init_chains(random_start, deadline)
         bad = np.flatnonzero(self.arrays.status == STATUS["bad_initial_state"])
         if bad.size:
             raise ValueError(f"initial state of chain {bad[0]} is not a valid state")
+
+    def _init_chains(
+        self, random_start: npt.NDArray[np.bool_], deadline: float
+    ) -> None:
+        """``init_chains`` on every chain, in slices of ~0.1 s when there is a
+        deadline (a million chains, or the replicas of a long ladder, take
+        seconds): once it has passed, the chains left start from copies of the
+        last one initialised, as in the engine reference (the run is over)."""
+        if deadline == math.inf:
+            self.call("init_chains", random_start=random_start)
+            return
+        arrays = self.arrays
+        n_chains = len(arrays.cost)
+        first, size = 0, self._slice
+        try:
+            while first < n_chains:
+                if first > 0 and time.monotonic() > deadline:
+                    for name in ("states", "best_states", "aux", "cost", "best_cost"):
+                        values = getattr(arrays, name)
+                        values[first:] = values[first - 1]
+                    break
+                last = min(n_chains, first + size)
+                arrays.active_chains = (first, last)
+                start = time.perf_counter()
+                self.call("init_chains", random_start=random_start)
+                if time.perf_counter() - start < 0.5 * _CHUNK_SECONDS:
+                    size *= 2
+                first = last
+        finally:
+            arrays.active_chains = None
 
     def call(self, method: str, **params: Any) -> Any:
         entry = getattr(_engine, method)
@@ -237,9 +274,12 @@ class CompiledBackend:
         rows = self.arrays.best_states[chain : chain + 1]
         return float(_engine.costs_of(self.core, rows)[0])
 
-    def current_cost(self, chain):
+    def current_cost(self, chain: int) -> float:
         rows = self.arrays.states[chain : chain + 1]
         return float(_engine.costs_of(self.core, rows)[0])
+
+    def checked_chains(self) -> tuple[CompiledBackend]:
+        return (self,)
 
 
 class ReferenceBackend:
@@ -252,6 +292,7 @@ class ReferenceBackend:
         spec: SearchSpec,
         rng_states: npt.NDArray[np.uint64],
         initial: Sequence[Any] | np.ndarray | None,
+        deadline: float | Callable[[], float] = math.inf,
     ) -> None:
         assert spec.ops is not None  # the caller checked: Python operations only
         self.spec = spec
@@ -259,7 +300,32 @@ class ReferenceBackend:
             spec.ops, [ChainRNG(s) for s in rng_states]
         )
         random_start = np.full(len(rng_states), initial is None)
-        _engine_reference.init_chains(self.chains, random_start, initial)
+        # Past the deadline, the chains left start from copies (see init_chains):
+        # a slow Python objective must not evaluate states a stopped run never uses.
+        _engine_reference.init_chains(self.chains, random_start, initial, deadline)
+
+    @classmethod
+    def from_states(
+        cls,
+        spec: SearchSpec,
+        rng_states: npt.NDArray[np.uint64],
+        states: Sequence[Any],
+        costs: Sequence[float],
+    ) -> ReferenceBackend:
+        """Chains starting from copies of internal ``states`` (just initialised
+        elsewhere) whose ``costs`` are known: nothing is evaluated again."""
+        assert spec.ops is not None  # Python operations only
+        backend = cls.__new__(cls)
+        backend.spec = spec
+        chains = _engine_reference.ChainsReference(
+            spec.ops, [ChainRNG(s) for s in rng_states]
+        )
+        for c, (state, cost) in enumerate(zip(states, costs, strict=True)):
+            chains.states[c] = spec.ops.copy(state)
+            chains.cost[c] = chains.best_cost[c] = cost
+            chains.best_states[c] = spec.ops.copy(state)
+        backend.chains = backend.counters = chains
+        return backend
 
     def call(self, method: str, **params: Any) -> Any:
         return getattr(_engine_reference, method)(self.chains, **params)
@@ -298,15 +364,27 @@ class ReferenceBackend:
     def best_state(self, chain: int) -> Any:
         return self.chains.ops.export(self.chains.best_states[chain])
 
-    def final_costs(self) -> npt.NDArray[np.float64]:
+    def final_costs(self, until: float = math.inf) -> npt.NDArray[np.float64]:
+        """The chains' best costs recomputed from their states, the best chain
+        first; past ``until`` (the end of a time limit: a slow Python cost
+        times many chains), the others keep their running best costs, which
+        the run checked against recomputed ones as it went."""
         ops = self.chains.ops
-        return np.array([ops.cost(s) for s in self.chains.best_states], dtype=float)
+        costs = np.array(self.chains.best_cost, dtype=float)
+        for k, c in enumerate(np.argsort(costs, kind="stable")):
+            if k and time.monotonic() > until:
+                break
+            costs[c] = ops.cost(self.chains.best_states[c])
+        return costs
 
     def final_cost(self, chain: int) -> float:
         return float(self.chains.ops.cost(self.chains.best_states[chain]))
 
-    def current_cost(self, chain):
+    def current_cost(self, chain: int) -> float:
         return float(self.chains.ops.cost(self.chains.states[chain]))
+
+    def checked_chains(self) -> tuple[ReferenceBackend]:
+        return (self,)
 
 
 def require_neighbourhood(run: Run) -> None:
@@ -337,6 +415,11 @@ class Run:
         not single states (the particle swarm).
     unit : str
         What ``loop`` counts (``"sweeps"``, ``"steps"``, ``"iterations"``).
+    prepare : callable, optional
+        ``prepare(run)``: the method's checks that need the problem (the sizes
+        its count parameters imply, their memory), run once the problem and the
+        common arguments are validated and before any chain is seeded or any
+        state evaluated.
     """
 
     backend: Backend
@@ -358,17 +441,19 @@ class Run:
         make_backend: Callable[[Run, npt.NDArray[np.uint64]], Backend] | None = None,
         progress: bool = False,
         unit: str = "steps",
+        prepare: Callable[[Run], None] | None = None,
     ) -> None:
         self.start = time.perf_counter()
         self.method = method
         self.unit = unit
-        self.show_progress = bool(progress)
+        self.show_progress = check_bool(progress, "progress")
         self.progress_bar: ProgressBar | None = None
         backend = check_backend(backend)
+        self.requested_backend = backend
         # The clock starts before the problem prepares itself (a TSP builds its
         # greedy start tour here): the time limit covers the whole call.
         self.time_limit = check_time_limit(time_limit)
-        self.deadline = (
+        self._deadline = (
             time.monotonic() + self.time_limit
             if self.time_limit is not None
             else math.inf
@@ -381,14 +466,20 @@ class Run:
             raise TypeError("callback must be callable or None")
         self.callback = callback
         self.n_threads = effective_n_threads(num_threads, n_tasks=self.num_chains)
-        self._check_chain_memory()
+        self.check_chain_memory()
+        self._calibration_costs: np.ndarray | None = None
+        if prepare is not None:
+            prepare(self)
         first_chain = 0
         if isinstance(seed, ChainBlock):  # one task of attnsearch.search.dask
             first_chain = seed.first_chain
             seed = seed.root
         self.seed = seed
         self.first_chain = first_chain
-        rng_states = chain_rng_states(seed, self.num_chains, first_chain)
+        # (a million chains take ~20 s to seed: not past the time limit)
+        rng_states = chain_rng_states(
+            seed, self.num_chains, first_chain, self._deadline
+        )
         # Targets are objectives (cut size, tour length, the user's value); the
         # engine compares minimised costs.
         self.internal_target = (
@@ -418,16 +509,44 @@ class Run:
             )
         if spec.core is not None and backend != "reference":
             self.backend = CompiledBackend(
-                spec, rng_states, initial, self.n_threads, use_vtable
+                spec, rng_states, initial, self.n_threads, use_vtable, self.deadline
             )
         else:
             if spec.ops is None:
                 raise ValueError(f"{spec.name} has no Python implementation")
-            self.backend = ReferenceBackend(spec, rng_states, initial)
+            self.backend = ReferenceBackend(
+                spec, rng_states, initial, lambda: self.deadline
+            )
 
-    def _check_chain_memory(self) -> None:
-        """Refuse a number of chains whose arrays cannot fit, before seeding them
-        (a typo such as num_chains=10**9 must not take minutes to fail)."""
+    @property
+    def deadline(self) -> float:
+        """When the search must stop (``time.monotonic()`` seconds; inf without a
+        time limit): the end of the time limit, less the time ``result`` will
+        take to recompute the best chain's final cost of a slow Python problem
+        (the other chains' are recomputed while time is left:
+        ``ReferenceBackend.final_costs``), so that the whole call, result
+        included, ends within the limit (plus the evaluation running when it
+        passes)."""
+        return self._deadline - self._cost_seconds()
+
+    def _cost_seconds(self) -> float:
+        """The mean time of one cost evaluation from scratch of a Python
+        problem (``UserProblemOps`` times them), 0 for every other problem: the
+        built-ins are fast, and a ``Continuous`` keeps its values."""
+        ops = self.spec.ops
+        if not isinstance(ops, UserProblemOps) or self._deadline == math.inf:
+            return 0.0
+        return ops.mean_cost_seconds()
+
+    def compiled(self) -> bool:
+        """Whether the chains will run on the compiled engine (known before the
+        backend exists, for the checks of ``prepare``)."""
+        return self.spec.core is not None and self.requested_backend != "reference"
+
+    def chain_bytes(self) -> int:
+        """The memory of one chain of the compiled engine (``ChainArrays``: its
+        streams, counters, state, best state and workspace), or an estimate of
+        the bookkeeping of one Python chain."""
         core = self.spec.core
         per_chain = 120  # streams, counters, seeding
         if core is not None:
@@ -435,8 +554,18 @@ class Run:
                 2 * core.state_size * np.dtype(core.state_dtype).itemsize
                 + core.aux_nbytes
             )
+        return per_chain
+
+    def check_chain_memory(self, extra_per_chain: float = 0.0, what: str = "") -> None:
+        """Refuse a number of chains whose arrays cannot fit, before seeding them
+        (a typo such as num_chains=10**9 must not take minutes to fail).
+        ``extra_per_chain``: the bytes a method adds to every chain, which
+        ``what`` names (``"the tabu memory"``, ...)."""
+        nbytes = self.num_chains * (self.chain_bytes() + extra_per_chain)
         check_allocation(
-            self.num_chains * per_chain, f"{self.num_chains} chains of {self.spec.name}"
+            nbytes,
+            f"num_chains={self.num_chains}: {self.num_chains} chains of "
+            f"{self.spec.name}" + (f" with {what}" if what else ""),
         )
 
     def _initial_states(self, initial_states: Any) -> list[Any] | np.ndarray | None:
@@ -484,15 +613,20 @@ class Run:
         for measurements (temperatures, tolerances) that must depend on the seed
         only, never on num_chains or on which block of chains a worker runs."""
         rng_states = calibration_states(self.seed)
+        probe: ChainBackend
         if self.backend.name == "cython" and self.spec.core is not None:
-            return CompiledBackend(
+            probe = CompiledBackend(
                 self.spec,
                 rng_states,
                 None,
                 self.n_threads,
                 getattr(self.backend, "use_vtable", False),
             )
-        return ReferenceBackend(self.spec, rng_states, None)
+        else:
+            probe = ReferenceBackend(self.spec, rng_states, None, lambda: self.deadline)
+        if self._calibration_costs is None:  # the same for every probe of a run
+            self._calibration_costs = np.array(probe.counters.cost, dtype=float)
+        return probe
 
     @contextlib.contextmanager
     def calibrating(self) -> Iterator[None]:
@@ -515,10 +649,11 @@ class Run:
         :meth:`calibrating`), returning what they sampled."""
         deltas = np.zeros(0)
         with self.calibrating():
-            probe = self.calibration_backend()
-            deltas = probe.call(
-                "sample_deltas", n_samples=n_samples, deadline=self.deadline
-            )
+            if time.monotonic() <= self.deadline:
+                probe = self.calibration_backend()
+                deltas = probe.call(
+                    "sample_deltas", n_samples=n_samples, deadline=self.deadline
+                )
         deltas = np.asarray(deltas, dtype=float).ravel()
         return deltas[~np.isnan(deltas)]
 
@@ -527,7 +662,13 @@ class Run:
         noise relative to the size of the costs (those of random states)."""
         if self.spec.exact:
             return 0.0
-        costs = np.abs(np.asarray(self.calibration_backend().counters.cost))
+        if self._calibration_costs is None:
+            if time.monotonic() > self.deadline:
+                # The run is over: no evaluation of a slow problem for nothing.
+                return rounding_tolerance(0.0, False)
+            self.calibration_backend()  # records the costs of its random states
+        assert self._calibration_costs is not None
+        costs = np.abs(self._calibration_costs)
         return rounding_tolerance(np.max(costs[np.isfinite(costs)], initial=0.0), False)
 
     # -- the chunk loop ------------------------------------------------------
@@ -574,6 +715,9 @@ class Run:
             return
         costs = np.abs(np.asarray(counters.cost, dtype=float))
         self._cost_magnitude = float(np.max(costs[np.isfinite(costs)], initial=0.0))
+        checked = getattr(self.backend, "checked_chains", None)
+        for chains in checked() if checked is not None else ():
+            self._note_cost_magnitude(chains)  # parallel tempering's replicas
         try:
             while True:
                 remaining = (budget - done) if budget is not None else None
@@ -592,7 +736,7 @@ class Run:
                 done += ran
                 self._raise_for_problem_bugs()
                 with self.guard():
-                    self._check_running_costs()
+                    self.check_costs(self.backend)
                 # The callback's "step": the furthest chain's units, which is the
                 # units run unless chains stopped (converged, target) early.
                 reason = self.between_chunks(int(np.max(counters.progress)), budget)
@@ -606,24 +750,56 @@ class Run:
             self.stop_reason = "interrupted"
         self.units_done = done
 
-    def _check_running_costs(self) -> None:
-        """The documented consistency check of deltas: after a chunk, one chain's
-        running cost (the sum of the deltas it applied) is compared with its cost
-        recomputed from its state, chains in turn (Python problems at most once a
-        second, as their costs may be slow). A problem whose delta disagrees with
-        its cost raises ProblemError instead of searching on wrong numbers."""
-        backend = self.backend
-        if not hasattr(backend, "current_cost"):
-            return
-        now = time.monotonic()
-        if isinstance(backend, ReferenceBackend) and now < self._next_cost_check:
-            return
-        self._next_cost_check = now + 1.0
-        counters = backend.counters
+    def check_costs(self, backend: Backend) -> None:
+        """The documented consistency check of deltas, for every method: the
+        running costs (sums of the deltas applied) must be finite, and one
+        chain's running cost, chains in turn, must equal its cost recomputed
+        from its state (Python problems at most once a second, as their costs
+        may be slow; never when no time is left before the deadline). The run
+        loop calls it after every chunk and the zero-temperature descents after
+        every call, so that a problem whose delta lies, or is infinite or NaN,
+        raises ProblemError instead of searching on wrong numbers, or forever.
+        ``backend``: any backend; its ``checked_chains()`` are checked
+        (parallel tempering's replicas while they temper, none for swarms)."""
+        checked = getattr(backend, "checked_chains", None)
+        for chains in checked() if checked is not None else ():
+            self._check_finite_costs(chains)
+            now = time.monotonic()
+            if isinstance(chains, ReferenceBackend):
+                if now < self._next_cost_check:
+                    continue
+                self._next_cost_check = now + 1.0
+            if now + self._cost_seconds() > self.deadline:
+                continue  # no time for a recomputation: result() makes its own
+            self._check_one_chain(chains)
+
+    def _check_finite_costs(self, chains: CompiledBackend | ReferenceBackend) -> None:
+        counters = chains.counters
+        for name in ("cost", "best_cost"):
+            values = np.asarray(getattr(counters, name), dtype=float)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise ProblemError(
+                    f"{self.spec.name}: the running cost of chain {bad[0]} became "
+                    f"{values[bad[0]]!r}: the problem's delta (or cost) gave a "
+                    "non-finite value"
+                )
+        self._note_cost_magnitude(chains)
+
+    def _note_cost_magnitude(self, chains: CompiledBackend | ReferenceBackend) -> None:
+        """Keep the largest running cost seen: a running sum rounds relative to
+        the costs it went through, not to the one it is back to (a replica of
+        parallel tempering that crossed an edge of 1e16 and came back)."""
+        costs = np.abs(np.asarray(chains.counters.cost, dtype=float))
+        largest = float(np.max(costs[np.isfinite(costs)], initial=0.0))
+        self._cost_magnitude = max(self._cost_magnitude, largest)
+
+    def _check_one_chain(self, chains: CompiledBackend | ReferenceBackend) -> None:
+        counters = chains.counters
         chain = self._cost_check_chain % len(counters.cost)
         self._cost_check_chain += 1
         running = float(counters.cost[chain])
-        actual = backend.current_cost(chain)
+        actual = chains.current_cost(chain)
         if self.spec.exact:
             consistent = running == actual
         else:
@@ -739,7 +915,11 @@ class Run:
         self.close_progress()
         backend = self.backend
         counters = backend.counters
-        costs = np.asarray(backend.final_costs(), dtype=float)
+        main = getattr(backend, "main", backend)  # parallel tempering's chains
+        if isinstance(main, ReferenceBackend):
+            costs = main.final_costs(until=self._deadline)
+        else:
+            costs = np.asarray(backend.final_costs(), dtype=float)
         best = int(np.argmin(costs))
         best_cost = float(costs[best])
         if self.spec.core is not None:  # one conversion of all the rows

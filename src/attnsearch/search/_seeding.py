@@ -8,11 +8,19 @@ improvement tolerance of non-exact problems) is measured on *calibration*
 streams, children of spawn key ``2**63 - 1``, which no chain ever uses; so a
 block of chains run elsewhere with ``ChainBlock(root, first_chain)`` draws
 exactly what those chains draw in the whole run (``attnsearch.search.dask``).
+
+Seeding costs ~20 µs a stream: with a ``deadline`` (a time-limited run of a
+million chains or replicas), the clock is read every ``_CLOCK_ROWS`` streams
+and, once it has passed, the rows left repeat the last one. The chains they
+seed start from copies and never search (the run is over), so only runs that
+the deadline stopped, which are not reproducible anyway, see the difference.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+import time
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +39,7 @@ __all__ = [
 #: Chains of the calibration runs (temperatures, tolerances).
 CALIBRATION_CHAINS = 4
 _CALIBRATION_KEY = 2**63 - 1  # spawn key of the calibration streams (never a chain's)
+_CLOCK_ROWS = 1024  # streams seeded between clock reads (~20 ms)
 
 
 def seed_sequence(seed: object) -> np.random.SeedSequence:
@@ -56,15 +65,24 @@ def _nonzero(state: np.ndarray) -> np.ndarray:
     return state
 
 
+def _past(deadline: float, row: int) -> bool:
+    """Whether seeding should stop before ``row`` (see the module's notes)."""
+    return row % _CLOCK_ROWS == 0 and row > 0 and time.monotonic() > deadline
+
+
 def chain_rng_states(
-    seed: object, n_chains: int, first_chain: int = 0
+    seed: object, n_chains: int, first_chain: int = 0, deadline: float = math.inf
 ) -> npt.NDArray[np.uint64]:
     """xoshiro256++ states ``(n_chains, 4)`` of chains ``first_chain ...``: row
-    ``c`` comes from child ``first_chain + c`` of ``SeedSequence(seed)``."""
+    ``c`` comes from child ``first_chain + c`` of ``SeedSequence(seed)`` (until
+    ``deadline``, see the module's notes)."""
     first_chain = check_int(first_chain, "first_chain", minimum=0)
     root = seed_sequence(seed)
     states = np.empty((n_chains, 4), dtype=np.uint64)
     for c in range(n_chains):
+        if _past(deadline, c):
+            states[c:] = states[c - 1]
+            break
         child = np.random.SeedSequence(
             root.entropy,
             spawn_key=root.spawn_key + (first_chain + c,),
@@ -75,17 +93,26 @@ def chain_rng_states(
 
 
 def replica_rng_states(
-    seed: object, n_chains: int, n_replicas: int, first_chain: int = 0
+    seed: object,
+    n_chains: int,
+    n_replicas: int,
+    first_chain: int = 0,
+    deadline: float = math.inf,
 ) -> npt.NDArray[np.uint64]:
     """xoshiro256++ states ``(n_chains * n_replicas, 4)`` of the replicas of
     chains ``first_chain ...`` (parallel tempering): row ``c * n_replicas + r``
     comes from grandchild ``(first_chain + c, r)`` of ``SeedSequence(seed)``, so
-    a chain's replicas, like the chain's own stream, depend on nothing else."""
+    a chain's replicas, like the chain's own stream, depend on nothing else
+    (until ``deadline``, see the module's notes)."""
     first_chain = check_int(first_chain, "first_chain", minimum=0)
     root = seed_sequence(seed)
     states = np.empty((n_chains * n_replicas, 4), dtype=np.uint64)
     for c in range(n_chains):
         for r in range(n_replicas):
+            row = c * n_replicas + r
+            if _past(deadline, row):
+                states[row:] = states[row - 1]
+                return states
             child = np.random.SeedSequence(
                 root.entropy,
                 spawn_key=root.spawn_key + (first_chain + c, r),

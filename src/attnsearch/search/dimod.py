@@ -31,6 +31,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from ._typing import Progress
+from ._validation import check_bool, check_int
 from .methods.annealing import (
     _default_temperatures,
     _sample_deltas,
@@ -71,11 +72,7 @@ def _timing(start: float) -> dict[str, int]:
 def _check_count(value: object, name: str, default: int, minimum: int = 1) -> int:
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def _check_seed(seed: object) -> int | None:
@@ -280,6 +277,8 @@ class SimulatedAnnealingSampler(_OurSampler):
         if interrupt_function is not None and not callable(interrupt_function):
             raise TypeError("interrupt_function must be callable")
         per_beta = _check_count(num_sweeps_per_beta, "num_sweeps_per_beta", 1)
+        randomize_order = check_bool(randomize_order, "randomize_order")
+        descent = check_bool(descent, "descent")
         model = _Model(bqm, "random" if randomize_order else "sequential")
         initial, num_reads = self._initial(
             model, initial_states, initial_states_generator, num_reads, seed
@@ -332,7 +331,7 @@ class SimulatedAnnealingSampler(_OurSampler):
                 seed=seed,
                 num_threads=num_threads,
                 callback=callback,
-                descent=bool(descent),
+                descent=descent,
             ),
         )
         return sampleset

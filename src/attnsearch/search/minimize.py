@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from ._seeding import CALIBRATION_CHAINS, seed_sequence
 from ._typing import Progress, Seed
-from ._validation import check_int, check_time_limit
+from ._validation import check_bool, check_int, check_time_limit
 from .methods import METHODS, method_function
 from .methods.annealing import _CALIBRATION_MOVES
 from .methods.tempering import default_num_replicas
@@ -330,14 +330,17 @@ def minimize(
     >>> bool(res.success), res.fun < 10
     (True, True)
     """
+    # The time limit covers the whole call: importing SciPy, building the
+    # problem (one evaluation checks the function's signature), the polish.
+    started = time.monotonic()
     from scipy.optimize import OptimizeResult
 
     if method not in MINIMIZE_METHODS:
         raise ValueError(
             f"method must be one of {sorted(MINIMIZE_METHODS)}, got {method!r}"
         )
-    if not isinstance(polish, bool | np.bool_):
-        raise TypeError(f"polish must be True or False, got {polish!r}")
+    polish = check_bool(polish, "polish")
+    limit = check_time_limit(time_limit)
     problem = _problem(fun, bounds, args, vectorized)
     # The user's callable, counting its calls (None for a built-in name).
     counted = problem.func if isinstance(problem.func, _Counted) else None
@@ -444,10 +447,12 @@ def minimize(
         target is None or isinstance(target, numbers.Real)
     ):
         raise TypeError(f"target must be a number or None, got {target!r}")
-    started = time.monotonic()
-    search_time = limit = check_time_limit(time_limit)
-    if polish and limit is not None:
-        search_time = 0.9 * limit
+    search_time = limit
+    if limit is not None:
+        share = 0.9 * limit if polish else limit
+        # (a positive limit even when the time is spent: the search then
+        # stops after its first evaluation)
+        search_time = max(share - (time.monotonic() - started), 1e-9)
     result = runner(
         problem,
         num_chains=num_chains,
@@ -484,7 +489,8 @@ def minimize(
     if polish and reason not in ("callback", "target", "interrupted"):
         polish_left = None if maxfev is None else maxfev - nfev
         deadline = None if limit is None else started + limit
-        if polish_left is None or polish_left > 0:
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        if (polish_left is None or polish_left > 0) and not out_of_time:
             x_polished, f_polished, polish_nfev = _polish(
                 problem, x, fun_value, polish_left, deadline
             )

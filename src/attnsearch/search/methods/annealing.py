@@ -13,7 +13,12 @@ import numpy.typing as npt
 from ..._backends import BackendName
 from .._run import STATUS, Run
 from .._typing import Callback, ProblemLike, Seed
-from .._validation import check_int, check_optional_float, rounding_tolerance
+from .._validation import (
+    check_bool,
+    check_int,
+    check_optional_float,
+    rounding_tolerance,
+)
 from ..result import Result
 
 __all__ = ["simulated_annealing", "temperature_schedule", "SCHEDULES"]
@@ -175,10 +180,15 @@ def _descend(
     first-improvement hill climbing over the whole neighbourhood where it is
     enumerable and small, else
     zero-temperature sweeps until a sweep improves no chain (at most
-    ``max_sweeps``). Stops at the run's deadline. The sweep counters
-    (``progress``) are left as they were. ``backend``: the run's by default."""
+    ``max_sweeps``). Stops at the run's deadline (and does not start past it).
+    After every call the run checks the running costs (:meth:`Run.check_costs`):
+    a problem whose delta lies would otherwise descend forever. The sweep
+    counters (``progress``) are left as they were. ``backend``: the run's by
+    default."""
     backend = run.chain_backend if backend is None else backend
     counters = backend.counters
+    if time.monotonic() >= run.deadline:
+        return  # restarting would evaluate every chain's best state again
     backend.restart_from_best()
     progress = counters.progress.copy()
     running, converged = STATUS["running"], STATUS["converged"]
@@ -191,6 +201,7 @@ def _descend(
                 target=run.internal_target,
                 deadline=run.deadline,
             )
+            run.check_costs(backend)
     elif backend.has_neighbourhood() and not run.spec.large_neighbourhood:
         while np.any(counters.status == running) and time.monotonic() < run.deadline:
             backend.call(
@@ -201,6 +212,7 @@ def _descend(
                 target=run.internal_target,
                 deadline=run.deadline,
             )
+            run.check_costs(backend)
     else:
         zero = np.zeros(1)
         sweeps = 0
@@ -217,6 +229,7 @@ def _descend(
                 target=run.internal_target,
                 deadline=run.deadline,
             )
+            run.check_costs(backend)
             sweeps += 1
             stalled = (counters.status == running) & ~(counters.cost < before)
             counters.status[stalled] = converged
@@ -355,6 +368,16 @@ def simulated_annealing(
     >>> sorted(result.best_state) == list(range(30))
     True
     """
+    # The method's own arguments, before the run seeds or evaluates anything.
+    reheats = check_int(reheats, "reheats", minimum=0)
+    descent = check_bool(descent, "descent")
+    num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
+    t_start = check_optional_float(t_start, "t_start", positive=True)
+    t_end = check_optional_float(t_end, "t_end", positive=True)
+    if isinstance(schedule, str) and schedule not in SCHEDULES:
+        raise ValueError(
+            f"schedule must be one of {SCHEDULES} or an array, got {schedule!r}"
+        )
     run = Run(
         "simulated_annealing",
         problem,
@@ -369,12 +392,8 @@ def simulated_annealing(
         progress=progress,
         unit="sweeps",
     )
-    reheats = check_int(reheats, "reheats", minimum=0)
     passes = reheats + 1
     sweep_len = max(1, int(run.spec.size or 1))
-    num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
-    t_start = check_optional_float(t_start, "t_start", positive=True)
-    t_end = check_optional_float(t_end, "t_end", positive=True)
     chains = run.chain_backend
 
     temperatures: Any
@@ -419,7 +438,6 @@ def simulated_annealing(
         t_start, t_end = float(explicit[0]), float(explicit[-1])
         temperatures = lambda start, stop: explicit[start:stop]  # noqa: E731
 
-    descent = bool(descent)
     tolerance: list[float] = []  # measured at the first descent, in the loop's guard
 
     def anneal(temps: npt.NDArray[np.float64]) -> None:

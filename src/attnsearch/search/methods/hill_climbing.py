@@ -85,6 +85,7 @@ def hill_climb(
     """
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
+    max_iters = check_int(max_iters, "max_iters", allow_none=True)
     run = Run(
         "hill_climb",
         problem,
@@ -98,7 +99,6 @@ def hill_climb(
         backend=backend,
         progress=progress,
     )
-    max_iters = check_int(max_iters, "max_iters", allow_none=True)
     own_descent = run.chain_backend.provides("descend")
     if strategy == "auto":
         strategy = "descent" if own_descent else "best"

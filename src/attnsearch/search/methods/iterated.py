@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from ..._backends import BackendName
 from .._run import _CHUNK_SECONDS, Run, require_neighbourhood
 from .._typing import Callback, ProblemLike, Seed
@@ -17,6 +19,8 @@ __all__ = ["iterated_local_search"]
 #: (cities, spins, ...), at least _MIN_DEFAULT_ITERATIONS.
 _DEFAULT_ITERATIONS_PER_UNIT = 10
 _MIN_DEFAULT_ITERATIONS = 1000
+#: Kicks may make up to max(this, size) moves (double bridges for a TSP).
+_MIN_STRENGTH_LIMIT = 2
 
 
 def iterated_local_search(
@@ -67,7 +71,9 @@ def iterated_local_search(
         Needs a descent of its own or an enumerable neighbourhood.
     strength : int, optional
         Double bridges per kick (TSP; default 1), or random moves per kick
-        (other problems; default ``max(2, size // 50)``).
+        (other problems; default ``max(2, size // 50)``); at most
+        ``max(2, size)`` (more is a random restart, and a kick is not
+        interrupted).
     max_iters : int, optional
         Iterations per chain: the first descent, then one per kick. Default:
         unlimited with ``time_limit`` (the run lasts until the time is used or
@@ -109,6 +115,28 @@ backend, progress
     >>> result.params["iterations"].tolist()
     [2000, 2000]
     """
+    strength = check_int(strength, "strength", allow_none=True)
+    max_iters = check_int(max_iters, "max_iters", allow_none=True)
+
+    def prepare(run: Run) -> None:
+        # Before any chain is seeded or evaluated: the kick's size, and the
+        # copies that undo a kick of a problem without checkpoint/rollback.
+        size = max(1, int(run.spec.size or 1))
+        if strength is not None and strength > max(_MIN_STRENGTH_LIMIT, size):
+            raise ValueError(
+                f"strength must be at most {max(_MIN_STRENGTH_LIMIT, size)} for "
+                f"{run.spec.name} (its size: a kick of more moves than the problem "
+                f"has variables is a random restart), got {strength}"
+            )
+        core = run.spec.core
+        if core is not None and run.compiled():
+            if not (core.provides("checkpoint") and core.provides("rollback")):
+                run.check_chain_memory(
+                    core.state_size * np.dtype(core.state_dtype).itemsize
+                    + core.aux_nbytes,
+                    "the copies that undo kicks",
+                )
+
     run = Run(
         "iterated_local_search",
         problem,
@@ -122,16 +150,15 @@ backend, progress
         backend=backend,
         progress=progress,
         unit="iterations",
+        prepare=prepare,
     )
     own_descent = run.chain_backend.provides("descend")
     own_kick = run.chain_backend.provides("kick")
     if not own_descent:
         require_neighbourhood(run)
     size = max(1, int(run.spec.size or 1))
-    strength = check_int(strength, "strength", allow_none=True)
     if strength is None:
         strength = 1 if own_kick else max(2, size // 50)
-    max_iters = check_int(max_iters, "max_iters", allow_none=True)
     if max_iters is None and run.time_limit is None:
         max_iters = max(_MIN_DEFAULT_ITERATIONS, _DEFAULT_ITERATIONS_PER_UNIT * size)
     tolerance = run.improvement_tolerance()

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..._backends import BackendName
+from ..._memory import check_allocation
 from .._run import Run
 from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int, check_optional_float, rounding_tolerance
@@ -17,6 +18,10 @@ from .annealing import _sample_deltas
 __all__ = ["stochastic_hill_climb"]
 
 _DEFAULT_SAMPLE = 32
+#: Memory of one sampled candidate: a Move (40 bytes) and its delta in the
+#: compiled engine's per-chain buffers; a move object and list slots in Python.
+_CANDIDATE_BYTES = 48
+_PYTHON_CANDIDATE_BYTES = 100
 
 
 def _default_temperature(run: Run) -> float:
@@ -94,6 +99,28 @@ def stochastic_hill_climb(
     >>> result.stop_reason
     'max_iters'
     """
+    temperature = check_optional_float(temperature, "temperature")
+    if temperature is not None and temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    sample_size = check_int(sample_size, "sample_size", allow_none=True)
+    max_iters = check_int(max_iters, "max_iters", allow_none=True)
+
+    def prepare(run: Run) -> None:
+        # The candidate buffers a given sample_size implies, before any work:
+        # per chain on the compiled engine, per step on the Python one.
+        if sample_size is None:
+            return
+        if run.compiled():
+            run.check_chain_memory(
+                _CANDIDATE_BYTES * sample_size,
+                f"candidate buffers of sample_size={sample_size}",
+            )
+        else:
+            check_allocation(
+                _PYTHON_CANDIDATE_BYTES * sample_size,
+                f"sample_size={sample_size}: the candidates of one step",
+            )
+
     run = Run(
         "stochastic_hill_climb",
         problem,
@@ -106,17 +133,13 @@ def stochastic_hill_climb(
         callback=callback,
         backend=backend,
         progress=progress,
+        prepare=prepare,
     )
     chains = run.chain_backend
     size = run.spec.size or 1
-    temperature = check_optional_float(temperature, "temperature")
-    if temperature is not None and temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    sample_size = check_int(sample_size, "sample_size", allow_none=True)
     if sample_size is None:
         small = chains.has_neighbourhood() and not run.spec.large_neighbourhood
         sample_size = 0 if small else max(_DEFAULT_SAMPLE, size)
-    max_iters = check_int(max_iters, "max_iters", allow_none=True)
     if max_iters is None and run.time_limit is None:
         max_iters = 10 * size
     if temperature is None:

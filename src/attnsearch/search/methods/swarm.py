@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy.typing as npt
 
 from ..._backends import BackendName, check_backend
 from ..._dispatch import kernels
+from ..._memory import check_allocation
 from .._chains import ChainCounters
 from .._rng import ChainRNG
 from .._run import Run
@@ -41,11 +43,12 @@ Boundary: TypeAlias = Literal["reflect", "clip", "random", "periodic"]
 
 
 def _grid_columns(n_particles: int) -> int:
-    """Columns of the von Neumann grid: the divisor of P nearest above sqrt(P)."""
-    root = math.isqrt(n_particles)
-    for cols in range(max(1, root), n_particles + 1):
-        if n_particles % cols == 0 and cols * cols >= n_particles:
-            return cols
+    """Columns of the von Neumann grid: the divisor of P nearest above sqrt(P),
+    i.e. P over its largest divisor up to sqrt(P) (O(sqrt P) steps, where
+    walking up from sqrt(P) took O(P) for a prime P)."""
+    for rows in range(max(1, math.isqrt(n_particles)), 0, -1):
+        if n_particles % rows == 0:
+            return n_particles // rows
     return n_particles
 
 
@@ -73,6 +76,13 @@ class SwarmArrays(ChainCounters):
         self.best_f = self.cost = self.best_cost
         self.best_of = np.zeros((n_chains, n_particles), dtype=np.int64)
         self.rng = np.ascontiguousarray(rng_states, dtype=np.uint64).copy()
+
+
+def _copy_swarm(a: SwarmArrays, source: int, c: int) -> None:
+    """Swarm ``c`` as a copy of swarm ``source``, its evaluations not counted."""
+    for name in ("x", "v", "pbest", "pbest_f", "best", "best_f", "status"):
+        values = getattr(a, name)
+        values[c] = values[source]
 
 
 class _SwarmBackend:
@@ -105,7 +115,14 @@ class _SwarmBackend:
             self.rngs = [ChainRNG(state) for state in self.arrays.rng]
             self.reference = _SwarmReference(problem, settings)
             for c, rng in enumerate(self.rngs):
-                self.reference.initialise(self.arrays, c, rng, random_start[c])
+                if c > 0 and time.monotonic() > run.deadline:
+                    # The run is over: the swarms left are copies, evaluated
+                    # nowhere (as the chains of _engine_reference.init_chains).
+                    _copy_swarm(self.arrays, c - 1, c)
+                    continue
+                self.reference.initialise(
+                    self.arrays, c, rng, random_start[c], run.deadline
+                )
 
     def _kernel(
         self,
@@ -173,7 +190,13 @@ class _SwarmReference:
         self.s = settings
         self.sign = -1.0 if problem.maximize else 1.0
 
-    def values(self, points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def values(
+        self, points: npt.NDArray[np.float64], deadline: float = math.inf
+    ) -> npt.NDArray[np.float64]:
+        """Signed values at ``points``; a Python function that is not
+        vectorised is called point by point and, once ``deadline`` has passed,
+        no further point is evaluated (at least one is): the values not
+        computed are NaN."""
         problem = self.problem
         if problem._core is not None:
             return problem._core.values(points)
@@ -184,7 +207,17 @@ class _SwarmReference:
                 values = np.asarray(func(points.copy()), dtype=np.float64)
                 values = values.reshape(-1)
             else:
-                values = np.array([float(func(p.copy())) for p in points])
+                values = np.full(len(points), np.nan)
+                for i, point in enumerate(points):
+                    if i and time.monotonic() > deadline:
+                        return self.sign * values
+                    values[i] = float(func(point.copy()))
+                    bad = np.flatnonzero(~np.isfinite(values[i : i + 1]))
+                    if bad.size:
+                        raise ProblemError(
+                            _non_finite_message(float(values[i]), point),
+                            state=point.copy(),
+                        )
         except ProblemError:
             raise
         except Exception as error:
@@ -201,8 +234,17 @@ class _SwarmReference:
         return self.sign * values
 
     def initialise(
-        self, a: SwarmArrays, c: int, rng: ChainRNG, random_start: bool
+        self,
+        a: SwarmArrays,
+        c: int,
+        rng: ChainRNG,
+        random_start: bool,
+        deadline: float = math.inf,
     ) -> None:
+        """The swarm's first positions, velocities and values. A slow Python
+        function is evaluated particle by particle until ``deadline`` (at least
+        one): the particles left have no value (personal best +inf) and the
+        swarm stops there ("time_limit")."""
         lower, upper = self.problem.lower, self.problem.upper
         n, d = a.x.shape[1:]
         vinit = self.s["vinit"]
@@ -211,15 +253,18 @@ class _SwarmReference:
                 if random_start:
                     a.x[c, i, j] = lower[j] + rng.random() * (upper[j] - lower[j])
                 a.v[c, i, j] = (2.0 * rng.random() - 1.0) * vinit[j]
-        values = self.values(a.x[c])
+        values = self.values(a.x[c], deadline)
         a.best_f[c] = math.inf
         for i in range(n):
-            a.pbest_f[c, i] = values[i]
+            a.pbest_f[c, i] = math.inf if math.isnan(values[i]) else values[i]
             a.pbest[c, i] = a.x[c, i]
             if values[i] < a.best_f[c]:
                 a.best_f[c] = values[i]
                 a.best[c] = a.x[c, i]
-        a.n_evaluations[c] += n
+        evaluated = int(np.count_nonzero(~np.isnan(values)))
+        a.n_evaluations[c] += evaluated
+        if evaluated < n:
+            a.status[c] = 3
 
     def _neighbourhood_bests(self, f: npt.NDArray[np.float64]) -> list[int]:
         n = f.size
@@ -256,8 +301,6 @@ class _SwarmReference:
         target: float,
         deadline: float,
     ) -> None:
-        import time
-
         s = self.s
         lower, upper = self.problem.lower, self.problem.upper
         vmax = s["vmax"]
@@ -309,7 +352,8 @@ class _SwarmReference:
                             position = lo + rng.random() * (hi - lo)
                         x[i, j] = position
                         v[i, j] = velocity
-            values = self.values(x)
+            values = self.values(x, deadline)
+            evaluated = int(np.count_nonzero(~np.isnan(values)))
             for i in range(n):
                 if values[i] < a.pbest_f[c, i]:
                     a.pbest_f[c, i] = values[i]
@@ -318,7 +362,10 @@ class _SwarmReference:
                     if values[i] < a.best_f[c]:
                         a.best_f[c] = values[i]
                         a.best[c] = x[i]
-            a.n_evaluations[c] += n
+            a.n_evaluations[c] += evaluated
+            if evaluated < n:  # cut by the deadline: no iteration completed
+                a.status[c] = 3
+                break
             a.progress[c] += 1
             if a.best_f[c] <= target:
                 a.status[c] = 2
@@ -434,6 +481,15 @@ def particle_swarm(
             f"particle_swarm needs a Continuous problem, got {type(problem).__name__}"
         )
     n_particles = check_int(n_particles, "n_particles")
+    n_swarms = check_int(num_chains, "num_chains")
+    # Before anything is seeded or evaluated: positions, velocities and
+    # personal bests (3 x d floats), a value and a neighbourhood best per
+    # particle; a best point and the chain's bookkeeping per swarm.
+    check_allocation(
+        n_swarms * (n_particles * (24 * problem.dim + 16) + 8 * problem.dim + 120),
+        f"num_chains={n_swarms}, n_particles={n_particles}: {n_swarms} swarm(s) "
+        f"of {n_particles} particles in {problem.dim} dimensions",
+    )
     backend = check_backend(backend)
     if topology not in _swarm.TOPOLOGIES:
         raise ValueError(

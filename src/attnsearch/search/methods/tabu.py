@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 
 from ..._backends import BackendName
-from .._run import Run, require_neighbourhood
+from ..._validation import INT64_MAX
+from .._run import TIE_CAPACITY, Run, require_neighbourhood
 from .._typing import Callback, ProblemLike, Seed
-from .._validation import check_int
+from .._validation import check_bool, check_int
 from ..problems.base import SearchSpec
 from ..result import Result
 
@@ -43,6 +44,27 @@ def default_tenure(spec: SearchSpec) -> int:
         divisor = 50 if signs == 2 else 16
         return max(min(20, keys // 4), keys // divisor, 1)
     return max(min(keys // 4, 10), keys // 16, 1)
+
+
+#: The longest tenure: a step index plus the tenure must fit the engine's int64
+#: memory (a longer one wrapped around and made nothing tabu).
+MAX_TENURE = INT64_MAX // 2
+
+
+def _check_tenure(given: object) -> tuple[int, int]:
+    """``tenure`` as a (low, high) range of steps."""
+    if isinstance(given, tuple | list):
+        if len(given) != 2:
+            raise ValueError(
+                f"tenure must be an int or a (low, high) pair, got {given!r}"
+            )
+        low = check_int(given[0], "tenure[0]", minimum=0, maximum=MAX_TENURE)
+        high = check_int(given[1], "tenure[1]", minimum=0, maximum=MAX_TENURE)
+        if high < low:
+            raise ValueError(f"tenure range must have low <= high, got {given!r}")
+        return low, high
+    low = check_int(given, "tenure", minimum=0, maximum=MAX_TENURE)
+    return low, low
 
 
 def _coupling_signs(spec: SearchSpec) -> int | None:
@@ -130,6 +152,20 @@ def tabu_search(
     >>> tabu_search(cycle, max_iters=50, seed=0).objective
     6.0
     """
+    explicit = None if tenure is None else _check_tenure(tenure)
+    aspiration = check_bool(aspiration, "aspiration")
+    candidate_size = check_int(candidate_size, "candidate_size", allow_none=True)
+    max_iters = check_int(max_iters, "max_iters", allow_none=True)
+
+    def prepare(run: Run) -> None:
+        # The tabu memory of every chain (an int64 per attribute key) and its
+        # buffer of tied moves, before any chain is seeded or evaluated.
+        core = run.spec.core
+        if core is not None and run.compiled():
+            keys = max(1, int(core.n_tabu_keys))
+            ties = TIE_CAPACITY if candidate_size is None else 1
+            run.check_chain_memory(8 * (keys + ties), f"the tabu memory ({keys} keys)")
+
     run = Run(
         "tabu_search",
         problem,
@@ -142,28 +178,17 @@ def tabu_search(
         callback=callback,
         backend=backend,
         progress=progress,
+        prepare=prepare,
     )
     size = run.spec.size or 1
-    given: Any = default_tenure(run.spec) if tenure is None else tenure
-    if isinstance(given, tuple | list):
-        if len(given) != 2:
-            raise ValueError(
-                f"tenure must be an int or a (low, high) pair, got {given!r}"
-            )
-        low = check_int(given[0], "tenure[0]", minimum=0)
-        high = check_int(given[1], "tenure[1]", minimum=0)
-        if high < low:
-            raise ValueError(f"tenure range must have low <= high, got {given!r}")
-    else:
-        low = high = check_int(given, "tenure", minimum=0)
-    tenures = (low, high)
-    candidate_size = check_int(candidate_size, "candidate_size", allow_none=True)
+    tenures = (
+        explicit if explicit is not None else _check_tenure(default_tenure(run.spec))
+    )
     if candidate_size is None:
         if run.spec.large_neighbourhood:
             candidate_size = 4 * size
         else:
             require_neighbourhood(run)
-    max_iters = check_int(max_iters, "max_iters", allow_none=True)
     if max_iters is None and run.time_limit is None:
         max_iters = 100 * size
     tolerance = run.improvement_tolerance()
@@ -175,7 +200,7 @@ def tabu_search(
             max_steps=size,
             tenure=tenures[0],
             tenure_spread=tenures[1] - tenures[0],
-            aspiration=bool(aspiration),
+            aspiration=aspiration,
             candidate_size=candidate_size or 0,
             tolerance=tolerance,
             target=run.internal_target,
@@ -187,7 +212,7 @@ def tabu_search(
     return run.result(
         {
             "tenure": tenures if tenures[0] != tenures[1] else tenures[0],
-            "aspiration": bool(aspiration),
+            "aspiration": aspiration,
             "candidate_size": candidate_size,
             "max_iters": max_iters,
             "tolerance": tolerance,

@@ -10,11 +10,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ..._backends import BackendName, check_backend
+from ..._memory import check_allocation
 from ..._threading import effective_n_threads
 from .._run import STATUS, CompiledBackend, ReferenceBackend, Run
 from .._seeding import replica_rng_states
 from .._typing import Callback, ProblemLike, Seed
-from .._validation import check_int, check_optional_float, rounding_tolerance
+from .._validation import (
+    check_bool,
+    check_int,
+    check_optional_float,
+    rounding_tolerance,
+)
 from ..problems.base import SearchSpec
 from ..result import Result
 from .annealing import (
@@ -36,6 +42,12 @@ _ADAPT_ROUNDS = 100
 _ADAPT_SHARE = 0.25
 _ADAPT_DAMPING = 0.5
 _MIN_REPLICAS = 2
+#: The longest ladder: rungs much closer than the energy fluctuations exchange
+#: at rate ~1 and only multiply the work (the default is at most 32 rungs, which
+#: suits problems of ~50 000 variables; 2**16 rungs suit 10^11). Every replica
+#: is seeded and stored, so a longer ladder costs seconds to minutes before the
+#: first round, whatever the time limit.
+MAX_REPLICAS = 2**16
 
 
 def geometric_ladder(
@@ -61,7 +73,9 @@ def geometric_ladder(
     >>> geometric_ladder(0.5, 2.0, 3).tolist()
     [0.5, 1.0, 2.0]
     """
-    num_replicas = check_int(num_replicas, "num_replicas", minimum=_MIN_REPLICAS)
+    num_replicas = check_int(
+        num_replicas, "num_replicas", minimum=_MIN_REPLICAS, maximum=MAX_REPLICAS
+    )
     t_min = float(t_min)
     t_max = float(t_max)
     if not (math.isfinite(t_min) and math.isfinite(t_max) and 0 < t_min <= t_max):
@@ -228,7 +242,7 @@ class TemperingBackend:
         self.n_ladders = n_ladders
         n_replicas = n_rungs * n_ladders
         replica_states = replica_rng_states(
-            run.seed, n_chains, n_replicas, run.first_chain
+            run.seed, n_chains, n_replicas, run.first_chain, run.deadline
         )
         compiled = spec.core is not None and requested != "reference"
         self.replicas: Any
@@ -238,8 +252,10 @@ class TemperingBackend:
             replica_initial = None
             if initial is not None:
                 replica_initial = np.repeat(initial, n_replicas, axis=0)
+            # Past the deadline, the replicas left start from copies (a long
+            # ladder of a large problem takes seconds to initialise).
             self.replicas = CompiledBackend(
-                spec, replica_states, replica_initial, n_threads
+                spec, replica_states, replica_initial, n_threads, deadline=run.deadline
             )
             costs = self.replicas.arrays.cost.reshape(n_chains, n_replicas)
             best = np.arange(n_chains) * n_replicas + np.argmin(costs, axis=1)
@@ -251,13 +267,27 @@ class TemperingBackend:
             replica_initial = None
             if initial is not None:
                 replica_initial = [s for s in initial for _ in range(n_replicas)]
-            self.replicas = ReferenceBackend(spec, replica_states, replica_initial)
+            # A slow Python objective: no replica is evaluated past the
+            # deadline (see _engine_reference.init_chains).
+            self.replicas = ReferenceBackend(
+                spec, replica_states, replica_initial, lambda: run.deadline
+            )
             chains = self.replicas.chains
             costs = np.asarray(chains.cost).reshape(n_chains, n_replicas)
             best = np.arange(n_chains) * n_replicas + np.argmin(costs, axis=1)
-            start = [chains.ops.export(chains.states[row]) for row in best]
-            self.main = ReferenceBackend(spec, rng_states, start)
+            # Each chain starts from its best replica, whose cost is known: no
+            # evaluation of the (possibly slow) Python problem again.
+            self.main = ReferenceBackend.from_states(
+                spec,
+                rng_states,
+                [chains.states[row] for row in best],
+                [float(chains.cost[row]) for row in best],
+            )
         self.name = self.main.name
+        # Until the final descent restarts the main chains from their best
+        # states, their running costs are the coldest replicas' (see
+        # checked_chains).
+        self.descending = False
         self.counters = self.main.counters
         self.spec = spec
         self.replica_at = np.tile(np.arange(n_replicas, dtype=np.int64), (n_chains, 1))
@@ -302,6 +332,13 @@ class TemperingBackend:
 
     def restart_from_best(self) -> None:
         self.main.restart_from_best()
+        self.descending = True  # only the final descent restarts the chains
+
+    def checked_chains(self) -> tuple[CompiledBackend | ReferenceBackend]:
+        """The replicas while they temper (a main chain's running cost is then
+        its coldest replica's, not its own state's), the main chains once the
+        final descent runs on them."""
+        return (self.main,) if self.descending else (self.replicas,)
 
     def best_states(self) -> Any:
         return self.main.best_states()
@@ -456,6 +493,11 @@ def parallel_tempering(
             raise ValueError(
                 "an explicit ladder must be a 1-d array of >= 2 temperatures"
             )
+        if explicit_ladder.size > MAX_REPLICAS:
+            raise ValueError(
+                f"an explicit ladder may have at most {MAX_REPLICAS} temperatures "
+                f"(num_replicas), got {explicit_ladder.size}"
+            )
         if not np.all(np.isfinite(explicit_ladder)) or np.any(explicit_ladder <= 0):
             raise ValueError("ladder temperatures must be finite and > 0")
         if np.any(np.diff(explicit_ladder) < 0):
@@ -466,18 +508,28 @@ def parallel_tempering(
                 "ladder"
             )
     num_replicas = check_int(
-        num_replicas, "num_replicas", allow_none=True, minimum=_MIN_REPLICAS
+        num_replicas,
+        "num_replicas",
+        allow_none=True,
+        minimum=_MIN_REPLICAS,
+        maximum=MAX_REPLICAS,
     )
     t_min = check_optional_float(t_min, "t_min", positive=True)
     t_max = check_optional_float(t_max, "t_max", positive=True)
     num_sweeps = check_int(num_sweeps, "num_sweeps", allow_none=True)
-    if not (cluster_moves == "auto" or isinstance(cluster_moves, bool)):
-        raise ValueError(
-            f"cluster_moves must be 'auto', True or False, got {cluster_moves!r}"
-        )
+    descent = check_bool(descent, "descent")
+    if not (isinstance(cluster_moves, str) and cluster_moves == "auto"):
+        try:
+            cluster_moves = check_bool(cluster_moves, "cluster_moves")
+        except TypeError:
+            raise ValueError(
+                f"cluster_moves must be 'auto', True or False, got {cluster_moves!r}"
+            ) from None
     settings = {}
 
-    def make_backend(run, rng_states):
+    def prepare(run):
+        # Before any replica is seeded or evaluated: the ladder's length and
+        # the memory of num_chains x num_replicas (x 2 with cluster moves).
         size = max(1, int(run.spec.size or 1))
         if explicit_ladder is not None:
             settings["n_replicas"] = explicit_ladder.size
@@ -493,6 +545,16 @@ def parallel_tempering(
             settings["clusters"] = ising is not None and lattice_like(ising)
         else:
             settings["clusters"] = bool(cluster_moves)
+        n_replicas = settings["n_replicas"] * (2 if settings["clusters"] else 1)
+        # Per replica: a chain's arrays, its rung, the seeding; per chain its ladder.
+        replica_bytes = run.chain_bytes() + 8 + 16 * settings["n_replicas"] / n_replicas
+        check_allocation(
+            run.num_chains * n_replicas * replica_bytes,
+            f"num_replicas={settings['n_replicas']}: {run.num_chains} x {n_replicas} "
+            f"replicas of {run.spec.name}",
+        )
+
+    def make_backend(run, rng_states):
         initial = run._initial_states(initial_states)
         if backend == "cython" and run.spec.core is None:
             raise ValueError(
@@ -523,6 +585,7 @@ def parallel_tempering(
         progress=progress,
         make_backend=make_backend,
         unit="rounds",
+        prepare=prepare,
     )
     tempering = cast(TemperingBackend, run.backend)
     # Cluster moves, when on, on every rung (they never cost an exchange).
@@ -639,6 +702,6 @@ def parallel_tempering(
         "adaptations": state["adaptations"],
         "cluster_moves": settings["clusters"],
         "cluster_counts": tempering.cluster_stats(),  # (n_chains, 2)
-        "descent": bool(descent),
+        "descent": descent,
     }
     return run.result(params)

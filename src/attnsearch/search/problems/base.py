@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from ..._validation import check_bool, check_int
 
 if TYPE_CHECKING:
     from .._rng import ChainRNG
@@ -52,16 +55,21 @@ class Problem:
     ----------
     maximize : bool, default False
         ``cost`` is an objective to maximise (the engine minimises its negative;
-        ``Result.objective`` reports the maximised value).
+        ``Result.objective`` reports the maximised value). Only a bool is
+        accepted (``maximize="no"`` raises ``TypeError``).
 
     Attributes
     ----------
     size : int
         Move attempts per annealing sweep (default 1): set it to the number
-        of variables, cities, etc.
+        of variables, cities, etc. (an int >= 0, checked when a method starts).
 
     Notes
     -----
+    ``cost`` and ``delta`` must return finite numbers: NaN or an infinity
+    raises :class:`ProblemError` (an infinite cost would make every delta from
+    there NaN; return a large finite value for states to avoid).
+
     ``rng`` arguments are :class:`attnsearch.search.ChainRNG` streams, one per
     chain (``random()``, ``below(n)``, ``integers(lo, hi)``, ``uniform``,
     ``normal``, ``permutation``): draw from them, never from a global RNG, and
@@ -94,7 +102,7 @@ class Problem:
     size: int = 1
 
     def __init__(self, maximize: bool = False) -> None:
-        self.maximize = bool(maximize)
+        self.maximize = check_bool(maximize, "maximize")
 
     def initial(self, rng: ChainRNG) -> Any:
         """Return a random initial state."""
@@ -137,6 +145,10 @@ class Problem:
 
     # Engine plumbing ------------------------------------------------------------
     def _search_spec(self) -> SearchSpec:
+        name = type(self).__name__
+        # Subclasses may skip __init__ or set the attribute later: checked here,
+        # when a method starts (sweep lengths and default budgets derive from it).
+        maximize = check_bool(getattr(self, "maximize", False), f"{name}.maximize")
         return SearchSpec(
             core=None,
             ops=UserProblemOps(self),
@@ -144,10 +156,10 @@ class Problem:
             objective=self.objective,
             to_internal=lambda states: list(states),
             from_internal=lambda state: state,
-            size=getattr(self, "size", 1),
-            name=type(self).__name__,
-            cost_of_objective=_negated if self.maximize else _unchanged,
-            maximize=self.maximize,
+            size=check_int(getattr(self, "size", 1), f"{name}.size", minimum=0),
+            name=name,
+            cost_of_objective=_negated if maximize else _unchanged,
+            maximize=maximize,
         )
 
 
@@ -271,8 +283,13 @@ class UserProblemOps:
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        self.sign = -1.0 if getattr(problem, "maximize", False) else 1.0
+        maximize = check_bool(getattr(problem, "maximize", False), "maximize")
+        self.sign = -1.0 if maximize else 1.0
         self._move_lists: dict[int, list[Any]] = {}
+        # The time the user's cost takes (a time-limited run keeps room for
+        # the final costs its Result recomputes: Run.deadline).
+        self._cost_calls = 0
+        self._cost_seconds = 0.0
 
     def initial(self, rng: ChainRNG) -> Any:
         return self.problem.initial(rng)
@@ -281,7 +298,15 @@ class UserProblemOps:
         return self.problem.copy_state(state)
 
     def cost(self, state: Any) -> float:
-        return self.sign * _as_float(self.problem.cost(state), "cost", state)
+        start = time.perf_counter()
+        value = self.problem.cost(state)
+        self._cost_seconds += time.perf_counter() - start
+        self._cost_calls += 1
+        return self.sign * _as_float(value, "cost", state)
+
+    def mean_cost_seconds(self) -> float:
+        """The mean duration of the user's ``cost`` so far (0 before any call)."""
+        return self._cost_seconds / self._cost_calls if self._cost_calls else 0.0
 
     def random_move(self, state: Any, rng: ChainRNG) -> Any:
         return self.problem.random_move(state, rng)
@@ -340,12 +365,21 @@ class ProblemError(RuntimeError):
 
 
 def _as_float(value: Any, what: str, state: Any) -> float:
+    """A user's cost or delta as a finite float, else ProblemError: NaN is no
+    cost, and an infinite one makes every later delta NaN (and -inf would meet
+    any target), so neither can be searched on."""
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ProblemError(
             f"the problem's {what} returned {value!r}, not a number", state=state
         ) from None
     if math.isnan(value):
         raise ProblemError(f"the problem's {what} returned NaN", state=state)
+    if math.isinf(value):
+        raise ProblemError(
+            f"the problem's {what} returned {value}: costs and deltas must be "
+            "finite (return a large finite cost for states to avoid)",
+            state=state,
+        )
     return value

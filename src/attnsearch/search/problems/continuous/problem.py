@@ -8,7 +8,6 @@ on the compiled core (``_core.pxd``, the C functions of
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...._memory import check_allocation
+from ...._validation import check_bool, check_int
 from ..base import SearchSpec, _negated, _unchanged
 from ._core import STEP_MODES, ContinuousCore
 from ._reference import ContinuousReference
@@ -115,6 +115,8 @@ class Continuous:
         Finite, with lower < upper.
     vectorized : bool, default False
     maximize : bool, default False
+        Flags: only ``True``/``False`` are accepted (``maximize="no"`` raises
+        ``TypeError`` rather than maximising).
     step : {"coordinate", "all", "mixed"}, default "coordinate"
         Random moves of annealing and stochastic hill climbing: a Gaussian step
         of ``r · (upper − lower)`` on one random coordinate, on all of them, or
@@ -177,8 +179,8 @@ class Continuous:
         self.lower, self.upper = _check_bounds(bounds)
         self.dim = self.lower.size
         self.func = func
-        self.vectorized = bool(vectorized)
-        self.maximize = bool(maximize)
+        self.vectorized = check_bool(vectorized, "vectorized")
+        self.maximize = check_bool(maximize, "maximize")
         self.step = step
         default_name: str = getattr(func, "__name__", "function")
         self.name = name or default_name
@@ -204,8 +206,7 @@ class Continuous:
                 f"unknown built-in function {name!r}; choose from "
                 f"{sorted(BUILTIN_FUNCTIONS)}"
             )
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        dim = check_int(dim, "dim")
         # bounds, a point per chain and its workspace: refuse what cannot fit.
         check_allocation(8 * 8 * int(dim), f"a {dim}-dimensional {name}")
         if name in ("rosenbrock", "levy") and dim < 2:
