@@ -31,7 +31,9 @@ Design overview
   optimisers of :mod:`attnsearch.optim` use), ``_projections.py``,
   ``head.py`` (``AttentionHead``), ``multihead.py`` (``MultiHeadAttention``:
   grouped-query, sliding windows, ALiBi, incremental decoding, backward),
-  ``cache.py`` (``KVCache`` and the layers' cache checks), ``torch_weights.py``
+  ``cache.py`` (``KVCache`` and the layers' cache checks), ``_kv_formats.py``
+  (bfloat16/float16/int8 storage), ``_kv_attend.py`` (the caches' ``attend``
+  on the decode kernel), ``torch_weights.py``
   (PyTorch state dicts), ``torch.py`` (the kernels as a
   ``torch.autograd.Function``; imported only on demand, needs torch).
 
