@@ -36,6 +36,11 @@ enum {
     ATTNSEARCH_KV_I8 = 4
 };
 
+/* Rows prefetched ahead of the widening loop. */
+#ifndef ATTNSEARCH_KV_AHEAD
+#define ATTNSEARCH_KV_AHEAD 8
+#endif
+
 /* A uint32 store that may alias a float (the bfloat16 widening writes bits). */
 typedef uint32_t attnsearch_kv_u32a __attribute__((may_alias));
 
@@ -144,10 +149,18 @@ static void attnsearch_kv_rows_f32(int fmt, const char *src, ptrdiff_t ld_src,
                                    const float *scales, ptrdiff_t ld_scales, int group,
                                    int rows, int d, float *dst, ptrdiff_t ld_dst)
 {
-    for (int r = 0; r < rows; r++)
+    const int row_bytes = d * (fmt == ATTNSEARCH_KV_I8 ? 1 : 2);
+    for (int r = 0; r < rows; r++) {
+        /* Ask for the row ATTNSEARCH_KV_AHEAD rows on: one demand stream of
+         * loads followed by dependent widening keeps too few misses in flight. */
+        if (r + ATTNSEARCH_KV_AHEAD < rows) {
+            const char *next = src + (ptrdiff_t)(r + ATTNSEARCH_KV_AHEAD) * ld_src;
+            for (int b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
+        }
         attnsearch_kv_row_f32(fmt, src + (ptrdiff_t)r * ld_src,
                               scales ? scales + (ptrdiff_t)r * ld_scales : NULL, group, d,
                               dst + (ptrdiff_t)r * ld_dst);
+    }
 }
 
 static void attnsearch_kv_rows_f64(int fmt, const char *src, ptrdiff_t ld_src,

@@ -52,6 +52,9 @@ SMALL_ROWS = 32
 ROWS_MAX = 96
 #: Keys per inner block of a task (the block's K and V stay in L2).
 BLOCK_K = 256
+#: Keys per inner block when K/V are widened from bfloat16/float16/int8: the
+#: widened float32 tiles (64 x d x 4 bytes each) stay in L1 (see ARCHITECTURE.md).
+BLOCK_K_WIDENED = 64
 #: Keys per chunk at least (each chunk costs one partial result per row).
 MIN_CHUNK = 512
 #: (row block, chunk) tasks to aim for: enough for 16+ threads.
@@ -303,6 +306,8 @@ def decode_into(
     the_plan = _uniform_plan(
         k_spec.offsets.tobytes(), v_spec.offsets.tobytes(), shape.n_q, kv_lo, kv_hi
     )
+    if k_spec.fmt != KV_NATIVE or v_spec.fmt != KV_NATIVE:
+        the_plan = the_plan._replace(block_k=BLOCK_K_WIDENED)
     seen = _decode.decode_forward(
         q, k_spec, v_spec, out, mask, shape, the_plan, n_threads, check
     )

@@ -300,6 +300,8 @@ def attend_paged(
     )
     pages = cache._table(ids)
     fmt = _decode_path.kv_format(cache.dtype, compute)
+    if fmt != _decode_path.KV_NATIVE:
+        the_plan = the_plan._replace(block_k=_decode_path.BLOCK_K_WIDENED)
     k_spec = cache._spec("k", kv_head, h_q, pages, fmt)
     v_spec = cache._spec("v", kv_head, h_q, pages, fmt)
     shape = AttentionShape(
