@@ -27,6 +27,19 @@ thread count.
 Micro-kernels: blocks of up to `small_rows` rows use csrc/attnsearch_decode.h
 (keys read in place, one dot product per row and key); larger blocks use the
 packed tiles of csrc/attnsearch_tiles.h, which amortise packing K over many rows.
+
+Keys and values are `KVSource`s: rows in the compute dtype are read in place;
+bfloat16, float16 and int8 rows (with per-block scales) are widened block by
+block into the thread's scratch (csrc/attnsearch_kv_quant.h). A source may be
+paged (a block table per sequence): a task's inner block then ends at a page
+end. The tasks are an explicit list (row block, key range, chunk index), so
+row blocks may see key ranges of their own (a batch of sequences of different
+lengths: `item_shift` gives each item's key count relative to `n_k`).
+
+With `check`, each task flags a NaN/inf raw score (a NaN/inf key, or an
+overflowing score) or output row (a NaN/inf value enters every row's
+accumulator, times a probability of 0 if masked): the default call's check of
+k and v, made without reading them again.
 """
 
 cimport numpy as cnp
