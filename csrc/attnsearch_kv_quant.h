@@ -38,7 +38,7 @@ enum {
 
 /* Rows prefetched ahead of the widening loop. */
 #ifndef ATTNSEARCH_KV_AHEAD
-#define ATTNSEARCH_KV_AHEAD 8
+#define ATTNSEARCH_KV_AHEAD 32
 #endif
 
 /* A uint32 store that may alias a float (the bfloat16 widening writes bits). */
@@ -155,7 +155,7 @@ static void attnsearch_kv_rows_f32(int fmt, const char *src, ptrdiff_t ld_src,
          * loads followed by dependent widening keeps too few misses in flight. */
         if (r + ATTNSEARCH_KV_AHEAD < rows) {
             const char *next = src + (ptrdiff_t)(r + ATTNSEARCH_KV_AHEAD) * ld_src;
-            for (int b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 0);
+            for (int b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
         }
         attnsearch_kv_row_f32(fmt, src + (ptrdiff_t)r * ld_src,
                               scales ? scales + (ptrdiff_t)r * ld_scales : NULL, group, d,
