@@ -28,6 +28,7 @@
 #define ATTNSEARCH_DECODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include "attnsearch_simd.h"
 
@@ -159,5 +160,52 @@ ATTNSEARCH_ALWAYS_INLINE double attnsearch_dec_hsum_f64(attnsearch_vf64 x)
 #undef ATTNSEARCH_DEC_SUFFIX
 #undef ATTNSEARCH_DEC_VL
 #undef ATTNSEARCH_DEC_HSUM
+
+/* bfloat16 keys and values (a KV cache in bfloat16) read in place: each loaded
+ * vector of VL bfloat16 is widened in registers (a zero-extension and a shift:
+ * exact), so the float32 score and P V kernels read half the bytes and no
+ * widened copy is written. Only those two kernels are instantiated. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT
+typedef uint16_t attnsearch_dec_u16v __attribute__((vector_size(ATTNSEARCH_VBYTES / 2), aligned(2)));
+typedef uint32_t attnsearch_dec_u32v __attribute__((vector_size(ATTNSEARCH_VBYTES), aligned(4)));
+
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_load_bf16(const uint16_t *p)
+{
+    attnsearch_dec_u16v h;
+    memcpy(&h, p, sizeof h);
+    attnsearch_dec_u32v w = __builtin_convertvector(h, attnsearch_dec_u32v) << 16;
+    attnsearch_vf32 x;
+    memcpy(&x, &w, sizeof x);
+    return x;
+}
+#endif
+
+ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_bf16_scalar(const uint16_t *p)
+{
+    uint32_t bits = (uint32_t)*p << 16;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+#define ATTNSEARCH_DEC_T float
+#define ATTNSEARCH_DEC_V attnsearch_vf32
+#define ATTNSEARCH_DEC_SUFFIX bf16
+#define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
+#define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
+#define ATTNSEARCH_DEC_KT uint16_t
+#define ATTNSEARCH_DEC_LOADV(p) attnsearch_dec_load_bf16(p)
+#define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_bf16_scalar(p)
+#define ATTNSEARCH_DEC_KV_ONLY 1
+#include "attnsearch_decode_impl.h"
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+#undef ATTNSEARCH_DEC_KT
+#undef ATTNSEARCH_DEC_LOADV
+#undef ATTNSEARCH_DEC_LOADS
+#undef ATTNSEARCH_DEC_KV_ONLY
 
 #endif

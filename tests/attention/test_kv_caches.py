@@ -215,3 +215,19 @@ def test_attend_refuses_bad_queries_and_names_overflow(rng):
         cache.attend(q, backend="cython")
     empty = KVCache(1, 2, 4, 8, dtype=np.int8)
     assert np.all(empty.attend(q) == 0)
+
+
+@pytest.mark.parametrize("cache_dtype", ["bfloat16", "float16", "int8"])
+@pytest.mark.parametrize(
+    "h_q, n_q, d, d_v",
+    [(2, 1, 40, 7), (32, 3, 24, 24), (4, 2, 130, 17)],
+    ids=["odd-widths", "tiled-rows", "wide"],
+)
+def test_widened_rows_any_width_and_row_count(rng, cache_dtype, h_q, n_q, d, d_v):
+    # bfloat16 is widened in the micro-kernels' loads (vector part and scalar
+    # tail), the others in a tile; row blocks over 32 rows take the tiles.
+    cache, _, _ = _filled(rng, cache_dtype, batch=1, h_kv=2, n=530, d=d, d_v=d_v)
+    q = rng.standard_normal((1, h_q, n_q, d)).astype(np.float32)
+    np.testing.assert_allclose(
+        cache.attend(q), _reference_attend(cache, q, causal=True), **EXACT["float32"]
+    )

@@ -97,6 +97,8 @@ cdef extern from "attnsearch_decode.h" nogil:
     void dec_qk_f64 "attnsearch_dec_qk_f64"(const double *q, int rows, int dk, const double *k, Py_ssize_t ldk, int nkeys, double *s, Py_ssize_t lds)
     void dec_pv_f32 "attnsearch_dec_pv_f32"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const float *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
     void dec_pv_f64 "attnsearch_dec_pv_f64"(const double *p, Py_ssize_t ldp, int rows, int nkeys, const double *v, Py_ssize_t ldv, int dv, double *o, Py_ssize_t ldo, const double *corr)
+    void dec_qk_bf16 "attnsearch_dec_qk_bf16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
+    void dec_pv_bf16 "attnsearch_dec_pv_bf16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
     int all_finite_f32 "attnsearch_all_finite_f32"(const float *x, Py_ssize_t n)
     int all_finite_f64 "attnsearch_all_finite_f64"(const double *x, Py_ssize_t n)
 
@@ -307,6 +309,12 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         floating tile_max, m_old, m_new, fscale = <floating>shape.scale
         double total
         bint flagged = False
+        bint k_bf16 = False, v_bf16 = False
+
+    # bfloat16 K/V of a small block: widened in registers by the bf16 kernels.
+    if floating is float:
+        k_bf16 = d.k.fmt == KV_BF16 and not tiled
+        v_bf16 = d.v.fmt == KV_BF16 and not tiled
 
     # Every row of the block reads the same keys and values (those of item0).
     cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
@@ -339,12 +347,18 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         bk = min(d.block_k, c1 - j0)
         bk = min(bk, _kv_locate(&d.k, item0, j0, &k_elem, &k_scale))
         bk = min(bk, _kv_locate(&d.v, item0, j0, &v_elem, &v_scale))
-        kblk = _kv_block(&d.k, k_elem, k_scale, bk, d_k, kconv, &ldk)
-        if tiled:
-            pack_k(kblk, ldk, bk, d_k, kpack)
-            qk_tile(qpack, rows_pad, d_k, kpack, (bk + nr - 1) // nr, s, lds, NO_LIMIT)
+        if k_bf16:
+            if floating is float:
+                dec_qk_bf16(qpack, <int>rows, <int>d_k,
+                            <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
+                            <int>bk, s, lds)
         else:
-            _dec_qk(qpack, rows, d_k, kblk, ldk, bk, s, lds)
+            kblk = _kv_block(&d.k, k_elem, k_scale, bk, d_k, kconv, &ldk)
+            if tiled:
+                pack_k(kblk, ldk, bk, d_k, kpack)
+                qk_tile(qpack, rows_pad, d_k, kpack, (bk + nr - 1) // nr, s, lds, NO_LIMIT)
+            else:
+                _dec_qk(qpack, rows, d_k, kblk, ldk, bk, s, lds)
         if d.check and not flagged:
             # A NaN or infinite key makes its score NaN or infinite for any
             # finite query (0 * inf is NaN); so does a score past the dtype.
@@ -387,6 +401,13 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
 
         # Every value row of the block enters every row's accumulator (with
         # probability 0 if masked), so a NaN or infinite value reaches `o`.
+        if v_bf16:
+            if floating is float:
+                dec_pv_bf16(s, lds, <int>rows, <int>bk,
+                            <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
+                            <int>d_v, o, dvp, corr)
+            j0 += bk
+            continue
         vblk = _kv_block(&d.v, v_elem, v_scale, bk, d_v, vconv, &ldv)
         if tiled:
             if d_v != dvp or ldv != d_v:

@@ -52,8 +52,8 @@ SMALL_ROWS = 32
 ROWS_MAX = 96
 #: Keys per inner block of a task (the block's K and V stay in L2).
 BLOCK_K = 256
-#: Keys per inner block when K/V are widened from bfloat16/float16/int8: the
-#: widened float32 tiles (64 x d x 4 bytes each) stay in L1 (see ARCHITECTURE.md).
+#: Keys per inner block when K/V are widened into a tile (float16, int8; bfloat16
+#: in float64): the tiles (64 x d x 4 bytes each) stay in L1.
 BLOCK_K_WIDENED = 64
 #: Keys per chunk at least (each chunk costs one partial result per row).
 MIN_CHUNK = 512
@@ -306,14 +306,25 @@ def decode_into(
     the_plan = _uniform_plan(
         k_spec.offsets.tobytes(), v_spec.offsets.tobytes(), shape.n_q, kv_lo, kv_hi
     )
-    if k_spec.fmt != KV_NATIVE or v_spec.fmt != KV_NATIVE:
-        the_plan = the_plan._replace(block_k=BLOCK_K_WIDENED)
+    the_plan = with_block_k(the_plan, k_spec.fmt, v_spec.fmt, q.array.dtype)
     seen = _decode.decode_forward(
         q, k_spec, v_spec, out, mask, shape, the_plan, n_threads, check
     )
     if seen:
         raise NonFiniteKV
     return out.array
+
+
+def with_block_k(
+    the_plan: DecodePlan, k_fmt: int, v_fmt: int, compute: np.dtype
+) -> DecodePlan:
+    """``the_plan`` with :data:`BLOCK_K_WIDENED` keys per inner block when K or
+    V are widened into a tile (not for float32 reads of bfloat16, widened in
+    registers, nor for rows read in place)."""
+    in_place = (KV_NATIVE,) if compute != np.float32 else (KV_NATIVE, KV_BF16)
+    if k_fmt in in_place and v_fmt in in_place:
+        return the_plan
+    return the_plan._replace(block_k=BLOCK_K_WIDENED)
 
 
 def _finite(arr: Array) -> bool:

@@ -300,8 +300,7 @@ def attend_paged(
     )
     pages = cache._table(ids)
     fmt = _decode_path.kv_format(cache.dtype, compute)
-    if fmt != _decode_path.KV_NATIVE:
-        the_plan = the_plan._replace(block_k=_decode_path.BLOCK_K_WIDENED)
+    the_plan = _decode_path.with_block_k(the_plan, fmt, fmt, compute)
     k_spec = cache._spec("k", kv_head, h_q, pages, fmt)
     v_spec = cache._spec("v", kv_head, h_q, pages, fmt)
     shape = AttentionShape(
