@@ -99,6 +99,9 @@ cdef extern from "attnsearch_decode.h" nogil:
     void dec_pv_f64 "attnsearch_dec_pv_f64"(const double *p, Py_ssize_t ldp, int rows, int nkeys, const double *v, Py_ssize_t ldv, int dv, double *o, Py_ssize_t ldo, const double *corr)
     void dec_qk_bf16 "attnsearch_dec_qk_bf16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
     void dec_pv_bf16 "attnsearch_dec_pv_bf16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
+    int DEC_HAVE_F16 "ATTNSEARCH_DEC_HAVE_F16"
+    void dec_qk_f16 "attnsearch_dec_qk_f16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
+    void dec_pv_f16 "attnsearch_dec_pv_f16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
     int all_finite_f32 "attnsearch_all_finite_f32"(const float *x, Py_ssize_t n)
     int all_finite_f64 "attnsearch_all_finite_f64"(const double *x, Py_ssize_t n)
 
@@ -309,12 +312,14 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         floating tile_max, m_old, m_new, fscale = <floating>shape.scale
         double total
         bint flagged = False
-        bint k_bf16 = False, v_bf16 = False
+        bint k_bf16 = False, v_bf16 = False, k_f16 = False, v_f16 = False
 
     # bfloat16 K/V of a small block: widened in registers by the bf16 kernels.
     if floating is float:
         k_bf16 = d.k.fmt == KV_BF16 and not tiled
         v_bf16 = d.v.fmt == KV_BF16 and not tiled
+        k_f16 = DEC_HAVE_F16 and d.k.fmt == KV_F16 and not tiled
+        v_f16 = DEC_HAVE_F16 and d.v.fmt == KV_F16 and not tiled
 
     # Every row of the block reads the same keys and values (those of item0).
     cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
@@ -352,6 +357,11 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
                 dec_qk_bf16(qpack, <int>rows, <int>d_k,
                             <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
                             <int>bk, s, lds)
+        elif k_f16:
+            if floating is float:
+                dec_qk_f16(qpack, <int>rows, <int>d_k,
+                           <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
+                           <int>bk, s, lds)
         else:
             kblk = _kv_block(&d.k, k_elem, k_scale, bk, d_k, kconv, &ldk)
             if tiled:
@@ -401,11 +411,16 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
 
         # Every value row of the block enters every row's accumulator (with
         # probability 0 if masked), so a NaN or infinite value reaches `o`.
-        if v_bf16:
+        if v_bf16 or v_f16:
             if floating is float:
-                dec_pv_bf16(s, lds, <int>rows, <int>bk,
-                            <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
-                            <int>d_v, o, dvp, corr)
+                if v_bf16:
+                    dec_pv_bf16(s, lds, <int>rows, <int>bk,
+                                <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
+                                <int>d_v, o, dvp, corr)
+                else:
+                    dec_pv_f16(s, lds, <int>rows, <int>bk,
+                               <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
+                               <int>d_v, o, dvp, corr)
             j0 += bk
             continue
         vblk = _kv_block(&d.v, v_elem, v_scale, bk, d_v, vconv, &ldv)
@@ -638,8 +653,9 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
 
 
 def decode_constants():
-    """Rows per decode micro-kernel call (larger counts run in groups of it)."""
-    return {"micro_rows": DEC_MR}
+    """Rows per decode micro-kernel call (larger counts run in groups of it), and
+    whether float16 K/V are widened in registers (else in a tile)."""
+    return {"micro_rows": DEC_MR, "f16_in_registers": DEC_HAVE_F16}
 
 
 # -- test and benchmark access ------------------------------------------------
