@@ -321,7 +321,7 @@ def with_block_k(
     """``the_plan`` with :data:`BLOCK_K_WIDENED` keys per inner block when K or
     V are widened into a tile (not for float32 reads of bfloat16, widened in
     registers, nor for rows read in place)."""
-    in_place = (KV_NATIVE,)
+    in_place: tuple[int, ...] = (KV_NATIVE,)
     if compute == np.float32:
         in_place = (KV_NATIVE, KV_BF16, KV_F16)  # f16: where the target can
     if k_fmt in in_place and v_fmt in in_place:
