@@ -28,6 +28,7 @@
 #define ATTNSEARCH_DECODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include "attnsearch_simd.h"
 
@@ -159,5 +160,126 @@ ATTNSEARCH_ALWAYS_INLINE double attnsearch_dec_hsum_f64(attnsearch_vf64 x)
 #undef ATTNSEARCH_DEC_SUFFIX
 #undef ATTNSEARCH_DEC_VL
 #undef ATTNSEARCH_DEC_HSUM
+
+/* bfloat16 keys and values (a KV cache in bfloat16) read in place: each loaded
+ * vector of VL bfloat16 is widened in registers (a zero-extension and a shift:
+ * exact), so the float32 score and P V kernels read half the bytes and no
+ * widened copy is written. Only those two kernels are instantiated. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+/* One x86 instruction pair per vector: zero-extend 16-bit lanes to 32 (with
+ * the load folded in) and shift them up (SSE2: interleave with zeros). */
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_load_bf16(const uint16_t *p)
+{
+    attnsearch_vf32 x;
+#if ATTNSEARCH_VBYTES == 64 && defined(__AVX512F__)
+    __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16);
+#elif ATTNSEARCH_VBYTES == 32 && defined(__AVX2__)
+    __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16);
+#elif ATTNSEARCH_VBYTES == 16 && defined(__SSE2__)
+    __m128i w = _mm_unpacklo_epi16(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)p));
+#else
+    typedef uint16_t u16v __attribute__((vector_size(ATTNSEARCH_VBYTES / 2), aligned(2)));
+    typedef uint32_t u32v __attribute__((vector_size(ATTNSEARCH_VBYTES), aligned(4)));
+    u16v h;
+    memcpy(&h, p, sizeof h);
+    u32v w = __builtin_convertvector(h, u32v) << 16;
+#endif
+    memcpy(&x, &w, sizeof x);
+    return x;
+}
+#endif
+
+ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_bf16_scalar(const uint16_t *p)
+{
+    uint32_t bits = (uint32_t)*p << 16;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+#define ATTNSEARCH_DEC_T float
+#define ATTNSEARCH_DEC_V attnsearch_vf32
+#define ATTNSEARCH_DEC_SUFFIX bf16
+#define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
+#define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
+#define ATTNSEARCH_DEC_KT uint16_t
+#define ATTNSEARCH_DEC_LOADV(p) attnsearch_dec_load_bf16(p)
+#define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_bf16_scalar(p)
+#define ATTNSEARCH_DEC_KV_ONLY 1
+#include "attnsearch_decode_impl.h"
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+#undef ATTNSEARCH_DEC_KT
+#undef ATTNSEARCH_DEC_LOADV
+#undef ATTNSEARCH_DEC_LOADS
+#undef ATTNSEARCH_DEC_KV_ONLY
+
+/* float16 keys and values read in place likewise, where the target converts
+ * float16 vectors (F16C, AVX-512): vcvtph2ps on each load, exact. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT && (defined(__F16C__) || defined(__AVX512F__))
+#include <immintrin.h>
+#define ATTNSEARCH_DEC_HAVE_F16 1
+
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_load_f16(const uint16_t *p)
+{
+    attnsearch_vf32 x;
+#if ATTNSEARCH_VBYTES == 64
+    __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#elif ATTNSEARCH_VBYTES == 32
+    __m256 w = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+#else
+    __m128 w = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p));
+#endif
+    memcpy(&x, &w, sizeof x);
+    return x;
+}
+
+ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_f16_scalar(const uint16_t *p)
+{
+    return _cvtsh_ss(*p);
+}
+
+#define ATTNSEARCH_DEC_T float
+#define ATTNSEARCH_DEC_V attnsearch_vf32
+#define ATTNSEARCH_DEC_SUFFIX f16
+#define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
+#define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
+#define ATTNSEARCH_DEC_KT uint16_t
+#define ATTNSEARCH_DEC_LOADV(p) attnsearch_dec_load_f16(p)
+#define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_f16_scalar(p)
+#define ATTNSEARCH_DEC_KV_ONLY 1
+#include "attnsearch_decode_impl.h"
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+#undef ATTNSEARCH_DEC_KT
+#undef ATTNSEARCH_DEC_LOADV
+#undef ATTNSEARCH_DEC_LOADS
+#undef ATTNSEARCH_DEC_KV_ONLY
+#else
+#define ATTNSEARCH_DEC_HAVE_F16 0
+/* Never called (ATTNSEARCH_DEC_HAVE_F16 is 0): float16 rows take the tile. */
+static void attnsearch_dec_qk_f16(const float *q, int rows, int dk, const uint16_t *k,
+                                  ptrdiff_t ldk, int nkeys, float *s, ptrdiff_t lds)
+{
+    (void)q; (void)rows; (void)dk; (void)k; (void)ldk; (void)nkeys; (void)s; (void)lds;
+}
+static void attnsearch_dec_pv_f16(const float *p, ptrdiff_t ldp, int rows, int nkeys,
+                                  const uint16_t *v, ptrdiff_t ldv, int dv, float *o,
+                                  ptrdiff_t ldo, const float *corr)
+{
+    (void)p; (void)ldp; (void)rows; (void)nkeys; (void)v; (void)ldv; (void)dv; (void)o;
+    (void)ldo; (void)corr;
+}
+#endif
 
 #endif

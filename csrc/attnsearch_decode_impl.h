@@ -1,6 +1,10 @@
 /* Template body of attnsearch_decode.h: included once per dtype with
  * ATTNSEARCH_DEC_T (element), ATTNSEARCH_DEC_V (vector), ATTNSEARCH_DEC_VL
- * (lanes), ATTNSEARCH_DEC_SUFFIX (f32/f64) and ATTNSEARCH_DEC_HSUM defined.
+ * (lanes), ATTNSEARCH_DEC_SUFFIX (f32/f64) and ATTNSEARCH_DEC_HSUM defined;
+ * optionally ATTNSEARCH_DEC_KT (how K and V are stored), with
+ * ATTNSEARCH_DEC_LOADV / ATTNSEARCH_DEC_LOADS (a vector / an element of
+ * them, widened to V / T) and ATTNSEARCH_DEC_KV_ONLY (only the score and
+ * P V kernels: bfloat16 K/V widened in registers as they are loaded).
  * No include guard on purpose. */
 
 #define T ATTNSEARCH_DEC_T
@@ -10,10 +14,19 @@
 #define KU ATTNSEARCH_DEC_KU
 #define CV ATTNSEARCH_DEC_CV
 #define FN ATTNSEARCH_DEC_FN
+#ifdef ATTNSEARCH_DEC_KT
+#define KT ATTNSEARCH_DEC_KT
+#define LOADV(p) ATTNSEARCH_DEC_LOADV(p)
+#define LOADS(p) ATTNSEARCH_DEC_LOADS(p)
+#else
+#define KT T
+#define LOADV(p) (*(const V *)(p))
+#define LOADS(p) (*(p))
+#endif
 
 /* s[r][j] = q[r] . k[j] for R (compile-time, <= MR) rows and nkeys keys;
  * D > 0 is a compile-time width (a multiple of VL), D == 0 means dk. */
-ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const T *k, ptrdiff_t ldk,
+ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, ptrdiff_t ldk,
                                               int nkeys, T *s, ptrdiff_t lds, const int R,
                                               const int D)
 {
@@ -33,7 +46,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const T *k, pt
             V kk[KU];
 #pragma GCC unroll 4
             for (int u = 0; u < KU; u++)
-                kk[u] = *(const V *)(k + (ptrdiff_t)(j + u) * ldk + c * VL);
+                kk[u] = LOADV(k + (ptrdiff_t)(j + u) * ldk + c * VL);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 V qq = *(const V *)(q + (ptrdiff_t)r * d + c * VL);
@@ -47,7 +60,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const T *k, pt
             for (int u = 0; u < KU; u++) {
                 T sum = ATTNSEARCH_DEC_HSUM(acc[r][u]);
                 for (int t = tail0; t < d; t++)
-                    sum += q[(ptrdiff_t)r * d + t] * k[(ptrdiff_t)(j + u) * ldk + t];
+                    sum += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)(j + u) * ldk + t);
                 s[(ptrdiff_t)r * lds + j + u] = sum;
             }
     }
@@ -57,7 +70,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const T *k, pt
         for (int r = 0; r < R; r++) acc[r] = (V){0};
 #pragma GCC unroll 16
         for (int c = 0; c < nvec; c++) {
-            V kk = *(const V *)(k + (ptrdiff_t)j * ldk + c * VL);
+            V kk = LOADV(k + (ptrdiff_t)j * ldk + c * VL);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) acc[r] += *(const V *)(q + (ptrdiff_t)r * d + c * VL) * kk;
         }
@@ -65,7 +78,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const T *k, pt
         for (int r = 0; r < R; r++) {
             T sum = ATTNSEARCH_DEC_HSUM(acc[r]);
             for (int t = tail0; t < d; t++)
-                sum += q[(ptrdiff_t)r * d + t] * k[(ptrdiff_t)j * ldk + t];
+                sum += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)j * ldk + t);
             s[(ptrdiff_t)r * lds + j] = sum;
         }
     }
@@ -73,7 +86,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const T *k, pt
     for (; j < nkeys; j++)
         for (int r = 0; r < R; r++) {
             T sum = 0;
-            for (int t = 0; t < d; t++) sum += q[(ptrdiff_t)r * d + t] * k[(ptrdiff_t)j * ldk + t];
+            for (int t = 0; t < d; t++) sum += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)j * ldk + t);
             s[(ptrdiff_t)r * lds + j] = sum;
         }
 #endif
@@ -110,7 +123,7 @@ ATTNSEARCH_ALWAYS_INLINE V FN(dec_transpose_sum)(const V *acc)
 
 /* Scores of RU rows x VL / RU keys from key j on (RU * (VL / RU) == VL dot
  * products, reduced together by dec_transpose_sum). */
-ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const T *k, ptrdiff_t ldk,
+ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const KT *k, ptrdiff_t ldk,
                                               int j, T *s, ptrdiff_t lds, const int RU,
                                               const int D)
 {
@@ -124,7 +137,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const T *k, pt
     for (int c = 0; c < nvec; c++) {
         V kk[VL];
 #pragma GCC unroll 16
-        for (int u = 0; u < ku; u++) kk[u] = *(const V *)(k + (ptrdiff_t)(j + u) * ldk + c * VL);
+        for (int u = 0; u < ku; u++) kk[u] = LOADV(k + (ptrdiff_t)(j + u) * ldk + c * VL);
 #pragma GCC unroll 4
         for (int r = 0; r < RU; r++) {
             V qq = *(const V *)(q + (ptrdiff_t)r * d + c * VL);
@@ -139,14 +152,14 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const T *k, pt
 #pragma GCC unroll 4
         for (int r = 0; r < RU; r++)
             for (int u = 0; u < ku; u++)
-                lanes[r * ku + u] += q[(ptrdiff_t)r * d + t] * k[(ptrdiff_t)(j + u) * ldk + t];
+                lanes[r * ku + u] += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)(j + u) * ldk + t);
 #pragma GCC unroll 4
     for (int r = 0; r < RU; r++) memcpy(s + (ptrdiff_t)r * lds + j, lanes + r * ku, sizeof(T) * ku);
 }
 #endif
 
 /* Scores of RU rows (compile-time: 1, 2 or 4, at most VL) against nkeys keys. */
-ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_group)(const T *q, int dk, const T *k, ptrdiff_t ldk,
+ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_group)(const T *q, int dk, const KT *k, ptrdiff_t ldk,
                                                int nkeys, T *s, ptrdiff_t lds, const int RU,
                                                const int D)
 {
@@ -160,7 +173,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_group)(const T *q, int dk, const T *k, p
 }
 
 /* Scores of `rows` query rows (any count, groups of 4, 2, 1) against nkeys keys. */
-static void FN(dec_qk)(const T *q, int rows, int dk, const T *k, ptrdiff_t ldk, int nkeys,
+static void FN(dec_qk)(const T *q, int rows, int dk, const KT *k, ptrdiff_t ldk, int nkeys,
                        T *s, ptrdiff_t lds)
 {
     int r0 = 0;
@@ -189,7 +202,7 @@ static void FN(dec_qk)(const T *q, int rows, int dk, const T *k, ptrdiff_t ldk, 
 #if ATTNSEARCH_HAVE_VECTOR_EXT
 /* NC (compile-time) vectors of output columns of R rows:
  * o[r][c] = o[r][c] * corr[r] + sum_j p[r][j] v[j][c]. */
-ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nkeys, const T *v,
+ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nkeys, const KT *v,
                                               ptrdiff_t ldv, T *o, ptrdiff_t ldo,
                                               const T *corr, const int R, const int NC)
 {
@@ -201,7 +214,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nke
     for (int j = 0; j < nkeys; j++) {
         V vv[CV];
 #pragma GCC unroll 4
-        for (int c = 0; c < NC; c++) vv[c] = *(const V *)(v + (ptrdiff_t)j * ldv + c * VL);
+        for (int c = 0; c < NC; c++) vv[c] = LOADV(v + (ptrdiff_t)j * ldv + c * VL);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             T pr = p[(ptrdiff_t)r * ldp + j];
@@ -218,7 +231,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nke
 
 /* o[r][:d] = o[r][:d] * corr[r] + sum_j p[r][j] v[j][:d] for R (compile-time) rows;
  * D > 0 is a compile-time width, D == 0 means dv. */
-ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_rows)(const T *p, ptrdiff_t ldp, int nkeys, const T *v,
+ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_rows)(const T *p, ptrdiff_t ldp, int nkeys, const KT *v,
                                               ptrdiff_t ldv, int dv, T *o, ptrdiff_t ldo,
                                               const T *corr, const int R, const int D)
 {
@@ -243,13 +256,13 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_rows)(const T *p, ptrdiff_t ldp, int nke
         for (int c = c0; c < d; c++) {
             T sum = o[(ptrdiff_t)r * ldo + c] * corr[r];
             for (int j = 0; j < nkeys; j++)
-                sum += p[(ptrdiff_t)r * ldp + j] * v[(ptrdiff_t)j * ldv + c];
+                sum += p[(ptrdiff_t)r * ldp + j] * LOADS(v + (ptrdiff_t)j * ldv + c);
             o[(ptrdiff_t)r * ldo + c] = sum;
         }
 }
 
 /* o = o * corr + p v for `rows` rows (any count, groups of MR), nkeys keys. */
-static void FN(dec_pv)(const T *p, ptrdiff_t ldp, int rows, int nkeys, const T *v,
+static void FN(dec_pv)(const T *p, ptrdiff_t ldp, int rows, int nkeys, const KT *v,
                        ptrdiff_t ldv, int dv, T *o, ptrdiff_t ldo, const T *corr)
 {
     for (int r0 = 0; r0 < rows; r0 += MR) {
@@ -275,6 +288,7 @@ static void FN(dec_pv)(const T *p, ptrdiff_t ldp, int rows, int nkeys, const T *
     }
 }
 
+#ifndef ATTNSEARCH_DEC_KV_ONLY
 /* acc[r][c] += sum_{i in [i0, i1)} x[r][i] w[i][c] for r < m, c < n: a few rows
  * times a row-major weight block, streamed row by row of w (4 rows of w per
  * pass over the accumulators). The terms of each element are added in the same
@@ -369,6 +383,8 @@ static int FN(all_finite)(const T *x, ptrdiff_t n)
     return total == 0;
 }
 
+#endif /* ATTNSEARCH_DEC_KV_ONLY */
+
 #undef T
 #undef V
 #undef VL
@@ -376,3 +392,6 @@ static int FN(all_finite)(const T *x, ptrdiff_t n)
 #undef KU
 #undef CV
 #undef FN
+#undef KT
+#undef LOADV
+#undef LOADS

@@ -247,6 +247,55 @@ def test_nan_propagates_without_check_finite(rng, path):
     )
 
 
+# -- the default call's check, made by the decode kernel while it reads k and v ---
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("where", ["k", "v"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_decode_check_names_the_operand(rng, dtype, where, bad):
+    if dtype == "bfloat16":
+        dtype = pytest.importorskip("ml_dtypes").bfloat16
+    q, k, v = random_qkv(rng, (), 8, 2, 1, 1500, 16, 16, np.float32)
+    arrays = {"k": k, "v": v}
+    arrays[where][1, 1234, 5] = bad
+    q, k, v = (x.astype(dtype) for x in (q, k, v))
+    with pytest.raises(ValueError, match=f"{where} contains NaN or infinity"):
+        sdpa(q, k, v)
+    # ... also where every probability of that key is 0 (a masked key, a row
+    # that sees no key of its chunk), and in a key no query reads.
+    mask = np.ones(1500, bool)
+    mask[1000:] = False
+    with pytest.raises(ValueError, match=f"{where} contains NaN"):
+        sdpa(q, k, v, mask=mask)
+    with pytest.raises(ValueError, match=f"{where} contains NaN"):
+        sdpa(q, k, v, window=(100, 0), causal=True)
+    assert np.isfinite(
+        sdpa(q, k, v, window=(100, 0), causal=True, check_finite=False).astype(
+            np.float32
+        )
+    ).all()
+
+
+def test_default_decode_call_reads_k_and_v_once(rng, monkeypatch):
+    from attnsearch.attention import attention
+
+    q, k, v = random_qkv(rng, (), 8, 2, 1, 700, 16, 16, np.float32)
+    scanned = []
+    original = attention._max_abs
+
+    def spy(arr, n_threads=1):
+        scanned.append(arr.shape)
+        return original(arr, n_threads)
+
+    monkeypatch.setattr(attention, "_max_abs", spy)
+    out = sdpa(q, k, v)
+    assert scanned == [q.shape]  # k and v: checked by the kernel as it reads them
+    np.testing.assert_array_equal(out, sdpa(q, k, v, check_finite=False))
+    sdpa(q.repeat(20, axis=-2), k, v)  # 20 rows: the tiled kernel, scanned before
+    assert scanned[1:] == [(8, 20, 16), k.shape, v.shape]
+
+
 # -- windows and ALiBi on the tiled kernel ---------------------------------------
 
 

@@ -19,6 +19,7 @@ from attnsearch.attention import (
     AttentionHead,
     KVCache,
     MultiHeadAttention,
+    PagedKVCache,
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
 )
@@ -236,6 +237,63 @@ def test_kv_cache_appends_or_raises(batch, heads, capacity, d, ring, appends):
         assert cache.position == stored
         assert cache.length == (min(stored, capacity) if ring else stored)
         assert cache.length <= capacity
+
+
+@given(
+    dtype=st.sampled_from([np.float32, np.float16, np.int8, np.float64]),
+    block_size=st.integers(1, 9),
+    n_blocks=st.integers(1, 12),
+    h_kv=st.integers(1, 2),
+    group=st.integers(1, 3),
+    d=st.integers(1, 9),
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "append", "free", "attend", "bad"]),
+            st.integers(0, 5),  # which sequence / how many positions
+            st.floats(-1e6, 1e6, allow_nan=False),
+        ),
+        max_size=12,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_paged_cache_equals_contiguous_or_raises(
+    dtype, block_size, n_blocks, h_kv, group, d, ops, seed
+):
+    rng = np.random.default_rng(seed)
+    cache = PagedKVCache(n_blocks, block_size, h_kv, d, dtype=dtype)
+    src = np.float64 if dtype == np.float64 else np.float32
+    rows = {}  # the stored rows of each live sequence, as a contiguous cache
+    for op, n, magnitude in ops:
+        live = cache.sequences
+        if op == "add":
+            rows[cache.add_sequence()] = []
+        elif op == "free" and live:
+            seq = live[n % len(live)]
+            cache.free_sequence(seq)
+            del rows[seq]
+        elif op in ("append", "bad") and live:
+            k = (rng.standard_normal((len(live), h_kv, n, d)) * magnitude).astype(src)
+            if op == "bad" and k.size:
+                k.flat[0] = np.nan
+            state = cache.free_blocks, cache.lengths(live)
+            try:
+                cache.append(live, k, k)
+            except DOCUMENTED:
+                assert (cache.free_blocks, cache.lengths(live)) == state
+                continue
+            for i, seq in enumerate(live):
+                rows[seq].append(k[i])
+        elif op == "attend" and live:
+            q = rng.standard_normal((len(live), h_kv * group, 1 + n % 2, d)).astype(src)
+            try:
+                out = cache.attend(q, live, num_threads=1 + n % 3)
+            except DOCUMENTED:
+                continue
+            ref = cache.attend(q, live, backend="reference")
+            scale = max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+            assert np.max(np.abs(out - ref), initial=0.0) <= 1e-4 * scale
+            for i, seq in enumerate(live):
+                assert cache.length(seq) == sum(r.shape[1] for r in rows[seq])
 
 
 @given(

@@ -31,7 +31,10 @@ Design overview
   optimisers of :mod:`attnsearch.optim` use), ``_projections.py``,
   ``head.py`` (``AttentionHead``), ``multihead.py`` (``MultiHeadAttention``:
   grouped-query, sliding windows, ALiBi, incremental decoding, backward),
-  ``cache.py`` (``KVCache`` and the layers' cache checks), ``torch_weights.py``
+  ``cache.py`` (``KVCache`` and the layers' cache checks), ``paged_cache.py``
+  (``PagedKVCache``: many sequences in one pool of blocks), ``_kv_formats.py``
+  (bfloat16/float16/int8 storage), ``_kv_attend.py`` (the caches' ``attend``
+  on the decode kernel), ``torch_weights.py``
   (PyTorch state dicts), ``torch.py`` (the kernels as a
   ``torch.autograd.Function``; imported only on demand, needs torch).
 
@@ -46,6 +49,7 @@ from .backward import scaled_dot_product_attention_backward
 from .cache import KVCache
 from .head import AttentionHead
 from .multihead import MultiHeadAttention, alibi_slopes
+from .paged_cache import PagedKVCache
 
 __all__ = [
     "SGD",
@@ -54,6 +58,7 @@ __all__ = [
     "AttentionHead",
     "KVCache",
     "MultiHeadAttention",
+    "PagedKVCache",
     "alibi_slopes",
     "merge_heads",
     "scaled_dot_product_attention",

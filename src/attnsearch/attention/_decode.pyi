@@ -1,21 +1,22 @@
 import numpy as np
 import numpy.typing as npt
 
-from ._decode_path import DecodePlan
+from ._decode_path import DecodePlan, KVSpec
 from ._geometry import AttentionShape, Operand
 
 _COMPILED_TARGET: str
 
 def decode_forward(
     q: Operand,
-    k: Operand,
-    v: Operand,
+    k: KVSpec,
+    v: KVSpec,
     out: Operand,
     mask: Operand | None,
     shape: AttentionShape,
     plan: DecodePlan,
     num_threads: int,
-) -> None: ...
+    check: bool = False,
+) -> bool: ...
 def decode_constants() -> dict[str, int]: ...
 def _dec_qk_memview(
     q: npt.NDArray[np.floating],

@@ -27,6 +27,19 @@ thread count.
 Micro-kernels: blocks of up to `small_rows` rows use csrc/attnsearch_decode.h
 (keys read in place, one dot product per row and key); larger blocks use the
 packed tiles of csrc/attnsearch_tiles.h, which amortise packing K over many rows.
+
+Keys and values are `KVSource`s: rows in the compute dtype are read in place;
+bfloat16, float16 and int8 rows (with per-block scales) are widened block by
+block into the thread's scratch (csrc/attnsearch_kv_quant.h). A source may be
+paged (a block table per sequence): a task's inner block then ends at a page
+end. The tasks are an explicit list (row block, key range, chunk index), so
+row blocks may see key ranges of their own (a batch of sequences of different
+lengths: `item_shift` gives each item's key count relative to `n_k`).
+
+With `check`, each task flags a NaN/inf raw score (a NaN/inf key, or an
+overflowing score) or output row (a NaN/inf value enters every row's
+accumulator, times a probability of 0 if masked): the default call's check of
+k and v, made without reading them again.
 """
 
 cimport numpy as cnp
@@ -84,12 +97,33 @@ cdef extern from "attnsearch_decode.h" nogil:
     void dec_qk_f64 "attnsearch_dec_qk_f64"(const double *q, int rows, int dk, const double *k, Py_ssize_t ldk, int nkeys, double *s, Py_ssize_t lds)
     void dec_pv_f32 "attnsearch_dec_pv_f32"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const float *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
     void dec_pv_f64 "attnsearch_dec_pv_f64"(const double *p, Py_ssize_t ldp, int rows, int nkeys, const double *v, Py_ssize_t ldv, int dv, double *o, Py_ssize_t ldo, const double *corr)
+    void dec_qk_bf16 "attnsearch_dec_qk_bf16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
+    void dec_pv_bf16 "attnsearch_dec_pv_bf16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
+    int DEC_HAVE_F16 "ATTNSEARCH_DEC_HAVE_F16"
+    void dec_qk_f16 "attnsearch_dec_qk_f16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
+    void dec_pv_f16 "attnsearch_dec_pv_f16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
+    int all_finite_f32 "attnsearch_all_finite_f32"(const float *x, Py_ssize_t n)
+    int all_finite_f64 "attnsearch_all_finite_f64"(const double *x, Py_ssize_t n)
+
+cdef extern from "attnsearch_kv_quant.h" nogil:
+    int KV_NATIVE "ATTNSEARCH_KV_NATIVE"
+    int KV_F32 "ATTNSEARCH_KV_F32"
+    int KV_BF16 "ATTNSEARCH_KV_BF16"
+    int KV_F16 "ATTNSEARCH_KV_F16"
+    int KV_I8 "ATTNSEARCH_KV_I8"
+    void kv_rows_f32 "attnsearch_kv_rows_f32"(int fmt, const char *src, Py_ssize_t ld_src, const float *scales, Py_ssize_t ld_scales, int group, int rows, int d, float *dst, Py_ssize_t ld_dst)
+    void kv_rows_f64 "attnsearch_kv_rows_f64"(int fmt, const char *src, Py_ssize_t ld_src, const float *scales, Py_ssize_t ld_scales, int group, int rows, int d, double *dst, Py_ssize_t ld_dst)
+
+# Rows from a contiguous source are never cut (a page ends first otherwise).
+cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
 
 # One thread's scratch, in this order (see _decode_layout).
 cdef enum DecodeBuffer:
     DEC_QPACK
     DEC_KPACK
     DEC_VPACK
+    DEC_KCONV
+    DEC_VCONV
     DEC_SCORES
     DEC_OUT
     DEC_RUNNING_MAX
@@ -102,16 +136,42 @@ cdef enum DecodeBuffer:
     DEC_MERGE
 
 
+cdef struct KVSource:
+    # The keys (or values) of every batch item, as stored: in the compute dtype
+    # (fmt KV_NATIVE: read in place) or compressed (widened block by block into
+    # the thread's scratch). Row j of item b starts at element
+    #   contiguous (pages == NULL): offsets[b] + j * ld_row
+    #   paged: offsets[b] + pages[(b // items_per_seq) * pages_ld + j // page_rows]
+    #          * page_stride + (j % page_rows) * ld_row
+    # and its int8 scales (one per `group` elements) likewise at scale_offsets,
+    # scale_ld_row, scale_page_stride (float32 elements).
+    const char *base
+    const intp_t *offsets
+    Py_ssize_t ld_row, itemsize
+    int fmt
+    const float *scales
+    const intp_t *scale_offsets
+    Py_ssize_t scale_ld_row, scale_page_stride, group
+    const intp_t *pages
+    Py_ssize_t pages_ld, page_rows, page_stride, items_per_seq
+
+
 cdef struct Decode:
     # One call: the shape and score rules, the operands, the plan, the scratch.
     AttentionShape shape
-    Operand q, k, v, out, mask
+    Operand q, out, mask
+    KVSource k, v
     const intp_t *order           # global row rho is query rho % n_q of item order[rho // n_q]
     const intp_t *block_start     # row blocks [block_start[t], block_start[t + 1])
-    Py_ssize_t n_blocks, n_rows
-    Py_ssize_t kv_lo, kv_hi       # keys [kv_lo, kv_hi) are visible to some row
-    Py_ssize_t chunk, n_chunks, block_k
+    const intp_t *block_chunks    # key chunks of each row block
+    const intp_t *block_part      # index of each row block's first partial result
+    const intp_t *row_block       # the row block of each global row
+    const intp_t *tasks           # per task: row block, first key, end key, chunk index
+    const intp_t *item_shift      # per item: its key count minus n_k (NULL: all n_k)
+    Py_ssize_t n_blocks, n_rows, n_tasks, block_k
     Py_ssize_t small_rows, rows_pad_max, lds, dvp
+    bint check                    # flag non-finite scores and outputs per task
+    int *task_flag
     ScratchLayout layout
     char *part_o                  # per (row, chunk): unnormalised output (d_v)
     char *part_m                  # running max
@@ -121,11 +181,13 @@ cdef struct Decode:
 cdef void _decode_layout(Decode *d, Py_ssize_t itemsize) noexcept nogil:
     """The one list of a task's buffers: it sizes and carves the scratch."""
     cdef ScratchLayout *layout = &d.layout
-    cdef Py_ssize_t rows = d.rows_pad_max, d_k = d.shape.d_k
+    cdef Py_ssize_t rows = d.rows_pad_max, d_k = d.shape.d_k, d_v = d.shape.d_v
     layout_start(layout)
     layout_add(layout, DEC_QPACK, rows * d_k * itemsize)
     layout_add(layout, DEC_KPACK, d.lds * d_k * itemsize)
     layout_add(layout, DEC_VPACK, d.block_k * d.dvp * itemsize)
+    layout_add(layout, DEC_KCONV, 0 if d.k.fmt == KV_NATIVE else d.block_k * d_k * itemsize)
+    layout_add(layout, DEC_VCONV, 0 if d.v.fmt == KV_NATIVE else d.block_k * d_v * itemsize)
     layout_add(layout, DEC_SCORES, rows * d.lds * itemsize)
     layout_add(layout, DEC_OUT, rows * d.dvp * itemsize)
     layout_add(layout, DEC_RUNNING_MAX, rows * itemsize)
@@ -135,7 +197,7 @@ cdef void _decode_layout(Decode *d, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, DEC_ROW_LO, rows * sizeof(Py_ssize_t))
     layout_add(layout, DEC_ROW_HI, rows * sizeof(Py_ssize_t))
     layout_add(layout, DEC_ROW_POS, rows * sizeof(Py_ssize_t))
-    layout_add(layout, DEC_MERGE, d.shape.d_v * sizeof(double))
+    layout_add(layout, DEC_MERGE, d_v * sizeof(double))
 
 
 cdef inline void _dec_qk(const floating *q, Py_ssize_t rows, Py_ssize_t dk, const floating *k,
@@ -158,29 +220,83 @@ cdef inline void _dec_pv(const floating *p, Py_ssize_t ldp, Py_ssize_t rows, Py_
         dec_pv_f64(p, ldp, <int>rows, <int>nkeys, v, ldv, <int>dv, o, ldo, corr)
 
 
-cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t row0, Py_ssize_t rows,
-                       Py_ssize_t chunk_index, char *scratch) noexcept nogil:
-    """Partial attention of rows [row0, row0 + rows) (one K/V) over one key chunk.
+cdef inline bint _finite(const floating *x, Py_ssize_t n) noexcept nogil:
+    """Whether x[0:n] holds no NaN or infinity (one vectorised pass)."""
+    if floating is float:
+        return all_finite_f32(x, n) != 0
+    else:
+        return all_finite_f64(x, n) != 0
+
+
+cdef inline Py_ssize_t _kv_locate(const KVSource *src, Py_ssize_t item, Py_ssize_t j,
+                                  Py_ssize_t *elem, Py_ssize_t *scale_elem) noexcept nogil:
+    """Element offsets of row j of `item` and of its first scale; returns how
+    many rows are stored one after the other from j on (to the end of a page)."""
+    cdef Py_ssize_t page, r
+    if src.pages == NULL:
+        elem[0] = src.offsets[item] + j * src.ld_row
+        scale_elem[0] = src.scale_offsets[item] + j * src.scale_ld_row if src.scales != NULL else 0
+        return ROWS_UNBOUNDED
+    page = src.pages[(item // src.items_per_seq) * src.pages_ld + j // src.page_rows]
+    r = j % src.page_rows
+    elem[0] = src.offsets[item] + page * src.page_stride + r * src.ld_row
+    if src.scales != NULL:
+        scale_elem[0] = (src.scale_offsets[item] + page * src.scale_page_stride
+                         + r * src.scale_ld_row)
+    else:
+        scale_elem[0] = 0
+    return src.page_rows - r
+
+
+cdef inline const floating *_kv_block(const KVSource *src, Py_ssize_t elem,
+                                      Py_ssize_t scale_elem, Py_ssize_t rows, Py_ssize_t width,
+                                      floating *tile, Py_ssize_t *ld) noexcept nogil:
+    """`rows` rows from element `elem` on in the compute dtype: in place
+    (KV_NATIVE, row stride ld_row) or widened into `tile` (row stride width)."""
+    cdef const float *scales = src.scales + scale_elem if src.scales != NULL else NULL
+    if src.fmt == KV_NATIVE:
+        ld[0] = src.ld_row
+        return <const floating *>src.base + elem
+    ld[0] = width
+    if floating is float:
+        kv_rows_f32(src.fmt, src.base + elem * src.itemsize, src.ld_row * src.itemsize,
+                    scales, src.scale_ld_row, <int>src.group, <int>rows, <int>width, tile, width)
+    else:
+        kv_rows_f64(src.fmt, src.base + elem * src.itemsize, src.ld_row * src.itemsize,
+                    scales, src.scale_ld_row, <int>src.group, <int>rows, <int>width, tile, width)
+    return tile
+
+
+cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
+                       char *scratch) noexcept nogil:
+    """Partial attention of one row block (one K/V) over one key chunk.
 
     Leaves the chunk's running max, float64 sum and unnormalised output of
-    each row in part_m / part_l / part_o at index rho * n_chunks + chunk_index.
+    each row in part_m / part_l / part_o, and (with d.check) 1 in
+    task_flag[task] when a score or the output is NaN or infinite.
     """
     cdef:
         const AttentionShape *shape = &d.shape
         floating zero = 0
         int nr = panel_width(zero)
+        Py_ssize_t blk = d.tasks[4 * task], c0 = d.tasks[4 * task + 1]
+        Py_ssize_t c1 = d.tasks[4 * task + 2], chunk_index = d.tasks[4 * task + 3]
+        Py_ssize_t row0 = d.block_start[blk], rows = d.block_start[blk + 1] - row0
+        Py_ssize_t n_chunks = d.block_chunks[blk], part0 = d.block_part[blk]
         bint tiled = rows > d.small_rows
         Py_ssize_t rows_pad = round_up(rows, ROW_ALIGN) if tiled else rows
         Py_ssize_t d_k = shape.d_k, d_v = shape.d_v, dvp = d.dvp, lds = d.lds
-        Py_ssize_t r, c, i, item, rho, j0, c0, c1, bk, a, b, ld_vsrc, idx
-        bint pack_values = tiled and (d_v != dvp or d.v.ld_row != d_v)
+        Py_ssize_t r, c, i, item, rho, j0, bk, a, b, ld_vsrc, idx, shift, n_k_item
+        Py_ssize_t k_elem, k_scale, v_elem, v_scale, ldk, ldv
         const floating *qrow
-        const floating *kbase
-        const floating *vbase
+        const floating *kblk
+        const floating *vblk
         const floating *vsrc
         floating *qpack = <floating *>scratch_at(&d.layout, scratch, DEC_QPACK)
         floating *kpack = <floating *>scratch_at(&d.layout, scratch, DEC_KPACK)
         floating *vpack = <floating *>scratch_at(&d.layout, scratch, DEC_VPACK)
+        floating *kconv = <floating *>scratch_at(&d.layout, scratch, DEC_KCONV)
+        floating *vconv = <floating *>scratch_at(&d.layout, scratch, DEC_VCONV)
         floating *s = <floating *>scratch_at(&d.layout, scratch, DEC_SCORES)
         floating *o = <floating *>scratch_at(&d.layout, scratch, DEC_OUT)
         floating *running_max = <floating *>scratch_at(&d.layout, scratch, DEC_RUNNING_MAX)
@@ -195,23 +311,33 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t row0, Py_ssi
         floating *s_row
         floating tile_max, m_old, m_new, fscale = <floating>shape.scale
         double total
+        bint flagged = False
+        bint k_bf16 = False, v_bf16 = False, k_f16 = False, v_f16 = False
 
-    # Every row of the block reads the same keys and values.
-    item = d.order[row0 // shape.n_q]
-    kbase = <const floating *>d.k.base + d.k.offsets[item]
-    vbase = <const floating *>d.v.base + d.v.offsets[item]
+    # bfloat16 K/V of a small block: widened in registers by the bf16 kernels.
+    if floating is float:
+        k_bf16 = d.k.fmt == KV_BF16 and not tiled
+        v_bf16 = d.v.fmt == KV_BF16 and not tiled
+        k_f16 = DEC_HAVE_F16 and d.k.fmt == KV_F16 and not tiled
+        v_f16 = DEC_HAVE_F16 and d.v.fmt == KV_F16 and not tiled
+
+    # Every row of the block reads the same keys and values (those of item0).
+    cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
 
     # Gather the rows' queries (times the scale) and their visible-key rules.
     for r in range(rows):
         rho = row0 + r
         item = d.order[rho // shape.n_q]
         i = rho % shape.n_q
+        shift = d.item_shift[item] if d.item_shift != NULL else 0
+        n_k_item = shape.n_k + shift
         qrow = <const floating *>d.q.base + d.q.offsets[item] + i * d.q.ld_row
         for c in range(d_k):
             qpack[r * d_k + c] = qrow[c] * fscale
-        row_lo[r] = max(0, i + shape.vis.lo_offset) if shape.vis.has_lo else 0
-        row_hi[r] = min(shape.n_k, i + shape.vis.hi_offset + 1) if shape.vis.has_hi else shape.n_k
-        row_pos[r] = i + shape.alibi_offset
+        row_lo[r] = max(0, i + shape.vis.lo_offset + shift) if shape.vis.has_lo else 0
+        row_hi[r] = (min(n_k_item, i + shape.vis.hi_offset + shift + 1) if shape.vis.has_hi
+                     else n_k_item)
+        row_pos[r] = i + shape.alibi_offset + shift
         row_slope[r] = shape.slopes[item] if shape.slopes != NULL else 0.0
     if rows_pad > rows:
         memset(qpack + rows * d_k, 0, (rows_pad - rows) * d_k * sizeof(floating))
@@ -221,16 +347,34 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t row0, Py_ssi
         running_sum[r] = 0.0
         corr[r] = 1
 
-    c0 = d.kv_lo + chunk_index * d.chunk
-    c1 = min(d.kv_hi, c0 + d.chunk)
     j0 = c0
     while j0 < c1:
         bk = min(d.block_k, c1 - j0)
-        if tiled:
-            pack_k(kbase + j0 * d.k.ld_row, d.k.ld_row, bk, d_k, kpack)
-            qk_tile(qpack, rows_pad, d_k, kpack, (bk + nr - 1) // nr, s, lds, NO_LIMIT)
+        bk = min(bk, _kv_locate(&d.k, item0, j0, &k_elem, &k_scale))
+        bk = min(bk, _kv_locate(&d.v, item0, j0, &v_elem, &v_scale))
+        if k_bf16:
+            if floating is float:
+                dec_qk_bf16(qpack, <int>rows, <int>d_k,
+                            <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
+                            <int>bk, s, lds)
+        elif k_f16:
+            if floating is float:
+                dec_qk_f16(qpack, <int>rows, <int>d_k,
+                           <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
+                           <int>bk, s, lds)
         else:
-            _dec_qk(qpack, rows, d_k, kbase + j0 * d.k.ld_row, d.k.ld_row, bk, s, lds)
+            kblk = _kv_block(&d.k, k_elem, k_scale, bk, d_k, kconv, &ldk)
+            if tiled:
+                pack_k(kblk, ldk, bk, d_k, kpack)
+                qk_tile(qpack, rows_pad, d_k, kpack, (bk + nr - 1) // nr, s, lds, NO_LIMIT)
+            else:
+                _dec_qk(qpack, rows, d_k, kblk, ldk, bk, s, lds)
+        if d.check and not flagged:
+            # A NaN or infinite key makes its score NaN or infinite for any
+            # finite query (0 * inf is NaN); so does a score past the dtype.
+            for r in range(rows):
+                if not _finite(s + r * lds, bk):
+                    flagged = True
 
         for r in range(rows):
             s_row = s + r * lds
@@ -265,24 +409,43 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t row0, Py_ssi
             if b < bk:
                 memset(s_row + b, 0, (bk - b) * sizeof(floating))
 
+        # Every value row of the block enters every row's accumulator (with
+        # probability 0 if masked), so a NaN or infinite value reaches `o`.
+        if v_bf16 or v_f16:
+            if floating is float:
+                if v_bf16:
+                    dec_pv_bf16(s, lds, <int>rows, <int>bk,
+                                <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
+                                <int>d_v, o, dvp, corr)
+                else:
+                    dec_pv_f16(s, lds, <int>rows, <int>bk,
+                               <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
+                               <int>d_v, o, dvp, corr)
+            j0 += bk
+            continue
+        vblk = _kv_block(&d.v, v_elem, v_scale, bk, d_v, vconv, &ldv)
         if tiled:
-            if pack_values:
-                pack_v(vbase + j0 * d.v.ld_row, d.v.ld_row, bk, d_v, dvp, vpack)
+            if d_v != dvp or ldv != d_v:
+                pack_v(vblk, ldv, bk, d_v, dvp, vpack)
                 vsrc = vpack
                 ld_vsrc = dvp
             else:
-                vsrc = vbase + j0 * d.v.ld_row
-                ld_vsrc = d.v.ld_row
+                vsrc = vblk
+                ld_vsrc = ldv
             pv_tile(s, lds, rows_pad, bk, vsrc, ld_vsrc, dvp, o, dvp, corr, NO_LIMIT)
         else:
-            _dec_pv(s, lds, rows, bk, vbase + j0 * d.v.ld_row, d.v.ld_row, d_v, o, dvp, corr)
+            _dec_pv(s, lds, rows, bk, vblk, ldv, d_v, o, dvp, corr)
         j0 += bk
 
     for r in range(rows):
-        idx = (row0 + r) * d.n_chunks + chunk_index
+        idx = part0 + r * n_chunks + chunk_index
         part_m[idx] = running_max[r]
         d.part_l[idx] = running_sum[r]
         memcpy(part_o + idx * d_v, o + r * dvp, d_v * sizeof(floating))
+        if d.check and not flagged and not _finite(o + r * dvp, d_v):
+            flagged = True
+    if d.check:
+        d.task_flag[task] = 1 if flagged else 0
 
 
 cdef void _decode_merge_row(const Decode *d, floating *dummy, Py_ssize_t rho,
@@ -290,13 +453,15 @@ cdef void _decode_merge_row(const Decode *d, floating *dummy, Py_ssize_t rho,
     """Combine the chunks of global row rho in chunk order and write its output."""
     cdef:
         Py_ssize_t item = d.order[rho // d.shape.n_q], i = rho % d.shape.n_q
-        Py_ssize_t c, col, base = rho * d.n_chunks, d_v = d.shape.d_v
+        Py_ssize_t blk = d.row_block[rho], n_chunks = d.block_chunks[blk]
+        Py_ssize_t c, col, d_v = d.shape.d_v
+        Py_ssize_t base = d.block_part[blk] + (rho - d.block_start[blk]) * n_chunks
         floating *dst = <floating *>d.out.base + d.out.offsets[item] + i * d.out.ld_row
         const floating *part_o = <const floating *>d.part_o
         const floating *part_m = <const floating *>d.part_m
         const floating *o_c
         double m_top = -INFINITY, m_c, w, total = 0.0, inv
-    for c in range(d.n_chunks):
+    for c in range(n_chunks):
         m_c = part_m[base + c]
         m_top = m_top if m_top >= m_c else m_c  # a NaN max wins (and propagates)
     if m_top == -INFINITY:
@@ -305,7 +470,7 @@ cdef void _decode_merge_row(const Decode *d, floating *dummy, Py_ssize_t rho,
         return
     for col in range(d_v):
         acc[col] = 0.0
-    for c in range(d.n_chunks):
+    for c in range(n_chunks):
         m_c = part_m[base + c]
         if m_c == -INFINITY:
             continue
@@ -322,96 +487,175 @@ cdef void _decode_merge_row(const Decode *d, floating *dummy, Py_ssize_t rho,
 cdef void _decode_run(const Decode *d, floating *dummy, char *scratch,
                       int n_threads) noexcept nogil:
     """All (row block, key chunk) tasks, then the per-row merge, in one parallel region."""
-    cdef Py_ssize_t task, blk, row0, rho, n_tasks = d.n_blocks * d.n_chunks
+    cdef Py_ssize_t task, rho
     cdef char *mine
     with parallel(num_threads=n_threads):
-        for task in prange(n_tasks, schedule="dynamic"):
-            blk = task // d.n_chunks
-            row0 = d.block_start[blk]
-            _decode_task(d, dummy, row0, d.block_start[blk + 1] - row0, task % d.n_chunks,
-                         scratch + omp_get_thread_num() * d.layout.total)
+        for task in prange(d.n_tasks, schedule="dynamic"):
+            _decode_task(d, dummy, task, scratch + omp_get_thread_num() * d.layout.total)
         for rho in prange(d.n_rows, schedule="static"):
             mine = scratch + omp_get_thread_num() * d.layout.total
             _decode_merge_row(d, dummy, rho, <double *>scratch_at(&d.layout, mine, DEC_MERGE))
 
 
-def decode_forward(q, k, v, out, mask, shape, plan, int num_threads):
+cdef const intp_t *_intp_data(object arr, Py_ssize_t size, str name) except? NULL:
+    """Data of a contiguous intp array of `size` elements (internal contract)."""
+    cdef cnp.ndarray a = arr
+    if (cnp.PyArray_TYPE(a) != cnp.NPY_INTP or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or cnp.PyArray_SIZE(a) != size):
+        raise ValueError(f"decode_forward: {name} must be {size} contiguous intp")
+    return <const intp_t *>cnp.PyArray_DATA(a)
+
+
+cdef int _read_kv(object spec, Py_ssize_t n_batch, KVSource *src) except -1:
+    """Fill `src` from a ``_decode_path.KVSpec``; the caller keeps `spec` alive."""
+    cdef cnp.ndarray array = spec.array
+    src.base = <const char *>cnp.PyArray_DATA(array)
+    src.offsets = _intp_data(spec.offsets, n_batch, "kv offsets")
+    src.ld_row = spec.row_stride
+    src.itemsize = cnp.PyArray_ITEMSIZE(array)
+    src.fmt = spec.fmt
+    if src.fmt not in (KV_NATIVE, KV_F32, KV_BF16, KV_F16, KV_I8):
+        raise ValueError(f"decode_forward: unknown kv format {src.fmt}")
+    src.scales = NULL
+    src.scale_offsets = NULL
+    src.scale_ld_row = src.scale_page_stride = 0
+    src.group = spec.group
+    if src.fmt == KV_I8:
+        if spec.scales is None or cnp.PyArray_TYPE(<cnp.ndarray>spec.scales) != cnp.NPY_FLOAT32:
+            raise ValueError("decode_forward: int8 rows need float32 scales")
+        if src.group < 1:
+            raise ValueError("decode_forward: int8 scale groups must be positive")
+        src.scales = <const float *>cnp.PyArray_DATA(<cnp.ndarray>spec.scales)
+        src.scale_offsets = _intp_data(spec.scale_offsets, n_batch, "scale offsets")
+        src.scale_ld_row = spec.scale_row_stride
+        src.scale_page_stride = spec.scale_page_stride
+    src.pages = NULL
+    src.pages_ld = src.page_rows = src.page_stride = 0
+    src.items_per_seq = 1
+    if spec.pages is not None:
+        pages = spec.pages
+        if cnp.PyArray_TYPE(<cnp.ndarray>pages) != cnp.NPY_INTP or pages.ndim != 2 or not pages.flags.c_contiguous:
+            raise ValueError("decode_forward: the block table must be 2-d contiguous intp")
+        src.pages = <const intp_t *>cnp.PyArray_DATA(<cnp.ndarray>pages)
+        src.pages_ld = pages.shape[1]
+        src.page_rows = spec.page_rows
+        src.page_stride = spec.page_stride
+        src.items_per_seq = spec.items_per_seq
+        if src.page_rows < 1 or src.items_per_seq < 1:
+            raise ValueError("decode_forward: bad page geometry")
+    return 0
+
+
+def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=False):
     """Run the decode kernel over validated operands (entry point).
 
     Parameters
     ----------
-    q, k, v, out, mask : _geometry.Operand (mask: or None)
-        As for ``_kernels.attention_forward``.
+    q, out, mask : _geometry.Operand (mask: or None)
+        As for ``_kernels.attention_forward``, in the compute dtype.
+    k, v : _decode_path.KVSpec
+        Keys and values as stored: the compute dtype, or bfloat16/float16/int8
+        rows widened block by block; contiguous per item or in pages.
     shape : _geometry.AttentionShape
-        Sizes, scale, the visible-key rule and ALiBi.
+        Sizes, scale, the visible-key rule and ALiBi (``n_k``: the largest
+        key count; ``plan.item_shift`` gives each item's own).
     plan : _decode_path.DecodePlan
         ``order`` (batch items grouped by the K/V they read; global row ``rho``
-        is query ``rho % n_q`` of item ``order[rho // n_q]``), ``block_start``
-        (row blocks ``[block_start[t], block_start[t + 1])``, whose rows read
-        the same K/V), ``kv_lo, kv_hi`` (the keys some query sees), ``chunk``
-        and ``block_k`` (keys per parallel task and per inner block), and
-        ``small_rows`` (row blocks up to this size use the decode micro-kernels,
-        larger ones the packed tiles).
+        is query ``rho % n_q`` of item ``order[rho // n_q]``), the row blocks
+        (``block_start``; ``block_chunks`` chunks each, partial results from
+        ``block_part``; ``row_block`` of each row), the ``tasks`` (row block,
+        first key, end key, chunk index), ``item_shift``, ``block_k`` and
+        ``small_rows``.
     num_threads : int
         OpenMP threads (already resolved).
+    check : bool
+        Flag non-finite scores and outputs (the default call's check of k and
+        v, made while the kernel reads them).
+
+    Returns
+    -------
+    bool
+        True when ``check`` and some score or output was NaN or infinite.
     """
     cdef Decode d
     cdef bint is_float = q.array.dtype == np.float32
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
     cdef Py_ssize_t itemsize = 4 if is_float else 8
-    cdef Py_ssize_t t, rows_max = 0, part_count, o_bytes, m_bytes, l_bytes
-    cdef const intp_t[::1] order = plan.order
+    cdef Py_ssize_t t, blk, rows_max = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
     cdef const intp_t[::1] block_start = plan.block_start
+    cdef const intp_t[:, ::1] tasks = plan.tasks
     cdef char *scratch
     read_shape(shape, mask, &d.shape)
     read_operand(q, &d.q)
-    read_operand(k, &d.k)
-    read_operand(v, &d.v)
     read_operand(out, &d.out)
     read_operand(mask, &d.mask)
+    _read_kv(k, d.shape.n_batch, &d.k)
+    _read_kv(v, d.shape.n_batch, &d.v)
+    if (d.k.fmt == KV_F32 or d.v.fmt == KV_F32) and is_float:
+        raise ValueError("decode_forward: float32 rows are native to a float32 call")
     d.n_blocks = block_start.shape[0] - 1
     d.n_rows = d.shape.n_batch * d.shape.n_q
-    if (order.shape[0] != d.shape.n_batch or d.n_blocks < 1
-            or block_start[d.n_blocks] != d.n_rows):
+    d.n_tasks = tasks.shape[0]
+    if d.n_blocks < 1 or block_start[d.n_blocks] != d.n_rows or tasks.shape[1] != 4:
         raise ValueError("decode_forward: inconsistent row blocks")
-    d.kv_lo, d.kv_hi, d.chunk, d.block_k = plan.kv_lo, plan.kv_hi, plan.chunk, plan.block_k
-    if (not (0 <= d.kv_lo < d.kv_hi <= d.shape.n_k) or d.chunk < 1 or d.block_k < 1
-            or d.shape.n_q < 1):
-        raise ValueError("decode_forward: bad key range or block sizes")
+    d.order = _intp_data(plan.order, d.shape.n_batch, "order")
+    d.block_start = &block_start[0]
+    d.block_chunks = _intp_data(plan.block_chunks, d.n_blocks, "block_chunks")
+    d.block_part = _intp_data(plan.block_part, d.n_blocks + 1, "block_part")
+    d.row_block = _intp_data(plan.row_block, d.n_rows, "row_block")
+    d.item_shift = NULL
+    if plan.item_shift is not None:
+        d.item_shift = _intp_data(plan.item_shift, d.shape.n_batch, "item_shift")
+    d.tasks = &tasks[0, 0] if d.n_tasks > 0 else NULL
+    d.block_k = plan.block_k
+    if d.block_k < 1 or d.shape.n_q < 1:
+        raise ValueError("decode_forward: bad block sizes")
+    for t in range(d.n_tasks):
+        blk = tasks[t, 0]
+        if (not 0 <= blk < d.n_blocks or not 0 <= tasks[t, 1] < tasks[t, 2] <= d.shape.n_k
+                or not 0 <= tasks[t, 3] < d.block_chunks[blk]):
+            raise ValueError("decode_forward: bad task")
     for t in range(d.n_blocks):
         rows_max = max(rows_max, block_start[t + 1] - block_start[t])
-    d.order = &order[0]
-    d.block_start = &block_start[0]
-    d.n_chunks = (d.kv_hi - d.kv_lo + d.chunk - 1) // d.chunk
     d.small_rows = plan.small_rows
     d.rows_pad_max = round_up(rows_max, ROW_ALIGN)
     d.lds = round_up(d.block_k, nr)
     d.dvp = round_up(d.shape.d_v, vl)
+    d.check = check
     _decode_layout(&d, itemsize)
 
-    cdef int n_threads = <int>max(1, min(num_threads, d.n_blocks * d.n_chunks))
-    part_count = d.n_rows * d.n_chunks
+    cdef int n_threads = <int>max(1, min(num_threads, d.n_tasks))
+    part_count = d.block_part[d.n_blocks]
     o_bytes = round_up(part_count * d.shape.d_v * itemsize, SCRATCH_ALIGN)
     m_bytes = round_up(part_count * itemsize, SCRATCH_ALIGN)
     l_bytes = round_up(part_count * sizeof(double), SCRATCH_ALIGN)
-    buffer = scratch_buffer(n_threads * d.layout.total + o_bytes + m_bytes + l_bytes,
-                            SCRATCH_ALIGN, "decode")
+    flag_bytes = round_up(max(1, d.n_tasks) * sizeof(int), SCRATCH_ALIGN)
+    buffer = scratch_buffer(n_threads * d.layout.total + o_bytes + m_bytes + l_bytes
+                            + flag_bytes, SCRATCH_ALIGN, "decode")
     scratch = <char *>cnp.PyArray_DATA(buffer)
     d.part_o = scratch + n_threads * d.layout.total
     d.part_m = d.part_o + o_bytes
     d.part_l = <double *>(d.part_m + m_bytes)
+    d.task_flag = <int *>(d.part_m + m_bytes + l_bytes)
+    memset(d.task_flag, 0, max(1, d.n_tasks) * sizeof(int))
     if is_float:
         with nogil:
             _decode_run(&d, <float *>NULL, scratch, n_threads)
     else:
         with nogil:
             _decode_run(&d, <double *>NULL, scratch, n_threads)
+    if check:
+        for t in range(d.n_tasks):
+            if d.task_flag[t]:
+                return True
+    return False
 
 
 def decode_constants():
-    """Rows per decode micro-kernel call (larger counts run in groups of it)."""
-    return {"micro_rows": DEC_MR}
+    """Rows per decode micro-kernel call (larger counts run in groups of it), and
+    whether float16 K/V are widened in registers (else in a tile)."""
+    return {"micro_rows": DEC_MR, "f16_in_registers": DEC_HAVE_F16}
 
 
 # -- test and benchmark access ------------------------------------------------

@@ -21,12 +21,14 @@ How the constants were chosen is in ARCHITECTURE.md ("The decode path").
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from .._dispatch import kernels
+from . import _precision
 from ._geometry import AttentionShape, Operand
 from ._typing import Array
 
@@ -50,6 +52,9 @@ SMALL_ROWS = 32
 ROWS_MAX = 96
 #: Keys per inner block of a task (the block's K and V stay in L2).
 BLOCK_K = 256
+#: Keys per inner block when K/V are widened into a tile (float16, int8; bfloat16
+#: in float64): the tiles (64 x d x 4 bytes each) stay in L1.
+BLOCK_K_WIDENED = 64
 #: Keys per chunk at least (each chunk costs one partial result per row).
 MIN_CHUNK = 512
 #: (row block, chunk) tasks to aim for: enough for 16+ threads.
@@ -137,39 +142,263 @@ class DecodePlan(NamedTuple):
 
     order: npt.NDArray[np.intp]  # batch items grouped by the K/V they read
     block_start: npt.NDArray[np.intp]  # row blocks of global rows (one K/V each)
-    kv_lo: int  # keys [kv_lo, kv_hi) are visible to some query
-    kv_hi: int
-    chunk: int  # keys per (row block, chunk) task
+    block_chunks: npt.NDArray[np.intp]  # key chunks of each row block
+    block_part: npt.NDArray[np.intp]  # first partial result of each row block
+    row_block: npt.NDArray[np.intp]  # the row block of each global row
+    tasks: npt.NDArray[np.intp]  # (n_tasks, 4): row block, first key, end, chunk
+    item_shift: npt.NDArray[np.intp] | None = None  # per item: n_k_item - n_k
     block_k: int = BLOCK_K
     small_rows: int = SMALL_ROWS
 
 
+#: Storage formats of K/V rows (csrc/attnsearch_kv_quant.h).
+KV_NATIVE, KV_F32, KV_BF16, KV_F16, KV_I8 = range(5)
+
+
+class KVSpec(NamedTuple):
+    """Keys or values as the decode kernel reads them (``_decode.pyx`` ``KVSource``).
+
+    Row ``j`` of batch item ``b`` starts at element ``offsets[b] + j *
+    row_stride`` of ``array`` (contiguous), or, with a block table ``pages``
+    (one row per sequence), at ``offsets[b] + pages[b // items_per_seq, j //
+    page_rows] * page_stride + (j % page_rows) * row_stride``; int8 scales
+    (one float32 per ``group`` elements of a row) alike.
+    """
+
+    array: np.ndarray  # bfloat16 as its uint16 bit pattern
+    offsets: npt.NDArray[np.intp]
+    row_stride: int
+    fmt: int = KV_NATIVE
+    scales: np.ndarray | None = None
+    scale_offsets: npt.NDArray[np.intp] | None = None
+    scale_row_stride: int = 0
+    group: int = 1
+    pages: npt.NDArray[np.intp] | None = None
+    page_rows: int = 0
+    page_stride: int = 0
+    scale_page_stride: int = 0
+    items_per_seq: int = 1
+
+
+class NonFiniteKV(Exception):
+    """The decode kernel saw a NaN or infinite score or output while checking
+    (raised after the output is written): the caller runs the full checks,
+    which name the operand or the overflow."""
+
+
+def kv_format(storage: np.dtype, compute: np.dtype) -> int:
+    """The kernel format code of rows stored in ``storage``, computed in ``compute``."""
+    storage = np.dtype(storage)
+    if storage == compute:
+        return KV_NATIVE
+    name = storage.name
+    if name == "float32" and compute == np.float64:
+        return KV_F32
+    if name == "bfloat16":
+        return KV_BF16
+    if name == "float16":
+        return KV_F16
+    if name == "int8":
+        return KV_I8
+    raise TypeError(f"the decode kernel cannot read {name} rows in {compute.name}")
+
+
+def spec_of(op: Operand, fmt: int) -> KVSpec:
+    """A contiguous :class:`KVSpec` from a ``_geometry.Operand``."""
+    return KVSpec(op.array, op.offsets, op.row_stride, fmt)
+
+
+def _tasks(
+    order: npt.NDArray[np.intp],
+    block_start: npt.NDArray[np.intp],
+    lo: npt.NDArray[np.intp],
+    hi: npt.NDArray[np.intp],
+    chunk: int,
+    item_shift: npt.NDArray[np.intp] | None = None,
+) -> DecodePlan:
+    """The plan of row blocks that see keys ``[lo[t], hi[t])``, cut in chunks."""
+    n_blocks = block_start.shape[0] - 1
+    rows = np.diff(block_start)
+    n_chunks = np.maximum(0, -(-(hi - lo) // chunk)).astype(np.intp)
+    n_tasks = int(n_chunks.sum())
+    blk = np.repeat(np.arange(n_blocks, dtype=np.intp), n_chunks)
+    index = np.arange(n_tasks, dtype=np.intp) - np.repeat(
+        np.cumsum(n_chunks) - n_chunks, n_chunks
+    )
+    first = lo[blk] + index * chunk
+    tasks = np.ascontiguousarray(
+        np.stack([blk, first, np.minimum(hi[blk], first + chunk), index], axis=1),
+        dtype=np.intp,
+    ).reshape(n_tasks, 4)
+    block_part = np.zeros(n_blocks + 1, dtype=np.intp)
+    np.cumsum(rows * n_chunks, out=block_part[1:])
+    row_block = np.repeat(np.arange(n_blocks, dtype=np.intp), rows)
+    arrays = (order, block_start, n_chunks, block_part, row_block, tasks)
+    for arr in arrays:
+        arr.flags.writeable = False
+    return DecodePlan(*arrays, item_shift=item_shift)
+
+
+@functools.lru_cache(maxsize=256)
+def _uniform_plan(
+    k_bytes: bytes, v_bytes: bytes, n_q: int, kv_lo: int, kv_hi: int
+) -> DecodePlan:
+    order, block_start, chunk = plan(
+        np.frombuffer(k_bytes, dtype=np.intp),
+        np.frombuffer(v_bytes, dtype=np.intp),
+        n_q,
+        kv_hi - kv_lo,
+    )
+    n_blocks = block_start.shape[0] - 1
+    lo = np.full(n_blocks, kv_lo, dtype=np.intp)
+    return _tasks(order, block_start, lo, lo + (kv_hi - kv_lo), chunk)
+
+
+def ragged_plan(
+    group_key: npt.NDArray[np.intp],
+    n_q: int,
+    lo_item: npt.NDArray[np.intp],
+    hi_item: npt.NDArray[np.intp],
+    item_shift: npt.NDArray[np.intp],
+    align: int = 1,
+) -> DecodePlan:
+    """Plan for batch items with key ranges of their own (a paged batch).
+
+    Items with the same ``group_key`` read the same K/V and share
+    ``lo_item``/``hi_item`` (the keys some of their queries see). One chunk
+    size for all: enough for :data:`TARGET_TASKS` tasks over all the keys, at
+    least :data:`MIN_CHUNK`, a multiple of ``align`` (the page size).
+    """
+    order, block_start, _ = plan(group_key, group_key, n_q, 1)
+    first_item = order[block_start[:-1] // n_q]
+    lo, hi = lo_item[first_item], hi_item[first_item]
+    total = int(np.maximum(hi - lo, 0).sum())
+    chunk = max(MIN_CHUNK, -(-total // TARGET_TASKS))
+    chunk = -(-chunk // align) * align
+    return _tasks(order, block_start, lo, hi, chunk, item_shift)
+
+
 def decode_into(
     q: Operand,
-    k: Operand,
-    v: Operand,
+    k: Operand | KVSpec,
+    v: Operand | KVSpec,
     out: Operand,
     mask: Operand | None,
     shape: AttentionShape,
     n_threads: int,
+    check: bool = False,
 ) -> Array:
     """Run the decode kernel on ``_geometry.Operand``s of kernel-ready arrays
-    and their ``AttentionShape`` (see ``attention._attention_into``)."""
+    (``q`` and ``out`` in the compute dtype; ``k``, ``v`` in it or as
+    :class:`KVSpec` of compressed rows) and their ``AttentionShape``.
+
+    ``check``: flag NaN/inf scores and outputs while the kernel reads k and v;
+    raises :class:`NonFiniteKV` after writing ``out`` when it saw one.
+    """
     vis = shape.visibility
     kv_lo = max(0, vis.lo_offset) if vis.has_lo else 0
     kv_hi = min(shape.n_k, shape.n_q + vis.hi_offset) if vis.has_hi else shape.n_k
     if kv_hi <= kv_lo:
         out.array[...] = 0  # no query sees any key
         return out.array
-    order, block_start, chunk = plan(k.offsets, v.offsets, shape.n_q, kv_hi - kv_lo)
-    _decode.decode_forward(
-        q,
-        k,
-        v,
-        out,
-        mask,
-        shape,
-        DecodePlan(order, block_start, kv_lo, kv_hi, chunk),
-        n_threads,
+    k_spec = k if isinstance(k, KVSpec) else spec_of(k, KV_NATIVE)
+    v_spec = v if isinstance(v, KVSpec) else spec_of(v, KV_NATIVE)
+    the_plan = _uniform_plan(
+        k_spec.offsets.tobytes(), v_spec.offsets.tobytes(), shape.n_q, kv_lo, kv_hi
     )
+    the_plan = with_block_k(the_plan, k_spec.fmt, v_spec.fmt, q.array.dtype)
+    seen = _decode.decode_forward(
+        q, k_spec, v_spec, out, mask, shape, the_plan, n_threads, check
+    )
+    if seen:
+        raise NonFiniteKV
     return out.array
+
+
+def with_block_k(
+    the_plan: DecodePlan, k_fmt: int, v_fmt: int, compute: np.dtype
+) -> DecodePlan:
+    """``the_plan`` with :data:`BLOCK_K_WIDENED` keys per inner block when K or
+    V are widened into a tile (not for float32 reads of bfloat16, widened in
+    registers, nor for rows read in place)."""
+    in_place: tuple[int, ...] = (KV_NATIVE,)
+    if compute == np.float32:
+        in_place = (KV_NATIVE, KV_BF16, KV_F16)  # f16: where the target can
+    if k_fmt in in_place and v_fmt in in_place:
+        return the_plan
+    return the_plan._replace(block_k=BLOCK_K_WIDENED)
+
+
+def _finite(arr: Array) -> bool:
+    """Whether a float array (bfloat16/float16 included) has no NaN or infinity."""
+    if _precision.is_reduced(arr.dtype):
+        return _precision.max_abs_reduced(arr) < math.inf
+    return bool(np.isfinite(arr).all())
+
+
+def decode_arrays(
+    q: Array,
+    k: Array,
+    v: Array,
+    out: Array,
+    mask: Operand | None,
+    shape: AttentionShape,
+    batch_shape: tuple[int, ...],
+    k_group: int,
+    v_group: int,
+    n_threads: int,
+    check: bool = False,
+) -> Array:
+    """The decode path of ``attention._attention_into``: kernel-ready ``q``,
+    ``k``, ``v`` of one storage dtype (``out`` too). 16-bit k and v are read as
+    stored (widened block by block in the kernel); only ``q`` is widened and
+    the output rounded once.
+
+    ``check`` (the default call's ``check_finite``, q already checked): the
+    kernel checks k and v while it reads them, and this checks the rows no
+    query reads; raises :class:`NonFiniteKV` (after writing ``out``) when
+    something is NaN or infinite, for the caller to name it.
+    """
+    storage = out.dtype
+    compute = _precision.compute_dtype(storage)
+    fmt = kv_format(storage, compute)
+    k_op = Operand.of(_precision.kernel_view(k), batch_shape, k_group)
+    v_op = Operand.of(_precision.kernel_view(v), batch_shape, v_group)
+    unread_ok = True
+    if check:
+        vis = shape.visibility
+        kv_lo = max(0, vis.lo_offset) if vis.has_lo else 0
+        kv_hi = min(shape.n_k, shape.n_q + vis.hi_offset) if vis.has_hi else shape.n_k
+        kv_hi = max(kv_lo, kv_hi)
+        for arr in (k, v):
+            for part in (arr[..., :kv_lo, :], arr[..., kv_hi:, :]):
+                unread_ok = unread_ok and (part.size == 0 or _finite(part))
+    if storage == compute:
+        decode_into(
+            Operand.of(q, batch_shape),
+            k_op,
+            v_op,
+            Operand.of(out, batch_shape),
+            mask,
+            shape,
+            n_threads,
+            check,
+        )
+    else:
+        wide = np.empty(out.shape, dtype=compute)
+        try:
+            decode_into(
+                Operand.of(q.astype(compute), batch_shape),
+                spec_of(k_op, fmt),
+                spec_of(v_op, fmt),
+                Operand.of(wide, batch_shape),
+                mask,
+                shape,
+                n_threads,
+                check,
+            )
+        finally:
+            out[...] = wide.astype(storage)
+    if not unread_ok:
+        raise NonFiniteKV
+    return out

@@ -801,16 +801,31 @@ def _sdpa_unchecked(
     slopes = check_alibi_slopes(alibi_slopes, batch_shape)
     check_alibi_range(slopes, n_q, n_k, dtype)
 
+    # The decode kernel checks k and v while it reads them (no second read).
+    check_in_kernel = (
+        check_finite
+        and backend != "reference"
+        and (
+            path == "decode"
+            if path is not None
+            else _decode_path.use_decode(
+                n_q, return_weights or return_lse, block_q, block_k
+            )
+        )
+    )
     if check_finite:
         # Finiteness and magnitude in one read of each operand.
         maxima = {}
         for arr, name in ((q, "q"), (k, "k"), (v, "v")):
+            if check_in_kernel and name != "q":
+                continue
             maxima[name] = _max_abs(arr, n_threads)
             if maxima[name] == math.inf:
                 _check_finite(arr, name, n_threads)  # raises, naming it
-        _check_scores_fit(
-            q, k, scale, dtype, n_threads, q_max=maxima["q"], k_max=maxima["k"]
-        )
+        if not check_in_kernel:
+            _check_scores_fit(
+                q, k, scale, dtype, n_threads, q_max=maxima["q"], k_max=maxima["k"]
+            )
 
     storage = _precision.reduced_storage(q.dtype, k.dtype, v.dtype)
     out_dtype = dtype if storage is None else storage
@@ -849,26 +864,35 @@ def _sdpa_unchecked(
         np.zeros(batch_shape + (n_q, n_k), dtype=dtype) if return_weights else None
     )
     lse = np.empty(batch_shape + (n_q,), dtype=dtype) if return_lse else None
-    _attention_into(
-        q,
-        k,
-        v,
-        out,
-        weights=weights,
-        lse=lse,
-        mask=mask,
-        batch_shape=batch_shape,
-        k_group=k_group,
-        v_group=v_group,
-        causal=causal,
-        scale=scale,
-        n_threads=n_threads,
-        block_q=block_q,
-        block_k=block_k,
-        window=window,
-        slopes=slopes,
-        path=path,
-    )
+    try:
+        _attention_into(
+            q,
+            k,
+            v,
+            out,
+            weights=weights,
+            lse=lse,
+            mask=mask,
+            batch_shape=batch_shape,
+            k_group=k_group,
+            v_group=v_group,
+            causal=causal,
+            scale=scale,
+            n_threads=n_threads,
+            block_q=block_q,
+            block_k=block_k,
+            window=window,
+            slopes=slopes,
+            path=path,
+            check_kv=check_in_kernel,
+        )
+    except _decode_path.NonFiniteKV:
+        # The kernel saw a NaN/inf score or output: the full checks name the
+        # operand or the overflow (the output is written: an accumulator that
+        # overflowed on finite scores is recomputed by _sdpa).
+        for arr, name in ((k, "k"), (v, "v")):
+            _check_finite(arr, name, n_threads)
+        _check_scores_fit(q, k, scale, dtype, n_threads)
     results = [out]
     if weights is not None:  # return_weights, in the operands' dtype
         results.append(weights if storage is None else weights.astype(storage))
@@ -897,6 +921,7 @@ def _attention_into(
     window: WindowSides | None = None,
     slopes: npt.NDArray[np.float64] | None = None,
     path: Literal["decode", "prefill"] | None = None,
+    check_kv: bool = False,
 ) -> Array:
     """Run the kernel on checked arrays, writing into ``out`` (any strides, unit last).
 
@@ -949,29 +974,11 @@ def _attention_into(
                 "internal: the decode kernel returns neither weights nor lse"
             )
     if decode:
-        if storage != dtype:
-            # The decode kernel reads float32/float64 only: widen, then round once.
-            wide = np.empty(out.shape, dtype=dtype)
-            _decode_path.decode_into(
-                Operand.of(q.astype(dtype), batch_shape),
-                Operand.of(k.astype(dtype), batch_shape, k_group),
-                Operand.of(v.astype(dtype), batch_shape, v_group),
-                Operand.of(wide, batch_shape),
-                mask_op,
-                shape,
-                n_threads,
-            )
-            out[...] = wide.astype(storage)
-            return out
-        return _decode_path.decode_into(
-            Operand.of(q, batch_shape),
-            Operand.of(k, batch_shape, k_group),
-            Operand.of(v, batch_shape, v_group),
-            Operand.of(out, batch_shape),
-            mask_op,
-            shape,
-            n_threads,
-        )
+        # 16-bit k and v are read as stored; check_kv: checked while read.
+        return _decode_path.decode_arrays(
+            q, k, v, out, mask_op, shape, batch_shape, k_group, v_group, n_threads,
+            check=check_kv,
+        )  # fmt: skip
     if block_k is None:
         panel = _kernels.kernel_constants()[
             "panel_float32" if dtype == np.float32 else "panel_float64"

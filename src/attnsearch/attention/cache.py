@@ -11,6 +11,11 @@ sliding-window models: the buffers are twice the capacity and every position
 is written at slot ``p % capacity`` and at ``p % capacity + capacity``, so the
 last ``capacity`` positions are always one contiguous, in-order view (no copy,
 no reordering of keys), at the price of twice the memory of a plain ring.
+
+Compressed caches (``dtype=`` bfloat16, float16 or int8 with one float32 scale
+per 32 elements of a row) quantise each row once, when it is appended, and
+:meth:`KVCache.attend` reads them as stored: a decode step reads 1/2 or about
+1/4 of the bytes of a float32 cache (see ``_kv_formats`` for the error).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._validation import check_bool
+from . import _kv_formats
 from ._typing import Array
 
 __all__ = ["KVCache"]
@@ -40,7 +46,16 @@ def _positive_int(value: object, name: str) -> int:
 def _read_only_alias(buffer: Array) -> Array:
     """An array over ``buffer``'s memory whose base is a read-only memoryview:
     neither it nor any view of it can be made writeable."""
+    if buffer.dtype.name == "bfloat16":  # no buffer format: through its bits
+        bits = np.asarray(memoryview(cast(Any, buffer.view(np.uint16))).toreadonly())
+        return bits.view(buffer.dtype)
     return np.asarray(memoryview(cast(Any, buffer)).toreadonly())
+
+
+def _check_quant_block(value: object) -> int | None:
+    if value is None:
+        return None
+    return _positive_int(value, "quant_block")
 
 
 class KVCache:
@@ -60,8 +75,18 @@ class KVCache:
         Width of a key head.
     d_v : int, optional
         Width of a value head; defaults to ``d_head``.
-    dtype : {np.float32, np.float64}
-        Must match the layer that writes it.
+    dtype : {np.float32, np.float64, "bfloat16", np.float16, np.int8}
+        What the cache stores. float32/float64 must match the layer that
+        writes it and store exactly what is appended. bfloat16
+        (``ml_dtypes.bfloat16`` or the string ``"bfloat16"``; needs the
+        optional ``ml_dtypes``), float16 and int8 caches take rows of any
+        float dtype and round (quantise) them once, when they are appended;
+        :meth:`attend` reads them as stored (1/2 and about 1/4 of the bytes
+        per decode step).
+    quant_block : int or None, default 32
+        int8 only: elements of a row that share one float32 scale (``None``:
+        one scale per row). Each element is within ``max|x| / 254`` of its
+        value, ``max`` over its block.
     ring : bool, default False
         Keep only the last ``capacity`` positions (sliding-window models). It
         costs ``2 * capacity`` positions of memory so that the kept positions
@@ -70,7 +95,9 @@ class KVCache:
     Attributes
     ----------
     keys, values : ndarray, shape (batch, n_kv_heads, length, d)
-        Read-only views of the filled part, oldest position first. They are
+        Read-only views of the filled part, oldest position first, as stored
+        (int8 caches: the quantised rows; see :attr:`key_scales` and
+        :meth:`dequantized`). They are
         read-only for good: their base is a read-only buffer, so
         ``flags.writeable = True`` is refused (write through :meth:`append`,
         which checks what it stores). A later append may overwrite what a
@@ -109,26 +136,36 @@ class KVCache:
         d_v: int | None = None,
         dtype: npt.DTypeLike = np.float32,
         ring: bool = False,
+        quant_block: int | None = _kv_formats.DEFAULT_QUANT_BLOCK,
     ) -> None:
         self.batch = _positive_int(batch, "batch")
         self.n_kv_heads = _positive_int(n_kv_heads, "n_kv_heads")
         self.capacity = _positive_int(capacity, "capacity")
         self.d_head = _positive_int(d_head, "d_head")
         self.d_v = self.d_head if d_v is None else _positive_int(d_v, "d_v")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _kv_formats.resolve_dtype(dtype)
         self.dtype: np.dtype = dtype
+        self.quant_block = _check_quant_block(quant_block)
         self.ring = check_bool(ring, "ring")
+        self._k_format = _kv_formats.CacheFormat(dtype, self.d_head, self.quant_block)
+        self._v_format = _kv_formats.CacheFormat(dtype, self.d_v, self.quant_block)
         slots = 2 * self.capacity if self.ring else self.capacity
         shape = (self.batch, self.n_kv_heads, slots)
         # np.zeros: untouched pages cost no memory until they are written.
         self._k = np.zeros(shape + (self.d_head,), dtype)
         self._v = np.zeros(shape + (self.d_v,), dtype)
+        # int8: one float32 scale per quant_block elements of a row.
+        self._ks: Array | None = None
+        self._vs: Array | None = None
+        if self._k_format.quantized:
+            self._ks = np.zeros(shape + (self._k_format.n_groups,), np.float32)
+            self._vs = np.zeros(shape + (self._v_format.n_groups,), np.float32)
         # What keys/values slice: arrays over a read-only memoryview of the
         # buffers, so that no view handed out can be made writeable again.
         self._k_read = _read_only_alias(self._k)
         self._v_read = _read_only_alias(self._v)
+        self._ks_read = None if self._ks is None else _read_only_alias(self._ks)
+        self._vs_read = None if self._vs is None else _read_only_alias(self._vs)
         self._position = 0
         # Largest |key| appended since the reset: the layer's score-range check
         # reads it instead of the whole cache (a ring's dropped keys may keep it
@@ -158,8 +195,13 @@ class KVCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the preallocated buffers."""
-        return self._k.nbytes + self._v.nbytes
+        """Bytes of the preallocated buffers (int8 scales included)."""
+        scales = (
+            0
+            if self._ks is None or self._vs is None
+            else (self._ks.nbytes + self._vs.nbytes)
+        )
+        return self._k.nbytes + self._v.nbytes + scales
 
     def _view(self, read_only_buffer: Array) -> Array:
         length = self.length
@@ -175,6 +217,90 @@ class KVCache:
     def values(self) -> Array:
         """Read-only view ``(batch, n_kv_heads, length, d_v)``, oldest first."""
         return self._view(self._v_read)
+
+    @property
+    def key_scales(self) -> Array | None:
+        """int8 caches: read-only ``(batch, n_kv_heads, length, n_groups)`` float32
+        scales of :attr:`keys` (row ``j``'s element ``c`` is ``keys[..., j, c] *
+        key_scales[..., j, c // quant_block]``); None otherwise."""
+        return None if self._ks_read is None else self._view(self._ks_read)
+
+    @property
+    def value_scales(self) -> Array | None:
+        """int8 caches: the scales of :attr:`values` (see :attr:`key_scales`)."""
+        return None if self._vs_read is None else self._view(self._vs_read)
+
+    def dequantized(self, dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
+        """Copies of the held keys and values in ``dtype`` (float64: exact for
+        every cache dtype), as :meth:`attend` reads them."""
+        k = _kv_formats.dequantize(
+            self.keys, self.key_scales, self._k_format.group, dtype
+        )
+        v = _kv_formats.dequantize(
+            self.values, self.value_scales, self._v_format.group, dtype
+        )
+        return k, v
+
+    def attend(
+        self,
+        q: npt.ArrayLike,
+        *,
+        mask: npt.ArrayLike | None = None,
+        causal: bool = True,
+        scale: float | None = None,
+        window: Any = None,
+        alibi_slopes: npt.ArrayLike | None = None,
+        num_threads: int | None = None,
+        check_finite: bool = True,
+        backend: str = "auto",
+    ) -> Array:
+        """Attention of new queries to the held keys and values (a decode step).
+
+        Reads the cache as stored (bfloat16, float16 and int8 rows are widened
+        block by block inside the decode kernel; no float32 copy of the cache
+        is made).
+
+        Parameters
+        ----------
+        q : ndarray, shape (batch, n_heads, n_q, d_head)
+            float32, float64, bfloat16 or float16; ``n_heads`` a multiple of
+            ``n_kv_heads`` (grouped-query heads share a key/value head). The
+            queries are the last ``n_q`` positions of the cache (append their
+            keys and values first).
+        mask, scale, window, alibi_slopes, num_threads
+            As for :func:`~attnsearch.attention.scaled_dot_product_attention`
+            (``mask`` broadcasts to ``(batch, n_heads, n_q, length)``).
+        causal : bool, default True
+            Query ``i`` sees positions up to its own (bottom-right aligned).
+        check_finite : bool, default True
+            Refuse NaN/inf queries, and scores or outputs that overflow (the
+            stored rows were checked when they were appended; the kernel flags
+            an overflow while it reads them).
+        backend : {"auto", "reference"}
+            ``"reference"``: the NumPy reference on the dequantised rows
+            (float64).
+
+        Returns
+        -------
+        ndarray, shape (batch, n_heads, n_q, d_v), dtype of ``q``
+            Computed in float64 when ``q`` or the cache is float64, else in
+            float32 (float32 softmax statistics and accumulation).
+        """
+        from . import _kv_attend
+
+        with self._lock:
+            return _kv_attend.attend_contiguous(
+                self,
+                q,
+                mask=mask,
+                causal=causal,
+                scale=scale,
+                window=window,
+                alibi_slopes=alibi_slopes,
+                num_threads=num_threads,
+                check_finite=check_finite,
+                backend=backend,
+            )
 
     def reset(self) -> None:
         """Forget every position (the buffers are kept)."""
@@ -196,25 +322,35 @@ class KVCache:
             else:
                 slots = np.arange(position, min(position + n_new, self.capacity))
                 copies = (0,)
-            k_old, v_old = self._k[:, :, slots], self._v[:, :, slots]  # copies
+            buffers = [
+                b for b in (self._k, self._v, self._ks, self._vs) if b is not None
+            ]
+            old = [b[:, :, slots] for b in buffers]  # copies
             try:
                 yield
             except BaseException:
                 for offset in copies:
-                    self._k[:, :, slots + offset] = k_old
-                    self._v[:, :, slots + offset] = v_old
+                    for buffer, saved in zip(buffers, old, strict=True):
+                        buffer[:, :, slots + offset] = saved
                 self._position, self._key_bound = position, key_bound
                 raise
 
     def _check(
         self, array: npt.ArrayLike, name: str, width: int
-    ) -> tuple[Array, float]:
-        """``array`` checked for the cache, and its largest magnitude."""
+    ) -> tuple[Array, Array | None, float]:
+        """``array`` checked and encoded for the cache (rows as stored, int8
+        scales), and the largest magnitude stored."""
         arr = np.asarray(array)
-        if arr.dtype != self.dtype:
+        fmt = self._k_format if name == "k" else self._v_format
+        if fmt.exact_input and arr.dtype != self.dtype:
             raise TypeError(
                 f"{name} has dtype {arr.dtype} but the cache holds {self.dtype}; "
                 f"convert it with .astype(np.{self.dtype.name})"
+            )
+        if not fmt.exact_input and not _is_float(arr.dtype):
+            raise TypeError(
+                f"{name} has dtype {arr.dtype}; a {self.dtype.name} cache takes "
+                "float16/bfloat16/float32/float64 rows"
             )
         expected = (self.batch, self.n_kv_heads, "n_new", width)
         if arr.ndim != 4 or arr.shape[:2] != expected[:2] or arr.shape[3] != width:
@@ -222,10 +358,7 @@ class KVCache:
                 f"{name} must have shape (batch={self.batch}, "
                 f"n_kv_heads={self.n_kv_heads}, n_new, {width}), got {arr.shape}"
             )
-        top = float(np.max(np.abs(arr), initial=0.0))
-        if not math.isfinite(top):
-            raise ValueError(f"{name} contains NaN or infinity")
-        return arr, top
+        return _encode_checked(arr, fmt, name)
 
     def append(self, k: npt.ArrayLike, v: npt.ArrayLike) -> None:
         """Copy new positions into the cache.
@@ -246,19 +379,28 @@ class KVCache:
             (plain cache) more positions than the capacity left; the cache is
             unchanged.
         """
-        k, k_top = self._check(k, "k", self.d_head)
-        v, _ = self._check(v, "v", self.d_v)
-        n_new = k.shape[2]
-        if v.shape[2] != n_new:
-            raise ValueError(f"k has {n_new} new positions but v has {v.shape[2]}")
+        kv = np.asarray(k), np.asarray(v)
+        if kv[0].ndim == 4 and kv[1].ndim == 4 and kv[0].shape[2] != kv[1].shape[2]:
+            raise ValueError(
+                f"k has {kv[0].shape[2]} new positions but v has {kv[1].shape[2]}"
+            )
+        k_rows, k_scales, k_top = self._check(kv[0], "k", self.d_head)
+        v_rows, v_scales, _ = self._check(kv[1], "v", self.d_v)
+        n_new = k_rows.shape[2]
         if n_new == 0:
             return
         with self._lock:
-            self._store(k, v, n_new)
+            self._store((k_rows, v_rows, k_scales, v_scales), n_new)
             self._key_bound = max(self._key_bound, k_top)
 
-    def _store(self, k: Array, v: Array, n_new: int) -> None:
+    def _store(self, rows: tuple[Array | None, ...], n_new: int) -> None:
+        """Write (k, v, k_scales, v_scales) rows (scales: None unless int8)."""
         start = self._position
+        pairs = [
+            (buffer, new)
+            for buffer, new in zip((self._k, self._v, self._ks, self._vs), rows)
+            if buffer is not None and new is not None
+        ]
         if not self.ring:
             if start + n_new > self.capacity:
                 raise ValueError(
@@ -267,16 +409,47 @@ class KVCache:
                     "larger capacity, reset() it, or use ring=True with a "
                     "sliding-window layer"
                 )
-            self._k[:, :, start : start + n_new] = k
-            self._v[:, :, start : start + n_new] = v
+            for buffer, new in pairs:
+                buffer[:, :, start : start + n_new] = new
         else:
             kept = min(n_new, self.capacity)  # older ones would be overwritten
             first = start + n_new - kept
             slots = (first + np.arange(kept)) % self.capacity
             for offset in (0, self.capacity):
-                self._k[:, :, slots + offset] = k[:, :, n_new - kept :]
-                self._v[:, :, slots + offset] = v[:, :, n_new - kept :]
+                for buffer, new in pairs:
+                    buffer[:, :, slots + offset] = new[:, :, n_new - kept :]
         self._position = start + n_new
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    return (dtype.kind == "f" and dtype.itemsize <= 8) or dtype.name == "bfloat16"
+
+
+def _encode_checked(
+    arr: Array, fmt: _kv_formats.CacheFormat, name: str
+) -> tuple[Array, Array | None, float]:
+    """Rows as ``fmt`` stores them, their int8 scales, their largest magnitude;
+    refuses NaN/inf, and values past the range of a float16 cache."""
+    if fmt.exact_input:
+        top = float(np.max(np.abs(arr), initial=0.0))
+        if not math.isfinite(top):
+            raise ValueError(f"{name} contains NaN or infinity")
+        return arr, None, top
+    wide = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        top = float(np.max(np.abs(wide), initial=0.0))
+    if not math.isfinite(top):
+        raise ValueError(f"{name} contains NaN or infinity")
+    stored, scales = fmt.encode(wide)
+    top_stored = _kv_formats.max_abs(stored, scales)
+    if not math.isfinite(top_stored):
+        limit = float(np.finfo(np.float16).max) if fmt.dtype == np.float16 else None
+        raise ValueError(
+            f"{name} has values up to {top:.3g}, past the range of the "
+            f"{fmt.dtype.name} cache"
+            + (f" (it holds up to {limit:g}); rescale them" if limit else "")
+        )
+    return stored, scales, max(top, top_stored)
 
 
 def check_cache_fits(
