@@ -350,9 +350,12 @@ def _extensions():
                 variant_module(module, target), _variant_source(module, target), target
             )
             variant._attnsearch_target = target
-            # The wrapper only #includes Cython's C file: rebuild when that changes.
+            # The wrapper only #includes Cython's C file: rebuild when that or a
+            # header of csrc/ it includes changes (cythonize tracks headers for
+            # the canonical module only).
             generated = SRC.joinpath(*module.split(".")).with_suffix(".c")
-            variant.depends = [str(generated.relative_to(ROOT))]
+            headers = sorted(str(h.relative_to(ROOT)) for h in ROOT.glob("csrc/*.h"))
+            variant.depends = [str(generated.relative_to(ROOT)), *headers]
             extensions.append(variant)
     return extensions
 
