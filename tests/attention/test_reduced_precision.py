@@ -290,3 +290,35 @@ def test_bfloat16_gemm_refuses_what_does_not_fit(rng):
         attention_kernels.bf16_linear(
             np.zeros((2, 4), np.uint16), packed, 4, np.zeros(3, np.float32), out, 1
         )
+
+
+# bound on |cached step - full forward| for each cache dtype (N(0, 1) inputs):
+# the rounding/quantisation of the cached keys and values.
+CACHE_TOLERANCE = {"float32": 1e-5, "bfloat16": 2e-2, "float16": 3e-3, "int8": 4e-2}
+
+
+@pytest.mark.parametrize("layer_dtype", [np.float32, BF16, F16], ids=str)
+@pytest.mark.parametrize("cache_dtype", list(CACHE_TOLERANCE))
+def test_layers_decode_through_compressed_caches(rng, layer_dtype, cache_dtype):
+    layer = MultiHeadAttention(
+        64, 8, n_kv_heads=2, window=12, dtype=layer_dtype, seed=0
+    )
+    x = rng.standard_normal((2, 20, 64)).astype(np.float32)
+    cache = layer.new_cache(2, 32, dtype=cache_dtype)
+    assert cache.dtype.name == cache_dtype
+    layer(x[:, :15], cache=cache)
+    step = layer(x[:, 15:16], cache=cache)
+    full = layer(x[:, :16], causal=True)
+    assert step.dtype == layer.dtype and cache.position == 16
+    tol = max(CACHE_TOLERANCE[cache_dtype], 2e-2 if layer_dtype == BF16 else 3e-3)
+    err = np.abs(step.astype(np.float32) - full[:, 15:16].astype(np.float32)).max()
+    assert err <= tol
+
+
+def test_a_16_bit_layer_gets_a_16_bit_cache_and_weights_need_an_exact_one(rng):
+    assert MultiHeadAttention(16, 2, dtype=BF16).new_cache(1, 4).dtype == BF16
+    layer = MultiHeadAttention(16, 2, seed=0)
+    cache = layer.new_cache(1, 8, dtype="int8")
+    with pytest.raises(ValueError, match="need_weights"):
+        layer(rng.standard_normal((1, 2, 16)), cache=cache, need_weights=True)
+    assert cache.position == 0

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from . import _precision
 from ._typing import Array
 
-__all__ = ["CacheFormat", "dequantize", "resolve_dtype"]
+__all__ = ["CacheFormat", "dequantize", "is_compressed", "resolve_dtype"]
 
 #: Elements per int8 scale along a row by default (llama.cpp's q8_0 block; the
 #: measurements behind the choice are in ARCHITECTURE.md, "Compressed caches").
@@ -50,6 +50,12 @@ def resolve_dtype(dtype: npt.DTypeLike | str) -> np.dtype:
             f"{resolved}"
         )
     return resolved
+
+
+def is_compressed(dtype: np.dtype) -> bool:
+    """Whether a cache of ``dtype`` stores rows narrower than the compute dtype
+    (bfloat16, float16, int8): read through ``KVCache.attend``."""
+    return np.dtype(dtype).name in ("bfloat16", "float16", "int8")
 
 
 class CacheFormat:

@@ -465,7 +465,7 @@ def check_cache_fits(
             "cache does not fit this layer and input: (batch, n_kv_heads, "
             f"d_head, d_v) = {got}, expected {expected} (use layer.new_cache)"
         )
-    if cache.dtype != dtype:
+    if cache.dtype != dtype and not _kv_formats.is_compressed(cache.dtype):
         raise TypeError(f"cache holds {cache.dtype} but the layer computes in {dtype}")
 
 

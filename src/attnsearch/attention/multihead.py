@@ -290,7 +290,14 @@ class MultiHeadAttention(ParameterContainer):
         else:
             self._w_qkv = self._b_qkv = None
 
-    def new_cache(self, batch: int, capacity: int, *, ring: bool = False) -> KVCache:
+    def new_cache(
+        self,
+        batch: int,
+        capacity: int,
+        *,
+        ring: bool = False,
+        dtype: npt.DTypeLike | None = None,
+    ) -> KVCache:
         """A :class:`KVCache` that fits this layer (heads, widths, dtype).
 
         Parameters
@@ -302,13 +309,18 @@ class MultiHeadAttention(ParameterContainer):
             window's left side, and calls append at most
             ``capacity - left`` positions at a time (longer inputs are split).
         ring : bool, default False
+        dtype : None, float32, float64, bfloat16, float16 or "int8"
+            What the cache stores; default the layer's dtype (a bfloat16 layer
+            gets a bfloat16 cache). A compressed cache (16-bit or int8 rows) is
+            read as stored by the decode kernel (see :class:`KVCache`); such a
+            layer call cannot return ``need_weights``.
         """
         return KVCache(
             batch,
             self.n_kv_heads,
             capacity,
             self.d_head,
-            dtype=self._dtype,
+            dtype=self.dtype if dtype is None else dtype,
             ring=ring,
         )
 
@@ -519,8 +531,19 @@ class MultiHeadAttention(ParameterContainer):
                 f"{piece}; mask/key_padding_mask/need_weights need one piece: pass "
                 "fewer positions per call"
             )
+        # A compressed cache (16-bit or int8 rows) is read as stored by its own
+        # decode call, which flags overflowing scores while it reads.
+        compressed = cache.dtype != self._dtype
+        if compressed and need_weights:
+            raise ValueError(
+                f"need_weights=True is not available with a {cache.dtype.name} "
+                "cache (its rows are read as stored, no weights are formed); use "
+                "a cache of the layer's compute dtype (new_cache(..., dtype="
+                f"{self._dtype.name!r}))"
+            )
         q, k, v = self._project_qkv(query, query, query, True, n_threads)
-        # The cache holds the compute dtype (16-bit values exact in float32).
+        # 16-bit projections are exact in float32: the cache rounds or
+        # quantises them once, when it appends.
         q, k, v = self._widen(q), self._widen(k), self._widen(v)
         kv = self.n_kv_heads
         k_heads, v_heads = split_heads(k, kv), split_heads(v, kv)
@@ -529,6 +552,16 @@ class MultiHeadAttention(ParameterContainer):
         for start in range(0, n_new, piece):
             part = slice(start, start + piece)
             cache.append(k_heads[:, :, part], v_heads[:, :, part])
+            if compressed:
+                split_heads(merged[:, part], self.n_heads)[...] = cache.attend(
+                    split_heads(q[:, part], self.n_heads),
+                    mask=mask,
+                    causal=True,
+                    window=self.window,
+                    alibi_slopes=self._alibi,
+                    num_threads=n_threads,
+                )
+                continue
             _check_scores_fit(  # as the uncached forward does: never a silent inf
                 split_heads(q[:, part], self.n_heads),
                 cache.keys,
