@@ -141,3 +141,76 @@ def test_refused_calls_change_nothing(rng):
         cache.length(ids[0])
     with pytest.raises(ValueError, match="n_blocks must be a positive int"):
         PagedKVCache(0, 16, 1, 8)
+
+
+# -- MultiHeadAttention(cache=PagedKVCache, sequences=...) -------------------------
+
+
+@pytest.mark.parametrize("cache_dtype", [np.float32, np.float16, np.int8])
+def test_layer_decodes_a_batch_of_sequences_of_different_lengths(cache_dtype):
+    from attnsearch.attention import MultiHeadAttention
+
+    rng = np.random.default_rng(3)
+    layer = MultiHeadAttention(64, 8, n_kv_heads=2, window=24, seed=0)
+    cache = PagedKVCache(32, 16, 2, 8, dtype=cache_dtype)
+    texts = [rng.standard_normal((n, 64)) for n in (5, 40, 17)]
+    ids = [cache.add_sequence() for _ in texts]
+    for seq, text in zip(ids, texts):
+        layer(text[:-3], cache=cache, sequences=seq)  # prompts, one at a time
+    for t in (3, 2, 1):  # three batched decode steps
+        step = layer(
+            np.stack([text[-t : len(text) - t + 1] for text in texts]),
+            cache=cache,
+            sequences=ids,
+        )
+    assert cache.lengths(ids) == [len(text) for text in texts]
+    tol = 1e-5 if cache_dtype == np.float32 else 3e-2
+    for row, text in zip(step, texts):
+        full = layer(text, causal=True)[-1]
+        np.testing.assert_allclose(row[0], full, atol=tol)
+
+
+def test_a_refused_layer_call_leaves_the_paged_cache_as_it_was():
+    from attnsearch.attention import MultiHeadAttention
+
+    layer = MultiHeadAttention(16, 2, seed=0)
+    cache = PagedKVCache(4, 4, 2, 8)
+    ids = [cache.add_sequence(), cache.add_sequence()]
+    layer(np.ones((2, 3, 16)), cache=cache, sequences=ids)
+    before = (
+        cache.lengths(ids),
+        cache.free_blocks,
+        [cache.block_table(s) for s in ids],
+    )
+    overflow = np.ones((2, 1, 16))
+    overflow[0, 0, 0] = 1e30
+    refused = [
+        (dict(query=overflow), ValueError, "overflow"),
+        (dict(query=np.ones((3, 1, 16))), ValueError, "shape"),
+        (dict(query=np.ones((2, 9, 16))), ValueError, "exhausted"),
+        (
+            dict(query=np.ones((2, 1, 16)), need_weights=True),
+            ValueError,
+            "need_weights",
+        ),
+        (
+            dict(query=np.ones((2, 1, 16)), mask=np.ones((1, 4), bool)),
+            ValueError,
+            "mask",
+        ),
+    ]
+    for kwargs, error, match in refused:
+        with pytest.raises(error, match=match):
+            layer(cache=cache, sequences=ids, **kwargs)
+        after = (
+            cache.lengths(ids),
+            cache.free_blocks,
+            [cache.block_table(s) for s in ids],
+        )
+        assert after == before
+    with pytest.raises(ValueError, match="sequences"):
+        layer(np.ones((2, 1, 16)), cache=cache)
+    with pytest.raises(ValueError, match="PagedKVCache"):
+        layer(np.ones((2, 1, 16)), sequences=ids)
+    with pytest.raises(ValueError, match="does not fit"):
+        MultiHeadAttention(32, 2)(np.ones((2, 1, 32)), cache=cache, sequences=ids)

@@ -13,7 +13,7 @@ sequences kept for ``backward`` (``_forward_kept``), or new positions against a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import numpy as np
@@ -42,6 +42,7 @@ from .attention import (
 )
 from .backward import _sdpa_backward
 from .cache import KVCache, check_cache_fits, positions_per_append
+from .paged_cache import PagedKVCache
 from .torch_weights import layer_from_state_dict, multihead_parameters
 
 if TYPE_CHECKING:
@@ -627,8 +628,9 @@ class MultiHeadAttention(ParameterContainer):
         average_weights: bool = ...,
         num_threads: int | None = ...,
         progress: bool = ...,
-        cache: KVCache | None = ...,
+        cache: KVCache | PagedKVCache | None = ...,
         keep_for_backward: bool = ...,
+        sequences: int | Sequence[int] | None = ...,
     ) -> Array: ...
     @overload
     def __call__(
@@ -644,8 +646,9 @@ class MultiHeadAttention(ParameterContainer):
         average_weights: bool = ...,
         num_threads: int | None = ...,
         progress: bool = ...,
-        cache: KVCache | None = ...,
+        cache: KVCache | PagedKVCache | None = ...,
         keep_for_backward: bool = ...,
+        sequences: int | Sequence[int] | None = ...,
     ) -> tuple[Array, Array]: ...
     @overload
     def __call__(
@@ -661,8 +664,9 @@ class MultiHeadAttention(ParameterContainer):
         average_weights: bool = ...,
         num_threads: int | None = ...,
         progress: bool = ...,
-        cache: KVCache | None = ...,
+        cache: KVCache | PagedKVCache | None = ...,
         keep_for_backward: bool = ...,
+        sequences: int | Sequence[int] | None = ...,
     ) -> Array | tuple[Array, Array]: ...
     def __call__(
         self,
@@ -677,8 +681,9 @@ class MultiHeadAttention(ParameterContainer):
         average_weights: bool = True,
         num_threads: int | None = None,
         progress: bool = False,
-        cache: KVCache | None = None,
+        cache: KVCache | PagedKVCache | None = None,
         keep_for_backward: bool = False,
+        sequences: int | Sequence[int] | None = None,
     ) -> Array | tuple[Array, Array]:
         """Multi-head attention forward pass.
 
@@ -718,6 +723,11 @@ class MultiHeadAttention(ParameterContainer):
             ``self(sequence, causal=True)`` up to rounding. ``mask`` and
             ``key_padding_mask`` then refer to the ``cache.length`` cached
             positions after the append. Create it with :meth:`new_cache`.
+            A :class:`PagedKVCache` serves a batch of sequences of different
+            lengths: pass their ids as ``sequences`` (one per row of
+            ``query``); each row's new positions are appended to its own
+            sequence and attend to its own cached positions (no ``mask``,
+            ``key_padding_mask`` or ``need_weights`` then).
         keep_for_backward : bool, default False
             Keep what :meth:`backward` needs: the inputs, the q/k/v
             projections, the heads' output and their row log-sum-exp
@@ -745,6 +755,25 @@ class MultiHeadAttention(ParameterContainer):
             another geometry or without room, ``causal=False`` with a cache,
             ``keep_for_backward=True`` with a cache.
         """
+        if isinstance(cache, PagedKVCache):
+            return self._call_paged(
+                query,
+                cache,
+                sequences,
+                rejected=dict(
+                    key=key,
+                    value=value,
+                    mask=mask,
+                    key_padding_mask=key_padding_mask,
+                    need_weights=need_weights or None,
+                    keep_for_backward=keep_for_backward or None,
+                    progress=progress or None,
+                    causal=None if causal in (None, True) else causal,
+                ),
+                num_threads=num_threads,
+            )
+        if sequences is not None:
+            raise ValueError("sequences= goes with a PagedKVCache (cache=)")
         call = self._prepare_call(
             query,
             key,
@@ -790,6 +819,67 @@ class MultiHeadAttention(ParameterContainer):
         if average_weights:
             weights = weights.mean(axis=1)
         return out, weights if call.batched else weights[0]
+
+    def _call_paged(
+        self,
+        query: npt.ArrayLike,
+        cache: PagedKVCache,
+        sequences: int | Sequence[int] | None,
+        rejected: dict[str, object],
+        num_threads: int | None,
+    ) -> Array:
+        """A decode/prefill step of a batch of sequences in a paged cache."""
+        given = [name for name, value in rejected.items() if value is not None]
+        if given:
+            raise ValueError(
+                f"with a PagedKVCache, {', '.join(given)} cannot be given (each "
+                "sequence attends causally to its own cached positions)"
+            )
+        if sequences is None:
+            raise ValueError("a PagedKVCache needs sequences= (one id per query row)")
+        if (cache.n_kv_heads, cache.d_head, cache.d_v) != (
+            self.n_kv_heads,
+            self.d_head,
+            self.d_head,
+        ):
+            raise ValueError(
+                "cache does not fit this layer: (n_kv_heads, d_head, d_v) = "
+                f"{(cache.n_kv_heads, cache.d_head, cache.d_v)}, expected "
+                f"{(self.n_kv_heads, self.d_head, self.d_head)}"
+            )
+        if self._w_qkv is None:
+            raise ValueError(
+                "a cache needs self-attention weights: d_kv must equal d_model"
+            )
+        batched = isinstance(sequences, Iterable)
+        x = check_input(query, "query", self.d_model, self._dtype, self._storage)
+        if not batched:
+            x = x[None]
+        n_threads = effective_n_threads(num_threads)
+        with cache._all_or_nothing(sequences) as ids:
+            if x.ndim != 3 or x.shape[0] != len(ids):
+                raise ValueError(
+                    f"query must have shape ({len(ids)}, n_new, {self.d_model}) for "
+                    f"{len(ids)} sequences, got {np.shape(query)}"
+                )
+            with blas_limit(x.shape[0] * x.shape[1]):
+                q, k, v = self._project_qkv(x, x, x, True, n_threads)
+                q, k, v = self._widen(q), self._widen(k), self._widen(v)
+                kv = self.n_kv_heads
+                cache.append(ids, split_heads(k, kv), split_heads(v, kv))
+                merged = np.empty(x.shape[:2] + (self.d_model,), dtype=self._dtype)
+                split_heads(merged, self.n_heads)[...] = cache.attend(
+                    split_heads(q, self.n_heads),
+                    ids,
+                    causal=True,
+                    window=self.window,
+                    alibi_slopes=self._alibi,
+                    num_threads=n_threads,
+                )
+                p = self._params
+                out = self._projection(merged, "W_O", p["W_O"], p.get("b_O"), n_threads)
+            out = self._narrow(finite_output(out, "MultiHeadAttention"))
+        return out if batched else out[0]
 
     def _prepare_call(
         self,

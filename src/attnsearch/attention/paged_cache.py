@@ -22,9 +22,10 @@ Pool layout: ``(n_blocks, n_kv_heads, block_size, d)`` in the cache dtype
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -183,6 +184,24 @@ class PagedKVCache:
         with self._lock:
             (seq,) = self._check_ids([seq_id])
             return tuple(self._tables[seq])
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self, seq_ids: Any) -> Iterator[list[int]]:
+        """Hold the cache for a layer call on ``seq_ids``; when the call raises
+        (a refused input, an overflow, Ctrl-C) the sequences' block tables,
+        lengths and the free pool are restored: the rows written past the old
+        lengths are unreachable again."""
+        with self._lock:
+            ids = self._check_ids(seq_ids)
+            saved = {s: (list(self._tables[s]), self._lengths[s]) for s in ids}
+            free, key_bound = list(self._free), self._key_bound
+            try:
+                yield ids
+            except BaseException:
+                for s, (table, length) in saved.items():
+                    self._tables[s], self._lengths[s] = table, length
+                self._free, self._key_bound = free, key_bound
+                raise
 
     def _check_ids(self, seq_ids: Any) -> list[int]:
         """``seq_ids`` (an int or ints) as a list of live, distinct ids."""
