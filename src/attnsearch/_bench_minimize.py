@@ -42,24 +42,32 @@ def run(
     chosen = {name: suite.SOLVERS[name] for name in solvers}
     rows = []
     totals = dict.fromkeys(chosen, 0)
+    counted = dict.fromkeys(chosen, 0)
     seconds: dict[str, list[float]] = {name: [] for name in chosen}
     started = time.perf_counter()
     with threadpool_limits(1, user_api="blas"):
         for problem in problems:
             row = [problem.label, suite.budget_for(problem.dim)]
             for name, solver in chosen.items():
+                if not suite.runs_on(name, problem):
+                    row.append("n/a")
+                    continue
                 runs = [
                     suite.run_one(solver, problem, seed, suite.budget_for(problem.dim))
                     for seed in seeds
                 ]
                 totals[name] += sum(r.success for r in runs)
+                counted[name] += len(runs)
                 seconds[name] += [r.seconds for r in runs]
                 row.append(_cell(runs))
             rows.append(row)
-    n_runs = len(problems) * len(seeds)
-    rows.append(["successes", ""] + [f"{totals[n]}/{n_runs}" for n in chosen])
+    rows.append(["successes", ""] + [f"{totals[n]}/{counted[n]}" for n in chosen])
     rows.append(
-        ["median s/run", ""] + [f"{statistics.median(seconds[n]):.2f}" for n in chosen]
+        ["median s/run", ""]
+        + [
+            f"{statistics.median(seconds[n]):.2f}" if seconds[n] else "-"
+            for n in chosen
+        ]
     )
     headers = ["function-d", "budget"] + list(chosen)
     return (
@@ -67,6 +75,8 @@ def run(
         f"successes / {len(seeds)} seeds and median evaluations to success "
         f"(|f - f*| <= 1e-4 (1 + |f*|)); {time.perf_counter() - started:.0f} s\n"
         + format_table(headers, rows)
+        + f"\n(n/a: shgo's simplicial sampling above {suite.SHGO_MAX_DIM} dimensions "
+        "needs more memory than this machine has)"
     )
 
 

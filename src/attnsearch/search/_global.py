@@ -223,6 +223,7 @@ def global_search(
     restart_temp_ratio: float = RESTART_RATIO,
     local_maxiter: int | None = None,
     local_search: bool = True,
+    stagnation: int = 1000,
     callback: Callable[[Array, float, int], bool] | None = None,
 ) -> dict[str, Any]:
     """Run until ``evaluator`` raises ``BudgetSpent``; returns counters.
@@ -245,7 +246,7 @@ def global_search(
             x = lower + rng.random(dim) * width
             e = evaluator(x)
         x_best, e_best = x.copy(), e
-        not_improved, not_improved_max = 0, 1000
+        not_improved, not_improved_max = 0, stagnation
         x_min, e_min = x.copy(), e
         i = 0
         while True:

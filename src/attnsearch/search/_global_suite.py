@@ -29,7 +29,15 @@ import numpy.typing as npt
 
 Array = npt.NDArray[np.float64]
 
-__all__ = ["SUITE", "QUICK", "TestFunction", "budget_for", "run_suite", "SOLVERS"]
+__all__ = [
+    "SUITE",
+    "QUICK",
+    "TestFunction",
+    "budget_for",
+    "run_suite",
+    "runs_on",
+    "SOLVERS",
+]
 
 
 @dataclass(frozen=True)
@@ -432,6 +440,16 @@ def _basinhopping(fun: Counted, seed: int) -> Any:
     )
 
 
+#: shgo's default (simplicial) sampling triangulates the box: 2^d vertices and
+#: more; at d = 12 it exhausts the memory of a 24 GB machine. Not run above this.
+SHGO_MAX_DIM = 10
+
+
+def runs_on(solver: str, problem: TestFunction) -> bool:
+    """Whether the suite runs ``solver`` on ``problem`` (see SHGO_MAX_DIM)."""
+    return solver != "shgo" or problem.dim <= SHGO_MAX_DIM
+
+
 #: name -> solver(counted function, seed): SciPy's global optimisers with their
 #: default arguments (basinhopping with L-BFGS-B inside the bounds, as SciPy's
 #: own benchmarks run it, from a uniform random start).
@@ -491,6 +509,8 @@ def run_suite(
     out: dict[tuple[str, str], list[Outcome]] = {}
     for problem in problems:
         for name, solver in solvers.items():
+            if not runs_on(name, problem):
+                continue
             runs = [run_one(solver, problem, s, budget(problem.dim)) for s in seeds]
             out[problem.label, name] = runs
             if progress is not None:
