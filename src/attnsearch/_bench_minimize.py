@@ -40,14 +40,14 @@ def run(
 
     problems = [p for p in suite.SUITE if labels is None or p.label in labels]
     chosen = {name: suite.SOLVERS[name] for name in solvers}
-    rows = []
+    rows: list[list[object]] = []
     totals = dict.fromkeys(chosen, 0)
     counted = dict.fromkeys(chosen, 0)
     seconds: dict[str, list[float]] = {name: [] for name in chosen}
     started = time.perf_counter()
     with threadpool_limits(1, user_api="blas"):
         for problem in problems:
-            row = [problem.label, suite.budget_for(problem.dim)]
+            row: list[object] = [problem.label, suite.budget_for(problem.dim)]
             for name, solver in chosen.items():
                 if not suite.runs_on(name, problem):
                     row.append("n/a")
@@ -61,14 +61,13 @@ def run(
                 seconds[name] += [r.seconds for r in runs]
                 row.append(_cell(runs))
             rows.append(row)
-    rows.append(["successes", ""] + [f"{totals[n]}/{counted[n]}" for n in chosen])
-    rows.append(
-        ["median s/run", ""]
-        + [
-            f"{statistics.median(seconds[n]):.2f}" if seconds[n] else "-"
-            for n in chosen
-        ]
-    )
+    total_row: list[object] = ["successes", ""]
+    total_row += [f"{totals[n]}/{counted[n]}" for n in chosen]
+    time_row: list[object] = ["median s/run", ""]
+    time_row += [
+        f"{statistics.median(seconds[n]):.2f}" if seconds[n] else "-" for n in chosen
+    ]
+    rows += [total_row, time_row]
     headers = ["function-d", "budget"] + list(chosen)
     return (
         f"minimize (method='auto', defaults) against SciPy at equal evaluations: "

@@ -184,30 +184,26 @@ class LocalSearch:
     def _descend(self, x: Array, f: float) -> tuple[Array, float]:
         from scipy.optimize import minimize as scipy_minimize
 
-        best = {"x": np.array(x, dtype=np.float64), "f": float(f)}
+        best_x, best_f = np.array(x, dtype=np.float64), float(f)
 
         def fun_and_grad(y: Array) -> tuple[float, Array]:
+            nonlocal best_x, best_f
             y = np.clip(y, self.lower, self.upper)
             value, grad = self._value_and_grad(y)
-            if value < best["f"]:
-                best["x"], best["f"] = y, value
+            if value < best_f:
+                best_x, best_f = y, value
             return value, grad
 
-        options = {"maxiter": self.maxiter}
-        try:
-            scipy_minimize(
-                fun_and_grad,
-                best["x"].copy(),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=self.bounds,
-                options=options,
-            )
-        except BudgetSpent:
-            if self.ev.best_f < best["f"]:
-                best["x"], best["f"] = self.ev.best_x, self.ev.best_f
-            raise
-        return best["x"], best["f"]
+        # BudgetSpent propagates: the evaluator keeps the best point seen.
+        scipy_minimize(
+            fun_and_grad,
+            best_x.copy(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=self.bounds,
+            options={"maxiter": self.maxiter},
+        )
+        return best_x, best_f
 
 
 def global_search(
@@ -449,10 +445,9 @@ def minimize_auto(
         target=None if target is None else float(target),
     )
     last = [started]
-    state = {"reason": "maxfev" if maxfev is not None else "time_limit", "nit": 0}
+    state: dict[str, str] = {"reason": "maxfev" if maxfev is not None else "time_limit"}
 
     def each_iteration(x: Array, f: float, iteration: int) -> bool:
-        state["nit"] = iteration
         if maxiter is not None and iteration >= maxiter:
             state["reason"] = "maxiter"
             return True

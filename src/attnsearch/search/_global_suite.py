@@ -189,7 +189,7 @@ def goldstein_price(x: Array) -> Array:
 
 def shubert(x: Array) -> Array:
     j = np.arange(1, 6)
-    out = 1.0
+    out = np.ones(x.shape[:-1])
     for k in range(x.shape[-1]):
         xk = x[..., k, None]
         out = out * np.sum(j * np.cos((j + 1) * xk + j), axis=-1)
