@@ -418,16 +418,24 @@ def _ours(fun: Counted, seed: int, **options: Any) -> Any:
     return res
 
 
+def _seeded(solver: Callable[..., Any], *args: Any, seed: int, **kwargs: Any) -> Any:
+    """``solver(*args, rng=seed)`` (SciPy >= 1.15), else ``seed=seed``."""
+    import inspect
+
+    name = "rng" if "rng" in inspect.signature(solver).parameters else "seed"
+    return solver(*args, **kwargs, **{name: seed})
+
+
 def _dual_annealing(fun: Counted, seed: int) -> Any:
     from scipy.optimize import dual_annealing
 
-    return dual_annealing(fun, _bounds(fun.problem), rng=seed)
+    return _seeded(dual_annealing, fun, _bounds(fun.problem), seed=seed)
 
 
 def _differential_evolution(fun: Counted, seed: int) -> Any:
     from scipy.optimize import differential_evolution
 
-    return differential_evolution(fun, _bounds(fun.problem), rng=seed)
+    return _seeded(differential_evolution, fun, _bounds(fun.problem), seed=seed)
 
 
 def _shgo(fun: Counted, seed: int) -> Any:
@@ -440,11 +448,12 @@ def _basinhopping(fun: Counted, seed: int) -> Any:
     from scipy.optimize import basinhopping
 
     bounds = _bounds(fun.problem)
-    return basinhopping(
+    return _seeded(
+        basinhopping,
         fun,
         _x0(fun.problem, seed),
         minimizer_kwargs={"method": "L-BFGS-B", "bounds": bounds},
-        rng=seed,
+        seed=seed,
     )
 
 
