@@ -168,3 +168,14 @@ def test_harness_stops_a_solver_at_the_budget():
     assert out.nfev == 50 and math.isfinite(out.best)
     ours = suite.run_one(suite.SOLVERS["minimize"], problem, 0, 3000)
     assert ours.nfev == 3000 and ours.success
+
+
+def test_nan_is_infeasible_and_an_all_infinite_function_ends_unsuccessful():
+    def half_nan(x):
+        return math.nan if x[0] > 0 else float(x[0] ** 2 + x[1] ** 2)
+
+    res = minimize(half_nan, [(-1.0, 1.0)] * 2, seed=0, maxfev=500)
+    assert res.x[0] <= 0 and res.fun < 1e-2 and res.nfev == 500
+    flat = minimize(lambda x: math.inf, [(-1.0, 1.0)] * 2, seed=0, maxfev=50)
+    assert flat.fun == math.inf and not flat.success and flat.nfev == 50
+    assert flat.x.shape == (2,)

@@ -76,6 +76,8 @@ class Evaluator:
             raise BudgetSpent
 
     def _seen(self, x: Array, f: float) -> None:
+        if self.best_x is None:  # even a non-finite first value has a point
+            self.best_x = np.array(x, dtype=np.float64)
         if f < self.best_f:
             self.best_f, self.best_x = f, np.array(x, dtype=np.float64)
             if self.target is not None and f <= self.target:
@@ -168,7 +170,8 @@ class LocalSearch:
         points[np.arange(1, d + 1), np.arange(d)] += step
         values = self.ev.many(points)
         f0 = float(values[0])
-        grad = (values[1:] - f0) / step
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: no slope
+            grad = (values[1:] - f0) / step
         grad = np.where(np.isfinite(grad), grad, 0.0)
         return f0, grad
 

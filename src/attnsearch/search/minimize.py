@@ -281,7 +281,9 @@ def minimize(
         descents off; its keywords are ``initial_temp`` (5230), ``visit``
         (2.62), ``accept`` (-5), ``restart_temp_ratio`` (2e-5) and
         ``local_maxiter`` (``min(max(6 d, 100), 1000)``); ``num_chains`` must
-        be 1 and ``result`` is None. Pick another method for what it does
+        be 1 and ``result`` is None; a NaN value counts as +inf (an
+        infeasible point), an exception from ``fun`` propagates. Pick another
+        method for what it does
         better: ``"pso"`` for a cheap vectorised function and a large budget
         (the compiled swarm evaluates a whole swarm per block), several chains
         or threads; ``"anneal"``/``"pt"`` for the compiled engine's moves.
