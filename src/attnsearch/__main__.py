@@ -5,6 +5,8 @@
     attnsearch solve tsp FILE.tsp   solve a problem file (tsp, maxcut, qubo, continuous)
     attnsearch bench [SECTION ...]  this machine's kernels against the baseline
                                     kernels, NumPy and torch (the peer tables: bench/)
+    attnsearch bench minimize       minimize's default against SciPy's global
+                                    optimisers at equal evaluations (--full: all)
 
 Errors in the user's input (paths, files, options) are one line on stderr and
 exit code 2, never a traceback.

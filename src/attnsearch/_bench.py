@@ -11,6 +11,7 @@ default settings and a time limit. The comparisons with the peer libraries
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -216,6 +217,11 @@ def search_section(quick: bool, threads: int, repeats: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``attnsearch bench``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["minimize"]:  # its own options (--full, --functions, ...)
+        from ._bench_minimize import main as minimize_main
+
+        return minimize_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="attnsearch bench",
         description="This machine's kernels against the baseline kernels, the NumPy "
@@ -225,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sections",
         nargs="*",
         metavar="SECTION",
-        help=f"any of {', '.join(SECTIONS)} (default: all)",
+        help=f"any of {', '.join(SECTIONS)} (default: all); "
+        "'attnsearch bench minimize [--full]' compares minimize with SciPy",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes, shorter runs"

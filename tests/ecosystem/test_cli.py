@@ -397,6 +397,23 @@ def test_bench_runs_from_an_installed_copy():
     assert "kernels" in done.stdout.splitlines()[0]
 
 
+def test_bench_minimize_runs_on_a_tiny_set():
+    # The suite against SciPy's optimisers (`attnsearch bench minimize`), cut to
+    # one 2-d function, one seed and two solvers.
+    done = run_cli(
+        "bench", "minimize", "--functions", "branin-2", "--seeds", "1",
+        "--solvers", "minimize,dual_annealing",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "equal evaluations" in lines[0]
+    row = next(line for line in lines if line.strip().startswith("branin-2"))
+    assert row.split()[1] == "9000"  # the budget, 2000 d + 5000
+    assert "1/1" in row  # both solvers reach Branin's minimum
+    bad = run_cli("bench", "minimize", "--functions", "nope-3")
+    assert bad.returncode == 2 and "unknown function 'nope-3'" in bad.stderr
+
+
 def test_bench_refuses_an_unknown_section():
     done = run_cli("bench", "tsp")
     assert done.returncode == 2

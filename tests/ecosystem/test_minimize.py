@@ -257,7 +257,7 @@ def test_bounds_forms_give_the_same_run():
     scipy_bounds = Bounds(array[:, 0], array[:, 1])
     for fun in ("rastrigin", rastrigin):
         runs = [
-            minimize(fun, bounds, seed=3, maxiter=15)
+            minimize(fun, bounds, method="pso", seed=3, maxiter=15)
             for bounds in (pairs, array, scipy_bounds)
         ]
         for res in runs:
@@ -339,7 +339,7 @@ def test_vectorized_gives_the_same_run_as_scalar(method):
 @pytest.mark.parametrize("name", sorted(BUILTIN_FUNCTIONS))
 def test_every_builtin_name_runs(name):
     domain, argmin, minimum = BUILTIN_FUNCTIONS[name]
-    res = minimize(name, [domain] * 3, seed=0, maxiter=50)
+    res = minimize(name, [domain] * 3, method="pso", seed=0, maxiter=50)
     check_result(res, "pso", [domain] * 3)
     assert res.fun >= minimum(3) - 1e-9
 
@@ -685,7 +685,7 @@ def test_bad_budget_values_raise(name, bad):
 
 @pytest.mark.parametrize("method", ["nelder-mead", "PSO", "", None])
 def test_unknown_method_raises(method):
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="method must be 'auto' or one of"):
         minimize(sphere, BOUNDS, method=method)
 
 
@@ -816,15 +816,19 @@ def test_polish_refines_inside_the_bounds_and_counts_its_calls():
         calls += 1
         return shifted(x, CENTER)
 
-    raw = minimize(shifted, BOUNDS, args=(CENTER,), seed=0, maxiter=30, polish=False)
+    raw = minimize(
+        shifted, BOUNDS, args=(CENTER,), method="pso", seed=0, maxiter=30, polish=False
+    )
     assert raw.polish_nfev == 0
     np.testing.assert_array_equal(raw.x, raw.result.best_state)
-    res = minimize(counted, BOUNDS, seed=0, maxiter=30)
+    res = minimize(counted, BOUNDS, method="pso", seed=0, maxiter=30)
     assert res.polish_nfev > 0 and calls - 1 == res.nfev
     assert res.fun < 1e-10 < raw.fun
     np.testing.assert_allclose(res.x, CENTER, atol=1e-5)
     # A minimiser on the wall: the polished point stays inside the box.
-    wall = minimize(lambda x: float(np.sum(x)), BOUNDS, seed=0, maxiter=30)
+    wall = minimize(
+        lambda x: float(np.sum(x)), BOUNDS, method="pso", seed=0, maxiter=30
+    )
     np.testing.assert_allclose(wall.x, [-2.0] * 4, atol=1e-8)
     assert np.all(wall.x >= -2.0)
 
@@ -837,7 +841,7 @@ def test_polish_stays_within_maxfev():
         calls += 1
         return rastrigin(x)
 
-    res = minimize(counted, [(-5.12, 5.12)] * 5, seed=0, maxfev=3000)
+    res = minimize(counted, [(-5.12, 5.12)] * 5, method="pso", seed=0, maxfev=3000)
     assert calls - 1 == res.nfev <= 3000 + 40
     assert 0 < res.polish_nfev <= polish_share(3000, 5)
 
@@ -846,7 +850,7 @@ def test_no_polish_after_a_callback_stop():
     def stop(xk):
         raise StopIteration
 
-    res = minimize(sphere, BOUNDS, seed=0, maxiter=10**6, callback=stop)
+    res = minimize(sphere, BOUNDS, method="pso", seed=0, maxiter=10**6, callback=stop)
     assert res.polish_nfev == 0 and res.status == 99
 
 

@@ -1,0 +1,515 @@
+"""``minimize(method="auto")``: generalised annealing over basins with L-BFGS-B.
+
+The default of :func:`attnsearch.search.minimize`. A global phase proposes
+points with Tsallis' distorted Cauchy-Lorentz visiting distribution (heavy
+tailed: from uniform jumps across the box at high temperature to small steps
+near the end), half of them moving every coordinate and half one coordinate,
+wrapped periodically into the box, accepted with the generalised Metropolis
+rule of Tsallis & Stariolo -- the scheme of Xiang et al.'s generalised
+simulated annealing that ``scipy.optimize.dual_annealing`` implements. Every
+chain of proposals that improves the best point is followed by an L-BFGS-B
+descent from it inside the box (finite-difference gradients, every evaluation
+counted), and so is a long stagnation. This module adds what the measurements
+on the suite of ``_global_suite`` asked for (``bench/README.md``,
+*minimize defaults*): see ``global_search``.
+
+Everything here is NumPy and SciPy: the evaluations and the L-BFGS-B
+iterations dominate (a compiled built-in function is evaluated in batches
+through ``Continuous.evaluate``; finite-difference gradients of built-ins are
+one batch call of ``d + 1`` points).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import gammaln
+
+Array = npt.NDArray[np.float64]
+
+#: Dual annealing's published defaults (Xiang et al. 1997; SciPy's defaults).
+INITIAL_TEMPERATURE = 5230.0
+VISIT = 2.62
+ACCEPT = -5.0
+RESTART_RATIO = 2e-5
+_TAIL_LIMIT = 1e8
+
+
+class BudgetSpent(Exception):
+    """The evaluations or the time are spent."""
+
+
+@dataclass
+class Evaluator:
+    """Counts evaluations of ``single`` / ``batch`` and keeps the best point.
+
+    ``batch`` (points (n, d) -> values (n,)) is used for the finite-difference
+    gradients when given; otherwise they come from SciPy's own, one call per
+    point. Raises ``BudgetSpent`` before an evaluation beyond ``maxfev`` or after
+    ``deadline`` (monotonic seconds).
+    """
+
+    single: Callable[[Array], float]
+    batch: Callable[[Array], Array] | None
+    maxfev: int
+    deadline: float | None = None
+    nfev: int = 0
+    best_x: Array | None = None
+    best_f: float = math.inf
+    target: float | None = None
+    history: list[float] = field(default_factory=list)
+
+    def _check(self, n: int) -> None:
+        if self.nfev + n > self.maxfev:
+            raise BudgetSpent
+        if (
+            self.deadline is not None
+            and self.nfev > 0
+            and time.monotonic() > self.deadline
+        ):
+            raise BudgetSpent
+
+    def _seen(self, x: Array, f: float) -> None:
+        if self.best_x is None:  # even a non-finite first value has a point
+            self.best_x = np.array(x, dtype=np.float64)
+        if f < self.best_f:
+            self.best_f, self.best_x = f, np.array(x, dtype=np.float64)
+            if self.target is not None and f <= self.target:
+                raise BudgetSpent
+
+    def __call__(self, x: Array) -> float:
+        self._check(1)
+        self.nfev += 1
+        f = float(self.single(x))
+        if math.isnan(f):
+            f = math.inf
+        self._seen(x, f)
+        return f
+
+    def many(self, points: Array) -> Array:
+        """Values at the rows of ``points`` (a batch call when possible)."""
+        n = len(points)
+        if self.batch is None:
+            return np.array([self(p) for p in points])
+        self._check(n)
+        self.nfev += n
+        values = np.asarray(self.batch(points), dtype=np.float64).reshape(n)
+        values = np.where(np.isnan(values), np.inf, values)
+        i = int(np.argmin(values))
+        self._seen(points[i], float(values[i]))
+        return values
+
+
+class _Visiting:
+    """Tsallis' visiting distribution (SciPy's ``VisitingDistribution`` maths)."""
+
+    def __init__(self, qv: float, rng: np.random.Generator) -> None:
+        self.qv, self.rng = qv, rng
+        f2 = math.exp((4.0 - qv) * math.log(qv - 1.0))
+        f3 = math.exp((2.0 - qv) * math.log(2.0) / (qv - 1.0))
+        self.f4p = math.sqrt(math.pi) * f2 / (f3 * (3.0 - qv))
+        f5 = 1.0 / (qv - 1.0) - 0.5
+        d1 = 2.0 - f5
+        self.f6 = (
+            math.pi
+            * (1.0 - f5)
+            / math.sin(math.pi * (1.0 - f5))
+            / math.exp(gammaln(d1))
+        )
+
+    def steps(self, temperature: float, n: int) -> Array:
+        """``n`` visiting steps at ``temperature``, heavy tails clipped."""
+        qv = self.qv
+        xy = self.rng.standard_normal((n, 2))
+        factor4 = self.f4p * math.exp(math.log(temperature) / (qv - 1.0))
+        sigma = math.exp(-(qv - 1.0) * math.log(self.f6 / factor4) / (3.0 - qv))
+        den = np.exp((qv - 1.0) * np.log(np.abs(xy[:, 1])) / (3.0 - qv))
+        v = xy[:, 0] * sigma / den
+        big = np.abs(v) > _TAIL_LIMIT
+        if big.any():
+            v[big] = np.sign(v[big]) * _TAIL_LIMIT * self.rng.random(int(big.sum()))
+        return v
+
+
+def _wrap(x: Array, lower: Array, width: Array) -> Array:
+    """Periodic bounds, as dual annealing: back into [lower, lower + width)."""
+    return np.fmod(np.fmod(x - lower, width) + width, width) + lower
+
+
+class LocalSearch:
+    """L-BFGS-B inside the box from a point; gradients by forward differences
+    (SciPy's step, ``sqrt(eps) max(1, |x|)``, away from the nearer bound), one
+    batch of ``d + 1`` points when the function takes batches, so a built-in,
+    a vectorised and a plain function take the same steps."""
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        lower: Array,
+        upper: Array,
+        maxiter: int,
+    ) -> None:
+        self.ev, self.lower, self.upper = evaluator, lower, upper
+        self.bounds = list(zip(lower.tolist(), upper.tolist(), strict=True))
+        self.maxiter = maxiter
+        self.runs = 0
+        self.nfev = 0  # evaluations spent in local searches
+
+    def _value_and_grad(self, x: Array) -> tuple[float, Array]:
+        d = x.size
+        h = 1.4901161193847656e-08 * np.maximum(1.0, np.abs(x))  # sqrt(eps)
+        # Step away from the closer bound (stays inside the box).
+        step = np.where(x + h > self.upper, -h, h)
+        points = np.repeat(x[None, :], d + 1, axis=0)
+        points[np.arange(1, d + 1), np.arange(d)] += step
+        values = self.ev.many(points)
+        f0 = float(values[0])
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: no slope
+            grad = (values[1:] - f0) / step
+        grad = np.where(np.isfinite(grad), grad, 0.0)
+        return f0, grad
+
+    def __call__(self, x: Array, f: float) -> tuple[Array, float]:
+        """Descend from ``x`` (value ``f``); the best point seen and its value."""
+        self.runs += 1
+        before = self.ev.nfev
+        try:
+            return self._descend(x, f)
+        finally:
+            self.nfev += self.ev.nfev - before
+
+    def _descend(self, x: Array, f: float) -> tuple[Array, float]:
+        from scipy.optimize import minimize as scipy_minimize
+
+        best_x, best_f = np.array(x, dtype=np.float64), float(f)
+
+        def fun_and_grad(y: Array) -> tuple[float, Array]:
+            nonlocal best_x, best_f
+            y = np.clip(y, self.lower, self.upper)
+            value, grad = self._value_and_grad(y)
+            if value < best_f:
+                best_x, best_f = y, value
+            return value, grad
+
+        # BudgetSpent propagates: the evaluator keeps the best point seen.
+        scipy_minimize(
+            fun_and_grad,
+            best_x.copy(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=self.bounds,
+            options={"maxiter": self.maxiter},
+        )
+        return best_x, best_f
+
+
+def global_search(
+    evaluator: Evaluator,
+    lower: Array,
+    upper: Array,
+    rng: np.random.Generator,
+    x0: Array | None = None,
+    *,
+    initial_temp: float = INITIAL_TEMPERATURE,
+    visit: float = VISIT,
+    accept: float = ACCEPT,
+    restart_temp_ratio: float = RESTART_RATIO,
+    local_maxiter: int | None = None,
+    local_search: bool = True,
+    stagnation: int = 1000,
+    callback: Callable[[Array, float, int], bool] | None = None,
+) -> dict[str, Any]:
+    """Run until ``evaluator`` raises ``BudgetSpent``; returns counters.
+
+    The best point and value are ``evaluator.best_x`` / ``evaluator.best_f``.
+    ``callback(x_best, f_best, iteration)`` runs after every chain; True stops.
+    """
+    dim = lower.size
+    width = upper - lower
+    visiting = _Visiting(visit, rng)
+    if local_maxiter is None:
+        local_maxiter = min(max(6 * dim, 100), 1000)
+    local = LocalSearch(evaluator, lower, upper, local_maxiter)
+    stats: dict[str, Any] = {"iterations": 0, "local_searches": 0, "local_nfev": 0}
+    t1 = math.exp((visit - 1.0) * math.log(2.0)) - 1.0
+    try:
+        x = lower + rng.random(dim) * width if x0 is None else np.array(x0, dtype=float)
+        e = evaluator(x)
+        while not math.isfinite(e):
+            x = lower + rng.random(dim) * width
+            e = evaluator(x)
+        x_best, e_best = x.copy(), e
+        not_improved, not_improved_max = 0, stagnation
+        x_min, e_min = x.copy(), e
+        i = 0
+        while True:
+            s = i + 2.0
+            temperature = initial_temp * t1 / (math.exp((visit - 1) * math.log(s)) - 1)
+            if temperature < initial_temp * restart_temp_ratio:
+                x = lower + rng.random(dim) * width
+                e = evaluator(x)
+                i = 0
+                continue
+            t_step = temperature / (i + 1)
+            not_improved += 1
+            improved = i == 0 and stats["iterations"] == 0
+            steps = visiting.steps(temperature, 2 * dim * dim)
+            # Proposal j < dim moves every coordinate, j >= dim coordinate j - dim.
+            for j in range(2 * dim):
+                if j < dim:
+                    y = _wrap(x + steps[j * dim : (j + 1) * dim], lower, width)
+                else:
+                    k = j - dim
+                    y = x.copy()
+                    w = width[k]
+                    y[k] = math.fmod(
+                        math.fmod(x[k] + steps[j * dim] - lower[k], w) + w, w
+                    )
+                    y[k] += lower[k]
+                f = evaluator(y)
+                if f < e:
+                    x, e = y, f
+                    if f < e_best:
+                        x_best, e_best = y.copy(), f
+                        improved = True
+                        not_improved = 0
+                else:
+                    p = 1.0 - (1.0 - accept) * (f - e) / t_step
+                    r = rng.random()
+                    if p > 0 and r <= math.exp(math.log(p) / (1.0 - accept)):
+                        x, e = y, f
+                        x_min = x.copy()
+                    if not_improved >= not_improved_max and (j == 0 or e < e_min):
+                        x_min, e_min = x.copy(), e
+            if improved and local_search:
+                y, f = local(x_best, e_best)
+                if f < e_best:
+                    not_improved = 0
+                    x_best, e_best = y.copy(), f
+                    x, e = y.copy(), f
+            if not_improved >= not_improved_max and local_search:
+                y, f = local(x_min, e_min)
+                x_min, e_min = y.copy(), f
+                not_improved, not_improved_max = 0, dim
+                if f < e_best:
+                    x_best, e_best = y.copy(), f
+                    x, e = y.copy(), f
+            i += 1
+            stats["iterations"] += 1
+            if callback is not None and callback(x_best, e_best, stats["iterations"]):
+                break
+    except BudgetSpent:
+        pass
+    stats["local_searches"] = local.runs
+    stats["local_nfev"] = local.nfev
+    return stats
+
+
+#: Keywords of ``minimize(method="auto")`` besides the shared ones.
+AUTO_OPTIONS = (
+    "initial_temp",
+    "visit",
+    "accept",
+    "restart_temp_ratio",
+    "local_maxiter",
+)
+
+
+def default_maxfev(dim: int) -> int:
+    """``minimize(method="auto")``'s budget without maxfev, maxiter or time_limit:
+    what ``dual_annealing``'s 1000 iterations of ``2 d`` proposals cost, plus
+    room for its local searches (the suite's budget, ``_global_suite``)."""
+    return 2000 * dim + 5000
+
+
+def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(AUTO_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"minimize(method='auto') got unexpected keyword {unknown[0]!r}; its "
+            f"own keywords are {', '.join(AUTO_OPTIONS)}"
+        )
+    checked: dict[str, Any] = {}
+    for name, value in options.items():
+        if name == "local_maxiter":
+            from ._validation import check_int
+
+            checked[name] = check_int(value, name)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+        ok = {
+            "initial_temp": 0.01 < value <= 5e4,
+            "visit": 1.0 < value <= 3.0,
+            "accept": -1e4 < value <= -5.0,
+            "restart_temp_ratio": 0.0 < value < 1.0,
+        }[name]
+        if not ok:
+            ranges = {
+                "initial_temp": "(0.01, 5e4]",
+                "visit": "(1, 3]",
+                "accept": "(-1e4, -5]",
+                "restart_temp_ratio": "(0, 1)",
+            }
+            raise ValueError(f"{name} must lie in {ranges[name]}, got {value}")
+        checked[name] = value
+    return checked
+
+
+_MESSAGES = {
+    "maxfev": "Maximum number of function evaluations reached.",
+    "maxiter": "Maximum number of iterations reached.",
+    "time_limit": "Time limit reached.",
+    "target": "Target value reached.",
+    "callback": "`callback` raised `StopIteration`.",
+}
+_STATUS = {"maxfev": 0, "maxiter": 0, "target": 0, "time_limit": 1, "callback": 99}
+
+
+def minimize_auto(
+    problem: Any,
+    *,
+    x0: Any,
+    callback: Callable[[Any], bool] | None,
+    stopped: dict[str, bool] | None,
+    seed: Any,
+    maxiter: int | None,
+    maxfev: int | None,
+    num_chains: int,
+    time_limit: float | None,
+    target: float | None,
+    polish: bool,
+    options: dict[str, Any],
+) -> Any:
+    """The body of ``minimize(method="auto")`` (arguments checked by the caller,
+    ``callback`` already wrapped by ``minimize._wrap_callback``)."""
+    from scipy.optimize import OptimizeResult
+    from threadpoolctl import threadpool_limits
+
+    from ._seeding import seed_sequence
+
+    settings = _check_options(options)
+    if num_chains != 1:
+        raise ValueError(
+            "method='auto' runs one search (num_chains=1); pass an explicit method "
+            "to run several chains"
+        )
+    dim = problem.dim
+    lower, upper = problem.lower, problem.upper
+    if x0 is not None:
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != (dim,):
+            raise ValueError(f"x0 must have shape ({dim},) like bounds, got {x0.shape}")
+        if not np.all(np.isfinite(x0)):
+            raise ValueError("x0 must be finite")
+        outside = np.flatnonzero((x0 < lower) | (x0 > upper))
+        if outside.size:
+            i = outside[0]
+            raise ValueError(
+                f"x0[{i}] = {x0[i]} is outside its bounds ({lower[i]}, {upper[i]})"
+            )
+    if maxfev is None and maxiter is None and time_limit is None:
+        maxfev = default_maxfev(dim)
+    rng = np.random.default_rng(seed_sequence(seed))
+    started = time.monotonic()
+    core = getattr(problem, "_core", None)
+    if core is not None:  # compiled built-in: batches through the core
+
+        def single(x: Array) -> float:
+            return float(core.values(x[None, :])[0])
+
+        batch: Callable[[Array], Array] | None = core.values
+    elif problem.vectorized:
+        func = problem.func
+
+        def single(x: Array) -> float:
+            return float(np.asarray(func(x[None, :]), dtype=np.float64).reshape(-1)[0])
+
+        batch = problem.evaluate
+    else:
+        func = problem.func
+
+        def single(x: Array) -> float:
+            return float(func(x.copy()))
+
+        batch = None
+    evaluator = Evaluator(
+        single=single,
+        batch=batch,
+        maxfev=maxfev if maxfev is not None else 2**62,
+        deadline=None if time_limit is None else started + time_limit,
+        target=None if target is None else float(target),
+    )
+    last = [started]
+    state: dict[str, str] = {"reason": "maxfev" if maxfev is not None else "time_limit"}
+
+    def each_iteration(x: Array, f: float, iteration: int) -> bool:
+        if maxiter is not None and iteration >= maxiter:
+            state["reason"] = "maxiter"
+            return True
+        now = time.monotonic()
+        if callback is not None and now - last[0] >= 0.1:
+            last[0] = now
+            progress = {
+                "best_state": x,
+                "method": "auto",
+                "step": iteration,
+                "total_steps": maxiter,
+                "n_evaluations": evaluator.nfev,
+                "best_cost": f,
+                "best_costs": np.array([f]),
+                "temperature": math.nan,
+                "acceptance_rate": math.nan,
+                "elapsed": now - started,
+            }
+            if callback(progress):
+                state["reason"] = "callback"
+                return True
+        return False
+
+    with threadpool_limits(1, user_api="blas"):  # L-BFGS-B's tiny BLAS calls
+        stats = global_search(
+            evaluator,
+            lower,
+            upper,
+            rng,
+            x0,
+            local_search=polish,
+            callback=each_iteration,
+            **settings,
+        )
+    if stopped is not None and stopped["stopped"]:
+        state["reason"] = "callback"
+    elif target is not None and evaluator.best_f <= target:
+        state["reason"] = "target"
+    elif (
+        state["reason"] != "maxiter"
+        and evaluator.deadline is not None
+        and time.monotonic() > evaluator.deadline
+    ):
+        state["reason"] = "time_limit"
+    reason = state["reason"]
+    x_best = evaluator.best_x
+    assert x_best is not None  # at least one evaluation happened
+    fun_value = float(evaluator.best_f)
+    success = reason != "callback" and math.isfinite(fun_value)
+    return OptimizeResult(
+        x=np.array(x_best, dtype=np.float64),
+        fun=fun_value,
+        nfev=int(evaluator.nfev),
+        nit=int(stats["iterations"]),
+        success=bool(success),
+        status=_STATUS[reason],
+        message=_MESSAGES[reason],
+        method="auto",
+        result=None,
+        polish_nfev=int(stats["local_nfev"]),
+        local_searches=int(stats["local_searches"]),
+    )
