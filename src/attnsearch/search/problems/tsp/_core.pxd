@@ -97,6 +97,7 @@ ctypedef struct TSPData:
     int64_t lk_depth            # its exchanges at most (<= LK_MAX_DEPTH)
     int64_t lk_breadth[8]       # alternatives tried per level (deeper levels: 1)
     int64_t n_lk_breadth
+    int64_t lk_max_flip         # deeper only through exchanges reversing <= this
     int64_t log_capacity        # undo-log entries before falling back on a tour copy
 
 
@@ -905,6 +906,9 @@ cdef inline bint _apply_if_improving(const TSPData *p, int32_t *t, int32_t *pos,
 # G - d(t2, t3) + d(t3, t4), candidate order on ties; 1 below the listed
 # levels) are made in turn and searched deeper, undone when that finds nothing.
 # An edge added by the move is never removed and a removed one never added.
+# On the array tour an exchange reverses the shorter side, up to n/2 cities:
+# the search goes deeper only through exchanges that reverse at most
+# lk_max_flip cities (closing ones, made once, may reverse any number).
 
 ctypedef struct LKSearch:
     int32_t t1
@@ -946,7 +950,7 @@ cdef inline bint _lk_level(const TSPData *p, int32_t *t, int32_t *pos, char *aux
     """Level `level` of the move from s.t1 (t2: t1's tour neighbour, `gain`: G);
     True when an improving move was made (and its cities woken)."""
     cdef int64_t n = p.n, K = min(p.n_neighbours, <int64_t>LK_MAX_CANDIDATES)
-    cdef int64_t r, count = 0, i, breadth, e
+    cdef int64_t r, count = 0, i, breadth, e, length
     cdef int32_t t1 = s.t1, t3, t4
     cdef int32_t c3[LK_MAX_CANDIDATES]
     cdef int32_t c4[LK_MAX_CANDIDATES]
@@ -980,6 +984,14 @@ cdef inline bint _lk_level(const TSPData *p, int32_t *t, int32_t *pos, char *aux
             stats.delta -= closed
             stats.moves += 1
             return True
+        # The cities the exchange would reverse (the shorter side).
+        if forward:
+            length = pos[t4] - pos[t2]
+        else:
+            length = pos[t3] - pos[t1]
+        length = (length + n) % n + 1
+        if min(length, n - length) > p.lk_max_flip:
+            continue
         # Insert by g2, largest first, after equal ones.
         i = count
         while i > 0 and value[i - 1] < g2:

@@ -236,6 +236,7 @@ class TSPReference:
         kick_length=50,
         lk_depth=0,
         lk_breadth=(),
+        lk_max_flip=0,
     ):
         self.n = int(n)
         self.n_tabu_keys = self.n  # tabu attributes: cities
@@ -260,6 +261,7 @@ class TSPReference:
         self.descent_3opt = "3opt" in kinds
         self.lk_depth = int(lk_depth)
         self.lk_breadth = tuple(int(b) for b in lk_breadth)
+        self.lk_max_flip = int(lk_max_flip)
         self.descent_lk = self.lk_depth > 0
         if (
             self.neighbours is not None
@@ -868,6 +870,10 @@ class TSPReference:
                 stats[0] -= closed
                 stats[2] += 1
                 return True
+            length = (pos[t4] - pos[t2]) if forward else (pos[t3] - pos[t1])
+            length = (length + n) % n + 1
+            if min(length, n - length) > self.lk_max_flip:
+                continue
             options.append((g2, t3, t4))
         if level + 1 >= self.lk_depth:
             return False

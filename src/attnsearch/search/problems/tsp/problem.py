@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ..._typing import StrPath
 from ..._validation import check_int
 from ..base import EXACT_LIMIT, SearchSpec
-from ._core import LK_BREADTH, LK_DEPTH, METRICS, MOVE_KINDS, TSPCore
+from ._core import LK_BREADTH, LK_DEPTH, LK_MAX_FLIP, METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
 from .candidates import candidate_lists, crowded, distinct_sites, kd_points
 from .construction import greedy_tour, hilbert_tour
@@ -125,6 +125,10 @@ or None, default "auto"
     lk_breadth : sequence of int, optional
         Alternatives the Lin–Kernighan step tries at each of its first levels
         (at most 8 levels; deeper ones try 1); default (5, 3, 2).
+    lk_max_flip : int, optional
+        The Lin–Kernighan step goes deeper only through exchanges that reverse
+        at most this many cities of the array tour (the move that closes an
+        improvement may reverse any number); default 1000.
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
@@ -163,6 +167,7 @@ or None, default "auto"
         kick_length: int | None = None,
         lk_depth: int | None = None,
         lk_breadth: Sequence[int] | None = None,
+        lk_max_flip: int | None = None,
         name: str | None = None,
         optimum: float | None = None,
     ) -> None:
@@ -185,6 +190,11 @@ or None, default "auto"
                 'kind (e.g. moves=("2opt", "oropt", "3opt", "lk"))'
             )
         self.lk_depth, self.lk_breadth = _check_lk(lk_depth, lk_breadth)
+        self.lk_max_flip = (
+            LK_MAX_FLIP
+            if lk_max_flip is None
+            else check_int(lk_max_flip, "lk_max_flip")
+        )
         weights = (
             np.ones(len(random_kinds))
             if move_weights is None
@@ -256,6 +266,7 @@ or None, default "auto"
             kick_length=self.kick_length,
             lk_depth=self.lk_depth if "lk" in self.moves else 0,
             lk_breadth=self.lk_breadth,
+            lk_max_flip=self.lk_max_flip,
         )
         self.candidates = None  # (the greedy tour of "alpha" reads it)
         self.candidate_kind = None if candidates is None else "given"
@@ -284,6 +295,7 @@ or None, default "auto"
             kick_length=self.kick_length,
             lk_depth=self.lk_depth if "lk" in self.moves else 0,
             lk_breadth=self.lk_breadth,
+            lk_max_flip=self.lk_max_flip,
         )
 
     def _candidate_lists(self, candidates, n_candidates):
