@@ -398,9 +398,10 @@ def test_lk_moves_gain_what_they_claim(rng, metric, breadth, max_flip):
 
 def test_lk_local_optimum_has_no_improving_candidate_2opt_move(rng):
     # Descend with the Lin-Kernighan step alone, restarting with every city
-    # active until a whole pass finds nothing: then no 2-opt move that adds a
-    # candidate edge (t2, t3) gains (the step's first level closes each one),
-    # checked here by enumeration, independently of the step.
+    # active until a whole pass finds nothing: then no 2-opt move that swaps a
+    # tour edge (t1, t2) for a shorter candidate edge (t2, t3) gains (the
+    # step's first level closes each one), checked here by enumeration,
+    # independently of the step.
     tsp = TSP(rng.uniform(0, 1000, size=(90, 2)), metric="EUC_2D", moves=("swap", "lk"))
     ops = tsp._search_spec().ops
     tour = rng.permutation(tsp.n).astype(np.int32)
@@ -418,8 +419,8 @@ def test_lk_local_optimum_has_no_improving_candidate_2opt_move(rng):
             t1, t2 = tour[i], tour[(i + step) % n]
             for t3 in cand[t2]:
                 t4 = tour[(pos[t3] - step) % n]
-                if t3 in (t1, t2) or t4 == t2:
-                    continue
+                if t3 in (t1, t2) or t4 == t2 or d(t2, t3) >= d(t1, t2):
+                    continue  # (the gain criterion: (t2, t3) shorter than (t1, t2))
                 gain = d(t1, t2) + d(t3, t4) - d(t2, t3) - d(t4, t1)
                 assert gain <= 0, (t1, t2, t3, t4)
 
