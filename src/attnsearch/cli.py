@@ -147,8 +147,16 @@ def add_solve_parser(
     tsp = kinds.add_parser("tsp", help="a TSPLIB .tsp file")
     tsp.add_argument("file")
     # Iterated local search over candidate lists: what the strongest TSP
-    # heuristics do (2-opt + Or-opt + 3-opt, segment-local double bridges).
+    # heuristics do (2-opt + Or-opt + 3-opt + the Lin-Kernighan step,
+    # segment-local double bridges).
     common(tsp, ["ils"] + [short for short in local if short != "ils"], "ils")
+    tsp.add_argument(
+        "--moves",
+        default=None,
+        metavar="KINDS",
+        help="comma-separated move kinds (default 2opt,oropt,3opt,lk; "
+        "2opt,oropt,3opt: the descent without the Lin-Kernighan step)",
+    )
     tsp.add_argument(
         "--plot",
         default=None,
@@ -201,7 +209,8 @@ def _load(args: argparse.Namespace) -> tuple[CliProblem, str, Reference | None]:
         raise UsageError(f"{path}: is a directory")
     try:
         if args.kind == "tsp":
-            problem = TSP.from_tsplib(path)
+            moves = None if args.moves is None else args.moves.split(",")
+            problem = TSP.from_tsplib(path, moves=moves)
             label = f"{problem.name} ({problem.n} cities, {problem.metric})"
             # The length of the .opt.tour beside the file: a proven optimum.
             return problem, label, _reference(problem.optimum, OPTIMUM)

@@ -87,6 +87,26 @@ def test_solve_tsp_json_reports_every_field_and_a_valid_tour(tmp_path):
     assert [c - 1 for c in written] == tour
 
 
+def test_solve_tsp_moves(tmp_path):
+    # --moves picks the descent (here: without the Lin-Kernighan step); a kind
+    # that does not exist is one line on stderr and exit code 2.
+    done = run_cli(
+        "solve",
+        "tsp",
+        DATA / "eil51.tsp",
+        "--time-limit",
+        "0.3",
+        "--moves",
+        "2opt,oropt,3opt",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["best_state"]) == list(range(51))
+    bad = run_cli("solve", "tsp", DATA / "eil51.tsp", "--moves", "2opt,5opt")
+    assert bad.returncode == 2 and "moves" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_solve_tsp_text_output_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     picture = tmp_path / "tour.png"

@@ -25,7 +25,13 @@ pytestmark = pytest.mark.usefixtures("cpu_target")
 
 @pytest.mark.parametrize(
     "moves, strength, kick_length",
-    [(("2opt", "oropt"), 1, 50), (("2opt", "oropt", "3opt"), 2, 5), (("2opt",), 1, 3)],
+    [
+        (("2opt", "oropt"), 1, 50),
+        (("2opt", "oropt", "3opt"), 2, 5),
+        (("2opt",), 1, 3),
+        (("2opt", "oropt", "lk"), 1, 10),
+        (("swap", "lk"), 1, 50),
+    ],
 )
 def test_ils_equals_the_reference(moves, strength, kick_length):
     tsp = TSP.from_tsplib(DATA / "st70.tsp", moves=moves, kick_length=kick_length)

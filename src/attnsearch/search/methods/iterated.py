@@ -55,8 +55,9 @@ def iterated_local_search(
     TSP heuristics do: the kick is a *segment-local double bridge* (three
     consecutive segments of at most ``kick_length`` cities reordered, four
     edges changed: a move 2-opt, Or-opt and 3-opt cannot undo), the descent is
-    2-opt + Or-opt (+ 3-opt) over candidate neighbours with don't-look bits
-    starting from the kick's eight endpoints, and a rejected iteration is
+    2-opt + Or-opt + 3-opt + the Lin–Kernighan step (the TSP's ``moves``) over
+    candidate neighbours with don't-look bits starting from the kick's eight
+    endpoints, and a rejected iteration is
     undone from a log of the reversals it made. So an iteration costs O(k)
     evaluations at any number of cities, not O(n). Other problems use their
     own operations when they provide them (``cython_api.pxd``: ``descend``,

@@ -68,6 +68,13 @@ cdef enum:
 cdef enum:
     CANDIDATE_TRIES = 8
 
+# The Lin-Kernighan step: exchanges per move at most, candidates read per level
+# at most, levels with their own breadth.
+cdef enum:
+    LK_MAX_DEPTH = 64
+    LK_MAX_CANDIDATES = 16
+    LK_BREADTH_LEVELS = 8
+
 ctypedef struct TSPData:
     int64_t n
     int metric
@@ -86,6 +93,11 @@ ctypedef struct TSPData:
     bint descent_2opt           # move families the descent tries
     bint descent_oropt
     bint descent_3opt
+    bint descent_lk             # the Lin-Kernighan step (after the moves above)
+    int64_t lk_depth            # its exchanges at most (<= LK_MAX_DEPTH)
+    int64_t lk_breadth[8]       # alternatives tried per level (deeper levels: 1)
+    int64_t n_lk_breadth
+    int64_t lk_max_flip         # deeper only through exchanges reversing <= this
     int64_t log_capacity        # undo-log entries before falling back on a tour copy
 
 
@@ -879,6 +891,154 @@ cdef inline bint _apply_if_improving(const TSPData *p, int32_t *t, int32_t *pos,
     return True
 
 
+# -- the Lin-Kernighan step ------------------------------------------------------------
+#
+# A variable-depth sequential move from t1 (Lin & Kernighan 1973, in the
+# flip form of Applegate, Bixby, Chvatal & Cook's linkern): t2 is a tour
+# neighbour of t1; each level adds an edge (t2, t3) to a candidate t3 of t2 and
+# removes (t3, t4), t4 the neighbour of t3 that keeps a Hamiltonian path, which
+# is one exchange (t1 t2 ... t4 t3 -> t1 t4 ... t2 t3); t4 becomes the next t2.
+# G, the gain so far (removed minus added, the closing edge (t4, t1) left out),
+# must stay positive (the gain criterion). A level first scans its candidates
+# for a closing gain (G - d(t2, t3) + d(t3, t4) - d(t4, t1) above the
+# tolerance): the first such one is made and the move ends (first improvement,
+# as LKH's basic move). Otherwise the best lk_breadth[level] of them (largest
+# G - d(t2, t3) + d(t3, t4), candidate order on ties; 1 below the listed
+# levels) are made in turn and searched deeper, undone when that finds nothing.
+# An edge added by the move is never removed and a removed one never added.
+# On the array tour an exchange reverses the shorter side, up to n/2 cities:
+# the search goes deeper only through exchanges that reverse at most
+# lk_max_flip cities (closing ones, made once, may reverse any number).
+
+ctypedef struct LKSearch:
+    int32_t t1
+    int32_t added[2 * LK_MAX_DEPTH]         # (t2, t3) per level
+    int32_t removed[2 * LK_MAX_DEPTH + 2]   # (t1, t2), then (t3, t4) per level
+    int32_t touched[3 * LK_MAX_DEPTH]       # t2, t3, t4 per level made
+
+
+cdef inline bint _lk_has_edge(const int32_t *edges, int64_t count, int32_t x,
+                              int32_t y) noexcept nogil:
+    """Whether the undirected edge (x, y) is among the first `count` pairs."""
+    cdef int64_t e
+    for e in range(count):
+        if ((edges[2 * e] == x and edges[2 * e + 1] == y)
+                or (edges[2 * e] == y and edges[2 * e + 1] == x)):
+            return True
+    return False
+
+
+cdef inline void _lk_exchange(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
+                              int32_t t1, int32_t t2, int32_t t3, int32_t t4,
+                              bint forward, bint undo) noexcept nogil:
+    """One level of the move: remove (t1, t2), (t3, t4), add (t2, t3), (t4, t1)
+    (forward: t2 follows t1 and t3 follows t4); or undo it."""
+    if forward:
+        if undo:
+            _exchange(p, t, pos, aux, t1, t4, t2, t3)
+        else:
+            _exchange(p, t, pos, aux, t1, t2, t4, t3)
+    elif undo:
+        _exchange(p, t, pos, aux, t2, t3, t1, t4)
+    else:
+        _exchange(p, t, pos, aux, t2, t1, t3, t4)
+
+
+cdef inline bint _lk_level(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
+                           LKSearch *s, int32_t t2, double gain, int64_t level,
+                           double tolerance, DescentStats *stats) noexcept nogil:
+    """Level `level` of the move from s.t1 (t2: t1's tour neighbour, `gain`: G);
+    True when an improving move was made (and its cities woken)."""
+    cdef int64_t n = p.n, K = min(p.n_neighbours, <int64_t>LK_MAX_CANDIDATES)
+    cdef int64_t r, count = 0, i, breadth, e, length
+    cdef int32_t t1 = s.t1, t3, t4
+    cdef int32_t c3[LK_MAX_CANDIDATES]
+    cdef int32_t c4[LK_MAX_CANDIDATES]
+    cdef double value[LK_MAX_CANDIDATES]
+    cdef double g1, g2, closed
+    cdef bint forward = t[_wrap(pos[t1] + 1, n)] == t2
+    for r in range(K):
+        t3 = p.neighbours[t2 * p.n_neighbours + r]
+        g1 = gain - p.neighbour_distances[t2 * p.n_neighbours + r]
+        if g1 <= 0:
+            break
+        if t3 == t1 or t3 == t2:
+            continue
+        t4 = t[_wrap(pos[t3] - 1, n)] if forward else t[_wrap(pos[t3] + 1, n)]
+        if t4 == t2:
+            continue
+        if (_lk_has_edge(s.added, level, t3, t4)
+                or _lk_has_edge(s.removed, level + 1, t2, t3)):
+            continue
+        stats.evaluations += 1
+        g2 = g1 + tsp_distance(p, t3, t4)
+        closed = g2 - tsp_distance(p, t4, t1)
+        if closed > tolerance:
+            _lk_exchange(p, t, pos, aux, t1, t2, t3, t4, forward, False)
+            _activate(p, aux, t1)
+            for e in range(3 * level):
+                _activate(p, aux, s.touched[e])
+            _activate(p, aux, t2)
+            _activate(p, aux, t3)
+            _activate(p, aux, t4)
+            stats.delta -= closed
+            stats.moves += 1
+            return True
+        # The cities the exchange would reverse (the shorter side).
+        if forward:
+            length = pos[t4] - pos[t2]
+        else:
+            length = pos[t3] - pos[t1]
+        length = (length + n) % n + 1
+        if min(length, n - length) > p.lk_max_flip:
+            continue
+        # Insert by g2, largest first, after equal ones.
+        i = count
+        while i > 0 and value[i - 1] < g2:
+            value[i] = value[i - 1]
+            c3[i] = c3[i - 1]
+            c4[i] = c4[i - 1]
+            i -= 1
+        value[i] = g2
+        c3[i] = t3
+        c4[i] = t4
+        count += 1
+    if level + 1 >= p.lk_depth:
+        return False
+    breadth = p.lk_breadth[level] if level < p.n_lk_breadth else 1
+    for i in range(min(breadth, count)):
+        t3 = c3[i]
+        t4 = c4[i]
+        _lk_exchange(p, t, pos, aux, t1, t2, t3, t4, forward, False)
+        s.added[2 * level] = t2
+        s.added[2 * level + 1] = t3
+        s.removed[2 * level + 2] = t3
+        s.removed[2 * level + 3] = t4
+        s.touched[3 * level] = t2
+        s.touched[3 * level + 1] = t3
+        s.touched[3 * level + 2] = t4
+        if _lk_level(p, t, pos, aux, s, t4, value[i], level + 1, tolerance, stats):
+            return True
+        _lk_exchange(p, t, pos, aux, t1, t2, t3, t4, forward, True)
+    return False
+
+
+cdef inline bint _lk_move(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
+                          int32_t a, double tolerance, DescentStats *stats) noexcept nogil:
+    """The Lin-Kernighan step from t1 = a, t2 its successor then its predecessor."""
+    cdef LKSearch s
+    cdef int direction
+    cdef int32_t t2
+    s.t1 = a
+    for direction in range(2):
+        t2 = t[_wrap(pos[a] + 1, p.n)] if direction == 0 else t[_wrap(pos[a] - 1, p.n)]
+        s.removed[0] = a
+        s.removed[1] = t2
+        if _lk_level(p, t, pos, aux, &s, t2, tsp_distance(p, a, t2), 0, tolerance, stats):
+            return True
+    return False
+
+
 cdef inline bint _improve_city(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
                                int32_t a, double tolerance,
                                DescentStats *stats) noexcept nogil:
@@ -939,7 +1099,7 @@ cdef inline bint _improve_city(const TSPData *p, int32_t *t, int32_t *pos, char 
                                                    stats):
                                 return True
     if not p.descent_3opt:
-        return False
+        return p.descent_lk and _lk_move(p, t, pos, aux, a, tolerance, stats)
     for direction in range(2):
         b = t[_wrap(pos[a] + 1, n)] if direction == 0 else t[_wrap(pos[a] - 1, n)]
         d_ab = tsp_distance(p, a, b)
@@ -971,14 +1131,14 @@ cdef inline bint _improve_city(const TSPData *p, int32_t *t, int32_t *pos, char 
                             if _apply_if_improving(p, t, pos, aux, &move, tolerance,
                                                    stats):
                                 return True
-    return False
+    return p.descent_lk and _lk_move(p, t, pos, aux, a, tolerance, stats)
 
 
 cdef inline bint tsp_can_descend(const void *data) noexcept nogil:
     """Whether `descend` has moves to try (candidate lists and a descent family)."""
     cdef const TSPData *p = <const TSPData *>data
     return (p.neighbours != NULL and p.n >= 5
-            and (p.descent_2opt or p.descent_oropt or p.descent_3opt))
+            and (p.descent_2opt or p.descent_oropt or p.descent_3opt or p.descent_lk))
 
 
 cdef inline int tsp_descend(const void *data, char *state, char *aux, double tolerance,

@@ -12,6 +12,11 @@ METRICS = {"MATRIX": METRIC_MATRIX, "EUC_2D": METRIC_EUC_2D, "CEIL_2D": METRIC_C
 #: Move family names, as the FAMILY_* constants.
 MOVE_KINDS = {"2opt": FAMILY_2OPT, "swap": FAMILY_SWAP, "oropt": FAMILY_OROPT,
               "3opt": FAMILY_3OPT}
+#: The Lin-Kernighan step's defaults: exchanges per move at most, and the
+#: alternatives tried at its first levels (1 below them); see _core.pxd.
+LK_DEPTH = 10
+LK_BREADTH = (5, 3, 2)
+LK_MAX_FLIP = 1000
 #: Undo-log entries per city (plus a constant) before rollback falls back on a copy.
 LOG_ENTRIES_PER_CITY = 1
 LOG_ENTRIES_EXTRA = 64
@@ -44,11 +49,21 @@ cdef class TSPCore(CompiledProblem):
     log_capacity : int, optional
         Undo-log entries before rollback falls back on a tour copy (default
         n + 64; the tests shrink it to exercise the fallback).
+    lk_depth : int
+        Exchanges of one Lin-Kernighan move at most (0: no Lin-Kernighan step in
+        the descent; at most LK_MAX_DEPTH).
+    lk_breadth : sequence of int
+        Alternatives tried at the first levels of the step (at most 8 levels;
+        deeper levels try 1).
+    lk_max_flip : int
+        The step goes deeper only through exchanges reversing at most this many
+        cities (>= 1).
     """
 
     def __init__(self, Py_ssize_t n, str metric, matrix, x, y, kinds, weights,
                  bint exact_costs=False, neighbours=None, start_tour=None,
-                 Py_ssize_t kick_length=50, log_capacity=None):
+                 Py_ssize_t kick_length=50, log_capacity=None, Py_ssize_t lk_depth=0,
+                 lk_breadth=LK_BREADTH, Py_ssize_t lk_max_flip=LK_MAX_FLIP):
         cdef const double[:, ::1] matrix_view
         cdef const double[::1] x_view
         cdef const double[::1] y_view
@@ -56,7 +71,8 @@ cdef class TSPCore(CompiledProblem):
         cdef Py_ssize_t k
         self._init_args = (n, metric, matrix, x, y, list(kinds),
                            np.array(weights, dtype=np.float64), exact_costs, neighbours,
-                           start_tour, kick_length, log_capacity)
+                           start_tour, kick_length, log_capacity, lk_depth,
+                           tuple(lk_breadth), lk_max_flip)
         self.data.n = n
         self.data.metric = METRICS[metric]
         self.data.matrix = NULL
@@ -99,6 +115,7 @@ cdef class TSPCore(CompiledProblem):
         self.data.descent_2opt = "2opt" in kinds
         self.data.descent_oropt = "oropt" in kinds
         self.data.descent_3opt = "3opt" in kinds
+        self._set_lk(lk_depth, lk_breadth, lk_max_flip)
         for k in range(len(kinds)):
             self.data.kinds[k] = MOVE_KINDS[kinds[k]]
             self.data.cdf[k] = cdf[k]
@@ -155,6 +172,39 @@ cdef class TSPCore(CompiledProblem):
         self._install_neighbours(neighbours)
         args = list(self._init_args)
         args[8] = neighbours
+        self._init_args = tuple(args)
+        self.vtable.descend = NULL
+        if tsp_can_descend(&self.data):
+            self.vtable.descend = tsp_descend
+
+    def _set_lk(self, Py_ssize_t depth, breadth, Py_ssize_t max_flip):
+        """Install the Lin-Kernighan step's parameters (validated here)."""
+        cdef Py_ssize_t level
+        breadth = tuple(int(b) for b in breadth)
+        if not 0 <= depth <= LK_MAX_DEPTH:
+            raise ValueError(f"lk_depth must be in 0..{LK_MAX_DEPTH}, got {depth}")
+        if len(breadth) > LK_BREADTH_LEVELS or any(b < 1 for b in breadth):
+            raise ValueError(
+                f"lk_breadth must be at most {LK_BREADTH_LEVELS} positive ints, "
+                f"got {breadth!r}")
+        if max_flip < 1:
+            raise ValueError(f"lk_max_flip must be >= 1, got {max_flip}")
+        self.data.lk_max_flip = max_flip
+        self.data.descent_lk = depth > 0
+        self.data.lk_depth = depth
+        self.data.n_lk_breadth = len(breadth)
+        for level in range(len(breadth)):
+            self.data.lk_breadth[level] = breadth[level]
+
+    def set_lk(self, Py_ssize_t depth, breadth=LK_BREADTH,
+               Py_ssize_t max_flip=LK_MAX_FLIP):
+        """Set the Lin-Kernighan step (depth 0: off), its breadth per level and
+        its longest reversal on the way down."""
+        self._set_lk(depth, breadth, max_flip)
+        args = list(self._init_args)
+        args[12] = depth
+        args[13] = tuple(breadth)
+        args[14] = max_flip
         self._init_args = tuple(args)
         self.vtable.descend = NULL
         if tsp_can_descend(&self.data):

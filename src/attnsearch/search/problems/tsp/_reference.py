@@ -157,6 +157,18 @@ _KIND_2OPT, _KIND_SWAP, _KIND_OROPT, _KIND_OROPT_REV, _KIND_3OPT = 0, 1, 2, 3, 4
 _CANDIDATE_TRIES = 8
 
 
+#: Candidates the Lin-Kernighan step reads per level at most (LK_MAX_CANDIDATES).
+_LK_MAX_CANDIDATES = 16
+
+
+def _has_edge(edges, x, y):
+    """Whether the undirected edge (x, y) is among the pairs of the flat list."""
+    return any(
+        (edges[e] == x and edges[e + 1] == y) or (edges[e] == y and edges[e + 1] == x)
+        for e in range(0, len(edges), 2)
+    )
+
+
 def _wrap(i, n):
     """i mod n for i in [-n, 2n)."""
     if i < 0:
@@ -222,6 +234,9 @@ class TSPReference:
         neighbours=None,
         start_tour=None,
         kick_length=50,
+        lk_depth=0,
+        lk_breadth=(),
+        lk_max_flip=0,
     ):
         self.n = int(n)
         self.n_tabu_keys = self.n  # tabu attributes: cities
@@ -244,10 +259,19 @@ class TSPReference:
         self.descent_2opt = "2opt" in kinds
         self.descent_oropt = "oropt" in kinds
         self.descent_3opt = "3opt" in kinds
+        self.lk_depth = int(lk_depth)
+        self.lk_breadth = tuple(int(b) for b in lk_breadth)
+        self.lk_max_flip = int(lk_max_flip)
+        self.descent_lk = self.lk_depth > 0
         if (
             self.neighbours is not None
             and self.n >= 5
-            and (self.descent_2opt or self.descent_oropt or self.descent_3opt)
+            and (
+                self.descent_2opt
+                or self.descent_oropt
+                or self.descent_3opt
+                or self.descent_lk
+            )
         ):
             # Only then (tsp_can_descend): otherwise the engine's fallback runs.
             self.descend = self._descend
@@ -761,7 +785,7 @@ class TSPReference:
                                 if self._apply_if_improving(st, move, tolerance, stats):
                                     return True
         if not self.descent_3opt:
-            return False
+            return self.descent_lk and self._lk_move(st, a, tolerance, stats)
         for direction in range(2):
             b = t[_wrap(pos[a] + 1, n)] if direction == 0 else t[_wrap(pos[a] - 1, n)]
             d_ab = d(a, b)
@@ -794,6 +818,97 @@ class TSPReference:
                                 move = self._set_3opt(st, a, b, t3, t4, t5, t6)
                                 if self._apply_if_improving(st, move, tolerance, stats):
                                     return True
+        return self.descent_lk and self._lk_move(st, a, tolerance, stats)
+
+    # -- the Lin-Kernighan step (mirror of _lk_move, _lk_level) --------------
+
+    def _lk_exchange(self, st, t1, t2, t3, t4, forward, undo):
+        if forward:
+            if undo:
+                self._exchange(st, t1, t4, t2, t3)
+            else:
+                self._exchange(st, t1, t2, t4, t3)
+        elif undo:
+            self._exchange(st, t2, t3, t1, t4)
+        else:
+            self._exchange(st, t2, t1, t3, t4)
+
+    def _lk_level(self, st, search, t2, gain, level, tolerance, stats):
+        """One level of the move from ``search["t1"]``: scan the candidates of
+        t2 for a closing gain, else go deeper through the best ``breadth``."""
+        assert self.neighbours is not None
+        n, K, t, pos = self.n, self.n_neighbours, st.tour, st.pos
+        d, nb = self.distance, self.neighbours
+        t1 = search["t1"]
+        added, removed, touched = search["added"], search["removed"], search["touched"]
+        forward = t[_wrap(pos[t1] + 1, n)] == t2
+        options = []
+        for r in range(min(K, _LK_MAX_CANDIDATES)):
+            t3 = nb[t2 * K + r]
+            g1 = gain - d(t2, t3)
+            if g1 <= 0:
+                break
+            if t3 == t1 or t3 == t2:
+                continue
+            t4 = t[_wrap(pos[t3] - 1, n)] if forward else t[_wrap(pos[t3] + 1, n)]
+            if t4 == t2:
+                continue
+            if _has_edge(added[: 2 * level], t3, t4) or _has_edge(
+                removed[: 2 * level + 2], t2, t3
+            ):
+                continue
+            stats[1] += 1
+            g2 = g1 + d(t3, t4)
+            closed = g2 - d(t4, t1)
+            if closed > tolerance:
+                self._lk_exchange(st, t1, t2, t3, t4, forward, False)
+                self._activate(st, t1)
+                for city in touched[: 3 * level]:
+                    self._activate(st, city)
+                for city in (t2, t3, t4):
+                    self._activate(st, city)
+                stats[0] -= closed
+                stats[2] += 1
+                return True
+            length = (pos[t4] - pos[t2]) if forward else (pos[t3] - pos[t1])
+            length = (length + n) % n + 1
+            if min(length, n - length) > self.lk_max_flip:
+                continue
+            options.append((g2, t3, t4))
+        if level + 1 >= self.lk_depth:
+            return False
+        breadth = self.lk_breadth[level] if level < len(self.lk_breadth) else 1
+        options.sort(key=lambda option: -option[0])  # stable: candidate order on ties
+        for g2, t3, t4 in options[:breadth]:
+            self._lk_exchange(st, t1, t2, t3, t4, forward, False)
+            added[2 * level : 2 * level + 2] = [t2, t3]
+            removed[2 * level + 2 : 2 * level + 4] = [t3, t4]
+            touched[3 * level : 3 * level + 3] = [t2, t3, t4]
+            if self._lk_level(st, search, t4, g2, level + 1, tolerance, stats):
+                return True
+            self._lk_exchange(st, t1, t2, t3, t4, forward, True)
+        return False
+
+    def _lk_move(self, st, a, tolerance, stats):
+        depth = self.lk_depth
+        search = {
+            "t1": a,
+            "added": [0] * (2 * depth),
+            "removed": [0] * (2 * depth + 2),
+            "touched": [0] * (3 * depth),
+        }
+        for direction in range(2):
+            pa = st.pos[a]
+            t2 = (
+                st.tour[_wrap(pa + 1, self.n)]
+                if direction == 0
+                else st.tour[_wrap(pa - 1, self.n)]
+            )
+            search["removed"][0:2] = [a, t2]
+            if self._lk_level(
+                st, search, t2, self.distance(a, t2), 0, tolerance, stats
+            ):
+                return True
         return False
 
     def _descend(self, st, tolerance, max_moves, max_evaluations):

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ..._typing import StrPath
 from ..._validation import check_int
 from ..base import EXACT_LIMIT, SearchSpec
-from ._core import METRICS, MOVE_KINDS, TSPCore
+from ._core import LK_BREADTH, LK_DEPTH, LK_MAX_FLIP, METRICS, MOVE_KINDS, TSPCore
 from ._reference import TSPReference, geo_radians
 from .candidates import candidate_lists, crowded, distinct_sites, kd_points
 from .construction import greedy_tour, hilbert_tour
@@ -43,8 +43,11 @@ ALPHA_KICK = 100
 DEFAULT_KICK = 50
 #: Nearest neighbours whose edges the greedy construction scans (at least).
 GREEDY_CANDIDATES = 10
-#: Moves with candidate lists (3-opt needs them), and without.
-DEFAULT_MOVES = ("2opt", "oropt", "3opt")
+#: Moves with candidate lists (3-opt and lk need them), and without. With the
+#: Lin-Kernighan step ILS ended at 0.145 % against 0.290 % on brd14051, 0.225 %
+#: against 0.281 % on rl5915 and 0.668 % against 0.808 % above BHH on 100 000
+#: uniform cities (bench/tsp_lk.py, same budgets and seeds; bench/README.md).
+DEFAULT_MOVES = ("2opt", "oropt", "3opt", "lk")
 DEFAULT_MOVES_WITHOUT_CANDIDATES = ("2opt", "oropt")
 #: ``initial="auto"`` builds a greedy start tour from this many cities on.
 AUTO_GREEDY_CITIES = 1000
@@ -69,17 +72,23 @@ class TSP:
         For ``coords``: plain float Euclidean, or a TSPLIB rule (integer
         distances: ``EUC_2D`` rounds, ``CEIL_2D`` rounds up, ``ATT`` is the
         pseudo-Euclidean rule, ``GEO`` takes DDD.MM latitude/longitude).
-    moves : sequence of {"2opt", "swap", "oropt", "3opt"}, optional
+    moves : sequence of {"2opt", "swap", "oropt", "3opt", "lk"}, optional
         Neighbourhood: 2-opt (reverse a segment), swap (exchange two cities),
         or-opt (move a segment of 1–3 cities elsewhere, either way round),
         3-opt (the sequential 3-opt moves of a depth-3 Lin–Kernighan step:
-        segment reversals and exchanges; needs candidate lists). Annealing and
-        tabu search draw a kind at random with ``move_weights``; hill climbing
-        and iterated local search descend with all of them. Default:
-        ``("2opt", "oropt", "3opt")`` with candidate lists, ``("2opt",
-        "oropt")`` without.
+        segment reversals and exchanges; needs candidate lists), lk (the
+        variable-depth Lin–Kernighan step: up to ``lk_depth`` exchanges
+        chained by the gain criterion, ``lk_breadth`` alternatives at its
+        first levels; a descent step only, tried at a city after the other
+        kinds found nothing there; needs candidate lists and another kind).
+        Annealing and tabu search draw a kind at random with
+        ``move_weights`` (never "lk"); hill climbing and iterated local search
+        descend with all of them. Default: ``("2opt", "oropt", "3opt",
+        "lk")`` with candidate lists, ``("2opt", "oropt")`` without;
+        ``("2opt", "oropt", "3opt")`` is the Or-opt/3-opt descent without
+        the Lin–Kernighan step.
     move_weights : sequence of float, optional
-        Relative probabilities of the kinds (default equal).
+        Relative probabilities of the kinds other than "lk" (default equal).
     candidates : {"auto", "nearest", "quadrant", "alpha"}, array_like of int, \
 or None, default "auto"
         Candidate neighbour lists: moves are built around each city's
@@ -114,6 +123,15 @@ or None, default "auto"
         Longest of the three segments of the double-bridge kick iterated local
         search applies (segment-local kicks keep each iteration O(k) at any n);
         default 50, 100 with alpha lists.
+    lk_depth : int, optional
+        Exchanges of one Lin–Kernighan move at most (1..64; default 10).
+    lk_breadth : sequence of int, optional
+        Alternatives the Lin–Kernighan step tries at each of its first levels
+        (at most 8 levels; deeper ones try 1); default (5, 3, 2).
+    lk_max_flip : int, optional
+        The Lin–Kernighan step goes deeper only through exchanges that reverse
+        at most this many cities of the array tour (the move that closes an
+        improvement may reverse any number); default 1000.
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
@@ -150,6 +168,9 @@ or None, default "auto"
         n_candidates: int | None = None,
         initial: str | npt.ArrayLike = "auto",
         kick_length: int | None = None,
+        lk_depth: int | None = None,
+        lk_breadth: Sequence[int] | None = None,
+        lk_max_flip: int | None = None,
         name: str | None = None,
         optimum: float | None = None,
     ) -> None:
@@ -164,18 +185,32 @@ or None, default "auto"
                 else DEFAULT_MOVES
             )
         self.moves = _check_moves(moves)
+        # "lk" is a descent step: random moves draw among the other kinds.
+        random_kinds = [m for m in self.moves if m != "lk"]
+        if not random_kinds:
+            raise ValueError(
+                'moves "lk" is a descent step: give it with at least one other '
+                'kind (e.g. moves=("2opt", "oropt", "3opt", "lk"))'
+            )
+        self.lk_depth, self.lk_breadth = _check_lk(lk_depth, lk_breadth)
+        self.lk_max_flip = (
+            LK_MAX_FLIP
+            if lk_max_flip is None
+            else check_int(lk_max_flip, "lk_max_flip")
+        )
         weights = (
-            np.ones(len(self.moves))
+            np.ones(len(random_kinds))
             if move_weights is None
             else np.asarray(move_weights, dtype=np.float64)
         )
         if (
-            weights.shape != (len(self.moves),)
+            weights.shape != (len(random_kinds),)
             or not np.all(np.isfinite(weights))
             or np.any(weights <= 0)
         ):
             raise ValueError(
-                f"move_weights must be {len(self.moves)} positive finite numbers, "
+                f"move_weights must be {len(random_kinds)} positive finite numbers "
+                f"(one per kind other than lk), "
                 f"got {move_weights!r}"
             )
         self.move_weights = weights / weights.sum()
@@ -228,10 +263,13 @@ or None, default "auto"
             matrix,
             x,
             y,
-            list(self.moves),
+            random_kinds,
             self.move_weights,
             exact,
             kick_length=self.kick_length,
+            lk_depth=self.lk_depth if "lk" in self.moves else 0,
+            lk_breadth=self.lk_breadth,
+            lk_max_flip=self.lk_max_flip,
         )
         self.candidates = None  # (the greedy tour of "alpha" reads it)
         self.candidate_kind = None if candidates is None else "given"
@@ -239,10 +277,11 @@ or None, default "auto"
         if kick_length is None and self.candidate_kind == "alpha":
             self.kick_length = ALPHA_KICK
             self._core.set_kick_length(self.kick_length)
-        if "3opt" in self.moves and self.candidates is None and self.n > 1:
-            raise ValueError(
-                'moves "3opt" are built over candidate lists: give candidates'
-            )
+        for kind in ("3opt", "lk"):
+            if kind in self.moves and self.candidates is None and self.n > 1:
+                raise ValueError(
+                    f'moves "{kind}" are built over candidate lists: give candidates'
+                )
         self._core.set_neighbours(self.candidates)
         self.initial = self._check_initial(initial)
         # The constructed start tour, built on first use.
@@ -253,10 +292,13 @@ or None, default "auto"
             matrix,
             x,
             y,
-            self.moves,
+            random_kinds,
             np.cumsum(self.move_weights),
             neighbours=self.candidates,
             kick_length=self.kick_length,
+            lk_depth=self.lk_depth if "lk" in self.moves else 0,
+            lk_breadth=self.lk_breadth,
+            lk_max_flip=self.lk_max_flip,
         )
 
     def _candidate_lists(self, candidates, n_candidates):
@@ -489,13 +531,33 @@ def _check_moves(moves: str | Sequence[str]) -> tuple[str, ...]:
     moves = tuple(str(m).lower().replace("-", "") for m in moves)
     if (
         not moves
-        or any(m not in MOVE_KINDS for m in moves)
+        or any(m not in MOVE_KINDS and m != "lk" for m in moves)
         or len(set(moves)) != len(moves)
     ):
         raise ValueError(
-            f"moves must be distinct kinds among {sorted(MOVE_KINDS)}, got {moves!r}"
+            f"moves must be distinct kinds among {sorted([*MOVE_KINDS, 'lk'])}, "
+            f"got {moves!r}"
         )
     return moves
+
+
+def _check_lk(
+    depth: int | None, breadth: Sequence[int] | None
+) -> tuple[int, tuple[int, ...]]:
+    """The Lin-Kernighan step's depth (1..64) and breadths (<= 8 positive ints)."""
+    depth = LK_DEPTH if depth is None else check_int(depth, "lk_depth")
+    if not 1 <= depth <= 64:
+        raise ValueError(f"lk_depth must be in 1..64, got {depth}")
+    if breadth is None:
+        return depth, tuple(LK_BREADTH)
+    if isinstance(breadth, (str, bytes)) or not isinstance(breadth, Sequence):
+        raise TypeError(f"lk_breadth must be a sequence of ints, got {breadth!r}")
+    values = tuple(check_int(b, "lk_breadth") for b in breadth)
+    if len(values) > 8 or any(b < 1 for b in values):
+        raise ValueError(
+            f"lk_breadth must be at most 8 positive ints, got {tuple(breadth)!r}"
+        )
+    return depth, values
 
 
 def _check_coords(coords: object) -> npt.NDArray[np.float64]:
