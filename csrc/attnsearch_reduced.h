@@ -101,13 +101,35 @@ static inline uint16_t attnsearch_float_to_half(int kind, float x)
 
 /* ---- widening packers: the float32 packs of attnsearch_tiles.h from 16-bit rows ---- */
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+/* dst[0:n] = src[0:n] widened to float32 (exact). bfloat16 is a shift the
+ * compiler vectorises; float16 uses vcvtph2ps where the target has F16C (every
+ * x86-64-v3/v4 target), the portable integer code elsewhere. */
+static inline void attnsearch_widen_run(int kind, const uint16_t *src, int n, float *dst)
+{
+    int i = 0;
+    if (kind == ATTNSEARCH_STORE_BF16) {
+        for (; i < n; i++) dst[i] = attnsearch_bits_to_float((uint32_t)src[i] << 16);
+        return;
+    }
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = attnsearch_f16_to_float(src[i]);
+}
+
 static void attnsearch_pack_q_r(int kind, const uint16_t *q, ptrdiff_t ldq, int rows,
                                 int rows_pad, int dk, float scale, float *qpack)
 {
     for (int r = 0; r < rows; r++) {
         const uint16_t *src = q + (ptrdiff_t)r * ldq;
         float *dst = qpack + (ptrdiff_t)r * dk;
-        for (int d = 0; d < dk; d++) dst[d] = attnsearch_half_to_float(kind, src[d]) * scale;
+        attnsearch_widen_run(kind, src, dk, dst);
+        for (int d = 0; d < dk; d++) dst[d] *= scale;
     }
     memset(qpack + (ptrdiff_t)rows * dk, 0, sizeof(float) * (size_t)(rows_pad - rows) * dk);
 }
@@ -122,8 +144,12 @@ static void attnsearch_pack_k_r(int kind, const uint16_t *k, ptrdiff_t ldk, int 
         int keys = bk - p * nr < nr ? bk - p * nr : nr;
         for (int t = 0; t < keys; t++) {
             const uint16_t *src = k + (ptrdiff_t)(p * nr + t) * ldk;
-            for (int d = 0; d < dk; d++)
-                panel[(ptrdiff_t)d * nr + t] = attnsearch_half_to_float(kind, src[d]);
+            float row[256];
+            for (int d0 = 0; d0 < dk; d0 += 256) {
+                int m = dk - d0 < 256 ? dk - d0 : 256;
+                attnsearch_widen_run(kind, src + d0, m, row);
+                for (int d = 0; d < m; d++) panel[(ptrdiff_t)(d0 + d) * nr + t] = row[d];
+            }
         }
         for (int t = keys; t < nr; t++)
             for (int d = 0; d < dk; d++) panel[(ptrdiff_t)d * nr + t] = 0.0f;
@@ -136,7 +162,7 @@ static void attnsearch_pack_v_r(int kind, const uint16_t *v, ptrdiff_t ldv, int 
     for (int j = 0; j < bk; j++) {
         const uint16_t *src = v + (ptrdiff_t)j * ldv;
         float *dst = vpack + (ptrdiff_t)j * dvp;
-        for (int c = 0; c < dv; c++) dst[c] = attnsearch_half_to_float(kind, src[c]);
+        attnsearch_widen_run(kind, src, dv, dst);
         for (int c = dv; c < dvp; c++) dst[c] = 0.0f;
     }
 }
