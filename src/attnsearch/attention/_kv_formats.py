@@ -33,13 +33,7 @@ DEFAULT_QUANT_BLOCK = 32
 def resolve_dtype(dtype: npt.DTypeLike | str) -> np.dtype:
     """The cache dtype for ``dtype`` (``"bfloat16"`` imports ``ml_dtypes``)."""
     if isinstance(dtype, str) and dtype == "bfloat16":
-        try:
-            import ml_dtypes
-        except ImportError as exc:  # pragma: no cover - optional extra
-            raise ImportError(
-                "a bfloat16 cache needs the ml_dtypes package (pip install ml_dtypes)"
-            ) from exc
-        return np.dtype(ml_dtypes.bfloat16)
+        return _precision.bfloat16()
     try:
         resolved = np.dtype(dtype)
     except TypeError as exc:

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from .._dispatch import kernels
 from .._validation import finite_as
 from . import _precision
+from ._projections import project
 from ._typing import Array
 
 if TYPE_CHECKING:
@@ -147,9 +148,7 @@ class ParameterContainer:
                 n_threads,
             )
         else:
-            wide = np.ascontiguousarray(rows, dtype=self._dtype)
-            out = np.empty((rows.shape[0], n_out), dtype=self._dtype)
-            _linear_kernels.linear_forward(wide, cached, b, out, n_threads)
+            out = project(rows.astype(self._dtype, copy=False), cached, b, n_threads)
             out = out.astype(storage)
         return out.reshape(x.shape[:-1] + (n_out,))
 
