@@ -21,7 +21,9 @@ def attention_forward(
 def kernel_constants() -> dict[str, int]: ...
 
 BF16_TILES: bool
+AMX_TILES: str
 
+def amx_emulation_counters() -> dict[str, int]: ...
 def bf16_pack_weight(weight: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint32]: ...
 def bf16_linear(
     x: npt.NDArray[np.uint16],
