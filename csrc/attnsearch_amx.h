@@ -385,4 +385,20 @@ static inline void attnsearch_amx_end(void) {}
 #define attnsearch_target_bf16_gemm_tile attnsearch_bf16_gemm_tile
 #endif
 
+/* Two operations the hardware refuses, so the tests can see the emulation
+ * count them: a product before any configuration and one whose tiles are not
+ * distinct. Returns the faults they should add (0: nothing to count here). */
+static int attnsearch_amx_fault_probe(void)
+{
+#if ATTNSEARCH_HAVE_AMX_TILES && defined(ATTNSEARCH_AMX_EMULATED)
+    attnsearch_amx_emu_dpbf16ps(0, 4, 6);
+    attnsearch_amx_begin();
+    attnsearch_amx_emu_dpbf16ps(0, 0, 6);
+    attnsearch_amx_end();
+    return 2;
+#else
+    return 0;
+#endif
+}
+
 #endif

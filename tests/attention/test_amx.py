@@ -71,7 +71,8 @@ def amx_target(request):
         before = kernels.amx_emulation_counters()
         yield request.param
         after = kernels.amx_emulation_counters()
-    assert after["faults"] == before["faults"]
+    expected = getattr(request.node, "amx_faults_expected", 0)
+    assert after["faults"] - before["faults"] == expected
     assert (
         after["configs"] - before["configs"] == after["releases"] - before["releases"]
     )
@@ -166,3 +167,14 @@ def test_one_tile_configuration_per_thread_and_call(rng, amx_target):
         configs = after["configs"] - before["configs"]
         assert 1 <= configs <= threads
         assert after["releases"] - before["releases"] == configs
+
+
+def test_the_emulation_counts_what_the_hardware_refuses(request, amx_target):
+    if amx_target != "amx_bf16_emulated":
+        pytest.skip("only the emulation counts faults")
+    kernels = _dispatch.kernels("attention")
+    before = kernels.amx_emulation_counters()["faults"]
+    expected = kernels._amx_fault_probe()
+    assert expected == 2
+    assert kernels.amx_emulation_counters()["faults"] - before == expected
+    request.node.amx_faults_expected = expected  # for the fixture's check

@@ -88,6 +88,7 @@ cdef extern from "attnsearch_amx.h" nogil:
     void amx_begin "attnsearch_amx_begin"()
     void amx_end "attnsearch_amx_end"()
     void amx_counters "attnsearch_amx_counters"(long *faults, long *configs, long *releases)
+    int amx_fault_probe "attnsearch_amx_fault_probe"()
     void bf16_qk_tile "attnsearch_target_bf16_qk_tile"(
         const uint32_t *qpair, int rows_pad, int dk, const uint32_t *kpair, int n_panels,
         float scale, float *s, Py_ssize_t lds, Py_ssize_t visible0)
@@ -590,6 +591,12 @@ def amx_emulation_counters():
     cdef long faults, configs, releases
     amx_counters(&faults, &configs, &releases)
     return {"faults": faults, "configs": configs, "releases": releases}
+
+
+def _amx_fault_probe():
+    """Run two tile operations the hardware would refuse (emulated variant
+    only); returns the faults the emulation should have counted (0 elsewhere)."""
+    return amx_fault_probe()
 
 
 def kernel_constants():
