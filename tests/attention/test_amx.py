@@ -13,6 +13,11 @@ tile configuration per thread per call, each released; no operation the
 hardware would refuse).
 """
 
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_reduced_precision import (
@@ -178,3 +183,32 @@ def test_the_emulation_counts_what_the_hardware_refuses(request, amx_target):
     assert expected == 2
     assert kernels.amx_emulation_counters()["faults"] - before == expected
     request.node.amx_faults_expected = expected  # for the fixture's check
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tile_loop_stays_inside_its_operands_under_address_sanitizer(
+    amx_target, tmp_path
+):
+    """amx_gemm_check.c.in: the tile loop of attnsearch_amx.h on the emulation,
+    over edge shapes, with every operand its own exact-size allocation."""
+    if amx_target != "amx_bf16_emulated":
+        pytest.skip("a check of the C source on the emulation")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("needs a C compiler for x86-64")
+    exe = tmp_path / "amx_gemm_check"
+    build = subprocess.run(
+        [compiler, "-O1", "-g", "-fsanitize=address", "-march=x86-64-v4",
+         "-mavx512bf16", "-DATTNSEARCH_AMX_EMULATED=1", f"-I{ROOT / 'csrc'}", "-x", "c",
+         str(ROOT / "tests" / "attention" / "amx_gemm_check.c.in"), "-o", str(exe)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if build.returncode != 0:
+        pytest.skip(
+            f"the compiler cannot build it with AddressSanitizer: {build.stderr[-300:]}"
+        )
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 failed, 0 faults, 1 configs, 1 releases" in done.stdout
