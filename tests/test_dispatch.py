@@ -229,6 +229,9 @@ def test_a_target_not_automatic_runs_only_when_forced():
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == [target, target]
+        out = io.StringIO()
+        attnsearch.show_config(file=out)
+        assert f"{target} (only when forced)" in out.getvalue()
         # Without the request, the best automatic target runs.
         done = run_python(
             "import attnsearch._dispatch as d\nprint(d.selected_target('attention'))"
