@@ -27,6 +27,11 @@ from attnsearch.search import (
     tabu_search,
 )
 
+
+def _automatic(target):
+    return TARGETS[target].get("automatic", True)
+
+
 NATIVE_BUILD = all(_dispatch.built_targets(f) == ("native",) for f in FAMILIES)
 needs_variants = pytest.mark.skipif(NATIVE_BUILD, reason="a -march=native build")
 
@@ -67,7 +72,7 @@ def test_the_best_target_the_cpu_runs_and_the_build_has_is_chosen():
             assert _dispatch.selected_target(family) == "native"
             continue
         assert built[0] == "baseline"
-        runnable = [t for t in built if t in supported]
+        runnable = [t for t in built if t in supported and _automatic(t)]
         if os.environ.get(_dispatch.ENV_TARGET):
             assert _dispatch.selected_target(family) in runnable
         else:
@@ -167,9 +172,11 @@ def test_environment_variable_caps_the_target(target):
     # the attention family has an avx512_bf16 variant).
     order = list(TARGETS)
     expected = {
-        family: [t for t in spec["targets"] if order.index(t) <= order.index(target)][
-            -1
-        ]
+        family: [
+            t
+            for t in spec["targets"]
+            if order.index(t) <= order.index(target) and (_automatic(t) or t == target)
+        ][-1]
         for family, spec in FAMILIES.items()
     }
     assert done.stdout.strip() == str(expected)
@@ -197,8 +204,64 @@ def test_environment_variable_above_the_cpu_warns_and_uses_the_best():
     assert done.returncode == 0, done.stderr
     assert f"ATTNSEARCH_CPU_TARGET={missing[-1]} needs CPU features" in done.stderr
     built = _dispatch.built_targets("attention")
-    runnable = [t for t in built if t in _dispatch.supported_targets()]
+    runnable = [
+        t for t in built if t in _dispatch.supported_targets() and _automatic(t)
+    ]
     assert done.stdout.strip() == runnable[-1]
+
+
+@needs_variants
+def test_a_target_not_automatic_runs_only_when_forced():
+    manual = [t for t in TARGETS if not _automatic(t)]
+    assert manual == ["amx_bf16_emulated"]
+    assert not set(manual) & set(_dispatch.allowed_targets())
+    for family in FAMILIES:
+        assert _dispatch.selected_target(family) not in manual
+    for target in manual:
+        if target not in _dispatch.supported_targets():
+            continue
+        with _dispatch.use_target(target):
+            assert _dispatch.selected_target("attention") == target
+        done = run_python(
+            "import attnsearch._dispatch as d\n"
+            "print(d.selected_target('attention'), d.allowed_targets()[-1])",
+            ATTNSEARCH_CPU_TARGET=target,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [target, target]
+        out = io.StringIO()
+        attnsearch.show_config(file=out)
+        assert f"{target} (only when forced)" in out.getvalue()
+        # Without the request, the best automatic target runs.
+        done = run_python(
+            "import attnsearch._dispatch as d\nprint(d.selected_target('attention'))"
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() != target
+
+
+def test_amx_needs_the_tiles_their_os_state_and_the_permission(monkeypatch):
+    assert {"amx_tile", "amx_bf16", "os_amx", "amx_permission"} <= set(
+        TARGETS["amx_bf16"]["requires"]
+    )
+    everything = {f: True for f in _dispatch.cpu_features()}
+    try:
+        for lacking in ("amx_bf16", "amx_tile", "os_amx", "amx_permission"):
+            monkeypatch.setattr(
+                _dispatch,
+                "cpu_features",
+                lambda lacking=lacking: {**everything, lacking: False},
+            )
+            _dispatch.supported_targets.cache_clear()
+            supported = _dispatch.supported_targets()
+            assert "amx_bf16" not in supported, lacking
+            assert "avx512_fp16" in supported
+        monkeypatch.setattr(_dispatch, "cpu_features", lambda: everything)
+        _dispatch.supported_targets.cache_clear()
+        assert "amx_bf16" in _dispatch.supported_targets()
+    finally:
+        monkeypatch.undo()
+        _dispatch.supported_targets.cache_clear()
 
 
 def test_info_command_prints_the_configuration():

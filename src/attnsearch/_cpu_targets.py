@@ -61,7 +61,9 @@ _V4_FLAGS = _V3_FLAGS + (
 #: the first the compiler accepts is used (named levels need gcc >= 11 or
 #: clang >= 12; the explicit lists serve older compilers); ``probe``: C code the
 #: compiler and assembler must build with those flags for the target to be built
-#: (an old binutils may accept -mavx512bf16 and then fail to assemble it).
+#: (an old binutils may accept -mavx512bf16 and then fail to assemble it);
+#: ``automatic`` (default True): False keeps the dispatch from choosing the
+#: target unless it is the one forced (ATTNSEARCH_CPU_TARGET, use_target).
 TARGETS: dict[str, dict] = {
     "baseline": {
         "requires": ("sse2",),
@@ -94,6 +96,28 @@ TARGETS: dict[str, dict] = {
         "  __m512bh b = _mm512_cvtne2ps_pbh(v, v);\n"
         "  _mm512_storeu_ps(x, _mm512_dpbf16_ps(v, b, b)); }\n",
         "summary": "AVX-512 + AVX512-BF16 (vdpbf16ps; Cooper Lake, Zen 4)",
+    },
+    # The amx_bf16 kernels with the tile instructions emulated in C
+    # (csrc/attnsearch_amx.h), so that the AMX driver runs in the tests of any
+    # AVX512-BF16 machine. Never chosen by the dispatch (``automatic``), only
+    # when forced with ATTNSEARCH_CPU_TARGET or use_target(): it is slow.
+    "amx_bf16_emulated": {
+        "requires": X86_64_V4 + ("avx512_bf16",),
+        "flags": (
+            (
+                "-march=x86-64-v4",
+                "-mtune=generic",
+                "-mavx512bf16",
+                "-DATTNSEARCH_AMX_EMULATED=1",
+            ),
+        ),
+        "probe": "#include <immintrin.h>\n"
+        "void probe(float *x) { __m512 v = _mm512_loadu_ps(x);\n"
+        "  __m512bh b = _mm512_cvtne2ps_pbh(v, v);\n"
+        "  _mm512_storeu_ps(x, _mm512_dpbf16_ps(v, b, b)); }\n",
+        "automatic": False,
+        "summary": "the amx_bf16 kernels on a C emulation of the tiles "
+        "(tests only; chosen only when forced)",
     },
     "avx512_fp16": {
         "requires": X86_64_V4 + ("avx512_bf16", "avx512_fp16"),
@@ -143,8 +167,9 @@ VECTOR_TARGETS = ("baseline", "avx2", "avx512")
 FAMILIES: dict[str, dict] = {
     "attention": {
         "module": "attnsearch.attention._kernels",
-        "targets": VECTOR_TARGETS + ("avx512_bf16",),
-        "summary": "fused attention forward (bfloat16 tiles on AVX512-BF16)",
+        "targets": VECTOR_TARGETS + ("avx512_bf16", "amx_bf16_emulated", "amx_bf16"),
+        "summary": "fused attention forward and bfloat16 GEMM (bfloat16 tiles on "
+        "AVX512-BF16 and AMX)",
     },
     "decode": {
         "module": "attnsearch.attention._decode",

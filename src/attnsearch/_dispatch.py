@@ -12,7 +12,9 @@ run, so one wheel serves every x86-64 machine.
 ``ATTNSEARCH_CPU_TARGET=<target>`` caps the choice (``baseline``, ``avx2``,
 ``avx512``, ...): for comparing targets on one machine and for running the
 tests under each. A target above what the CPU supports is lowered with a
-warning; a name that is not a target is an error.
+warning; a name that is not a target is an error. A target marked not
+``automatic`` (``amx_bf16_emulated``: the AMX kernels on an emulation of the
+tiles, for tests) is used only when it is the one forced.
 
 Python code calls kernels through :func:`kernels`, a module-like handle that
 forwards to the chosen variant; :func:`use_target` switches targets inside a
@@ -113,6 +115,12 @@ def _rank(target: str) -> int:
     return TARGET_ORDER.index(target)
 
 
+def _automatic(target: str) -> bool:
+    """Whether the dispatch may choose ``target`` without being told to
+    (``amx_bf16_emulated`` may not: it runs only when forced)."""
+    return TARGETS[target].get("automatic", True)
+
+
 @cache
 def _compiled_target(module: str) -> str | None:
     """The target the canonical module of a family was compiled for."""
@@ -142,7 +150,7 @@ def built_targets(family: str) -> tuple[str, ...]:
 def _default_cap() -> str:
     """The cap at import: the environment's request, lowered to what the CPU runs."""
     supported = supported_targets()
-    best = supported[-1]
+    best = [t for t in supported if _automatic(t)][-1]
     requested = _requested_target()
     if requested is None:
         return best
@@ -159,9 +167,14 @@ def _default_cap() -> str:
 
 def allowed_targets() -> tuple[str, ...]:
     """The targets this process may use: those the CPU runs, up to the cap of
-    ``ATTNSEARCH_CPU_TARGET`` when it is set (lowest first)."""
-    cap = _rank(_default_cap())
-    return tuple(t for t in supported_targets() if _rank(t) <= cap)
+    ``ATTNSEARCH_CPU_TARGET`` when it is set (lowest first); a target that is
+    not chosen automatically only when it is the cap."""
+    cap = _default_cap()
+    return tuple(
+        t
+        for t in supported_targets()
+        if _rank(t) <= _rank(cap) and (_automatic(t) or t == cap)
+    )
 
 
 def _missing_features(target: str) -> list[str]:
@@ -182,7 +195,11 @@ def selected_target(family: str) -> str:
         return NATIVE
     cap = _forced if _forced is not None else _default_cap()
     supported = set(supported_targets())
-    usable = [t for t in built if t in supported and _rank(t) <= _rank(cap)]
+    usable = [
+        t
+        for t in built
+        if t in supported and _rank(t) <= _rank(cap) and (_automatic(t) or t == cap)
+    ]
     return usable[-1] if usable else "baseline"
 
 
@@ -364,7 +381,11 @@ def show_config(file: TextIO | None = None) -> None:
     print(
         f"CPU features: {' '.join(info['cpu_features']) or '(none detected)'}", file=out
     )
-    print(f"targets this CPU runs: {', '.join(info['supported_targets'])}", file=out)
+    runs = [
+        t if TARGETS[t].get("automatic", True) else f"{t} (only when forced)"
+        for t in info["supported_targets"]
+    ]
+    print(f"targets this CPU runs: {', '.join(runs)}", file=out)
     if info["requested_target"]:
         print(f"{ENV_TARGET}={info['requested_target']}", file=out)
     print(f"OpenMP: {'yes' if info['openmp'] else 'no (serial build)'}", file=out)

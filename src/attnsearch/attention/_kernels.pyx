@@ -45,9 +45,6 @@ from ._common cimport (
     bf16_pack_k,
     bf16_pack_q,
     bf16_pack_v,
-    bf16_pv_tile,
-    bf16_gemm_tile,
-    bf16_qk_tile,
     exp_one,
     float_to_bf16,
     exp_sum,
@@ -80,6 +77,27 @@ from ._scratch import scratch_buffer
 cnp.import_array()
 
 include "attnsearch/_compiled_target.pxi"
+
+# The products on bfloat16 pairs: AMX tiles where the target has them
+# (csrc/attnsearch_amx.h: real, or the C emulation of amx_bf16_emulated), the
+# vdpbf16ps tiles of attnsearch_reduced.h otherwise. With AMX each thread
+# loads the tile configuration once per call (amx_begin) and drops the tile
+# state when its share is done (amx_end); elsewhere both do nothing.
+cdef extern from "attnsearch_amx.h" nogil:
+    const char *AMX_KIND "ATTNSEARCH_AMX_KIND"
+    void amx_begin "attnsearch_amx_begin"()
+    void amx_end "attnsearch_amx_end"()
+    void amx_counters "attnsearch_amx_counters"(long *faults, long *configs, long *releases)
+    int amx_fault_probe "attnsearch_amx_fault_probe"()
+    void bf16_qk_tile "attnsearch_target_bf16_qk_tile"(
+        const uint32_t *qpair, int rows_pad, int dk, const uint32_t *kpair, int n_panels,
+        float scale, float *s, Py_ssize_t lds, Py_ssize_t visible0)
+    void bf16_pv_tile "attnsearch_target_bf16_pv_tile"(
+        const uint32_t *ppair, Py_ssize_t ldpp, int rows_pad, int bk, const uint32_t *vpair,
+        int dvp, float *o, Py_ssize_t ldo, Py_ssize_t visible0)
+    void bf16_gemm_tile "attnsearch_target_bf16_gemm_tile"(
+        const uint32_t *xpair, Py_ssize_t ldx, int rows_pad, int n_pairs, const uint32_t *wpair,
+        int ldw, int ncols, float *o, Py_ssize_t ldo)
 
 
 # Query rows per score tile inside a task (the score tile stays in L2).
@@ -351,6 +369,8 @@ cdef void _run_tasks(const Forward *f, floating *dummy, char *scratch, int n_thr
         floating *w_ptr
         floating *l_ptr
     with parallel(num_threads=n_threads):
+        if f.bf16_tiles:
+            amx_begin()
         for task in prange(n_tasks, schedule="dynamic"):
             b = task // n_qblocks
             i0 = (task % n_qblocks) * f.block_q
@@ -368,6 +388,8 @@ cdef void _run_tasks(const Forward *f, floating *dummy, char *scratch, int n_thr
                 w_ptr, l_ptr, f, b, i0, min(f.block_q, f.shape.n_q - i0),
                 scratch + omp_get_thread_num() * f.layout.total,
             )
+        if f.bf16_tiles:
+            amx_end()
 
 
 def attention_forward(q, k, v, out, weights, lse, mask, shape,
@@ -547,10 +569,34 @@ def bf16_linear(const uint16_t[:, ::1] x not None, const uint32_t[:, ::1] w_pack
     cdef const uint16_t *x_ptr = &x[0, 0] if n_in else NULL
     with nogil, parallel(num_threads=n_threads):
         mine = scratch + omp_get_thread_num() * per_thread
+        amx_begin()
         for task in prange(n_tasks, schedule="dynamic"):
             _gemm_task(x_ptr, n_rows, n_in, &w_packed[0, 0], ldw, n_cols, bias_ptr,
                        &out[0, 0], task, n_col_blocks, <float *>mine,
                        <uint16_t *>(mine + GEMM_ROWS * GEMM_COLS * sizeof(float)))
+        amx_end()
+
+
+#: How this variant multiplies bfloat16 pairs: "hardware" (AMX tiles),
+#: "emulated" (the C emulation of the AMX instructions, for tests) or ""
+#: (vdpbf16ps tiles, or no bfloat16 products at all).
+AMX_TILES = AMX_KIND.decode()
+
+
+def amx_emulation_counters():
+    """Counters of the AMX emulation since import: ``faults`` (tile operations
+    the hardware would have refused), ``configs`` and ``releases`` (tile
+    configurations loaded and tile states dropped, one each per thread per
+    call). All -1 in a variant that does not emulate AMX."""
+    cdef long faults, configs, releases
+    amx_counters(&faults, &configs, &releases)
+    return {"faults": faults, "configs": configs, "releases": releases}
+
+
+def _amx_fault_probe():
+    """Run two tile operations the hardware would refuse (emulated variant
+    only); returns the faults the emulation should have counted (0 elsewhere)."""
+    return amx_fault_probe()
 
 
 def kernel_constants():
