@@ -138,7 +138,11 @@ class ParameterContainer:
         n_out = w.shape[1]
         rows = x.reshape(-1, x.shape[-1])
         if tiles:
-            rows16 = np.ascontiguousarray(rows, dtype=storage)
+            rows16 = (
+                self._to_bf16(rows)
+                if self._bf16_gradient_tiles()
+                else np.ascontiguousarray(rows, dtype=storage)
+            )
             out = np.empty((rows.shape[0], n_out), dtype=storage)
             bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
             attention_kernels.bf16_linear(
@@ -165,6 +169,18 @@ class ParameterContainer:
             and bool(getattr(_backward_kernels, "BF16_TILES", False))
             and all(width % 2 == 0 for width in widths)
         )
+
+    def _to_bf16(self, arr: Array) -> Array:
+        """``arr`` rounded to this bfloat16 layer's dtype, C-contiguous: float32
+        through the tiles' vector conversion (_bf16_gradient_tiles layers)."""
+        storage = self._storage
+        assert storage is not None
+        if arr.dtype != np.float32:
+            return np.ascontiguousarray(arr, dtype=storage)
+        arr = np.ascontiguousarray(arr)
+        out = np.empty(arr.shape, dtype=storage)
+        _backward_kernels.bf16_round(arr, out.view(np.uint16))
+        return out
 
     def _bf16_grad_weight(
         self,

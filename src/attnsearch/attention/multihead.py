@@ -1184,7 +1184,7 @@ class MultiHeadAttention(ParameterContainer):
         query, key, value = saved["query"], saved["key"], saved["value"]
         n_batch, n_q, _ = query.shape
         n_k = key.shape[1]
-        grad16 = grad.astype(storage)
+        grad16 = self._to_bf16(grad)
         # out = merged @ W_O + b_O
         self._bf16_grad_weight(
             pending, saved["merged"], grad16, (("W_O", d),), n_threads
@@ -1221,10 +1221,10 @@ class MultiHeadAttention(ParameterContainer):
         result: tuple[Array, ...]
         d_query = np.empty(query.shape, dtype=storage)
         if fused:
-            d_qkv16 = d_qkv.astype(storage)
+            d_qkv16 = self._to_bf16(d_qkv)
             names = (("W_Q", d), ("W_K", w), ("W_V", w))
             self._bf16_grad_weight(
-                pending, query.astype(storage), d_qkv16, names, n_threads
+                pending, self._to_bf16(query), d_qkv16, names, n_threads
             )
             w_qkv = self._w_qkv
             if w_qkv is None:
@@ -1232,14 +1232,18 @@ class MultiHeadAttention(ParameterContainer):
             self._bf16_grad_input(d_qkv16, "qkv", w_qkv, d_query, False, n_threads)
             result = (d_query,)
         else:
-            dq16, dk16, dv16 = (a.astype(storage) for a in (dq, dk, dv))
+            dq16, dk16, dv16 = (self._to_bf16(a) for a in (dq, dk, dv))
             for x, dy, name in (
                 (query, dq16, "W_Q"),
                 (key, dk16, "W_K"),
                 (value, dv16, "W_V"),
             ):
                 self._bf16_grad_weight(
-                    pending, x.astype(storage), dy, ((name, dy.shape[-1]),), n_threads
+                    pending,
+                    self._to_bf16(x),
+                    dy,
+                    ((name, dy.shape[-1]),),
+                    n_threads,
                 )
             self._bf16_grad_input(dq16, "W_Q", p["W_Q"], d_query, False, n_threads)
             d_key = np.empty(key.shape, dtype=np.float32)
