@@ -19,6 +19,7 @@ import pytest
 
 from attnsearch._dispatch import kernels
 from attnsearch.attention import (
+    AttentionHead,
     MultiHeadAttention,
     _reference,
     alibi_slopes,
@@ -262,5 +263,39 @@ def test_layer_training_step_matches_float64_reference(rng, call):
             name == "b_K"
         ):  # softmax ignores a bias shared by every key: 0 up to rounding
             assert np.abs(g1[name]).max() <= 1e-2 * np.abs(wide.grads["b_Q"]).max()
+            continue
+        assert _errors(g1[name], ref)[1] <= 4 * RMS_ERROR
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_attention_head_training_step_matches_float64_reference(rng, cross):
+    head = AttentionHead(32, 16, d_v=24, bias=True, dtype=BF16, seed=3)
+    wide = AttentionHead(32, 16, d_v=24, bias=True, dtype=np.float64, seed=3)
+    for name, value in head.parameters().items():
+        setattr(wide, name, value.astype(BF16).astype(np.float64))
+    x, c = _bf16(rng, 3, 21, 32), _bf16(rng, 3, 30, 32)
+    args = (x, c) if cross else (x,)
+    grad = _bf16(rng, 3, 21, 24)
+    results = []
+    for threads in (1, 2):
+        head.zero_grad()
+        head(*args, keep_for_backward=True, num_threads=threads)
+        d_inputs = head.backward(grad, num_threads=threads)
+        d_inputs = d_inputs if isinstance(d_inputs, tuple) else (d_inputs,)
+        results.append((d_inputs, {k: v.copy() for k, v in head.grads.items()}))
+    (d1, g1), (d2, g2) = results
+    assert all(
+        np.array_equal(a.view(np.uint16), b.view(np.uint16)) for a, b in zip(d1, d2)
+    )
+    assert all(np.array_equal(g1[name], g2[name]) for name in g1)
+    wide(*(a.astype(np.float64) for a in args), keep_for_backward=True)
+    want = wide.backward(grad.astype(np.float64))
+    want = want if isinstance(want, tuple) else (want,)
+    for got, ref in zip(d1, want, strict=True):
+        assert got.dtype == BF16
+        assert _errors(got, ref)[1] <= 4 * RMS_ERROR
+    for name, ref in wide.grads.items():
+        assert g1[name].dtype == np.float32
+        if name == "b_K":  # softmax ignores a bias shared by every key
             continue
         assert _errors(g1[name], ref)[1] <= 4 * RMS_ERROR
