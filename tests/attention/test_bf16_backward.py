@@ -164,7 +164,9 @@ def _backward_kernels():
 
 
 @pytest.mark.parametrize(
-    "m, k, n", [(1, 2, 1), (7, 6, 130), (97, 64, 40), (300, 512, 384)]
+    "m, k, n",
+    # (601, 40, 700): sums over more pairs than one chunk (GEMM_PAIRS = 256)
+    [(1, 2, 1), (7, 6, 130), (97, 64, 40), (300, 512, 384), (601, 40, 700)],
 )
 def test_gradient_gemm_matches_reference(rng, m, k, n):
     module = _backward_kernels()

@@ -751,6 +751,8 @@ BF16_TILES = bool(HAVE_BF16_TILES)
 #: Output rows and columns a GEMM task owns (its float32 accumulator, 48 KiB).
 cdef int GEMM_ROWS = 96
 cdef int GEMM_COLS = 128
+#: Pairs of the summed axis per pass over a task's rows (B's chunk: 128 KiB).
+cdef int GEMM_PAIRS = 256
 
 
 def bf16_pack_pairs(const uint16_t[:, ::1] x not None):
@@ -792,21 +794,29 @@ cdef void _bf16_gemm_task(const uint32_t *a, Py_ssize_t n_rows, int n_pairs, con
     cdef int cols = min(GEMM_COLS, n_cols - c0)
     cdef int cols_pad = round_up(cols, 16)
     cdef int rows_full = rows - rows % PV_MR_BF16
-    cdef int r, c
+    cdef int r, c, k0, kc
     cdef float value
     for r in range(round_up(rows, PV_MR_BF16)):
         for c in range(cols_pad):
             acc[r * GEMM_COLS + c] = 0
-    if rows_full:
-        bf16_gemm_tile(a + r0 * n_pairs, n_pairs, rows_full, n_pairs, b + c0, ldb, cols_pad,
-                       acc, GEMM_COLS)
     if rows > rows_full:
-        # The last partial group of rows through a zero-padded copy.
+        # The last partial group of rows goes through a zero-padded copy.
         memset(tail, 0, PV_MR_BF16 * n_pairs * sizeof(uint32_t))
         memcpy(tail, a + (r0 + rows_full) * n_pairs,
                (rows - rows_full) * n_pairs * sizeof(uint32_t))
-        bf16_gemm_tile(tail, n_pairs, PV_MR_BF16, n_pairs, b + c0, ldb, cols_pad,
-                       acc + rows_full * GEMM_COLS, GEMM_COLS)
+    # The sum runs over chunks of GEMM_PAIRS pairs, so that B's chunk (128 KiB)
+    # stays in L2 for every row group of the task: dW = x^T dy sums over all the
+    # tokens, and a whole column slice of B would be streamed from L3 per group.
+    k0 = 0
+    while k0 < n_pairs:
+        kc = min(GEMM_PAIRS, n_pairs - k0)
+        if rows_full:
+            bf16_gemm_tile(a + r0 * n_pairs + k0, n_pairs, rows_full, kc, b + k0 * ldb + c0,
+                           ldb, cols_pad, acc, GEMM_COLS)
+        if rows > rows_full:
+            bf16_gemm_tile(tail + k0, n_pairs, PV_MR_BF16, kc, b + k0 * ldb + c0, ldb,
+                           cols_pad, acc + rows_full * GEMM_COLS, GEMM_COLS)
+        k0 += kc
     for r in range(rows):
         for c in range(cols):
             value = acc[r * GEMM_COLS + c]
