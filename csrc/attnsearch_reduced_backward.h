@@ -30,18 +30,24 @@ static void attnsearch_bwd_bf16_pack_t(const uint16_t *x, ptrdiff_t ldx, int row
                                        int cols, int cols_pad, uint32_t *dst, ptrdiff_t ld_dst)
 {
     int n_pairs = rows_pad / 2;
-    for (int c = 0; c < cols_pad; c++) memset(dst + (ptrdiff_t)c * ld_dst, 0, sizeof(uint32_t) * (size_t)n_pairs);
+    int full_pairs = rows / 2 < n_pairs ? rows / 2 : n_pairs;
     /* Blocks of 16 columns keep the 16 destination rows being written in cache. */
     for (int c0 = 0; c0 < cols; c0 += 16) {
         int c1 = c0 + 16 < cols ? c0 + 16 : cols;
-        for (int jp = 0; jp < n_pairs; jp++) {
-            int r = 2 * jp;
-            if (r >= rows) break;
-            const uint16_t *even = x + (ptrdiff_t)r * ldx;
-            const uint16_t *odd = r + 1 < rows ? even + ldx : NULL;
+        for (int jp = 0; jp < full_pairs; jp++) {
+            const uint16_t *even = x + (ptrdiff_t)(2 * jp) * ldx;
+            const uint16_t *odd = even + ldx;
             for (int c = c0; c < c1; c++)
-                dst[(ptrdiff_t)c * ld_dst + jp] = (uint32_t)even[c] | (odd ? (uint32_t)odd[c] << 16 : 0u);
+                dst[(ptrdiff_t)c * ld_dst + jp] = (uint32_t)even[c] | ((uint32_t)odd[c] << 16);
         }
+    }
+    /* The pair with the last row of an odd count, the pad pairs, the pad rows. */
+    for (int c = 0; c < cols_pad; c++) {
+        uint32_t *row = dst + (ptrdiff_t)c * ld_dst;
+        int jp = full_pairs;
+        if (c < cols && 2 * jp < rows && jp < n_pairs) row[jp++] = x[(ptrdiff_t)(2 * full_pairs) * ldx + c];
+        if (c >= cols) jp = 0;
+        for (; jp < n_pairs; jp++) row[jp] = 0;
     }
 }
 
