@@ -1,6 +1,7 @@
 """16-bit attention against our float32 and torch's float32/bfloat16/float16.
 
     python bench/bench_precision.py [--threads 2] [--rounds 7] [--quick]
+                                     [--training] [--no-f16]
 
 Prefill shapes (1, 8, n, d) of the issue that asked for bfloat16 (n 1024-8192,
 d 64/128, causal and not), forward only; then forward+backward (1, 8, 4096, 64)
@@ -180,6 +181,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="the first two shapes")
+    parser.add_argument(
+        "--training",
+        action="store_true",
+        help="only fwd+bwd and the layer rows (no forward-only prefill table)",
+    )
+    parser.add_argument(
+        "--no-f16", action="store_true", help="skip the float16 columns"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     features = _dispatch.cpu_features()
@@ -189,7 +198,8 @@ def main() -> None:
         f"amx_bf16={features.get('amx_bf16', False)}; {args.threads} threads, "
         f"median of {args.rounds} interleaved rounds; GF/s (ratio to ours f32)"
     )
-    names = [f"{who} {t}" for who in ("ours", "torch") for t in ("f32", "bf16", "f16")]
+    kinds = ("f32", "bf16") if args.no_f16 else ("f32", "bf16", "f16")
+    names = [f"{who} {t}" for who in ("ours", "torch") for t in kinds]
     print(f"{'workload':<28}" + "".join(f"{n:>18}" for n in names))
     shapes = SHAPES[:2] if args.quick else SHAPES
     rows = [
@@ -197,8 +207,9 @@ def main() -> None:
         for n, d in shapes
         for causal in (False, True)
     ]
-    for label, n, d, causal in rows:
-        times = _time_rounds(_forward_variants(n, d, causal, args.threads), args.rounds)
+    for label, n, d, causal in [] if args.training else rows:
+        variants = _forward_variants(n, d, causal, args.threads)
+        times = _time_rounds({m: variants[m] for m in names}, args.rounds)
         flops = 4.0 * n * n * d * 8 * (0.5 if causal else 1.0)
         base = times["ours f32"]
         print(
@@ -214,7 +225,7 @@ def main() -> None:
         ("MHA(512, 8) AdamW step", _layer_variants(args.threads, train=True)),
     ]
     for label, variants in timed_rows:
-        times = _time_rounds(variants, args.rounds)
+        times = _time_rounds({m: variants[m] for m in names}, args.rounds)
         base = times["ours f32"]
         print(
             f"{label:<28}"

@@ -178,8 +178,8 @@ FAMILIES: dict[str, dict] = {
     },
     "backward": {
         "module": "attnsearch.attention._backward",
-        "targets": VECTOR_TARGETS,
-        "summary": "fused attention backward",
+        "targets": VECTOR_TARGETS + ("avx512_bf16",),
+        "summary": "fused attention backward (bfloat16 tiles on AVX512-BF16)",
     },
     "linear": {
         "module": "attnsearch.attention._linear",

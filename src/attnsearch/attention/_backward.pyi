@@ -23,3 +23,16 @@ def attention_backward(
     block_k: int,
     num_threads: int,
 ) -> None: ...
+
+BF16_TILES: bool
+
+def bf16_pack_pairs(x: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint32]: ...
+def bf16_pack_pairs_t(x: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint32]: ...
+def bf16_gemm(
+    a: npt.NDArray[np.uint32],
+    b: npt.NDArray[np.uint32],
+    out: npt.NDArray[np.float32] | npt.NDArray[np.uint16],
+    accumulate: bool,
+    num_threads: int,
+) -> None: ...
+def bf16_round(x: npt.NDArray[np.float32], out: npt.NDArray[np.uint16]) -> None: ...

@@ -25,9 +25,11 @@ from ._projections import project
 from ._typing import Array
 
 if TYPE_CHECKING:
+    from . import _backward as _backward_kernels
     from . import _linear as _linear_kernels
 else:
     _linear_kernels = kernels("linear")
+    _backward_kernels = kernels("backward")
 
 __all__ = ["ParameterContainer", "optional_parameter", "parameter"]
 
@@ -136,7 +138,11 @@ class ParameterContainer:
         n_out = w.shape[1]
         rows = x.reshape(-1, x.shape[-1])
         if tiles:
-            rows16 = np.ascontiguousarray(rows, dtype=storage)
+            rows16 = (
+                self._to_bf16(rows)
+                if self._bf16_gradient_tiles()
+                else np.ascontiguousarray(rows, dtype=storage)
+            )
             out = np.empty((rows.shape[0], n_out), dtype=storage)
             bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
             attention_kernels.bf16_linear(
@@ -151,6 +157,87 @@ class ParameterContainer:
             out = project(rows.astype(self._dtype, copy=False), cached, b, n_threads)
             out = out.astype(storage)
         return out.reshape(x.shape[:-1] + (n_out,))
+
+    def _bf16_gradient_tiles(self, *widths: int) -> bool:
+        """Whether this layer's backward runs on the bfloat16 tiles: a bfloat16
+        layer on a CPU whose backward variant has them, every feature width
+        (the summed axes of the gradient GEMMs) even."""
+        storage = self._storage
+        return (
+            storage is not None
+            and storage.name == "bfloat16"
+            and bool(getattr(_backward_kernels, "BF16_TILES", False))
+            and all(width % 2 == 0 for width in widths)
+        )
+
+    def _to_bf16(self, arr: Array) -> Array:
+        """``arr`` rounded to this bfloat16 layer's dtype, C-contiguous: float32
+        through the tiles' vector conversion (_bf16_gradient_tiles layers)."""
+        storage = self._storage
+        assert storage is not None
+        if arr.dtype != np.float32:
+            return np.ascontiguousarray(arr, dtype=storage)
+        arr = np.ascontiguousarray(arr)
+        out = np.empty(arr.shape, dtype=storage)
+        _backward_kernels.bf16_round(arr, out.view(np.uint16))
+        return out
+
+    def _bf16_grad_weight(
+        self,
+        pending: dict[str, Array],
+        x16: Array,
+        dy16: Array,
+        names: tuple[tuple[str, int], ...],
+        n_threads: int,
+    ) -> None:
+        """pending[name] = the columns of x^T dy that ``names`` lists as (name,
+        width) in order, on the bfloat16 tiles: x16 (..., k) and dy16 (..., n)
+        bfloat16, float32 accumulation (the sum over every row in a fixed
+        order), float32 results (the master gradients)."""
+        rows = np.ascontiguousarray(x16).reshape(-1, x16.shape[-1]).view(np.uint16)
+        dy_rows = np.ascontiguousarray(dy16).reshape(-1, dy16.shape[-1]).view(np.uint16)
+        dw = np.empty((rows.shape[1], dy_rows.shape[1]), dtype=np.float32)
+        _backward_kernels.bf16_gemm(
+            _backward_kernels.bf16_pack_pairs_t(rows),
+            _backward_kernels.bf16_pack_pairs(dy_rows),
+            dw,
+            False,
+            n_threads,
+        )
+        start = 0
+        for name, width in names:
+            part = dw[:, start : start + width]
+            pending[name] = part if len(names) == 1 else np.ascontiguousarray(part)
+            start += width
+
+    def _bf16_grad_input(
+        self,
+        dy16: Array,
+        key: str,
+        w: Array,
+        out: Array,
+        accumulate: bool,
+        n_threads: int,
+    ) -> None:
+        """out (+)= dy w^T on the bfloat16 tiles: dy16 (..., n) bfloat16, w the
+        float32 master (k, n), rounded to bfloat16 and packed transposed once
+        per parameter version (cached as ``key``); out (..., k) C-contiguous,
+        float32 (accumulate allowed) or bfloat16 (each element rounded once)."""
+        cache_key = f"{key}:transposed tiles"
+        packed = self._reduced_weights.get(cache_key)
+        if packed is None:
+            w_t = np.ascontiguousarray(w.T, dtype=self._storage)
+            packed = _backward_kernels.bf16_pack_pairs(w_t.view(np.uint16))
+            self._reduced_weights[cache_key] = packed
+        dy_rows = np.ascontiguousarray(dy16).reshape(-1, dy16.shape[-1])
+        out_rows = out.reshape(-1, out.shape[-1])
+        _backward_kernels.bf16_gemm(
+            dy_rows.view(np.uint32),
+            packed,
+            out_rows if out.dtype == np.float32 else out_rows.view(np.uint16),
+            accumulate,
+            n_threads,
+        )
 
     def _widen(self, arr: Array) -> Array:
         """``arr`` in the compute dtype (16-bit values are exact in float32)."""

@@ -281,6 +281,15 @@ def linear_16(x: Array, w: Array, b: Array | None, dtype: np.dtype) -> Array:
     return out.astype(dtype)
 
 
+def gemm_16(a: Array, b: Array, dtype: np.dtype) -> Array:
+    """``a @ b`` of a 16-bit layer's gradient GEMMs (dW = x^T dy, dx = dy W^T):
+    both operands rounded to ``dtype``, the product in float64 (the reference
+    of the backward family's ``bf16_gemm``)."""
+    a64 = np.asarray(a).astype(dtype).astype(np.float64)
+    b64 = np.asarray(b).astype(dtype).astype(np.float64)
+    return a64 @ b64
+
+
 def sum_to_shape(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum ``grad`` over the axes that were broadcast from ``shape`` (NumPy rules)."""
     lead = grad.ndim - len(shape)

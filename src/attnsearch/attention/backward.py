@@ -276,6 +276,7 @@ def _split_log_sum_exp(
         split = np.isfinite(lse) & (np.abs(lse) > _SPLIT_LSE)
     if not split.any():
         return lse, None
+    q, k = q.astype(dtype, copy=False), k.astype(dtype, copy=False)
     shift = lse.copy()
     log_sum = np.zeros_like(lse)
     rows = np.flatnonzero(split.reshape(-1, n_q).any(axis=0))
@@ -347,9 +348,11 @@ def _sdpa_backward(
         raise TypeError(f"lse must be a floating-point array, got dtype {lse.dtype}")
     dtype, n_q, n_k, d_k, d_v = _check_qkv_shapes(q, k, v)
     # 16-bit q, k, v: computed in float32 (grad_out and out widened too), the
-    # gradients rounded once to the inputs' dtype, as torch returns them.
+    # gradients rounded once to the inputs' dtype, as torch returns them. On the
+    # bfloat16 tiles the products take the bfloat16 operands themselves
+    # (_bf16_tiles); grads_out (the layers) then receives float32 gradients.
     storage = _precision.reduced_storage(q.dtype, k.dtype, v.dtype)
-    if storage is not None and grads_out is not None:
+    if storage is not None and grads_out is not None and not _bf16_tiles(storage):
         raise TypeError("internal: grads_out takes float32/float64 operands")
     scale = _check_scale(scale, d_k)
     n_threads = effective_n_threads(num_threads)
@@ -417,7 +420,7 @@ def _sdpa_backward(
         (backend, block_q, block_k, n_threads),
         grads_out,
     )
-    if storage is None:
+    if storage is None or grads_out is not None:  # grads_out: float32, as given
         return grads
     return tuple(g.astype(storage) for g in grads)  # type: ignore[return-value]
 
@@ -460,8 +463,8 @@ def _computed_grads(
 
     lse = np.ascontiguousarray(lse, dtype=dtype)
     shift, log_sum = _split_log_sum_exp(
-        q.astype(dtype, copy=False),
-        k.astype(dtype, copy=False),
+        q,
+        k,
         lse,
         mask,
         causal,
@@ -496,11 +499,7 @@ def _computed_grads(
             np.zeros(v.shape, dtype=dtype),
         )
 
-    q = _kernel_ready(q, dtype)
-    k = _kernel_ready(k, dtype)
-    v = _kernel_ready(v, dtype)
-    out = _kernel_ready(out, dtype)
-    grad_out = _kernel_ready(grad_out, dtype)
+    q, k, v, out, grad_out = _kernel_operands((q, k, v, out, grad_out), dtype)
 
     # Which batch items share a dK/dV destination. Usually k and v have one batch
     # shape: a destination is one of k's matrices. Otherwise each item gets its
@@ -575,7 +574,7 @@ def _backward_into(
         for g in grads_out:
             g[...] = 0
         return grads_out
-    q, k, v, out, grad_out = (_kernel_ready(a, dtype) for a in (q, k, v, out, grad_out))
+    q, k, v, out, grad_out = _kernel_operands((q, k, v, out, grad_out), dtype)
     shift, log_sum = softmax_rows
     group_of_item = _flat_index(batch_shape, k_batch, groups[0])
     if np.bincount(group_of_item, minlength=math.prod(k_batch)).min(initial=1) == 0:
@@ -594,6 +593,25 @@ def _backward_into(
         (block_q, block_k, n_threads),
     )
     return grads_out
+
+
+def _bf16_tiles(storage: np.dtype | None) -> bool:
+    """Whether operands of ``storage`` run on the bfloat16 tiles of the backward
+    variant this CPU loaded (bfloat16 on AVX512-BF16)."""
+    return (
+        storage is not None
+        and storage.name == "bfloat16"
+        and bool(getattr(_backward, "BF16_TILES", False))
+    )
+
+
+def _kernel_operands(arrays: tuple[Array, ...], dtype: np.dtype) -> tuple[Array, ...]:
+    """q, k, v, out, grad_out as the kernel reads them: bfloat16 ones as their bit
+    patterns on the bfloat16 tiles, others widened to the compute ``dtype``."""
+    storage = arrays[0].dtype
+    if _bf16_tiles(storage) and all(a.dtype == storage for a in arrays):
+        return tuple(_precision.kernel_view(_kernel_ready(a, storage)) for a in arrays)
+    return tuple(_kernel_ready(a, dtype) for a in arrays)
 
 
 def _run_kernel(

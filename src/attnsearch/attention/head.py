@@ -239,18 +239,21 @@ class AttentionHead(ParameterContainer):
                 return_lse=True,
             )
         # The backward differentiates what ran: the 16-bit q, k, v and output
-        # (exact in float32), in float32.
+        # (exact in float32), in float32, or on the bfloat16 tiles as they are.
+        tiles = self._bf16_gradient_tiles(self.d_k, self.d_v)
+        keep = (lambda a: a) if tiles else self._widen
         saved = dict(
             x=x,
             context=c,
-            q=self._widen(q),
-            k=self._widen(k),
-            v=self._widen(v),
-            out=self._widen(out),
+            q=keep(q),
+            k=keep(k),
+            v=keep(v),
+            out=keep(out),
             lse=lse,
             mask=mask,
             causal=causal,
             out_shape=out.shape,
+            tiles=tiles,
         )
         return out, saved
 
@@ -288,6 +291,8 @@ class AttentionHead(ParameterContainer):
         p = self._params
         pending: dict[str, Array] = {}
         x, c = saved["x"], saved["context"]
+        if saved["tiles"]:
+            return self._backward_tiles(saved, grad, pending, n_threads)
         with blas_limited_to_one_thread():
             dq, dk, dv = _sdpa_backward(
                 grad,
@@ -321,6 +326,55 @@ class AttentionHead(ParameterContainer):
             _linear_kernels.linear_grad_input(
                 dv.reshape(-1, self.d_v), p["W_V"], dc_rows, True, n_threads
             )
+        self._finish_backward(pending, (dx,) if c is None else (dx, dc))
+        return self._narrow(dx) if c is None else (self._narrow(dx), self._narrow(dc))
+
+    def _backward_tiles(
+        self,
+        saved: dict[str, Any],
+        grad: Array,
+        pending: dict[str, Array],
+        n_threads: int,
+    ) -> Array | tuple[Array, Array]:
+        """backward() of a bfloat16 head on the bfloat16 tiles: the attention's
+        products and the projections' gradients (dW = x^T dy, dx = dy W^T) on
+        bfloat16 operands with float32 accumulation (no float32 GEMM); weight
+        and bias gradients float32, input gradients rounded once to bfloat16."""
+        p = self._params
+        x, c = saved["x"], saved["context"]
+        dq, dk, dv = _sdpa_backward(
+            self._to_bf16(grad),
+            saved["q"],
+            saved["k"],
+            saved["v"],
+            saved["out"],
+            saved["lse"],
+            mask=saved["mask"],
+            causal=saved["causal"],
+            check_finite=False,
+            num_threads=n_threads,
+        )  # bfloat16, rounded once from the kernel's float32
+        x16 = self._to_bf16(x)
+        source16 = x16 if c is None else self._to_bf16(c)
+        for rows, dy, name in (
+            (x16, dq, "Q"),
+            (source16, dk, "K"),
+            (source16, dv, "V"),
+        ):
+            width = dy.shape[-1]
+            self._bf16_grad_weight(
+                pending, rows, dy, ((f"W_{name}", width),), n_threads
+            )
+            if f"b_{name}" in p:
+                with np.errstate(over="ignore"):  # _finish_backward refuses non-finite
+                    pending[f"b_{name}"] = np.sum(
+                        dy.reshape(-1, width), axis=0, dtype=np.float32
+                    )
+        dx = np.empty(x.shape, dtype=np.float32)
+        dc = dx if c is None else np.empty(c.shape, dtype=np.float32)
+        self._bf16_grad_input(dq, "W_Q", p["W_Q"], dx, False, n_threads)
+        self._bf16_grad_input(dk, "W_K", p["W_K"], dc, c is None, n_threads)
+        self._bf16_grad_input(dv, "W_V", p["W_V"], dc, True, n_threads)
         self._finish_backward(pending, (dx,) if c is None else (dx, dc))
         return self._narrow(dx) if c is None else (self._narrow(dx), self._narrow(dc))
 

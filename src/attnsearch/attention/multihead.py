@@ -468,7 +468,10 @@ class MultiHeadAttention(ParameterContainer):
             n_threads,
             need_lse=saved is not None,
         )
-        if saved is not None:
+        if saved is not None and self._bf16_gradient_tiles(self.d_model, self.kv_width):
+            # The backward multiplies these bfloat16 values on the tiles.
+            saved.update(q=q, k=k, v=v, merged=merged, lse=lse, tiles=True)
+        elif saved is not None:
             q, k, v = self._widen(q), self._widen(k), self._widen(v)
             saved.update(q=q, k=k, v=v, merged=self._widen(merged), lse=lse)
         out = self._projection(merged, "W_O", p["W_O"], p.get("b_O"), n_threads)
@@ -1064,6 +1067,13 @@ class MultiHeadAttention(ParameterContainer):
         n_k = key.shape[1]
         fused = saved["self_attention"]
         result: tuple[Array, ...]
+        if saved.get("tiles"):
+            result = self._backward_tiles(saved, grad, pending, n_threads)
+            self._finish_backward(pending, result)
+            if not saved["batched"]:
+                result = tuple(r[0] for r in result)
+            result = tuple(self._narrow(r) for r in result)
+            return result[0] if len(result) == 1 else result
         with blas_limited_to_one_thread():
             # out = merged @ W_O + b_O
             self._linear_grads(pending, saved["merged"], grad, "W_O", "b_O", n_threads)
@@ -1152,3 +1162,101 @@ class MultiHeadAttention(ParameterContainer):
             result = tuple(r[0] for r in result)
         result = tuple(self._narrow(r) for r in result)
         return result[0] if len(result) == 1 else result
+
+    def _backward_tiles(
+        self,
+        saved: dict[str, Any],
+        grad: Array,
+        pending: dict[str, Array],
+        n_threads: int,
+    ) -> tuple[Array, ...]:
+        """backward() of a bfloat16 layer on the bfloat16 tiles: the projections'
+        gradients (dW = x^T dy, dx = dy W^T) and the attention's five products
+        multiply bfloat16 operands with float32 accumulation, no float32 GEMM.
+        dy of each projection is rounded to bfloat16 where it enters a GEMM (as
+        torch's autocast has it in bfloat16); weight and bias gradients are
+        float32 (the masters'), input gradients are rounded once to bfloat16."""
+        storage = self._storage
+        assert storage is not None
+        p = self._params
+        h, kv = self.n_heads, self.n_kv_heads
+        d, w = self.d_model, self.kv_width
+        query, key, value = saved["query"], saved["key"], saved["value"]
+        n_batch, n_q, _ = query.shape
+        n_k = key.shape[1]
+        grad16 = self._to_bf16(grad)
+        # out = merged @ W_O + b_O
+        self._bf16_grad_weight(
+            pending, saved["merged"], grad16, (("W_O", d),), n_threads
+        )
+        biases = [("b_O", grad, d)]
+        d_merged = np.empty((n_batch, n_q, d), dtype=storage)
+        self._bf16_grad_input(grad16, "W_O", p["W_O"], d_merged, False, n_threads)
+        # The heads: float32 dq, dk, dv from the kernel (bfloat16 operands).
+        fused = saved["self_attention"]
+        if fused:
+            d_qkv = np.empty((n_batch, n_q, d + 2 * w), dtype=np.float32)
+            dq, dk, dv = d_qkv[..., :d], d_qkv[..., d : d + w], d_qkv[..., d + w :]
+        else:
+            dq = np.empty((n_batch, n_q, d), dtype=np.float32)
+            dk = np.empty((n_batch, n_k, w), dtype=np.float32)
+            dv = np.empty((n_batch, n_k, w), dtype=np.float32)
+        _sdpa_backward(
+            split_heads(d_merged, h),
+            split_heads(saved["q"], h),
+            split_heads(saved["k"], kv),
+            split_heads(saved["v"], kv),
+            split_heads(saved["merged"], h),
+            saved["lse"],
+            mask=saved["mask"],
+            causal=saved["causal"],
+            window=saved["window"],
+            alibi_slopes=saved["alibi"],
+            check_finite=False,
+            num_threads=n_threads,
+            grads_out=(split_heads(dq, h), split_heads(dk, kv), split_heads(dv, kv)),
+        )
+        biases += [("b_Q", dq, d), ("b_K", dk, w), ("b_V", dv, w)]
+        # q, k, v = x @ W + b
+        result: tuple[Array, ...]
+        d_query = np.empty(query.shape, dtype=storage)
+        if fused:
+            d_qkv16 = self._to_bf16(d_qkv)
+            names = (("W_Q", d), ("W_K", w), ("W_V", w))
+            self._bf16_grad_weight(
+                pending, self._to_bf16(query), d_qkv16, names, n_threads
+            )
+            w_qkv = self._w_qkv
+            if w_qkv is None:
+                w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
+            self._bf16_grad_input(d_qkv16, "qkv", w_qkv, d_query, False, n_threads)
+            result = (d_query,)
+        else:
+            dq16, dk16, dv16 = (self._to_bf16(a) for a in (dq, dk, dv))
+            for x, dy, name in (
+                (query, dq16, "W_Q"),
+                (key, dk16, "W_K"),
+                (value, dv16, "W_V"),
+            ):
+                self._bf16_grad_weight(
+                    pending,
+                    self._to_bf16(x),
+                    dy,
+                    ((name, dy.shape[-1]),),
+                    n_threads,
+                )
+            self._bf16_grad_input(dq16, "W_Q", p["W_Q"], d_query, False, n_threads)
+            d_key = np.empty(key.shape, dtype=np.float32)
+            self._bf16_grad_input(dk16, "W_K", p["W_K"], d_key, False, n_threads)
+            if saved["value_is_key"]:
+                self._bf16_grad_input(dv16, "W_V", p["W_V"], d_key, True, n_threads)
+                result = (d_query, d_key)
+            else:
+                d_value = np.empty(value.shape, dtype=np.float32)
+                self._bf16_grad_input(dv16, "W_V", p["W_V"], d_value, False, n_threads)
+                result = (d_query, d_key, d_value)
+        for name, dy, width in biases:
+            if name in p:
+                with np.errstate(over="ignore"):  # _finish_backward refuses non-finite
+                    pending[name] = dy.reshape(-1, width).sum(axis=0)
+        return result
