@@ -59,7 +59,9 @@ def test_round_matches_python_mirror(metric):
     tolerance = 0.0 if tsp.exact_costs else 1e-12
     for round_index in range(3):
         kicks = plan.kicks()
-        ours, counts, delta = plan.round(tour, round_index, chain_state, kicks, tolerance)
+        ours, counts, delta = plan.round(
+            tour, round_index, chain_state, kicks, tolerance
+        )
         theirs, ref_counts, ref_delta = plan.reference_round(
             tour, round_index, chain_state, kicks, tolerance
         )
@@ -100,7 +102,10 @@ def test_bitwise_identical_for_any_thread_count():
         assert np.array_equal(run.states, runs[0].states)
         assert np.array_equal(run.costs, runs[0].costs)
         assert run.acceptance_counts == runs[0].acceptance_counts
-        assert run.params["kicks_accepted"].tolist() == runs[0].params["kicks_accepted"].tolist()
+        assert (
+            run.params["kicks_accepted"].tolist()
+            == runs[0].params["kicks_accepted"].tolist()
+        )
     result = runs[0]
     assert result.params["partition"] == 200
     assert result.params["iterations"].tolist() == [2500, 2500]

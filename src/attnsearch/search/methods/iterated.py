@@ -22,9 +22,10 @@ _DEFAULT_ITERATIONS_PER_UNIT = 10
 _MIN_DEFAULT_ITERATIONS = 1000
 #: Kicks may make up to max(this, size) moves (double bridges for a TSP).
 _MIN_STRENGTH_LIMIT = 2
-#: Tour partitioning (``partition``): "auto" uses segments of this many cities
-#: on TSPs of at least PARTITION_MIN_CITIES cities.
-PARTITION_SEGMENT = 10_000
+#: Tour partitioning (``partition``): "auto" cuts the tours of TSPs of at least
+#: PARTITION_MIN_CITIES cities into this many segments (more segments split
+#: more of the pairs an ILS improves: ARCHITECTURE.md, *Tour partitioning*).
+PARTITION_SEGMENT_COUNT = 2
 PARTITION_MIN_CITIES = 50_000
 #: Kicks per city of a segment in one round.
 PARTITION_KICKS_PER_CITY = 0.25
@@ -101,7 +102,7 @@ backend, progress
         segments back (:mod:`attnsearch.search.problems.tsp.partition`); the
         cut moves between rounds. A round gives each segment one kick per
         ``1 / PARTITION_KICKS_PER_CITY`` cities. ``"auto"`` (default):
-        segments of ``PARTITION_SEGMENT`` cities from ``PARTITION_MIN_CITIES``
+        ``PARTITION_SEGMENT_COUNT`` (2) segments from ``PARTITION_MIN_CITIES``
         cities on, where it measured better, otherwise off; ``None`` or 0:
         off (each tour improved whole, one chain per thread). The partition
         never depends on ``num_threads``, so results stay bitwise identical for
@@ -233,7 +234,7 @@ def _tour_partition(problem: Any, partition: int | str | None, run: Run, strengt
     not applicable: an explicit size then raises)."""
     if partition is None:
         return None
-    from ..problems.tsp.partition import MIN_SEGMENT_SIZE, TourPartition
+    from ..problems.tsp.partition import MIN_SEGMENT_SIZE, TourPartition, segment_starts
     from ..problems.tsp.problem import TSP
 
     auto = partition == "auto"
@@ -250,7 +251,7 @@ def _tour_partition(problem: Any, partition: int | str | None, run: Run, strengt
     if auto:
         if not usable or problem.n < PARTITION_MIN_CITIES:
             return None
-        partition = PARTITION_SEGMENT
+        partition = -(-problem.n // PARTITION_SEGMENT_COUNT)
     elif not usable:
         raise ValueError(
             "partition needs a TSP with coordinates and candidate lists, the "
@@ -258,8 +259,10 @@ def _tour_partition(problem: Any, partition: int | str | None, run: Run, strengt
         )
     assert isinstance(partition, int)
     if partition < MIN_SEGMENT_SIZE:
-        raise ValueError(f"partition must be 0 or at least {MIN_SEGMENT_SIZE}, got {partition}")
-    if 2 * partition > problem.n:
+        raise ValueError(
+            f"partition must be 0 or at least {MIN_SEGMENT_SIZE}, got {partition}"
+        )
+    if len(segment_starts(problem.n, partition)) < 3:
         return None  # one segment: the whole tour, as without partitioning
     return TourPartition(problem, partition, PARTITION_KICKS_PER_CITY)
 
@@ -302,7 +305,9 @@ def _partitioned_advance(run, plan, first_descent, max_iters, tolerance, num_thr
             arrays.states[c] = tour
             cost = float(core.tour_lengths(tour)[0])
             arrays.cost[c] = cost
-            core.aux_positions(arrays.aux[c])[tour] = np.arange(len(tour), dtype=np.int32)
+            core.aux_positions(arrays.aux[c])[tour] = np.arange(
+                len(tour), dtype=np.int32
+            )
             arrays.progress[c] += counts[0]
             arrays.n_evaluations[c] += counts[2]
             arrays.n_accepted[c] += counts[3]

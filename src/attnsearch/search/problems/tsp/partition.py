@@ -124,11 +124,11 @@ def cut(
     lists = np.take_along_axis(lists, order, axis=1)
     count = valid.sum(axis=1)
     # A city without candidates inside gets its successor on the path.
-    fallback = np.where(local == 0, 2, np.where(local == 1, sizes[segment_of_slot] - 1, local + 1))
-    fallback = np.where(fallback == sizes[segment_of_slot], 1, fallback)
-    last = np.where(
-        count > 0, lists[np.arange(n), np.maximum(count - 1, 0)], fallback
+    fallback = np.where(
+        local == 0, 2, np.where(local == 1, sizes[segment_of_slot] - 1, local + 1)
     )
+    fallback = np.where(fallback == sizes[segment_of_slot], 1, fallback)
+    last = np.where(count > 0, lists[np.arange(n), np.maximum(count - 1, 0)], fallback)
     columns = np.arange(lists.shape[1])[None, :]
     lists = np.where(columns < count[:, None], lists, last[:, None])
     return Segments(
@@ -196,12 +196,18 @@ class TourPartition:
         kicks_per_city: float = DEFAULT_KICKS_PER_CITY,
     ) -> None:
         if tsp.coords is None or tsp._plane is None:
-            raise ValueError("tour partitioning needs coordinates, not a distance matrix")
+            raise ValueError(
+                "tour partitioning needs coordinates, not a distance matrix"
+            )
         if tsp.candidates is None:
             raise ValueError("tour partitioning needs candidate lists")
-        if not (isinstance(segment_size, (int, np.integer)) and segment_size >= MIN_SEGMENT_SIZE):
+        if not (
+            isinstance(segment_size, (int, np.integer))
+            and segment_size >= MIN_SEGMENT_SIZE
+        ):
             raise ValueError(
-                f"segment_size must be an int >= {MIN_SEGMENT_SIZE}, got {segment_size!r}"
+                f"segment_size must be an int >= {MIN_SEGMENT_SIZE}, "
+                f"got {segment_size!r}"
             )
         if not (math.isfinite(kicks_per_city) and kicks_per_city >= 0):
             raise ValueError(f"kicks_per_city must be >= 0, got {kicks_per_city!r}")
@@ -225,7 +231,9 @@ class TourPartition:
         share[: budget - int(share.sum())] += 1
         return np.minimum(share, full)
 
-    def cut(self, tour: npt.NDArray[np.integer], round_index: int) -> tuple[int, Segments]:
+    def cut(
+        self, tour: npt.NDArray[np.integer], round_index: int
+    ) -> tuple[int, Segments]:
         """The round's rotation and its segments."""
         offset = round_offset(round_index, len(tour), self.n_segments)
         rotated = np.roll(np.asarray(tour), -offset)
@@ -297,7 +305,10 @@ class TourPartition:
                 fixed_ends=True,
             )
             path, stats = mirror.segment_search(
-                segments.tours[first:end], ChainRNG(rng_states[s]), int(kicks[s]), tolerance
+                segments.tours[first:end],
+                ChainRNG(rng_states[s]),
+                int(kicks[s]),
+                tolerance,
             )
             segments.tours[first:end] = path
             totals += np.array(stats[:4], dtype=np.int64)
