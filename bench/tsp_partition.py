@@ -75,6 +75,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument(
         "--budget", type=float, default=None, help="seconds (default: n/2000, 10..120)"
     )
@@ -89,7 +90,7 @@ def main(argv=None):
         tsp._search_spec()  # candidates and the start tour, off the clock
         budget = args.budget or float(min(120, max(10, tsp.n // 2000)))
         rows = {v: [] for v in args.variants}
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for variant in args.variants:
                 cpu, wall = time.process_time(), time.monotonic()
                 trace = []  # (CPU s, best gap %) after every chunk (round)

@@ -182,3 +182,14 @@ def test_bad_input():
         )
     with pytest.raises(ValueError, match="segment_size"):
         TourPartition(tsp, segment_size=8)
+
+
+def test_target_stops_the_rounds():
+    tsp = _instance(2000)
+    descended = tsp.tour_length(_good_tour(tsp))
+    result = iterated_local_search(
+        tsp, target=0.995 * descended, seed=0, partition=200, time_limit=60
+    )
+    assert result.stop_reason == "target"
+    assert result.best_cost <= 0.995 * descended
+    assert result.best_cost == tsp.tour_length(result.best_state)
