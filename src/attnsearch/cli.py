@@ -158,6 +158,13 @@ def add_solve_parser(
         "2opt,oropt,3opt: the descent without the Lin-Kernighan step)",
     )
     tsp.add_argument(
+        "--partition",
+        default="auto",
+        metavar="CITIES",
+        help="ils: tour partitioning, segments of CITIES cities searched in "
+        "parallel ('auto', the default: on for large instances; 'off')",
+    )
+    tsp.add_argument(
         "--plot",
         default=None,
         metavar="PNG",
@@ -320,6 +327,21 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
     progress = args.progress
     if progress is None:
         progress = sys.stderr.isatty() and not args.json
+    options: dict[str, Any] = {}
+    partition = getattr(args, "partition", "auto")
+    if partition != "auto":
+        if method_name != "iterated_local_search":
+            raise UsageError("--partition applies to --method ils")
+        if partition == "off":
+            options["partition"] = None
+        else:
+            try:
+                options["partition"] = int(partition)
+            except ValueError:
+                raise UsageError(
+                    "--partition must be 'auto', 'off' or a number of cities, "
+                    f"got {partition!r}"
+                ) from None
     try:
         result = method(
             problem,
@@ -328,6 +350,7 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
             seed=args.seed,
             num_threads=args.threads,
             progress=progress,
+            **options,
         )
     except (ValueError, TypeError, MemoryError) as error:
         raise UsageError(str(error)) from None

@@ -107,6 +107,35 @@ def test_solve_tsp_moves(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+def test_solve_tsp_partition():
+    # --partition cuts ILS's tours into segments (here 2 of a280's 280 cities);
+    # 'off' turns it off; anything else, or another method, is a usage error.
+    done = run_cli(
+        "solve",
+        "tsp",
+        DATA / "a280.tsp",
+        "--time-limit",
+        "0.5",
+        "--partition",
+        "140",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["best_state"]) == list(range(280))
+    off = run_cli(
+        "solve", "tsp", DATA / "eil51.tsp", "--time-limit", "0.2", "--partition", "off"
+    )
+    assert off.returncode == 0, off.stderr
+    for extra in (
+        ["--partition", "many"],
+        ["--partition", "8"],
+        ["--method", "anneal", "--partition", "100"],
+    ):
+        bad = run_cli("solve", "tsp", DATA / "a280.tsp", "--time-limit", "0.2", *extra)
+        assert bad.returncode == 2 and "partition" in bad.stderr
+        assert "Traceback" not in bad.stderr
+
+
 def test_solve_tsp_text_output_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     picture = tmp_path / "tour.png"
@@ -213,9 +242,15 @@ def test_a_cut_below_the_best_known_has_a_positive_gap(tmp_path):
 
 def test_a_tour_below_a_wrong_optimum_says_so():
     done = run_cli(
-        "solve", "tsp", DATA / "berlin52.tsp", "--time-limit", "0.3",
-        "--optimum", "8000", "--json",
-    )  # fmt: skip
+        "solve",
+        "tsp",
+        DATA / "berlin52.tsp",
+        "--time-limit",
+        "0.3",
+        "--optimum",
+        "8000",
+        "--json",
+    )
     report = json.loads(done.stdout)
     assert report["objective"] < 8000
     assert report["optimum"] == 8000 and report["reference"] == "given optimum"
@@ -223,9 +258,14 @@ def test_a_tour_below_a_wrong_optimum_says_so():
         100 * (report["objective"] - 8000) / 8000
     )
     done = run_cli(
-        "solve", "tsp", DATA / "berlin52.tsp", "--time-limit", "0.3",
-        "--optimum", "8000",
-    )  # fmt: skip
+        "solve",
+        "tsp",
+        DATA / "berlin52.tsp",
+        "--time-limit",
+        "0.3",
+        "--optimum",
+        "8000",
+    )
     line = next(x for x in done.stdout.splitlines() if x.startswith("tour length"))
     assert line.endswith(": better than the given optimum)")
     assert "gap -" in line
@@ -421,9 +461,15 @@ def test_bench_minimize_runs_on_a_tiny_set():
     # The suite against SciPy's optimisers (`attnsearch bench minimize`), cut to
     # one 2-d function, one seed and two solvers.
     done = run_cli(
-        "bench", "minimize", "--functions", "branin-2", "--seeds", "1",
-        "--solvers", "minimize,dual_annealing",
-    )  # fmt: skip
+        "bench",
+        "minimize",
+        "--functions",
+        "branin-2",
+        "--seeds",
+        "1",
+        "--solvers",
+        "minimize,dual_annealing",
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "equal evaluations" in lines[0]

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..._backends import BackendName
-from .._run import _CHUNK_SECONDS, Run, require_neighbourhood
+from ..._threading import effective_n_threads
+from .._run import _CHUNK_SECONDS, STATUS, CompiledBackend, Run, require_neighbourhood
 from .._typing import Callback, ProblemLike, Seed
 from .._validation import check_int
 from ..result import Result
@@ -21,6 +22,13 @@ _DEFAULT_ITERATIONS_PER_UNIT = 10
 _MIN_DEFAULT_ITERATIONS = 1000
 #: Kicks may make up to max(this, size) moves (double bridges for a TSP).
 _MIN_STRENGTH_LIMIT = 2
+#: Tour partitioning (``partition``): "auto" cuts the tours of TSPs of at least
+#: PARTITION_MIN_CITIES cities into this many segments (more segments split
+#: more of the pairs an ILS improves: ARCHITECTURE.md, *Tour partitioning*).
+PARTITION_SEGMENT_COUNT = 2
+PARTITION_MIN_CITIES = 50_000
+#: Kicks per city of a segment in one round.
+PARTITION_KICKS_PER_CITY = 0.25
 
 
 def iterated_local_search(
@@ -37,6 +45,7 @@ def iterated_local_search(
     callback: Callback | None = None,
     backend: BackendName = "auto",
     progress: bool = False,
+    partition: int | str | None = "auto",
 ) -> Result:
     """Iterated local search (ILS) on parallel chains.
 
@@ -84,13 +93,29 @@ backend, progress
         As in :func:`simulated_annealing`. Chains are independent searches (the
         best one is returned); results are bitwise identical for any
         ``num_threads`` unless a time limit or target stopped the run.
+    partition : int, "auto" or None
+        TSP with coordinates and candidate lists only: *tour partitioning*.
+        After the first descent, each round cuts the chain's tour into
+        segments of about ``partition`` consecutive cities and runs iterated
+        local search on every segment in parallel (all ``num_threads`` on one
+        tour), as a path whose two ends stay fixed, then concatenates the
+        segments back (:mod:`attnsearch.search.problems.tsp.partition`); the
+        cut moves between rounds. A round gives each segment one kick per
+        ``1 / PARTITION_KICKS_PER_CITY`` cities. ``"auto"`` (default):
+        ``PARTITION_SEGMENT_COUNT`` (2) segments from ``PARTITION_MIN_CITIES``
+        cities on, where it measured better, otherwise off; ``None`` or 0:
+        off (each tour improved whole, one chain per thread). The partition
+        never depends on ``num_threads``, so results stay bitwise identical for
+        any thread count.
 
     Returns
     -------
     Result
         ``params["iterations"]`` (also ``"steps"``): iterations done per
         chain, the first descent included; ``params["kicks_accepted"]``: kicks
-        kept per chain (of ``iterations - 1``);
+        kept per chain (of ``iterations - 1``); ``params["partition"]``:
+        the segment size of tour partitioning (None: off), and
+        ``params["rounds"]``: its rounds per chain;
         ``acceptance_counts``: (moves applied, moves evaluated) by the
         descents and kicks, the rolled-back ones included.
 
@@ -118,6 +143,8 @@ backend, progress
     """
     strength = check_int(strength, "strength", allow_none=True)
     max_iters = check_int(max_iters, "max_iters", allow_none=True)
+    if partition is not None and partition != "auto":
+        partition = check_int(partition, "partition", minimum=0) or None
 
     def prepare(run: Run) -> None:
         # Before any chain is seeded or evaluated: the kick's size, and the
@@ -178,6 +205,11 @@ backend, progress
         )
         return max(0, int(counters.progress.min()) - done)
 
+    plan = _tour_partition(problem, partition, run, strength)
+    if plan is not None:
+        advance = _partitioned_advance(
+            run, plan, advance, max_iters, tolerance, num_threads
+        )
     run.loop(advance, max_iters)
     scratch: dict[str, Any] = getattr(counters, "scratch", {})
     accepted = scratch.get("ils_accepted")
@@ -191,5 +223,102 @@ backend, progress
             "iterations": counters.progress.copy(),
             "steps": counters.progress.copy(),
             "kicks_accepted": None if accepted is None else accepted.copy(),
+            "partition": None if plan is None else plan.segment_size,
+            "rounds": None if plan is None else scratch["partition_rounds"].copy(),
         }
     )
+
+
+def _tour_partition(problem: Any, partition: int | str | None, run: Run, strength):
+    """The TourPartition of this run, or None (off, "auto" below its size, or
+    not applicable: an explicit size then raises)."""
+    if partition is None:
+        return None
+    from ..problems.tsp.partition import MIN_SEGMENT_SIZE, TourPartition, segment_starts
+    from ..problems.tsp.problem import TSP
+
+    auto = partition == "auto"
+    if not auto and not isinstance(partition, int):
+        raise ValueError(f'partition must be an int, "auto" or None, got {partition!r}')
+    usable = (
+        isinstance(problem, TSP)
+        and problem.coords is not None
+        and problem.candidates is not None
+        and isinstance(run.chain_backend, CompiledBackend)
+        and run.chain_backend.provides("descend")
+        and strength in (None, 1)
+    )
+    if auto:
+        if not usable or problem.n < PARTITION_MIN_CITIES:
+            return None
+        partition = -(-problem.n // PARTITION_SEGMENT_COUNT)
+    elif not usable:
+        raise ValueError(
+            "partition needs a TSP with coordinates and candidate lists, the "
+            "compiled backend and strength 1"
+        )
+    assert isinstance(partition, int)
+    if partition < MIN_SEGMENT_SIZE:
+        raise ValueError(
+            f"partition must be 0 or at least {MIN_SEGMENT_SIZE}, got {partition}"
+        )
+    if len(segment_starts(problem.n, partition)) < 3:
+        return None  # one segment: the whole tour, as without partitioning
+    return TourPartition(problem, partition, PARTITION_KICKS_PER_CITY)
+
+
+def _partitioned_advance(run, plan, first_descent, max_iters, tolerance, num_threads):
+    """``advance`` of a partitioned run: the engine's first descent (iteration 1),
+    then one round of the partition per call and chain (its kicks are its
+    iterations), all threads on one tour."""
+    backend = run.chain_backend
+    arrays = backend.arrays
+    core = backend.core
+    n_threads = effective_n_threads(num_threads, n_tasks=plan.n_segments)
+    rounds = arrays.scratch.setdefault(
+        "partition_rounds", np.zeros(len(arrays.cost), dtype=np.int64)
+    )
+    accepted = arrays.scratch.setdefault(
+        "ils_accepted", np.zeros(len(arrays.cost), dtype=np.int64)
+    )
+
+    def advance(done: int, size: int) -> int:
+        if np.any(arrays.progress == 0):
+            return first_descent(done, min(size, 1))
+        before = int(arrays.progress.min())
+        for c in range(len(arrays.cost)):
+            if arrays.status[c] != STATUS["running"]:
+                continue
+            budget = None if max_iters is None else max_iters - int(arrays.progress[c])
+            if budget is not None and budget <= 0:
+                continue
+            tour, counts, _ = plan.round(
+                arrays.states[c],
+                int(rounds[c]),
+                arrays.rng[c],
+                plan.kicks(budget),
+                tolerance,
+                run.deadline,
+                n_threads,
+            )
+            rounds[c] += 1
+            arrays.states[c] = tour
+            cost = float(core.tour_lengths(tour)[0])
+            arrays.cost[c] = cost
+            core.aux_positions(arrays.aux[c])[tour] = np.arange(
+                len(tour), dtype=np.int32
+            )
+            arrays.progress[c] += counts[0]
+            arrays.n_evaluations[c] += counts[2]
+            arrays.n_accepted[c] += counts[3]
+            accepted[c] += counts[1]
+            if cost <= arrays.best_cost[c]:
+                arrays.best_states[c] = tour
+                arrays.best_cost[c] = cost
+            if cost <= run.internal_target:
+                arrays.status[c] = STATUS["target"]
+            elif time.monotonic() > run.deadline:
+                arrays.status[c] = STATUS["time_limit"]
+        return max(0, int(arrays.progress.min()) - before)
+
+    return advance

@@ -27,8 +27,8 @@
 # engine inlines them (fused-type dispatch) and TSPCore's vtable points at them.
 # _reference.py mirrors every line (the tests compare trajectories).
 
-from libc.math cimport acos, ceil, cos, floor, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.math cimport INFINITY, acos, ceil, cos, floor, sqrt
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
 from attnsearch.search.cython_api cimport (
@@ -63,6 +63,14 @@ cdef enum:
     KIND_OROPT = 2
     KIND_OROPT_REV = 3
     KIND_3OPT = 4           # + reconnection type 0..3
+
+cdef extern from "attnsearch_clock.h" nogil:
+    double monotonic "attnsearch_monotonic"()
+
+# A segment's descent reads the clock after this many evaluations (as the engine's
+# CLOCK_EVERY).
+cdef enum:
+    SEGMENT_CLOCK_EVERY = 4096
 
 # Random candidate moves are redrawn this many times before giving up (MOVE_NONE).
 cdef enum:
@@ -99,6 +107,11 @@ ctypedef struct TSPData:
     int64_t n_lk_breadth
     int64_t lk_max_flip         # deeper only through exchanges reversing <= this
     int64_t log_capacity        # undo-log entries before falling back on a tour copy
+    # A tour segment improved as a path (partition.py): cities 0 and 1 are its
+    # fixed endpoints, and the edge between them stands for the rest of the tour.
+    # Its length is -inf, so no move gains by removing it and no kick cuts it;
+    # fixed_sum = 1 there (a + b == 1 only for that pair), -1 (never) otherwise.
+    int64_t fixed_sum
 
 
 # The chain's workspace: this header, then pos[n], queue[n] (int32), active[n]
@@ -143,6 +156,8 @@ cdef inline double tsp_distance(const TSPData *p, int64_t a, int64_t b) noexcept
     """Distance between cities a and b: TSPLIB95's rules, operation by operation
     as _reference.py's formulas (the tests compare the bits)."""
     cdef double dx, dy, r, t, q1, q2, q3, cosine
+    if a + b == p.fixed_sum:
+        return -INFINITY
     if p.metric == METRIC_MATRIX:
         return p.matrix[a * p.n + b]
     if p.metric == METRIC_GEO:
@@ -1197,6 +1212,9 @@ cdef inline double tsp_kick(const void *data, char *state, char *aux, attnsearch
         f = t[(p0 + l1 + l2 + 1) % n]
         g = t[(p0 + l1 + l2 + l3) % n]
         h = t[(p0 + l1 + l2 + l3 + 1) % n]
+        if p.fixed_sum >= 0 and (a + b == p.fixed_sum or c + d == p.fixed_sum
+                                 or e + f == p.fixed_sum or g + h == p.fixed_sum):
+            continue  # a segment's fixed edge stays (the bridge is skipped)
         delta = (tsp_distance(p, a, f) + tsp_distance(p, g, d) + tsp_distance(p, e, b)
                  + tsp_distance(p, c, h) - tsp_distance(p, a, b) - tsp_distance(p, c, d)
                  - tsp_distance(p, e, f) - tsp_distance(p, g, h))
@@ -1243,6 +1261,84 @@ cdef inline void tsp_rollback(const void *data, char *state, char *aux) noexcept
     h.log_len = 0
     h.recording = 0
     _clear_queue(p, aux)
+
+
+# -- one tour segment, improved as a path (partition.py) ---------------------------------
+
+ctypedef struct SegmentStats:
+    int64_t kicks               # kicks made (the budget, unless the deadline came)
+    int64_t accepted            # kicks kept
+    int64_t evaluations
+    int64_t moves
+    double delta                # change of the segment's length (exact costs: exact)
+
+
+cdef inline void tsp_segment_search(const TSPData *p, int32_t *t, char *aux,
+                                    attnsearch_rng *rng, int64_t n_kicks,
+                                    double tolerance, double deadline,
+                                    SegmentStats *out) noexcept nogil:
+    """Iterated local search on one segment (p.fixed_sum = 1: cities 0 and 1 are
+    its ends): every city queued, a descent, then up to n_kicks iterations of
+    checkpoint, kick, descent, kept when not longer (by the tolerance) else
+    rolled back: _engine's _ils_chain on this data. The clock is read every 16
+    kicks and during long descents; past the deadline the segment stops with
+    what it has (a valid path: rolled-back or kept iterations only)."""
+    cdef int32_t *pos = tsp_pos(p, aux)
+    cdef TSPAux *h = <TSPAux *>aux
+    cdef uint8_t *active = tsp_active(p, aux)
+    cdef int32_t *queue = tsp_queue(p, aux)
+    cdef DescentStats stats
+    cdef int64_t i, kick
+    cdef double cost = 0.0, before
+    cdef int done
+    memset(out, 0, sizeof(SegmentStats))
+    for i in range(p.n):
+        pos[t[i]] = <int32_t>i
+        queue[i] = t[i]
+        active[i] = 1
+    h.head = 0
+    h.count = p.n
+    h.log_len = 0
+    h.recording = 0
+    while True:
+        done = tsp_descend(p, <char *>t, aux, tolerance, INT64_MAX, SEGMENT_CLOCK_EVERY,
+                           &stats)
+        cost += stats.delta
+        out.evaluations += stats.evaluations
+        out.moves += stats.moves
+        if done:
+            break
+        if monotonic() > deadline:
+            # Stopped inside the first descent: a valid tour, only not a local
+            # optimum; forget the queue so that aux stays consistent.
+            _clear_queue(p, aux)
+            out.delta = cost
+            return
+    for kick in range(n_kicks):
+        if kick % 16 == 0 and kick > 0 and monotonic() > deadline:
+            break
+        before = cost
+        tsp_checkpoint(p, <char *>t, aux)
+        cost += tsp_kick(p, <char *>t, aux, rng, 1)
+        while True:
+            done = tsp_descend(p, <char *>t, aux, tolerance, INT64_MAX,
+                               SEGMENT_CLOCK_EVERY, &stats)
+            cost += stats.delta
+            out.evaluations += stats.evaluations
+            out.moves += stats.moves
+            if done or monotonic() > deadline:
+                break
+        out.kicks += 1
+        out.evaluations += 1
+        out.moves += 1
+        if done and cost <= before - tolerance:
+            out.accepted += 1
+        else:
+            tsp_rollback(p, <char *>t, aux)
+            cost = before
+        if not done:
+            break
+    out.delta = cost
 
 
 cdef class TSPCore(CompiledProblem):

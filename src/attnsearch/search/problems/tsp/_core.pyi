@@ -48,3 +48,17 @@ class TSPCore(CompiledProblem):
     def pair_distances(self, a: Any, b: Any) -> npt.NDArray[np.float64]: ...
 
 def greedy_matching(n: int, edges_a: Any, edges_b: Any) -> npt.NDArray[np.int32]: ...
+
+def improve_segments(
+    core: TSPCore,
+    tours: Any,
+    xs: Any,
+    ys: Any,
+    neighbours: Any,
+    starts: Any,
+    rng_states: Any,
+    kicks: Any,
+    tolerance: float,
+    deadline: float,
+    num_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...

@@ -1,6 +1,8 @@
 """Compiled core of the symmetric TSP (see _core.pxd for moves and metrics)."""
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc
 
 import numpy as np
 
@@ -20,6 +22,7 @@ LK_MAX_FLIP = 1000
 #: Undo-log entries per city (plus a constant) before rollback falls back on a copy.
 LOG_ENTRIES_PER_CITY = 1
 LOG_ENTRIES_EXTRA = 64
+cdef int64_t _LOG_PER_CITY = LOG_ENTRIES_PER_CITY, _LOG_EXTRA = LOG_ENTRIES_EXTRA
 
 
 cdef class TSPCore(CompiledProblem):
@@ -85,6 +88,7 @@ cdef class TSPCore(CompiledProblem):
         self.data.kick_length = max(1, kick_length)
         self.data.log_capacity = (LOG_ENTRIES_PER_CITY * n + LOG_ENTRIES_EXTRA
                                   if log_capacity is None else max(1, log_capacity))
+        self.data.fixed_sum = -1
         keep = []
         if self.data.metric == METRIC_MATRIX:
             matrix_view = np.ascontiguousarray(matrix, dtype=np.float64)
@@ -277,6 +281,126 @@ cdef class TSPCore(CompiledProblem):
             for i in range(a_view.shape[0]):
                 out[i] = tsp_distance(&self.data, a_view[i], b_view[i])
         return np.asarray(out)
+
+
+cdef int _improve_segment(const TSPData *template, int32_t *tour, const double *x,
+                          const double *y, const int32_t *neighbours, int64_t m,
+                          uint64_t *rng_state, int64_t n_kicks, double tolerance,
+                          double deadline, SegmentStats *out) noexcept nogil:
+    """One segment of m cities (local numbering, ends 0 and 1) under the instance's
+    metric and moves: its own data, candidate distances and workspace, then
+    tsp_segment_search. Returns -1 when memory ran out (nothing changed)."""
+    cdef TSPData d = template[0]
+    cdef int64_t K = template.n_neighbours, i
+    cdef double *lengths
+    cdef char *aux
+    cdef attnsearch_rng rng
+    d.n = m
+    d.x = x
+    d.y = y
+    d.neighbours = neighbours
+    d.start_tour = NULL
+    d.log_capacity = _LOG_PER_CITY * m + _LOG_EXTRA
+    d.fixed_sum = 1
+    lengths = <double *>malloc(m * K * sizeof(double))
+    aux = <char *>malloc(tsp_aux_nbytes(m, d.log_capacity))
+    if lengths == NULL or aux == NULL:
+        free(lengths)
+        free(aux)
+        return -1
+    for i in range(m * K):
+        lengths[i] = tsp_distance(&d, i // K, neighbours[i])
+    d.neighbour_distances = lengths
+    for i in range(4):
+        rng.s[i] = rng_state[i]
+    tsp_segment_search(&d, tour, aux, &rng, n_kicks, tolerance, deadline, out)
+    free(lengths)
+    free(aux)
+    return 0
+
+
+def improve_segments(TSPCore core, tours, xs, ys, neighbours, starts, rng_states,
+                     kicks, double tolerance, double deadline, int num_threads):
+    """Iterated local search on every segment of a partitioned tour, in parallel
+    (partition.py cuts and merges; _reference.segment_search is the mirror).
+
+    Segment s holds the cities starts[s]..starts[s+1]-1 of the concatenated
+    arrays, numbered locally (0 and 1: its fixed ends): ``tours`` (int32, its
+    tour as a cycle through the edge (0, 1), improved in place), ``xs``/``ys``
+    (coordinates), ``neighbours`` ((n, k) int32, local candidate lists without
+    the pair (0, 1)), ``rng_states[s]`` (its xoshiro256++ state) and
+    ``kicks[s]`` (its budget). What a segment does depends on its own inputs
+    only, so neither the thread count nor the order of the segments changes
+    a result (unless the deadline stops them).
+
+    Returns
+    -------
+    counts : ndarray (segments, 4) int64
+        Kicks made, kicks kept, evaluations, moves applied per segment.
+    deltas : ndarray (segments,) float64
+        Change of each segment's length.
+    """
+    cdef int32_t[::1] tour_view = tours
+    cdef const double[::1] x_view = np.ascontiguousarray(xs, dtype=np.float64)
+    cdef const double[::1] y_view = np.ascontiguousarray(ys, dtype=np.float64)
+    cdef const int32_t[:, ::1] nb_view = np.ascontiguousarray(neighbours, dtype=np.int32)
+    cdef const int64_t[::1] start_view = np.ascontiguousarray(starts, dtype=np.int64)
+    cdef uint64_t[:, ::1] rng_view = np.ascontiguousarray(rng_states, dtype=np.uint64)
+    cdef const int64_t[::1] kick_view = np.ascontiguousarray(kicks, dtype=np.int64)
+    cdef Py_ssize_t n_segments = start_view.shape[0] - 1, s
+    cdef int64_t n = tour_view.shape[0], K = nb_view.shape[1], first, m
+    counts_array = np.zeros((max(n_segments, 0), 4), dtype=np.int64)
+    deltas_array = np.zeros(max(n_segments, 0))
+    failed_array = np.zeros(max(n_segments, 0), dtype=np.int32)
+    cdef int64_t[:, ::1] counts = counts_array
+    cdef double[::1] deltas = deltas_array
+    cdef int32_t[::1] failed = failed_array
+    cdef SegmentStats *stats
+    if core.data.metric == METRIC_MATRIX:
+        raise ValueError("tour partitioning needs coordinates (not a distance matrix)")
+    if K != core.data.n_neighbours or K < 1:
+        raise ValueError(f"neighbours must have {core.data.n_neighbours} columns")
+    if (x_view.shape[0] != n or y_view.shape[0] != n or nb_view.shape[0] != n
+            or rng_view.shape[0] != n_segments or kick_view.shape[0] != n_segments
+            or n_segments < 1 or start_view[0] != 0 or start_view[n_segments] != n):
+        raise ValueError("the segment arrays do not match")
+    sizes = np.diff(np.asarray(start_view))
+    if sizes.min() < 8:
+        raise ValueError("segments must have at least 8 cities")
+    # Local ids must stay inside their segment (pos[] is indexed by them).
+    row_size = np.repeat(sizes, sizes)
+    local_tours = np.asarray(tour_view)
+    nb = np.asarray(nb_view)
+    offsets = np.repeat(np.asarray(start_view)[:n_segments], sizes)
+    if (local_tours.min() < 0 or np.any(local_tours >= row_size)
+            or np.any(np.bincount(local_tours + offsets, minlength=n) != 1)):
+        raise ValueError("each segment's tour must be a permutation of its cities")
+    if nb.min() < 0 or np.any(nb >= row_size[:, None]):
+        raise ValueError("neighbours hold cities outside their segment")
+    heads = np.asarray(start_view)[:n_segments]
+    if np.any(nb[heads] == 1) or np.any(nb[heads + 1] == 0):
+        raise ValueError("a segment's ends (0, 1) must not be each other's candidates")
+    stats = <SegmentStats *>malloc(n_segments * sizeof(SegmentStats))
+    if stats == NULL:
+        raise MemoryError("out of memory for the segments' counters")
+    with nogil:
+        for s in prange(n_segments, schedule="dynamic", num_threads=num_threads):
+            first = start_view[s]
+            m = start_view[s + 1] - first
+            failed[s] = _improve_segment(
+                &core.data, &tour_view[first], &x_view[first], &y_view[first],
+                &nb_view[first, 0], m, &rng_view[s, 0], kick_view[s], tolerance,
+                deadline, &stats[s])
+    for s in range(n_segments):
+        counts[s, 0] = stats[s].kicks
+        counts[s, 1] = stats[s].accepted
+        counts[s, 2] = stats[s].evaluations
+        counts[s, 3] = stats[s].moves
+        deltas[s] = stats[s].delta
+    free(stats)
+    if failed_array.any():
+        raise MemoryError("out of memory for a segment's workspace")
+    return counts_array, deltas_array
 
 
 def greedy_matching(Py_ssize_t n, edges_a, edges_b):

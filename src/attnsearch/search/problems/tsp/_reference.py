@@ -37,6 +37,11 @@ __all__ = [
     "tsplib_distances",
 ]
 
+_INT64_MAX = 2**63 - 1
+#: A segment's descent returns to read the clock after this many evaluations
+#: (_core.pxd's SEGMENT_CLOCK_EVERY; the running length is summed per return).
+_SEGMENT_CLOCK_EVERY = 4096
+
 #: TSPLIB95's value of pi in the GEO distance (its C code, not ``math.pi``).
 GEO_PI = 3.141592
 #: TSPLIB95's earth radius in km in the GEO distance (the compiled core reads it
@@ -237,8 +242,12 @@ class TSPReference:
         lk_depth=0,
         lk_breadth=(),
         lk_max_flip=0,
+        fixed_ends=False,
     ):
         self.n = int(n)
+        # A tour segment searched as a path (partition.py): the edge (0, 1)
+        # between its ends has length -inf (mirror of TSPData.fixed_sum).
+        self.fixed_sum = 1 if fixed_ends else -1
         self.n_tabu_keys = self.n  # tabu attributes: cities
         self.metric = metric
         self.matrix = None if matrix is None else np.asarray(matrix, dtype=np.float64)
@@ -280,6 +289,8 @@ class TSPReference:
 
     def distance(self, a: int, b: int) -> float:
         """Distance between cities ``a`` and ``b`` (mirror of ``tsp_distance``)."""
+        if a + b == self.fixed_sum:
+            return -math.inf
         if self._formula is None:
             assert self.matrix is not None  # MATRIX
             return float(self.matrix[a, b])
@@ -943,6 +954,9 @@ class TSPReference:
             c, dd = t[(p0 + l1) % n], t[(p0 + l1 + 1) % n]
             e, f = t[(p0 + l1 + l2) % n], t[(p0 + l1 + l2 + 1) % n]
             g, h = t[(p0 + l1 + l2 + l3) % n], t[(p0 + l1 + l2 + l3 + 1) % n]
+            fixed = self.fixed_sum
+            if fixed >= 0 and fixed in (a + b, c + dd, e + f, g + h):
+                continue
             delta = (
                 d(a, f)
                 + d(g, dd)
@@ -961,6 +975,45 @@ class TSPReference:
                 self._activate(st, city)
             total += delta
         return total
+
+    def segment_search(self, tour, rng, n_kicks, tolerance):
+        """Mirror of tsp_segment_search without a deadline: ILS on a segment
+        (fixed_ends) from ``tour``; returns the tour and (kicks, accepted,
+        evaluations, moves, delta)."""
+        st = TourState(tour)
+        cost = 0.0
+        evaluations = moves = kicks = accepted = 0
+        while True:
+            done, delta, ev, mv = self._descend(
+                st, tolerance, _INT64_MAX, _SEGMENT_CLOCK_EVERY
+            )
+            cost += delta
+            evaluations += ev
+            moves += mv
+            if done:
+                break
+        for _ in range(n_kicks):
+            before = cost
+            self.checkpoint(st)
+            cost += self.kick(st, rng, 1)
+            while True:
+                done, delta, ev, mv = self._descend(
+                    st, tolerance, _INT64_MAX, _SEGMENT_CLOCK_EVERY
+                )
+                cost += delta
+                evaluations += ev
+                moves += mv
+                if done:
+                    break
+            kicks += 1
+            evaluations += 1
+            moves += 1
+            if cost <= before - tolerance:
+                accepted += 1
+            else:
+                self.rollback(st)
+                cost = before
+        return st.tour, (kicks, accepted, evaluations, moves, cost)
 
     def checkpoint(self, st):
         st.log = []
