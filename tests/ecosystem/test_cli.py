@@ -621,3 +621,35 @@ def test_ctrl_c_prints_the_best_so_far():
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "tour length" in out and "interrupted" in out
+
+
+def test_ctrl_c_during_minimizes_default_prints_the_best_so_far():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from attnsearch.__main__ import main\n"
+            "sys.exit(main(sys.argv[1:]))",
+            "solve",
+            "continuous",
+            "rastrigin",
+            "--dim",
+            "60",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    report = json.loads(out)
+    assert report["stop_reason"] == "interrupted" and len(report["best_state"]) == 60
+    assert 0 < report["n_evaluations"] < 2000 * 60 + 5000
