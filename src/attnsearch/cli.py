@@ -4,11 +4,14 @@
     attnsearch solve maxcut FILE            (G-set format; parallel tempering)
     attnsearch solve qubo FILE              (.npz with Q, or "i j value" lines)
     attnsearch solve continuous NAME --dim D
-                     [--method pso|anneal|hill|stochastic|tabu|pt|ils]
+                     [--method auto|pso|anneal|hill|stochastic|tabu|pt|ils]
 
 ``--method`` takes the short names of ``attnsearch.search.methods.METHODS``;
 every method but the particle swarm (``pso``, continuous problems only) solves
-every kind of problem.
+every kind of problem. A continuous function's default, ``auto``, is
+``minimize``'s default (``attnsearch.search._global``: generalised annealing
+with L-BFGS-B descents, one search, ``2000 d + 5000`` evaluations unless
+``--time-limit`` is given).
 
 Human-readable output by default, ``--json`` for machines. Bad paths, malformed
 files and bad options give one line on stderr and exit code 2.
@@ -27,6 +30,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
@@ -84,6 +88,10 @@ def _best_known(path: StrPath) -> float | None:
     return None
 
 
+#: ``--method`` of a continuous function that runs ``minimize(method="auto")``.
+AUTO = "auto"
+
+
 #: The line of ``attnsearch --help`` that lists ``solve``.
 SOLVE_HELP = "solve a TSP, max-cut, QUBO or continuous problem"
 
@@ -108,9 +116,9 @@ def add_solve_parser(
         parser.add_argument(
             "--chains",
             type=int,
-            default=2,
+            default=None,
             metavar="N",
-            help="independent chains / swarms (default 2)",
+            help="independent chains / swarms (default 2; auto runs one search)",
         )
         parser.add_argument("--threads", type=int, default=None, metavar="T")
         parser.add_argument("--seed", type=int, default=0, metavar="S")
@@ -189,7 +197,9 @@ def add_solve_parser(
     continuous = kinds.add_parser("continuous", help="a built-in benchmark function")
     continuous.add_argument("name")
     continuous.add_argument("--dim", type=int, required=True)
-    common(continuous, swarm + local, "pso")
+    # minimize's default: the method measured best on a suite of 35 standard
+    # functions at equal evaluations (bench/README.md, minimize defaults).
+    common(continuous, [AUTO] + swarm + local, AUTO)
     return solve
 
 
@@ -255,8 +265,82 @@ def _reference_text(
     return text + ")"
 
 
+@dataclass
+class _Minimized:
+    """What ``attnsearch solve`` reports of ``minimize(method="auto")``: the
+    fields of a ``Result`` that the output reads."""
+
+    objective: float
+    best_state: np.ndarray
+    elapsed: float
+    n_evaluations: int
+    stop_reason: str
+    params: dict[str, Any]
+
+
+def _minimize_auto(
+    problem: Continuous, args: argparse.Namespace, progress: bool
+) -> _Minimized:
+    """``minimize(NAME, bounds, method="auto")`` on the built-in function; a
+    Ctrl-C ends it with the best point that the callback last saw."""
+    import time
+
+    from .search import minimize
+    from .search._global import default_maxfev
+
+    name = getattr(problem, "builtin_name", None) or args.name
+    bounds = list(zip(problem.lower.tolist(), problem.upper.tolist(), strict=True))
+    total = None if args.time_limit is not None else default_maxfev(problem.dim)
+    seen: dict[str, Any] = {}
+    bar = None
+    if progress:
+        from ._progress import ProgressBar
+
+        bar = ProgressBar(total, "minimize", unit="evaluations")
+
+    def watch(intermediate_result: Any) -> None:
+        seen["x"] = np.array(intermediate_result.x, dtype=np.float64)
+        seen["fun"] = float(intermediate_result.fun)
+        seen["nfev"] = int(intermediate_result.nfev)
+        if bar is not None:
+            bar.update(seen["nfev"], best=seen["fun"])
+
+    start = time.perf_counter()
+    try:
+        res = minimize(
+            name,
+            bounds,
+            method="auto",
+            seed=args.seed,
+            time_limit=args.time_limit,
+            callback=watch,
+        )
+    except KeyboardInterrupt:
+        if "x" not in seen:
+            raise
+        return _Minimized(
+            seen["fun"],
+            seen["x"],
+            time.perf_counter() - start,
+            seen["nfev"],
+            "interrupted",
+            {"num_threads": 1},
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return _Minimized(
+        float(res.fun),
+        np.asarray(res.x, dtype=np.float64),
+        time.perf_counter() - start,
+        int(res.nfev),
+        str(res.stop_reason),
+        {"num_threads": 1},
+    )
+
+
 def _write_solution(
-    args: argparse.Namespace, problem: CliProblem, result: Result
+    args: argparse.Namespace, problem: CliProblem, result: Result | _Minimized
 ) -> None:
     state = np.asarray(result.best_state)
     path = Path(args.out)
@@ -282,6 +366,14 @@ def _write_solution(
         )
 
 
+def _rate_text(rate: float, auto: bool) -> str:
+    """Millions a second for the compiled methods, thousands for minimize's
+    default (a Python loop around the function: ~10^4 a second)."""
+    if auto:
+        return f"{rate / 1e3:.1f} k"
+    return f"{rate / 1e6:.1f} M"
+
+
 def _finite_or_none(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -303,6 +395,9 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
     from ._validation import INT64_MAX, check_bool, check_int
     from .search.methods import METHODS
 
+    auto = args.method == AUTO
+    if args.chains is None:
+        args.chains = 1 if auto else 2
     try:
         check_int(args.chains, "--chains")
         check_int(args.threads, "--threads", minimum=-INT64_MAX, allow_none=True)
@@ -319,11 +414,15 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
         raise UsageError("--threads must not be 0")
     if args.optimum is not None and not math.isfinite(args.optimum):
         raise UsageError("--optimum must be a finite number")
+    if auto and args.chains != 1:
+        raise UsageError(
+            "--method auto runs one search (--chains 1); pick another method "
+            "for several chains"
+        )
     problem, label, reference = _load(args)
     if args.optimum is not None:
         reference = (float(args.optimum), GIVEN)
-    method_name = METHODS[args.method]
-    method = getattr(search, method_name)
+    method_name = "minimize" if auto else METHODS[args.method]
     progress = args.progress
     if progress is None:
         progress = sys.stderr.isatty() and not args.json
@@ -335,23 +434,21 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
         if partition == "off":
             options["partition"] = None
         else:
-            try:
-                options["partition"] = int(partition)
-            except ValueError:
-                raise UsageError(
-                    "--partition must be 'auto', 'off' or a number of cities, "
-                    f"got {partition!r}"
-                ) from None
+            result: Result | _Minimized
     try:
-        result = method(
-            problem,
-            num_chains=args.chains,
-            time_limit=args.time_limit,
-            seed=args.seed,
-            num_threads=args.threads,
-            progress=progress,
-            **options,
-        )
+        if auto:
+            result = _minimize_auto(cast("Continuous", problem), args, progress)
+        else:
+            method = getattr(search, method_name)
+            result = method(
+                problem,
+                num_chains=args.chains,
+                time_limit=args.time_limit,
+                seed=args.seed,
+                num_threads=args.threads,
+                progress=progress,
+                **options,
+            )
     except (ValueError, TypeError, MemoryError) as error:
         raise UsageError(str(error)) from None
     objective = float(result.objective)
@@ -423,16 +520,22 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
         )
         return 0
     out(f"{'problem':<12}{label}")
-    out(
-        f"{'method':<12}{method_name} ({args.chains} chains, "
-        f"{result.params.get('num_threads')} threads, seed {args.seed})"
-    )
+    if auto:
+        out(
+            f"{'method':<12}minimize(method='auto') (generalised annealing + "
+            f"L-BFGS-B, one search, seed {args.seed})"
+        )
+    else:
+        out(
+            f"{'method':<12}{method_name} ({args.chains} chains, "
+            f"{result.params.get('num_threads')} threads, seed {args.seed})"
+        )
     line = f"{names[args.kind]:<12}{objective:.10g}"
     if reference is not None:
         line += _reference_text(objective, reference, gap, maximise)
     out(line)
     out(
-        f"{'time':<12}{result.elapsed:.2f} s, {rate / 1e6:.1f} M evaluations/s, "
+        f"{'time':<12}{result.elapsed:.2f} s, {_rate_text(rate, auto)} evaluations/s, "
         f"stopped by {result.stop_reason}"
     )
     if args.out:

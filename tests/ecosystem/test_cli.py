@@ -282,7 +282,9 @@ def test_signed_gap():
     assert signed_gap(1.0, 0.0, maximise=False) is None
 
 
-@pytest.mark.parametrize("method", ["pso", "anneal", "hill", "stochastic", "tabu"])
+@pytest.mark.parametrize(
+    "method", ["auto", "pso", "anneal", "hill", "stochastic", "tabu"]
+)
 def test_solve_continuous_every_method(method):
     done = run_cli(
         "solve",
@@ -301,6 +303,50 @@ def test_solve_continuous_every_method(method):
     assert len(report["best_state"]) == 4
     assert report["optimum"] == 0 and report["reference"] == "optimum"
     assert report["objective"] < 0.1  # from ~35 at random points; time-limited
+
+
+def test_solve_continuous_defaults_to_minimizes_default():
+    # The command line's default is minimize(method="auto") itself: the same
+    # point, value and evaluation count as the library call with that seed.
+    from attnsearch.search import Continuous, minimize
+    from attnsearch.search._global import default_maxfev
+
+    done = run_cli(
+        "solve", "continuous", "rastrigin", "--dim", "4", "--seed", "3", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    problem = Continuous.builtin("rastrigin", dim=4)
+    bounds = list(zip(problem.lower, problem.upper))
+    res = minimize("rastrigin", bounds, seed=3)
+    assert report["method"] == "minimize"
+    assert report["chains"] == 1 and report["threads"] == 1
+    assert report["n_evaluations"] == res.nfev == default_maxfev(4)
+    assert report["stop_reason"] == "maxfev"
+    assert report["objective"] == res.fun and report["objective"] < 1e-8
+    assert report["best_state"] == res.x.tolist()
+    assert report["optimum"] == 0 and report["reference"] == "optimum"
+
+    text = run_cli("solve", "continuous", "rastrigin", "--dim", "4", "--seed", "3")
+    assert text.returncode == 0, text.stderr
+    assert "minimize(method='auto')" in text.stdout
+    assert "k evaluations/s, stopped by maxfev" in text.stdout
+    value_line = next(
+        line for line in text.stdout.splitlines() if line.startswith("value")
+    )
+    assert float(value_line.split()[1]) == pytest.approx(res.fun, abs=1e-18)
+
+    # Other methods stay selectable; several chains need one of them.
+    swarm = run_cli(
+        "solve", "continuous", "rastrigin", "--dim", "4", "--method", "pso",
+        "--time-limit", "0.2", "--json",
+    )  # fmt: skip
+    assert swarm.returncode == 0, swarm.stderr
+    assert json.loads(swarm.stdout)["method"] == "particle_swarm"
+    assert json.loads(swarm.stdout)["chains"] == 2
+    chains = run_cli("solve", "continuous", "sphere", "--dim", "2", "--chains", "2")
+    assert chains.returncode == 2
+    assert "--chains" in chains.stderr and "Traceback" not in chains.stderr
 
 
 def test_qubo_coordinate_list_and_npz_agree(tmp_path):
@@ -621,3 +667,35 @@ def test_ctrl_c_prints_the_best_so_far():
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "tour length" in out and "interrupted" in out
+
+
+def test_ctrl_c_during_minimizes_default_prints_the_best_so_far():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from attnsearch.__main__ import main\n"
+            "sys.exit(main(sys.argv[1:]))",
+            "solve",
+            "continuous",
+            "rastrigin",
+            "--dim",
+            "60",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    report = json.loads(out)
+    assert report["stop_reason"] == "interrupted" and len(report["best_state"]) == 60
+    assert 0 < report["n_evaluations"] < 2000 * 60 + 5000

@@ -272,18 +272,25 @@ def minimize(
         ``"auto"`` (default): generalised simulated annealing over basins
         (Tsallis' heavy-tailed visiting distribution, periodic bounds) with an
         L-BFGS-B descent inside the bounds after every chain of proposals that
-        improves the best point, every evaluation counted in ``nfev``; chosen
-        by measurement on a suite of 35 standard functions against SciPy's
-        global optimisers at equal evaluations (``attnsearch bench minimize``;
-        ``bench/README.md``). Without ``maxfev``, ``maxiter`` or
-        ``time_limit`` it spends ``2000 d + 5000`` evaluations; ``maxiter``
+        improves the best point, and for the last ``late_share`` of the
+        budget a hot restart that descends from the walker every ``d``
+        chains, interleaved with basin hops along lines through the best
+        point (a 1-D descent screens each hop; ``hop_share`` of that phase's
+        evaluations); every evaluation counted in ``nfev``, the whole budget
+        used; chosen by measurement on a suite of 35 standard functions
+        against SciPy's global optimisers at equal evaluations (``attnsearch
+        bench minimize``; ``bench/README.md``). Without ``maxfev``,
+        ``maxiter`` or ``time_limit`` it spends ``2000 d + 5000``
+        evaluations (with ``time_limit`` alone the late phase is the last
+        share of the time; with ``maxiter`` alone there is none); ``maxiter``
         counts its chains of ``2 d`` proposals; ``polish=False`` turns its
-        descents off; its keywords are ``initial_temp`` (5230), ``visit``
-        (2.62), ``accept`` (-5), ``restart_temp_ratio`` (2e-5) and
-        ``local_maxiter`` (``min(max(6 d, 100), 1000)``); ``num_chains`` must
-        be 1 and ``result`` is None; a NaN value counts as +inf (an
-        infeasible point), an exception from ``fun`` propagates. Pick another
-        method for what it does
+        descents and hops off; its keywords are ``initial_temp`` (5230),
+        ``visit`` (2.62), ``accept`` (-5), ``restart_temp_ratio`` (2e-5),
+        ``local_maxiter`` (``min(max(6 d, 100), 1000)``), ``late_share``
+        (0.4; 0 runs dual annealing's loop alone) and ``hop_share`` (0.5);
+        ``num_chains`` must be 1 and ``result`` is None; a NaN value counts
+        as +inf (an infeasible point), an exception from ``fun`` propagates.
+        Pick another method for what it does
         better: ``"pso"`` for a cheap vectorised function and a large budget
         (the compiled swarm evaluates a whole swarm per block), several chains
         or threads; ``"anneal"``/``"pt"`` for the compiled engine's moves.
@@ -341,6 +348,10 @@ def minimize(
         reached, 1: time limit, 99: the callback stopped it), ``message``,
         ``result`` (the attnsearch ``Result`` of the search, before the
         polish) and ``polish_nfev`` (the polish's evaluations, 0 without).
+        ``method="auto"`` returns ``result=None``; its ``polish_nfev`` counts
+        the evaluations of its descents, ``local_searches`` and ``hops`` how
+        many there were, and ``stop_reason`` is ``"maxfev"``, ``"maxiter"``,
+        ``"time_limit"``, ``"target"`` or ``"callback"``.
 
     Examples
     --------
