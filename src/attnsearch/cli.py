@@ -434,7 +434,14 @@ def run_solve(args: argparse.Namespace, out: Callable[[str], object] = print) ->
         if partition == "off":
             options["partition"] = None
         else:
-            result: Result | _Minimized
+            try:
+                options["partition"] = int(partition)
+            except ValueError:
+                raise UsageError(
+                    "--partition must be 'auto', 'off' or a number of cities, "
+                    f"got {partition!r}"
+                ) from None
+    result: Result | _Minimized
     try:
         if auto:
             result = _minimize_auto(cast("Continuous", problem), args, progress)

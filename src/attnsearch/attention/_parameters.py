@@ -262,7 +262,7 @@ class ParameterContainer:
             arr.flags.writeable = False
         # What a saved forward compares in backward() (torch's version counter).
         self._parameter_version = getattr(self, "_parameter_version", 0) + 1
-        self._reduced_weights: dict[str, Array] = {}  # rebuilt on first use
+        self._reduced_weights: dict[str, np.ndarray] = {}  # rebuilt on first use
         self._on_parameters_changed()
 
     def _on_parameters_changed(self) -> None:
