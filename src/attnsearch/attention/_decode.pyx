@@ -116,6 +116,11 @@ cdef extern from "attnsearch_kv_quant.h" nogil:
     void kv_rows_f32 "attnsearch_kv_rows_f32"(int fmt, const char *src, Py_ssize_t ld_src, const float *scales, Py_ssize_t ld_scales, int group, int rows, int d, float *dst, Py_ssize_t ld_dst)
     void kv_rows_f64 "attnsearch_kv_rows_f64"(int fmt, const char *src, Py_ssize_t ld_src, const float *scales, Py_ssize_t ld_scales, int group, int rows, int d, double *dst, Py_ssize_t ld_dst)
 
+# Key-row elements (keys x (d_k + d_v), summed over the tasks) under which a
+# call runs on one thread: ~10-20 µs of work, about what starting and joining
+# a parallel region costs on a busy machine.
+cdef Py_ssize_t TINY_WORK = 1 << 17
+
 # Rows from a contiguous source are never cut (a page ends first otherwise).
 cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
 
@@ -544,6 +549,12 @@ cdef void _decode_run(const Decode *d, floating *dummy, char *scratch,
     """All (row block, key chunk) tasks, then the per-row merge, in one parallel region."""
     cdef Py_ssize_t task, rho
     cdef char *mine
+    if n_threads == 1:  # no parallel region: its start and barriers are pure cost
+        for task in range(d.n_tasks):
+            _decode_task(d, dummy, task, scratch)
+        for rho in range(d.n_rows):
+            _decode_merge_row(d, dummy, rho, <double *>scratch_at(&d.layout, scratch, DEC_MERGE))
+        return
     with parallel(num_threads=n_threads):
         for task in prange(d.n_tasks, schedule="dynamic"):
             _decode_task(d, dummy, task, scratch + omp_get_thread_num() * d.layout.total)
@@ -637,7 +648,7 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
     cdef Py_ssize_t itemsize = 4 if is_float else 8
-    cdef Py_ssize_t t, blk, rows_max = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
+    cdef Py_ssize_t t, blk, rows_max = 0, work = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
     cdef const intp_t[::1] block_start = plan.block_start
     cdef const intp_t[:, ::1] tasks = plan.tasks
     cdef char *scratch
@@ -671,6 +682,7 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
         if (not 0 <= blk < d.n_blocks or not 0 <= tasks[t, 1] < tasks[t, 2] <= d.shape.n_k
                 or not 0 <= tasks[t, 3] < d.block_chunks[blk]):
             raise ValueError("decode_forward: bad task")
+        work += (tasks[t, 2] - tasks[t, 1]) * (d.shape.d_k + d.shape.d_v)
     for t in range(d.n_blocks):
         rows_max = max(rows_max, block_start[t + 1] - block_start[t])
     d.small_rows = plan.small_rows
@@ -680,7 +692,11 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     d.check = check
     _decode_layout(&d, itemsize)
 
+    # Tiny calls (a few keys) run on the calling thread: starting threads would
+    # cost more than the work (the result is the same for any thread count).
     cdef int n_threads = <int>max(1, min(num_threads, d.n_tasks))
+    if work < TINY_WORK:
+        n_threads = 1
     part_count = d.block_part[d.n_blocks]
     o_bytes = round_up(part_count * d.shape.d_v * itemsize, SCRATCH_ALIGN)
     m_bytes = round_up(part_count * itemsize, SCRATCH_ALIGN)
