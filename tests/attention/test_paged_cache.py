@@ -219,7 +219,8 @@ def test_a_refused_layer_call_leaves_the_paged_cache_as_it_was():
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "int8"])
 @pytest.mark.parametrize("quant_block", [32, 64, None])
 def test_paged_bitwise_equals_contiguous_on_the_same_blocks(rng, dtype, quant_block):
-    # One chunk, pages of the kernel's inner block (256 keys): the paged walk
+    # One chunk, pages of 256 keys (a multiple of the kernel's inner block
+    # of 128 or 256 keys): the paged walk
     # reads the same rows and scales in the same blocks as the contiguous
     # one, so the outputs are bitwise equal (d 128: the int8 groups of 32/64
     # and a scale per row are read in registers).
