@@ -15,9 +15,10 @@ stored (int8: with its scales); "ceiling" is a threaded streaming read
 variants.
 
 Table 2 (one decode step of a batch of sequences of different lengths, seeded
-lengths in [100, max_len], bfloat16): ``PagedKVCache.attend`` against torch
-bfloat16 SDPA on the batch padded to the longest sequence with a boolean mask,
-and our own contiguous bfloat16 ``KVCache.attend`` on the same padded batch.
+lengths in [100, max_len]): ``PagedKVCache.attend`` in bfloat16 and int8
+against torch bfloat16 SDPA on the batch padded to the longest sequence with a
+boolean mask, and our own contiguous bfloat16 ``KVCache.attend`` on the same
+padded batch.
 
 Timings: the best of ``--repeats`` calls, the variants interleaved (this
 matters on a shared machine); quote ratios from one run.
@@ -135,11 +136,12 @@ def table_paged(
     print(
         f"\n## Paged batch: {n_seqs} sequences, lengths {lengths.min()}-"
         f"{lengths.max()} (seeded, mean {lengths.mean():.0f}), {H_Q}/{H_KV} heads, "
-        f"d {D}, bfloat16, block_size {block_size}, {threads} threads\n"
+        f"d {D}, bfloat16 and int8, block_size {block_size}, {threads} threads\n"
     )
     total = int(lengths.sum())
     n_blocks = int(sum(-(-n // block_size) for n in lengths))
     paged = PagedKVCache(n_blocks, block_size, H_KV, D, dtype=ml_dtypes.bfloat16)
+    paged8 = PagedKVCache(n_blocks, block_size, H_KV, D, dtype=np.int8)
     longest = int(lengths.max())
     padded = KVCache(n_seqs, H_KV, longest, D, dtype=ml_dtypes.bfloat16)
     k_pad = np.zeros((n_seqs, H_KV, longest, D), ml_dtypes.bfloat16)
@@ -151,6 +153,7 @@ def table_paged(
         sid = paged.add_sequence()
         paged.append(sid, k, v)
         ids.append(sid)
+        paged8.append(paged8.add_sequence(), k, v)  # the same ids
         k_pad[s, :, longest - n :] = k.astype(ml_dtypes.bfloat16)  # left padding
         v_pad[s, :, longest - n :] = v.astype(ml_dtypes.bfloat16)
     padded.append(k_pad, v_pad)
@@ -162,6 +165,9 @@ def table_paged(
     )
     fns = {
         "PagedKVCache.attend (bf16, default)": lambda: paged.attend(
+            q, ids, num_threads=threads
+        ),
+        "PagedKVCache.attend (int8, default)": lambda: paged8.attend(
             q, ids, num_threads=threads
         ),
         "KVCache.attend, padded + mask (bf16)": lambda: padded.attend(
@@ -188,7 +194,10 @@ def table_paged(
     print("|---|---|---|---|---|---|")
     torch_t = times.get("torch bf16 SDPA, padded + mask")
     for name, t in times.items():
-        nbytes = paged_bytes if name.startswith("Paged") else padded_bytes
+        nbytes = padded_bytes
+        if name.startswith("Paged"):
+            nbytes = paged8.nbytes * total // (n_blocks * block_size)
+            nbytes = paged_bytes if "bf16" in name else nbytes
         gbs = nbytes / t / 1e9
         ratio = f"{torch_t / t:.2f}x" if torch_t else "-"
         print(

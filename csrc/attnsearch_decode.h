@@ -131,6 +131,20 @@ ATTNSEARCH_ALWAYS_INLINE double attnsearch_dec_hsum_f64(attnsearch_vf64 x)
         out[i_] = ATTNSEARCH_DEC_SHUF(acc[2 * i_], acc[2 * i_ + 1], LO) +                 \
                   ATTNSEARCH_DEC_SHUF(acc[2 * i_], acc[2 * i_ + 1], HI);
 
+/* Ask for `lines` cache lines of rows j0 .. j0 + n - 1 of a stream (pf: NULL
+ * for none, row stride ld bytes). */
+#ifndef ATTNSEARCH_DEC_PF_LOCALITY
+#define ATTNSEARCH_DEC_PF_LOCALITY 3
+#endif
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_prefetch_rows(const char *pf, ptrdiff_t ld, int lines,
+                                                           int j0, int n)
+{
+    if (pf == NULL) return;
+    for (int u = 0; u < n; u++)
+        for (int l = 0; l < lines; l++)
+            __builtin_prefetch(pf + (ptrdiff_t)(j0 + u) * ld + 64 * l, 0, ATTNSEARCH_DEC_PF_LOCALITY);
+}
+
 /* ---- the dtype template, instantiated below for float and double ---- */
 
 #define ATTNSEARCH_DEC_CAT_(a, b) a##_##b
@@ -269,17 +283,75 @@ ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_f16_scalar(const uint16_t *p)
 #define ATTNSEARCH_DEC_HAVE_F16 0
 /* Never called (ATTNSEARCH_DEC_HAVE_F16 is 0): float16 rows take the tile. */
 static void attnsearch_dec_qk_f16(const float *q, int rows, int dk, const uint16_t *k,
-                                  ptrdiff_t ldk, int nkeys, float *s, ptrdiff_t lds)
+                                  ptrdiff_t ldk, int nkeys, float *s, ptrdiff_t lds,
+                                  const char *pf, ptrdiff_t pf_ld, int pf_lines, int pf_rows)
 {
     (void)q; (void)rows; (void)dk; (void)k; (void)ldk; (void)nkeys; (void)s; (void)lds;
+    (void)pf; (void)pf_ld; (void)pf_lines; (void)pf_rows;
 }
 static void attnsearch_dec_pv_f16(const float *p, ptrdiff_t ldp, int rows, int nkeys,
                                   const uint16_t *v, ptrdiff_t ldv, int dv, float *o,
-                                  ptrdiff_t ldo, const float *corr)
+                                  ptrdiff_t ldo, const float *corr, const char *pf,
+                                  ptrdiff_t pf_ld, int pf_lines, int pf_rows)
 {
     (void)p; (void)ldp; (void)rows; (void)nkeys; (void)v; (void)ldv; (void)dv; (void)o;
-    (void)ldo; (void)corr;
+    (void)ldo; (void)corr; (void)pf; (void)pf_ld; (void)pf_lines; (void)pf_rows;
 }
 #endif
+/* int8 keys and values (symmetric, one float32 scale per G elements of a row)
+ * read in place too: each loaded vector of VL int8 is sign-extended and
+ * converted (exact), then multiplied by its group's scale in registers, so a
+ * float32 call reads the stored bytes and scales and no widened copy. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_load_i8(const int8_t *p)
+{
+    attnsearch_vf32 x;
+#if ATTNSEARCH_VBYTES == 64 && defined(__AVX512F__)
+    __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+#elif ATTNSEARCH_VBYTES == 32 && defined(__AVX2__)
+    __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+#elif ATTNSEARCH_VBYTES == 16 && defined(__SSE2__)
+    /* SSE2 has no sign extension: each byte goes to the top of its lane and is
+     * shifted down arithmetically. */
+    int32_t four;
+    memcpy(&four, p, sizeof four);
+    __m128i b = _mm_cvtsi32_si128(four);
+    b = _mm_unpacklo_epi8(b, b);
+    b = _mm_unpacklo_epi16(b, b);
+    __m128 w = _mm_cvtepi32_ps(_mm_srai_epi32(b, 24));
+#else
+    typedef int8_t i8v __attribute__((vector_size(ATTNSEARCH_VBYTES / 4), aligned(1)));
+    typedef int32_t i32v __attribute__((vector_size(ATTNSEARCH_VBYTES), aligned(4)));
+    i8v h;
+    memcpy(&h, p, sizeof h);
+    attnsearch_vf32 w = __builtin_convertvector(__builtin_convertvector(h, i32v), attnsearch_vf32);
+#endif
+    memcpy(&x, &w, sizeof x);
+    return x;
+}
+#endif
+
+#define ATTNSEARCH_DEC_T float
+#define ATTNSEARCH_DEC_V attnsearch_vf32
+#define ATTNSEARCH_DEC_SUFFIX i8
+#define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
+#define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
+#define ATTNSEARCH_DEC_KT int8_t
+#define ATTNSEARCH_DEC_LOADV(p) attnsearch_dec_load_i8(p)
+#define ATTNSEARCH_DEC_LOADS(p) ((float)*(p))
+#define ATTNSEARCH_DEC_KV_ONLY 1
+#define ATTNSEARCH_DEC_SCALED 1
+#include "attnsearch_decode_impl.h"
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+#undef ATTNSEARCH_DEC_KT
+#undef ATTNSEARCH_DEC_LOADV
+#undef ATTNSEARCH_DEC_LOADS
+#undef ATTNSEARCH_DEC_KV_ONLY
+#undef ATTNSEARCH_DEC_SCALED
+
 
 #endif

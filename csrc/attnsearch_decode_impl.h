@@ -23,15 +23,76 @@
 #define LOADV(p) (*(const V *)(p))
 #define LOADS(p) (*(p))
 #endif
+/* Element `col` (a vector from it: KVV, one element: KVS) of row `row` of K or
+ * V (base `b`, row stride `ld`). With ATTNSEARCH_DEC_SCALED (int8 rows) each
+ * row has one float scale per G (compile-time) elements at ks[row * ldks]: the
+ * loaded vector is widened and multiplied by its group's scale in registers,
+ * (float)q * scale exactly as the tile widening computes it. A vector never
+ * straddles two groups (G is a multiple of VL). SP / SA: the extra parameters
+ * and arguments; SA_ROWS(j): the arguments for the rows from row j on. */
+#ifdef ATTNSEARCH_DEC_SCALED
+#define SP , const float *ks, ptrdiff_t ldks, const int G
+#define SA , ks, ldks, G
+#define SA_ROWS(j) , ks + (ptrdiff_t)(j) * ldks, ldks, G
+#define SP_TOP , const float *ks, ptrdiff_t ldks, int group
+#define SA_G(g) , ks, ldks, g
+/* The compile-time G of a call: 32, 64, or one scale per row (group >= the row
+ * width; any G past the width then reads scale 0). Other groups are widened in
+ * a tile by the caller. */
+#define BY_GROUP(CALL)                                                                  \
+    if (group == 32) {                                                                  \
+        CALL(32)                                                                        \
+    } else if (group == 64) {                                                           \
+        CALL(64)                                                                        \
+    } else {                                                                            \
+        CALL(1 << 24)                                                                   \
+    }
+#define KVV(b, ld, row, col)                                                             \
+    (LOADV((b) + (ptrdiff_t)(row) * (ld) + (col)) * ks[(ptrdiff_t)(row) * ldks + (col) / G])
+#define KVS(b, ld, row, col)                                                             \
+    (LOADS((b) + (ptrdiff_t)(row) * (ld) + (col)) * ks[(ptrdiff_t)(row) * ldks + (col) / G])
+#else
+#define SP
+#define SA
+#define SA_ROWS(j)
+#define SP_TOP
+#define SA_G(g)
+#define BY_GROUP(CALL) CALL(0)
+#define KVV(b, ld, row, col) LOADV((b) + (ptrdiff_t)(row) * (ld) + (col))
+#define KVS(b, ld, row, col) LOADS((b) + (ptrdiff_t)(row) * (ld) + (col))
+#endif
+
+/* Software prefetch: each kernel asks for `pf_lines` lines of row j of a
+ * second stream (pf, row stride pf_ld bytes; NULL: none) as it reaches key j
+ * of its own, for j < pf_rows: the caller points it at the rows the next
+ * kernel will read (the V rows of this block, the K rows of the next), so the
+ * loads of one kernel overlap the arithmetic of the other. */
+#ifdef ATTNSEARCH_DEC_KV_ONLY
+#define PFP , const char *pf, ptrdiff_t pf_ld, int pf_lines, int pf_rows
+#define PFA , pf, pf_ld, pf_lines, pf_rows
+#define PFA_ROWS(j) , pf ? pf + (ptrdiff_t)(j) * pf_ld : pf, pf_ld, pf_lines, pf_rows - (j)
+#define PF_ROWS(j, n)                                                                   \
+    if ((j) < pf_rows)                                                                  \
+        attnsearch_dec_prefetch_rows(pf, pf_ld, pf_lines, j,                             \
+                                     (j) + (n) < pf_rows ? (n) : pf_rows - (j));
+#define PF_OFF pf = NULL;
+#else /* rows in the compute dtype are left to the hardware prefetcher */
+#define PFP
+#define PFA
+#define PFA_ROWS(j)
+#define PF_ROWS(j, n)
+#define PF_OFF
+#endif
 
 /* s[r][j] = q[r] . k[j] for R (compile-time, <= MR) rows and nkeys keys;
  * D > 0 is a compile-time width (a multiple of VL), D == 0 means dk. */
 ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, ptrdiff_t ldk,
                                               int nkeys, T *s, ptrdiff_t lds, const int R,
-                                              const int D)
+                                              const int D SP PFP)
 {
     const int d = D > 0 ? D : dk;
     int j = 0;
+    PF_ROWS(0, nkeys)
 #if ATTNSEARCH_HAVE_VECTOR_EXT
     const int nvec = d / VL;
     const int tail0 = nvec * VL;
@@ -46,7 +107,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, p
             V kk[KU];
 #pragma GCC unroll 4
             for (int u = 0; u < KU; u++)
-                kk[u] = LOADV(k + (ptrdiff_t)(j + u) * ldk + c * VL);
+                kk[u] = KVV(k, ldk, j + u, c * VL);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 V qq = *(const V *)(q + (ptrdiff_t)r * d + c * VL);
@@ -60,7 +121,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, p
             for (int u = 0; u < KU; u++) {
                 T sum = ATTNSEARCH_DEC_HSUM(acc[r][u]);
                 for (int t = tail0; t < d; t++)
-                    sum += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)(j + u) * ldk + t);
+                    sum += q[(ptrdiff_t)r * d + t] * KVS(k, ldk, j + u, t);
                 s[(ptrdiff_t)r * lds + j + u] = sum;
             }
     }
@@ -70,7 +131,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, p
         for (int r = 0; r < R; r++) acc[r] = (V){0};
 #pragma GCC unroll 16
         for (int c = 0; c < nvec; c++) {
-            V kk = LOADV(k + (ptrdiff_t)j * ldk + c * VL);
+            V kk = KVV(k, ldk, j, c * VL);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) acc[r] += *(const V *)(q + (ptrdiff_t)r * d + c * VL) * kk;
         }
@@ -78,7 +139,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, p
         for (int r = 0; r < R; r++) {
             T sum = ATTNSEARCH_DEC_HSUM(acc[r]);
             for (int t = tail0; t < d; t++)
-                sum += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)j * ldk + t);
+                sum += q[(ptrdiff_t)r * d + t] * KVS(k, ldk, j, t);
             s[(ptrdiff_t)r * lds + j] = sum;
         }
     }
@@ -86,7 +147,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_rows)(const T *q, int dk, const KT *k, p
     for (; j < nkeys; j++)
         for (int r = 0; r < R; r++) {
             T sum = 0;
-            for (int t = 0; t < d; t++) sum += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)j * ldk + t);
+            for (int t = 0; t < d; t++) sum += q[(ptrdiff_t)r * d + t] * KVS(k, ldk, j, t);
             s[(ptrdiff_t)r * lds + j] = sum;
         }
 #endif
@@ -125,11 +186,12 @@ ATTNSEARCH_ALWAYS_INLINE V FN(dec_transpose_sum)(const V *acc)
  * products, reduced together by dec_transpose_sum). */
 ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const KT *k, ptrdiff_t ldk,
                                               int j, T *s, ptrdiff_t lds, const int RU,
-                                              const int D)
+                                              const int D SP PFP)
 {
     const int d = D > 0 ? D : dk;
     const int nvec = d / VL;
     const int ku = VL / RU;
+    PF_ROWS(j, ku)
     V acc[VL];
 #pragma GCC unroll 16
     for (int a = 0; a < VL; a++) acc[a] = (V){0};
@@ -137,7 +199,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const KT *k, p
     for (int c = 0; c < nvec; c++) {
         V kk[VL];
 #pragma GCC unroll 16
-        for (int u = 0; u < ku; u++) kk[u] = LOADV(k + (ptrdiff_t)(j + u) * ldk + c * VL);
+        for (int u = 0; u < ku; u++) kk[u] = KVV(k, ldk, j + u, c * VL);
 #pragma GCC unroll 4
         for (int r = 0; r < RU; r++) {
             V qq = *(const V *)(q + (ptrdiff_t)r * d + c * VL);
@@ -152,7 +214,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const KT *k, p
 #pragma GCC unroll 4
         for (int r = 0; r < RU; r++)
             for (int u = 0; u < ku; u++)
-                lanes[r * ku + u] += q[(ptrdiff_t)r * d + t] * LOADS(k + (ptrdiff_t)(j + u) * ldk + t);
+                lanes[r * ku + u] += q[(ptrdiff_t)r * d + t] * KVS(k, ldk, j + u, t);
 #pragma GCC unroll 4
     for (int r = 0; r < RU; r++) memcpy(s + (ptrdiff_t)r * lds + j, lanes + r * ku, sizeof(T) * ku);
 }
@@ -161,60 +223,79 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_tree)(const T *q, int dk, const KT *k, p
 /* Scores of RU rows (compile-time: 1, 2 or 4, at most VL) against nkeys keys. */
 ATTNSEARCH_ALWAYS_INLINE void FN(dec_qk_group)(const T *q, int dk, const KT *k, ptrdiff_t ldk,
                                                int nkeys, T *s, ptrdiff_t lds, const int RU,
-                                               const int D)
+                                               const int D SP PFP)
 {
     int j = 0;
 #if ATTNSEARCH_DEC_TREE
     if (RU <= VL)
-        for (; j + VL / RU <= nkeys; j += VL / RU) FN(dec_qk_tree)(q, dk, k, ldk, j, s, lds, RU, D);
+        for (; j + VL / RU <= nkeys; j += VL / RU) FN(dec_qk_tree)(q, dk, k, ldk, j, s, lds, RU, D SA PFA);
 #endif
     if (j < nkeys)
-        FN(dec_qk_rows)(q, dk, k + (ptrdiff_t)j * ldk, ldk, nkeys - j, s + j, lds, RU, D);
+        FN(dec_qk_rows)(q, dk, k + (ptrdiff_t)j * ldk, ldk, nkeys - j, s + j, lds, RU, D SA_ROWS(j) PFA_ROWS(j));
 }
 
 /* Scores of `rows` query rows (any count, groups of 4, 2, 1) against nkeys keys. */
 static void FN(dec_qk)(const T *q, int rows, int dk, const KT *k, ptrdiff_t ldk, int nkeys,
-                       T *s, ptrdiff_t lds)
+                       T *s, ptrdiff_t lds SP_TOP PFP)
 {
     int r0 = 0;
     while (r0 < rows) {
+        if (r0 > 0) {
+            PF_OFF /* the first group of rows asks for the lines */
+        }
         int n = rows - r0 >= 4 ? 4 : (rows - r0 >= 2 ? 2 : 1);
         const T *qr = q + (ptrdiff_t)r0 * dk;
         T *sr = s + (ptrdiff_t)r0 * lds;
-#define ATTNSEARCH_DEC_QK_GROUP(D)                                                       \
+#define ATTNSEARCH_DEC_QK_GROUP(D, G_)                                                   \
     switch (n) {                                                                         \
-    case 1: FN(dec_qk_group)(qr, dk, k, ldk, nkeys, sr, lds, 1, D); break;              \
-    case 2: FN(dec_qk_group)(qr, dk, k, ldk, nkeys, sr, lds, 2, D); break;              \
-    default: FN(dec_qk_group)(qr, dk, k, ldk, nkeys, sr, lds, 4, D); break;             \
+    case 1: FN(dec_qk_group)(qr, dk, k, ldk, nkeys, sr, lds, 1, D SA_G(G_) PFA); break; \
+    case 2: FN(dec_qk_group)(qr, dk, k, ldk, nkeys, sr, lds, 2, D SA_G(G_) PFA); break; \
+    default: FN(dec_qk_group)(qr, dk, k, ldk, nkeys, sr, lds, 4, D SA_G(G_) PFA); break;\
     }
+#define ATTNSEARCH_DEC_QK_64(G_) ATTNSEARCH_DEC_QK_GROUP(64, G_)
+#define ATTNSEARCH_DEC_QK_128(G_) ATTNSEARCH_DEC_QK_GROUP(128, G_)
+#define ATTNSEARCH_DEC_QK_ANY(G_) ATTNSEARCH_DEC_QK_GROUP(0, G_)
         if (dk == 64) {
-            ATTNSEARCH_DEC_QK_GROUP(64)
+            BY_GROUP(ATTNSEARCH_DEC_QK_64)
         } else if (dk == 128) {
-            ATTNSEARCH_DEC_QK_GROUP(128)
+            BY_GROUP(ATTNSEARCH_DEC_QK_128)
         } else {
-            ATTNSEARCH_DEC_QK_GROUP(0)
+            BY_GROUP(ATTNSEARCH_DEC_QK_ANY)
         }
 #undef ATTNSEARCH_DEC_QK_GROUP
+#undef ATTNSEARCH_DEC_QK_64
+#undef ATTNSEARCH_DEC_QK_128
+#undef ATTNSEARCH_DEC_QK_ANY
         r0 += n;
     }
 }
 
 #if ATTNSEARCH_HAVE_VECTOR_EXT
-/* NC (compile-time) vectors of output columns of R rows:
+/* NC (compile-time) vectors of output columns c0, c0 + VL, ... of R rows:
  * o[r][c] = o[r][c] * corr[r] + sum_j p[r][j] v[j][c]. */
 ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nkeys, const KT *v,
-                                              ptrdiff_t ldv, T *o, ptrdiff_t ldo,
-                                              const T *corr, const int R, const int NC)
+                                              ptrdiff_t ldv, int c0, T *o, ptrdiff_t ldo,
+                                              const T *corr, const int R, const int NC SP PFP)
 {
     V acc[MR][CV];
+    v += c0;
+    o += c0;
+#ifdef ATTNSEARCH_DEC_SCALED
+    ks += c0 / G; /* c0 is a multiple of VL: the group of column c0 */
+#define PV_LOAD(j, c) (LOADV(v + (ptrdiff_t)(j) * ldv + (c) * VL) *                        \
+                       ks[(ptrdiff_t)(j) * ldks + (c0 % G + (c) * VL) / G])
+#else
+#define PV_LOAD(j, c) LOADV(v + (ptrdiff_t)(j) * ldv + (c) * VL)
+#endif
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) acc[r][c] = *(const V *)(o + (ptrdiff_t)r * ldo + c * VL) * corr[r];
     for (int j = 0; j < nkeys; j++) {
         V vv[CV];
+        PF_ROWS(j, 1)
 #pragma GCC unroll 4
-        for (int c = 0; c < NC; c++) vv[c] = LOADV(v + (ptrdiff_t)j * ldv + c * VL);
+        for (int c = 0; c < NC; c++) vv[c] = PV_LOAD(j, c);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             T pr = p[(ptrdiff_t)r * ldp + j];
@@ -222,6 +303,7 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nke
             for (int c = 0; c < NC; c++) acc[r][c] += pr * vv[c];
         }
     }
+#undef PV_LOAD
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -233,21 +315,23 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_cols)(const T *p, ptrdiff_t ldp, int nke
  * D > 0 is a compile-time width, D == 0 means dv. */
 ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_rows)(const T *p, ptrdiff_t ldp, int nkeys, const KT *v,
                                               ptrdiff_t ldv, int dv, T *o, ptrdiff_t ldo,
-                                              const T *corr, const int R, const int D)
+                                              const T *corr, const int R, const int D SP PFP)
 {
     const int d = D > 0 ? D : dv;
     int c0 = 0;
 #if ATTNSEARCH_HAVE_VECTOR_EXT
     const int nvec = d / VL;
     int cv = 0;
-    for (; cv + CV <= nvec; cv += CV)
-        FN(dec_pv_cols)(p, ldp, nkeys, v + cv * VL, ldv, o + cv * VL, ldo, corr, R, CV);
+    for (; cv + CV <= nvec; cv += CV) {
+        FN(dec_pv_cols)(p, ldp, nkeys, v, ldv, cv * VL, o, ldo, corr, R, CV SA PFA);
+        PF_OFF /* the first pass asks for the lines */
+    }
     switch (nvec - cv) {
     case 0: break;
-    case 1: FN(dec_pv_cols)(p, ldp, nkeys, v + cv * VL, ldv, o + cv * VL, ldo, corr, R, 1); break;
+    case 1: FN(dec_pv_cols)(p, ldp, nkeys, v, ldv, cv * VL, o, ldo, corr, R, 1 SA PFA); break;
 #if CV > 2
-    case 2: FN(dec_pv_cols)(p, ldp, nkeys, v + cv * VL, ldv, o + cv * VL, ldo, corr, R, 2); break;
-    default: FN(dec_pv_cols)(p, ldp, nkeys, v + cv * VL, ldv, o + cv * VL, ldo, corr, R, 3); break;
+    case 2: FN(dec_pv_cols)(p, ldp, nkeys, v, ldv, cv * VL, o, ldo, corr, R, 2 SA PFA); break;
+    default: FN(dec_pv_cols)(p, ldp, nkeys, v, ldv, cv * VL, o, ldo, corr, R, 3 SA PFA); break;
 #endif
     }
     c0 = nvec * VL;
@@ -255,36 +339,44 @@ ATTNSEARCH_ALWAYS_INLINE void FN(dec_pv_rows)(const T *p, ptrdiff_t ldp, int nke
     for (int r = 0; r < R; r++)
         for (int c = c0; c < d; c++) {
             T sum = o[(ptrdiff_t)r * ldo + c] * corr[r];
-            for (int j = 0; j < nkeys; j++)
-                sum += p[(ptrdiff_t)r * ldp + j] * LOADS(v + (ptrdiff_t)j * ldv + c);
+            for (int j = 0; j < nkeys; j++) sum += p[(ptrdiff_t)r * ldp + j] * KVS(v, ldv, j, c);
             o[(ptrdiff_t)r * ldo + c] = sum;
         }
 }
 
 /* o = o * corr + p v for `rows` rows (any count, groups of MR), nkeys keys. */
 static void FN(dec_pv)(const T *p, ptrdiff_t ldp, int rows, int nkeys, const KT *v,
-                       ptrdiff_t ldv, int dv, T *o, ptrdiff_t ldo, const T *corr)
+                       ptrdiff_t ldv, int dv, T *o, ptrdiff_t ldo, const T *corr SP_TOP PFP)
 {
     for (int r0 = 0; r0 < rows; r0 += MR) {
+        if (r0 > 0) {
+            PF_OFF /* the first group of rows asks for the lines */
+        }
         int n = rows - r0 < MR ? rows - r0 : MR;
         const T *pr = p + (ptrdiff_t)r0 * ldp;
         T *orow = o + (ptrdiff_t)r0 * ldo;
         const T *cr = corr + r0;
-#define ATTNSEARCH_DEC_PV_ROWS(D)                                                        \
+#define ATTNSEARCH_DEC_PV_ROWS(D, G_)                                                    \
     switch (n) {                                                                         \
-    case 1: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 1, D); break;    \
-    case 2: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 2, D); break;    \
-    case 3: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 3, D); break;    \
-    default: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 4, D); break;   \
+    case 1: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 1, D SA_G(G_) PFA); break; \
+    case 2: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 2, D SA_G(G_) PFA); break; \
+    case 3: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 3, D SA_G(G_) PFA); break; \
+    default: FN(dec_pv_rows)(pr, ldp, nkeys, v, ldv, dv, orow, ldo, cr, 4, D SA_G(G_) PFA); break; \
     }
+#define ATTNSEARCH_DEC_PV_64(G_) ATTNSEARCH_DEC_PV_ROWS(64, G_)
+#define ATTNSEARCH_DEC_PV_128(G_) ATTNSEARCH_DEC_PV_ROWS(128, G_)
+#define ATTNSEARCH_DEC_PV_ANY(G_) ATTNSEARCH_DEC_PV_ROWS(0, G_)
         if (dv == 64) {
-            ATTNSEARCH_DEC_PV_ROWS(64)
+            BY_GROUP(ATTNSEARCH_DEC_PV_64)
         } else if (dv == 128) {
-            ATTNSEARCH_DEC_PV_ROWS(128)
+            BY_GROUP(ATTNSEARCH_DEC_PV_128)
         } else {
-            ATTNSEARCH_DEC_PV_ROWS(0)
+            BY_GROUP(ATTNSEARCH_DEC_PV_ANY)
         }
 #undef ATTNSEARCH_DEC_PV_ROWS
+#undef ATTNSEARCH_DEC_PV_64
+#undef ATTNSEARCH_DEC_PV_128
+#undef ATTNSEARCH_DEC_PV_ANY
     }
 }
 
@@ -395,3 +487,16 @@ static int FN(all_finite)(const T *x, ptrdiff_t n)
 #undef KT
 #undef LOADV
 #undef LOADS
+#undef SP
+#undef SA
+#undef SA_ROWS
+#undef SP_TOP
+#undef SA_G
+#undef BY_GROUP
+#undef KVV
+#undef KVS
+#undef PFP
+#undef PFA
+#undef PFA_ROWS
+#undef PF_ROWS
+#undef PF_OFF

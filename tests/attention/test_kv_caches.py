@@ -231,3 +231,25 @@ def test_widened_rows_any_width_and_row_count(rng, cache_dtype, h_q, n_q, d, d_v
     np.testing.assert_allclose(
         cache.attend(q), _reference_attend(cache, q, causal=True), **EXACT["float32"]
     )
+
+
+@pytest.mark.parametrize("quant_block", [16, 32, 64, None])
+@pytest.mark.parametrize("d, h_q, n_q", [(128, 8, 1), (64, 16, 3), (96, 4, 2)])
+def test_int8_groups_in_registers_and_in_tiles(rng, quant_block, d, h_q, n_q):
+    # Groups of 32 and 64 and one scale per row are read by the int8 kernels
+    # (the scale applied in registers), other groups widened in a tile: both
+    # equal the reference on the dequantised rows, for 1-16 rows per kv head.
+    cache, _, _ = _filled(
+        rng, "int8", batch=1, h_kv=2, n=700, d=d, quant_block=quant_block
+    )
+    q = rng.standard_normal((1, h_q, n_q, d)).astype(np.float32)
+    np.testing.assert_allclose(
+        cache.attend(q), _reference_attend(cache, q, causal=True), **EXACT["float32"]
+    )
+    for q_dtype in ("bfloat16", "float16"):
+        q16 = q.astype(_dtype(q_dtype))
+        np.testing.assert_allclose(
+            cache.attend(q16).astype(np.float64),
+            _reference_attend(cache, q16, causal=True),
+            **EXACT[q_dtype],
+        )

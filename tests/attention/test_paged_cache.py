@@ -214,3 +214,23 @@ def test_a_refused_layer_call_leaves_the_paged_cache_as_it_was():
         layer(np.ones((2, 1, 16)), sequences=ids)
     with pytest.raises(ValueError, match="does not fit"):
         MultiHeadAttention(32, 2)(np.ones((2, 1, 32)), cache=cache, sequences=ids)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "int8"])
+@pytest.mark.parametrize("quant_block", [32, 64, None])
+def test_paged_bitwise_equals_contiguous_on_the_same_blocks(rng, dtype, quant_block):
+    # One chunk, pages of 256 keys (a multiple of the kernel's inner block
+    # of 128 or 256 keys): the paged walk
+    # reads the same rows and scales in the same blocks as the contiguous
+    # one, so the outputs are bitwise equal (d 128: the int8 groups of 32/64
+    # and a scale per row are read in registers).
+    n, h_kv, d = 500, 2, 128
+    paged = PagedKVCache(4, 256, h_kv, d, dtype=_dtype(dtype), quant_block=quant_block)
+    sid = paged.add_sequence()
+    k = rng.standard_normal((h_kv, n, d)).astype(np.float32)
+    v = rng.standard_normal((h_kv, n, d)).astype(np.float32)
+    paged.append(sid, k, v)
+    alone = KVCache(1, h_kv, n, d, dtype=_dtype(dtype), quant_block=quant_block)
+    alone.append(k[None], v[None])
+    q = rng.standard_normal((1, 8, 1, d)).astype(np.float32)
+    np.testing.assert_array_equal(paged.attend(q, [sid]), alone.attend(q))

@@ -97,11 +97,13 @@ cdef extern from "attnsearch_decode.h" nogil:
     void dec_qk_f64 "attnsearch_dec_qk_f64"(const double *q, int rows, int dk, const double *k, Py_ssize_t ldk, int nkeys, double *s, Py_ssize_t lds)
     void dec_pv_f32 "attnsearch_dec_pv_f32"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const float *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
     void dec_pv_f64 "attnsearch_dec_pv_f64"(const double *p, Py_ssize_t ldp, int rows, int nkeys, const double *v, Py_ssize_t ldv, int dv, double *o, Py_ssize_t ldo, const double *corr)
-    void dec_qk_bf16 "attnsearch_dec_qk_bf16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
-    void dec_pv_bf16 "attnsearch_dec_pv_bf16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
+    void dec_qk_bf16 "attnsearch_dec_qk_bf16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
+    void dec_pv_bf16 "attnsearch_dec_pv_bf16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
     int DEC_HAVE_F16 "ATTNSEARCH_DEC_HAVE_F16"
-    void dec_qk_f16 "attnsearch_dec_qk_f16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds)
-    void dec_pv_f16 "attnsearch_dec_pv_f16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr)
+    void dec_qk_f16 "attnsearch_dec_qk_f16"(const float *q, int rows, int dk, const unsigned short *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
+    void dec_pv_f16 "attnsearch_dec_pv_f16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
+    void dec_qk_i8 "attnsearch_dec_qk_i8"(const float *q, int rows, int dk, const signed char *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds, const float *ks, Py_ssize_t ldks, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
+    void dec_pv_i8 "attnsearch_dec_pv_i8"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const signed char *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr, const float *vs, Py_ssize_t ldvs, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
     int all_finite_f32 "attnsearch_all_finite_f32"(const float *x, Py_ssize_t n)
     int all_finite_f64 "attnsearch_all_finite_f64"(const double *x, Py_ssize_t n)
 
@@ -113,6 +115,11 @@ cdef extern from "attnsearch_kv_quant.h" nogil:
     int KV_I8 "ATTNSEARCH_KV_I8"
     void kv_rows_f32 "attnsearch_kv_rows_f32"(int fmt, const char *src, Py_ssize_t ld_src, const float *scales, Py_ssize_t ld_scales, int group, int rows, int d, float *dst, Py_ssize_t ld_dst)
     void kv_rows_f64 "attnsearch_kv_rows_f64"(int fmt, const char *src, Py_ssize_t ld_src, const float *scales, Py_ssize_t ld_scales, int group, int rows, int d, double *dst, Py_ssize_t ld_dst)
+
+# Key-row elements (keys x (d_k + d_v), summed over the tasks) under which a
+# call runs on one thread: ~10-20 µs of work, about what starting and joining
+# a parallel region costs on a busy machine.
+cdef Py_ssize_t TINY_WORK = 1 << 17
 
 # Rows from a contiguous source are never cut (a page ends first otherwise).
 cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
@@ -200,6 +207,13 @@ cdef void _decode_layout(Decode *d, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, DEC_MERGE, d_v * sizeof(double))
 
 
+cdef struct Prefetch:
+    # Rows a micro-kernel asks for as it goes (the next kernel's operand).
+    const char *base              # NULL: none
+    Py_ssize_t ld                 # row stride in bytes
+    int lines, rows               # cache lines per row, rows
+
+
 cdef inline void _dec_qk(const floating *q, Py_ssize_t rows, Py_ssize_t dk, const floating *k,
                          Py_ssize_t ldk, Py_ssize_t nkeys, floating *s,
                          Py_ssize_t lds) noexcept nogil:
@@ -246,6 +260,12 @@ cdef inline Py_ssize_t _kv_locate(const KVSource *src, Py_ssize_t item, Py_ssize
     else:
         scale_elem[0] = 0
     return src.page_rows - r
+
+
+cdef inline bint _int8_in_registers(const KVSource *src, Py_ssize_t width) noexcept nogil:
+    """Whether the int8 kernels read `src` (float32 calls): groups of 32 or 64
+    elements, or one scale per row (a vector never straddles two groups)."""
+    return src.fmt == KV_I8 and (src.group == 32 or src.group == 64 or src.group >= width)
 
 
 cdef inline const floating *_kv_block(const KVSource *src, Py_ssize_t elem,
@@ -313,13 +333,20 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         double total
         bint flagged = False
         bint k_bf16 = False, v_bf16 = False, k_f16 = False, v_f16 = False
+        bint k_i8 = False, v_i8 = False
+        Prefetch qk_pf, pv_pf
+        Py_ssize_t j1, next_elem, next_scale
 
-    # bfloat16 K/V of a small block: widened in registers by the bf16 kernels.
+    # Compressed K/V of a small block in a float32 call: widened in registers
+    # by the bf16/f16/i8 kernels (int8: groups the kernels know, see
+    # _int8_in_registers).
     if floating is float:
         k_bf16 = d.k.fmt == KV_BF16 and not tiled
         v_bf16 = d.v.fmt == KV_BF16 and not tiled
         k_f16 = DEC_HAVE_F16 and d.k.fmt == KV_F16 and not tiled
         v_f16 = DEC_HAVE_F16 and d.v.fmt == KV_F16 and not tiled
+        k_i8 = not tiled and _int8_in_registers(&d.k, d_k)
+        v_i8 = not tiled and _int8_in_registers(&d.v, d_v)
 
     # Every row of the block reads the same keys and values (those of item0).
     cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
@@ -347,21 +374,47 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         running_sum[r] = 0.0
         corr[r] = 1
 
+    # Kernels widening compressed rows in registers ask for the next kernel's
+    # rows as they go: the score kernel for this block's values, the P V
+    # kernel for the next block's keys (their demand loads alone keep too few
+    # misses in flight). float32/float64 rows read in place are left to the
+    # hardware prefetcher: asking for them measured slower at 1-2 query heads
+    # per kv head (ARCHITECTURE.md).
+    qk_pf.ld = d.v.ld_row * d.v.itemsize
+    qk_pf.lines = <int>((d_v * d.v.itemsize + 63) // 64)
+    pv_pf.ld = d.k.ld_row * d.k.itemsize
+    pv_pf.lines = <int>((d_k * d.k.itemsize + 63) // 64)
+
     j0 = c0
     while j0 < c1:
         bk = min(d.block_k, c1 - j0)
         bk = min(bk, _kv_locate(&d.k, item0, j0, &k_elem, &k_scale))
         bk = min(bk, _kv_locate(&d.v, item0, j0, &v_elem, &v_scale))
+        qk_pf.base = d.v.base + v_elem * d.v.itemsize
+        qk_pf.rows = <int>bk
+        j1 = j0 + bk
+        pv_pf.base = NULL
+        pv_pf.rows = 0
+        if j1 < c1:
+            pv_pf.rows = <int>min(d.block_k, c1 - j1,
+                                  _kv_locate(&d.k, item0, j1, &next_elem, &next_scale))
+            pv_pf.base = d.k.base + next_elem * d.k.itemsize
         if k_bf16:
             if floating is float:
                 dec_qk_bf16(qpack, <int>rows, <int>d_k,
                             <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
-                            <int>bk, s, lds)
+                            <int>bk, s, lds, qk_pf.base, qk_pf.ld, qk_pf.lines, qk_pf.rows)
         elif k_f16:
             if floating is float:
                 dec_qk_f16(qpack, <int>rows, <int>d_k,
                            <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
-                           <int>bk, s, lds)
+                           <int>bk, s, lds, qk_pf.base, qk_pf.ld, qk_pf.lines, qk_pf.rows)
+        elif k_i8:
+            if floating is float:
+                dec_qk_i8(qpack, <int>rows, <int>d_k, <const signed char *>d.k.base + k_elem,
+                          d.k.ld_row, <int>bk, s, lds, d.k.scales + k_scale,
+                          d.k.scale_ld_row, <int>d.k.group, qk_pf.base, qk_pf.ld,
+                          qk_pf.lines, qk_pf.rows)
         else:
             kblk = _kv_block(&d.k, k_elem, k_scale, bk, d_k, kconv, &ldk)
             if tiled:
@@ -411,16 +464,23 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
 
         # Every value row of the block enters every row's accumulator (with
         # probability 0 if masked), so a NaN or infinite value reaches `o`.
-        if v_bf16 or v_f16:
+        if v_bf16 or v_f16 or v_i8:
             if floating is float:
-                if v_bf16:
+                if v_i8:
+                    dec_pv_i8(s, lds, <int>rows, <int>bk, <const signed char *>d.v.base + v_elem,
+                              d.v.ld_row, <int>d_v, o, dvp, corr, d.v.scales + v_scale,
+                              d.v.scale_ld_row, <int>d.v.group, pv_pf.base, pv_pf.ld,
+                              pv_pf.lines, pv_pf.rows)
+                elif v_bf16:
                     dec_pv_bf16(s, lds, <int>rows, <int>bk,
                                 <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
-                                <int>d_v, o, dvp, corr)
+                                <int>d_v, o, dvp, corr, pv_pf.base, pv_pf.ld, pv_pf.lines,
+                                pv_pf.rows)
                 else:
                     dec_pv_f16(s, lds, <int>rows, <int>bk,
                                <const unsigned short *>d.v.base + v_elem, d.v.ld_row,
-                               <int>d_v, o, dvp, corr)
+                               <int>d_v, o, dvp, corr, pv_pf.base, pv_pf.ld, pv_pf.lines,
+                               pv_pf.rows)
             j0 += bk
             continue
         vblk = _kv_block(&d.v, v_elem, v_scale, bk, d_v, vconv, &ldv)
@@ -489,6 +549,12 @@ cdef void _decode_run(const Decode *d, floating *dummy, char *scratch,
     """All (row block, key chunk) tasks, then the per-row merge, in one parallel region."""
     cdef Py_ssize_t task, rho
     cdef char *mine
+    if n_threads == 1:  # no parallel region: its start and barriers are pure cost
+        for task in range(d.n_tasks):
+            _decode_task(d, dummy, task, scratch)
+        for rho in range(d.n_rows):
+            _decode_merge_row(d, dummy, rho, <double *>scratch_at(&d.layout, scratch, DEC_MERGE))
+        return
     with parallel(num_threads=n_threads):
         for task in prange(d.n_tasks, schedule="dynamic"):
             _decode_task(d, dummy, task, scratch + omp_get_thread_num() * d.layout.total)
@@ -582,7 +648,7 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
     cdef Py_ssize_t itemsize = 4 if is_float else 8
-    cdef Py_ssize_t t, blk, rows_max = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
+    cdef Py_ssize_t t, blk, rows_max = 0, work = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
     cdef const intp_t[::1] block_start = plan.block_start
     cdef const intp_t[:, ::1] tasks = plan.tasks
     cdef char *scratch
@@ -616,6 +682,7 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
         if (not 0 <= blk < d.n_blocks or not 0 <= tasks[t, 1] < tasks[t, 2] <= d.shape.n_k
                 or not 0 <= tasks[t, 3] < d.block_chunks[blk]):
             raise ValueError("decode_forward: bad task")
+        work += (tasks[t, 2] - tasks[t, 1]) * (d.shape.d_k + d.shape.d_v)
     for t in range(d.n_blocks):
         rows_max = max(rows_max, block_start[t + 1] - block_start[t])
     d.small_rows = plan.small_rows
@@ -625,7 +692,11 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     d.check = check
     _decode_layout(&d, itemsize)
 
+    # Tiny calls (a few keys) run on the calling thread: starting threads would
+    # cost more than the work (the result is the same for any thread count).
     cdef int n_threads = <int>max(1, min(num_threads, d.n_tasks))
+    if work < TINY_WORK:
+        n_threads = 1
     part_count = d.block_part[d.n_blocks]
     o_bytes = round_up(part_count * d.shape.d_v * itemsize, SCRATCH_ALIGN)
     m_bytes = round_up(part_count * itemsize, SCRATCH_ALIGN)

@@ -55,6 +55,11 @@ BLOCK_K = 256
 #: Keys per inner block when K/V are widened into a tile (float16, int8; bfloat16
 #: in float64): the tiles (64 x d x 4 bytes each) stay in L1.
 BLOCK_K_WIDENED = 64
+#: Keys per inner block when a float32 call widens compressed K/V in registers
+#: (bfloat16, float16, int8): the next kernel's rows are prefetched one block
+#: ahead, and 128 rows of 16-bit K (32 KiB) stay in L1 (measured: 64-128 beat
+#: 256 and 512 by 5-15 % at 1-4 query heads per kv head, ARCHITECTURE.md).
+BLOCK_K_IN_REGISTERS = 128
 #: Keys per chunk at least (each chunk costs one partial result per row).
 MIN_CHUNK = 512
 #: (row block, chunk) tasks to aim for: enough for 16+ threads.
@@ -306,7 +311,9 @@ def decode_into(
     the_plan = _uniform_plan(
         k_spec.offsets.tobytes(), v_spec.offsets.tobytes(), shape.n_q, kv_lo, kv_hi
     )
-    the_plan = with_block_k(the_plan, k_spec.fmt, v_spec.fmt, q.array.dtype)
+    the_plan = with_block_k(
+        the_plan, k_spec, v_spec, q.array.dtype, shape.d_k, shape.d_v
+    )
     seen = _decode.decode_forward(
         q, k_spec, v_spec, out, mask, shape, the_plan, n_threads, check
     )
@@ -316,17 +323,29 @@ def decode_into(
 
 
 def with_block_k(
-    the_plan: DecodePlan, k_fmt: int, v_fmt: int, compute: np.dtype
+    the_plan: DecodePlan, k: KVSpec, v: KVSpec, compute: np.dtype, d_k: int, d_v: int
 ) -> DecodePlan:
     """``the_plan`` with :data:`BLOCK_K_WIDENED` keys per inner block when K or
-    V are widened into a tile (not for float32 reads of bfloat16, widened in
-    registers, nor for rows read in place)."""
-    in_place: tuple[int, ...] = (KV_NATIVE,)
+    V are widened into a tile, :data:`BLOCK_K_IN_REGISTERS` when they are
+    widened in registers (a float32 call's bfloat16, float16 where the target
+    can, and int8 in groups of 32 or 64 or with one scale per row); rows read
+    in place keep :data:`BLOCK_K`."""
     if compute == np.float32:
-        in_place = (KV_NATIVE, KV_BF16, KV_F16)  # f16: where the target can
-    if k_fmt in in_place and v_fmt in in_place:
+        if k.fmt == KV_NATIVE and v.fmt == KV_NATIVE:
+            return the_plan
+        if _in_registers(k, d_k) and _in_registers(v, d_v):
+            return the_plan._replace(block_k=BLOCK_K_IN_REGISTERS)
+    elif k.fmt == KV_NATIVE and v.fmt == KV_NATIVE:
         return the_plan
     return the_plan._replace(block_k=BLOCK_K_WIDENED)
+
+
+def _in_registers(spec: KVSpec, width: int) -> bool:
+    """Whether a float32 call reads these rows without a tile (``_decode.pyx``
+    ``_int8_in_registers`` for int8)."""
+    if spec.fmt == KV_I8:
+        return spec.group in (32, 64) or spec.group >= width
+    return spec.fmt in (KV_NATIVE, KV_BF16, KV_F16)
 
 
 def _finite(arr: Array) -> bool:

@@ -109,7 +109,8 @@ class AttentionShape(NamedTuple):
 
 def element_strides(arr: np.ndarray) -> tuple[int, ...]:
     """Strides of ``arr`` in elements (the kernels' unit)."""
-    return tuple(s // arr.dtype.itemsize for s in arr.strides)
+    size = arr.itemsize  # (a list, not a generator: called ~12 times a decode step)
+    return tuple([s // size for s in arr.strides])
 
 
 def row_stride(arr: np.ndarray) -> int:

@@ -300,9 +300,11 @@ def attend_paged(
     )
     pages = cache._table(ids)
     fmt = _decode_path.kv_format(cache.dtype, compute)
-    the_plan = _decode_path.with_block_k(the_plan, fmt, fmt, compute)
     k_spec = cache._spec("k", kv_head, h_q, pages, fmt)
     v_spec = cache._spec("v", kv_head, h_q, pages, fmt)
+    the_plan = _decode_path.with_block_k(
+        the_plan, k_spec, v_spec, compute, cache.d_head, cache.d_v
+    )
     shape = AttentionShape(
         n_batch=n_items,
         n_q=n_q,

@@ -116,6 +116,14 @@ def max_abs(arr, int num_threads):
     cdef bint is_float = arr.dtype == np.float32
     cdef const char *ptr = <const char *>cnp.PyArray_DATA(arr)
     n_blocks = (n + block - 1) // block
+    cdef double top
+    if n_blocks == 1 or num_threads <= 1:  # small (a decode step's q): no region
+        with nogil:
+            top = 0.0
+            for b in range(n_blocks):
+                top = max(top, _max_abs_block(ptr, b * block, min(block, n - b * block),
+                                              is_float))
+        return top
     cdef double[::1] tops = np.zeros(n_blocks)
     with nogil, parallel(num_threads=max(1, min(num_threads, n_blocks))):
         for b in prange(n_blocks, schedule="static"):
@@ -138,6 +146,14 @@ def all_finite(arr, int num_threads):
     cdef bint is_float = arr.dtype == np.float32
     cdef const char *ptr = <const char *>cnp.PyArray_DATA(arr)
     n_blocks = (n + block - 1) // block
+    cdef bint all_ok = True
+    if n_blocks == 1 or num_threads <= 1:  # small (a decode step's output): no region
+        with nogil:
+            for b in range(n_blocks):
+                if not _finite_block(ptr, b * block, min(block, n - b * block), is_float):
+                    all_ok = False
+                    break
+        return all_ok
     cdef int[::1] ok = np.ones(n_blocks, dtype=np.intc)
     with nogil, parallel(num_threads=max(1, min(num_threads, n_blocks))):
         for b in prange(n_blocks, schedule="static"):
