@@ -117,6 +117,82 @@ static inline void attnsearch_cos_array(const double *a, double *c, int64_t n)
 #undef ATTNSEARCH_X
 #undef ATTNSEARCH_BLOCKED
 
+/* Function f at each row of the (n_points, dim) row-major block x, into out:
+ * the same bits as attnsearch_function_value_plain row by row. The elementwise
+ * work of Rastrigin, Ackley, Griewank and Rosenbrock (cosines, squares, terms)
+ * runs as flat loops over the whole block, which the compiler vectorises across
+ * rows; only the sums over a row's coordinates stay serial, in the original
+ * order (independent rows overlap in the processor). scratch holds
+ * 2 * n_points * dim + dim doubles. The other functions go row by row. */
+static inline void attnsearch_function_values_block(int function, const double *x,
+                                                    int64_t n_points, int64_t dim,
+                                                    double *out, double *scratch)
+{
+    const double pi = 3.14159265358979323846;
+    const int64_t n = n_points * dim;
+    double *a = scratch, *c = scratch + n, *roots = scratch + 2 * n;
+    int64_t i, j, k;
+    switch (function) {
+    case ATTNSEARCH_FN_RASTRIGIN:
+        for (k = 0; k < n; k++) a[k] = 2.0 * pi * x[k];
+        attnsearch_cos_array(a, c, n);
+        for (k = 0; k < n; k++) c[k] = x[k] * x[k] - 10.0 * c[k];
+        for (i = 0; i < n_points; i++) {
+            const double *term = c + i * dim;
+            double total = 0.0;
+            for (j = 0; j < dim; j++) total += term[j];
+            out[i] = 10.0 * (double)dim + total;
+        }
+        return;
+    case ATTNSEARCH_FN_ROSENBROCK:
+        /* Term k couples x[k] and x[k + 1]; a row's last term (k + 1 in the next
+         * row) is computed and never summed. */
+        for (k = 0; k + 1 < n; k++) {
+            double a_k = x[k + 1] - x[k] * x[k], b_k = 1.0 - x[k];
+            c[k] = 100.0 * a_k * a_k + b_k * b_k;
+        }
+        for (i = 0; i < n_points; i++) {
+            const double *term = c + i * dim;
+            double total = 0.0;
+            for (j = 0; j + 1 < dim; j++) total += term[j];
+            out[i] = total;
+        }
+        return;
+    case ATTNSEARCH_FN_ACKLEY:
+        for (k = 0; k < n; k++) a[k] = 2.0 * pi * x[k];
+        attnsearch_cos_array(a, c, n);
+        for (k = 0; k < n; k++) a[k] = x[k] * x[k];
+        for (i = 0; i < n_points; i++) {
+            double squares = 0.0, cosines = 0.0;
+            for (j = 0; j < dim; j++) {
+                squares += a[i * dim + j];
+                cosines += c[i * dim + j];
+            }
+            out[i] = -20.0 * exp(-0.2 * sqrt(squares / (double)dim)) -
+                     exp(cosines / (double)dim) + 20.0 + 2.71828182845904523536;
+        }
+        return;
+    case ATTNSEARCH_FN_GRIEWANK:
+        for (j = 0; j < dim; j++) roots[j] = sqrt((double)(j + 1));
+        for (i = 0; i < n_points; i++)
+            for (j = 0; j < dim; j++) a[i * dim + j] = x[i * dim + j] / roots[j];
+        attnsearch_cos_array(a, c, n);
+        for (k = 0; k < n; k++) a[k] = x[k] * x[k];
+        for (i = 0; i < n_points; i++) {
+            double squares = 0.0, product = 1.0;
+            for (j = 0; j < dim; j++) {
+                squares += a[i * dim + j];
+                product *= c[i * dim + j];
+            }
+            out[i] = squares / 4000.0 - product + 1.0;
+        }
+        return;
+    default:
+        for (i = 0; i < n_points; i++)
+            out[i] = attnsearch_function_value_plain(function, x + i * dim, dim, -1, 0.0);
+    }
+}
+
 /* Function f at x with coordinate sub_index replaced by sub_value (-1: none). */
 static inline double attnsearch_function_value(int function, const double *x, int64_t dim,
                                                int64_t sub_index, double sub_value)
