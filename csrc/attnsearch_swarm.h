@@ -146,16 +146,56 @@ static inline void attnsearch_swarm_wall(double *x, double *v, double lo, double
     *v = velocity;
 }
 
-/* Every coordinate outside [lower, upper] (tiled) back in, in index order.
- * Blocks of 16 coordinates are tested with a vectorisable loop first: a swarm
- * that has found its region has a few coordinates outside per iteration, and a
- * branch per coordinate mispredicted on each of them. */
+/* Every coordinate outside [lower, upper] (tiled) back in. A swarm sends
+ * several percent of its coordinates out of the box in every iteration (150 of
+ * 1500 on average on Rastrigin-30, with periodic walls), so the walls that draw
+ * nothing are elementwise loops the compiler vectorises: reflecting and
+ * clipping as they are, periodic walls for a coordinate less than a box width
+ * out, where fmod(over, width) is over itself (the rarer coordinates further
+ * out are left outside and wrapped by fmod after the loop). "random" draws
+ * from rng, coordinate after coordinate in index order; blocks of 16
+ * coordinates are tested with a vectorisable loop first. */
 static inline void attnsearch_swarm_walls(int64_t n, double *x, double *v,
                                           const double *lower, const double *upper,
                                           int walls, attnsearch_rng *rng)
 {
     enum { BLOCK = 16 };
-    int64_t k0, k;
+    int64_t k0, k, far = 0;
+    if (walls == ATTNSEARCH_WALL_REFLECT) {
+        for (k = 0; k < n; k++) {
+            double position = x[k], lo = lower[k], hi = upper[k];
+            int below = position < lo, out = below | (position > hi);
+            double moved = below ? lo + (lo - position) : hi - (position - hi);
+            moved = moved > lo ? moved : lo;
+            moved = hi < moved ? hi : moved;
+            x[k] = out ? moved : position;
+            v[k] = out ? -v[k] : v[k];
+        }
+        return;
+    }
+    if (walls == ATTNSEARCH_WALL_CLIP) {
+        for (k = 0; k < n; k++) {
+            double position = x[k], lo = lower[k], hi = upper[k];
+            int out = (position < lo) | (position > hi);
+            double moved = position > lo ? position : lo;
+            moved = hi < moved ? hi : moved;
+            x[k] = out ? moved : position;
+            v[k] = out ? 0.0 : v[k];
+        }
+        return;
+    }
+    if (walls == ATTNSEARCH_WALL_PERIODIC) {
+        for (k = 0; k < n; k++) {
+            double position = x[k], lo = lower[k], hi = upper[k];
+            int64_t below = position < lo, above = position > hi;
+            double over = below ? lo - position : position - hi;
+            double wrapped = below ? hi - over : lo + over;
+            int64_t near = over < hi - lo;
+            x[k] = (below | above) & near ? wrapped : position;
+            far += (below | above) & (near ^ 1);
+        }
+        if (!far) return;
+    }
     for (k0 = 0; k0 < n; k0 += BLOCK) {
         int64_t end = n - k0 < BLOCK ? n : k0 + BLOCK;
         int any = 0;

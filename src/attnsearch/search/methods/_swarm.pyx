@@ -88,7 +88,8 @@ cdef struct Swarm:
     const double *upper
     int topology
     int boundary
-    int64_t grid_cols           # von Neumann grid: rows x grid_cols particles
+    const int64_t *neighbours   # (P, n_neighbours): _neighbour_table (not global)
+    int64_t n_neighbours
     double target
     double deadline
 
@@ -100,27 +101,35 @@ cdef inline int64_t _better(const double *f, int64_t a, int64_t b) noexcept nogi
 
 cdef void _neighbourhood_bests(const Swarm *s, const double *pbest_f,
                                int64_t *best_of) noexcept nogil:
-    cdef int64_t i, p = s.n_particles, g = 0, row, col, rows, cols
+    cdef int64_t i, m, p = s.n_particles, k = s.n_neighbours, g = 0
+    cdef const int64_t *neighbours
     if s.topology == TOPOLOGY_GLOBAL:
         for i in range(1, p):
             if pbest_f[i] < pbest_f[g]:
                 g = i
         for i in range(p):
             best_of[i] = g
-    elif s.topology == TOPOLOGY_RING:
-        for i in range(p):
-            g = _better(pbest_f, i, (i - 1 + p) % p)
-            best_of[i] = _better(pbest_f, g, (i + 1) % p)
-    else:
-        cols = s.grid_cols
-        rows = p // cols
-        for i in range(p):
-            row = i // cols
-            col = i % cols
-            g = _better(pbest_f, i, ((row - 1 + rows) % rows) * cols + col)
-            g = _better(pbest_f, g, ((row + 1) % rows) * cols + col)
-            g = _better(pbest_f, g, row * cols + (col - 1 + cols) % cols)
-            best_of[i] = _better(pbest_f, g, row * cols + (col + 1) % cols)
+        return
+    for i in range(p):
+        neighbours = s.neighbours + i * k
+        g = i
+        for m in range(k):
+            g = _better(pbest_f, g, neighbours[m])
+        best_of[i] = g
+
+
+def _neighbour_table(str topology, Py_ssize_t n_particles, Py_ssize_t grid_cols):
+    """Each particle's neighbours in the order they are compared ((P, 2) for the
+    ring: left, right; (P, 4) on the von Neumann torus: up, down, left, right),
+    computed once so that the iterations need no integer division."""
+    i = np.arange(n_particles, dtype=np.int64)
+    if topology == "ring":
+        return np.stack([(i - 1) % n_particles, (i + 1) % n_particles], axis=1)
+    cols = grid_cols
+    rows = n_particles // cols
+    row, col = i // cols, i % cols
+    return np.stack([((row - 1) % rows) * cols + col, ((row + 1) % rows) * cols + col,
+                     row * cols + (col - 1) % cols, row * cols + (col + 1) % cols], axis=1)
 
 
 cdef void _swarm_chain(const ContinuousData *p, const Swarm *s, double *x, double *v,
@@ -238,6 +247,7 @@ def swarm_run(ContinuousCore core, arrays, Py_ssize_t n_iters, double w, double 
     cdef int64_t[::1] progress = arrays.progress
     cdef int32_t[::1] status = arrays.status
     cdef const double[::1] vmax_view
+    cdef const int64_t[:, ::1] neighbours_view
     cdef const double[::1] lower_view
     cdef const double[::1] upper_view
     cdef const double[::1] vinit_view
@@ -251,7 +261,6 @@ def swarm_run(ContinuousCore core, arrays, Py_ssize_t n_iters, double w, double 
     s.w, s.c1, s.c2 = w, c1, c2
     s.topology = TOPOLOGIES[topology]
     s.boundary = BOUNDARIES[boundary]
-    s.grid_cols = grid_cols
     s.target = target
     s.deadline = deadline
     if s.dim != core.data.dim:
@@ -274,6 +283,11 @@ def swarm_run(ContinuousCore core, arrays, Py_ssize_t n_iters, double w, double 
     upper_view = np.tile(core._init_args[2], n_particles)
     s.lower = &lower_view[0]
     s.upper = &upper_view[0]
+    if s.topology != TOPOLOGY_GLOBAL:
+        neighbours_view = np.ascontiguousarray(
+            _neighbour_table(topology, n_particles, grid_cols))
+        s.neighbours = &neighbours_view[0, 0]
+        s.n_neighbours = neighbours_view.shape[1]
     s.vmax = NULL
     if vmax is not None:
         vmax_view = np.tile(np.asarray(vmax, dtype=np.float64), n_particles)
