@@ -74,44 +74,45 @@ static inline double attnsearch_u32_to_double(uint64_t u)
     return bits.d - 4503599627370496.0;
 }
 
-/* The velocity update of every coordinate of the block:
- * v <- w v + c1 r1 (own - x) + c2 r2 (lead - x), with r1, r2 from draw k. */
-static inline void attnsearch_swarm_velocities(int64_t n, double w, double c1, double c2,
-                                               const double *x, double *v,
-                                               const double *own, const double *lead,
-                                               const uint64_t *draws)
-{
-    int64_t k;
-    for (k = 0; k < n; k++) {
-        double r1 = attnsearch_u32_to_double(draws[k] >> 32) * 2.3283064365386963e-10;
-        double r2 = attnsearch_u32_to_double(draws[k] & 0xffffffffu) * 2.3283064365386963e-10;
-        v[k] = w * v[k] + c1 * r1 * (own[k] - x[k]) + c2 * r2 * (lead[k] - x[k]);
+/* Velocity and position of coordinate k:
+ * v <- w v + c1 r1 (own - x) + c2 r2 (lead - x), clamped to |v| <= vmax when
+ * vmax is given, then x <- x + v; r1, r2 from the halves of draw k. */
+#define ATTNSEARCH_SWARM_MOVE(clamp)                                                      \
+    for (k = 0; k < n; k++) {                                                             \
+        double r1 = attnsearch_u32_to_double(draws[k] >> 32) * 2.3283064365386963e-10;    \
+        double r2 =                                                                       \
+            attnsearch_u32_to_double(draws[k] & 0xffffffffu) * 2.3283064365386963e-10;    \
+        double position = x[k];                                                           \
+        double velocity = w * v[k] + c1 * r1 * (own[k] - position) +                      \
+                          c2 * r2 * (lead[k] - position);                                 \
+        if (clamp) {                                                                      \
+            velocity = velocity > -vmax[k] ? velocity : -vmax[k];                         \
+            velocity = velocity < vmax[k] ? velocity : vmax[k];                           \
+        }                                                                                 \
+        position += velocity;                                                             \
+        v[k] = velocity;                                                                  \
+        x[k] = position;                                                                  \
+        outside += (position < lower[k]) | (position > upper[k]);                         \
     }
-}
 
-/* |v| <= vmax coordinatewise (vmax tiled over the block). */
-static inline void attnsearch_swarm_clamp(int64_t n, double *v, const double *vmax)
-{
-    int64_t k;
-    for (k = 0; k < n; k++) {
-        double limit = vmax[k], value = v[k];
-        value = value > -limit ? value : -limit;
-        v[k] = value < limit ? value : limit;
-    }
-}
-
-/* x <- x + v; the number of coordinates then outside [lower, upper] (tiled). */
-static inline int64_t attnsearch_swarm_positions(int64_t n, double *x, const double *v,
-                                                 const double *lower, const double *upper)
+/* One pass over the block: every coordinate's velocity and position (vmax,
+ * lower and upper tiled over the block; vmax NULL: no clamp). Returns the
+ * number of coordinates then outside [lower, upper]. */
+static inline int64_t attnsearch_swarm_move(int64_t n, double w, double c1, double c2,
+                                            double *x, double *v, const double *own,
+                                            const double *lead, const uint64_t *draws,
+                                            const double *vmax, const double *lower,
+                                            const double *upper)
 {
     int64_t k, outside = 0;
-    for (k = 0; k < n; k++) {
-        double position = x[k] + v[k];
-        x[k] = position;
-        outside += (position < lower[k]) | (position > upper[k]);
+    if (vmax != NULL) {
+        ATTNSEARCH_SWARM_MOVE(1)
+    } else {
+        ATTNSEARCH_SWARM_MOVE(0)
     }
     return outside;
 }
+#undef ATTNSEARCH_SWARM_MOVE
 
 /* What a coordinate that left the box does (_swarm.pyx BOUNDARIES). */
 enum {

@@ -50,12 +50,10 @@ cdef extern from "attnsearch_swarm.h" nogil:
         BOUNDARY_RANDOM "ATTNSEARCH_WALL_RANDOM"
         BOUNDARY_PERIODIC "ATTNSEARCH_WALL_PERIODIC"
     void lanes_fill "attnsearch_lanes_fill"(uint64_t *lanes, uint64_t *out, int64_t n_steps)
-    void swarm_velocities "attnsearch_swarm_velocities"(
-        int64_t n, double w, double c1, double c2, const double *x, double *v,
-        const double *own, const double *lead, const uint64_t *draws)
-    void swarm_clamp "attnsearch_swarm_clamp"(int64_t n, double *v, const double *vmax)
-    int64_t swarm_positions "attnsearch_swarm_positions"(
-        int64_t n, double *x, const double *v, const double *lower, const double *upper)
+    int64_t swarm_move "attnsearch_swarm_move"(
+        int64_t n, double w, double c1, double c2, double *x, double *v,
+        const double *own, const double *lead, const uint64_t *draws,
+        const double *vmax, const double *lower, const double *upper)
     void swarm_walls "attnsearch_swarm_walls"(
         int64_t n, double *x, double *v, const double *lower, const double *upper,
         int walls, attnsearch_rng *rng)
@@ -152,10 +150,8 @@ cdef void _swarm_chain(const ContinuousData *p, const Swarm *s, double *x, doubl
             memcpy(&lead[i * d], &pbest[best_of[i] * d], d * sizeof(double))
         # The whole swarm's draws, then flat passes over the (P, d) block.
         lanes_fill(lanes, draws, n_steps)
-        swarm_velocities(size, s.w, s.c1, s.c2, x, v, pbest, lead, draws)
-        if s.vmax != NULL:
-            swarm_clamp(size, v, s.vmax)
-        if swarm_positions(size, x, v, s.lower, s.upper):
+        if swarm_move(size, s.w, s.c1, s.c2, x, v, pbest, lead, draws, s.vmax,
+                      s.lower, s.upper):
             # The coordinates that left the box, in index order (the "random"
             # walls draw from the swarm's own stream in this order).
             swarm_walls(size, x, v, s.lower, s.upper, s.boundary, &rng)
