@@ -36,7 +36,12 @@ class PyXoshiro:
 
     def jump(self):
         # Blackman & Vigna's jump(): 2^128 draws ahead.
-        jump = (0x180EC6D33CFD0ABA, 0xD5A61266F0C9392C, 0xA9582618E03FC9AA, 0x39ABDC4529B1661C)
+        jump = (
+            0x180EC6D33CFD0ABA,
+            0xD5A61266F0C9392C,
+            0xA9582618E03FC9AA,
+            0x39ABDC4529B1661C,
+        )
         acc = [0, 0, 0, 0]
         for word in jump:
             for b in range(64):

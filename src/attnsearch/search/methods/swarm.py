@@ -309,17 +309,29 @@ class _SwarmReference:
         n, d = a.x.shape[1:]
         x, v, pbest = a.x[c], a.v[c], a.pbest[c]
         n_lanes = _swarm.LANES
-        # Lane l's state: words a.lanes[c, w * LANES + l], w = 0..3.
-        lanes = [ChainRNG(a.lanes[c, l::n_lanes]) for l in range(n_lanes)]
+        # A lane's state: words a.lanes[c, w * LANES + lane], w = 0..3.
+        lanes = [ChainRNG(a.lanes[c, lane::n_lanes]) for lane in range(n_lanes)]
         n_steps = -(-n * d // n_lanes)
         try:
             self._iterate(
-                a, c, rng, lanes, n_steps, n_iters, target, deadline, x, v, pbest,
-                lower, upper, vmax,
+                a,
+                c,
+                rng,
+                lanes,
+                n_steps,
+                n_iters,
+                target,
+                deadline,
+                x,
+                v,
+                pbest,
+                lower,
+                upper,
+                vmax,
             )
         finally:
-            for l, lane in enumerate(lanes):
-                a.lanes[c, l::n_lanes] = lane.get_state()
+            for index, lane in enumerate(lanes):
+                a.lanes[c, index::n_lanes] = lane.get_state()
 
     def _iterate(
         self,
@@ -343,10 +355,11 @@ class _SwarmReference:
         draws = np.empty((n_steps, len(lanes)), dtype=np.uint64)
         for _ in range(n_iters):
             best_of = self._neighbourhood_bests(a.pbest_f[c])
-            # Draw k = step * LANES + l is lane l's output at that step; the
-            # block's coordinate k (particle k // d, coordinate k % d) uses it.
-            for l, lane in enumerate(lanes):
-                draws[:, l] = [lane.next_u64() for _ in range(n_steps)]
+            # Draw k = step * LANES + index is lane index's output at that
+            # step; the block's coordinate k (particle k // d, coordinate
+            # k % d) uses it.
+            for index, lane in enumerate(lanes):
+                draws[:, index] = [lane.next_u64() for _ in range(n_steps)]
             bits = draws.reshape(-1)[: n * d].reshape(n, d)
             r1 = (bits >> np.uint64(32)).astype(np.float64) * 2.0**-32
             r2 = (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
@@ -495,7 +508,17 @@ def particle_swarm(
     22.9, 2.1, 2.6, 0); global + periodic 23.9, 1.9, 0.036, 0.0074; ring +
     periodic 23.1, 2e-8, 0.74, 3e-14; von Neumann with reflecting, random or
     clipping walls 34-64 on Rastrigin; a velocity clamp of 0.2 or 0.5 of the
-    range made Rastrigin worse (27.9).
+    range made Rastrigin worse (27.9). These were measured with the earlier
+    single random stream per swarm; the 16 streams per swarm of now give
+    other runs from the same distribution (medians over seeds 0-59 in
+    ``bench/README.md``).
+
+    Random numbers: the pulls come from 16 xoshiro256++ streams per swarm,
+    started from the swarm's own stream (child ``c`` of the seed's
+    ``SeedSequence``) advanced by 1, 2, ..., 16 jumps of 2^128 draws; the
+    swarm's own stream draws the initial positions and velocities and the
+    ``"random"`` walls' redraws. A seed gives the same result for any
+    ``num_threads``.
 
     Examples
     --------
