@@ -289,10 +289,10 @@ def swarm_run(ContinuousCore core, arrays, Py_ssize_t n_iters, double w, double 
         vmax_view = np.tile(np.asarray(vmax, dtype=np.float64), n_particles)
         s.vmax = &vmax_view[0]
     # Per swarm: the draws of an iteration, and the leaders' rows, the values and
-    # the functions' scratch (size + P + 2 size + d).
+    # the functions' scratch (size + P + 2 size + d + P).
     draws = np.empty((n_chains, (size + SWARM_LANES - 1) // SWARM_LANES * SWARM_LANES),
                      dtype=np.uint64)
-    scratch = np.empty((n_chains, 3 * size + n_particles + dim))
+    scratch = np.empty((n_chains, 3 * size + 2 * n_particles + dim))
     with nogil:
         for c in prange(n_chains, schedule="dynamic", num_threads=num_threads):
             if status[c] == 0:

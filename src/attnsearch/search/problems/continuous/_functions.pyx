@@ -78,7 +78,7 @@ cdef extern from "attnsearch_testfuncs.h" nogil:
 def _values_block_memview(int function, const double[:, ::1] points, double[::1] out):
     """Test access to the swarm's evaluation of a whole block of points."""
     cdef Py_ssize_t n = points.shape[0], dim = points.shape[1]
-    cdef double[::1] scratch = np.empty(2 * n * dim + dim)
+    cdef double[::1] scratch = np.empty(2 * n * dim + dim + n)
     if n == 0:
         return
     with nogil:
