@@ -535,9 +535,11 @@ def particle_swarm(
     n_swarms = check_int(num_chains, "num_chains")
     # Before anything is seeded or evaluated: positions, velocities and
     # personal bests (3 x d floats), a value and a neighbourhood best per
-    # particle; a best point and the chain's bookkeeping per swarm.
+    # particle; a best point, the lanes and the chain's bookkeeping per swarm;
+    # the compiled kernel's scratch (draws, leaders' rows, the functions' two
+    # blocks: 4 x d words and 2 values per particle, d words per swarm).
     check_allocation(
-        n_swarms * (n_particles * (24 * problem.dim + 16) + 8 * problem.dim + 120),
+        n_swarms * (n_particles * (56 * problem.dim + 32) + 16 * problem.dim + 640),
         f"num_chains={n_swarms}, n_particles={n_particles}: {n_swarms} swarm(s) "
         f"of {n_particles} particles in {problem.dim} dimensions",
     )
