@@ -37,6 +37,31 @@ static inline uint64_t attnsearch_rng_next(attnsearch_rng *rng)
     return result;
 }
 
+/* Advance the state by 2^128 draws (Blackman & Vigna's jump(): the state
+ * after it is a fixed linear function of the state before it), e.g. to split
+ * one state into streams that cannot overlap in any practical run. */
+static inline void attnsearch_rng_jump(attnsearch_rng *rng)
+{
+    static const uint64_t jump[4] = {0x180ec6d33cfd0abaULL, 0xd5a61266f0c9392cULL,
+                                     0xa9582618e03fc9aaULL, 0x39abdc4529b1661cULL};
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i, b;
+    for (i = 0; i < 4; i++)
+        for (b = 0; b < 64; b++) {
+            if (jump[i] & ((uint64_t)1 << b)) {
+                s0 ^= rng->s[0];
+                s1 ^= rng->s[1];
+                s2 ^= rng->s[2];
+                s3 ^= rng->s[3];
+            }
+            attnsearch_rng_next(rng);
+        }
+    rng->s[0] = s0;
+    rng->s[1] = s1;
+    rng->s[2] = s2;
+    rng->s[3] = s3;
+}
+
 /* Uniform double in [0, 1) from the top 53 bits. */
 static inline double attnsearch_rng_uniform(attnsearch_rng *rng)
 {

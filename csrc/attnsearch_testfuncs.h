@@ -117,6 +117,98 @@ static inline void attnsearch_cos_array(const double *a, double *c, int64_t n)
 #undef ATTNSEARCH_X
 #undef ATTNSEARCH_BLOCKED
 
+/* sums[i] = t[i * stride] + ... + t[i * stride + len - 1] added in that order
+ * (product instead of sum with multiply), four rows at a time: four
+ * independent chains of dependent additions keep the adder busy. */
+#define ATTNSEARCH_ROW_REDUCE(name, op, start)                                            \
+    static inline void name(const double *t, int64_t n_rows, int64_t stride, int64_t len, \
+                            double *out)                                                  \
+    {                                                                                     \
+        int64_t i = 0, j;                                                                 \
+        for (; i + 4 <= n_rows; i += 4) {                                                 \
+            const double *t0 = t + i * stride, *t1 = t0 + stride, *t2 = t1 + stride,      \
+                         *t3 = t2 + stride;                                               \
+            double a0 = start, a1 = start, a2 = start, a3 = start;                        \
+            for (j = 0; j < len; j++) {                                                   \
+                a0 = a0 op t0[j];                                                         \
+                a1 = a1 op t1[j];                                                         \
+                a2 = a2 op t2[j];                                                         \
+                a3 = a3 op t3[j];                                                         \
+            }                                                                             \
+            out[i] = a0;                                                                  \
+            out[i + 1] = a1;                                                              \
+            out[i + 2] = a2;                                                              \
+            out[i + 3] = a3;                                                              \
+        }                                                                                 \
+        for (; i < n_rows; i++) {                                                         \
+            double a0 = start;                                                            \
+            for (j = 0; j < len; j++) a0 = a0 op t[i * stride + j];                       \
+            out[i] = a0;                                                                  \
+        }                                                                                 \
+    }
+ATTNSEARCH_ROW_REDUCE(attnsearch_row_sums, +, 0.0)
+ATTNSEARCH_ROW_REDUCE(attnsearch_row_products, *, 1.0)
+#undef ATTNSEARCH_ROW_REDUCE
+
+/* Function f at each row of the (n_points, dim) row-major block x, into out:
+ * the same bits as attnsearch_function_value_plain row by row. The elementwise
+ * work of Rastrigin, Ackley, Griewank and Rosenbrock (cosines, squares, terms)
+ * runs as flat loops over the whole block, which the compiler vectorises across
+ * rows; only the sums over a row's coordinates stay serial, in the original
+ * order, four rows at a time. scratch holds 2 * n_points * dim + dim +
+ * n_points doubles. The other functions go row by row. */
+static inline void attnsearch_function_values_block(int function, const double *x,
+                                                    int64_t n_points, int64_t dim,
+                                                    double *out, double *scratch)
+{
+    const double pi = 3.14159265358979323846;
+    const int64_t n = n_points * dim;
+    double *a = scratch, *c = scratch + n, *roots = scratch + 2 * n;
+    double *rows = scratch + 2 * n + dim;
+    int64_t i, j, k;
+    switch (function) {
+    case ATTNSEARCH_FN_RASTRIGIN:
+        for (k = 0; k < n; k++) a[k] = 2.0 * pi * x[k];
+        attnsearch_cos_array(a, c, n);
+        for (k = 0; k < n; k++) c[k] = x[k] * x[k] - 10.0 * c[k];
+        attnsearch_row_sums(c, n_points, dim, dim, out);
+        for (i = 0; i < n_points; i++) out[i] = 10.0 * (double)dim + out[i];
+        return;
+    case ATTNSEARCH_FN_ROSENBROCK:
+        /* Term k couples x[k] and x[k + 1]; a row's last term (k + 1 in the next
+         * row) is computed and never summed. */
+        for (k = 0; k + 1 < n; k++) {
+            double a_k = x[k + 1] - x[k] * x[k], b_k = 1.0 - x[k];
+            c[k] = 100.0 * a_k * a_k + b_k * b_k;
+        }
+        attnsearch_row_sums(c, n_points, dim, dim - 1, out);
+        return;
+    case ATTNSEARCH_FN_ACKLEY:
+        for (k = 0; k < n; k++) a[k] = 2.0 * pi * x[k];
+        attnsearch_cos_array(a, c, n);
+        for (k = 0; k < n; k++) a[k] = x[k] * x[k];
+        attnsearch_row_sums(a, n_points, dim, dim, rows);
+        attnsearch_row_sums(c, n_points, dim, dim, out);
+        for (i = 0; i < n_points; i++)
+            out[i] = -20.0 * exp(-0.2 * sqrt(rows[i] / (double)dim)) -
+                     exp(out[i] / (double)dim) + 20.0 + 2.71828182845904523536;
+        return;
+    case ATTNSEARCH_FN_GRIEWANK:
+        for (j = 0; j < dim; j++) roots[j] = sqrt((double)(j + 1));
+        for (i = 0; i < n_points; i++)
+            for (j = 0; j < dim; j++) a[i * dim + j] = x[i * dim + j] / roots[j];
+        attnsearch_cos_array(a, c, n);
+        for (k = 0; k < n; k++) a[k] = x[k] * x[k];
+        attnsearch_row_sums(a, n_points, dim, dim, rows);
+        attnsearch_row_products(c, n_points, dim, dim, out);
+        for (i = 0; i < n_points; i++) out[i] = rows[i] / 4000.0 - out[i] + 1.0;
+        return;
+    default:
+        for (i = 0; i < n_points; i++)
+            out[i] = attnsearch_function_value_plain(function, x + i * dim, dim, -1, 0.0);
+    }
+}
+
 /* Function f at x with coordinate sub_index replaced by sub_value (-1: none). */
 static inline double attnsearch_function_value(int function, const double *x, int64_t dim,
                                                int64_t sub_index, double sub_value)

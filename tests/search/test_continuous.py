@@ -19,6 +19,7 @@ from attnsearch.search import (
     tabu_search,
 )
 from attnsearch.search.problems.continuous import builtin_value_reference
+from attnsearch.search.problems.continuous._core import FUNCTION_IDS
 
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
@@ -73,6 +74,21 @@ def test_fast_cos_accuracy():
     out = np.empty_like(x)
     kernels("functions")._cos_memview(x, out)
     assert np.max(np.abs(out - np.cos(x))) < 2e-15
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION_IDS))
+def test_block_values_equal_pointwise_values(name, cpu_target):
+    # The swarm evaluates a whole swarm's block at once: the same bits as one
+    # point at a time, at ordinary points and at cosines beyond the reduction.
+    functions = kernels("functions")
+    rng = np.random.default_rng(0)
+    for n_points, dim in [(1, 1), (7, 2), (50, 30), (3, 70)]:
+        points = rng.uniform(-30, 30, size=(n_points, dim))
+        points[0, 0] = 3e9
+        out = np.empty(n_points)
+        functions._values_block_memview(FUNCTION_IDS[name], points, out)
+        expected = functions.values(FUNCTION_IDS[name], points)
+        np.testing.assert_array_equal(out, expected)
 
 
 def test_fast_cos_beyond_its_reduction_range():

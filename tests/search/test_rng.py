@@ -34,6 +34,22 @@ class PyXoshiro:
     def random(self):
         return (self.next() >> 11) * 2.0**-53
 
+    def jump(self):
+        # Blackman & Vigna's jump(): 2^128 draws ahead.
+        jump = (
+            0x180EC6D33CFD0ABA,
+            0xD5A61266F0C9392C,
+            0xA9582618E03FC9AA,
+            0x39ABDC4529B1661C,
+        )
+        acc = [0, 0, 0, 0]
+        for word in jump:
+            for b in range(64):
+                if word >> b & 1:
+                    acc = [a ^ s for a, s in zip(acc, self.s)]
+                self.next()
+        self.s = acc
+
     def below(self, n):
         # Lemire's multiply-and-reject.
         x = self.next()
@@ -64,6 +80,23 @@ def test_c_generator_matches_python(global_random_seed, bound):
         assert c_rng.random() == py_rng.random()
         assert c_rng.next_u64() == py_rng.next()
     assert [int(x) for x in c_rng.get_state()] == py_rng.s
+
+
+def test_jump_matches_python(global_random_seed):
+    state = chain_rng_states(global_random_seed, 1)[0]
+    c_rng, py_rng = ChainRNG(state), PyXoshiro(state)
+    for _ in range(3):
+        c_rng.jump()
+        py_rng.jump()
+        assert [int(x) for x in c_rng.get_state()] == py_rng.s
+    # A jump is a power of the transition: it commutes with a step.
+    stepped_first = PyXoshiro(state)
+    stepped_first.next()
+    stepped_first.jump()
+    jumped_first = PyXoshiro(state)
+    jumped_first.jump()
+    jumped_first.next()
+    assert stepped_first.s == jumped_first.s != PyXoshiro(state).s
 
 
 def test_below_is_unbiased():

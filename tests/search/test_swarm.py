@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 from _helpers import sparse_ising
 
+from attnsearch._dispatch import kernels
 from attnsearch.search import (
+    ChainRNG,
     Continuous,
     particle_swarm,
 )
+from attnsearch.search._seeding import chain_rng_states
 
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
@@ -31,9 +34,34 @@ def test_particle_swarm_kernel_equals_reference(topology, boundary):
         )
         a = particle_swarm(problem, backend="cython", **kwargs)
         b = particle_swarm(problem, backend="reference", **kwargs)
-        np.testing.assert_allclose(a.states, b.states, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(a.costs, b.costs, rtol=1e-12, atol=1e-12)
+        # Step for step the same arithmetic: the same bits.
+        np.testing.assert_array_equal(a.states, b.states)
+        np.testing.assert_array_equal(a.costs, b.costs)
         assert a.n_evaluations == b.n_evaluations == 2 * 12 * 26
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "clip", "random", "periodic"])
+def test_particle_swarm_walls_far_out_equal_reference(boundary):
+    # w > 1: velocities grow, coordinates land several box widths out (the
+    # periodic walls' fmod path) and leave on most iterations.
+    problem = Continuous.builtin("griewank", dim=5)
+    kwargs = dict(n_particles=9, max_iters=30, seed=1, w=1.3, boundary=boundary)
+    a = particle_swarm(problem, backend="cython", **kwargs)
+    b = particle_swarm(problem, backend="reference", **kwargs)
+    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(a.costs, b.costs)
+
+
+def test_swarm_lanes_are_jumps_of_the_swarm_stream():
+    states = chain_rng_states(11, 3)
+    lanes = kernels("swarm").lane_states(states)
+    n_lanes = kernels("swarm").LANES
+    assert lanes.shape == (3, 4 * n_lanes)
+    for c, state in enumerate(states):
+        rng = ChainRNG(state)
+        for lane in range(n_lanes):
+            rng.jump()
+            assert np.array_equal(lanes[c, lane::n_lanes], rng.get_state())
 
 
 def test_particle_swarm_sphere_and_quality():

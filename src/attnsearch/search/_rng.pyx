@@ -15,6 +15,9 @@ from attnsearch.search.cython_api cimport (
 
 import numpy as np
 
+cdef extern from "attnsearch_rng.h" nogil:
+    void rng_jump "attnsearch_rng_jump"(attnsearch_rng *rng)
+
 
 cdef class ChainRNG:
     """One chain's xoshiro256++ stream, usable from Python.
@@ -43,6 +46,10 @@ cdef class ChainRNG:
     def next_u64(self):
         """Next raw 64-bit output."""
         return rng_next(&self.rng)
+
+    def jump(self):
+        """Advance the stream by 2^128 draws (xoshiro256's jump)."""
+        rng_jump(&self.rng)
 
     def random(self):
         """Uniform float in [0, 1) (53-bit resolution)."""

@@ -1,9 +1,15 @@
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from attnsearch.search.problems.continuous._core import ContinuousCore
 
 TOPOLOGIES: dict[str, int]
 BOUNDARIES: dict[str, int]
+LANES: int
+
+def lane_states(rng_states: npt.ArrayLike) -> npt.NDArray[np.uint64]: ...
 
 def swarm_run(
     core: ContinuousCore,

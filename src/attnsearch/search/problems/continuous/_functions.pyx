@@ -11,6 +11,7 @@ one target for the engine, the swarm and this module).
 """
 
 from cpython.pycapsule cimport PyCapsule_New
+from libc.stdint cimport int64_t
 
 from attnsearch.search.cython_api cimport ProblemVTable
 
@@ -66,6 +67,22 @@ def values(int function, points):
         for r in range(view.shape[0]):
             out[r] = function_value(function, &view[r, 0], dim, -1, 0.0)
     return np.asarray(out)
+
+
+cdef extern from "attnsearch_testfuncs.h" nogil:
+    void function_values_block "attnsearch_function_values_block"(
+        int function, const double *x, int64_t n_points, int64_t dim, double *out,
+        double *scratch)
+
+
+def _values_block_memview(int function, const double[:, ::1] points, double[::1] out):
+    """Test access to the swarm's evaluation of a whole block of points."""
+    cdef Py_ssize_t n = points.shape[0], dim = points.shape[1]
+    cdef double[::1] scratch = np.empty(2 * n * dim + dim + n)
+    if n == 0:
+        return
+    with nogil:
+        function_values_block(function, &points[0, 0], n, dim, &out[0], &scratch[0])
 
 
 def _cos_memview(const double[::1] x, double[::1] out):
