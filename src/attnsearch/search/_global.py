@@ -238,7 +238,14 @@ class LineHops:
     inside the box, and a full descent only when that line's minimum beats the
     incumbent. A hop into a worse basin costs the 1-D descent (two evaluations
     a gradient) rather than a full one (``d + 1``); on Griewank-10 a hop
-    costs ~35 evaluations on average, its full descents included."""
+    costs ~35 evaluations on average, its full descents included.
+
+    ``barrier_share`` of the coordinate hops walk over the nearest barrier
+    instead (``_over_barrier``): no line through a local minimum leads out of
+    a basin whose coordinates are trapped together (Griewank's pairs at odd
+    multiples of their periods: moving one alone makes the product of the
+    cosines negative), but a descent of the whole space from the top of the
+    barrier along one of them does, about one time in three."""
 
     def __init__(
         self,
@@ -356,7 +363,16 @@ class _Line:
     """``f(x + t u)`` on the segment ``[t_low, t_high]`` inside the box,
     remembering its best ``t``."""
 
-    def __init__(self, ev, x, u, lower, upper, t_low, t_high) -> None:
+    def __init__(
+        self,
+        ev: Evaluator,
+        x: Array,
+        u: Array,
+        lower: Array,
+        upper: Array,
+        t_low: float,
+        t_high: float,
+    ) -> None:
         self.ev, self.x, self.u, self.lower, self.upper = ev, x, u, lower, upper
         self.t_low, self.t_high = t_low, t_high
         self.best_t, self.best_f = 0.0, math.inf
