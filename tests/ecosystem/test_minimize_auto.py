@@ -224,3 +224,30 @@ def test_line_hop_finds_the_next_basin_that_annealing_steps_miss():
         x, fx = hops(x, fx)
     assert fx < 1e-8 and hops.accepted >= 1
     assert ev.nfev == calls - 1 and hops.nfev == ev.nfev - before
+
+
+def test_barrier_hop_releases_a_pair_of_coordinates_trapped_together():
+    # Griewank-10 with x_3 and x_9 at odd multiples of their periods (the two
+    # cosines -1, their product +1, f ~ 0.0295): no move of one coordinate to
+    # another minimum along its line improves, but the top of the barrier
+    # along x_3 is a saddle from which a descent reaches the global basin.
+    from attnsearch.search import _global as g
+
+    p = next(q for q in suite.SUITE if q.label == "griewank-10")
+    lower, upper = np.array(p.bounds, dtype=float).T
+    ev = g.Evaluator(single=lambda x: float(p(x)), batch=None, maxfev=10**6)
+    local = g.LocalSearch(ev, lower, upper, 100)
+    period = np.pi * np.sqrt(np.arange(1, 11))
+    x = np.zeros(10)
+    x[2], x[8] = period[2], -period[8]
+    x, fx = local(x, ev(x))
+    assert 0.029 < fx < 0.03
+
+    def successes(barrier_share: float) -> int:
+        rng = np.random.default_rng(1)
+        hops = g.LineHops(ev, lower, upper, rng, local, barrier_share=barrier_share)
+        hops._direction = lambda: np.eye(10)[rng.choice([2, 8])] * (upper - lower)
+        return sum(hops(x, fx)[1] < 1e-8 for _ in range(30))
+
+    assert successes(0.0) == 0  # the screened random steps along x_3 or x_9
+    assert successes(1.0) >= 5

@@ -47,6 +47,9 @@ RESTART_RATIO = 2e-5
 #: defaults).
 LATE_SHARE = 0.4
 HOP_SHARE = 0.5
+#: The share of coordinate hops that walk over the nearest barrier instead of
+#: screening a random step (``LineHops``; bench/README.md, minimize defaults).
+BARRIER_SHARE = 0.25
 _TAIL_LIMIT = 1e8
 
 
@@ -235,7 +238,14 @@ class LineHops:
     inside the box, and a full descent only when that line's minimum beats the
     incumbent. A hop into a worse basin costs the 1-D descent (two evaluations
     a gradient) rather than a full one (``d + 1``); on Griewank-10 a hop
-    costs ~35 evaluations on average, its full descents included."""
+    costs ~35 evaluations on average, its full descents included.
+
+    ``barrier_share`` of the coordinate hops walk over the nearest barrier
+    instead (``_over_barrier``): no line through a local minimum leads out of
+    a basin whose coordinates are trapped together (Griewank's pairs at odd
+    multiples of their periods: moving one alone makes the product of the
+    cosines negative), but a descent of the whole space from the top of the
+    barrier along one of them does, about one time in three."""
 
     def __init__(
         self,
@@ -247,11 +257,13 @@ class LineHops:
         *,
         coordinate_share: float = 0.5,
         smallest_step: float = 1e-3,
+        barrier_share: float = BARRIER_SHARE,
     ) -> None:
         self.ev, self.lower, self.upper, self.rng = evaluator, lower, upper, rng
         self.width = upper - lower
         self.local = local
         self.coordinate_share = coordinate_share
+        self.barrier_share = barrier_share
         self.log_smallest = math.log10(smallest_step)
         self.hops = 0
         self.accepted = 0
@@ -277,35 +289,118 @@ class LineHops:
             self.nfev += self.ev.nfev - before
 
     def _hop(self, x: Array, f: float) -> tuple[Array, float]:
-        from scipy.optimize import minimize as scipy_minimize
-
         u = self._direction()
         # The segment of the line inside the box: t in [t_low, t_high].
         with np.errstate(divide="ignore", invalid="ignore"):
             a = (self.lower - x) / u
             b = (self.upper - x) / u
         moving = u != 0
-        t_low = float(np.max(np.minimum(a, b)[moving]))
-        t_high = float(np.min(np.maximum(a, b)[moving]))
+        line = _Line(
+            self.ev,
+            x,
+            u,
+            self.lower,
+            self.upper,
+            float(np.max(np.minimum(a, b)[moving])),
+            float(np.min(np.maximum(a, b)[moving])),
+        )
+        sign = 1.0 if self.rng.random() < 0.5 else -1.0
+        if np.count_nonzero(u) == 1 and self.rng.random() < self.barrier_share:
+            return self._over_barrier(line, f, sign)
         size = 10.0 ** self.rng.uniform(self.log_smallest, 0.0)
-        t0 = size if self.rng.random() < 0.5 else -size
-        t0 = min(max(t0, t_low), t_high)
-        best = {"t": t0, "f": math.inf}
+        line.descend(sign * size)
+        if not line.best_f < f:
+            return x, f
+        return self._accept(line, f)
 
-        def value(t: float) -> float:
-            f_t = self.ev(np.clip(x + t * u, self.lower, self.upper))
-            if f_t < best["f"]:
-                best["t"], best["f"] = t, f_t
-            return f_t
+    def _accept(self, line: _Line, f: float) -> tuple[Array, float]:
+        y = line.point(line.best_t)
+        z, g = self.local(y, line.best_f)
+        self.accepted += 1
+        return (z, g) if g < line.best_f else (y, line.best_f)
+
+    def _over_barrier(self, line: _Line, f: float, sign: float) -> tuple[Array, float]:
+        """Walk along the line from ``x`` in steps doubling from a tenth of the
+        smallest hop until the values fall again (a barrier passed); descend
+        the line beyond it, and when that basin is no better, descend the whole
+        space from the barrier's top (a saddle along the line: coordinates
+        that trap the incumbent together, like Griewank's pairs at odd
+        multiples of their period, are released there)."""
+        from scipy.optimize import minimize_scalar
+
+        x = line.x
+        edge = line.t_high if sign > 0 else -line.t_low
+        ts, fs = [0.0], [f]
+        t = 0.1 * 10.0**self.log_smallest
+        while True:
+            if t > edge:
+                return x, f
+            ts.append(t)
+            fs.append(line.value(sign * t))
+            if len(fs) >= 3 and fs[-1] < fs[-2] and fs[-2] >= fs[-3]:
+                break
+            t *= 2.0
+        line.best_f = math.inf
+        line.descend(sign * ts[-1])
+        if line.best_f < f:
+            return self._accept(line, f)
+        a, b = ts[-3], ts[-1]
+        top = minimize_scalar(
+            lambda t: -line.value(sign * t),
+            bounds=(a, b),
+            method="bounded",
+            options={"xatol": 1e-9 * b, "maxiter": 40},
+        )
+        y = line.point(sign * float(top.x))
+        z, g = self.local(y, -float(top.fun))
+        if g < f:
+            self.accepted += 1
+            return z, g
+        return x, f
+
+
+class _Line:
+    """``f(x + t u)`` on the segment ``[t_low, t_high]`` inside the box,
+    remembering its best ``t``."""
+
+    def __init__(
+        self,
+        ev: Evaluator,
+        x: Array,
+        u: Array,
+        lower: Array,
+        upper: Array,
+        t_low: float,
+        t_high: float,
+    ) -> None:
+        self.ev, self.x, self.u, self.lower, self.upper = ev, x, u, lower, upper
+        self.t_low, self.t_high = t_low, t_high
+        self.best_t, self.best_f = 0.0, math.inf
+
+    def point(self, t: float) -> Array:
+        return np.clip(self.x + t * self.u, self.lower, self.upper)
+
+    def value(self, t: float) -> float:
+        f_t = self.ev(self.point(t))
+        if f_t < self.best_f:
+            self.best_t, self.best_f = t, f_t
+        return f_t
+
+    def descend(self, t0: float) -> None:
+        """A 1-D L-BFGS-B descent from ``t0`` (LocalSearch's forward
+        differences in one dimension)."""
+        from scipy.optimize import minimize as scipy_minimize
+
+        t_low, t_high = self.t_low, self.t_high
+        t0 = min(max(t0, t_low), t_high)
 
         def value_and_slope(t: Array) -> tuple[float, Array]:
-            # LocalSearch's forward difference, in one dimension.
             t0 = min(max(float(t[0]), t_low), t_high)
             h = 1.4901161193847656e-08 * max(1.0, abs(t0))
             h = -h if t0 + h > t_high else h
-            f0 = value(t0)
+            f0 = self.value(t0)
             with np.errstate(invalid="ignore", over="ignore"):  # inf - inf
-                slope = (value(t0 + h) - f0) / h
+                slope = (self.value(t0 + h) - f0) / h
             return f0, np.array([slope if math.isfinite(slope) else 0.0])
 
         scipy_minimize(
@@ -316,12 +411,6 @@ class LineHops:
             bounds=[(t_low, t_high)],
             options={"maxiter": 50},
         )
-        if not best["f"] < f:
-            return x, f
-        y = np.clip(x + best["t"] * u, self.lower, self.upper)
-        z, g = self.local(y, best["f"])
-        self.accepted += 1
-        return (z, g) if g < best["f"] else (y, best["f"])
 
 
 def _late(evaluator: Evaluator, share: float, started: float) -> bool:
