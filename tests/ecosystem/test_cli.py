@@ -685,6 +685,10 @@ def test_ctrl_c_during_minimizes_default_prints_the_best_so_far():
             "rastrigin",
             "--dim",
             "60",
+            # a limit far beyond the interrupt: the default budget of evaluations
+            # alone can finish within the sleep on a fast, quiet machine
+            "--time-limit",
+            "600",
             "--json",
         ],
         stdout=subprocess.PIPE,
@@ -698,4 +702,4 @@ def test_ctrl_c_during_minimizes_default_prints_the_best_so_far():
     assert process.returncode == 0, err
     report = json.loads(out)
     assert report["stop_reason"] == "interrupted" and len(report["best_state"]) == 60
-    assert 0 < report["n_evaluations"] < 2000 * 60 + 5000
+    assert report["n_evaluations"] > 0
