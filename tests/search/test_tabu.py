@@ -7,7 +7,13 @@ import os
 
 import numpy as np
 import pytest
-from _helpers import assert_same_run, ground_energy, sparse_ising, tiny_spin_glass
+from _helpers import (
+    assert_same_run,
+    ground_energy,
+    run_of,
+    sparse_ising,
+    tiny_spin_glass,
+)
 
 from attnsearch.data import DATA_DIR as DATA
 from attnsearch.search import (
@@ -17,7 +23,7 @@ from attnsearch.search import (
     hill_climb,
     tabu_search,
 )
-from attnsearch.search.methods.tabu import default_tenure
+from attnsearch.search.methods.tabu import default_perturb_after, default_tenure
 
 # Compared with the reference under every CPU target (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("cpu_target")
@@ -59,6 +65,68 @@ def test_tabu_random_tenure_kernel_equals_reference(rng):
     assert compiled.params["tenure"] == (2, 9)
     fixed = tabu_search(ising, max_iters=300, num_chains=3, seed=4, tenure=(5, 5))
     assert fixed.params["tenure"] == 5
+
+
+@pytest.mark.parametrize("candidate_size", [None, 40])
+def test_tabu_perturbations_kernel_equals_reference(rng, candidate_size):
+    ising = sparse_ising(rng, n=30)
+    kwargs = dict(
+        num_chains=3,
+        seed=5,
+        max_iters=400,
+        tenure=5,
+        perturb_after=10,
+        perturb_strength=(2, 5),
+        candidate_size=candidate_size,
+    )
+    compiled = tabu_search(ising, **kwargs)
+    assert_same_run(compiled, tabu_search(ising, backend="reference", **kwargs))
+    # The perturbations' moves are applied (counted) but are not steps.
+    unperturbed = tabu_search(ising, **{**kwargs, "perturb_after": 0})
+    assert compiled.acceptance_counts[0] > unperturbed.acceptance_counts[0]
+    assert list(compiled.params["steps"]) == [400] * 3
+    tsp = TSP.from_tsplib(DATA / "eil51.tsp")
+    kwargs = dict(
+        num_chains=2, seed=3, max_iters=60, perturb_after=5, perturb_strength=3
+    )
+    assert_same_run(
+        tabu_search(tsp, backend="cython", **kwargs),
+        tabu_search(tsp, backend="reference", **kwargs),
+    )
+
+
+def test_tabu_perturbations_in_chunks_and_threads_equal_one_run(rng):
+    # The episodes' counters persist between the run loop's chunks; chains are
+    # the parallel unit.
+    ising = sparse_ising(rng, n=30)
+    whole = tabu_search(
+        ising, num_chains=3, seed=1, tenure=4, perturb_after=7, max_iters=500
+    )
+    for threads in (1, 2):
+        run = run_of(ising, "tabu_search", num_chains=3, seed=1, num_threads=threads)
+        done = 0
+        while done < 500:  # ragged chunks
+            step = min(37, 500 - done)
+            run.backend.call(
+                "tabu",
+                max_steps=step,
+                tenure=4,
+                aspiration=True,
+                candidate_size=0,
+                tolerance=run.improvement_tolerance(),
+                target=-math.inf,
+                deadline=math.inf,
+                perturb_after=7,
+                strength_low=1,
+                strength_high=3,
+            )
+            done += step
+        np.testing.assert_array_equal(whole.states, run.backend.arrays.best_states)
+        np.testing.assert_array_equal(whole.costs, run.backend.arrays.best_cost)
+        assert whole.acceptance_counts == (
+            int(run.backend.arrays.n_accepted.sum()),
+            int(run.backend.arrays.n_evaluations.sum()),
+        )
 
 
 # -- behaviour ---------------------------------------------------------------------
@@ -141,6 +209,17 @@ def test_default_tenures():
     assert default_tenure(Ising(np.zeros(3), {})._search_spec()) == 1
 
 
+def test_default_perturbations():
+    glass = Ising(np.zeros(800), {(0, 1): 1.0, (1, 2): -1.0})
+    result = tabu_search(glass, max_iters=10, seed=0)
+    assert result.params["perturb_after"] == 10 * default_tenure(glass._search_spec())
+    assert result.params["perturb_strength"] == (8, 80)
+    tsp = TSP(np.random.default_rng(0).uniform(size=(20, 2)))
+    assert default_perturb_after(tsp._search_spec(), 5) == 0
+    off = tabu_search(glass, max_iters=10, seed=0, perturb_after=0, perturb_strength=3)
+    assert (off.params["perturb_after"], off.params["perturb_strength"]) == (0, 3)
+
+
 def test_tabu_on_gset_grid():
     g = MaxCut.from_gset(DATA / "G11.txt")
     result = tabu_search(g, time_limit=3, num_chains=2, seed=0, target=552)
@@ -175,3 +254,11 @@ def test_tabu_bad_arguments(rng):
         tabu_search(ising, tenure=-1)
     with pytest.raises(ValueError, match="candidate_size"):
         tabu_search(ising, candidate_size=0)
+    with pytest.raises(ValueError, match="perturb_after"):
+        tabu_search(ising, perturb_after=-1)
+    with pytest.raises(ValueError, match="perturb_strength"):
+        tabu_search(ising, perturb_strength=0)
+    with pytest.raises(ValueError, match="low <= high"):
+        tabu_search(ising, perturb_strength=(5, 2))
+    with pytest.raises(ValueError, match="pair"):
+        tabu_search(ising, perturb_strength=(1, 2, 3))

@@ -64,6 +64,9 @@ def tabu(
     deadline: float,
     num_threads: int,
     tenure_spread: int = ...,
+    perturb_after: int = ...,
+    strength_low: int = ...,
+    strength_high: int = ...,
     use_vtable: bool = ...,
 ) -> None: ...
 def descend(

@@ -123,6 +123,11 @@ cdef struct MethodParams:
     int64_t *tie_index          # tabu: per-chain tie_capacity indices of tied moves
     int64_t tie_capacity
     bint aspiration
+    int64_t perturb_after       # tabu: steps without a better cost in the episode (0: never)
+    int64_t strength_low        # tabu: random moves of a perturbation (adaptive) ...
+    int64_t strength_high       # ... from strength_low to strength_high
+    int64_t *episode_count      # tabu, per chain: steps since the episode improved, strength
+    double *episode_cost        # tabu, per chain: the episode's best, the previous one's
     const uint8_t *random_start
     Move *moves                 # per-chain scratch: sample_size moves ...
     double *deltas              # ... and their deltas (or the calibration samples)
@@ -490,12 +495,58 @@ cdef inline int _checked_attributes(const Problem *p, const char *state, const M
     return n
 
 
+cdef int _tabu_perturb(const Problem *p, Chains *c, Py_ssize_t chain,
+                       const MethodParams *m, char *state, char *aux, attnsearch_rng *rng,
+                       double *cost, int64_t *tabu_until, int64_t step_index,
+                       int64_t *since, double *episode) noexcept nogil:
+    """End an episode that went m.perturb_after steps without a better cost: apply
+    `strength` random moves to the current state, their attributes tabu (jumping
+    from the chain's best instead kept the chains near one basin: worse on G15).
+    The strength grows by one while episodes end at the cost the previous one
+    ended at (the walk keeps falling back into the same basin) and returns to
+    strength_low otherwise (breakout local search's adaptive jump). Returns the
+    moves applied, or -1 on a bad tabu attribute (status set)."""
+    cdef:
+        int64_t strength = since[1], _move, a, n_attributes, applied = 0
+        int64_t attributes[MAX_TABU_ATTRIBUTES]
+        Move move
+        double delta
+    if episode[0] <= episode[1] + m.tolerance and episode[0] >= episode[1] - m.tolerance:
+        strength = strength + 1 if strength < m.strength_high else m.strength_low
+    else:
+        strength = m.strength_low
+    since[1] = strength
+    episode[1] = episode[0]
+    for _move in range(strength):
+        _random_move(p, state, aux, rng, &move)
+        if move.kind == MOVE_NONE:
+            continue
+        n_attributes = _checked_attributes(p, state, &move, attributes, m.n_tabu_keys)
+        if n_attributes < 0:
+            c.status[chain] = STATUS_BAD_TABU_ATTRIBUTE
+            return -1
+        delta = _delta(p, state, aux, &move)
+        _apply(p, state, aux, &move)
+        cost[0] += delta
+        applied += 1
+        for a in range(n_attributes):
+            tabu_until[attributes[a]] = step_index + 1 + m.tenure
+    if cost[0] < c.best_cost[chain] - m.tolerance:
+        _keep_best(c, chain, state, cost[0])
+    episode[0] = cost[0]
+    since[0] = 0
+    return applied
+
+
 cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
                       const MethodParams *m) noexcept nogil:
     """Each step takes the best admissible candidate, even a worsening one; the
     attributes of the move taken stay tabu for `tenure` steps; a tabu move is
     admissible when it beats the best cost so far (aspiration). When every
-    candidate is tabu, the best of them is taken. The best state is kept."""
+    candidate is tabu, the best of them is taken. The best state is kept. With
+    m.perturb_after, an episode without a better cost for that many steps ends
+    with a perturbation (_tabu_perturb); the episodes' counters persist between
+    chunks in m.episode_count / m.episode_cost."""
     cdef:
         char *state = c.states + chain * c.state_nbytes
         char *aux = c.aux + chain * c.aux_nbytes
@@ -505,16 +556,25 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         double cost = c.cost[chain], delta, best_allowed, best_any
         int64_t evaluations = 0, taken = 0, unclocked = 0, scanned
         int64_t _step, k, n_candidates, step_index, a
-        int64_t n_attributes, ties = 0, tenure
+        int64_t n_attributes, ties = 0, tenure, perturbed
         int64_t attributes[MAX_TABU_ATTRIBUTES]
         Move move, allowed_move, any_move
         bint enumerate_all = m.sample_size == 0, tabu, have_allowed, have_any
         bint use_buffer
         int64_t *tie_index = m.tie_index + chain * m.tie_capacity
+        int64_t *since = m.episode_count + 2 * chain
+        double *episode = m.episode_cost + 2 * chain
     if _out_of_time(c, chain, m.deadline):
         return
     for _step in range(m.n_units):
         step_index = c.progress[chain]
+        if m.perturb_after > 0 and since[0] >= m.perturb_after:
+            perturbed = _tabu_perturb(p, c, chain, m, state, aux, rng, &cost, tabu_until,
+                                      step_index, since, episode)
+            if perturbed < 0:
+                break
+            evaluations += perturbed
+            taken += perturbed
         best_allowed = INFINITY
         best_any = INFINITY
         have_allowed = False
@@ -592,6 +652,11 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         c.progress[chain] += 1
         if cost < c.best_cost[chain] - m.tolerance:
             _keep_best(c, chain, state, cost)
+        if cost < episode[0] - m.tolerance:
+            episode[0] = cost
+            since[0] = 0
+        else:
+            since[0] += 1
         unclocked += evaluations - scanned
         if _should_stop(c, chain, c.best_cost[chain], m, &unclocked):
             break
@@ -1219,15 +1284,24 @@ def stochastic_climb(core, arrays, *, int64_t max_steps, double temperature,
 
 def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
          Py_ssize_t candidate_size, double tolerance, double target, double deadline,
-         int num_threads, Py_ssize_t tenure_spread=0, bint use_vtable=False):
+         int num_threads, Py_ssize_t tenure_spread=0, int64_t perturb_after=0,
+         int64_t strength_low=0, int64_t strength_high=0,
+         bint use_vtable=False):
     """Up to ``max_steps`` tabu-search steps on every running chain; the tabu
     memory (``(n_chains, n_tabu_keys)`` int64, the step until which each key is
-    tabu) persists between calls in ``arrays.scratch``. With ``tenure_spread``
-    > 0 each step draws its tenure uniformly in [tenure, tenure + spread]."""
+    tabu) persists between calls in ``arrays.scratch``, as do the episodes'
+    counters (``tabu_episode_count``: steps since the episode's cost improved and
+    the strength; ``tabu_episode_cost``: the episode's best cost and the previous
+    episode's). With ``tenure_spread`` > 0 each step draws its tenure uniformly in
+    [tenure, tenure + spread]. With ``perturb_after`` > 0, ``strength_low`` ..
+    ``strength_high`` random moves end an episode that many steps without a
+    better cost."""
     cdef MethodParams m = _params(METHOD_TABU, max_steps, target, deadline)
     cdef Py_ssize_t n_chains = arrays.cost.shape[0]
     cdef int64_t[:, ::1] tabu_view
     cdef int64_t[:, ::1] ties_view
+    cdef int64_t[:, ::1] count_view
+    cdef double[:, ::1] episode_view
     if candidate_size == 0:
         _require_neighbourhood(core)
     if max_steps <= 0 or n_chains == 0:
@@ -1245,6 +1319,16 @@ def tabu(core, arrays, *, int64_t max_steps, Py_ssize_t tenure, bint aspiration,
         arrays.scratch["tabu_ties"] = np.zeros((n_chains, max(1, capacity)),
                                                dtype=np.int64)
         arrays.scratch["tabu_tie_capacity"] = np.array(capacity)
+    if "tabu_episode_count" not in arrays.scratch:
+        arrays.scratch["tabu_episode_count"] = np.zeros((n_chains, 2), dtype=np.int64)
+        arrays.scratch["tabu_episode_cost"] = np.full((n_chains, 2), INFINITY)
+    count_view = arrays.scratch["tabu_episode_count"]
+    episode_view = arrays.scratch["tabu_episode_cost"]
+    m.episode_count = &count_view[0, 0]
+    m.episode_cost = &episode_view[0, 0]
+    m.perturb_after = perturb_after
+    m.strength_low = strength_low
+    m.strength_high = max(strength_low, strength_high)
     tabu_view = arrays.scratch["tabu_until"]
     ties_view = arrays.scratch["tabu_ties"]
     m.tie_index = &ties_view[0, 0]

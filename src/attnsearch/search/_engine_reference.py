@@ -471,12 +471,23 @@ def tabu(
     target: float,
     deadline: float,
     tenure_spread: int = 0,
+    perturb_after: int = 0,
+    strength_low: int = 0,
+    strength_high: int = 0,
 ) -> None:
     """Mirror of _engine.tabu; the tabu memory is one dict per chain (attribute
-    -> step until which it is tabu), kept in ``chains.scratch``."""
+    -> step until which it is tabu), kept in ``chains.scratch``, with the
+    episodes' counters and costs (the same arrays as the engine's)."""
     ops = chains.ops
     n_keys = getattr(ops, "n_tabu_keys", None)
     memories = chains.scratch.setdefault("tabu_until", [{} for _ in chains.rngs])
+    if "tabu_episode_count" not in chains.scratch:
+        n_chains = len(chains.rngs)
+        chains.scratch["tabu_episode_count"] = np.zeros((n_chains, 2), dtype=np.int64)
+        chains.scratch["tabu_episode_cost"] = np.full((n_chains, 2), math.inf)
+    counts = chains.scratch["tabu_episode_count"]
+    episodes = chains.scratch["tabu_episode_cost"]
+    strength_high = max(strength_low, strength_high)
     enumerate_all = candidate_size == 0
     if "tabu_tie_capacity" not in chains.scratch:
         capacity = 0
@@ -493,8 +504,29 @@ def tabu(
         cost = chains.cost[c]
         until = memories[c]
         evaluations = taken = unclocked = 0
+        since, episode = counts[c], episodes[c]
         for _ in range(max_steps):
             step_index = chains.progress[c]
+            if perturb_after > 0 and since[0] >= perturb_after:
+                state, cost, perturbed = _tabu_perturb(
+                    chains,
+                    c,
+                    rng,
+                    state,
+                    cost,
+                    until,
+                    step_index,
+                    since,
+                    episode,
+                    tenure=tenure,
+                    tolerance=tolerance,
+                    strengths=(strength_low, strength_high),
+                    n_keys=n_keys,
+                )
+                if perturbed < 0:
+                    break
+                evaluations += perturbed
+                taken += perturbed
             best_allowed = best_any = math.inf
             allowed_move = any_move = None
             have_allowed = have_any = False
@@ -567,6 +599,11 @@ def tabu(
             chains.progress[c] += 1
             if cost < chains.best_cost[c] - tolerance:
                 _keep_best(chains, c, state, cost)
+            if cost < episode[0] - tolerance:
+                episode[0] = cost
+                since[0] = 0
+            else:
+                since[0] += 1
             unclocked += evaluations - scanned
             stop, unclocked = _should_stop(
                 chains, c, chains.best_cost[c], target, deadline, unclocked
@@ -574,6 +611,54 @@ def tabu(
             if stop:
                 break
         _save_chain(chains, c, state, cost, evaluations, taken)
+
+
+def _tabu_perturb(
+    chains: ChainsReference,
+    c: int,
+    rng: ChainRNG,
+    state: Any,
+    cost: float,
+    until: dict[Hashable, int],
+    step_index: int,
+    since: npt.NDArray[np.int64],
+    episode: npt.NDArray[np.float64],
+    *,
+    tenure: int,
+    tolerance: float,
+    strengths: tuple[int, int],
+    n_keys: int | None,
+) -> tuple[Any, float, int]:
+    """Mirror of _engine._tabu_perturb; returns (state, cost, moves applied or
+    -1 on a bad tabu attribute)."""
+    ops = chains.ops
+    strength = int(since[1])
+    if episode[1] - tolerance <= episode[0] <= episode[1] + tolerance:
+        strength = strength + 1 if strength < strengths[1] else strengths[0]
+    else:
+        strength = strengths[0]
+    since[1] = strength
+    episode[1] = episode[0]
+    applied = 0
+    for _ in range(strength):
+        move = ops.random_move(state, rng)
+        if move is None:
+            continue
+        attributes = _checked_attributes(ops, state, move, n_keys)
+        if attributes is None:
+            chains.status[c] = _BAD_TABU_ATTRIBUTE
+            return state, cost, -1
+        delta = ops.delta(state, move)
+        state = ops.apply(state, move)
+        cost += delta
+        applied += 1
+        for a in attributes:
+            until[a] = step_index + 1 + tenure
+    if cost < chains.best_cost[c] - tolerance:
+        _keep_best(chains, c, state, cost)
+    episode[0] = cost
+    since[0] = 0
+    return state, cost, applied
 
 
 # -- descent to a local optimum --------------------------------------------------------

@@ -545,9 +545,10 @@ class TabuSampler(_OurSampler):
     returns the best state it visited. ``tenure`` defaults to
     :func:`attnsearch.search.methods.tabu.default_tenure` (dwave-samplers'
     ``min(20, n // 4)`` for spin glasses up to n = 1000, longer on larger or
-    one-signed models); ``energy_threshold`` stops every
-    chain once one reaches it; ``max_iters`` bounds the steps instead of (or
-    as well as) the time.
+    one-signed models); the walk is cut into episodes ended by random
+    perturbations as in :func:`attnsearch.search.tabu_search`'s defaults;
+    ``energy_threshold`` stops every chain once one reaches it; ``max_iters``
+    bounds the steps instead of (or as well as) the time.
     """
 
     parameters: dict[str, list[str]] = {

@@ -14,7 +14,7 @@ from .._validation import check_bool, check_int
 from ..problems.base import SearchSpec
 from ..result import Result
 
-__all__ = ["tabu_search", "default_tenure"]
+__all__ = ["tabu_search", "default_tenure", "default_perturb_after"]
 
 
 def default_tenure(spec: SearchSpec) -> int:
@@ -34,7 +34,9 @@ def default_tenure(spec: SearchSpec) -> int:
     model); on the ±1 G-set tori with n = 7000 longer tenures win (G62: 150
     and 437 against 20); on G-set graphs with positive weights n/16 won (G1
     and G14, n = 800: 50 against 20 and 120; G22: 125 against 20 and 250;
-    G60: 437 against 20-200).
+    G60: 437 against 20-200). With the perturbations (issue 23), n/25 was
+    no better on G15 (3050 on 2 of 5 seeds against 3 of 5 for n/16 at 3.6 M
+    steps per chain) and worse on G1 (``bench/README.md``).
     """
     keys = int(spec.core.n_tabu_keys if spec.core is not None else (spec.size or 1))
     if spec.attributes_per_move > 1:
@@ -67,6 +69,33 @@ def _check_tenure(given: object) -> tuple[int, int]:
     return low, low
 
 
+def default_perturb_after(spec: SearchSpec, tenure: int) -> int:
+    """The default ``perturb_after`` (documented in :func:`tabu_search`): ten
+    tenures on Ising models (Ising, QUBO, max-cut), 0 (no perturbation) on
+    other problems."""
+    if _coupling_signs(spec) is None:
+        return 0
+    return 10 * max(1, tenure)
+
+
+def _check_strength(given: object) -> tuple[int, int]:
+    """``perturb_strength`` as a (low, high) range of random moves."""
+    if isinstance(given, tuple | list):
+        if len(given) != 2:
+            raise ValueError(
+                f"perturb_strength must be an int or a (low, high) pair, got {given!r}"
+            )
+        low = check_int(given[0], "perturb_strength[0]", minimum=1, maximum=MAX_TENURE)
+        high = check_int(given[1], "perturb_strength[1]", minimum=1, maximum=MAX_TENURE)
+        if high < low:
+            raise ValueError(
+                f"perturb_strength range must have low <= high, got {given!r}"
+            )
+        return low, high
+    low = check_int(given, "perturb_strength", minimum=1, maximum=MAX_TENURE)
+    return low, low
+
+
 def _coupling_signs(spec: SearchSpec) -> int | None:
     """1 or 2: how many signs an Ising model's couplings have; None otherwise."""
     from ..problems.ising._reference import IsingReference
@@ -85,6 +114,8 @@ def tabu_search(
     max_iters: int | None = None,
     aspiration: bool = True,
     candidate_size: int | None = None,
+    perturb_after: int | None = None,
+    perturb_strength: int | tuple[int, int] | None = None,
     num_chains: int = 1,
     initial_states: Any = None,
     target: float | None = None,
@@ -107,6 +138,16 @@ def tabu_search(
     With ``aspiration``, a tabu move is allowed when it beats the best cost so
     far. When every candidate is tabu, the best of them is taken.
 
+    A walk left to itself settles in a region it cannot leave (on G15 the
+    chains stop improving after a few seconds), so the walk is cut into
+    episodes: after ``perturb_after`` steps without a better cost in the
+    episode, ``strength`` random moves are applied (their attributes tabu) and
+    a new episode starts from there. The strength adapts as in breakout local
+    search (Benlic & Hao, 2013): it grows by one while episodes end at the cost
+    the previous one ended at (the walk keeps falling back to the same local
+    optimum), up to the high end of ``perturb_strength``, and restarts from
+    the low end otherwise.
+
     Parameters
     ----------
     problem : TSP, Ising, QUBO, MaxCut, Continuous, Problem (with ``moves``) or
@@ -128,6 +169,14 @@ def tabu_search(
         neighbourhood. Default: the whole neighbourhood, except for TSP
         (~4 n² moves), where it is ``4 n`` random moves. Ties between equally
         good moves are broken uniformly at random.
+    perturb_after : int, optional
+        Steps without a better cost in an episode before a perturbation
+        (``>= 0``; 0: never). Default (:func:`default_perturb_after`): ten
+        tenures on Ising models (Ising, QUBO, max-cut), 0 on other problems.
+    perturb_strength : int or (int, int), optional
+        Random moves of a perturbation, or the ``(low, high)`` range the
+        adaptive strength moves in (``>= 1``). Default ``(max(1, n // 100),
+        max(1, n // 10))``, breakout local search's range (``n`` = the size).
     num_chains, initial_states, target, time_limit, seed, num_threads, callback, \
     backend, progress
         As in :func:`simulated_annealing`.
@@ -153,6 +202,11 @@ def tabu_search(
     6.0
     """
     explicit = None if tenure is None else _check_tenure(tenure)
+    perturb_after = check_int(
+        perturb_after, "perturb_after", minimum=0, allow_none=True
+    )
+    if perturb_strength is not None:
+        _check_strength(perturb_strength)
     aspiration = check_bool(aspiration, "aspiration")
     candidate_size = check_int(candidate_size, "candidate_size", allow_none=True)
     max_iters = check_int(max_iters, "max_iters", allow_none=True)
@@ -193,6 +247,13 @@ def tabu_search(
         max_iters = 100 * size
     tolerance = run.improvement_tolerance()
     chains = run.chain_backend
+    if perturb_after is None:
+        perturb_after = default_perturb_after(run.spec, tenures[0])
+    strengths = (
+        _check_strength(perturb_strength)
+        if perturb_strength is not None
+        else (max(1, size // 100), max(1, size // 10))
+    )
 
     def advance(done: int, size: int) -> int:
         chains.call(
@@ -205,6 +266,9 @@ def tabu_search(
             tolerance=tolerance,
             target=run.internal_target,
             deadline=run.deadline,
+            perturb_after=perturb_after,
+            strength_low=strengths[0],
+            strength_high=strengths[1],
         )
         return size
 
@@ -214,6 +278,10 @@ def tabu_search(
             "tenure": tenures if tenures[0] != tenures[1] else tenures[0],
             "aspiration": aspiration,
             "candidate_size": candidate_size,
+            "perturb_after": perturb_after,
+            "perturb_strength": strengths[0]
+            if strengths[0] == strengths[1]
+            else strengths,
             "max_iters": max_iters,
             "tolerance": tolerance,
             "steps": run.backend.counters.progress.copy(),
