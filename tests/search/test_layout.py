@@ -73,7 +73,8 @@ def test_cli_and_minimize_offer_and_document_every_method_of_the_table():
     listed = [
         names.split("|") for names in re.findall(r"--method ([a-z|]+)", cli.__doc__)
     ]
-    assert set().union(*listed) == set(METHODS)
+    # solve continuous also offers minimize's default, "auto"
+    assert set().union(*listed) == set(METHODS) | {"auto"}
     method = inspect.signature(minimize).parameters["method"].annotation
     # "auto" (the default) is minimize's own: it is no method of the table.
     assert set(get_args(eval(method, {"Literal": Literal}))) == set(METHODS) | {"auto"}
