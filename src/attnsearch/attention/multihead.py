@@ -1060,12 +1060,10 @@ class MultiHeadAttention(ParameterContainer):
         if not saved["batched"]:
             grad = grad[None]
         p = self._params
-        h, kv = self.n_heads, self.n_kv_heads
         d, w, e = self.d_model, self.kv_width, self.d_kv
         query, key, value = saved["query"], saved["key"], saved["value"]
         n_batch, n_q, _ = query.shape
         n_k = key.shape[1]
-        fused = saved["self_attention"]
         result: tuple[Array, ...]
         if saved.get("tiles"):
             result = self._backward_tiles(saved, grad, pending, n_threads)
@@ -1083,38 +1081,15 @@ class MultiHeadAttention(ParameterContainer):
             )
             # The heads: dq, dk, dv written straight into the projection layout
             # (k and v have n_kv_heads heads: the kernel sums each group).
-            if fused:
-                d_qkv = np.empty((n_batch, n_q, d + 2 * w), dtype=self._dtype)
-                dq, dk, dv = d_qkv[..., :d], d_qkv[..., d : d + w], d_qkv[..., d + w :]
-            else:
-                dq = np.empty((n_batch, n_q, d), dtype=self._dtype)
-                dk = np.empty((n_batch, n_k, w), dtype=self._dtype)
-                dv = np.empty((n_batch, n_k, w), dtype=self._dtype)
-            _sdpa_backward(
-                split_heads(d_merged, h),
-                split_heads(saved["q"], h),
-                split_heads(saved["k"], kv),
-                split_heads(saved["v"], kv),
-                split_heads(saved["merged"], h),
-                saved["lse"],
-                mask=saved["mask"],
-                causal=saved["causal"],
-                window=saved["window"],
-                alibi_slopes=saved["alibi"],
-                check_finite=False,
-                num_threads=n_threads,
-                grads_out=(
-                    split_heads(dq, h),
-                    split_heads(dk, kv),
-                    split_heads(dv, kv),
-                ),
+            d_qkv, dq, dk, dv = self._attention_grads(
+                saved, d_merged, n_k, self._dtype, n_threads
             )
             # q, k, v = x @ W + b
             self._linear_grads(pending, query, dq, "W_Q", "b_Q", n_threads)
             self._linear_grads(pending, key, dk, "W_K", "b_K", n_threads)
             self._linear_grads(pending, value, dv, "W_V", "b_V", n_threads)
             d_query = np.empty(query.shape, dtype=self._dtype)
-            if fused:
+            if d_qkv is not None:
                 w_qkv = self._w_qkv
                 if w_qkv is None:
                     w_qkv = np.concatenate([p["W_Q"], p["W_K"], p["W_V"]], axis=1)
@@ -1163,6 +1138,47 @@ class MultiHeadAttention(ParameterContainer):
         result = tuple(self._narrow(r) for r in result)
         return result[0] if len(result) == 1 else result
 
+    def _attention_grads(
+        self,
+        saved: dict[str, Any],
+        d_merged: Array,
+        n_k: int,
+        dtype: Any,
+        n_threads: int,
+    ) -> tuple[Array | None, Array, Array, Array]:
+        """dq, dk, dv of the attention from the merged heads' gradient, in
+        ``dtype``. When the layer projected q, k, v together they are views of
+        one (batch, n_q, d + 2w) array, returned first (its gradient GEMM is one
+        fused call); otherwise the first item is None. k and v have
+        ``n_kv_heads`` heads: the kernel sums each group."""
+        h, kv = self.n_heads, self.n_kv_heads
+        d, w = self.d_model, self.kv_width
+        n_batch, n_q, _ = d_merged.shape
+        d_qkv: Array | None = None
+        if saved["self_attention"]:
+            d_qkv = np.empty((n_batch, n_q, d + 2 * w), dtype=dtype)
+            dq, dk, dv = d_qkv[..., :d], d_qkv[..., d : d + w], d_qkv[..., d + w :]
+        else:
+            dq = np.empty((n_batch, n_q, d), dtype=dtype)
+            dk = np.empty((n_batch, n_k, w), dtype=dtype)
+            dv = np.empty((n_batch, n_k, w), dtype=dtype)
+        _sdpa_backward(
+            split_heads(d_merged, h),
+            split_heads(saved["q"], h),
+            split_heads(saved["k"], kv),
+            split_heads(saved["v"], kv),
+            split_heads(saved["merged"], h),
+            saved["lse"],
+            mask=saved["mask"],
+            causal=saved["causal"],
+            window=saved["window"],
+            alibi_slopes=saved["alibi"],
+            check_finite=False,
+            num_threads=n_threads,
+            grads_out=(split_heads(dq, h), split_heads(dk, kv), split_heads(dv, kv)),
+        )
+        return d_qkv, dq, dk, dv
+
     def _backward_tiles(
         self,
         saved: dict[str, Any],
@@ -1179,7 +1195,6 @@ class MultiHeadAttention(ParameterContainer):
         storage = self._storage
         assert storage is not None
         p = self._params
-        h, kv = self.n_heads, self.n_kv_heads
         d, w = self.d_model, self.kv_width
         query, key, value = saved["query"], saved["key"], saved["value"]
         n_batch, n_q, _ = query.shape
@@ -1193,34 +1208,14 @@ class MultiHeadAttention(ParameterContainer):
         d_merged = np.empty((n_batch, n_q, d), dtype=storage)
         self._bf16_grad_input(grad16, "W_O", p["W_O"], d_merged, False, n_threads)
         # The heads: float32 dq, dk, dv from the kernel (bfloat16 operands).
-        fused = saved["self_attention"]
-        if fused:
-            d_qkv = np.empty((n_batch, n_q, d + 2 * w), dtype=np.float32)
-            dq, dk, dv = d_qkv[..., :d], d_qkv[..., d : d + w], d_qkv[..., d + w :]
-        else:
-            dq = np.empty((n_batch, n_q, d), dtype=np.float32)
-            dk = np.empty((n_batch, n_k, w), dtype=np.float32)
-            dv = np.empty((n_batch, n_k, w), dtype=np.float32)
-        _sdpa_backward(
-            split_heads(d_merged, h),
-            split_heads(saved["q"], h),
-            split_heads(saved["k"], kv),
-            split_heads(saved["v"], kv),
-            split_heads(saved["merged"], h),
-            saved["lse"],
-            mask=saved["mask"],
-            causal=saved["causal"],
-            window=saved["window"],
-            alibi_slopes=saved["alibi"],
-            check_finite=False,
-            num_threads=n_threads,
-            grads_out=(split_heads(dq, h), split_heads(dk, kv), split_heads(dv, kv)),
+        d_qkv, dq, dk, dv = self._attention_grads(
+            saved, d_merged, n_k, np.dtype(np.float32), n_threads
         )
         biases += [("b_Q", dq, d), ("b_K", dk, w), ("b_V", dv, w)]
         # q, k, v = x @ W + b
         result: tuple[Array, ...]
         d_query = np.empty(query.shape, dtype=storage)
-        if fused:
+        if d_qkv is not None:
             d_qkv16 = self._to_bf16(d_qkv)
             names = (("W_Q", d), ("W_K", w), ("W_V", w))
             self._bf16_grad_weight(
