@@ -285,6 +285,25 @@ cdef void _tile_score_hook(floating *s, Py_ssize_t lds, const Backward *g, Py_ss
                 row[r] = -INFINITY
 
 
+cdef inline void _load_block_sums(double *acc, const floating *grad, Py_ssize_t ld,
+                                  Py_ssize_t rows, Py_ssize_t cols,
+                                  bint first_item) noexcept nogil:
+    # A key block's dK/dV sums run in float64 over the query blocks of every
+    # item of its group: they start from what the group's earlier items left.
+    cdef Py_ssize_t r, c
+    for r in range(rows):
+        for c in range(cols):
+            acc[r * cols + c] = 0.0 if first_item else grad[r * ld + c]
+
+
+cdef inline void _store_block_sums(floating *grad, Py_ssize_t ld, const double *acc,
+                                   Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t r, c
+    for r in range(rows):
+        for c in range(cols):
+            grad[r * ld + c] = <floating>acc[r * cols + c]
+
+
 cdef inline void _probs_t(floating *s, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
                           const floating *shift, const floating *log_sum) noexcept nogil:
     if floating is float:
@@ -396,11 +415,8 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
         # dK and dV of the block sum over query blocks in float64 (each query
         # block's part is formed in the tile dtype): a float32 sum over
         # millions of queries would stall at 2^24 times its terms.
-        for r in range(bk):
-            for c in range(d_k):
-                dk64[r * d_k + c] = 0.0 if first_item else dk[(j0 + r) * ld_dk + c]
-            for c in range(d_v):
-                dv64[r * d_v + c] = 0.0 if first_item else dv[(j0 + r) * ld_dv + c]
+        _load_block_sums(dk64, dk + j0 * ld_dk, ld_dk, bk, d_k, first_item)
+        _load_block_sums(dv64, dv + j0 * ld_dv, ld_dv, bk, d_v, first_item)
 
         i0 = (_first_query(g, j0) // g.block_q) * g.block_q
         while i0 < _query_end(g, j0, bk):
@@ -447,11 +463,8 @@ cdef void _backward_item(const Backward *g, Py_ssize_t item, floating *dk, float
             _add_rows(dqt64 + i0, nq_pad, dqt + i0, nq_pad, d_k, rows)
             i0 += g.block_q
 
-        for r in range(bk):
-            for c in range(d_k):
-                dk[(j0 + r) * ld_dk + c] = <floating>dk64[r * d_k + c]
-            for c in range(d_v):
-                dv[(j0 + r) * ld_dv + c] = <floating>dv64[r * d_v + c]
+        _store_block_sums(dk + j0 * ld_dk, ld_dk, dk64, bk, d_k)
+        _store_block_sums(dv + j0 * ld_dv, ld_dv, dv64, bk, d_v)
         j0 += bk
 
     # dq = (dQ^T)^T, in blocks of 16 queries so that both sides stay in cache.
@@ -530,11 +543,8 @@ cdef void _backward_item_bf16(const Backward *g, Py_ssize_t item, float *dk, flo
         bf16_pack_q(v + j0 * ld_v, ld_v, <int>bk, <int>bk_pad, <int>d_v, vrows)
         bf16_pack_t(k + j0 * ld_k, ld_k, <int>bk, <int>bk_pad, <int>d_k, <int>dk_rows,
                     ktpair, bk_pad // 2)
-        for r in range(bk):
-            for c in range(d_k):
-                dk64[r * d_k + c] = 0.0 if first_item else dk[(j0 + r) * ld_dk + c]
-            for c in range(d_v):
-                dv64[r * d_v + c] = 0.0 if first_item else dv[(j0 + r) * ld_dv + c]
+        _load_block_sums(dk64, dk + j0 * ld_dk, ld_dk, bk, d_k, first_item)
+        _load_block_sums(dv64, dv + j0 * ld_dv, ld_dv, bk, d_v, first_item)
 
         i0 = (_first_query(g, j0) // g.block_q) * g.block_q
         while i0 < _query_end(g, j0, bk):
@@ -588,11 +598,8 @@ cdef void _backward_item_bf16(const Backward *g, Py_ssize_t item, float *dk, flo
             _add_rows(dqt64 + i0, nq_pad, dqt + i0, nq_pad, d_k, rows)
             i0 += g.block_q
 
-        for r in range(bk):
-            for c in range(d_k):
-                dk[(j0 + r) * ld_dk + c] = <float>dk64[r * d_k + c]
-            for c in range(d_v):
-                dv[(j0 + r) * ld_dv + c] = <float>dv64[r * d_v + c]
+        _store_block_sums(dk + j0 * ld_dk, ld_dk, dk64, bk, d_k)
+        _store_block_sums(dv + j0 * ld_dv, ld_dv, dv64, bk, d_v)
         j0 += bk
 
     for i0 in range(0, shape.n_q, 16):
