@@ -10,7 +10,6 @@ BOUNDARIES: dict[str, int]
 LANES: int
 
 def lane_states(rng_states: npt.ArrayLike) -> npt.NDArray[np.uint64]: ...
-
 def swarm_run(
     core: ContinuousCore,
     arrays: Any,

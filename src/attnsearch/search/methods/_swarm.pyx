@@ -209,15 +209,15 @@ def lane_states(rng_states):
     cdef uint64_t[:, ::1] lanes = np.empty((states.shape[0], 4 * SWARM_LANES),
                                            dtype=np.uint64)
     cdef attnsearch_rng rng
-    cdef Py_ssize_t c, l, w
+    cdef Py_ssize_t c, lane, w
     with nogil:
         for c in range(states.shape[0]):
             for w in range(4):
                 rng.s[w] = states[c, w]
-            for l in range(SWARM_LANES):
+            for lane in range(SWARM_LANES):
                 rng_jump(&rng)
                 for w in range(4):
-                    lanes[c, w * SWARM_LANES + l] = rng.s[w]
+                    lanes[c, w * SWARM_LANES + lane] = rng.s[w]
     return np.asarray(lanes)
 
 

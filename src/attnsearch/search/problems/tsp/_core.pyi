@@ -48,7 +48,6 @@ class TSPCore(CompiledProblem):
     def pair_distances(self, a: Any, b: Any) -> npt.NDArray[np.float64]: ...
 
 def greedy_matching(n: int, edges_a: Any, edges_b: Any) -> npt.NDArray[np.int32]: ...
-
 def improve_segments(
     core: TSPCore,
     tours: Any,
