@@ -105,7 +105,7 @@ def _gqa_group(q_batch: tuple[int, ...], kv_batch: tuple[int, ...], name: str) -
 def _all_finite(arr: Array, n_threads: int = 1) -> bool:
     if _precision.is_reduced(arr.dtype):
         return _precision.max_abs_reduced(arr) < math.inf
-    if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
+    if arr.dtype in _WIDE_FLOATS and arr.flags.c_contiguous:
         return _scans.all_finite(arr, n_threads)  # one threaded read, no temporary
     return bool(np.isfinite(arr).all())
 
@@ -114,7 +114,7 @@ def _max_abs(arr: Array, n_threads: int = 1) -> float:
     """max |x| (0 for an empty array), inf when an element is inf or NaN."""
     if _precision.is_reduced(arr.dtype):
         return _precision.max_abs_reduced(arr)
-    if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
+    if arr.dtype in _WIDE_FLOATS and arr.flags.c_contiguous:
         return _scans.max_abs(arr, n_threads)  # one threaded read, no temporary
     if arr.size == 0:
         return 0.0
@@ -711,9 +711,11 @@ def _sdpa(
 def _result_finite(result: Array | tuple[Array, ...], options: dict[str, Any]) -> bool:
     """Whether the output (and weights) are finite and the log-sum-exp has no
     NaN or +inf (-inf is a query that sees no key)."""
-    parts = list(result) if isinstance(result, tuple) else [result]
-    lse = parts.pop() if options.get("return_lse") else None
     n_threads = effective_n_threads(options.get("num_threads"))
+    if not isinstance(result, tuple):  # the output alone (the usual call)
+        return _all_finite(result, n_threads)
+    parts = list(result)
+    lse = parts.pop() if options.get("return_lse") else None
     if not all(_all_finite(part, n_threads) for part in parts):
         return False
     return lse is None or not (np.isnan(lse).any() or np.isposinf(lse).any())
