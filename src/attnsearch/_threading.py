@@ -89,6 +89,10 @@ def effective_n_threads(
     ValueError
         If ``num_threads`` is 0.
     """
+    if type(num_threads) is int and num_threads > 0 and n_tasks is None:
+        # The usual explicit count (a decode step asks twice a call): the
+        # general path below gives the same, after its type checks.
+        return min(num_threads, max_threads()) if openmp_enabled() else 1
     if num_threads is not None and (
         isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral)
     ):

@@ -389,9 +389,10 @@ def decode_arrays(
         kv_lo = max(0, vis.lo_offset) if vis.has_lo else 0
         kv_hi = min(shape.n_k, shape.n_q + vis.hi_offset) if vis.has_hi else shape.n_k
         kv_hi = max(kv_lo, kv_hi)
-        for arr in (k, v):
-            for part in (arr[..., :kv_lo, :], arr[..., kv_hi:, :]):
-                unread_ok = unread_ok and (part.size == 0 or _finite(part))
+        if kv_lo > 0 or kv_hi < shape.n_k:  # (none for plain or causal decode)
+            for arr in (k, v):
+                for part in (arr[..., :kv_lo, :], arr[..., kv_hi:, :]):
+                    unread_ok = unread_ok and (part.size == 0 or _finite(part))
     if storage == compute:
         decode_into(
             Operand.of(q, batch_shape),

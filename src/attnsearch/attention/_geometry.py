@@ -85,9 +85,16 @@ class Operand(NamedTuple):
         ``batch_shape``, the head axis shared by ``group`` query heads) as an
         operand; a broadcast row or column axis gets stride 0."""
         strides = element_strides(arr)
+        n_batch_axes = arr.ndim - 2
         return cls(
             arr,
-            batch_offsets(batch_shape, arr, arr.ndim - 2, group),
+            # batch_offsets, with the strides computed once
+            _offsets_for(
+                tuple(batch_shape),
+                arr.shape[:n_batch_axes],
+                strides[:n_batch_axes],
+                group,
+            ),
             strides[-2] if arr.shape[-2] > 1 else 0,
             strides[-1] if arr.shape[-1] > 1 else 0,
         )

@@ -43,6 +43,9 @@ _KPACK_BUDGET_BYTES = 256 * 1024
 
 _ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
+#: The dtypes computed as stored (the others are 16-bit, widened to float32).
+_WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def _as_float_array(x: npt.ArrayLike | None, name: str) -> Array:
     """Return ``x`` as an ndarray of a floating dtype, or raise naming ``name``."""
@@ -68,6 +71,9 @@ def _kernel_ready(arr: Array, dtype: np.dtype, unit_last_axis: bool = True) -> A
     Other strides (broadcast, transposed head layouts, negative) are kept, so
     views are read in place; only arrays that violate one of these get copied.
     """
+    flags = arr.flags
+    if arr.dtype == dtype and flags.c_contiguous and flags.aligned and dtype.isnative:
+        return arr  # the usual operand: no stride to look at one by one
     arr = arr.astype(dtype, copy=False)
     itemsize = arr.dtype.itemsize
     if (
@@ -99,7 +105,7 @@ def _gqa_group(q_batch: tuple[int, ...], kv_batch: tuple[int, ...], name: str) -
 def _all_finite(arr: Array, n_threads: int = 1) -> bool:
     if _precision.is_reduced(arr.dtype):
         return _precision.max_abs_reduced(arr) < math.inf
-    if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
+    if arr.dtype in _WIDE_FLOATS and arr.flags.c_contiguous:
         return _scans.all_finite(arr, n_threads)  # one threaded read, no temporary
     return bool(np.isfinite(arr).all())
 
@@ -108,7 +114,7 @@ def _max_abs(arr: Array, n_threads: int = 1) -> float:
     """max |x| (0 for an empty array), inf when an element is inf or NaN."""
     if _precision.is_reduced(arr.dtype):
         return _precision.max_abs_reduced(arr)
-    if arr.flags.c_contiguous and arr.dtype in (np.float32, np.float64):
+    if arr.dtype in _WIDE_FLOATS and arr.flags.c_contiguous:
         return _scans.max_abs(arr, n_threads)  # one threaded read, no temporary
     if arr.size == 0:
         return 0.0
@@ -158,14 +164,13 @@ def _check_qkv_shapes(
 ) -> tuple[np.dtype, int, int, int, int]:
     """The compute dtype and (n_q, n_k, d_k, d_v) of float arrays q, k, v, after
     checking that they agree (16-bit operands: one dtype, computed in float32)."""
-    storage = _precision.reduced_storage(
-        q.dtype, k.dtype, v.dtype, names=("q", "k", "v")
-    )
-    dtype = (
-        np.dtype(np.float32)
-        if storage is not None
-        else np.result_type(q.dtype, k.dtype, v.dtype)
-    )
+    storage = _operand_storage(q, k, v)
+    if storage is not None:
+        dtype = np.dtype(np.float32)
+    elif q.dtype in _WIDE_FLOATS and k.dtype == q.dtype and v.dtype == q.dtype:
+        dtype = q.dtype  # one float32/float64 dtype: nothing to promote
+    else:
+        dtype = np.result_type(q.dtype, k.dtype, v.dtype)
     n_q, d_k = q.shape[-2:]
     n_k, d_k2 = k.shape[-2:]
     n_k2, d_v = v.shape[-2:]
@@ -178,6 +183,15 @@ def _check_qkv_shapes(
     return dtype, n_q, n_k, d_k, d_v
 
 
+def _operand_storage(q: Array, k: Array, v: Array) -> np.dtype | None:
+    """``_precision.reduced_storage`` of the dtypes of q, k, v (raising on a
+    16-bit dtype mixed with another), answered at once for the usual call: one
+    float32 or float64 dtype."""
+    if q.dtype in _WIDE_FLOATS and k.dtype == q.dtype and v.dtype == q.dtype:
+        return None
+    return _precision.reduced_storage(q.dtype, k.dtype, v.dtype, names=("q", "k", "v"))
+
+
 def _broadcast_batch(
     q_batch: tuple[int, ...],
     k_batch: tuple[int, ...],
@@ -186,6 +200,8 @@ def _broadcast_batch(
 ) -> tuple[int, int, tuple[int, ...]]:
     """The grouped-query groups of k and v and the broadcast batch shape of all
     operands (k/v heads on axis -3 shared by groups of query heads)."""
+    if k_batch == q_batch and v_batch == q_batch and mask_batch in ((), q_batch):
+        return 1, 1, q_batch  # one shape (a decode step's usual call)
     k_group = _gqa_group(q_batch, k_batch, "k")
     v_group = _gqa_group(q_batch, v_batch, "v")
     k_like = k_batch[:-1] + (q_batch[-1],) if k_group > 1 else k_batch
@@ -695,9 +711,11 @@ def _sdpa(
 def _result_finite(result: Array | tuple[Array, ...], options: dict[str, Any]) -> bool:
     """Whether the output (and weights) are finite and the log-sum-exp has no
     NaN or +inf (-inf is a query that sees no key)."""
-    parts = list(result) if isinstance(result, tuple) else [result]
-    lse = parts.pop() if options.get("return_lse") else None
     n_threads = effective_n_threads(options.get("num_threads"))
+    if not isinstance(result, tuple):  # the output alone (the usual call)
+        return _all_finite(result, n_threads)
+    parts = list(result)
+    lse = parts.pop() if options.get("return_lse") else None
     if not all(_all_finite(part, n_threads) for part in parts):
         return False
     return lse is None or not (np.isnan(lse).any() or np.isposinf(lse).any())
@@ -827,7 +845,7 @@ def _sdpa_unchecked(
                 q, k, scale, dtype, n_threads, q_max=maxima["q"], k_max=maxima["k"]
             )
 
-    storage = _precision.reduced_storage(q.dtype, k.dtype, v.dtype)
+    storage = _operand_storage(q, k, v)
     out_dtype = dtype if storage is None else storage
     if backend == "reference":
         # 16-bit operands: the reference computes in float64 (then rounds once).
