@@ -53,19 +53,20 @@ def default_tenure(spec: SearchSpec) -> int:
 MAX_TENURE = INT64_MAX // 2
 
 
-def _check_tenure(given: object) -> tuple[int, int]:
-    """``tenure`` as a (low, high) range of steps."""
+def _check_range(given: object, name: str, minimum: int) -> tuple[int, int]:
+    """``given`` (an int or a (low, high) pair, each ``>= minimum``) as a
+    (low, high) range: ``tenure`` in steps, ``perturb_strength`` in moves."""
     if isinstance(given, tuple | list):
         if len(given) != 2:
             raise ValueError(
-                f"tenure must be an int or a (low, high) pair, got {given!r}"
+                f"{name} must be an int or a (low, high) pair, got {given!r}"
             )
-        low = check_int(given[0], "tenure[0]", minimum=0, maximum=MAX_TENURE)
-        high = check_int(given[1], "tenure[1]", minimum=0, maximum=MAX_TENURE)
+        low = check_int(given[0], f"{name}[0]", minimum=minimum, maximum=MAX_TENURE)
+        high = check_int(given[1], f"{name}[1]", minimum=minimum, maximum=MAX_TENURE)
         if high < low:
-            raise ValueError(f"tenure range must have low <= high, got {given!r}")
+            raise ValueError(f"{name} range must have low <= high, got {given!r}")
         return low, high
-    low = check_int(given, "tenure", minimum=0, maximum=MAX_TENURE)
+    low = check_int(given, name, minimum=minimum, maximum=MAX_TENURE)
     return low, low
 
 
@@ -76,24 +77,6 @@ def default_perturb_after(spec: SearchSpec, tenure: int) -> int:
     if _coupling_signs(spec) is None:
         return 0
     return 10 * max(1, tenure)
-
-
-def _check_strength(given: object) -> tuple[int, int]:
-    """``perturb_strength`` as a (low, high) range of random moves."""
-    if isinstance(given, tuple | list):
-        if len(given) != 2:
-            raise ValueError(
-                f"perturb_strength must be an int or a (low, high) pair, got {given!r}"
-            )
-        low = check_int(given[0], "perturb_strength[0]", minimum=1, maximum=MAX_TENURE)
-        high = check_int(given[1], "perturb_strength[1]", minimum=1, maximum=MAX_TENURE)
-        if high < low:
-            raise ValueError(
-                f"perturb_strength range must have low <= high, got {given!r}"
-            )
-        return low, high
-    low = check_int(given, "perturb_strength", minimum=1, maximum=MAX_TENURE)
-    return low, low
 
 
 def _coupling_signs(spec: SearchSpec) -> int | None:
@@ -201,12 +184,15 @@ def tabu_search(
     >>> tabu_search(cycle, max_iters=50, seed=0).objective
     6.0
     """
-    explicit = None if tenure is None else _check_tenure(tenure)
+    explicit = None if tenure is None else _check_range(tenure, "tenure", 0)
     perturb_after = check_int(
         perturb_after, "perturb_after", minimum=0, allow_none=True
     )
-    if perturb_strength is not None:
-        _check_strength(perturb_strength)
+    strength_range = (
+        None
+        if perturb_strength is None
+        else _check_range(perturb_strength, "perturb_strength", 1)
+    )
     aspiration = check_bool(aspiration, "aspiration")
     candidate_size = check_int(candidate_size, "candidate_size", allow_none=True)
     max_iters = check_int(max_iters, "max_iters", allow_none=True)
@@ -236,7 +222,9 @@ def tabu_search(
     )
     size = run.spec.size or 1
     tenures = (
-        explicit if explicit is not None else _check_tenure(default_tenure(run.spec))
+        explicit
+        if explicit is not None
+        else _check_range(default_tenure(run.spec), "tenure", 0)
     )
     if candidate_size is None:
         if run.spec.large_neighbourhood:
@@ -250,8 +238,8 @@ def tabu_search(
     if perturb_after is None:
         perturb_after = default_perturb_after(run.spec, tenures[0])
     strengths = (
-        _check_strength(perturb_strength)
-        if perturb_strength is not None
+        strength_range
+        if strength_range is not None
         else (max(1, size // 100), max(1, size // 10))
     )
 
