@@ -983,28 +983,25 @@ class TSPReference:
         st = TourState(tour)
         cost = 0.0
         evaluations = moves = kicks = accepted = 0
-        while True:
-            done, delta, ev, mv = self._descend(
-                st, tolerance, _INT64_MAX, _SEGMENT_CLOCK_EVERY
-            )
-            cost += delta
-            evaluations += ev
-            moves += mv
-            if done:
-                break
-        for _ in range(n_kicks):
-            before = cost
-            self.checkpoint(st)
-            cost += self.kick(st, rng, 1)
-            while True:
+
+        def descend_to_local_optimum() -> None:
+            # The kernel descends in clock-checked slices until one finishes.
+            nonlocal cost, evaluations, moves
+            done = False
+            while not done:
                 done, delta, ev, mv = self._descend(
                     st, tolerance, _INT64_MAX, _SEGMENT_CLOCK_EVERY
                 )
                 cost += delta
                 evaluations += ev
                 moves += mv
-                if done:
-                    break
+
+        descend_to_local_optimum()
+        for _ in range(n_kicks):
+            before = cost
+            self.checkpoint(st)
+            cost += self.kick(st, rng, 1)
+            descend_to_local_optimum()
             kicks += 1
             evaluations += 1
             moves += 1
