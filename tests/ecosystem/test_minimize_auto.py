@@ -246,13 +246,38 @@ def test_barrier_hop_releases_a_pair_of_coordinates_trapped_together():
 
     def successes(barrier_share: float) -> int:
         rng = np.random.default_rng(1)
-        hops = g.LineHops(ev, lower, upper, rng, local, barrier_share=barrier_share)
+        hops = g.LineHops(
+            ev, lower, upper, rng, local, barrier_share=barrier_share, barrier_cap=1.0
+        )
         hops._direction = lambda: np.eye(10)[rng.choice([2, 8])] * (upper - lower)
         return sum(hops(x, fx)[1] < 1e-8 for _ in range(30))
 
     assert successes(0.0) == 0  # the screened random steps along x_3 or x_9
     # (The whole space's descent from the top, the previous release, 9.)
     assert successes(1.0) >= 12
+
+
+def test_barrier_hops_keep_within_their_cap_of_the_hops_evaluations():
+    # Barrier hops cost ~10 d evaluations (a 1-D descent along every other
+    # coordinate): they stop where they would take more than their cap of the
+    # hops' evaluations from the screened hops.
+    from attnsearch.search import _global as g
+
+    dim = 30
+    lower, upper = np.full(dim, -5.12), np.full(dim, 5.12)
+    ev = g.Evaluator(single=rastrigin, batch=None, maxfev=10**6)
+    local = g.LocalSearch(ev, lower, upper, 100)
+    rng = np.random.default_rng(0)
+    hops = g.LineHops(ev, lower, upper, rng, local, barrier_share=1.0)
+    hops._direction = lambda: np.eye(dim)[rng.integers(dim)] * (upper - lower)
+    x, fx = np.zeros(dim), 0.0
+    largest = 0
+    for _ in range(60):
+        before = hops.barrier_nfev
+        hops(x, fx)
+        largest = max(largest, hops.barrier_nfev - before)
+    assert 0 < hops.barrier_nfev <= g.BARRIER_CAP * hops.nfev + largest
+    assert hops.barrier_nfev < hops.nfev  # the screened hops ran too
 
 
 def test_walk_over_brackets_the_nearest_barrier_or_meets_the_edge():

@@ -50,6 +50,12 @@ HOP_SHARE = 0.5
 #: The share of coordinate hops that walk over the nearest barrier instead of
 #: screening a random step (``LineHops``; bench/README.md, minimize defaults).
 BARRIER_SHARE = 0.25
+#: The most of the hops' evaluations that barrier hops may spend: their
+#: descents from a barrier's top along every other coordinate cost ~``10 d``
+#: evaluations, so in 30 dimensions a quarter of the hops would take half the
+#: hops' evaluations from the screened hops (bench/README.md, minimize
+#: defaults).
+BARRIER_CAP = 0.4
 _TAIL_LIMIT = 1e8
 
 
@@ -244,8 +250,11 @@ class LineHops:
     instead (``_over_barrier``): no line through a local minimum leads out of
     a basin whose coordinates are trapped together (Griewank's pairs at odd
     multiples of their periods: moving one alone makes the product of the
-    cosines negative), but a descent of the whole space from the top of the
-    barrier along one of them does, about one time in three."""
+    cosines negative), but 1-D descents along the other coordinates from the
+    top of the lower barrier along one of them do, about two times in three
+    (a descent of the whole space from that top: one in three). They spend
+    at most ``barrier_cap`` of the hops' evaluations, the rest staying with
+    the screened hops."""
 
     def __init__(
         self,
@@ -258,12 +267,14 @@ class LineHops:
         coordinate_share: float = 0.5,
         smallest_step: float = 1e-3,
         barrier_share: float = BARRIER_SHARE,
+        barrier_cap: float = BARRIER_CAP,
     ) -> None:
         self.ev, self.lower, self.upper, self.rng = evaluator, lower, upper, rng
         self.width = upper - lower
         self.local = local
         self.coordinate_share = coordinate_share
-        self.barrier_share = barrier_share
+        self.barrier_share, self.barrier_cap = barrier_share, barrier_cap
+        self.barrier_nfev = 0  # evaluations spent in barrier hops
         self.log_smallest = math.log10(smallest_step)
         self.hops = 0
         self.accepted = 0
@@ -305,8 +316,16 @@ class LineHops:
             float(np.min(np.maximum(a, b)[moving])),
         )
         sign = 1.0 if self.rng.random() < 0.5 else -1.0
-        if np.count_nonzero(u) == 1 and self.rng.random() < self.barrier_share:
-            return self._over_barrier(line, f, sign)
+        if (
+            np.count_nonzero(u) == 1
+            and self.rng.random() < self.barrier_share
+            and self.barrier_nfev <= self.barrier_cap * self.nfev
+        ):
+            before = self.ev.nfev
+            try:
+                return self._over_barrier(line, f, sign)
+            finally:
+                self.barrier_nfev += self.ev.nfev - before
         size = 10.0 ** self.rng.uniform(self.log_smallest, 0.0)
         line.descend(sign * size)
         if not line.best_f < f:
