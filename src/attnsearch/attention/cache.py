@@ -253,6 +253,7 @@ class KVCache:
         num_threads: int | None = None,
         check_finite: bool = True,
         backend: str = "auto",
+        quantize_query: bool = True,
     ) -> Array:
         """Attention of new queries to the held keys and values (a decode step).
 
@@ -279,6 +280,17 @@ class KVCache:
         backend : {"auto", "reference"}
             ``"reference"``: the NumPy reference on the dequantised rows
             (float64).
+        quantize_query : bool, default True
+            int8 caches on CPUs with AVX512-VNNI (the decode kernel's
+            ``avx512_vnni`` variant), float32 calls, ``d_head`` a multiple of
+            64: the scores quantise each query row as the cache quantises its
+            keys (one scale per 32 elements, ``rint(x / scale)``) and compute
+            the dot products in integers, exactly; each score then carries the
+            query's rounding too, at most ``sum over groups of max|q of the
+            group| / 254 * sum |k of the group|`` (the keys as stored; about
+            0.4 % of a score's scale for normal data, as much again as the
+            keys' own rounding). ``False`` keeps the queries in float32 (the
+            scores every other CPU computes); ignored for other caches.
 
         Returns
         -------
@@ -300,6 +312,7 @@ class KVCache:
                 num_threads=num_threads,
                 check_finite=check_finite,
                 backend=backend,
+                quantize_query=quantize_query,
             )
 
     def reset(self) -> None:
