@@ -157,11 +157,6 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_prefetch_rows(const char *pf, ptrdi
 #define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
 #define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
 
 #define ATTNSEARCH_DEC_T double
 #define ATTNSEARCH_DEC_V attnsearch_vf64
@@ -169,11 +164,6 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_prefetch_rows(const char *pf, ptrdi
 #define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F64
 #define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f64
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
 
 /* bfloat16 keys and values (a KV cache in bfloat16) read in place: each loaded
  * vector of VL bfloat16 is widened in registers (a zero-extension and a shift:
@@ -225,15 +215,6 @@ ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_bf16_scalar(const uint16_t *p
 #define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_bf16_scalar(p)
 #define ATTNSEARCH_DEC_KV_ONLY 1
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
-#undef ATTNSEARCH_DEC_KT
-#undef ATTNSEARCH_DEC_LOADV
-#undef ATTNSEARCH_DEC_LOADS
-#undef ATTNSEARCH_DEC_KV_ONLY
 
 /* float16 keys and values read in place likewise, where the target converts
  * float16 vectors (F16C, AVX-512): vcvtph2ps on each load, exact. */
@@ -270,15 +251,6 @@ ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_f16_scalar(const uint16_t *p)
 #define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_f16_scalar(p)
 #define ATTNSEARCH_DEC_KV_ONLY 1
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
-#undef ATTNSEARCH_DEC_KT
-#undef ATTNSEARCH_DEC_LOADV
-#undef ATTNSEARCH_DEC_LOADS
-#undef ATTNSEARCH_DEC_KV_ONLY
 #else
 #define ATTNSEARCH_DEC_HAVE_F16 0
 /* Never called (ATTNSEARCH_DEC_HAVE_F16 is 0): float16 rows take the tile. */
@@ -342,16 +314,6 @@ ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_load_i8(const int8_t *p)
 #define ATTNSEARCH_DEC_KV_ONLY 1
 #define ATTNSEARCH_DEC_SCALED 1
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
-#undef ATTNSEARCH_DEC_KT
-#undef ATTNSEARCH_DEC_LOADV
-#undef ATTNSEARCH_DEC_LOADS
-#undef ATTNSEARCH_DEC_KV_ONLY
-#undef ATTNSEARCH_DEC_SCALED
 
 
 /* ---- int8 scores by integer dot products (AVX512-VNNI vpdpbusd) ----
