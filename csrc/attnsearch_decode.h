@@ -157,11 +157,6 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_prefetch_rows(const char *pf, ptrdi
 #define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F32
 #define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f32
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
 
 #define ATTNSEARCH_DEC_T double
 #define ATTNSEARCH_DEC_V attnsearch_vf64
@@ -169,11 +164,6 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_prefetch_rows(const char *pf, ptrdi
 #define ATTNSEARCH_DEC_VL ATTNSEARCH_VL_F64
 #define ATTNSEARCH_DEC_HSUM attnsearch_dec_hsum_f64
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
 
 /* bfloat16 keys and values (a KV cache in bfloat16) read in place: each loaded
  * vector of VL bfloat16 is widened in registers (a zero-extension and a shift:
@@ -225,15 +215,6 @@ ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_bf16_scalar(const uint16_t *p
 #define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_bf16_scalar(p)
 #define ATTNSEARCH_DEC_KV_ONLY 1
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
-#undef ATTNSEARCH_DEC_KT
-#undef ATTNSEARCH_DEC_LOADV
-#undef ATTNSEARCH_DEC_LOADS
-#undef ATTNSEARCH_DEC_KV_ONLY
 
 /* float16 keys and values read in place likewise, where the target converts
  * float16 vectors (F16C, AVX-512): vcvtph2ps on each load, exact. */
@@ -270,15 +251,6 @@ ATTNSEARCH_ALWAYS_INLINE float attnsearch_dec_load_f16_scalar(const uint16_t *p)
 #define ATTNSEARCH_DEC_LOADS(p) attnsearch_dec_load_f16_scalar(p)
 #define ATTNSEARCH_DEC_KV_ONLY 1
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
-#undef ATTNSEARCH_DEC_KT
-#undef ATTNSEARCH_DEC_LOADV
-#undef ATTNSEARCH_DEC_LOADS
-#undef ATTNSEARCH_DEC_KV_ONLY
 #else
 #define ATTNSEARCH_DEC_HAVE_F16 0
 /* Never called (ATTNSEARCH_DEC_HAVE_F16 is 0): float16 rows take the tile. */
@@ -342,16 +314,219 @@ ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_load_i8(const int8_t *p)
 #define ATTNSEARCH_DEC_KV_ONLY 1
 #define ATTNSEARCH_DEC_SCALED 1
 #include "attnsearch_decode_impl.h"
-#undef ATTNSEARCH_DEC_T
-#undef ATTNSEARCH_DEC_V
-#undef ATTNSEARCH_DEC_SUFFIX
-#undef ATTNSEARCH_DEC_VL
-#undef ATTNSEARCH_DEC_HSUM
-#undef ATTNSEARCH_DEC_KT
-#undef ATTNSEARCH_DEC_LOADV
-#undef ATTNSEARCH_DEC_LOADS
-#undef ATTNSEARCH_DEC_KV_ONLY
-#undef ATTNSEARCH_DEC_SCALED
+
+
+/* ---- int8 scores by integer dot products (AVX512-VNNI vpdpbusd) ----
+ *
+ * The float path above spends, per key and kv head at d = 128, 8 widenings
+ * (sign extension, convert, scale) and 8 FMAs per query row on the scores.
+ * Here the query rows are quantised once per task as the cache quantises its
+ * rows (per group of 32: scale = max|x| / 127, rint(x / scale), NumPy's
+ * _kv_formats.quantize_int8), and each group's dot product is exact in int32:
+ * vpdpbusd multiplies 64 unsigned by 64 signed bytes and adds each 4 adjacent
+ * products into a 32-bit lane, so lanes 0-7 of a 64-element vector hold the
+ * partial dots of its first group of 32 and lanes 8-15 of its second.
+ * vpdpbusd wants one operand unsigned: the key bytes are flipped (k ^ 0x80 =
+ * k + 128, one xor per key vector, shared by the rows) and each lane's
+ * accumulator starts at -128 * (its 4 query bytes' sum), computed once per
+ * call. Per key and row a 64-element vector then costs one vpdpbusd, one
+ * convert and one multiply-add by the lane scales (q's group scale times k's),
+ * and the lanes are summed by the float path's transposing reduction.
+ *
+ * Every score is computed by the same operations in the same order wherever
+ * its key sits in a block (a short tail repeats its last key to fill the
+ * reduction), so paged and contiguous caches give the same bits. */
+#if ATTNSEARCH_HAVE_VECTOR_EXT && ATTNSEARCH_VBYTES == 64 && defined(__AVX512VNNI__) && \
+    defined(__AVX512BW__) && defined(__AVX512DQ__) && ATTNSEARCH_DEC_TREE
+#define ATTNSEARCH_DEC_HAVE_VNNI 1
+#include <math.h>
+
+/* q (rows x d, d a multiple of 64) quantised: qi rows x d int8; per row and
+ * 64-element vector c, 16 lane scales at qs[(r * d / 64 + c) * 16] (lane l:
+ * the scale of group 2c + l / 8) and 16 int32 corrections at qc (the same
+ * index; lane l: -128 * the sum of qi[64c + 4l .. 64c + 4l + 3]). A NaN or
+ * infinite element makes its group's scale NaN or infinite and its bytes 0,
+ * so the group's scores are NaN (as the float path's would be non-finite). */
+static void attnsearch_dec_quantize_q(const float *q, int rows, int d, int8_t *qi, float *qs,
+                                      int32_t *qc)
+{
+    const int nv = d / 64;
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g < 2 * nv; g++) {
+            const float *x = q + (ptrdiff_t)r * d + 32 * g;
+            int8_t *dst = qi + (ptrdiff_t)r * d + 32 * g;
+            float top = 0.0f;
+            for (int t = 0; t < 32; t++) {
+                const float a = fabsf(x[t]);
+                if (!(a <= top)) top = a; /* a NaN wins */
+            }
+            const float scale = top / 127.0f;
+            const int usable = scale > 0.0f && scale <= 3.4e38f;
+            int32_t quad = 0;
+            for (int t = 0; t < 32; t++) {
+                float v = usable ? nearbyintf(x[t] / scale) : 0.0f;
+                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+                dst[t] = (int8_t)v;
+                quad += dst[t];
+                if (t % 4 == 3) {
+                    qc[((ptrdiff_t)r * nv + g / 2) * 16 + (g % 2) * 8 + t / 4] = -128 * quad;
+                    quad = 0;
+                }
+            }
+            for (int l = 0; l < 8; l++) qs[((ptrdiff_t)r * nv + g / 2) * 16 + (g % 2) * 8 + l] = scale;
+        }
+}
+
+/* k's lane scales for 64-element vector c of a row (scales ks, G per scale). */
+ATTNSEARCH_ALWAYS_INLINE __m512 attnsearch_dec_vnni_kscale(const float *ks, int c, const int G)
+{
+    const int g0 = (64 * c) / G, g1 = (64 * c + 32) / G;
+    if (g0 == g1) return _mm512_set1_ps(ks[g0]);
+    return _mm512_insertf32x8(_mm512_set1_ps(ks[g0]), _mm256_set1_ps(ks[g1]), 1);
+}
+
+/* The score accumulator of one row and key over the head dimension (vectors
+ * of 64 elements; `kb`: the key's flipped bytes, `ksv`: its lane scales). */
+ATTNSEARCH_ALWAYS_INLINE attnsearch_vf32 attnsearch_dec_vnni_dot(const int8_t *qi, const float *qs,
+                                                                const int32_t *qc, const __m512i *kb,
+                                                                const __m512 *ksv, const int nv)
+{
+    __m512 t = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int c = 0; c < nv; c++) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)(qc + 16 * c)), kb[c],
+                                                _mm512_loadu_si512((const void *)(qi + 64 * c)));
+        const __m512 lane_scale = _mm512_mul_ps(_mm512_loadu_ps(qs + 16 * c), ksv[c]);
+        t = c == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(dot), lane_scale)
+                   : _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), lane_scale, t);
+    }
+    attnsearch_vf32 x;
+    memcpy(&x, &t, sizeof x);
+    return x;
+}
+
+/* Scores of RU (1, 2, 4) rows x the nk <= 16 / RU keys from key j on. The
+ * accumulators of two consecutive keys are paired (the first level of
+ * attnsearch_dec_transpose_sum_f32, the same shuffles and adds) as soon as
+ * both are done, so at most 8 + 2 RU of them are live. */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_tree(const int8_t *qi, const float *qs,
+                                                      const int32_t *qc, int dk, const int8_t *k,
+                                                      ptrdiff_t ldk, int j, int nk, float *s,
+                                                      ptrdiff_t lds, const float *ks,
+                                                      ptrdiff_t ldks, const char *pf,
+                                                      ptrdiff_t pf_ld, int pf_lines, int pf_rows,
+                                                      const int RU, const int D, const int G)
+{
+    typedef attnsearch_vf32 V;
+    const int d = D > 0 ? D : dk;
+    const int nv = d / 64;
+    const int ku = 16 / RU;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    V a[8], b[4], c2[2], e[1];
+    if (j < pf_rows) attnsearch_dec_prefetch_rows(pf, pf_ld, pf_lines, j, j + nk < pf_rows ? nk : pf_rows - j);
+#pragma GCC unroll 8
+    for (int m = 0; m < ku / 2; m++) {
+        V pair[4][2];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const int u = 2 * m + h;
+            const ptrdiff_t key = j + (u < nk ? u : nk - 1); /* a short tail repeats its last key */
+            __m512i kb[4];
+            __m512 ksv[4];
+#pragma GCC unroll 4
+            for (int c = 0; c < nv; c++) {
+                kb[c] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(k + key * ldk + 64 * c)), flip);
+                ksv[c] = attnsearch_dec_vnni_kscale(ks + key * ldks, c, G);
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < RU; r++)
+                pair[r][h] = attnsearch_dec_vnni_dot(qi + (ptrdiff_t)r * d, qs + (ptrdiff_t)r * nv * 16,
+                                                     qc + (ptrdiff_t)r * nv * 16, kb, ksv, nv);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < RU; r++)
+            a[r * ku / 2 + m] = ATTNSEARCH_DEC_SHUF(pair[r][0], pair[r][1], ATTNSEARCH_DEC_LO16_16) +
+                                ATTNSEARCH_DEC_SHUF(pair[r][0], pair[r][1], ATTNSEARCH_DEC_HI16_16);
+    }
+    ATTNSEARCH_DEC_LEVEL(b, a, 4, ATTNSEARCH_DEC_LO16_8, ATTNSEARCH_DEC_HI16_8)
+    ATTNSEARCH_DEC_LEVEL(c2, b, 2, ATTNSEARCH_DEC_LO16_4, ATTNSEARCH_DEC_HI16_4)
+    ATTNSEARCH_DEC_LEVEL(e, c2, 1, ATTNSEARCH_DEC_LO16_2, ATTNSEARCH_DEC_HI16_2)
+    float lanes[16];
+    memcpy(lanes, &e[0], sizeof lanes);
+#pragma GCC unroll 4
+    for (int r = 0; r < RU; r++) memcpy(s + (ptrdiff_t)r * lds + j, lanes + r * ku, sizeof(float) * nk);
+}
+
+/* s[r][j] = the quantised q[r] . k[j] (see above) for `rows` rows (groups of
+ * 4, 2, 1) and nkeys int8 keys (scales ks, row stride ldks, `group` elements
+ * per scale: 32, 64, or one per row); dk 64, 128, 192 or 256. pf..pf_rows: the
+ * rows to ask for as the keys go (the first group of rows asks). */
+static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const int32_t *qc,
+                                      int rows, int dk, const int8_t *k, ptrdiff_t ldk, int nkeys,
+                                      float *s, ptrdiff_t lds, const float *ks, ptrdiff_t ldks,
+                                      int group, const char *pf, ptrdiff_t pf_ld, int pf_lines,
+                                      int pf_rows)
+{
+    const int nv = dk / 64;
+    int r0 = 0;
+    while (r0 < rows) {
+        if (r0 > 0) pf = NULL;
+        const int n = rows - r0 >= 4 ? 4 : (rows - r0 >= 2 ? 2 : 1);
+        const int8_t *qir = qi + (ptrdiff_t)r0 * dk;
+        const float *qsr = qs + (ptrdiff_t)r0 * nv * 16;
+        const int32_t *qcr = qc + (ptrdiff_t)r0 * nv * 16;
+        float *sr = s + (ptrdiff_t)r0 * lds;
+        const int ku = 16 / n;
+#define ATTNSEARCH_DEC_VNNI_KEYS(RU, D, G_)                                                  \
+    for (int j = 0; j < nkeys; j += ku)                                                     \
+        attnsearch_dec_vnni_tree(qir, qsr, qcr, dk, k, ldk, j, nkeys - j < ku ? nkeys - j : ku, \
+                                 sr, lds, ks, ldks, pf, pf_ld, pf_lines, pf_rows, RU, D, G_);
+#define ATTNSEARCH_DEC_VNNI_ROWS(D, G_)                                                     \
+    switch (n) {                                                                            \
+    case 1: ATTNSEARCH_DEC_VNNI_KEYS(1, D, G_) break;                                       \
+    case 2: ATTNSEARCH_DEC_VNNI_KEYS(2, D, G_) break;                                       \
+    default: ATTNSEARCH_DEC_VNNI_KEYS(4, D, G_) break;                                      \
+    }
+#define ATTNSEARCH_DEC_VNNI_D(D)                                                            \
+    if (group == 32) {                                                                      \
+        ATTNSEARCH_DEC_VNNI_ROWS(D, 32)                                                     \
+    } else if (group == 64) {                                                               \
+        ATTNSEARCH_DEC_VNNI_ROWS(D, 64)                                                     \
+    } else {                                                                                \
+        ATTNSEARCH_DEC_VNNI_ROWS(D, 1 << 24)                                                \
+    }
+        if (dk == 64) {
+            ATTNSEARCH_DEC_VNNI_D(64)
+        } else if (dk == 128) {
+            ATTNSEARCH_DEC_VNNI_D(128)
+        } else {
+            ATTNSEARCH_DEC_VNNI_D(0)
+        }
+#undef ATTNSEARCH_DEC_VNNI_KEYS
+#undef ATTNSEARCH_DEC_VNNI_ROWS
+#undef ATTNSEARCH_DEC_VNNI_D
+        r0 += n;
+    }
+}
+#else
+#define ATTNSEARCH_DEC_HAVE_VNNI 0
+/* Never called (ATTNSEARCH_DEC_HAVE_VNNI is 0): the float path scores int8 keys. */
+static void attnsearch_dec_quantize_q(const float *q, int rows, int d, int8_t *qi, float *qs,
+                                      int32_t *qc)
+{
+    (void)q; (void)rows; (void)d; (void)qi; (void)qs; (void)qc;
+}
+static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const int32_t *qc,
+                                      int rows, int dk, const int8_t *k, ptrdiff_t ldk, int nkeys,
+                                      float *s, ptrdiff_t lds, const float *ks, ptrdiff_t ldks,
+                                      int group, const char *pf, ptrdiff_t pf_ld, int pf_lines,
+                                      int pf_rows)
+{
+    (void)qi; (void)qs; (void)qc; (void)rows; (void)dk; (void)k; (void)ldk; (void)nkeys;
+    (void)s; (void)lds; (void)ks; (void)ldks; (void)group; (void)pf; (void)pf_ld;
+    (void)pf_lines; (void)pf_rows;
+}
+#endif
 
 
 #endif

@@ -5,7 +5,8 @@
  * ATTNSEARCH_DEC_LOADV / ATTNSEARCH_DEC_LOADS (a vector / an element of
  * them, widened to V / T) and ATTNSEARCH_DEC_KV_ONLY (only the score and
  * P V kernels: bfloat16 K/V widened in registers as they are loaded).
- * No include guard on purpose. */
+ * No include guard on purpose; the parameters are #undef'd at the end, so
+ * each instantiation defines its own. */
 
 #define T ATTNSEARCH_DEC_T
 #define V ATTNSEARCH_DEC_V
@@ -500,3 +501,15 @@ static int FN(all_finite)(const T *x, ptrdiff_t n)
 #undef PFA_ROWS
 #undef PF_ROWS
 #undef PF_OFF
+
+/* This instantiation's parameters (the next one defines its own). */
+#undef ATTNSEARCH_DEC_T
+#undef ATTNSEARCH_DEC_V
+#undef ATTNSEARCH_DEC_SUFFIX
+#undef ATTNSEARCH_DEC_VL
+#undef ATTNSEARCH_DEC_HSUM
+#undef ATTNSEARCH_DEC_KT
+#undef ATTNSEARCH_DEC_LOADV
+#undef ATTNSEARCH_DEC_LOADS
+#undef ATTNSEARCH_DEC_KV_ONLY
+#undef ATTNSEARCH_DEC_SCALED

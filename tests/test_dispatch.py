@@ -110,6 +110,7 @@ def test_detected_features_agree_with_the_kernel():
         ("avx512f", "avx512f"),
         ("avx512bw", "avx512bw"),
         ("avx512vl", "avx512vl"),
+        ("avx512_vnni", "avx512_vnni"),
         ("avx512_bf16", "avx512_bf16"),
         ("avx512_fp16", "avx512_fp16"),
         ("amx_bf16", "amx_bf16"),
@@ -134,7 +135,8 @@ def test_loading_a_variant_leaves_the_canonical_module_the_baseline():
     import importlib
 
     for target in CPU_TARGETS:
-        _dispatch._load("attention", target)
+        if target in _dispatch.built_targets("attention"):  # (not avx512_vnni)
+            _dispatch._load("attention", target)
     canonical = importlib.import_module(FAMILIES["attention"]["module"])
     assert canonical._COMPILED_TARGET == "baseline"
 

@@ -88,8 +88,20 @@ TARGETS: dict[str, dict] = {
         "  _mm512_storeu_ps(x, _mm512_fmadd_ps(v, v, v)); }\n",
         "summary": "x86-64-v4: AVX-512 F/CD/BW/DQ/VL, 64-byte vectors (Skylake-X)",
     },
+    # The decode family's int8 scores by vpdpbusd (csrc/attnsearch_decode.h);
+    # every other family's code is plain AVX-512 with these flags. The targets
+    # above need AVX512-VNNI too (every CPU with AVX512-BF16 has it), so that
+    # each target needs what the one below it needs.
+    "avx512_vnni": {
+        "requires": X86_64_V4 + ("avx512_vnni",),
+        "flags": (("-march=x86-64-v4", "-mtune=generic", "-mavx512vnni"),),
+        "probe": "#include <immintrin.h>\n"
+        "void probe(int *x) { __m512i v = _mm512_loadu_si512(x);\n"
+        "  _mm512_storeu_si512(x, _mm512_dpbusd_epi32(v, v, v)); }\n",
+        "summary": "AVX-512 + AVX512-VNNI (vpdpbusd; Cascade Lake, Ice Lake, Zen 4)",
+    },
     "avx512_bf16": {
-        "requires": X86_64_V4 + ("avx512_bf16",),
+        "requires": X86_64_V4 + ("avx512_vnni", "avx512_bf16"),
         "flags": (("-march=x86-64-v4", "-mtune=generic", "-mavx512bf16"),),
         "probe": "#include <immintrin.h>\n"
         "void probe(float *x) { __m512 v = _mm512_loadu_ps(x);\n"
@@ -102,7 +114,7 @@ TARGETS: dict[str, dict] = {
     # AVX512-BF16 machine. Never chosen by the dispatch (``automatic``), only
     # when forced with ATTNSEARCH_CPU_TARGET or use_target(): it is slow.
     "amx_bf16_emulated": {
-        "requires": X86_64_V4 + ("avx512_bf16",),
+        "requires": X86_64_V4 + ("avx512_vnni", "avx512_bf16"),
         "flags": (
             (
                 "-march=x86-64-v4",
@@ -120,7 +132,7 @@ TARGETS: dict[str, dict] = {
         "(tests only; chosen only when forced)",
     },
     "avx512_fp16": {
-        "requires": X86_64_V4 + ("avx512_bf16", "avx512_fp16"),
+        "requires": X86_64_V4 + ("avx512_vnni", "avx512_bf16", "avx512_fp16"),
         "flags": (
             ("-march=x86-64-v4", "-mtune=generic", "-mavx512bf16", "-mavx512fp16"),
         ),
@@ -132,6 +144,7 @@ TARGETS: dict[str, dict] = {
     "amx_bf16": {
         "requires": X86_64_V4
         + (
+            "avx512_vnni",
             "avx512_bf16",
             "avx512_fp16",
             "amx_tile",
@@ -173,8 +186,8 @@ FAMILIES: dict[str, dict] = {
     },
     "decode": {
         "module": "attnsearch.attention._decode",
-        "targets": VECTOR_TARGETS,
-        "summary": "decode attention (split-KV)",
+        "targets": VECTOR_TARGETS + ("avx512_vnni",),
+        "summary": "decode attention (split-KV; int8 scores by vpdpbusd with VNNI)",
     },
     "backward": {
         "module": "attnsearch.attention._backward",

@@ -16,6 +16,7 @@ def decode_forward(
     plan: DecodePlan,
     num_threads: int,
     check: bool = False,
+    int8_scores: bool = False,
 ) -> bool: ...
 def decode_constants() -> dict[str, int]: ...
 def _dec_qk_memview(
@@ -28,4 +29,11 @@ def _dec_pv_memview(
     v: npt.NDArray[np.floating],
     o: npt.NDArray[np.floating],
     corr: npt.NDArray[np.floating],
+) -> None: ...
+def _dec_qk_i8_memview(
+    q: npt.NDArray[np.float32],
+    k: npt.NDArray[np.int8],
+    scales: npt.NDArray[np.float32],
+    group: int,
+    s: npt.NDArray[np.float32],
 ) -> None: ...

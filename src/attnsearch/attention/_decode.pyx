@@ -104,6 +104,9 @@ cdef extern from "attnsearch_decode.h" nogil:
     void dec_pv_f16 "attnsearch_dec_pv_f16"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const unsigned short *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
     void dec_qk_i8 "attnsearch_dec_qk_i8"(const float *q, int rows, int dk, const signed char *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds, const float *ks, Py_ssize_t ldks, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
     void dec_pv_i8 "attnsearch_dec_pv_i8"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const signed char *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr, const float *vs, Py_ssize_t ldvs, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
+    int DEC_HAVE_VNNI "ATTNSEARCH_DEC_HAVE_VNNI"
+    void dec_quantize_q "attnsearch_dec_quantize_q"(const float *q, int rows, int d, signed char *qi, float *qs, int *qc)
+    void dec_qk_i8_vnni "attnsearch_dec_qk_i8_vnni"(const signed char *qi, const float *qs, const int *qc, int rows, int dk, const signed char *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds, const float *ks, Py_ssize_t ldks, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
     int all_finite_f32 "attnsearch_all_finite_f32"(const float *x, Py_ssize_t n)
     int all_finite_f64 "attnsearch_all_finite_f64"(const double *x, Py_ssize_t n)
 
@@ -120,6 +123,13 @@ cdef extern from "attnsearch_kv_quant.h" nogil:
 # call runs on one thread: ~10-20 µs of work, about what starting and joining
 # a parallel region costs on a busy machine.
 cdef Py_ssize_t TINY_WORK = 1 << 17
+
+# Row blocks of at most this many rows score int8 keys by integer dot products
+# (where the variant has them and the call allows it): measured 1.4-1.5x at 1
+# row and 1.2x at 2 per call, nothing from 4, where the rows' own scaling work
+# (convert, two multiplies per 64 elements) costs what the FMAs did
+# (ARCHITECTURE.md).
+cdef Py_ssize_t INT8_SCORES_MAX_ROWS = 2
 
 # Rows from a contiguous source are never cut (a page ends first otherwise).
 cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
@@ -178,6 +188,10 @@ cdef struct Decode:
     Py_ssize_t n_blocks, n_rows, n_tasks, block_k
     Py_ssize_t small_rows, rows_pad_max, lds, dvp
     bint check                    # flag non-finite scores and outputs per task
+    bint int8_scores              # int8 K scored by integer dots, q quantised (VNNI)
+    signed char *q_i8             # then: every global row's quantised query (n_rows x d_k),
+    float *q_i8_scales            # its lane scales and corrections (n_rows x d_k / 4),
+    int *q_i8_corr                # as attnsearch_dec_quantize_q lays them out
     int *task_flag
     ScratchLayout layout
     char *part_o                  # per (row, chunk): unnormalised output (d_v)
@@ -268,6 +282,12 @@ cdef inline bint _int8_in_registers(const KVSource *src, Py_ssize_t width) noexc
     return src.fmt == KV_I8 and (src.group == 32 or src.group == 64 or src.group >= width)
 
 
+cdef inline bint _int8_dots(const KVSource *src, Py_ssize_t width) noexcept nogil:
+    """Whether the integer-dot kernel can score `src` (where the variant has it):
+    int8 read in registers, 64, 128, 192 or 256 elements per row."""
+    return _int8_in_registers(src, width) and width % 64 == 0 and 0 < width <= 256
+
+
 cdef inline const floating *_kv_block(const KVSource *src, Py_ssize_t elem,
                                       Py_ssize_t scale_elem, Py_ssize_t rows, Py_ssize_t width,
                                       floating *tile, Py_ssize_t *ld) noexcept nogil:
@@ -333,7 +353,8 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         double total
         bint flagged = False
         bint k_bf16 = False, v_bf16 = False, k_f16 = False, v_f16 = False
-        bint k_i8 = False, v_i8 = False
+        bint k_i8 = False, v_i8 = False, k_vnni = False
+        Py_ssize_t lanes = d_k // 4  # lane scales (corrections) per quantised row
         Prefetch qk_pf, pv_pf
         Py_ssize_t j1, next_elem, next_scale
 
@@ -347,6 +368,7 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         v_f16 = DEC_HAVE_F16 and d.v.fmt == KV_F16 and not tiled
         k_i8 = not tiled and _int8_in_registers(&d.k, d_k)
         v_i8 = not tiled and _int8_in_registers(&d.v, d_v)
+        k_vnni = k_i8 and d.int8_scores and rows <= INT8_SCORES_MAX_ROWS
 
     # Every row of the block reads the same keys and values (those of item0).
     cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
@@ -409,6 +431,13 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
                 dec_qk_f16(qpack, <int>rows, <int>d_k,
                            <const unsigned short *>d.k.base + k_elem, d.k.ld_row,
                            <int>bk, s, lds, qk_pf.base, qk_pf.ld, qk_pf.lines, qk_pf.rows)
+        elif k_vnni:
+            if floating is float:
+                dec_qk_i8_vnni(d.q_i8 + row0 * d_k, d.q_i8_scales + row0 * lanes,
+                               d.q_i8_corr + row0 * lanes, <int>rows, <int>d_k,
+                               <const signed char *>d.k.base + k_elem, d.k.ld_row, <int>bk, s,
+                               lds, d.k.scales + k_scale, d.k.scale_ld_row, <int>d.k.group,
+                               qk_pf.base, qk_pf.ld, qk_pf.lines, qk_pf.rows)
         elif k_i8:
             if floating is float:
                 dec_qk_i8(qpack, <int>rows, <int>d_k, <const signed char *>d.k.base + k_elem,
@@ -506,6 +535,22 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
             flagged = True
     if d.check:
         d.task_flag[task] = 1 if flagged else 0
+
+
+cdef void _quantize_queries(Decode *d, float *row) noexcept nogil:
+    """Every global row's query times the scale (as _decode_task gathers it),
+    quantised once per call for the integer-dot scores."""
+    cdef Py_ssize_t rho, item, i, c, d_k = d.shape.d_k
+    cdef const float *qrow
+    cdef float fscale = <float>d.shape.scale
+    for rho in range(d.n_rows):
+        item = d.order[rho // d.shape.n_q]
+        i = rho % d.shape.n_q
+        qrow = <const float *>d.q.base + d.q.offsets[item] + i * d.q.ld_row
+        for c in range(d_k):
+            row[c] = qrow[c] * fscale
+        dec_quantize_q(row, 1, <int>d_k, d.q_i8 + rho * d_k, d.q_i8_scales + rho * (d_k // 4),
+                       d.q_i8_corr + rho * (d_k // 4))
 
 
 cdef void _decode_merge_row(const Decode *d, floating *dummy, Py_ssize_t rho,
@@ -612,7 +657,8 @@ cdef int _read_kv(object spec, Py_ssize_t n_batch, KVSource *src) except -1:
     return 0
 
 
-def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=False):
+def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=False,
+                   bint int8_scores=False):
     """Run the decode kernel over validated operands (entry point).
 
     Parameters
@@ -637,6 +683,12 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     check : bool
         Flag non-finite scores and outputs (the default call's check of k and
         v, made while the kernel reads them).
+    int8_scores : bool
+        Score int8 keys by integer dot products against the query rows
+        quantised per group of 32 (``attnsearch_dec_qk_i8_vnni``) in row
+        blocks of at most 2 rows, where this variant has them (AVX512-VNNI),
+        the call is float32, ``d_k`` is 64,
+        128, 192 or 256 and K's groups are read in registers; else ignored.
 
     Returns
     -------
@@ -648,7 +700,7 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
     cdef Py_ssize_t itemsize = 4 if is_float else 8
-    cdef Py_ssize_t t, blk, rows_max = 0, work = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
+    cdef Py_ssize_t t, blk, rows_max = 0, rows_min = 0, work = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
     cdef const intp_t[::1] block_start = plan.block_start
     cdef const intp_t[:, ::1] tasks = plan.tasks
     cdef char *scratch
@@ -685,11 +737,15 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
         work += (tasks[t, 2] - tasks[t, 1]) * (d.shape.d_k + d.shape.d_v)
     for t in range(d.n_blocks):
         rows_max = max(rows_max, block_start[t + 1] - block_start[t])
+        rows_min = (block_start[t + 1] - block_start[t] if t == 0
+                    else min(rows_min, block_start[t + 1] - block_start[t]))
     d.small_rows = plan.small_rows
     d.rows_pad_max = round_up(rows_max, ROW_ALIGN)
     d.lds = round_up(d.block_k, nr)
     d.dvp = round_up(d.shape.d_v, vl)
     d.check = check
+    d.int8_scores = (int8_scores and DEC_HAVE_VNNI and is_float and _int8_dots(&d.k, d.shape.d_k)
+                     and rows_min <= INT8_SCORES_MAX_ROWS)
     _decode_layout(&d, itemsize)
 
     # Tiny calls (a few keys) run on the calling thread: starting threads would
@@ -710,6 +766,17 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     d.part_l = <double *>(d.part_m + m_bytes)
     d.task_flag = <int *>(d.part_m + m_bytes + l_bytes)
     memset(d.task_flag, 0, max(1, d.n_tasks) * sizeof(int))
+    cdef cnp.ndarray q_i8, q_i8_scales, q_i8_corr, q_row
+    if d.int8_scores:
+        q_i8 = np.empty(d.n_rows * d.shape.d_k, np.int8)
+        q_i8_scales = np.empty(d.n_rows * (d.shape.d_k // 4), np.float32)
+        q_i8_corr = np.empty(d.n_rows * (d.shape.d_k // 4), np.intc)
+        q_row = np.empty(d.shape.d_k, np.float32)
+        d.q_i8 = <signed char *>cnp.PyArray_DATA(q_i8)
+        d.q_i8_scales = <float *>cnp.PyArray_DATA(q_i8_scales)
+        d.q_i8_corr = <int *>cnp.PyArray_DATA(q_i8_corr)
+        with nogil:
+            _quantize_queries(&d, <float *>cnp.PyArray_DATA(q_row))
     if is_float:
         with nogil:
             _decode_run(&d, <float *>NULL, scratch, n_threads)
@@ -725,8 +792,10 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
 
 def decode_constants():
     """Rows per decode micro-kernel call (larger counts run in groups of it), and
-    whether float16 K/V are widened in registers (else in a tile)."""
-    return {"micro_rows": DEC_MR, "f16_in_registers": DEC_HAVE_F16}
+    whether float16 K/V are widened in registers (else in a tile) and int8 keys
+    scored by integer dot products (this variant has AVX512-VNNI)."""
+    return {"micro_rows": DEC_MR, "f16_in_registers": DEC_HAVE_F16,
+            "int8_dot_products": DEC_HAVE_VNNI}
 
 
 # -- test and benchmark access ------------------------------------------------
@@ -766,3 +835,32 @@ def _dec_pv_memview(const floating[:, ::1] p, const floating[:, :] v, floating[:
         else:
             dec_pv_f64(&p[0, 0], p.shape[1], <int>rows, <int>nkeys, &v[0, 0] if nkeys > 0 else NULL,
                        ldv, <int>dv, &o[0, 0], o.shape[1], &corr[0])
+
+
+def _dec_qk_i8_memview(const float[:, ::1] q, const signed char[:, ::1] k,
+                       const float[:, ::1] scales, int group, float[:, ::1] s):
+    """Test wrapper: s[:, :n_k] = scores of q against int8 keys (one scale per
+    `group` elements) by the integer-dot kernel, q quantised per group of 32.
+
+    Raises RuntimeError where this variant has no such kernel.
+    """
+    cdef Py_ssize_t rows = q.shape[0], dk = q.shape[1], nkeys = k.shape[0]
+    if not DEC_HAVE_VNNI:
+        raise RuntimeError("this variant has no int8 dot-product kernel")
+    if (k.shape[1] != dk or s.shape[0] != rows or s.shape[1] < nkeys or dk % 64 or dk == 0
+            or dk > 256 or not (group == 32 or group == 64 or group >= dk)
+            or scales.shape[0] != nkeys or scales.shape[1] != (dk + group - 1) // group):
+        raise ValueError("shapes do not match")
+    if rows == 0 or nkeys == 0:
+        return
+    qi = np.empty((rows, dk), np.int8)
+    lane_scales = np.empty(rows * (dk // 64) * 16, np.float32)
+    corr = np.empty(rows * (dk // 64) * 16, np.intc)
+    cdef signed char[:, ::1] qi_v = qi
+    cdef float[::1] ls_v = lane_scales
+    cdef int[::1] corr_v = corr
+    with nogil:
+        dec_quantize_q(&q[0, 0], <int>rows, <int>dk, &qi_v[0, 0], &ls_v[0], &corr_v[0])
+        dec_qk_i8_vnni(&qi_v[0, 0], &ls_v[0], &corr_v[0], <int>rows, <int>dk, &k[0, 0], dk,
+                       <int>nkeys, &s[0, 0], s.shape[1], &scales[0, 0], scales.shape[1], group,
+                       NULL, 0, 0, 0)

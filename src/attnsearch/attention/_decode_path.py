@@ -292,6 +292,7 @@ def decode_into(
     shape: AttentionShape,
     n_threads: int,
     check: bool = False,
+    int8_scores: bool = False,
 ) -> Array:
     """Run the decode kernel on ``_geometry.Operand``s of kernel-ready arrays
     (``q`` and ``out`` in the compute dtype; ``k``, ``v`` in it or as
@@ -299,6 +300,9 @@ def decode_into(
 
     ``check``: flag NaN/inf scores and outputs while the kernel reads k and v;
     raises :class:`NonFiniteKV` after writing ``out`` when it saw one.
+    ``int8_scores``: int8 keys scored by integer dot products against the
+    queries quantised per group of 32, where the kernel variant has them
+    (``KVCache.attend``'s ``quantize_query``).
     """
     vis = shape.visibility
     kv_lo = max(0, vis.lo_offset) if vis.has_lo else 0
@@ -315,7 +319,7 @@ def decode_into(
         the_plan, k_spec, v_spec, q.array.dtype, shape.d_k, shape.d_v
     )
     seen = _decode.decode_forward(
-        q, k_spec, v_spec, out, mask, shape, the_plan, n_threads, check
+        q, k_spec, v_spec, out, mask, shape, the_plan, n_threads, check, int8_scores
     )
     if seen:
         raise NonFiniteKV

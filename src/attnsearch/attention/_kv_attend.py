@@ -80,6 +80,7 @@ class _Options:
         num_threads: int | None,
         check_finite: bool,
         backend: str,
+        quantize_query: bool = True,
     ) -> None:
         att = _attention()
         if backend not in ("auto", "reference"):
@@ -87,6 +88,7 @@ class _Options:
         self.backend = backend
         self.causal = check_bool(causal, "causal")
         self.check_finite = check_bool(check_finite, "check_finite")
+        self.quantize_query = check_bool(quantize_query, "quantize_query")
         self.n_threads = effective_n_threads(num_threads)
         self.scale = att._check_scale(scale, q.shape[-1])
         self.window = att.check_window(window)
@@ -239,6 +241,7 @@ def attend_contiguous(cache: KVCache, q: npt.ArrayLike, **options: Any) -> Array
             shape,
             opts.n_threads,
             opts.check_finite,
+            opts.quantize_query,
         )
     except _decode_path.NonFiniteKV:
         k, _ = cache.dequantized(np.float64)
@@ -328,6 +331,7 @@ def attend_paged(
         the_plan,
         opts.n_threads,
         opts.check_finite,
+        opts.quantize_query,
     )
     if seen:
         k_all = np.concatenate(

@@ -379,6 +379,7 @@ class PagedKVCache:
         num_threads: int | None = None,
         check_finite: bool = True,
         backend: str = "auto",
+        quantize_query: bool = True,
     ) -> Array:
         """One decode step of a batch of sequences of different lengths.
 
@@ -394,6 +395,8 @@ class PagedKVCache:
         causal, scale, window, alibi_slopes, num_threads, check_finite, backend
             As for :meth:`KVCache.attend`, per sequence (query ``i`` of a
             sequence of length ``L`` sits at position ``L - n_q + i``).
+        quantize_query : bool, default True
+            As for :meth:`KVCache.attend` (int8 pools).
 
         Returns
         -------
@@ -415,6 +418,7 @@ class PagedKVCache:
                 num_threads=num_threads,
                 check_finite=check_finite,
                 backend=backend,
+                quantize_query=quantize_query,
             )
 
     def _table(self, ids: list[int]) -> npt.NDArray[np.intp]:

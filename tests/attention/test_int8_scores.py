@@ -1,0 +1,167 @@
+"""int8 KV caches scored by integer dot products (AVX512-VNNI, ``quantize_query``):
+the kernel against a NumPy reference that quantises q the same way (integer
+dots exact), the documented bound against float32 queries, and the float path
+kept by ``quantize_query=False`` and wherever the kernel does not run."""
+
+import numpy as np
+import pytest
+
+from attnsearch import _dispatch
+from attnsearch.attention import KVCache, PagedKVCache, _reference
+from attnsearch.attention._kv_formats import quantize_int8
+
+pytestmark = pytest.mark.usefixtures("cpu_target")
+
+_decode = _dispatch.kernels("decode")
+
+
+def _has_int8_dots():
+    return bool(_decode.decode_constants()["int8_dot_products"])
+
+
+def _int8_scores_reference(q, k_i8, k_scales, group):
+    """float64 scores of q quantised per group of 32 (as the kernel does)
+    against int8 keys: sum over groups of q_scale * k_scale * the exact
+    integer dot product."""
+    q_i8, q_scales = quantize_int8(q, 32)
+    scores = np.zeros(q.shape[:-1] + (k_i8.shape[-2],))
+    for g in range(q.shape[-1] // 32):
+        cols = slice(32 * g, 32 * g + 32)
+        dots = np.einsum(
+            "...qd,...kd->...qk",
+            q_i8[..., cols].astype(np.int64),
+            k_i8[..., cols].astype(np.int64),
+        )
+        k_scale = k_scales[..., (32 * g) // group].astype(np.float64)
+        scores += q_scales[..., g, None] * k_scale[..., None, :] * dots
+    return scores
+
+
+def _filled(rng, h_kv, n, d, quant_block=32):
+    cache = KVCache(1, h_kv, n, d, dtype=np.int8, quant_block=quant_block)
+    k = rng.standard_normal((1, h_kv, n, d)).astype(np.float32)
+    v = rng.standard_normal((1, h_kv, n, d)).astype(np.float32)
+    cache.append(k, v)
+    return cache, k, v
+
+
+@pytest.mark.parametrize("d", [64, 128, 192, 256])
+@pytest.mark.parametrize("group", [32, 64, None])
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 7])
+def test_score_kernel_matches_the_integer_reference(rng, d, group, rows):
+    if not _has_int8_dots():
+        with pytest.raises(RuntimeError, match="no int8 dot-product kernel"):
+            _decode._dec_qk_i8_memview(
+                np.zeros((1, 64), np.float32),
+                np.zeros((1, 64), np.int8),
+                np.ones((1, 2), np.float32),
+                32,
+                np.zeros((1, 1), np.float32),
+            )
+        return
+    n_keys = 45  # tails of 1, 5 and 13 keys after the 16-, 8- and 4-key trees
+    width = d if group is None else group
+    q = (rng.standard_normal((rows, d)) * 3).astype(np.float32)
+    q[0, :32] = 0  # an all-zero group of the query
+    k_i8, k_scales = quantize_int8(rng.standard_normal((n_keys, d)), width)
+    s = np.full((rows, n_keys + 3), np.nan, np.float32)
+    _decode._dec_qk_i8_memview(q, k_i8, k_scales, width, s)
+    ref = _int8_scores_reference(q, k_i8, k_scales, width)
+    # Integer dots are exact: only the float32 scaling and lane sums round.
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(s[:, :n_keys], ref, rtol=1e-5, atol=1e-6 * scale)
+    assert np.isnan(s[:, n_keys:]).all()  # nothing written past the keys
+    # Against float32 queries: within the documented bound per score.
+    k_deq = k_i8.astype(np.float64) * np.repeat(k_scales, width, axis=-1)[:, :d]
+    exact = q.astype(np.float64) @ k_deq.T
+    q_groups = np.abs(q.astype(np.float64)).reshape(rows, d // 32, 32).max(-1)
+    k_groups = np.abs(k_deq).reshape(n_keys, d // 32, 32).sum(-1)
+    bound = q_groups @ k_groups.T / 254
+    assert (np.abs(s[:, :n_keys] - exact) <= bound * (1 + 1e-4) + 1e-5 * scale).all()
+
+
+@pytest.mark.parametrize("h_q", [2, 4])
+def test_attend_matches_the_reference_with_q_quantised(rng, h_q):
+    # 2 kv heads: 1 or 2 query rows per kv head, the blocks that take the
+    # integer-dot kernel where the variant has it.
+    h_kv, n, d = 2, 700, 128
+    cache, _, _ = _filled(rng, h_kv, n, d)
+    q = rng.standard_normal((1, h_q, 1, d)).astype(np.float32)
+    out = cache.attend(q)
+    k, v = cache.dequantized(np.float64)
+    k64 = _reference.expand_kv_heads(q, k)
+    v64 = _reference.expand_kv_heads(q, v)
+    scale = 1 / np.sqrt(d)
+    if _has_int8_dots():
+        # The kernel quantises q times the softmax scale.
+        q_scaled = (q * np.float32(scale)).astype(np.float32)
+        k_i8, k_scales = cache.keys, cache.key_scales
+        k_i8 = _reference.expand_kv_heads(q, k_i8)
+        k_scales = _reference.expand_kv_heads(q, k_scales)
+        s = _int8_scores_reference(q_scaled, k_i8, k_scales, 32)
+    else:
+        s = np.einsum("bhqd,bhkd->bhqk", q.astype(np.float64), k64) * scale
+    p = np.exp(s - s.max(-1, keepdims=True))
+    ref = (p / p.sum(-1, keepdims=True)) @ v64
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=2e-6)
+    exact = cache.attend(q, quantize_query=False)
+    if not _has_int8_dots():
+        np.testing.assert_array_equal(out, exact)
+    else:
+        assert not np.array_equal(out, exact)  # q really was quantised
+
+
+def test_quantised_query_within_the_documented_bound(rng):
+    # As test_kv_caches' bound (4x the worst of 20 seeds for int8 block 32):
+    # the query's rounding adds about as much as the keys' own.
+    h_kv, n, d = 4, 600, 128
+    cache, k, v = _filled(rng, h_kv, n, d)
+    q = rng.standard_normal((1, h_kv, 1, d)).astype(np.float32)
+    ref = _reference.scaled_dot_product_attention(
+        q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), causal=True
+    )
+    for quantize_query in (True, False):
+        out = cache.attend(q, quantize_query=quantize_query)
+        assert np.abs(out - ref).max() < 1.5e-2
+
+
+@pytest.mark.parametrize("h_q", [4, 8])
+def test_larger_row_blocks_keep_the_float_scores(rng, h_q):
+    # 2 kv heads, 2 or 4 query heads each and n_q 2: blocks of 4 and 8 rows,
+    # where the integer dots measured no faster: the float path, bitwise.
+    cache, _, _ = _filled(rng, 2, 300, 128)
+    q = rng.standard_normal((1, h_q, 2, 128)).astype(np.float32)
+    np.testing.assert_array_equal(
+        cache.attend(q), cache.attend(q, quantize_query=False)
+    )
+
+
+@pytest.mark.parametrize("quant_block", [32, 64, None])
+@pytest.mark.parametrize("h_q", [2, 4])
+def test_paged_bitwise_equals_contiguous(rng, quant_block, h_q):
+    # As test_paged_cache's bitwise test, on the blocks of 1 and 2 rows.
+    n, h_kv, d = 500, 2, 128
+    paged = PagedKVCache(4, 256, h_kv, d, dtype=np.int8, quant_block=quant_block)
+    sid = paged.add_sequence()
+    k = rng.standard_normal((h_kv, n, d)).astype(np.float32)
+    v = rng.standard_normal((h_kv, n, d)).astype(np.float32)
+    paged.append(sid, k, v)
+    alone = KVCache(1, h_kv, n, d, dtype=np.int8, quant_block=quant_block)
+    alone.append(k[None], v[None])
+    q = rng.standard_normal((1, h_q, 1, d)).astype(np.float32)
+    np.testing.assert_array_equal(paged.attend(q, [sid]), alone.attend(q))
+
+
+def test_bitwise_identical_for_any_thread_count(rng):
+    cache, _, _ = _filled(rng, 2, 5000, 128)
+    q = rng.standard_normal((1, 4, 1, 128)).astype(np.float32)
+    first = cache.attend(q, num_threads=1)
+    for threads in (2, 3, 7):
+        np.testing.assert_array_equal(cache.attend(q, num_threads=threads), first)
+
+
+def test_quantize_query_must_be_a_bool(rng):
+    cache, _, _ = _filled(rng, 2, 10, 64)
+    q = np.zeros((1, 2, 1, 64), np.float32)
+    with pytest.raises(TypeError, match="quantize_query"):
+        cache.attend(q, quantize_query="yes")
