@@ -271,15 +271,21 @@ cdef inline void _redo(int32_t *t, int32_t *pos, int64_t n, int32_t a,
 
 cdef inline void _record(const TSPData *p, int32_t *t, int32_t *pos, char *aux, int32_t a,
                          int32_t b) noexcept nogil:
-    """Log entry (a, b), just performed, while a checkpoint is open. When the log
-    is full: undo everything, keep a copy of the checkpoint's tour, redo (the
-    cost of the moves already made, plus O(n) once); rollback then copies."""
+    """Log entry (a, b), just performed, while a checkpoint is open. An entry
+    equal to the last one undid it (each is its own inverse: the Lin-Kernighan
+    step's tentative exchanges and their undoing), so both go: rollback never
+    replays the search's dead ends. When the log is full: undo everything, keep
+    a copy of the checkpoint's tour, redo (the cost of the moves already made,
+    plus O(n) once); rollback then copies."""
     cdef TSPAux *h = <TSPAux *>aux
     cdef int32_t *log
     cdef int64_t e
     if h.recording != 1:
         return
     log = tsp_log(p, aux)
+    if h.log_len > 0 and log[2 * h.log_len - 2] == a and log[2 * h.log_len - 1] == b:
+        h.log_len -= 1
+        return
     if h.log_len < p.log_capacity:
         log[2 * h.log_len] = a
         log[2 * h.log_len + 1] = b

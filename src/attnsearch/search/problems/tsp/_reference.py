@@ -346,7 +346,11 @@ class TSPReference:
             pos[t[a]], pos[t[-b - 1]] = a, -b - 1
 
     def _record(self, st, a, b):
-        if st.recording == 1:
+        if st.recording != 1:
+            return
+        if st.log and st.log[-1] == (a, b):
+            st.log.pop()  # it undid the last entry (each is its own inverse)
+        else:
             st.log.append((a, b))
 
     def _reverse_path(self, st, i, j):
