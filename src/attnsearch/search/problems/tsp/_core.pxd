@@ -1280,11 +1280,12 @@ ctypedef struct SegmentStats:
 
 
 cdef inline void tsp_segment_search(const TSPData *p, int32_t *t, char *aux,
-                                    attnsearch_rng *rng, int64_t n_kicks,
-                                    double tolerance, double deadline,
+                                    const uint8_t *queued, attnsearch_rng *rng,
+                                    int64_t n_kicks, double tolerance, double deadline,
                                     SegmentStats *out) noexcept nogil:
     """Iterated local search on one segment (p.fixed_sum = 1: cities 0 and 1 are
-    its ends): every city queued, a descent, then up to n_kicks iterations of
+    its ends): the cities with queued[city] set queued in tour order (every city
+    when queued is NULL), a descent, then up to n_kicks iterations of
     checkpoint, kick, descent, kept when not longer (by the tolerance) else
     rolled back: _engine's _ils_chain on this data. The clock is read every 16
     kicks and during long descents; past the deadline the segment stops with
@@ -1298,12 +1299,14 @@ cdef inline void tsp_segment_search(const TSPData *p, int32_t *t, char *aux,
     cdef double cost = 0.0, before
     cdef int done
     memset(out, 0, sizeof(SegmentStats))
+    h.head = 0
+    h.count = 0
     for i in range(p.n):
         pos[t[i]] = <int32_t>i
-        queue[i] = t[i]
-        active[i] = 1
-    h.head = 0
-    h.count = p.n
+        active[t[i]] = queued == NULL or queued[t[i]] != 0
+        if active[t[i]]:
+            queue[h.count] = t[i]
+            h.count += 1
     h.log_len = 0
     h.recording = 0
     while True:
