@@ -43,6 +43,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kicks", type=int, default=None)
     parser.add_argument("--cpu", type=float, default=None, help="CPU-second budget")
@@ -57,7 +58,7 @@ def main(argv=None):
             continue
         tsp._search_spec()  # candidates and the start tour, off the clock
         kicks = args.kicks or WORK[name]
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             start = time.process_time()
             trace = []  # (CPU s, best length) after every chunk
 
