@@ -97,6 +97,22 @@ def test_ils_rollback_from_an_overflowing_log_equals_the_reference():
     )
 
 
+@pytest.mark.parametrize("capacity", [1, 2, 5, 40])
+def test_ils_with_lk_and_a_short_log_equals_the_reference(capacity):
+    # The Lin-Kernighan step's tentative exchanges and their undoing cancel in
+    # the log (an entry equal to the last one pops it), also at a full log and
+    # after the fall back on the tour copy.
+    tsp = TSP.from_tsplib(DATA / "st70.tsp", moves=("2opt", "oropt", "3opt", "lk"))
+    args = list(tsp._core._init_args)
+    args[11] = capacity
+    tsp._core = TSPCore(*args)
+    kwargs = dict(num_chains=2, seed=4, max_iters=150)
+    assert_same_run(
+        iterated_local_search(tsp, backend="cython", **kwargs),
+        iterated_local_search(tsp, backend="reference", **kwargs),
+    )
+
+
 def test_ils_vtable_path_equals_the_inlined_path():
     tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=("2opt", "oropt", "3opt"))
     states = []

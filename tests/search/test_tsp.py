@@ -425,6 +425,37 @@ def test_lk_local_optimum_has_no_improving_candidate_2opt_move(rng):
                 assert gain <= 0, (t1, t2, t3, t4)
 
 
+def test_undo_log_keeps_no_dead_ends_and_rollback_restores(rng, monkeypatch):
+    # The step's tentative exchanges are undone when they find nothing: the
+    # pair cancels in the log, so a rollback replays only what stayed made.
+    tsp = TSP(rng.uniform(0, 100, size=(300, 2)), metric="EUC_2D")
+    reference = tsp._reference
+    made = []
+    reverse = type(reference)._reverse_raw
+
+    def counting(self, state, first, count):
+        made.append((first, count))
+        reverse(self, state, first, count)
+
+    monkeypatch.setattr(type(reference), "_reverse_raw", counting)
+    st = reference.prepare([int(c) for c in rng.permutation(300)])
+    reference._descend(st, 0.0, 2**62, 2**62)
+    chain = ChainRNG(np.array([1, 2, 3, 4], dtype=np.uint64))
+    logged = 0
+    made.clear()
+    for _ in range(20):
+        start = list(st.tour)
+        reference.checkpoint(st)
+        reference.kick(st, chain, 1)
+        reference._descend(st, 0.0, 2**62, 2**62)
+        logged += len(st.log)
+        assert all(a != b for a, b in zip(st.log, st.log[1:]))
+        reference.rollback(st)
+        assert list(st.tour) == start
+        assert all(st.pos[city] == i for i, city in enumerate(st.tour))
+    assert 0 < logged < len(made) // 3
+
+
 def test_lk_bad_input(rng):
     coords = rng.uniform(size=(30, 2))
     with pytest.raises(ValueError, match="descent step"):

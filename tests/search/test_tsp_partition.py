@@ -180,8 +180,43 @@ def test_bad_input():
         improve_segments(
             tsp._core, segments.tours.copy(), *args, states[:3], kicks, 0.0, np.inf, 1
         )
+    for queued in (np.ones(3, dtype=np.uint8), np.full(400, 2, dtype=np.uint8)):
+        with pytest.raises(ValueError, match="queued"):
+            improve_segments(
+                tsp._core, segments.tours.copy(), *args, states, kicks, 0.0, np.inf,
+                1, queued,
+            )  # fmt: skip
     with pytest.raises(ValueError, match="segment_size"):
         TourPartition(tsp, segment_size=8)
+    with pytest.raises(ValueError, match="recheck"):
+        TourPartition(tsp, segment_size=100, recheck="some")
+
+
+def test_later_rounds_recheck_only_what_the_last_cut_kept_apart():
+    tsp = _instance(2000)
+    plan = TourPartition(tsp, segment_size=500, kicks_per_city=0.2)
+    state = np.array([5, 6, 7, 8], dtype=np.uint64)
+    tour = _good_tour(tsp)
+    _, segments = plan.cut(tour, 0)
+    assert plan.queued(tour, 0, segments) is None
+    tour, _, _ = plan.round(tour, 0, state, plan.kicks(), 0.0)
+    _, segments = plan.cut(tour, 1)
+    queued = plan.queued(tour, 1, segments).astype(bool)
+    # Round 0 cut at offset 0: its segments are the slices of starts.
+    segment_of = np.empty(tsp.n, dtype=np.int64)
+    for s in range(plan.n_segments):
+        segment_of[tour[plan.starts[s] : plan.starts[s + 1]]] = s
+    split = (segment_of[tsp.candidates] != segment_of[:, None]).any(axis=1)
+    split[tour[plan.starts[:-1]]] = split[tour[plan.starts[1:] - 1]] = True
+    assert np.array_equal(queued, split[segments.cities])
+    assert 0 < queued.sum() < tsp.n // 2
+    assert TourPartition(tsp, 500, recheck="all").queued(tour, 1, segments) is None
+    # Both ways give valid tours that are no longer.
+    for recheck in ("boundaries", "all"):
+        again = TourPartition(tsp, 500, 0.2, recheck=recheck)
+        new, _, delta = again.round(tour, 1, state, again.kicks(), 0.0)
+        assert sorted(new.tolist()) == list(range(tsp.n))
+        assert tsp.tour_length(new) <= tsp.tour_length(tour)
 
 
 def test_target_stops_the_rounds():

@@ -271,15 +271,21 @@ cdef inline void _redo(int32_t *t, int32_t *pos, int64_t n, int32_t a,
 
 cdef inline void _record(const TSPData *p, int32_t *t, int32_t *pos, char *aux, int32_t a,
                          int32_t b) noexcept nogil:
-    """Log entry (a, b), just performed, while a checkpoint is open. When the log
-    is full: undo everything, keep a copy of the checkpoint's tour, redo (the
-    cost of the moves already made, plus O(n) once); rollback then copies."""
+    """Log entry (a, b), just performed, while a checkpoint is open. An entry
+    equal to the last one undid it (each is its own inverse: the Lin-Kernighan
+    step's tentative exchanges and their undoing), so both go: rollback never
+    replays the search's dead ends. When the log is full: undo everything, keep
+    a copy of the checkpoint's tour, redo (the cost of the moves already made,
+    plus O(n) once); rollback then copies."""
     cdef TSPAux *h = <TSPAux *>aux
     cdef int32_t *log
     cdef int64_t e
     if h.recording != 1:
         return
     log = tsp_log(p, aux)
+    if h.log_len > 0 and log[2 * h.log_len - 2] == a and log[2 * h.log_len - 1] == b:
+        h.log_len -= 1
+        return
     if h.log_len < p.log_capacity:
         log[2 * h.log_len] = a
         log[2 * h.log_len + 1] = b
@@ -1274,11 +1280,12 @@ ctypedef struct SegmentStats:
 
 
 cdef inline void tsp_segment_search(const TSPData *p, int32_t *t, char *aux,
-                                    attnsearch_rng *rng, int64_t n_kicks,
-                                    double tolerance, double deadline,
+                                    const uint8_t *queued, attnsearch_rng *rng,
+                                    int64_t n_kicks, double tolerance, double deadline,
                                     SegmentStats *out) noexcept nogil:
     """Iterated local search on one segment (p.fixed_sum = 1: cities 0 and 1 are
-    its ends): every city queued, a descent, then up to n_kicks iterations of
+    its ends): the cities with queued[city] set queued in tour order (every city
+    when queued is NULL), a descent, then up to n_kicks iterations of
     checkpoint, kick, descent, kept when not longer (by the tolerance) else
     rolled back: _engine's _ils_chain on this data. The clock is read every 16
     kicks and during long descents; past the deadline the segment stops with
@@ -1292,12 +1299,14 @@ cdef inline void tsp_segment_search(const TSPData *p, int32_t *t, char *aux,
     cdef double cost = 0.0, before
     cdef int done
     memset(out, 0, sizeof(SegmentStats))
+    h.head = 0
+    h.count = 0
     for i in range(p.n):
         pos[t[i]] = <int32_t>i
-        queue[i] = t[i]
-        active[i] = 1
-    h.head = 0
-    h.count = p.n
+        active[t[i]] = queued == NULL or queued[t[i]] != 0
+        if active[t[i]]:
+            queue[h.count] = t[i]
+            h.count += 1
     h.log_len = 0
     h.recording = 0
     while True:

@@ -60,4 +60,5 @@ def improve_segments(
     tolerance: float,
     deadline: float,
     num_threads: int,
+    queued: Any = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...

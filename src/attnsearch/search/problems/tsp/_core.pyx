@@ -285,8 +285,9 @@ cdef class TSPCore(CompiledProblem):
 
 cdef int _improve_segment(const TSPData *template, int32_t *tour, const double *x,
                           const double *y, const int32_t *neighbours, int64_t m,
-                          uint64_t *rng_state, int64_t n_kicks, double tolerance,
-                          double deadline, SegmentStats *out) noexcept nogil:
+                          const uint8_t *queued, uint64_t *rng_state, int64_t n_kicks,
+                          double tolerance, double deadline,
+                          SegmentStats *out) noexcept nogil:
     """One segment of m cities (local numbering, ends 0 and 1) under the instance's
     metric and moves: its own data, candidate distances and workspace, then
     tsp_segment_search. Returns -1 when memory ran out (nothing changed)."""
@@ -313,14 +314,15 @@ cdef int _improve_segment(const TSPData *template, int32_t *tour, const double *
     d.neighbour_distances = lengths
     for i in range(4):
         rng.s[i] = rng_state[i]
-    tsp_segment_search(&d, tour, aux, &rng, n_kicks, tolerance, deadline, out)
+    tsp_segment_search(&d, tour, aux, queued, &rng, n_kicks, tolerance, deadline, out)
     free(lengths)
     free(aux)
     return 0
 
 
 def improve_segments(TSPCore core, tours, xs, ys, neighbours, starts, rng_states,
-                     kicks, double tolerance, double deadline, int num_threads):
+                     kicks, double tolerance, double deadline, int num_threads,
+                     queued=None):
     """Iterated local search on every segment of a partitioned tour, in parallel
     (partition.py cuts and merges; _reference.segment_search is the mirror).
 
@@ -329,7 +331,9 @@ def improve_segments(TSPCore core, tours, xs, ys, neighbours, starts, rng_states
     tour as a cycle through the edge (0, 1), improved in place), ``xs``/``ys``
     (coordinates), ``neighbours`` ((n, k) int32, local candidate lists without
     the pair (0, 1)), ``rng_states[s]`` (its xoshiro256++ state) and
-    ``kicks[s]`` (its budget). What a segment does depends on its own inputs
+    ``kicks[s]`` (its budget), and ``queued`` (uint8 per local city, or None:
+    all) the cities its first descent starts from (don't-look bits off; the
+    others were a local optimum already). What a segment does depends on its own inputs
     only, so neither the thread count nor the order of the segments changes
     a result (unless the deadline stops them).
 
@@ -347,6 +351,8 @@ def improve_segments(TSPCore core, tours, xs, ys, neighbours, starts, rng_states
     cdef const int64_t[::1] start_view = np.ascontiguousarray(starts, dtype=np.int64)
     cdef uint64_t[:, ::1] rng_view = np.ascontiguousarray(rng_states, dtype=np.uint64)
     cdef const int64_t[::1] kick_view = np.ascontiguousarray(kicks, dtype=np.int64)
+    cdef const uint8_t[::1] queued_view
+    cdef const uint8_t *queued_cities = NULL
     cdef Py_ssize_t n_segments = start_view.shape[0] - 1, s
     cdef int64_t n = tour_view.shape[0], K = nb_view.shape[1], first, m
     counts_array = np.zeros((max(n_segments, 0), 4), dtype=np.int64)
@@ -377,6 +383,12 @@ def improve_segments(TSPCore core, tours, xs, ys, neighbours, starts, rng_states
         raise ValueError("each segment's tour must be a permutation of its cities")
     if nb.min() < 0 or np.any(nb >= row_size[:, None]):
         raise ValueError("neighbours hold cities outside their segment")
+    if queued is not None:
+        queued = np.asarray(queued)
+        if queued.shape != (n,) or not np.isin(queued, (0, 1)).all():
+            raise ValueError(f"queued must hold {n} flags (0 or 1)")
+        queued_view = np.ascontiguousarray(queued, dtype=np.uint8)
+        queued_cities = &queued_view[0]
     heads = np.asarray(start_view)[:n_segments]
     if np.any(nb[heads] == 1) or np.any(nb[heads + 1] == 0):
         raise ValueError("a segment's ends (0, 1) must not be each other's candidates")
@@ -389,8 +401,9 @@ def improve_segments(TSPCore core, tours, xs, ys, neighbours, starts, rng_states
             m = start_view[s + 1] - first
             failed[s] = _improve_segment(
                 &core.data, &tour_view[first], &x_view[first], &y_view[first],
-                &nb_view[first, 0], m, &rng_view[s, 0], kick_view[s], tolerance,
-                deadline, &stats[s])
+                &nb_view[first, 0], m,
+                NULL if queued_cities == NULL else queued_cities + first,
+                &rng_view[s, 0], kick_view[s], tolerance, deadline, &stats[s])
     for s in range(n_segments):
         counts[s, 0] = stats[s].kicks
         counts[s, 1] = stats[s].accepted

@@ -346,7 +346,11 @@ class TSPReference:
             pos[t[a]], pos[t[-b - 1]] = a, -b - 1
 
     def _record(self, st, a, b):
-        if st.recording == 1:
+        if st.recording != 1:
+            return
+        if st.log and st.log[-1] == (a, b):
+            st.log.pop()  # it undid the last entry (each is its own inverse)
+        else:
             st.log.append((a, b))
 
     def _reverse_path(self, st, i, j):
@@ -976,11 +980,17 @@ class TSPReference:
             total += delta
         return total
 
-    def segment_search(self, tour, rng, n_kicks, tolerance):
+    def segment_search(self, tour, rng, n_kicks, tolerance, queued=None):
         """Mirror of tsp_segment_search without a deadline: ILS on a segment
-        (fixed_ends) from ``tour``; returns the tour and (kicks, accepted,
-        evaluations, moves, delta)."""
+        (fixed_ends) from ``tour``, its first descent from the cities with
+        ``queued[city]`` set (None: all); returns the tour and (kicks,
+        accepted, evaluations, moves, delta)."""
         st = TourState(tour)
+        if queued is not None:
+            st.queue = [city for city in st.tour if queued[city]]
+            st.count = len(st.queue)
+            st.queue += [0] * (self.n - st.count)
+            st.active = [bool(flag) for flag in queued]
         cost = 0.0
         evaluations = moves = kicks = accepted = 0
 
