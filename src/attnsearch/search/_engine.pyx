@@ -50,7 +50,7 @@ cdef extern from "attnsearch_clock.h" nogil:
     double monotonic "attnsearch_monotonic"()
 
 cdef extern from "attnsearch_tabu_scan.h" nogil:
-    const int TABU_SCAN_VECTOR "ATTNSEARCH_TABU_SCAN"  # 1 where compiled with AVX-512
+    const int TABU_SCAN_VECTOR "ATTNSEARCH_TABU_SCAN"  # 1 where compiled with AVX2 or up
     int64_t ising_tabu_scan "attnsearch_ising_tabu_scan"(
         int64_t n, const int8_t *spins, const double *fields, const int64_t *tabu_until,
         int64_t step_index, int aspiration, double cost, double threshold, int64_t *ties,
@@ -591,8 +591,8 @@ cdef void _tabu_chain(const Problem *p, Chains *c, Py_ssize_t chain,
         n_candidates = _n_moves(p, state, aux) if enumerate_all else m.sample_size
         use_buffer = enumerate_all and n_candidates <= m.tie_capacity
         if Problem is IsingData:
-            # The same scan 8 spins at a time (the same tied moves in the same
-            # order): the generic one was nearly all of a G-set step.
+            # The same scan a vector of spins at a time (the same tied moves in
+            # the same order): the generic one was nearly all of a G-set step.
             if TABU_SCAN_VECTOR and use_buffer and n_candidates > 0:
                 ties = ising_tabu_scan(n_candidates, <const int8_t *>state,
                                        <const double *>aux, tabu_until, step_index,
