@@ -67,6 +67,29 @@ def test_tabu_random_tenure_kernel_equals_reference(rng):
     assert fixed.params["tenure"] == 5
 
 
+@pytest.mark.parametrize("n", [5, 8, 13, 30])
+@pytest.mark.parametrize("aspiration", [True, False])
+def test_tabu_spin_scan_kernel_equals_reference(rng, n, aspiration):
+    # The kernel scans Ising neighbourhoods 8 spins at a time where compiled
+    # with AVX-512: a tail of fewer than 8, no full block, many ties (+-1
+    # weights, isolated spins whose flips cost +-0), tenures that make every
+    # flip tabu (then the best tabu flip is taken) and aspiration.
+    edges = {}
+    for i in range(n - 2):  # the last two spins are isolated: deltas of +-0
+        for j in rng.choice(n - 2, 2, replace=False):
+            if i != j:
+                edges[(min(i, j), max(i, j))] = float(rng.choice([-1, 1]))
+    ising = Ising(rng.integers(-1, 2, n).astype(float) * (np.arange(n) < n - 2), edges)
+    for tenure in (1, n // 2, 2 * n):
+        kwargs = dict(
+            num_chains=2, seed=6, max_iters=150, tenure=tenure, aspiration=aspiration
+        )
+        assert_same_run(
+            tabu_search(ising, backend="cython", **kwargs),
+            tabu_search(ising, backend="reference", **kwargs),
+        )
+
+
 @pytest.mark.parametrize("candidate_size", [None, 40])
 def test_tabu_perturbations_kernel_equals_reference(rng, candidate_size):
     ising = sparse_ising(rng, n=30)
