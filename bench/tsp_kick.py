@@ -23,7 +23,6 @@ variants, so that the machine's load changes every variant alike), for
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -32,15 +31,13 @@ import numpy as np
 from attnsearch.search import TSP, iterated_local_search
 from attnsearch.search.problems.tsp import _reference
 
-DATA = Path(os.environ.get("ATTNSEARCH_TSPLIB", "/work/shared/data/tsplib"))
+try:
+    from tsp_partition import DATA, _optimum
+except ImportError:  # run from elsewhere
+    import sys
 
-
-def _optimum(name):
-    for line in (DATA / "optimal.tsv").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields and fields[0] == name:
-            return float(fields[1])
-    return None
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tsp_partition import DATA, _optimum
 
 
 def _edges(tour):
