@@ -140,6 +140,28 @@ def test_time_limit_honoured():
     assert sorted(result.best_state.tolist()) == list(range(20000))
 
 
+def test_no_round_starts_that_its_cut_and_merge_would_overrun(monkeypatch):
+    # A round whose cut and merge alone would pass the deadline is not begun:
+    # here every round claims an hour of them, so the run stops after its
+    # first round, long before the limit, with the time limit as its reason.
+    real_round = TourPartition.round
+
+    def slow_round(self, *args, **kwargs):
+        out = real_round(self, *args, **kwargs)
+        self.overhead_s = 3600.0
+        return out
+
+    monkeypatch.setattr(TourPartition, "round", slow_round)
+    tsp = _instance(3000, "EUCLIDEAN")
+    tsp._search_spec()
+    start = time.monotonic()
+    result = iterated_local_search(tsp, time_limit=20, seed=0, partition=500)
+    assert time.monotonic() - start < 10
+    assert result.stop_reason == "time_limit"
+    assert result.params["rounds"][0] == 1
+    assert sorted(result.best_state.tolist()) == list(range(3000))
+
+
 def test_bad_input():
     tsp = _instance(400)
     with pytest.raises(ValueError, match="partition"):

@@ -292,6 +292,10 @@ def _partitioned_advance(run, plan, first_descent, max_iters, tolerance, num_thr
             budget = None if max_iters is None else max_iters - int(arrays.progress[c])
             if budget is not None and budget <= 0:
                 continue
+            if time.monotonic() + plan.overhead_s > run.deadline:
+                # Cutting and merging alone would overrun the time limit.
+                arrays.status[c] = STATUS["time_limit"]
+                continue
             tour, counts, _ = plan.round(
                 arrays.states[c],
                 int(rounds[c]),
