@@ -125,6 +125,16 @@ cdef extern from "attnsearch_kv_quant.h" nogil:
 # a parallel region costs on a busy machine.
 cdef Py_ssize_t TINY_WORK = 1 << 17
 
+# Row blocks score int8 keys by integer dot products (where the variant has
+# them and the call allows it) with at most INT8_TREE_MAX_ROWS rows (one
+# accumulator per row and key) or at least INT8_LANES_MIN_ROWS (keys in lanes;
+# P V on int16 probabilities from that many rows too). Measured from DRAM
+# (32768 keys, 1-2 threads): 1.2x at 8 rows; at 1-4 rows the integer P V and
+# the lanes measured 0-10 % slower than the float kernels, though faster alone
+# and with the keys in L3 (ARCHITECTURE.md).
+cdef Py_ssize_t INT8_TREE_MAX_ROWS = 2
+cdef Py_ssize_t INT8_LANES_MIN_ROWS = 5
+
 # Rows from a contiguous source are never cut (a page ends first otherwise).
 cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
 
@@ -348,7 +358,7 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         double total
         bint flagged = False
         bint k_bf16 = False, v_bf16 = False, k_f16 = False, v_f16 = False
-        bint k_i8 = False, v_i8 = False, k_vnni = False
+        bint k_i8 = False, v_i8 = False, k_vnni = False, v_vnni = False
         Py_ssize_t lanes = d_k // 4  # lane scales (corrections) per quantised row
         Prefetch qk_pf, pv_pf
         Py_ssize_t j1, next_elem, next_scale
@@ -363,7 +373,9 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         v_f16 = DEC_HAVE_F16 and d.v.fmt == KV_F16 and not tiled
         k_i8 = not tiled and _int8_in_registers(&d.k, d_k)
         v_i8 = not tiled and _int8_in_registers(&d.v, d_v)
-        k_vnni = k_i8 and d.int8_scores
+        k_vnni = k_i8 and d.int8_scores and (rows <= INT8_TREE_MAX_ROWS
+                                             or rows >= INT8_LANES_MIN_ROWS)
+        v_vnni = v_i8 and d.int8_pv and rows >= INT8_LANES_MIN_ROWS
 
     # Every row of the block reads the same keys and values (those of item0).
     cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
@@ -490,7 +502,7 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         # probability 0 if masked), so a NaN or infinite value reaches `o`.
         if v_bf16 or v_f16 or v_i8:
             if floating is float:
-                if v_i8 and d.int8_pv:
+                if v_vnni:
                     dec_pv_i8_vnni(s, lds, <int>rows, <int>bk,
                                    <const signed char *>d.v.base + v_elem, d.v.ld_row, <int>d_v,
                                    o, dvp, corr, d.v.scales + v_scale, d.v.scale_ld_row,
@@ -687,9 +699,10 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
         Where this variant has integer dot products (AVX512-VNNI) and the call
         is float32: score int8 keys against the query rows quantised per group
         of 32 (``attnsearch_dec_qk_i8_vnni``; ``d_k`` 64, 128, 192 or 256, K's
-        groups read in registers), and multiply int8 values by the
-        probabilities times the value scales rounded to int16 per block of 128
-        keys (``attnsearch_dec_pv_i8_vnni``; ``d_v`` likewise); else ignored.
+        groups read in registers) in row blocks of at most 2 or at least 5
+        rows, and in the latter multiply int8 values by the probabilities
+        times the value scales rounded to int16 per block of 128 keys
+        (``attnsearch_dec_pv_i8_vnni``; ``d_v`` likewise); else ignored.
 
     Returns
     -------
