@@ -457,15 +457,12 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_tree(const int8_t *qi, const f
     for (int r = 0; r < RU; r++) memcpy(s + (ptrdiff_t)r * lds + j, lanes + r * ku, sizeof(float) * nk);
 }
 
-/* s[r][j] = the quantised q[r] . k[j] (see above) for `rows` rows (groups of
- * 4, 2, 1) and nkeys int8 keys (scales ks, row stride ldks, `group` elements
- * per scale: 32, 64, or one per row); dk 64, 128, 192 or 256. pf..pf_rows: the
- * rows to ask for as the keys go (the first group of rows asks). */
-static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const int32_t *qc,
-                                      int rows, int dk, const int8_t *k, ptrdiff_t ldk, int nkeys,
-                                      float *s, ptrdiff_t lds, const float *ks, ptrdiff_t ldks,
-                                      int group, const char *pf, ptrdiff_t pf_ld, int pf_lines,
-                                      int pf_rows)
+/* The scores of `rows` rows (groups of 4, 2, 1) by attnsearch_dec_vnni_tree. */
+static void attnsearch_dec_qk_i8_vnni_trees(const int8_t *qi, const float *qs, const int32_t *qc,
+                                            int rows, int dk, const int8_t *k, ptrdiff_t ldk,
+                                            int nkeys, float *s, ptrdiff_t lds, const float *ks,
+                                            ptrdiff_t ldks, int group, const char *pf,
+                                            ptrdiff_t pf_ld, int pf_lines, int pf_rows)
 {
     const int nv = dk / 64;
     int r0 = 0;
@@ -508,6 +505,446 @@ static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const i
         r0 += n;
     }
 }
+
+/* ---- int8 P V by integer dot products over key pairs (AVX512-VNNI vpdpwssd) ----
+ *
+ * The float P V kernel spends, per key and kv head at d = 128, 8 widenings
+ * (sign extension, convert, scale) and 8 FMAs per query row. Here the
+ * probabilities times the values' group scales, p'[r][j][g] = p[r][j] *
+ * vs[j][g], are quantised to int16 once per block of at most
+ * ATTNSEARCH_DEC_PV_KB keys, per (row, group): with pmax the block's largest
+ * |p| of the row and vmax the block's largest scale of the group,
+ *   top = pmax * vmax, scale = top / 32767, q = rint(p' * (32767 / top))
+ * (every product float32, rounded; p' <= top so |q| <= 32767). The int8 V
+ * rows of keys j and j + 1 are sign-extended to int16 and interleaved
+ * (vpunpck{l,h}wd), so one vpdpwssd per 16 dims and row adds
+ * v[j][i] q[j] + v[j+1][i] q[j+1] into an int32 lane, exactly (a block of 128
+ * keys sums at most 64 * 2 * 127 * 32767 < 2^31); the q pair is one
+ * embedded-broadcast dword. Once per block each lane is converted and
+ * multiply-added by its (row, group) scale into the float output, and the
+ * interleave's permutation of the dims undone (vpermt2ps). Per key pair and
+ * 64 dims: 4 sign extensions and 4 unpacks shared by the rows, 4 vpdpwssd per
+ * row. An odd last key pairs with itself, with q 0. NaN probabilities make
+ * their row's scales NaN (so its outputs are NaN, as the float path's). */
+#define ATTNSEARCH_DEC_PV_KB 128
+
+/* acc += the pairwise products of the int16 of x and w (vpdpwssd). Written
+ * as asm: GCC's intrinsic copied every accumulator in and out of a scratch
+ * register (and spilled) in the 16-accumulator loop below. */
+#define ATTNSEARCH_DEC_DPWSSD(acc, x, w) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w))
+
+/* 32 int8 sign-extended to int16 (the load folded in). */
+ATTNSEARCH_ALWAYS_INLINE __m512i attnsearch_dec_ld_i16(const int8_t *p)
+{
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* The value scales of a block of nk <= ATTNSEARCH_DEC_PV_KB keys by group:
+ * vcol[g][j] = vs[j * ldvs + g] (0 from nk to the next multiple of 16), and
+ * vmax[g] their largest. Rows of 1, 2 or 4 contiguous scales are transposed
+ * 16 keys at a time by permutes; others are copied one by one. */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_pv_vnni_vcols(const float *vs, ptrdiff_t ldvs, int nk,
+                                                          int ng, float (*vcol)[ATTNSEARCH_DEC_PV_KB],
+                                                          float *vmax)
+{
+    if (ldvs != ng || (ng != 1 && ng != 2 && ng != 4)) {
+        for (int g = 0; g < ng; g++) {
+            float top = 0.0f;
+            int j = 0;
+            for (; j < nk; j++) {
+                const float x = vs[(ptrdiff_t)j * ldvs + g];
+                vcol[g][j] = x;
+                top = x > top ? x : top;
+            }
+            for (; j % 16; j++) vcol[g][j] = 0.0f;
+            vmax[g] = top;
+        }
+        return;
+    }
+    /* ng = 2: even / odd lanes; ng = 4: groups 0/1 and 2/3 of 8 keys, then halves. */
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i g01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i g23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i lo8 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i hi8 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    __m512 top[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int j = 0; j < nk; j += 16) {
+        const int count = (nk - j < 16 ? nk - j : 16) * ng; /* scales of this chunk */
+        __m512 x[4], col[4];
+        for (int i = 0; i < ng; i++) {
+            const int left = count - 16 * i;
+            const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (left > 0 ? (__mmask16)((1u << left) - 1) : 0);
+            x[i] = _mm512_maskz_loadu_ps(m, vs + (ptrdiff_t)j * ng + 16 * i);
+        }
+        if (ng == 1) {
+            col[0] = x[0];
+        } else if (ng == 2) {
+            col[0] = _mm512_permutex2var_ps(x[0], even, x[1]);
+            col[1] = _mm512_permutex2var_ps(x[0], odd, x[1]);
+        } else {
+            const __m512 a01 = _mm512_permutex2var_ps(x[0], g01, x[1]);
+            const __m512 a23 = _mm512_permutex2var_ps(x[0], g23, x[1]);
+            const __m512 b01 = _mm512_permutex2var_ps(x[2], g01, x[3]);
+            const __m512 b23 = _mm512_permutex2var_ps(x[2], g23, x[3]);
+            col[0] = _mm512_permutex2var_ps(a01, lo8, b01);
+            col[1] = _mm512_permutex2var_ps(a01, hi8, b01);
+            col[2] = _mm512_permutex2var_ps(a23, lo8, b23);
+            col[3] = _mm512_permutex2var_ps(a23, hi8, b23);
+        }
+        for (int g = 0; g < ng; g++) {
+            _mm512_store_ps(vcol[g] + j, col[g]);
+            top[g] = _mm512_max_ps(top[g], col[g]);
+        }
+    }
+    for (int g = 0; g < ng; g++) vmax[g] = _mm512_reduce_max_ps(top[g]);
+}
+
+/* One block of nk <= ATTNSEARCH_DEC_PV_KB keys for R (compile-time, 1-4) rows:
+ * o[r][:d] = o[r][:d] * corr[r] (corr NULL: no rescaling) + p v. */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_pv_vnni_block(
+    const float *p, ptrdiff_t ldp, int nk, const int8_t *v, ptrdiff_t ldv, int dv, float *o,
+    ptrdiff_t ldo, const float *corr, const float *vs, ptrdiff_t ldvs, const char *pf,
+    ptrdiff_t pf_ld, int pf_lines, int pf_rows, const int R, const int D, const int G)
+{
+    enum { KB = ATTNSEARCH_DEC_PV_KB, MAXG = 8 };
+    const int d = D > 0 ? D : dv;
+    const int ng = G >= d ? 1 : d / G;
+    int16_t pq[4][MAXG][KB] __attribute__((aligned(64)));
+    float vcol[MAXG][KB] __attribute__((aligned(64)));
+    float scale[4][MAXG];
+    float vmax[MAXG];
+    attnsearch_dec_pv_vnni_vcols(vs, ldvs, nk, ng, vcol, vmax);
+    /* Each row's p' quantised per group. */
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const float *pr = p + (ptrdiff_t)r * ldp;
+        __m512 top = _mm512_setzero_ps();
+        __mmask16 bad = 0;
+        for (int j = 0; j < nk; j += 16) {
+            const __mmask16 m = nk - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nk - j)) - 1);
+            const __m512 x = _mm512_maskz_loadu_ps(m, pr + j);
+            top = _mm512_max_ps(top, _mm512_abs_ps(x));
+            bad |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+        }
+        const float pmax = _mm512_reduce_max_ps(top);
+        for (int g = 0; g < ng; g++) {
+            const float t = pmax * vmax[g];
+            const float inv = t > 0.0f ? 32767.0f / t : 0.0f;
+            scale[r][g] = bad ? NAN : t / 32767.0f;
+            const __m512 vinv = _mm512_set1_ps(inv);
+            for (int j = 0; j < nk; j += 16) {
+                const __mmask16 m = nk - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nk - j)) - 1);
+                const __m512 x = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, pr + j),
+                                                             _mm512_load_ps(vcol[g] + j)), vinv);
+                const __m512i qi = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                _mm256_store_si256((__m256i *)(pq[r][g] + j), _mm512_cvtsepi32_epi16(qi));
+            }
+        }
+    }
+    /* Lanes of the interleaved dims back in order: dims 8L + k (k < 4) are in
+     * lane 4L + k of the unpacklo product, dims 8L + 4 + k in the unpackhi's. */
+    const __m512i dims_lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i dims_hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int c0 = 0; c0 < d; c0 += 64) {
+        const int g0 = c0 / G < ng ? c0 / G : ng - 1, g1 = (c0 + 32) / G < ng ? (c0 + 32) / G : ng - 1;
+        __m512i acc[4][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_si512();
+        for (int j = 0; j < nk; j += 2) {
+            const int j2 = j + 1 < nk ? j + 1 : j; /* an odd last key pairs with itself (q 0) */
+            if (c0 == 0 && j < pf_rows) attnsearch_dec_prefetch_rows(pf, pf_ld, pf_lines, j, j + 1 < pf_rows ? 2 : 1);
+            const int8_t *va = v + (ptrdiff_t)j * ldv + c0, *vb = v + (ptrdiff_t)j2 * ldv + c0;
+            const __m512i a0 = attnsearch_dec_ld_i16(va), a1 = attnsearch_dec_ld_i16(va + 32);
+            const __m512i b0 = attnsearch_dec_ld_i16(vb), b1 = attnsearch_dec_ld_i16(vb + 32);
+            const __m512i u0 = _mm512_unpacklo_epi16(a0, b0), u1 = _mm512_unpackhi_epi16(a0, b0);
+            const __m512i u2 = _mm512_unpacklo_epi16(a1, b1), u3 = _mm512_unpackhi_epi16(a1, b1);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                int32_t q0, q1;
+                memcpy(&q0, pq[r][g0] + j, sizeof q0);
+                memcpy(&q1, pq[r][g1] + j, sizeof q1);
+                const __m512i w0 = _mm512_set1_epi32(q0), w1 = _mm512_set1_epi32(q1);
+                ATTNSEARCH_DEC_DPWSSD(acc[r][0], u0, w0);
+                ATTNSEARCH_DEC_DPWSSD(acc[r][1], u1, w0);
+                ATTNSEARCH_DEC_DPWSSD(acc[r][2], u2, w1);
+                ATTNSEARCH_DEC_DPWSSD(acc[r][3], u3, w1);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m512 lo = _mm512_cvtepi32_ps(acc[r][2 * h]), hi = _mm512_cvtepi32_ps(acc[r][2 * h + 1]);
+                const __m512 s = _mm512_set1_ps(scale[r][h ? g1 : g0]);
+                float *dst = o + (ptrdiff_t)r * ldo + c0 + 32 * h;
+                __m512 base0 = _mm512_loadu_ps(dst), base1 = _mm512_loadu_ps(dst + 16);
+                if (corr != NULL) {
+                    base0 = _mm512_mul_ps(base0, _mm512_set1_ps(corr[r]));
+                    base1 = _mm512_mul_ps(base1, _mm512_set1_ps(corr[r]));
+                }
+                _mm512_storeu_ps(dst, _mm512_fmadd_ps(_mm512_permutex2var_ps(lo, dims_lo, hi), s, base0));
+                _mm512_storeu_ps(dst + 16, _mm512_fmadd_ps(_mm512_permutex2var_ps(lo, dims_hi, hi), s, base1));
+            }
+    }
+}
+
+/* o[r][:dv] = o[r][:dv] * corr[r] + p v for `rows` rows (groups of 4, 3, 2, 1)
+ * and nkeys int8 value rows (scales vs, row stride ldvs, `group` elements per
+ * scale: 32, 64 or one per row), in blocks of ATTNSEARCH_DEC_PV_KB keys from
+ * the first (see above); dv 64, 128, 192 or 256. pf..pf_rows: the rows to ask
+ * for as the keys go (the first group of rows asks). */
+static void attnsearch_dec_pv_i8_vnni(const float *p, ptrdiff_t ldp, int rows, int nkeys,
+                                      const int8_t *v, ptrdiff_t ldv, int dv, float *o,
+                                      ptrdiff_t ldo, const float *corr, const float *vs,
+                                      ptrdiff_t ldvs, int group, const char *pf, ptrdiff_t pf_ld,
+                                      int pf_lines, int pf_rows)
+{
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        const int n = rows - r0 < 4 ? rows - r0 : 4;
+        if (r0 > 0) pf = NULL;
+        for (int j0 = 0; j0 < nkeys; j0 += ATTNSEARCH_DEC_PV_KB) {
+            const int nk = nkeys - j0 < ATTNSEARCH_DEC_PV_KB ? nkeys - j0 : ATTNSEARCH_DEC_PV_KB;
+            const float *pb = p + (ptrdiff_t)r0 * ldp + j0;
+            const int8_t *vb = v + (ptrdiff_t)j0 * ldv;
+            const float *vsb = vs + (ptrdiff_t)j0 * ldvs;
+            float *ob = o + (ptrdiff_t)r0 * ldo;
+            const float *cb = j0 == 0 ? corr + r0 : NULL;
+            const char *pfb = pf != NULL && j0 < pf_rows ? pf + (ptrdiff_t)j0 * pf_ld : NULL;
+            const int pfr = pfb != NULL ? pf_rows - j0 : 0;
+#define ATTNSEARCH_DEC_PVV(RU, D, G_)                                                          \
+    attnsearch_dec_pv_vnni_block(pb, ldp, nk, vb, ldv, dv, ob, ldo, cb, vsb, ldvs, pfb, pf_ld,  \
+                                 pf_lines, pfr, RU, D, G_);
+#define ATTNSEARCH_DEC_PVV_ROWS(D, G_)                                                         \
+    switch (n) {                                                                               \
+    case 1: ATTNSEARCH_DEC_PVV(1, D, G_) break;                                                \
+    case 2: ATTNSEARCH_DEC_PVV(2, D, G_) break;                                                \
+    case 3: ATTNSEARCH_DEC_PVV(3, D, G_) break;                                                \
+    default: ATTNSEARCH_DEC_PVV(4, D, G_) break;                                               \
+    }
+#define ATTNSEARCH_DEC_PVV_D(D)                                                                \
+    if (group == 32) {                                                                         \
+        ATTNSEARCH_DEC_PVV_ROWS(D, 32)                                                         \
+    } else if (group == 64) {                                                                  \
+        ATTNSEARCH_DEC_PVV_ROWS(D, 64)                                                         \
+    } else {                                                                                   \
+        ATTNSEARCH_DEC_PVV_ROWS(D, 1 << 24)                                                    \
+    }
+            if (dv == 64) {
+                ATTNSEARCH_DEC_PVV_D(64)
+            } else if (dv == 128) {
+                ATTNSEARCH_DEC_PVV_D(128)
+            } else {
+                ATTNSEARCH_DEC_PVV_D(0)
+            }
+#undef ATTNSEARCH_DEC_PVV
+#undef ATTNSEARCH_DEC_PVV_ROWS
+#undef ATTNSEARCH_DEC_PVV_D
+        }
+    }
+}
+
+/* ---- int8 scores of 3 or more rows: keys in lanes ----
+ *
+ * attnsearch_dec_vnni_tree keeps one accumulator per (row, key) and pays, per
+ * row, key and 64 elements, a convert, a lane-scale multiply and an FMA, plus
+ * the lane reduction: from 4 rows that costs what the float path does. Here
+ * 16 keys are transposed once (4 levels of unpacks and 128-bit shuffles per
+ * 16 x 16 dwords, shared by the rows) so that dword t of key u sits in lane u
+ * of vector t; a row then broadcasts its own dword t (embedded broadcast) and
+ * one vpdpbusd adds 4 products into each of the 16 keys' lanes. Per row and
+ * group of 32 elements, 8 vpdpbusd fill one int32 accumulator (lanes: keys),
+ * started at the group's correction (-128 * its q bytes' sum); then one
+ * convert and one multiply-add by q's group scale times each key's group
+ * scale (the block's scales by group, as the P V kernel gathers them). No
+ * lane reduction; each key's score is computed in its own lane by the same
+ * operations wherever it sits (a short tail repeats its last key), so paged
+ * and contiguous caches give the same bits. */
+
+/* acc += per lane, the 4 products of the unsigned bytes of x with the signed
+ * bytes of the dword at w, broadcast (vpdpbusd). asm: GCC's intrinsic copies
+ * the accumulators (see ATTNSEARCH_DEC_DPWSSD). */
+typedef int32_t attnsearch_dec_i32_alias __attribute__((may_alias));
+#define ATTNSEARCH_DEC_DPBUSD_BCST(acc, x, w)                                                  \
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*(const attnsearch_dec_i32_alias *)(w)))
+
+/* 16 x 16 dwords: lane t of x[u] goes to lane u of x[t]. */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_transpose16(__m512i *x)
+{
+    __m512i a[16], b[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(x[2 * i], x[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(x[2 * i], x[2 * i + 1]);
+    }
+    /* b[4i + m], 128-bit lane L: dword 4L + m of keys 4i .. 4i + 3 */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++) {
+        const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44);
+        const __m512i c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
+        const __m512i c2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44);
+        const __m512i c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
+        x[m] = _mm512_shuffle_i32x4(c0, c2, 0x88);
+        x[4 + m] = _mm512_shuffle_i32x4(c0, c2, 0xDD);
+        x[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88);
+        x[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
+    }
+}
+
+/* Scores of R (compile-time, 1-4) rows against the 16 transposed keys of
+ * `tile` (nv x 16 vectors): s[r][0:nk], q groups of 32 (scales qs, corrections
+ * qc as attnsearch_dec_quantize_q lays them out), kcol[g]: the keys' scale for
+ * q group g (16 floats). */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes_rows(const int8_t *qi, const float *qs,
+                                                            const int32_t *qc, const __m512i *tile,
+                                                            const float *const *kcol, int nk,
+                                                            float *s, ptrdiff_t lds, const int R,
+                                                            const int nv)
+{
+    const __mmask16 keep = nk >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nk) - 1);
+    __m512 score[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < nv; c++) {
+        __m512i acc[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const int32_t *corr = qc + ((ptrdiff_t)r * nv + c) * 16 + 8 * h;
+                int32_t total = 0;
+                for (int l = 0; l < 8; l++) total += corr[l];
+                acc[r][h] = _mm512_set1_epi32(total);
+            }
+#pragma GCC unroll 16
+        for (int t = 0; t < 16; t++) {
+            const __m512i x = tile[16 * c + t];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                ATTNSEARCH_DEC_DPBUSD_BCST(acc[r][t / 8], x, qi + (ptrdiff_t)r * 64 * nv + 64 * c + 4 * t);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const float q_scale = qs[((ptrdiff_t)r * nv + c) * 16 + 8 * h];
+                const __m512 lane_scale = _mm512_mul_ps(_mm512_set1_ps(q_scale), _mm512_load_ps(kcol[2 * c + h]));
+                const __m512 dot = _mm512_cvtepi32_ps(acc[r][h]);
+                score[r] = c == 0 && h == 0 ? _mm512_mul_ps(dot, lane_scale)
+                                            : _mm512_fmadd_ps(dot, lane_scale, score[r]);
+            }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(s + (ptrdiff_t)r * lds, keep, score[r]);
+}
+
+/* Scores of `rows` rows (groups of 4 and the rest) against nkeys int8 keys, 16
+ * keys at a time (D: compile-time d_k or 0, G: k's group). */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes(const int8_t *qi, const float *qs,
+                                                       const int32_t *qc, int rows, int dk,
+                                                       const int8_t *k, ptrdiff_t ldk, int nkeys,
+                                                       float *s, ptrdiff_t lds, const float *ks,
+                                                       ptrdiff_t ldks, const char *pf,
+                                                       ptrdiff_t pf_ld, int pf_lines, int pf_rows,
+                                                       const int D, const int G)
+{
+    enum { KB = ATTNSEARCH_DEC_PV_KB, MAXG = 8 };
+    const int d = D > 0 ? D : dk;
+    const int nv = d / 64;
+    const int ngk = G >= d ? 1 : d / G;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    float vcol[MAXG][KB] __attribute__((aligned(64)));
+    float vmax[MAXG];
+    __m512i tile[4 * 16];
+    for (int j0 = 0; j0 < nkeys; j0 += KB) {
+        const int nb = nkeys - j0 < KB ? nkeys - j0 : KB;
+        attnsearch_dec_pv_vnni_vcols(ks + (ptrdiff_t)j0 * ldks, ldks, nb, ngk, vcol, vmax);
+        for (int j = j0; j < j0 + nb; j += 16) {
+            const int nk = j0 + nb - j < 16 ? j0 + nb - j : 16;
+            if (j < pf_rows) attnsearch_dec_prefetch_rows(pf, pf_ld, pf_lines, j, j + nk < pf_rows ? nk : pf_rows - j);
+#pragma GCC unroll 4
+            for (int c = 0; c < nv; c++) {
+#pragma GCC unroll 16
+                for (int u = 0; u < 16; u++) {
+                    const ptrdiff_t key = j + (u < nk ? u : nk - 1); /* a short tail repeats its last key */
+                    tile[16 * c + u] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(k + key * ldk + 64 * c)), flip);
+                }
+                attnsearch_dec_transpose16(tile + 16 * c);
+            }
+            const float *kcol[MAXG];
+            for (int g = 0; g < 2 * nv; g++) kcol[g] = vcol[(32 * g) / G < ngk ? (32 * g) / G : ngk - 1] + (j - j0);
+            int r0 = 0;
+            for (; r0 + 4 <= rows; r0 += 4)
+                attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
+                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               s + (ptrdiff_t)r0 * lds + j, lds, 4, nv);
+            switch (rows - r0) {
+            case 3:
+                attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
+                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               s + (ptrdiff_t)r0 * lds + j, lds, 3, nv);
+                break;
+            case 2:
+                attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
+                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               s + (ptrdiff_t)r0 * lds + j, lds, 2, nv);
+                break;
+            case 1:
+                attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
+                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               s + (ptrdiff_t)r0 * lds + j, lds, 1, nv);
+                break;
+            default: break;
+            }
+        }
+    }
+}
+
+/* s[r][j] = the quantised q[r] . k[j] (see above) for `rows` rows and nkeys
+ * int8 keys (scales ks, row stride ldks, `group` elements per scale: 32, 64,
+ * or one per row); dk 64, 128, 192 or 256. Blocks of 3 or more rows put the
+ * keys in lanes, of 1 or 2 the rows and keys (attnsearch_dec_vnni_tree).
+ * pf..pf_rows: the rows to ask for as the keys go. */
+static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const int32_t *qc,
+                                      int rows, int dk, const int8_t *k, ptrdiff_t ldk, int nkeys,
+                                      float *s, ptrdiff_t lds, const float *ks, ptrdiff_t ldks,
+                                      int group, const char *pf, ptrdiff_t pf_ld, int pf_lines,
+                                      int pf_rows)
+{
+    if (rows <= 2) {
+        attnsearch_dec_qk_i8_vnni_trees(qi, qs, qc, rows, dk, k, ldk, nkeys, s, lds, ks, ldks,
+                                        group, pf, pf_ld, pf_lines, pf_rows);
+        return;
+    }
+#define ATTNSEARCH_DEC_LANES(D, G_)                                                            \
+    attnsearch_dec_vnni_lanes(qi, qs, qc, rows, dk, k, ldk, nkeys, s, lds, ks, ldks, pf, pf_ld, \
+                              pf_lines, pf_rows, D, G_);
+#define ATTNSEARCH_DEC_LANES_D(D)                                                              \
+    if (group == 32) {                                                                         \
+        ATTNSEARCH_DEC_LANES(D, 32)                                                            \
+    } else if (group == 64) {                                                                  \
+        ATTNSEARCH_DEC_LANES(D, 64)                                                            \
+    } else {                                                                                   \
+        ATTNSEARCH_DEC_LANES(D, 1 << 24)                                                       \
+    }
+    if (dk == 64) {
+        ATTNSEARCH_DEC_LANES_D(64)
+    } else if (dk == 128) {
+        ATTNSEARCH_DEC_LANES_D(128)
+    } else {
+        ATTNSEARCH_DEC_LANES_D(0)
+    }
+#undef ATTNSEARCH_DEC_LANES
+#undef ATTNSEARCH_DEC_LANES_D
+}
 #else
 #define ATTNSEARCH_DEC_HAVE_VNNI 0
 /* Never called (ATTNSEARCH_DEC_HAVE_VNNI is 0): the float path scores int8 keys. */
@@ -524,6 +961,16 @@ static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const i
 {
     (void)qi; (void)qs; (void)qc; (void)rows; (void)dk; (void)k; (void)ldk; (void)nkeys;
     (void)s; (void)lds; (void)ks; (void)ldks; (void)group; (void)pf; (void)pf_ld;
+    (void)pf_lines; (void)pf_rows;
+}
+static void attnsearch_dec_pv_i8_vnni(const float *p, ptrdiff_t ldp, int rows, int nkeys,
+                                      const int8_t *v, ptrdiff_t ldv, int dv, float *o,
+                                      ptrdiff_t ldo, const float *corr, const float *vs,
+                                      ptrdiff_t ldvs, int group, const char *pf, ptrdiff_t pf_ld,
+                                      int pf_lines, int pf_rows)
+{
+    (void)p; (void)ldp; (void)rows; (void)nkeys; (void)v; (void)ldv; (void)dv; (void)o;
+    (void)ldo; (void)corr; (void)vs; (void)ldvs; (void)group; (void)pf; (void)pf_ld;
     (void)pf_lines; (void)pf_rows;
 }
 #endif

@@ -107,6 +107,7 @@ cdef extern from "attnsearch_decode.h" nogil:
     int DEC_HAVE_VNNI "ATTNSEARCH_DEC_HAVE_VNNI"
     void dec_quantize_q "attnsearch_dec_quantize_q"(const float *q, int rows, int d, signed char *qi, float *qs, int *qc)
     void dec_qk_i8_vnni "attnsearch_dec_qk_i8_vnni"(const signed char *qi, const float *qs, const int *qc, int rows, int dk, const signed char *k, Py_ssize_t ldk, int nkeys, float *s, Py_ssize_t lds, const float *ks, Py_ssize_t ldks, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
+    void dec_pv_i8_vnni "attnsearch_dec_pv_i8_vnni"(const float *p, Py_ssize_t ldp, int rows, int nkeys, const signed char *v, Py_ssize_t ldv, int dv, float *o, Py_ssize_t ldo, const float *corr, const float *vs, Py_ssize_t ldvs, int group, const char *pf, Py_ssize_t pf_ld, int pf_lines, int pf_rows)
     int all_finite_f32 "attnsearch_all_finite_f32"(const float *x, Py_ssize_t n)
     int all_finite_f64 "attnsearch_all_finite_f64"(const double *x, Py_ssize_t n)
 
@@ -124,12 +125,15 @@ cdef extern from "attnsearch_kv_quant.h" nogil:
 # a parallel region costs on a busy machine.
 cdef Py_ssize_t TINY_WORK = 1 << 17
 
-# Row blocks of at most this many rows score int8 keys by integer dot products
-# (where the variant has them and the call allows it): measured 1.4-1.5x at 1
-# row and 1.2x at 2 per call, nothing from 4, where the rows' own scaling work
-# (convert, two multiplies per 64 elements) costs what the FMAs did
-# (ARCHITECTURE.md).
-cdef Py_ssize_t INT8_SCORES_MAX_ROWS = 2
+# Row blocks score int8 keys by integer dot products (where the variant has
+# them and the call allows it) with at most INT8_TREE_MAX_ROWS rows (one
+# accumulator per row and key) or at least INT8_LANES_MIN_ROWS (keys in lanes;
+# P V on int16 probabilities from that many rows too). Measured from DRAM
+# (32768 keys, 1-2 threads): 1.2x at 8 rows; at 1-4 rows the integer P V and
+# the lanes measured 0-10 % slower than the float kernels, though faster alone
+# and with the keys in L3 (ARCHITECTURE.md).
+cdef Py_ssize_t INT8_TREE_MAX_ROWS = 2
+cdef Py_ssize_t INT8_LANES_MIN_ROWS = 5
 
 # Rows from a contiguous source are never cut (a page ends first otherwise).
 cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
@@ -192,6 +196,7 @@ cdef struct Decode:
     signed char *q_i8             # then: every global row's quantised query (n_rows x d_k),
     float *q_i8_scales            # its lane scales and corrections (n_rows x d_k / 4),
     int *q_i8_corr                # as attnsearch_dec_quantize_q lays them out
+    bint int8_pv                  # int8 V times int16-quantised probabilities (VNNI)
     int *task_flag
     ScratchLayout layout
     char *part_o                  # per (row, chunk): unnormalised output (d_v)
@@ -353,7 +358,7 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         double total
         bint flagged = False
         bint k_bf16 = False, v_bf16 = False, k_f16 = False, v_f16 = False
-        bint k_i8 = False, v_i8 = False, k_vnni = False
+        bint k_i8 = False, v_i8 = False, k_vnni = False, v_vnni = False
         Py_ssize_t lanes = d_k // 4  # lane scales (corrections) per quantised row
         Prefetch qk_pf, pv_pf
         Py_ssize_t j1, next_elem, next_scale
@@ -368,7 +373,9 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         v_f16 = DEC_HAVE_F16 and d.v.fmt == KV_F16 and not tiled
         k_i8 = not tiled and _int8_in_registers(&d.k, d_k)
         v_i8 = not tiled and _int8_in_registers(&d.v, d_v)
-        k_vnni = k_i8 and d.int8_scores and rows <= INT8_SCORES_MAX_ROWS
+        k_vnni = k_i8 and d.int8_scores and (rows <= INT8_TREE_MAX_ROWS
+                                             or rows >= INT8_LANES_MIN_ROWS)
+        v_vnni = v_i8 and d.int8_pv and rows >= INT8_LANES_MIN_ROWS
 
     # Every row of the block reads the same keys and values (those of item0).
     cdef Py_ssize_t item0 = d.order[row0 // shape.n_q]
@@ -495,7 +502,12 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
         # probability 0 if masked), so a NaN or infinite value reaches `o`.
         if v_bf16 or v_f16 or v_i8:
             if floating is float:
-                if v_i8:
+                if v_vnni:
+                    dec_pv_i8_vnni(s, lds, <int>rows, <int>bk,
+                                   <const signed char *>d.v.base + v_elem, d.v.ld_row, <int>d_v,
+                                   o, dvp, corr, d.v.scales + v_scale, d.v.scale_ld_row,
+                                   <int>d.v.group, pv_pf.base, pv_pf.ld, pv_pf.lines, pv_pf.rows)
+                elif v_i8:
                     dec_pv_i8(s, lds, <int>rows, <int>bk, <const signed char *>d.v.base + v_elem,
                               d.v.ld_row, <int>d_v, o, dvp, corr, d.v.scales + v_scale,
                               d.v.scale_ld_row, <int>d.v.group, pv_pf.base, pv_pf.ld,
@@ -684,11 +696,13 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
         Flag non-finite scores and outputs (the default call's check of k and
         v, made while the kernel reads them).
     int8_scores : bool
-        Score int8 keys by integer dot products against the query rows
-        quantised per group of 32 (``attnsearch_dec_qk_i8_vnni``) in row
-        blocks of at most 2 rows, where this variant has them (AVX512-VNNI),
-        the call is float32, ``d_k`` is 64,
-        128, 192 or 256 and K's groups are read in registers; else ignored.
+        Where this variant has integer dot products (AVX512-VNNI) and the call
+        is float32: score int8 keys against the query rows quantised per group
+        of 32 (``attnsearch_dec_qk_i8_vnni``; ``d_k`` 64, 128, 192 or 256, K's
+        groups read in registers) in row blocks of at most 2 or at least 5
+        rows, and in the latter multiply int8 values by the probabilities
+        times the value scales rounded to int16 per block of 128 keys
+        (``attnsearch_dec_pv_i8_vnni``; ``d_v`` likewise); else ignored.
 
     Returns
     -------
@@ -700,7 +714,7 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
     cdef int nr = NR_F32 if is_float else NR_F64
     cdef int vl = VL_F32 if is_float else VL_F64
     cdef Py_ssize_t itemsize = 4 if is_float else 8
-    cdef Py_ssize_t t, blk, rows_max = 0, rows_min = 0, work = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
+    cdef Py_ssize_t t, blk, rows_max = 0, work = 0, part_count, o_bytes, m_bytes, l_bytes, flag_bytes
     cdef const intp_t[::1] block_start = plan.block_start
     cdef const intp_t[:, ::1] tasks = plan.tasks
     cdef char *scratch
@@ -737,15 +751,14 @@ def decode_forward(q, k, v, out, mask, shape, plan, int num_threads, bint check=
         work += (tasks[t, 2] - tasks[t, 1]) * (d.shape.d_k + d.shape.d_v)
     for t in range(d.n_blocks):
         rows_max = max(rows_max, block_start[t + 1] - block_start[t])
-        rows_min = (block_start[t + 1] - block_start[t] if t == 0
-                    else min(rows_min, block_start[t + 1] - block_start[t]))
     d.small_rows = plan.small_rows
     d.rows_pad_max = round_up(rows_max, ROW_ALIGN)
     d.lds = round_up(d.block_k, nr)
     d.dvp = round_up(d.shape.d_v, vl)
     d.check = check
-    d.int8_scores = (int8_scores and DEC_HAVE_VNNI and is_float and _int8_dots(&d.k, d.shape.d_k)
-                     and rows_min <= INT8_SCORES_MAX_ROWS)
+    d.int8_scores = (int8_scores and DEC_HAVE_VNNI and is_float
+                     and _int8_dots(&d.k, d.shape.d_k))
+    d.int8_pv = int8_scores and DEC_HAVE_VNNI and is_float and _int8_dots(&d.v, d.shape.d_v)
     _decode_layout(&d, itemsize)
 
     # Tiny calls (a few keys) run on the calling thread: starting threads would
@@ -864,3 +877,33 @@ def _dec_qk_i8_memview(const float[:, ::1] q, const signed char[:, ::1] k,
         dec_qk_i8_vnni(&qi_v[0, 0], &ls_v[0], &corr_v[0], <int>rows, <int>dk, &k[0, 0], dk,
                        <int>nkeys, &s[0, 0], s.shape[1], &scales[0, 0], scales.shape[1], group,
                        NULL, 0, 0, 0)
+
+
+def _dec_pv_i8_memview(const float[:, ::1] p, const signed char[:, ::1] v,
+                       const float[:, ::1] scales, int group, float[:, ::1] o,
+                       const float[::1] corr, bint integer):
+    """Test wrapper: o = o * corr[:, None] + p @ (v dequantised) with the int8
+    P V kernels: the float one, or (``integer``) the integer-dot one, p times
+    the value scales quantised to int16 per block of 128 keys.
+
+    Raises RuntimeError where this variant has no integer kernel.
+    """
+    cdef Py_ssize_t rows = p.shape[0], nkeys = p.shape[1], dv = v.shape[1]
+    if integer and not DEC_HAVE_VNNI:
+        raise RuntimeError("this variant has no int8 dot-product kernel")
+    if (v.shape[0] != nkeys or o.shape[0] != rows or o.shape[1] != dv or corr.shape[0] != rows
+            or not (group == 32 or group == 64 or group >= dv) or scales.shape[0] != nkeys
+            or scales.shape[1] != (dv + group - 1) // group
+            or (integer and (dv % 64 or dv == 0 or dv > 256))):
+        raise ValueError("shapes do not match")
+    if rows == 0 or nkeys == 0 or dv == 0:
+        return
+    with nogil:
+        if integer:
+            dec_pv_i8_vnni(&p[0, 0], p.shape[1], <int>rows, <int>nkeys, &v[0, 0], dv, <int>dv,
+                           &o[0, 0], o.shape[1], &corr[0], &scales[0, 0], scales.shape[1], group,
+                           NULL, 0, 0, 0)
+        else:
+            dec_pv_i8(&p[0, 0], p.shape[1], <int>rows, <int>nkeys, &v[0, 0], dv, <int>dv,
+                      &o[0, 0], o.shape[1], &corr[0], &scales[0, 0], scales.shape[1], group,
+                      NULL, 0, 0, 0)

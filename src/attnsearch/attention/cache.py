@@ -283,16 +283,21 @@ class KVCache:
         quantize_query : bool, default True
             int8 caches on CPUs with AVX512-VNNI (the decode kernel's
             ``avx512_vnni`` variant), float32 calls, ``d_head`` 64, 128, 192
-            or 256, and 1 or 2 query rows per key/value head (where it
-            measured faster): the scores quantise each query row (times the
-            softmax scale) as the cache quantises its keys (one scale per 32
-            elements, ``rint(x / scale)``) and compute the dot products in
-            integers, exactly. Each score then carries the query's rounding
-            too, at most ``sum over groups g of max|q_g| / 254 * sum |k_g|``
-            (k as stored): about as much again as the keys' own rounding
-            (one N(0, 1) step: relative RMS error 9.7e-3 instead of 8.0e-3).
-            ``False`` keeps the queries in float32 (the scores every other CPU
-            computes); ignored for other caches.
+            or 256, and 1-2 or 5 or more query rows per key/value head
+            (where it measured faster): the scores quantise each query row
+            (times the softmax scale) as the cache quantises its keys (one
+            scale per 32 elements, ``rint(x / scale)``) and compute the dot
+            products in integers, exactly. Each score then carries the
+            query's rounding too, at most ``sum over groups g of max|q_g| /
+            254 * sum |k_g|`` (k as stored): about as much again as the keys'
+            own rounding (one N(0, 1) step: relative RMS error 9.7e-3 instead
+            of 8.0e-3). From 5 rows the product with the values likewise
+            rounds each probability times its value scale to int16 (per row,
+            value group and block of 128 keys, the step ``max / 32767``),
+            which moves an output element by at most ``max / 65534 * sum
+            |v|`` per block (v as stored; about 1e-5 relative, a tenth of the
+            values' own rounding). ``False`` keeps the float32 kernels (the
+            results every other CPU computes); ignored for other caches.
 
         Returns
         -------
