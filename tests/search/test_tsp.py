@@ -548,6 +548,16 @@ def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
         assert np.isfinite(result.objective)
 
 
+def test_default_kick_length_by_size():
+    from attnsearch.search.problems.tsp.problem import LARGE_KICK_CITIES
+
+    coords = np.random.default_rng(0).uniform(size=(LARGE_KICK_CITIES, 2))
+    assert TSP(coords).kick_length == 100  # nearest lists, a large instance
+    assert TSP(coords[:999]).kick_length == 50  # nearest lists below 1000
+    assert TSP(coords, kick_length=50).kick_length == 50  # as given
+    assert TSP(coords[:2000]).kick_length == 100  # alpha lists
+
+
 def test_kick_length_bad_input(rng):
     coords = rng.uniform(size=(30, 2))
     with pytest.raises(ValueError, match="kick_length"):

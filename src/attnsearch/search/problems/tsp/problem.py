@@ -41,6 +41,11 @@ ALPHA_KICK = 100
 #: Longest kick segment with nearest lists (pr2392: 0.21 % against 0.47 % for 30
 #: and 0.29 % for 100).
 DEFAULT_KICK = 50
+#: ... and from LARGE_KICK_CITIES cities (nearest lists, partitioned): uniform
+#: 200 000 cities, 120 s, 2 threads, seeds 0-2: 0.532/0.527/0.541 % above BHH
+#: against 0.560/0.555/0.575 % for 50 (bench/README.md).
+LARGE_KICK = 100
+LARGE_KICK_CITIES = 50_000
 #: Nearest neighbours whose edges the greedy construction scans (at least).
 GREEDY_CANDIDATES = 10
 #: Moves with candidate lists (3-opt and lk need them), and without. With the
@@ -122,7 +127,7 @@ or None, default "auto"
     kick_length : int, optional
         Longest of the three segments of the double-bridge kick iterated local
         search applies (segment-local kicks keep each iteration O(k) at any n);
-        default 50, 100 with alpha lists.
+        default 50, 100 with alpha lists and from 50 000 cities.
     lk_depth : int, optional
         Exchanges of one Lin–Kernighan move at most (1..64; default 10).
     lk_breadth : sequence of int, optional
@@ -276,6 +281,9 @@ or None, default "auto"
         self.candidates = self._candidate_lists(candidates, n_candidates)
         if kick_length is None and self.candidate_kind == "alpha":
             self.kick_length = ALPHA_KICK
+            self._core.set_kick_length(self.kick_length)
+        elif kick_length is None and self.n >= LARGE_KICK_CITIES:
+            self.kick_length = LARGE_KICK
             self._core.set_kick_length(self.kick_length)
         for kind in ("3opt", "lk"):
             if kind in self.moves and self.candidates is None and self.n > 1:
