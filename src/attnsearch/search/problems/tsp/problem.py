@@ -279,11 +279,9 @@ or None, default "auto"
         self.candidates = None  # (the greedy tour of "alpha" reads it)
         self.candidate_kind = None if candidates is None else "given"
         self.candidates = self._candidate_lists(candidates, n_candidates)
-        if kick_length is None and self.candidate_kind == "alpha":
-            self.kick_length = ALPHA_KICK
-            self._core.set_kick_length(self.kick_length)
-        elif kick_length is None and self.n >= LARGE_KICK_CITIES:
-            self.kick_length = LARGE_KICK
+        alpha = self.candidate_kind == "alpha"
+        if kick_length is None and (alpha or self.n >= LARGE_KICK_CITIES):
+            self.kick_length = ALPHA_KICK if alpha else LARGE_KICK
             self._core.set_kick_length(self.kick_length)
         for kind in ("3opt", "lk"):
             if kind in self.moves and self.candidates is None and self.n > 1:
