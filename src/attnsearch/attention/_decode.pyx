@@ -129,11 +129,11 @@ cdef Py_ssize_t TINY_WORK = 1 << 17
 # them and the call allows it) with at most INT8_TREE_MAX_ROWS rows (one
 # accumulator per row and key) or at least INT8_LANES_MIN_ROWS (keys in lanes;
 # P V on int16 probabilities from that many rows too). Measured from DRAM
-# (32768 keys, 1-2 threads): 1.2x at 8 rows; at 1-4 rows the integer P V and
-# the lanes measured 0-10 % slower than the float kernels, though faster alone
-# and with the keys in L3 (ARCHITECTURE.md).
+# (131072 keys, 1 thread, the scale planes prefetched, _prefetch_scales):
+# 1.09x at 4 rows against the float kernels (1.04x for the float kernels with
+# the same prefetch), 1.05-1.11x at 8 rows (ARCHITECTURE.md).
 cdef Py_ssize_t INT8_TREE_MAX_ROWS = 2
-cdef Py_ssize_t INT8_LANES_MIN_ROWS = 5
+cdef Py_ssize_t INT8_LANES_MIN_ROWS = 3
 
 # Rows from a contiguous source are never cut (a page ends first otherwise).
 cdef Py_ssize_t ROWS_UNBOUNDED = <Py_ssize_t>1 << 60
@@ -224,6 +224,24 @@ cdef void _decode_layout(Decode *d, Py_ssize_t itemsize) noexcept nogil:
     layout_add(layout, DEC_ROW_HI, rows * sizeof(Py_ssize_t))
     layout_add(layout, DEC_ROW_POS, rows * sizeof(Py_ssize_t))
     layout_add(layout, DEC_MERGE, d_v * sizeof(double))
+
+
+cdef extern from *:
+    void _prefetch_line "__builtin_prefetch"(const void *addr, int rw, int locality) nogil
+
+
+cdef inline void _prefetch_scales(const KVSource *src, Py_ssize_t scale_index,
+                                  Py_ssize_t rows) noexcept nogil:
+    """Ask for an int8 block's scale plane (rows x its groups, contiguous within
+    a page). The integer kernels read a block's scales all at once, before its
+    rows, and missed on them in half their samples: a burst of 2 KiB per 128
+    keys that the hardware prefetcher does not run ahead of."""
+    cdef const char *first = <const char *>(src.scales + scale_index)
+    cdef Py_ssize_t nbytes = rows * src.scale_ld_row * sizeof(float), at
+    at = 0
+    while at < nbytes:
+        _prefetch_line(first + at, 0, 3)
+        at += 64
 
 
 cdef struct Prefetch:
@@ -428,6 +446,10 @@ cdef void _decode_task(const Decode *d, floating *dummy, Py_ssize_t task,
             pv_pf.rows = <int>min(d.block_k, c1 - j1,
                                   _kv_locate(&d.k, item0, j1, &next_elem, &next_scale))
             pv_pf.base = d.k.base + next_elem * d.k.itemsize
+        if v_i8:
+            _prefetch_scales(&d.v, v_scale, bk)
+        if k_i8 and pv_pf.rows > 0:
+            _prefetch_scales(&d.k, next_scale, pv_pf.rows)
         if k_bf16:
             if floating is float:
                 dec_qk_bf16(qpack, <int>rows, <int>d_k,
