@@ -457,6 +457,26 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_tree(const int8_t *qi, const f
     for (int r = 0; r < RU; r++) memcpy(s + (ptrdiff_t)r * lds + j, lanes + r * ku, sizeof(float) * nk);
 }
 
+/* The int8 kernels' entries instantiate their body per compile-time row width
+ * (64, 128, or 0: any) and scale group (32, 64, or 1 << 24: one per row):
+ * BODY(width, group) in the branch that matches (dim, group). */
+#define ATTNSEARCH_DEC_BY_GROUP(BODY, D)                                                       \
+    if (group == 32) {                                                                         \
+        BODY(D, 32)                                                                            \
+    } else if (group == 64) {                                                                  \
+        BODY(D, 64)                                                                            \
+    } else {                                                                                   \
+        BODY(D, 1 << 24)                                                                       \
+    }
+#define ATTNSEARCH_DEC_BY_WIDTH_GROUP(BODY, dim)                                               \
+    if ((dim) == 64) {                                                                         \
+        ATTNSEARCH_DEC_BY_GROUP(BODY, 64)                                                      \
+    } else if ((dim) == 128) {                                                                 \
+        ATTNSEARCH_DEC_BY_GROUP(BODY, 128)                                                     \
+    } else {                                                                                   \
+        ATTNSEARCH_DEC_BY_GROUP(BODY, 0)                                                       \
+    }
+
 /* The scores of `rows` rows (groups of 4, 2, 1) by attnsearch_dec_vnni_tree. */
 static void attnsearch_dec_qk_i8_vnni_trees(const int8_t *qi, const float *qs, const int32_t *qc,
                                             int rows, int dk, const int8_t *k, ptrdiff_t ldk,
@@ -484,24 +504,9 @@ static void attnsearch_dec_qk_i8_vnni_trees(const int8_t *qi, const float *qs, c
     case 2: ATTNSEARCH_DEC_VNNI_KEYS(2, D, G_) break;                                       \
     default: ATTNSEARCH_DEC_VNNI_KEYS(4, D, G_) break;                                      \
     }
-#define ATTNSEARCH_DEC_VNNI_D(D)                                                            \
-    if (group == 32) {                                                                      \
-        ATTNSEARCH_DEC_VNNI_ROWS(D, 32)                                                     \
-    } else if (group == 64) {                                                               \
-        ATTNSEARCH_DEC_VNNI_ROWS(D, 64)                                                     \
-    } else {                                                                                \
-        ATTNSEARCH_DEC_VNNI_ROWS(D, 1 << 24)                                                \
-    }
-        if (dk == 64) {
-            ATTNSEARCH_DEC_VNNI_D(64)
-        } else if (dk == 128) {
-            ATTNSEARCH_DEC_VNNI_D(128)
-        } else {
-            ATTNSEARCH_DEC_VNNI_D(0)
-        }
+        ATTNSEARCH_DEC_BY_WIDTH_GROUP(ATTNSEARCH_DEC_VNNI_ROWS, dk)
 #undef ATTNSEARCH_DEC_VNNI_KEYS
 #undef ATTNSEARCH_DEC_VNNI_ROWS
-#undef ATTNSEARCH_DEC_VNNI_D
         r0 += n;
     }
 }
@@ -724,24 +729,9 @@ static void attnsearch_dec_pv_i8_vnni(const float *p, ptrdiff_t ldp, int rows, i
     case 3: ATTNSEARCH_DEC_PVV(3, D, G_) break;                                                \
     default: ATTNSEARCH_DEC_PVV(4, D, G_) break;                                               \
     }
-#define ATTNSEARCH_DEC_PVV_D(D)                                                                \
-    if (group == 32) {                                                                         \
-        ATTNSEARCH_DEC_PVV_ROWS(D, 32)                                                         \
-    } else if (group == 64) {                                                                  \
-        ATTNSEARCH_DEC_PVV_ROWS(D, 64)                                                         \
-    } else {                                                                                   \
-        ATTNSEARCH_DEC_PVV_ROWS(D, 1 << 24)                                                    \
-    }
-            if (dv == 64) {
-                ATTNSEARCH_DEC_PVV_D(64)
-            } else if (dv == 128) {
-                ATTNSEARCH_DEC_PVV_D(128)
-            } else {
-                ATTNSEARCH_DEC_PVV_D(0)
-            }
+            ATTNSEARCH_DEC_BY_WIDTH_GROUP(ATTNSEARCH_DEC_PVV_ROWS, dv)
 #undef ATTNSEARCH_DEC_PVV
 #undef ATTNSEARCH_DEC_PVV_ROWS
-#undef ATTNSEARCH_DEC_PVV_D
         }
     }
 }
@@ -927,23 +917,8 @@ static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const i
 #define ATTNSEARCH_DEC_LANES(D, G_)                                                            \
     attnsearch_dec_vnni_lanes(qi, qs, qc, rows, dk, k, ldk, nkeys, s, lds, ks, ldks, pf, pf_ld, \
                               pf_lines, pf_rows, D, G_);
-#define ATTNSEARCH_DEC_LANES_D(D)                                                              \
-    if (group == 32) {                                                                         \
-        ATTNSEARCH_DEC_LANES(D, 32)                                                            \
-    } else if (group == 64) {                                                                  \
-        ATTNSEARCH_DEC_LANES(D, 64)                                                            \
-    } else {                                                                                   \
-        ATTNSEARCH_DEC_LANES(D, 1 << 24)                                                       \
-    }
-    if (dk == 64) {
-        ATTNSEARCH_DEC_LANES_D(64)
-    } else if (dk == 128) {
-        ATTNSEARCH_DEC_LANES_D(128)
-    } else {
-        ATTNSEARCH_DEC_LANES_D(0)
-    }
+    ATTNSEARCH_DEC_BY_WIDTH_GROUP(ATTNSEARCH_DEC_LANES, dk)
 #undef ATTNSEARCH_DEC_LANES
-#undef ATTNSEARCH_DEC_LANES_D
 }
 #else
 #define ATTNSEARCH_DEC_HAVE_VNNI 0
