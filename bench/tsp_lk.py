@@ -19,7 +19,8 @@ Variants (``--variants``): ``oropt`` = moves ("2opt", "oropt", "3opt"), the
 default before the Lin-Kernighan step; ``lk`` = the default now; ``lk-d<D>``,
 ``lk-b<B1>.<B2>...``, ``lk-f<F>``, ``lk-k<L>``: other depths, breadths,
 reversal caps and kick lengths; ``lk-no3opt``: without 3-opt; ``lk-alt``:
-with the alternate first step (``lk_alternate=True``), ``lk-noalt`` without.
+with the alternate first step (``lk_alternate=True``: the descent's 3-opt
+stage is then left out), ``lk-noalt`` without.
 Seeds are interleaved over the variants (seed 0 of every variant, then seed
 1, ...), so that a change of the machine's load hits every variant alike.
 
@@ -113,6 +114,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variants", nargs="*", default=["oropt", "lk"])
@@ -130,7 +132,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(
         f"# {os.cpu_count()} CPUs, {args.chains} chains, {args.threads} threads, "
-        f"seeds 0..{args.seeds - 1}, {args.clock} clock; gap % per seed, mean"
+        f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+        f"{args.clock} clock; gap % per seed, mean"
     )
     print(f"{'instance':<12}{'T s':>6}  {'variant':<14}{'gaps %':<28}{'mean %':>8}")
     for name, budgets in INSTANCES:
@@ -150,7 +153,7 @@ def main(argv=None):
             budget *= args.scale
             runs: dict = {variant: [] for variant in problems}
             kicks: dict = {variant: [] for variant in problems}
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for variant, tsp in problems.items():
                     result = _run(tsp, budget, args, seed)
                     runs[variant].append(100.0 * (result.objective / reference - 1.0))

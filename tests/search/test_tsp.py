@@ -290,15 +290,28 @@ def test_candidate_moves_are_thread_invariant():
 )
 @pytest.mark.parametrize("instance", ["eil51", "matrix", "geo", "euclidean"])
 def test_descent_equals_the_reference(rng, moves, instance):
+    _assert_descent_equals_the_reference(rng, instance, moves=moves)
+
+
+@pytest.mark.parametrize("instance", ["eil51", "matrix", "geo", "euclidean"])
+def test_descent_with_the_alternate_step_equals_the_reference(rng, instance):
+    # With the alternate first step the descent leaves out its 3-opt stage.
+    tsp = _assert_descent_equals_the_reference(rng, instance, lk_alternate=True)
+    assert "3opt" in tsp.moves and not tsp._reference.descent_3opt
+    off = TSP(np.eye(6, 2) + np.arange(6)[:, None], lk_alternate=False)
+    assert off._reference.descent_3opt
+
+
+def _assert_descent_equals_the_reference(rng, instance, **options):
     if instance == "eil51":
-        tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=moves)
+        tsp = TSP.from_tsplib(DATA / "eil51.tsp", **options)
     elif instance == "matrix":
         coords = rng.uniform(0, 100, size=(45, 2))
         full = np.round(np.hypot(*(coords[:, None] - coords[None]).transpose(2, 0, 1)))
-        tsp = TSP(distances=full, moves=moves)
+        tsp = TSP(distances=full, **options)
     else:
         metric = "GEO" if instance == "geo" else "EUCLIDEAN"
-        tsp = TSP(coords_for(metric, rng, 60), metric=metric, moves=moves)
+        tsp = TSP(coords_for(metric, rng, 60), metric=metric, **options)
     kwargs = dict(num_chains=3, seed=4)
     compiled = hill_climb(tsp, backend="cython", **kwargs)
     python = hill_climb(tsp, backend="reference", **kwargs)
@@ -308,6 +321,7 @@ def test_descent_equals_the_reference(rng, moves, instance):
     np.testing.assert_array_equal(compiled.params["steps"], python.params["steps"])
     assert compiled.acceptance_counts == python.acceptance_counts
     np.testing.assert_allclose(compiled.costs, python.costs, rtol=1e-12)
+    return tsp
 
 
 def test_descent_reaches_a_local_optimum_of_its_moves(rng):
@@ -330,8 +344,14 @@ def test_descent_reaches_a_local_optimum_of_its_moves(rng):
     ]
 
 
-def test_descent_chunks_and_threads_do_not_change_the_result(rng):
-    tsp = TSP(rng.uniform(size=(500, 2)), metric="EUC_2D", initial="spacefill")
+@pytest.mark.parametrize("alternate", [False, True])
+def test_descent_chunks_and_threads_do_not_change_the_result(rng, alternate):
+    tsp = TSP(
+        rng.uniform(size=(500, 2)),
+        metric="EUC_2D",
+        initial="spacefill",
+        lk_alternate=alternate,
+    )
     runs = []
     for threads, chunk in ((1, 10**9), (2, 13)):
         run = run_of(tsp, "hill_climb", num_chains=2, num_threads=threads)

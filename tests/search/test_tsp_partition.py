@@ -94,8 +94,9 @@ def test_segment_ends_stay():
         assert set(new[a:b].tolist()) == set(tour[a:b].tolist())
 
 
-def test_bitwise_identical_for_any_thread_count():
-    tsp = _instance(2000)
+@pytest.mark.parametrize("alternate", [False, True])
+def test_bitwise_identical_for_any_thread_count(alternate):
+    tsp = _instance(2000, lk_alternate=alternate)
     runs = [
         iterated_local_search(
             tsp, max_iters=2500, num_chains=2, seed=3, num_threads=t, partition=200

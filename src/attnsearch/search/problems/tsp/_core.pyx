@@ -65,7 +65,8 @@ cdef class TSPCore(CompiledProblem):
         cities (>= 1).
     lk_alternate : bool
         Whether the step also tries Lin & Kernighan's alternate first step (a
-        sequential 3-opt move, then deeper levels from it).
+        sequential 3-opt move, then deeper levels from it); the descent then
+        leaves out its separate 3-opt stage (3-opt random moves stay).
     """
 
     def __init__(self, Py_ssize_t n, str metric, matrix, x, y, kinds, weights,
@@ -124,7 +125,6 @@ cdef class TSPCore(CompiledProblem):
         self.data.n_kinds = len(kinds)
         self.data.descent_2opt = "2opt" in kinds
         self.data.descent_oropt = "oropt" in kinds
-        self.data.descent_3opt = "3opt" in kinds
         self._set_lk(lk_depth, lk_breadth, lk_max_flip, lk_alternate)
         for k in range(len(kinds)):
             self.data.kinds[k] = MOVE_KINDS[kinds[k]]
@@ -202,6 +202,11 @@ cdef class TSPCore(CompiledProblem):
         if not isinstance(alternate, (bool, np.bool_)):
             raise TypeError(f"lk_alternate must be a bool, got {alternate!r}")
         self.data.lk_alternate = bool(alternate)
+        # The step's first two levels and its alternate first step reach the
+        # sequential 3-opt moves: with the alternate step the descent leaves
+        # out its own 3-opt stage (together they measured worse, _core.pxd).
+        self.data.descent_3opt = ("3opt" in self._init_args[5]
+                                  and not (self.data.lk_alternate and depth >= 2))
         self.data.lk_max_flip = max_flip
         self.data.descent_lk = depth > 0
         self.data.lk_depth = depth

@@ -268,11 +268,13 @@ class TSPReference:
         self.kick_length = max(1, int(kick_length))
         self.descent_2opt = "2opt" in kinds
         self.descent_oropt = "oropt" in kinds
-        self.descent_3opt = "3opt" in kinds
         self.lk_depth = int(lk_depth)
         self.lk_breadth = tuple(int(b) for b in lk_breadth)
         self.lk_max_flip = int(lk_max_flip)
         self.lk_alternate = bool(lk_alternate)
+        self.descent_3opt = "3opt" in kinds and not (
+            self.lk_alternate and self.lk_depth >= 2
+        )
         self.descent_lk = self.lk_depth > 0
         if (
             self.neighbours is not None

@@ -149,8 +149,11 @@ or None, default "auto"
         Whether the Lin–Kernighan step also tries Lin & Kernighan's alternate
         first step when its first level finds nothing: t4 the other tour
         neighbour of t3, repaired into a sequential 3-opt move by t5 (a
-        candidate of t4) and t6, then searched deeper like the usual levels;
-        default False.
+        candidate of t4) and t6, then searched deeper like the usual levels.
+        Its first two levels and the alternate step then reach both kinds of
+        sequential 3-opt move (within their breadth), so the descent leaves
+        out its own 3-opt stage, which measured worse alongside ("3opt" still
+        gives annealing and tabu their 3-opt moves). Default False.
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
