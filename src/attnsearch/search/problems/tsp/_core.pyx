@@ -20,7 +20,7 @@ MOVE_KINDS = {"2opt": FAMILY_2OPT, "swap": FAMILY_SWAP, "oropt": FAMILY_OROPT,
 LK_DEPTH = 10
 LK_BREADTH = (5, 3, 2)
 LK_MAX_FLIP = 1000
-LK_ALTERNATE = False
+LK_ALTERNATE = True
 #: Undo-log entries per city (plus a constant) before rollback falls back on a copy.
 LOG_ENTRIES_PER_CITY = 1
 LOG_ENTRIES_EXTRA = 64

@@ -153,7 +153,8 @@ or None, default "auto"
         Its first two levels and the alternate step then reach both kinds of
         sequential 3-opt move (within their breadth), so the descent leaves
         out its own 3-opt stage, which measured worse alongside ("3opt" still
-        gives annealing and tabu their 3-opt moves). Default False.
+        gives annealing and tabu their 3-opt moves). Default True; False
+        gives the previous descent (3-opt stage, then the usual step).
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
