@@ -18,7 +18,14 @@ budget hands each variant whatever the other jobs leave it.
 Variants (``--variants``): ``oropt`` = moves ("2opt", "oropt", "3opt"), the
 default before the Lin-Kernighan step; ``lk`` = the default now; ``lk-d<D>``,
 ``lk-b<B1>.<B2>...``, ``lk-f<F>``, ``lk-k<L>``: other depths, breadths,
-reversal caps and kick lengths; ``lk-no3opt``: without 3-opt.
+reversal caps and kick lengths; ``lk-no3opt``: without 3-opt; ``lk-alt``:
+with the alternate first step (``lk_alternate=True``: the descent's 3-opt
+stage is then left out), ``lk-noalt`` without.
+Seeds are interleaved over the variants (seed 0 of every variant, then seed
+1, ...), so that a change of the machine's load hits every variant alike.
+
+    python bench/tsp_lk.py --only rl5915 --budget 8 --seeds 4 --chains 1 \
+        --threads 1 --variants lk-noalt lk-alt
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ def _build(name, variant):
         for part in variant.split("-")[1:]:
             if part == "no3opt":
                 moves.remove("3opt")
+            elif part in ("alt", "noalt"):
+                kwargs["lk_alternate"] = part == "alt"
             elif part.startswith("d"):
                 kwargs["lk_depth"] = int(part[1:])
             elif part.startswith("b"):
@@ -105,10 +114,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variants", nargs="*", default=["oropt", "lk"])
     parser.add_argument("--scale", type=float, default=1.0, help="budget factor")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="one budget for every instance"
+    )
     parser.add_argument(
         "--clock",
         choices=("cpu", "wall"),
@@ -119,7 +132,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(
         f"# {os.cpu_count()} CPUs, {args.chains} chains, {args.threads} threads, "
-        f"seeds 0..{args.seeds - 1}, {args.clock} clock; gap % per seed, mean"
+        f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+        f"{args.clock} clock; gap % per seed, mean"
     )
     print(f"{'instance':<12}{'T s':>6}  {'variant':<14}{'gaps %':<28}{'mean %':>8}")
     for name, budgets in INSTANCES:
@@ -135,17 +149,21 @@ def main(argv=None):
         if not problems:
             print(f"{name:<12}  (not in {DATA})")
             continue
-        for budget in budgets:
+        for budget in budgets if args.budget is None else (args.budget,):
             budget *= args.scale
-            for variant, tsp in problems.items():
-                gaps = []
-                for seed in range(args.seeds):
+            runs: dict = {variant: [] for variant in problems}
+            kicks: dict = {variant: [] for variant in problems}
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                for variant, tsp in problems.items():
                     result = _run(tsp, budget, args, seed)
-                    gaps.append(100.0 * (result.objective / reference - 1.0))
+                    runs[variant].append(100.0 * (result.objective / reference - 1.0))
+                    kicks[variant].append(int(np.sum(result.params["iterations"])))
+            for variant, gaps in runs.items():
                 text = " ".join(f"{g:6.3f}" for g in gaps)
+                rate = np.mean(kicks[variant]) / (budget * args.threads)
                 print(
                     f"{name:<12}{budget:>6.0f}  {variant:<14}{text:<28}"
-                    f"{np.mean(gaps):>8.3f}",
+                    f"{np.mean(gaps):>8.3f}  kicks/CPU s {rate:7.0f}",
                     flush=True,
                 )
 

@@ -44,15 +44,16 @@ def _optimum(name):
     return None
 
 
-def _build(name):
+def _build(name, **options):
+    """The TSP of one instance (``options``: TSP arguments) and its reference."""
     if name.startswith("uniform"):
         n = int(name[len("uniform") :].replace("k", "000"))
         coords = np.random.default_rng(0).uniform(size=(n, 2))
-        return TSP(coords), BHH * np.sqrt(n)
+        return TSP(coords, **options), BHH * np.sqrt(n)
     path = DATA / f"{name}.tsp"
     if not path.is_file():
         return None, None
-    return TSP.from_tsplib(path), _optimum(name)
+    return TSP.from_tsplib(path, **options), _optimum(name)
 
 
 def _options(variant, n):

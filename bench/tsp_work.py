@@ -6,7 +6,8 @@ builds or variants, so the CPU seconds of this process say which is cheaper
 and the gaps which searched better. Compare two builds by running this script
 under each, interleaved (the problem, candidate lists and greedy start are
 built off the clock; gap to TSPLIB's optimal.tsv or, for uniform cities in
-the unit square, to 0.7124·√(n·A)):
+the unit square, to 0.7124·√(n·A)); ``--moves`` and ``--lk-alternate``
+run a variant of the TSP's options under one build the same way.
 
 ``--cpu S`` stops each run instead once this process has used S CPU
 seconds (checked between the run's chunks, a partitioned round at most) and
@@ -16,6 +17,8 @@ prints the best gap reached within S.
       PYTHONPATH=/path/to/old/src python bench/tsp_work.py --only uniform200k
       PYTHONPATH=src python bench/tsp_work.py --only uniform200k
     done
+    python bench/tsp_work.py --only uniform200k --moves 2opt,oropt,lk \\
+        --lk-alternate on
 """
 
 from __future__ import annotations
@@ -47,12 +50,26 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kicks", type=int, default=None)
     parser.add_argument("--cpu", type=float, default=None, help="CPU-second budget")
+    parser.add_argument(
+        "--moves", default=None, help="TSP moves, comma-separated (default: TSP's)"
+    )
+    parser.add_argument(
+        "--lk-alternate",
+        choices=("on", "off"),
+        default=None,
+        help="the Lin-Kernighan step's alternate first step (default: TSP's)",
+    )
     args = parser.parse_args(argv)
+    options: dict = {}
+    if args.moves is not None:
+        options["moves"] = tuple(args.moves.split(","))
+    if args.lk_alternate is not None:
+        options["lk_alternate"] = args.lk_alternate == "on"
     import attnsearch
 
     source = os.path.dirname(os.path.dirname(attnsearch.__file__))
     for name in args.only or WORK:
-        tsp, reference = _build(name)
+        tsp, reference = _build(name, **options)
         if tsp is None:
             print(f"{name:<12}  (no data)")
             continue
@@ -85,7 +102,7 @@ def main(argv=None):
                 f"{name:<12} {work} seed {seed}: gap {gap:6.3f} %  "
                 f"cpu {cpu:6.1f} s  kicks {int(result.params['iterations'][0])}  "
                 f"load {os.getloadavg()[0]:4.1f}  "
-                f"partition {result.params['partition']}  ({source})",
+                f"partition {result.params['partition']}  {options or ''} ({source})",
                 flush=True,
             )
 

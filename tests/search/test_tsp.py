@@ -21,6 +21,7 @@ from attnsearch.search import (
     ChainRNG,
     Ising,
     hill_climb,
+    iterated_local_search,
     simulated_annealing,
     stochastic_hill_climb,
     tabu_search,
@@ -289,15 +290,28 @@ def test_candidate_moves_are_thread_invariant():
 )
 @pytest.mark.parametrize("instance", ["eil51", "matrix", "geo", "euclidean"])
 def test_descent_equals_the_reference(rng, moves, instance):
+    _assert_descent_equals_the_reference(rng, instance, moves=moves)
+
+
+@pytest.mark.parametrize("instance", ["eil51", "matrix", "geo", "euclidean"])
+def test_descent_with_the_alternate_step_equals_the_reference(rng, instance):
+    # With the alternate first step the descent leaves out its 3-opt stage.
+    tsp = _assert_descent_equals_the_reference(rng, instance, lk_alternate=True)
+    assert "3opt" in tsp.moves and not tsp._reference.descent_3opt
+    off = TSP(np.eye(6, 2) + np.arange(6)[:, None], lk_alternate=False)
+    assert off._reference.descent_3opt
+
+
+def _assert_descent_equals_the_reference(rng, instance, **options):
     if instance == "eil51":
-        tsp = TSP.from_tsplib(DATA / "eil51.tsp", moves=moves)
+        tsp = TSP.from_tsplib(DATA / "eil51.tsp", **options)
     elif instance == "matrix":
         coords = rng.uniform(0, 100, size=(45, 2))
         full = np.round(np.hypot(*(coords[:, None] - coords[None]).transpose(2, 0, 1)))
-        tsp = TSP(distances=full, moves=moves)
+        tsp = TSP(distances=full, **options)
     else:
         metric = "GEO" if instance == "geo" else "EUCLIDEAN"
-        tsp = TSP(coords_for(metric, rng, 60), metric=metric, moves=moves)
+        tsp = TSP(coords_for(metric, rng, 60), metric=metric, **options)
     kwargs = dict(num_chains=3, seed=4)
     compiled = hill_climb(tsp, backend="cython", **kwargs)
     python = hill_climb(tsp, backend="reference", **kwargs)
@@ -307,6 +321,7 @@ def test_descent_equals_the_reference(rng, moves, instance):
     np.testing.assert_array_equal(compiled.params["steps"], python.params["steps"])
     assert compiled.acceptance_counts == python.acceptance_counts
     np.testing.assert_allclose(compiled.costs, python.costs, rtol=1e-12)
+    return tsp
 
 
 def test_descent_reaches_a_local_optimum_of_its_moves(rng):
@@ -329,8 +344,14 @@ def test_descent_reaches_a_local_optimum_of_its_moves(rng):
     ]
 
 
-def test_descent_chunks_and_threads_do_not_change_the_result(rng):
-    tsp = TSP(rng.uniform(size=(500, 2)), metric="EUC_2D", initial="spacefill")
+@pytest.mark.parametrize("alternate", [False, True])
+def test_descent_chunks_and_threads_do_not_change_the_result(rng, alternate):
+    tsp = TSP(
+        rng.uniform(size=(500, 2)),
+        metric="EUC_2D",
+        initial="spacefill",
+        lk_alternate=alternate,
+    )
     runs = []
     for threads, chunk in ((1, 10**9), (2, 13)):
         run = run_of(tsp, "hill_climb", num_chains=2, num_threads=threads)
@@ -353,11 +374,12 @@ def test_descent_chunks_and_threads_do_not_change_the_result(rng):
 # -- the Lin-Kernighan step --------------------------------------------------------
 
 
+@pytest.mark.parametrize("alternate", [False, True])
 @pytest.mark.parametrize("metric", ["EUC_2D", "EUCLIDEAN"])
 @pytest.mark.parametrize(
     "breadth, max_flip", [((5, 3, 2), 1000), ((1,), 5), ((8,) * 4, 9)]
 )
-def test_lk_moves_gain_what_they_claim(rng, metric, breadth, max_flip):
+def test_lk_moves_gain_what_they_claim(rng, metric, breadth, max_flip, alternate):
     # The descent with the Lin-Kernighan step alone ("swap" is not a descent
     # move), one move at a time in the Python mirror: the claimed gain of each
     # applied move is the tour's real change, the tour stays a permutation, and
@@ -369,6 +391,7 @@ def test_lk_moves_gain_what_they_claim(rng, metric, breadth, max_flip):
         lk_depth=12,
         lk_breadth=breadth,
         lk_max_flip=max_flip,
+        lk_alternate=alternate,
         initial="random",
     )
     ops = tsp._search_spec().ops
@@ -456,6 +479,101 @@ def test_undo_log_keeps_no_dead_ends_and_rollback_restores(rng, monkeypatch):
     assert 0 < logged < len(made) // 3
 
 
+def _tour_edges(tour):
+    n = len(tour)
+    return {frozenset((tour[i], tour[(i + 1) % n])) for i in range(n)}
+
+
+def _alternate_step_edges(tour, t1, t2, t3, t5, after):
+    """The tour's edges with the alternate first step made by hand: t1 t2 ..
+    t3 t4 run in one direction, t5 on t2 .. t3, t6 after or before it."""
+    n = len(tour)
+    pos = {city: i for i, city in enumerate(tour)}
+    step = 1 if tour[(pos[t1] + 1) % n] == t2 else -1
+    t4 = tour[(pos[t3] + step) % n]
+    t6 = tour[(pos[t5] + (step if after else -step)) % n]
+    edges = _tour_edges(tour)
+    edges -= {frozenset(e) for e in ((t1, t2), (t3, t4), (t5, t6))}
+    edges |= {frozenset(e) for e in ((t2, t3), (t4, t5), (t6, t1))}
+    return edges, t4, t6
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_lk_alternate_exchanges_make_the_3opt_move_and_undo_it(rng, forward):
+    # Every configuration of the alternate first step on a small tour, both
+    # directions and both t6: the exchanges leave a single tour with exactly
+    # the move's edges, and undoing them restores the array itself and
+    # cancels their entries in the undo log.
+    n = 12
+    tsp = TSP(rng.uniform(0, 100, size=(n, 2)), metric="EUC_2D", lk_alternate=True)
+    reference = tsp._reference
+    tour = [int(c) for c in rng.permutation(n)]
+    made = 0
+    for i1 in range(n):
+        t1 = tour[i1]
+        step = 1 if forward else -1
+        t2 = tour[(i1 + step) % n]
+        for k in range(2, n - 1):  # t3 at k steps from t2, t4 = the one after
+            t3 = tour[(i1 + step * (1 + k)) % n]
+            if tour[(i1 + step * (2 + k)) % n] == t1:
+                continue
+            for j in range(k + 1):  # t5 on t2 .. t3
+                t5 = tour[(i1 + step * (1 + j)) % n]
+                for after in (True, False):
+                    if (after and t5 == t3) or (not after and j <= 1):
+                        continue  # (t3, t4) or (t1, t2) again, as the step skips
+                    edges, t4, t6 = _alternate_step_edges(tour, t1, t2, t3, t5, after)
+                    st = reference.prepare(tour)
+                    reference.checkpoint(st)
+                    args = (st, t1, t2, t3, t4, t5, t6, after)
+                    reference._lk_alternate_exchange(*args, False)
+                    now = list(st.tour)
+                    assert sorted(now) == list(range(n))
+                    assert all(st.pos[c] == i for i, c in enumerate(now))
+                    assert _tour_edges(now) == edges
+                    assert st.tour[(st.pos[t1] + 1) % n] == t6 or (
+                        st.tour[(st.pos[t1] - 1) % n] == t6
+                    )
+                    reference._lk_alternate_exchange(*args, True)
+                    assert list(st.tour) == tour and st.log == []
+                    made += 1
+    assert made > 300
+
+
+def test_lk_alternate_step_is_taken_and_matches_the_kernel(rng, monkeypatch):
+    # ILS with the default moves and the alternate first step: the step is
+    # made (closing and as the start of deeper moves), every run stays equal
+    # to the compiled one, and a rollback restores the tour exactly.
+    tsp = TSP(rng.uniform(0, 1000, size=(400, 2)), metric="EUC_2D", lk_alternate=True)
+    reference = tsp._reference
+    calls = {False: 0, True: 0}
+    exchange = type(reference)._lk_alternate_exchange
+
+    def counting(self, st, t1, t2, t3, t4, t5, t6, after, undo):
+        calls[undo] += 1
+        exchange(self, st, t1, t2, t3, t4, t5, t6, after, undo)
+
+    monkeypatch.setattr(type(reference), "_lk_alternate_exchange", counting)
+    st = reference.prepare([int(c) for c in rng.permutation(tsp.n)])
+    reference._descend(st, 0.0, 2**62, 2**62)
+    chain = ChainRNG(np.array([5, 6, 7, 8], dtype=np.uint64))
+    for _ in range(30):
+        start = list(st.tour)
+        reference.checkpoint(st)
+        reference.kick(st, chain, 1)
+        reference._descend(st, 0.0, 2**62, 2**62)
+        reference.rollback(st)
+        assert list(st.tour) == start
+        assert all(st.pos[city] == i for i, city in enumerate(st.tour))
+    assert calls[True] > 0 and calls[False] > calls[True]
+    kwargs = dict(num_chains=2, seed=2, max_iters=60)
+    compiled = iterated_local_search(tsp, backend="cython", **kwargs)
+    python = iterated_local_search(tsp, backend="reference", **kwargs)
+    np.testing.assert_array_equal(compiled.states, python.states)
+    assert compiled.acceptance_counts == python.acceptance_counts
+    assert compiled.best_cost == tsp.tour_length(compiled.best_state)
+
+
 def test_lk_bad_input(rng):
     coords = rng.uniform(size=(30, 2))
     with pytest.raises(ValueError, match="descent step"):
@@ -476,6 +594,10 @@ def test_lk_bad_input(rng):
         TSP(coords, lk_breadth=3)
     with pytest.raises(ValueError, match="lk_max_flip"):
         TSP(coords, lk_max_flip=0)
+    for bad in (1, "yes", 0.5):
+        with pytest.raises(TypeError, match="lk_alternate"):
+            TSP(coords, lk_alternate=bad)
+    assert TSP(coords, lk_alternate=np.bool_(True)).lk_alternate is True
     with pytest.raises(ValueError, match="move_weights"):
         TSP(coords, moves=("2opt", "swap", "lk"), move_weights=[1, 1, 1])
     tsp = TSP(coords, moves=("2opt", "swap", "lk"), move_weights=[1, 3])

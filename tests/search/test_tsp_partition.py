@@ -17,10 +17,10 @@ from attnsearch.search.problems.tsp.partition import (
 )
 
 
-def _instance(n, metric="EUC_2D", seed=0):
+def _instance(n, metric="EUC_2D", seed=0, **kwargs):
     rng = np.random.default_rng(seed)
     scale = 1.0 if metric == "EUCLIDEAN" else 1000.0
-    return TSP(rng.uniform(0, scale, size=(n, 2)), metric=metric)
+    return TSP(rng.uniform(0, scale, size=(n, 2)), metric=metric, **kwargs)
 
 
 def _good_tour(tsp):
@@ -48,11 +48,15 @@ def test_cut_and_merge_keep_the_tour():
     assert np.array_equal(merge(segments), tour)
 
 
-@pytest.mark.parametrize("metric", ["EUC_2D", "EUCLIDEAN", "ATT"])
-def test_round_matches_python_mirror(metric):
+@pytest.mark.parametrize(
+    "metric, alternate",
+    [("EUC_2D", False), ("EUCLIDEAN", False), ("ATT", False), ("EUC_2D", True)],
+)
+def test_round_matches_python_mirror(metric, alternate):
     """Each segment's ILS (kicks, descents, rollbacks) and the merge, step for
-    step against TSPReference.segment_search."""
-    tsp = _instance(360, metric)
+    step against TSPReference.segment_search (with the Lin-Kernighan step's
+    alternate first step too: its gains must never remove the fixed edge)."""
+    tsp = _instance(360, metric, lk_alternate=alternate)
     tour = _good_tour(tsp)
     plan = TourPartition(tsp, segment_size=90, kicks_per_city=0.4)
     chain_state = np.array([11, 22, 33, 44], dtype=np.uint64)
@@ -90,8 +94,9 @@ def test_segment_ends_stay():
         assert set(new[a:b].tolist()) == set(tour[a:b].tolist())
 
 
-def test_bitwise_identical_for_any_thread_count():
-    tsp = _instance(2000)
+@pytest.mark.parametrize("alternate", [False, True])
+def test_bitwise_identical_for_any_thread_count(alternate):
+    tsp = _instance(2000, lk_alternate=alternate)
     runs = [
         iterated_local_search(
             tsp, max_iters=2500, num_chains=2, seed=3, num_threads=t, partition=200

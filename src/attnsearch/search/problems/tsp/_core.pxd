@@ -106,6 +106,7 @@ ctypedef struct TSPData:
     int64_t lk_breadth[8]       # alternatives tried per level (deeper levels: 1)
     int64_t n_lk_breadth
     int64_t lk_max_flip         # deeper only through exchanges reversing <= this
+    bint lk_alternate           # also the alternate first step (a 3-opt move)
     int64_t log_capacity        # undo-log entries before falling back on a tour copy
     # A tour segment improved as a path (partition.py): cities 0 and 1 are its
     # fixed endpoints, and the edge between them stands for the rest of the tour.
@@ -1044,9 +1045,169 @@ cdef inline bint _lk_level(const TSPData *p, int32_t *t, int32_t *pos, char *aux
     return False
 
 
+cdef inline int64_t _lk_flip(int64_t length, int64_t n) noexcept nogil:
+    """Cities an exchange reversing a path of `length` cities moves (the
+    shorter side)."""
+    return min(length, n - length)
+
+
+cdef inline void _lk_alternate_exchange(const TSPData *p, int32_t *t, int32_t *pos,
+                                        char *aux, int32_t t1, int32_t t2, int32_t t3,
+                                        int32_t t4, int32_t t5, int32_t t6, bint after,
+                                        bint undo) noexcept nogil:
+    """The alternate first step: remove (t1, t2), (t3, t4), (t5, t6), add (t2, t3),
+    (t4, t5), (t6, t1), where t1 t2 .. t3 t4 run in one direction, t5 lies on
+    t2 .. t3 and t6 follows it (`after`) or precedes it in that direction; or
+    undo it (the inverse exchanges in reverse order reverse the same positions,
+    so their undo-log entries cancel)."""
+    if after:   # t1 t2 .. t5 t6 .. t3 t4 -> t1 t6 .. t3 t2 .. t5 t4
+        if undo:
+            _exchange(p, t, pos, aux, t3, t2, t5, t4)
+            _exchange(p, t, pos, aux, t1, t6, t3, t5)
+            _exchange(p, t, pos, aux, t1, t3, t2, t4)
+        else:
+            _exchange(p, t, pos, aux, t1, t2, t3, t4)
+            _exchange(p, t, pos, aux, t1, t3, t6, t5)
+            _exchange(p, t, pos, aux, t3, t5, t2, t4)
+    elif undo:  # t1 t2 .. t6 t5 .. t3 t4 -> t1 t6 .. t2 t3 .. t5 t4
+        _exchange(p, t, pos, aux, t2, t3, t5, t4)
+        _exchange(p, t, pos, aux, t1, t6, t2, t5)
+    else:
+        _exchange(p, t, pos, aux, t1, t2, t6, t5)
+        _exchange(p, t, pos, aux, t2, t5, t3, t4)
+
+
+cdef inline bint _lk_alternate(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
+                               LKSearch *s, int32_t t2, double gain, double tolerance,
+                               DescentStats *stats) noexcept nogil:
+    """The alternate first step of Lin & Kernighan (linkern's weird second
+    step), tried after the usual first level found nothing: t4 is the other
+    tour neighbour of t3 (t1 t2 .. t3 t4 in one direction), so removing (t3, t4)
+    would leave the cycle t2 .. t3 closed by (t2, t3); t5, a candidate of t4
+    on that cycle, and t6, either tour neighbour of t5, reconnect it as a pure
+    sequential 3-opt move. The first closing gain is made; otherwise the best
+    lk_breadth[0] (by the gain after removing (t5, t6)) are made in turn and
+    searched deeper from t6 as levels 2, 3, ..."""
+    cdef int64_t n = p.n, K = min(p.n_neighbours, <int64_t>LK_MAX_CANDIDATES)
+    cdef int64_t r, r5, kept = 0, cap, i, span, offset, flip
+    cdef int32_t t1 = s.t1, t3, t4, t5, t6
+    cdef int side6
+    cdef int32_t c3[LK_MAX_CANDIDATES]
+    cdef int32_t c4[LK_MAX_CANDIDATES]
+    cdef int32_t c5[LK_MAX_CANDIDATES]
+    cdef int32_t c6[LK_MAX_CANDIDATES]
+    cdef bint c_after[LK_MAX_CANDIDATES]
+    cdef double value[LK_MAX_CANDIDATES]
+    cdef double g1, g2, g3, g4, closed
+    cdef bint forward = t[_wrap(pos[t1] + 1, n)] == t2, after
+    cap = min(p.lk_breadth[0] if p.n_lk_breadth > 0 else 1, <int64_t>LK_MAX_CANDIDATES)
+    for r in range(K):
+        t3 = p.neighbours[t2 * p.n_neighbours + r]
+        g1 = gain - p.neighbour_distances[t2 * p.n_neighbours + r]
+        if g1 <= 0:
+            break
+        if t3 == t1 or t3 == t2:
+            continue
+        t4 = t[_wrap(pos[t3] + 1, n)] if forward else t[_wrap(pos[t3] - 1, n)]
+        if t4 == t1 or t3 == (t[_wrap(pos[t2] + 1, n)] if forward
+                              else t[_wrap(pos[t2] - 1, n)]):
+            continue
+        g2 = g1 + tsp_distance(p, t3, t4)
+        # Cities of the cycle t2 .. t3, in the direction of t1 -> t2.
+        span = _wrap(pos[t3] - pos[t2] if forward else pos[t2] - pos[t3], n) + 1
+        for r5 in range(K):
+            t5 = p.neighbours[t4 * p.n_neighbours + r5]
+            g3 = g2 - p.neighbour_distances[t4 * p.n_neighbours + r5]
+            if g3 <= 0:
+                break
+            if t5 == t3:
+                continue
+            offset = _wrap(pos[t5] - pos[t2] if forward else pos[t2] - pos[t5], n)
+            if offset >= span:
+                continue    # t5 not on the cycle: no single tour
+            for side6 in range(2):
+                after = side6 == 0
+                if after == forward:
+                    t6 = t[_wrap(pos[t5] + 1, n)]
+                else:
+                    t6 = t[_wrap(pos[t5] - 1, n)]
+                if not after and (t5 == t2 or t6 == t2):
+                    continue    # t6 = t1, or (t6, t1) = (t2, t1): removed edges
+                stats.evaluations += 1
+                g4 = g3 + tsp_distance(p, t5, t6)
+                if not g4 > 0:
+                    continue    # a segment's fixed edge (-inf)
+                closed = g4 - tsp_distance(p, t6, t1)
+                if closed > tolerance:
+                    _lk_alternate_exchange(p, t, pos, aux, t1, t2, t3, t4, t5, t6, after,
+                                           False)
+                    _activate(p, aux, t1)
+                    _activate(p, aux, t2)
+                    _activate(p, aux, t3)
+                    _activate(p, aux, t4)
+                    _activate(p, aux, t5)
+                    _activate(p, aux, t6)
+                    stats.delta -= closed
+                    stats.moves += 1
+                    return True
+                # The exchanges' reversals: the cycle, then its two parts.
+                if after:
+                    flip = max(_lk_flip(span, n), max(_lk_flip(span - 1 - offset, n),
+                                                      _lk_flip(offset + 1, n)))
+                else:
+                    flip = max(_lk_flip(offset, n), _lk_flip(span - offset, n))
+                if flip > p.lk_max_flip:
+                    continue
+                # Keep the best `cap` by g4, largest first, after equal ones.
+                if kept == cap and not g4 > value[cap - 1]:
+                    continue
+                i = kept if kept < cap else cap - 1
+                while i > 0 and value[i - 1] < g4:
+                    value[i] = value[i - 1]
+                    c3[i] = c3[i - 1]
+                    c4[i] = c4[i - 1]
+                    c5[i] = c5[i - 1]
+                    c6[i] = c6[i - 1]
+                    c_after[i] = c_after[i - 1]
+                    i -= 1
+                value[i] = g4
+                c3[i] = t3
+                c4[i] = t4
+                c5[i] = t5
+                c6[i] = t6
+                c_after[i] = after
+                if kept < cap:
+                    kept += 1
+    if p.lk_depth < 3:
+        return False
+    for i in range(kept):
+        _lk_alternate_exchange(p, t, pos, aux, t1, t2, c3[i], c4[i], c5[i], c6[i],
+                               c_after[i], False)
+        s.added[0] = t2
+        s.added[1] = c3[i]
+        s.added[2] = c4[i]
+        s.added[3] = c5[i]
+        s.removed[2] = c3[i]
+        s.removed[3] = c4[i]
+        s.removed[4] = c5[i]
+        s.removed[5] = c6[i]
+        s.touched[0] = t2
+        s.touched[1] = c3[i]
+        s.touched[2] = c4[i]
+        s.touched[3] = c5[i]
+        s.touched[4] = c6[i]
+        s.touched[5] = c6[i]
+        if _lk_level(p, t, pos, aux, s, c6[i], value[i], 2, tolerance, stats):
+            return True
+        _lk_alternate_exchange(p, t, pos, aux, t1, t2, c3[i], c4[i], c5[i], c6[i],
+                               c_after[i], True)
+    return False
+
+
 cdef inline bint _lk_move(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
                           int32_t a, double tolerance, DescentStats *stats) noexcept nogil:
-    """The Lin-Kernighan step from t1 = a, t2 its successor then its predecessor."""
+    """The Lin-Kernighan step from t1 = a, t2 its successor then its predecessor:
+    the usual first level, then (lk_alternate) the alternate first step."""
     cdef LKSearch s
     cdef int direction
     cdef int32_t t2
@@ -1056,6 +1217,10 @@ cdef inline bint _lk_move(const TSPData *p, int32_t *t, int32_t *pos, char *aux,
         s.removed[0] = a
         s.removed[1] = t2
         if _lk_level(p, t, pos, aux, &s, t2, tsp_distance(p, a, t2), 0, tolerance, stats):
+            return True
+        if (p.lk_alternate and p.lk_depth >= 2
+                and _lk_alternate(p, t, pos, aux, &s, t2, tsp_distance(p, a, t2), tolerance,
+                                  stats)):
             return True
     return False
 

@@ -14,11 +14,13 @@ METRICS = {"MATRIX": METRIC_MATRIX, "EUC_2D": METRIC_EUC_2D, "CEIL_2D": METRIC_C
 #: Move family names, as the FAMILY_* constants.
 MOVE_KINDS = {"2opt": FAMILY_2OPT, "swap": FAMILY_SWAP, "oropt": FAMILY_OROPT,
               "3opt": FAMILY_3OPT}
-#: The Lin-Kernighan step's defaults: exchanges per move at most, and the
-#: alternatives tried at its first levels (1 below them); see _core.pxd.
+#: The Lin-Kernighan step's defaults: exchanges per move at most, the
+#: alternatives tried at its first levels (1 below them), the longest reversal
+#: on the way down and the alternate first step; see _core.pxd.
 LK_DEPTH = 10
 LK_BREADTH = (5, 3, 2)
 LK_MAX_FLIP = 1000
+LK_ALTERNATE = True
 #: Undo-log entries per city (plus a constant) before rollback falls back on a copy.
 LOG_ENTRIES_PER_CITY = 1
 LOG_ENTRIES_EXTRA = 64
@@ -61,12 +63,17 @@ cdef class TSPCore(CompiledProblem):
     lk_max_flip : int
         The step goes deeper only through exchanges reversing at most this many
         cities (>= 1).
+    lk_alternate : bool
+        Whether the step also tries Lin & Kernighan's alternate first step (a
+        sequential 3-opt move, then deeper levels from it); the descent then
+        leaves out its separate 3-opt stage (3-opt random moves stay).
     """
 
     def __init__(self, Py_ssize_t n, str metric, matrix, x, y, kinds, weights,
                  bint exact_costs=False, neighbours=None, start_tour=None,
                  Py_ssize_t kick_length=50, log_capacity=None, Py_ssize_t lk_depth=0,
-                 lk_breadth=LK_BREADTH, Py_ssize_t lk_max_flip=LK_MAX_FLIP):
+                 lk_breadth=LK_BREADTH, Py_ssize_t lk_max_flip=LK_MAX_FLIP,
+                 lk_alternate=LK_ALTERNATE):
         cdef const double[:, ::1] matrix_view
         cdef const double[::1] x_view
         cdef const double[::1] y_view
@@ -75,7 +82,7 @@ cdef class TSPCore(CompiledProblem):
         self._init_args = (n, metric, matrix, x, y, list(kinds),
                            np.array(weights, dtype=np.float64), exact_costs, neighbours,
                            start_tour, kick_length, log_capacity, lk_depth,
-                           tuple(lk_breadth), lk_max_flip)
+                           tuple(lk_breadth), lk_max_flip, lk_alternate)
         self.data.n = n
         self.data.metric = METRICS[metric]
         self.data.matrix = NULL
@@ -118,8 +125,7 @@ cdef class TSPCore(CompiledProblem):
         self.data.n_kinds = len(kinds)
         self.data.descent_2opt = "2opt" in kinds
         self.data.descent_oropt = "oropt" in kinds
-        self.data.descent_3opt = "3opt" in kinds
-        self._set_lk(lk_depth, lk_breadth, lk_max_flip)
+        self._set_lk(lk_depth, lk_breadth, lk_max_flip, lk_alternate)
         for k in range(len(kinds)):
             self.data.kinds[k] = MOVE_KINDS[kinds[k]]
             self.data.cdf[k] = cdf[k]
@@ -181,7 +187,7 @@ cdef class TSPCore(CompiledProblem):
         if tsp_can_descend(&self.data):
             self.vtable.descend = tsp_descend
 
-    def _set_lk(self, Py_ssize_t depth, breadth, Py_ssize_t max_flip):
+    def _set_lk(self, Py_ssize_t depth, breadth, Py_ssize_t max_flip, alternate):
         """Install the Lin-Kernighan step's parameters (validated here)."""
         cdef Py_ssize_t level
         breadth = tuple(int(b) for b in breadth)
@@ -193,6 +199,14 @@ cdef class TSPCore(CompiledProblem):
                 f"got {breadth!r}")
         if max_flip < 1:
             raise ValueError(f"lk_max_flip must be >= 1, got {max_flip}")
+        if not isinstance(alternate, (bool, np.bool_)):
+            raise TypeError(f"lk_alternate must be a bool, got {alternate!r}")
+        self.data.lk_alternate = bool(alternate)
+        # The step's first two levels and its alternate first step reach the
+        # sequential 3-opt moves: with the alternate step the descent leaves
+        # out its own 3-opt stage (together they measured worse, _core.pxd).
+        self.data.descent_3opt = ("3opt" in self._init_args[5]
+                                  and not (self.data.lk_alternate and depth >= 2))
         self.data.lk_max_flip = max_flip
         self.data.descent_lk = depth > 0
         self.data.lk_depth = depth
@@ -201,14 +215,16 @@ cdef class TSPCore(CompiledProblem):
             self.data.lk_breadth[level] = breadth[level]
 
     def set_lk(self, Py_ssize_t depth, breadth=LK_BREADTH,
-               Py_ssize_t max_flip=LK_MAX_FLIP):
-        """Set the Lin-Kernighan step (depth 0: off), its breadth per level and
-        its longest reversal on the way down."""
-        self._set_lk(depth, breadth, max_flip)
+               Py_ssize_t max_flip=LK_MAX_FLIP, alternate=LK_ALTERNATE):
+        """Set the Lin-Kernighan step (depth 0: off), its breadth per level,
+        its longest reversal on the way down and whether it tries the
+        alternate first step."""
+        self._set_lk(depth, breadth, max_flip, alternate)
         args = list(self._init_args)
         args[12] = depth
         args[13] = tuple(breadth)
         args[14] = max_flip
+        args[15] = bool(alternate)
         self._init_args = tuple(args)
         self.vtable.descend = NULL
         if tsp_can_descend(&self.data):

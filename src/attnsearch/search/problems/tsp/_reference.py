@@ -242,6 +242,7 @@ class TSPReference:
         lk_depth=0,
         lk_breadth=(),
         lk_max_flip=0,
+        lk_alternate=False,
         fixed_ends=False,
     ):
         self.n = int(n)
@@ -267,10 +268,13 @@ class TSPReference:
         self.kick_length = max(1, int(kick_length))
         self.descent_2opt = "2opt" in kinds
         self.descent_oropt = "oropt" in kinds
-        self.descent_3opt = "3opt" in kinds
         self.lk_depth = int(lk_depth)
         self.lk_breadth = tuple(int(b) for b in lk_breadth)
         self.lk_max_flip = int(lk_max_flip)
+        self.lk_alternate = bool(lk_alternate)
+        self.descent_3opt = "3opt" in kinds and not (
+            self.lk_alternate and self.lk_depth >= 2
+        )
         self.descent_lk = self.lk_depth > 0
         if (
             self.neighbours is not None
@@ -904,6 +908,98 @@ class TSPReference:
             self._lk_exchange(st, t1, t2, t3, t4, forward, True)
         return False
 
+    def _lk_alternate_exchange(self, st, t1, t2, t3, t4, t5, t6, after, undo):
+        x = self._exchange
+        if after:
+            if undo:
+                x(st, t3, t2, t5, t4)
+                x(st, t1, t6, t3, t5)
+                x(st, t1, t3, t2, t4)
+            else:
+                x(st, t1, t2, t3, t4)
+                x(st, t1, t3, t6, t5)
+                x(st, t3, t5, t2, t4)
+        elif undo:
+            x(st, t2, t3, t5, t4)
+            x(st, t1, t6, t2, t5)
+        else:
+            x(st, t1, t2, t6, t5)
+            x(st, t2, t5, t3, t4)
+
+    def _lk_alternate(self, st, search, t2, gain, tolerance, stats):
+        """The alternate first step (mirror of ``_lk_alternate``): t4 the other
+        tour neighbour of t3, t5 a candidate of t4 on the cycle t2 .. t3, t6
+        either neighbour of t5 (a sequential 3-opt move), then deeper."""
+        assert self.neighbours is not None
+        n, K, t, pos = self.n, self.n_neighbours, st.tour, st.pos
+        d, nb = self.distance, self.neighbours
+        t1 = search["t1"]
+        forward = t[_wrap(pos[t1] + 1, n)] == t2
+        cap = min(self.lk_breadth[0] if self.lk_breadth else 1, _LK_MAX_CANDIDATES)
+        options = []
+        for r in range(min(K, _LK_MAX_CANDIDATES)):
+            t3 = nb[t2 * K + r]
+            g1 = gain - d(t2, t3)
+            if g1 <= 0:
+                break
+            if t3 == t1 or t3 == t2:
+                continue
+            t4 = t[_wrap(pos[t3] + 1, n)] if forward else t[_wrap(pos[t3] - 1, n)]
+            follows = t[_wrap(pos[t2] + 1, n)] if forward else t[_wrap(pos[t2] - 1, n)]
+            if t4 == t1 or t3 == follows:
+                continue
+            g2 = g1 + d(t3, t4)
+            span = _wrap(pos[t3] - pos[t2] if forward else pos[t2] - pos[t3], n) + 1
+            for r5 in range(min(K, _LK_MAX_CANDIDATES)):
+                t5 = nb[t4 * K + r5]
+                g3 = g2 - d(t4, t5)
+                if g3 <= 0:
+                    break
+                if t5 == t3:
+                    continue
+                offset = _wrap(pos[t5] - pos[t2] if forward else pos[t2] - pos[t5], n)
+                if offset >= span:
+                    continue
+                for side6 in range(2):
+                    after = side6 == 0
+                    step = 1 if after == forward else -1
+                    t6 = t[_wrap(pos[t5] + step, n)]
+                    if not after and (t5 == t2 or t6 == t2):
+                        continue
+                    stats[1] += 1
+                    g4 = g3 + d(t5, t6)
+                    if not g4 > 0:
+                        continue
+                    closed = g4 - d(t6, t1)
+                    if closed > tolerance:
+                        self._lk_alternate_exchange(
+                            st, t1, t2, t3, t4, t5, t6, after, False
+                        )
+                        for city in (t1, t2, t3, t4, t5, t6):
+                            self._activate(st, city)
+                        stats[0] -= closed
+                        stats[2] += 1
+                        return True
+                    if after:
+                        lengths = (span, span - 1 - offset, offset + 1)
+                    else:
+                        lengths = (offset, span - offset)
+                    if max(min(x, n - x) for x in lengths) > self.lk_max_flip:
+                        continue
+                    options.append((g4, t3, t4, t5, t6, after))
+        if self.lk_depth < 3:
+            return False
+        options.sort(key=lambda option: -option[0])  # stable: scan order on ties
+        for g4, t3, t4, t5, t6, after in options[:cap]:
+            self._lk_alternate_exchange(st, t1, t2, t3, t4, t5, t6, after, False)
+            search["added"][0:4] = [t2, t3, t4, t5]
+            search["removed"][2:6] = [t3, t4, t5, t6]
+            search["touched"][0:6] = [t2, t3, t4, t5, t6, t6]
+            if self._lk_level(st, search, t6, g4, 2, tolerance, stats):
+                return True
+            self._lk_alternate_exchange(st, t1, t2, t3, t4, t5, t6, after, True)
+        return False
+
     def _lk_move(self, st, a, tolerance, stats):
         depth = self.lk_depth
         search = {
@@ -922,6 +1018,14 @@ class TSPReference:
             search["removed"][0:2] = [a, t2]
             if self._lk_level(
                 st, search, t2, self.distance(a, t2), 0, tolerance, stats
+            ):
+                return True
+            if (
+                self.lk_alternate
+                and depth >= 2
+                and self._lk_alternate(
+                    st, search, t2, self.distance(a, t2), tolerance, stats
+                )
             ):
                 return True
         return False

@@ -351,6 +351,7 @@ class TourPartition:
                 lk_depth=reference.lk_depth,
                 lk_breadth=reference.lk_breadth,
                 lk_max_flip=reference.lk_max_flip,
+                lk_alternate=reference.lk_alternate,
                 fixed_ends=True,
             )
             path, stats = mirror.segment_search(

@@ -16,9 +16,17 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ..._typing import StrPath
-from ..._validation import check_int
+from ..._validation import check_bool, check_int
 from ..base import EXACT_LIMIT, SearchSpec
-from ._core import LK_BREADTH, LK_DEPTH, LK_MAX_FLIP, METRICS, MOVE_KINDS, TSPCore
+from ._core import (
+    LK_ALTERNATE,
+    LK_BREADTH,
+    LK_DEPTH,
+    LK_MAX_FLIP,
+    METRICS,
+    MOVE_KINDS,
+    TSPCore,
+)
 from ._reference import TSPReference, geo_radians
 from .candidates import candidate_lists, crowded, distinct_sites, kd_points
 from .construction import greedy_tour, hilbert_tour
@@ -137,6 +145,16 @@ or None, default "auto"
         The Lin–Kernighan step goes deeper only through exchanges that reverse
         at most this many cities of the array tour (the move that closes an
         improvement may reverse any number); default 1000.
+    lk_alternate : bool, optional
+        Whether the Lin–Kernighan step also tries Lin & Kernighan's alternate
+        first step when its first level finds nothing: t4 the other tour
+        neighbour of t3, repaired into a sequential 3-opt move by t5 (a
+        candidate of t4) and t6, then searched deeper like the usual levels.
+        Its first two levels and the alternate step then reach both kinds of
+        sequential 3-opt move (within their breadth), so the descent leaves
+        out its own 3-opt stage, which measured worse alongside ("3opt" still
+        gives annealing and tabu their 3-opt moves). Default True; False
+        gives the previous descent (3-opt stage, then the usual step).
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
@@ -176,6 +194,7 @@ or None, default "auto"
         lk_depth: int | None = None,
         lk_breadth: Sequence[int] | None = None,
         lk_max_flip: int | None = None,
+        lk_alternate: bool | None = None,
         name: str | None = None,
         optimum: float | None = None,
     ) -> None:
@@ -202,6 +221,11 @@ or None, default "auto"
             LK_MAX_FLIP
             if lk_max_flip is None
             else check_int(lk_max_flip, "lk_max_flip")
+        )
+        self.lk_alternate = (
+            LK_ALTERNATE
+            if lk_alternate is None
+            else check_bool(lk_alternate, "lk_alternate")
         )
         weights = (
             np.ones(len(random_kinds))
@@ -275,6 +299,7 @@ or None, default "auto"
             lk_depth=self.lk_depth if "lk" in self.moves else 0,
             lk_breadth=self.lk_breadth,
             lk_max_flip=self.lk_max_flip,
+            lk_alternate=self.lk_alternate,
         )
         self.candidates = None  # (the greedy tour of "alpha" reads it)
         self.candidate_kind = None if candidates is None else "given"
@@ -305,6 +330,7 @@ or None, default "auto"
             lk_depth=self.lk_depth if "lk" in self.moves else 0,
             lk_breadth=self.lk_breadth,
             lk_max_flip=self.lk_max_flip,
+            lk_alternate=self.lk_alternate,
         )
 
     def _candidate_lists(self, candidates, n_candidates):
