@@ -670,14 +670,20 @@ def test_integer_metric_tours_beyond_exact_float_sums_are_inexact():
         assert np.isfinite(result.objective)
 
 
-def test_default_kick_length_by_size():
+def test_default_kick_length_and_lk_alternate_by_size():
     from attnsearch.search.problems.tsp.problem import LARGE_KICK_CITIES
 
     coords = np.random.default_rng(0).uniform(size=(LARGE_KICK_CITIES, 2))
-    assert TSP(coords).kick_length == 100  # nearest lists, a large instance
-    assert TSP(coords[:999]).kick_length == 50  # nearest lists below 1000
-    assert TSP(coords, kick_length=50).kick_length == 50  # as given
+    large = TSP(coords)
+    assert large.kick_length == 100  # nearest lists, a large instance
+    assert large.lk_alternate is False  # measured no better at 200 000 cities
+    small = TSP(coords[:999])
+    assert small.kick_length == 50  # nearest lists below 1000
+    assert small.lk_alternate is True
+    given = TSP(coords, kick_length=50, lk_alternate=True)  # as given
+    assert (given.kick_length, given.lk_alternate) == (50, True)
     assert TSP(coords[:2000]).kick_length == 100  # alpha lists
+    assert TSP(coords[:300], lk_alternate=False).lk_alternate is False
 
 
 def test_kick_length_bad_input(rng):

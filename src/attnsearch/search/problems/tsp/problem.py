@@ -54,6 +54,10 @@ DEFAULT_KICK = 50
 #: against 0.560/0.555/0.575 % for 50 (bench/README.md).
 LARGE_KICK = 100
 LARGE_KICK_CITIES = 50_000
+#: From LARGE_KICK_CITIES cities the Lin-Kernighan step leaves out its
+#: alternate first step (``lk_alternate``): 200 000 cities, 120 s, seeds
+#: 0 / 1: 0.552 / 0.544 % with it, 0.538 / 0.536 % without (its kicks cost
+#: ~20 % more; bench/README.md).
 #: Nearest neighbours whose edges the greedy construction scans (at least).
 GREEDY_CANDIDATES = 10
 #: Moves with candidate lists (3-opt and lk need them), and without. With the
@@ -153,8 +157,10 @@ or None, default "auto"
         Its first two levels and the alternate step then reach both kinds of
         sequential 3-opt move (within their breadth), so the descent leaves
         out its own 3-opt stage, which measured worse alongside ("3opt" still
-        gives annealing and tabu their 3-opt moves). Default True; False
-        gives the previous descent (3-opt stage, then the usual step).
+        gives annealing and tabu their 3-opt moves). Default True below
+        50 000 cities, False from there (measured no better on 200 000
+        cities in 120 s); False gives the previous descent (3-opt stage, then
+        the usual step).
     name : str, optional
     optimum : float, optional
         Known optimal length (reported as a gap by the command line).
@@ -223,9 +229,7 @@ or None, default "auto"
             else check_int(lk_max_flip, "lk_max_flip")
         )
         self.lk_alternate = (
-            LK_ALTERNATE
-            if lk_alternate is None
-            else check_bool(lk_alternate, "lk_alternate")
+            None if lk_alternate is None else check_bool(lk_alternate, "lk_alternate")
         )
         weights = (
             np.ones(len(random_kinds))
@@ -286,6 +290,8 @@ or None, default "auto"
         # over the distinct sites.
         self._sites = None if self._points is None else distinct_sites(self._points)
         self.n_sites = self.n if self._sites is None else len(self._sites[0])
+        if self.lk_alternate is None:
+            self.lk_alternate = LK_ALTERNATE and self.n < LARGE_KICK_CITIES
         self._core = TSPCore(
             self.n,
             self.metric,
