@@ -980,10 +980,11 @@ class TSPReference:
                         stats[0] -= closed
                         stats[2] += 1
                         return True
-                    if after:
-                        lengths = (span, span - 1 - offset, offset + 1)
-                    else:
-                        lengths = (offset, span - offset)
+                    lengths: tuple[int, ...] = (
+                        (span, span - 1 - offset, offset + 1)
+                        if after
+                        else (offset, span - offset)
+                    )
                     if max(min(x, n - x) for x in lengths) > self.lk_max_flip:
                         continue
                     options.append((g4, t3, t4, t5, t6, after))
