@@ -791,11 +791,12 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_transpose16(__m512i *x)
 }
 
 /* Scores of R (compile-time, 1-4) rows against the 16 transposed keys of
- * `tile` (nv x 16 vectors): s[r][0:nk], q groups of 32 (scales qs, corrections
- * qc as attnsearch_dec_quantize_q lays them out), kcol[g]: the keys' scale for
- * q group g (16 floats). */
+ * `tile` (nv x 16 vectors): s[r][0:nk], q groups of 32 (scales qs as
+ * attnsearch_dec_quantize_q lays them out; qtot[r * 2 nv + g]: the sum of the
+ * corrections of group g, attnsearch_dec_vnni_group_totals), kcol[g]: the
+ * keys' scale for q group g (16 floats). */
 ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes_rows(const int8_t *qi, const float *qs,
-                                                            const int32_t *qc, const __m512i *tile,
+                                                            const int32_t *qtot, const __m512i *tile,
                                                             const float *const *kcol, int nk,
                                                             float *s, ptrdiff_t lds, const int R,
                                                             const int nv)
@@ -808,12 +809,7 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes_rows(const int8_t *qi, c
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                const int32_t *corr = qc + ((ptrdiff_t)r * nv + c) * 16 + 8 * h;
-                int32_t total = 0;
-                for (int l = 0; l < 8; l++) total += corr[l];
-                acc[r][h] = _mm512_set1_epi32(total);
-            }
+            for (int h = 0; h < 2; h++) acc[r][h] = _mm512_set1_epi32(qtot[(ptrdiff_t)r * 2 * nv + 2 * c + h]);
 #pragma GCC unroll 16
         for (int t = 0; t < 16; t++) {
             const __m512i x = tile[16 * c + t];
@@ -836,8 +832,28 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes_rows(const int8_t *qi, c
     for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(s + (ptrdiff_t)r * lds, keep, score[r]);
 }
 
-/* Scores of `rows` rows (groups of 4 and the rest) against nkeys int8 keys, 16
- * keys at a time (D: compile-time d_k or 0, G: k's group). */
+/* The lanes kernel's rows per call of attnsearch_dec_vnni_lanes: their group
+ * totals of the corrections live on its stack. */
+#define ATTNSEARCH_DEC_LANES_MAX_ROWS 64
+
+/* qtot[r * 2 nv + g] = the sum of row r's 8 lane corrections of group g (qc as
+ * attnsearch_dec_quantize_q lays them out): what a key's 8 lanes of the group
+ * add up to, computed once per call rather than per 16 keys. */
+ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_group_totals(const int32_t *qc, int rows, int nv,
+                                                              int32_t *qtot)
+{
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g < 2 * nv; g++) {
+            const int32_t *corr = qc + ((ptrdiff_t)r * nv + g / 2) * 16 + 8 * (g % 2);
+            int32_t total = 0;
+            for (int l = 0; l < 8; l++) total += corr[l];
+            qtot[r * 2 * nv + g] = total;
+        }
+}
+
+/* Scores of `rows` <= ATTNSEARCH_DEC_LANES_MAX_ROWS rows (groups of 4 and the
+ * rest) against nkeys int8 keys, 16 keys at a time (D: compile-time d_k or 0,
+ * G: k's group). */
 ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes(const int8_t *qi, const float *qs,
                                                        const int32_t *qc, int rows, int dk,
                                                        const int8_t *k, ptrdiff_t ldk, int nkeys,
@@ -854,6 +870,8 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes(const int8_t *qi, const 
     float vcol[MAXG][KB] __attribute__((aligned(64)));
     float vmax[MAXG];
     __m512i tile[4 * 16];
+    int32_t qtot[ATTNSEARCH_DEC_LANES_MAX_ROWS * MAXG];
+    attnsearch_dec_vnni_group_totals(qc, rows, nv, qtot);
     for (int j0 = 0; j0 < nkeys; j0 += KB) {
         const int nb = nkeys - j0 < KB ? nkeys - j0 : KB;
         attnsearch_dec_pv_vnni_vcols(ks + (ptrdiff_t)j0 * ldks, ldks, nb, ngk, vcol, vmax);
@@ -874,22 +892,22 @@ ATTNSEARCH_ALWAYS_INLINE void attnsearch_dec_vnni_lanes(const int8_t *qi, const 
             int r0 = 0;
             for (; r0 + 4 <= rows; r0 += 4)
                 attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
-                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               qtot + (ptrdiff_t)r0 * 2 * nv, tile, kcol, nk,
                                                s + (ptrdiff_t)r0 * lds + j, lds, 4, nv);
             switch (rows - r0) {
             case 3:
                 attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
-                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               qtot + (ptrdiff_t)r0 * 2 * nv, tile, kcol, nk,
                                                s + (ptrdiff_t)r0 * lds + j, lds, 3, nv);
                 break;
             case 2:
                 attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
-                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               qtot + (ptrdiff_t)r0 * 2 * nv, tile, kcol, nk,
                                                s + (ptrdiff_t)r0 * lds + j, lds, 2, nv);
                 break;
             case 1:
                 attnsearch_dec_vnni_lanes_rows(qi + (ptrdiff_t)r0 * d, qs + (ptrdiff_t)r0 * nv * 16,
-                                               qc + (ptrdiff_t)r0 * nv * 16, tile, kcol, nk,
+                                               qtot + (ptrdiff_t)r0 * 2 * nv, tile, kcol, nk,
                                                s + (ptrdiff_t)r0 * lds + j, lds, 1, nv);
                 break;
             default: break;
@@ -914,11 +932,20 @@ static void attnsearch_dec_qk_i8_vnni(const int8_t *qi, const float *qs, const i
                                         group, pf, pf_ld, pf_lines, pf_rows);
         return;
     }
+    const int nv = dk / 64;
+    for (int r0 = 0; r0 < rows; r0 += ATTNSEARCH_DEC_LANES_MAX_ROWS) {
+        const int n = rows - r0 < ATTNSEARCH_DEC_LANES_MAX_ROWS ? rows - r0 : ATTNSEARCH_DEC_LANES_MAX_ROWS;
+        const int8_t *qir = qi + (ptrdiff_t)r0 * dk;
+        const float *qsr = qs + (ptrdiff_t)r0 * nv * 16;
+        const int32_t *qcr = qc + (ptrdiff_t)r0 * nv * 16;
+        float *sr = s + (ptrdiff_t)r0 * lds;
+        if (r0 > 0) pf = NULL;
 #define ATTNSEARCH_DEC_LANES(D, G_)                                                            \
-    attnsearch_dec_vnni_lanes(qi, qs, qc, rows, dk, k, ldk, nkeys, s, lds, ks, ldks, pf, pf_ld, \
+    attnsearch_dec_vnni_lanes(qir, qsr, qcr, n, dk, k, ldk, nkeys, sr, lds, ks, ldks, pf, pf_ld, \
                               pf_lines, pf_rows, D, G_);
-    ATTNSEARCH_DEC_BY_WIDTH_GROUP(ATTNSEARCH_DEC_LANES, dk)
+        ATTNSEARCH_DEC_BY_WIDTH_GROUP(ATTNSEARCH_DEC_LANES, dk)
 #undef ATTNSEARCH_DEC_LANES
+    }
 }
 #else
 #define ATTNSEARCH_DEC_HAVE_VNNI 0

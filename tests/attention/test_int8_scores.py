@@ -47,7 +47,7 @@ def _filled(rng, h_kv, n, d, quant_block=32):
 
 @pytest.mark.parametrize("d", [64, 128, 192, 256])
 @pytest.mark.parametrize("group", [32, 64, None])
-@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 7, 8])
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 7, 8, 70])
 def test_score_kernel_matches_the_integer_reference(rng, d, group, rows):
     if not _has_int8_dots():
         with pytest.raises(RuntimeError, match="no int8 dot-product kernel"):
