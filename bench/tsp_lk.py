@@ -23,6 +23,9 @@ with the alternate first step (``lk_alternate=True``: the descent's 3-opt
 stage is then left out), ``lk-noalt`` without.
 Seeds are interleaved over the variants (seed 0 of every variant, then seed
 1, ...), so that a change of the machine's load hits every variant alike.
+The mean is printed with its standard error: one chain's gap spreads by
+0.1-0.3 points between seeds at these budgets (pr2392, 10 CPU-s: 0.11-0.40 %),
+so separating two variants takes about ten seeds (``--seeds 10``).
 
     python bench/tsp_lk.py --only rl5915 --budget 8 --seeds 4 --chains 1 \
         --threads 1 --variants lk-noalt lk-alt
@@ -133,9 +136,11 @@ def main(argv=None):
     print(
         f"# {os.cpu_count()} CPUs, {args.chains} chains, {args.threads} threads, "
         f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
-        f"{args.clock} clock; gap % per seed, mean"
+        f"{args.clock} clock; gap % per seed, mean ± its standard error"
     )
-    print(f"{'instance':<12}{'T s':>6}  {'variant':<14}{'gaps %':<28}{'mean %':>8}")
+    print(
+        f"{'instance':<12}{'T s':>6}  {'variant':<14}{'gaps %':<28}{'mean %':>8} ± s.e."
+    )
     for name, budgets in INSTANCES:
         if args.only and name not in args.only:
             continue
@@ -161,9 +166,14 @@ def main(argv=None):
             for variant, gaps in runs.items():
                 text = " ".join(f"{g:6.3f}" for g in gaps)
                 rate = np.mean(kicks[variant]) / (budget * args.threads)
+                # The standard error of the mean: seeds spread by 0.1-0.3 points
+                # at these budgets, so two seeds rarely separate two variants.
+                error = np.nan
+                if len(gaps) > 1:
+                    error = np.std(gaps, ddof=1) / np.sqrt(len(gaps))
                 print(
                     f"{name:<12}{budget:>6.0f}  {variant:<14}{text:<28}"
-                    f"{np.mean(gaps):>8.3f}  kicks/CPU s {rate:7.0f}",
+                    f"{np.mean(gaps):>8.3f} ± {error:5.3f}  kicks/CPU s {rate:7.0f}",
                     flush=True,
                 )
 
