@@ -53,11 +53,11 @@ DEFAULT_KICK = 50
 #: 200 000 cities, 120 s, 2 threads, seeds 0-2: 0.532/0.527/0.541 % above BHH
 #: against 0.560/0.555/0.575 % for 50 (bench/README.md).
 LARGE_KICK = 100
+#: From this many cities: kicks of LARGE_KICK with nearest lists (above), and
+#: the Lin-Kernighan step without its alternate first step (``lk_alternate``):
+#: 200 000 cities, 120 s, seeds 0 / 1: 0.552 / 0.544 % with it, 0.538 / 0.536 %
+#: without (its kicks cost ~20 % more; bench/README.md).
 LARGE_KICK_CITIES = 50_000
-#: From LARGE_KICK_CITIES cities the Lin-Kernighan step leaves out its
-#: alternate first step (``lk_alternate``): 200 000 cities, 120 s, seeds
-#: 0 / 1: 0.552 / 0.544 % with it, 0.538 / 0.536 % without (its kicks cost
-#: ~20 % more; bench/README.md).
 #: Nearest neighbours whose edges the greedy construction scans (at least).
 GREEDY_CANDIDATES = 10
 #: Moves with candidate lists (3-opt and lk need them), and without. With the
